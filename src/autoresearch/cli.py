@@ -1,0 +1,308 @@
+"""The command line: ``autoresearch init | run | status``. The only place that knows
+concrete proposer, runner and judge classes (through their registries)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .config import Config, load_config, parse_override
+from .errors import AutoresearchError, ConfigError, UsageError
+from .records import Goal, Status
+
+app = typer.Typer(
+    name="autoresearch",
+    help="An unattended research loop: propose a change, run it under a time budget, keep it only if the metric improved.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"autoresearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """An unattended research loop on a git repository (an "arena").
+
+    \b
+    Quick start:
+      autoresearch init --example synthetic my-arena
+      autoresearch run my-arena --proposer scripted --proposals my-arena/proposals.yaml
+      autoresearch status my-arena
+    """
+
+
+# -- init ----------------------------------------------------------------------------------
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="Directory to turn into an arena (created if missing)."),
+    example: Optional[str] = typer.Option(None, "--example", "-e", help="Copy a bundled arena: " + ", ".join(
+        __import__("autoresearch.arenas", fromlist=["EXAMPLES"]).EXAMPLES)),
+) -> None:
+    """Scaffold an arena: a git repository with autoresearch.toml and program.md.
+
+    With --example NAME the bundled arena's files are copied in. A new repository gets a first
+    commit; in an existing repository with history, the new files are left for you to commit.
+    """
+    from .scaffold import init_arena
+
+    for line in init_arena(directory, example):
+        console.print(line)
+
+
+# -- run -----------------------------------------------------------------------------------
+
+def _overrides(
+    *, time_budget: float | None, timeout: float | None, run_cmd: str | None, eval_cmd: str | None,
+    metric: str | None, goal: str | None, judge: str | None, proposer: str | None, seed: int | None,
+    editable: list[str] | None, readonly: list[str] | None, slots: int | None, runner: str | None,
+    sets: list[str] | None,
+) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    pairs = {
+        "arena.time_budget_s": time_budget, "arena.timeout_s": timeout, "arena.run": run_cmd, "arena.eval": eval_cmd,
+        "metric.name": metric, "metric.goal": goal, "judge.policy": judge, "proposer.kind": proposer,
+        "runner.seed": seed, "arena.editable": editable or None, "arena.readonly": readonly or None,
+        "runner.slots": slots, "runner.kind": runner,
+    }
+    o.update({k: v for k, v in pairs.items() if v is not None})
+    for text in sets or []:
+        key, value = parse_override(text)
+        o[key] = value
+    return o
+
+
+def _check_built(config: Config) -> None:
+    if config.runner.kind != "local":
+        raise ConfigError("runner kind 'ray' is not built yet in this version; use [runner] kind = \"local\"")
+    if config.runner.slots != 1:
+        raise ConfigError("parallel slots are not built yet in this version; use --slots 1")
+
+
+@app.command()
+def run(
+    arena: Path = typer.Argument(Path("."), help="The arena directory (a git repository with a training script)."),
+    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name; branch autoresearch/TAG. Default: the arena's latest campaign, or today's date (e.g. nov27)."),
+    proposer: Optional[str] = typer.Option(None, "--proposer", "-p", help="Who proposes changes: knobs | llm | hybrid | agent | scripted."),
+    proposals: Optional[Path] = typer.Option(None, "--proposals", help="Scripted proposer: YAML/JSON list of {description, edits: [{path, search, replace}]}."),
+    max_experiments: Optional[int] = typer.Option(None, "--max-experiments", "-n", min=1, help="Stop after N experiments in total (baseline and invalid ones included)."),
+    max_hours: Optional[float] = typer.Option(None, "--max-hours", min=0.0, help="Start nothing new after H hours."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds each run may train (AUTORESEARCH_TIME_BUDGET)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Hard kill of a run after S seconds (default 2 x budget + 60)."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Run although the arena has uncommitted changes (they are left out)."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Keep/discard policy: greedy (keep if strictly better)."),
+    run_cmd: Optional[str] = typer.Option(None, "--run-cmd", help="Override [arena] run."),
+    eval_cmd: Optional[str] = typer.Option(None, "--eval-cmd", help="Override [arena] eval (when set, only its result counts)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Override [metric] name."),
+    goal: Optional[str] = typer.Option(None, "--goal", help="minimize | maximize."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override [runner] seed (AUTORESEARCH_SEED)."),
+    editable: Optional[List[str]] = typer.Option(None, "--editable", help="Override [arena] editable (repeatable)."),
+    readonly: Optional[List[str]] = typer.Option(None, "--readonly", help="Override [arena] readonly (repeatable)."),
+    slots: Optional[int] = typer.Option(None, "--slots", help="Concurrent experiments."),
+    runner: Optional[str] = typer.Option(None, "--runner", help="local | ray."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="Override any config key: --set arena.time_budget_s=30 (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the effective config and where it came from, then exit."),
+) -> None:
+    """Run (or continue) a research campaign until a budget, Ctrl-C, or the proposer stops it.
+
+    First the baseline, then proposals one by one: each is applied to the incumbent, checked,
+    committed, run in its own worktree under .autoresearch/, measured and judged. Kept changes
+    advance branch autoresearch/TAG; others stay reachable under refs/autoresearch/TAG/discarded/.
+    Results: .autoresearch/ledger.sqlite (the truth), results.tsv (a view).
+    """
+    from .campaign import open_campaign, reconcile
+    from .console import ConsoleReporter
+    from .judge import make_judge
+    from .loop import CampaignLoop, Limits, StopSignal
+    from .proposers import make_proposer
+    from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
+
+    arena = arena.resolve()
+    if not arena.is_dir():
+        raise UsageError(f"{arena} is not a directory")
+    overrides = _overrides(
+        time_budget=time_budget, timeout=timeout, run_cmd=run_cmd, eval_cmd=eval_cmd, metric=metric, goal=goal,
+        judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,
+        sets=sets,
+    )
+    loaded = load_config(arena, overrides)
+    config = loaded.config
+    if dry_run:
+        _print_config(loaded.config, loaded.source, overrides)
+        return
+    _check_built(config)
+    judge_impl = make_judge(config.judge.policy)
+    options = {"proposals": proposals.resolve()} if proposals is not None else {}
+    proposer_impl = make_proposer(proposer, config, arena, options)
+    run_path = child_env(os.environ, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {}).get("PATH", "")
+
+    oc = open_campaign(arena, config, tag=tag, allow_dirty=allow_dirty, run_env_path=run_path)
+    stop = StopSignal()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set(signum)
+        err_console.print(f"[yellow]stopping ({signal.Signals(signum).name}): the running experiment is stopped and recorded as interrupted[/]")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rec = reconcile(oc)
+        c = oc.campaign
+        verb = "starting" if oc.created else "continuing"
+        console.print(f"[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
+                      f"({config.metric.name}, {config.metric.goal.value}; config: {loaded.source})")
+        if rec.killed_processes or rec.advanced or rec.archived or rec.cleaned:
+            console.print(f"[dim]resumed: killed {rec.killed_processes} leftover process(es), cleaned {len(rec.cleaned)} "
+                          f"stale item(s), advanced the branch for {rec.advanced or 'none'}, archived {rec.archived or 'none'}[/]")
+        deadline = time.time() + max_hours * 3600 if max_hours is not None else None
+        loop = CampaignLoop(
+            oc, config, proposer=proposer_impl, runner=LocalRunner(), judge=judge_impl,
+            limits=Limits(max_experiments=max_experiments, deadline=deadline), stop=stop,
+            report=ConsoleReporter(console, config.metric.name),
+        )
+        outcome = loop.run()
+        _print_summary(oc)
+        console.print(f"[bold]done:[/] {outcome.reason}")
+        if outcome.exit_code:
+            raise typer.Exit(outcome.exit_code)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        oc.close()
+
+
+def _print_config(config: Config, source: str, overrides: dict[str, Any]) -> None:
+    console.print(f"# effective config (source: {source}" + (f"; command-line overrides: {', '.join(sorted(overrides))}" if overrides else "") + ")")
+    data = config.model_dump(mode="json")
+    data["arena"]["timeout_s"] = config.arena.hard_timeout_s
+    data["arena"]["eval_timeout_s"] = config.arena.hard_eval_timeout_s if config.arena.eval else None
+    for table, values in data.items():
+        console.print(f"[{table}]", markup=False)
+        for key, value in values.items():
+            if isinstance(value, dict):
+                continue
+            if value is not None:
+                console.print(f"{key} = {json.dumps(value)}", markup=False)
+        for key, value in values.items():
+            if isinstance(value, dict):
+                console.print(f"[{table}.{key}]", markup=False)
+                for k2, v2 in value.items():
+                    if v2 is not None:
+                        console.print(f"{k2} = {json.dumps(v2)}", markup=False)
+        console.print("")
+
+
+def _print_summary(oc: Any) -> None:
+    from .console import fmt
+
+    exps = oc.ledger.experiments(oc.campaign)
+    goal = Goal(oc.campaign.goal)
+    kept = [e for e in exps if e.status is Status.KEEP and e.metric is not None]
+    baseline = next((e for e in exps if e.id == 0 and e.metric is not None), None)
+    best = None
+    for e in kept:
+        if best is None or goal.better(e.metric, best.metric):  # type: ignore[arg-type]
+            best = e
+    counts = _counts(exps)
+    console.print(f"experiments: {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    if best is not None and baseline is not None:
+        delta = best.metric - baseline.metric  # type: ignore[operator]
+        rel = delta / abs(baseline.metric) * 100 if baseline.metric else math.nan  # type: ignore[operator]
+        console.print(f"best {oc.campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
+                      f"(#{best.id}; baseline {fmt(baseline.metric)}, {delta:+.6f}, {rel:+.2f}%)")
+    console.print(f"branch: {oc.campaign.branch}   results: {oc.workspace.arena / 'results.tsv'}")
+
+
+def _counts(exps: list) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in exps:
+        counts[e.status.value] = counts.get(e.status.value, 0) + 1
+    return counts
+
+
+# -- status --------------------------------------------------------------------------------
+
+@app.command()
+def status(
+    arena: Path = typer.Argument(Path("."), help="The arena directory."),
+    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name (default: the latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable: {campaign, experiments: [...]}."),
+    last: int = typer.Option(15, "--last", min=1, help="How many recent experiments the table shows."),
+) -> None:
+    """Show a campaign: counts by status, the best result and its commit, the last experiments."""
+    from .status import campaign_status, open_ledger_readonly
+
+    ledger, campaign = open_ledger_readonly(arena.resolve(), tag)
+    try:
+        data = campaign_status(ledger, campaign)
+    finally:
+        ledger.close()
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    _print_status(data, last)
+
+
+def _print_status(data: dict[str, Any], last: int) -> None:
+    from .console import STATUS_STYLE, fmt
+
+    c = data["campaign"]
+    exps = data["experiments"]
+    console.print(f"[bold]campaign {c['tag']}[/]  branch {c['branch']}  base {c['base_commit'][:7]}  "
+                  f"{c['metric']} ({c['goal']})")
+    console.print("  ".join(f"{k}: {v}" for k, v in c["counts"].items()) or "no experiments yet")
+    if c.get("best"):
+        b = c["best"]
+        console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {b['description']})"
+                      + (f"; baseline {fmt(c['baseline'])}" if c.get("baseline") is not None else ""))
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("#", "status", c["metric"], "commit", "description"):
+        table.add_column(col, justify="right" if col in ("#", c["metric"]) else "left")
+    for e in exps[-last:]:
+        style = STATUS_STYLE[Status(e["status"])]
+        desc = e["description"] if e["status"] in ("keep", "discard") or not e.get("reason") else f"{e['description']} [dim]({e['reason'][:80]})[/]"
+        table.add_row(str(e["id"]), f"[{style}]{e['status']}[/]", fmt(e["metrics"].get(c["metric"])),
+                      (e["commit"] or "")[:7], desc)
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except AutoresearchError as e:
+        err_console.print(f"error: {e}", markup=False)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

@@ -1,0 +1,280 @@
+"""Arena configuration: ``autoresearch.toml`` or ``[tool.autoresearch]`` in ``pyproject.toml``.
+
+Validation is strict: an unknown key or a bad value is an error that names the key and the
+file. Command-line overrides are applied to the raw tables before validation, so they are
+checked by the same rules and errors name the flag's key.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+from .records import Goal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE = "autoresearch.toml"
+PROPOSER_KINDS = ("knobs", "llm", "hybrid", "agent", "scripted")
+IMPLEMENTED_PROPOSERS = ("scripted",)
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_relative_path(value: str) -> str:
+    """A path inside the arena: relative, no ``..``, not under ``.git``."""
+    if not value or value.strip() != value:
+        raise ValueError(f"{value!r} is not a usable path")
+    p = PurePosixPath(value.replace("\\", "/"))
+    if p.is_absolute():
+        raise ValueError(f"{value!r} is absolute; give a path relative to the arena directory")
+    if ".." in p.parts:
+        raise ValueError(f"{value!r} leaves the arena directory")
+    if p.parts and p.parts[0] == ".git":
+        raise ValueError(f"{value!r} is inside .git")
+    return p.as_posix()
+
+
+class ArenaTable(_Table):
+    editable: list[str] = Field(min_length=1)
+    readonly: list[str] = []
+    program: str | None = None
+    run: str
+    eval: str | None = None
+    time_budget_s: float = Field(default=300.0, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    eval_timeout_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("editable", "readonly")
+    @classmethod
+    def _paths(cls, v: list[str]) -> list[str]:
+        return [check_relative_path(x) for x in v]
+
+    @field_validator("program")
+    @classmethod
+    def _program(cls, v: str | None) -> str | None:
+        return None if v is None else check_relative_path(v)
+
+    @field_validator("run", "eval")
+    @classmethod
+    def _command(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("the command is empty")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ArenaTable":
+        both = sorted(set(self.editable) & set(self.readonly))
+        if both:
+            raise ValueError(f"{both} listed as both editable and readonly")
+        if self.timeout_s is not None and self.timeout_s < self.time_budget_s:
+            raise ValueError(
+                f"timeout_s ({self.timeout_s:g}) is shorter than time_budget_s "
+                f"({self.time_budget_s:g}); the hard timeout must leave room for the budget"
+            )
+        return self
+
+    @property
+    def hard_timeout_s(self) -> float:
+        # karpathy kills a 5-minute run at 10 minutes: twice the budget plus start-up slack.
+        return self.timeout_s if self.timeout_s is not None else 2 * self.time_budget_s + 60
+
+    @property
+    def hard_eval_timeout_s(self) -> float:
+        return self.eval_timeout_s if self.eval_timeout_s is not None else self.hard_timeout_s
+
+
+class MetricTable(_Table):
+    name: str
+    goal: Goal = Goal.MINIMIZE
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][\w.\-/]*", v):
+            raise ValueError(f"{v!r} is not a metric name (letters, digits, _ . - /)")
+        return v
+
+
+class ScriptedTable(_Table):
+    proposals: str | None = None
+
+
+class ProposerTable(_Table):
+    kind: str | None = None
+    scripted: ScriptedTable = ScriptedTable()
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str | None) -> str | None:
+        if v is not None and v not in PROPOSER_KINDS:
+            raise ValueError(f"{v!r} is not a proposer kind; choose one of {', '.join(PROPOSER_KINDS)}")
+        return v
+
+
+class JudgeTable(_Table):
+    policy: Literal["greedy", "confirm"] = "greedy"
+
+
+class RunnerTable(_Table):
+    kind: Literal["local", "ray"] = "local"
+    slots: int = Field(default=1, ge=1)
+    seed: int = 0
+    log_cap_mb: float = Field(default=50.0, gt=0)
+    kill_grace_s: float = Field(default=2.0, ge=0)
+    env_allow: list[str] = []
+
+
+class Config(_Table):
+    arena: ArenaTable
+    metric: MetricTable
+    proposer: ProposerTable = ProposerTable()
+    judge: JudgeTable = JudgeTable()
+    runner: RunnerTable = RunnerTable()
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    source: str  # "autoresearch.toml", "pyproject.toml [tool.autoresearch]", or "inferred ..."
+    raw: Mapping[str, Any]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path.name} is not valid TOML: {e}. Fix the file and run again.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path.name} is not UTF-8 text.") from None
+
+
+def read_raw_config(arena: Path) -> tuple[dict[str, Any], str] | None:
+    """The raw tables and their source name, or None when the arena has no config."""
+    toml_path = arena / CONFIG_FILE
+    if toml_path.is_file():
+        return _read_toml(toml_path), CONFIG_FILE
+    pyproject = arena / "pyproject.toml"
+    if pyproject.is_file():
+        tool = _read_toml(pyproject).get("tool", {})
+        if isinstance(tool, dict) and "autoresearch" in tool:
+            table = tool["autoresearch"]
+            if not isinstance(table, dict):
+                raise ConfigError("pyproject.toml: [tool.autoresearch] must be a table")
+            return table, "pyproject.toml [tool.autoresearch]"
+    return None
+
+
+def infer_config(files: Mapping[str, str], uv_on_path: bool = False) -> dict[str, Any] | None:
+    """Defaults for a karpathy/autoresearch-shaped arena, from its file names and texts.
+
+    ``files`` maps arena-relative names to their text (only the few files looked at are
+    needed: ``program.md``, ``train.py``, ``prepare.py``, ``pyproject.toml``). Returns None
+    when the layout is not recognised.
+    """
+    if "train.py" not in files:
+        return None
+    run = "uv run train.py" if uv_on_path and "pyproject.toml" in files else "python train.py"
+    arena: dict[str, Any] = {"editable": ["train.py"], "run": run}
+    if "prepare.py" in files:
+        arena["readonly"] = ["prepare.py"]
+        m = re.search(r"^TIME_BUDGET\s*=\s*([0-9][0-9_]*(?:\.[0-9]*)?)\s*(?:#.*)?$", files["prepare.py"], re.M)
+        if m:
+            arena["time_budget_s"] = float(m.group(1).replace("_", ""))
+    if "program.md" in files:
+        arena["program"] = "program.md"
+    return {"arena": arena, "metric": {"name": "val_bpb", "goal": "minimize"}}
+
+
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw["a"]["b"] = value`` for ``dotted == "a.b"``, creating tables as needed."""
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted}: {part} is not a table")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key.path=value`` from ``--set``; the value is read as TOML when it can be."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set arena.time_budget_s=30")
+    key, _, value = text.partition("=")
+    key = key.strip()
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key, parsed
+
+
+def _describe_errors(err: ValidationError, source: str, overridden: set[str]) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        where = "the command line" if loc in overridden else source
+        if e["type"] == "extra_forbidden":
+            table = ".".join(str(x) for x in e["loc"][:-1]) or "top level"
+            lines.append(f"unknown key '{e['loc'][-1]}' in [{table}] ({where})")
+        elif e["type"] == "missing":
+            lines.append(f"missing key '{loc}' ({where})")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg} ({where}; got {e.get('input')!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def validate_config(raw: Mapping[str, Any], source: str, overridden: set[str] = frozenset()) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_describe_errors(e, source, set(overridden))) from None
+
+
+def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> LoadedConfig:
+    """Read, infer, override and validate the arena's configuration."""
+    found = read_raw_config(arena)
+    if found is None:
+        files = {}
+        for name in ("train.py", "prepare.py", "program.md", "pyproject.toml"):
+            p = arena / name
+            if p.is_file():
+                files[name] = p.read_text(encoding="utf-8", errors="replace")
+        raw = infer_config(files, uv_on_path=shutil.which("uv") is not None)
+        if raw is None:
+            raise ConfigError(
+                f"{arena} has no {CONFIG_FILE} (nor [tool.autoresearch] in pyproject.toml) and does "
+                "not look like a karpathy/autoresearch checkout (train.py, prepare.py, program.md). "
+                f"Run `autoresearch init {arena}` to write a config, then edit it."
+            )
+        source = "inferred from the karpathy/autoresearch layout"
+    else:
+        raw, source = found
+    raw = _deep_copy(raw)
+    for key, value in (overrides or {}).items():
+        set_dotted(raw, key, value)
+    config = validate_config(raw, source, set((overrides or {}).keys()))
+    return LoadedConfig(config=config, source=source, raw=raw)
+
+
+def _deep_copy(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _deep_copy(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_deep_copy(v) for v in x]
+    return x

@@ -1,0 +1,47 @@
+"""The small protocols the campaign loop talks to. Implementations match by shape."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+from .records import Experiment, Goal, Proposal, RunOutcome
+from .runners.local import RunSpec
+
+
+@dataclass(frozen=True)
+class ProposalContext:
+    """What a proposer may look at. History comes in as an argument (like Optuna's Sampler)."""
+
+    incumbent_commit: str
+    incumbent_metric: float | None
+    files: Mapping[str, str]  # editable files at the incumbent, path -> text
+    history: Sequence[Experiment]
+    metric: str
+    goal: Goal
+    program: str  # the research instructions (program.md), "" when there are none
+
+
+class Proposer(Protocol):
+    name: str
+
+    def propose(self, context: ProposalContext) -> Proposal | None:
+        """The next change to try, or None when this proposer has nothing more to offer."""
+        ...
+
+    def observe(self, experiment: Experiment) -> None:
+        """Hear how a proposal ended. Implementations may ignore it."""
+        ...
+
+
+class RunHandle(Protocol):
+    def wait(self) -> RunOutcome: ...
+
+
+class Runner(Protocol):
+    name: str
+
+    def start(self, spec: RunSpec, stop: threading.Event | None = None) -> RunHandle:
+        """Start a run; a crash or a timeout comes back from ``wait`` as data."""
+        ...

@@ -1,0 +1,108 @@
+"""Immutable records that flow between the loop, proposers, runners, judges and the ledger."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class Status(str, enum.Enum):
+    """Experiment status. Terminal: keep, discard, crash, timeout, invalid, interrupted."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    KEEP = "keep"
+    DISCARD = "discard"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    INVALID = "invalid"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (Status.PENDING, Status.RUNNING)
+
+    @property
+    def counted(self) -> bool:
+        """Counts towards --max-experiments. An interrupted experiment is re-run on resume."""
+        return self.terminal and self is not Status.INTERRUPTED
+
+
+class Goal(str, enum.Enum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        """True when ``a`` is strictly better than ``b``."""
+        return a < b if self is Goal.MINIMIZE else a > b
+
+
+@dataclass(frozen=True)
+class FileEdit:
+    """Replace ``search`` with ``replace`` in ``path`` (relative to the arena).
+
+    An empty ``search`` creates ``path`` (which must not exist) with ``replace`` as its text.
+    """
+
+    path: str
+    search: str
+    replace: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    description: str
+    edits: tuple[FileEdit, ...] = ()
+    proposer: str = ""
+    # Free-form, JSON-serialisable facts the proposer wants back on resume (e.g. the index
+    # of a scripted entry, an Optuna trial's params).
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one execution of a command did. A crash or a timeout is data, not an exception."""
+
+    exit_code: int | None  # None when killed at the timeout or interrupted
+    timed_out: bool
+    interrupted: bool
+    duration_s: float
+    log_path: str
+    log_tail: str
+    log_bytes: int  # bytes the process wrote, including any dropped by the cap
+    result_json: str | None  # the text the process left in AUTORESEARCH_RESULT_FILE
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The metrics of one run, after metric precedence was applied."""
+
+    metric: float | None  # the target metric; None when missing or not finite
+    metrics: Mapping[str, float]
+    problem: str = ""  # why ``metric`` is None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment as the ledger knows it."""
+
+    id: int
+    status: Status
+    description: str
+    proposer: str
+    parent: str | None
+    commit: str | None
+    metric: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    reason: str = ""
+    diff: str = ""
+    attempt: int = 1
+    seed: int | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    log_path: str | None = None
+    tokens: int = 0
+    cost: float = 0.0

@@ -1,0 +1,1 @@
+"""Runners execute a command for an experiment and return a ``RunOutcome``."""

@@ -1,0 +1,230 @@
+"""Run a command on this machine: new session, capped log, hard timeout, whole-tree kill.
+
+Protects against: runs that hang (killed at the timeout), children that leave the process
+group or ignore SIGTERM (found and killed, see ``proctree``), output floods (the log on
+disk keeps the head and the tail up to a cap; memory use is bounded by the same cap),
+secrets in the harness's environment (the child environment is built from an allowlist).
+Does not protect against (yet): memory or fork bombs, disk filling, network access, reads
+outside the worktree — the containment work adds rlimits, cgroups and bubblewrap.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable, Mapping
+
+from ..records import RunOutcome
+from .proctree import ProcessTracker, become_subreaper, die_with_parent
+
+# Variables a training run may legitimately need. Extended by [runner] env_allow.
+DEFAULT_ENV_ALLOW = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TERM", "TZ", "TMPDIR",
+    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
+    "PYENV_VERSION", "UV_CACHE_DIR", "UV_PYTHON", "XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME",
+    "CUDA_*", "NVIDIA_*", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_*",
+)
+# Never passed, even when allowed by a pattern: anything that looks like a credential.
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|PRIVATE|SESSION", re.I)
+RESULT_FILE_CAP = 1 << 20
+TAIL_LINES = 60
+
+
+def child_env(base: Mapping[str, str], allow: Iterable[str], extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a run: allowed names from ``base`` (never secret-looking ones),
+    then ``extra`` (the harness's own AUTORESEARCH_* variables)."""
+    patterns = list(allow)
+    env = {
+        name: value
+        for name, value in base.items()
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns) and not SECRET_NAME.search(name)
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    command: str
+    cwd: Path
+    env: Mapping[str, str]  # the complete child environment (see ``child_env``)
+    timeout_s: float
+    log_path: Path
+    token: str  # unique per run; carried as AUTORESEARCH_RUN_TOKEN by every process of it
+    result_file: Path | None = None
+    log_cap_bytes: int = 50 << 20
+    kill_grace_s: float = 2.0
+
+
+class _CappedLog:
+    """Copies a pipe into a log file, keeping the first and the last ``cap/2`` bytes."""
+
+    def __init__(self, pipe: BinaryIO, path: Path, cap: int):
+        self.pipe = pipe
+        self.path = path
+        self.head_cap = cap // 2
+        self.tail_cap = cap - self.head_cap
+        self.total = 0
+        self.tail = bytearray()
+        self.file = open(path, "wb")
+        self.thread = threading.Thread(target=self._pump, name=f"log:{path.name}", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        read = getattr(self.pipe, "read1", self.pipe.read)
+        while True:
+            try:
+                chunk = read(1 << 16)
+            except (OSError, ValueError):
+                break
+            if not chunk:
+                break
+            room = self.head_cap - self.total
+            self.total += len(chunk)
+            if room > 0:
+                self.file.write(chunk[:room])
+                self.file.flush()
+                chunk = chunk[room:]
+            if chunk:
+                self.tail += chunk
+                if len(self.tail) > self.tail_cap:
+                    del self.tail[: len(self.tail) - self.tail_cap]
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.thread.join(timeout)
+        written = min(self.total, self.head_cap)
+        if self.tail:
+            omitted = self.total - written - len(self.tail)
+            if omitted > 0:
+                self.file.write(f"\n[autoresearch: {omitted} bytes of output omitted; the log keeps the head and the tail]\n".encode())
+            self.file.write(bytes(self.tail))
+        self.file.close()
+        try:
+            self.pipe.close()
+        except OSError:
+            pass
+
+
+def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class LocalHandle:
+    def __init__(self, spec: RunSpec, stop: threading.Event | None):
+        self.spec = spec
+        self.stop = stop
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if spec.result_file is not None:
+            spec.result_file.unlink(missing_ok=True)
+        env = dict(spec.env)
+        env["AUTORESEARCH_RUN_TOKEN"] = spec.token
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            ["/bin/sh", "-c", spec.command],
+            cwd=spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        self.tracker = ProcessTracker(self.proc.pid, spec.token)
+        assert self.proc.stdout is not None
+        self.log = _CappedLog(self.proc.stdout, spec.log_path, spec.log_cap_bytes)
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait(self) -> RunOutcome:
+        spec = self.spec
+        deadline = self.started + spec.timeout_s
+        next_scan = self.started + 0.25
+        timed_out = interrupted = False
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    timed_out = True
+                    break
+                if self.stop is not None and self.stop.is_set():
+                    interrupted = True
+                    break
+                try:
+                    self.proc.wait(timeout=min(0.1, deadline - now))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if time.monotonic() >= next_scan:
+                    self.tracker.snapshot()  # remember descendants while their parents live
+                    next_scan = time.monotonic() + 0.5
+            if timed_out or interrupted:
+                self.tracker.snapshot()
+                self._signal_group(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=spec.kill_grace_s)
+                except subprocess.TimeoutExpired:
+                    self._signal_group(signal.SIGKILL)
+                    self.proc.wait()
+        finally:
+            # Whatever is left of the run (background children, setsid'd daemons) dies now,
+            # also when the wait itself was aborted (a second Ctrl-C).
+            if self.proc.poll() is None:
+                self._signal_group(signal.SIGKILL)
+                self.proc.wait()
+            self._signal_group(signal.SIGKILL)
+            self.tracker.kill_all()
+            self.log.close()
+        exit_code = None if (timed_out or interrupted) else self.proc.returncode
+        duration = time.monotonic() - self.started
+
+        result_json = None
+        if spec.result_file is not None and spec.result_file.is_file():
+            with open(spec.result_file, "rb") as f:
+                result_json = f.read(RESULT_FILE_CAP).decode("utf-8", errors="replace")
+        return RunOutcome(
+            exit_code=exit_code,
+            timed_out=timed_out,
+            interrupted=interrupted,
+            duration_s=duration,
+            log_path=str(spec.log_path),
+            log_tail=log_tail(spec.log_path),
+            log_bytes=self.log.total,
+            result_json=result_json,
+        )
+
+
+@dataclass
+class LocalRunner:
+    """Runs experiments as subprocesses of this machine."""
+
+    name: str = "local"
+    _subreaper: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._subreaper = become_subreaper()
+
+    def start(self, spec: RunSpec, stop: threading.Event | None = None) -> LocalHandle:
+        return LocalHandle(spec, stop)
+
+    def run(self, spec: RunSpec, stop: threading.Event | None = None) -> RunOutcome:
+        return self.start(spec, stop).wait()

@@ -1,0 +1,161 @@
+"""Finding and killing every process a run started, including ones that left its group.
+
+A run is started in a new session, so ``killpg`` reaches everything that stayed in its
+process group. Processes that called ``setsid`` (daemons, some dataloader workers, ``nohup``
+tricks) leave the group; we still find them because
+
+- the harness is a child subreaper (``PR_SET_CHILD_SUBREAPER``), so an orphaned
+  grandchild is re-parented to us instead of to init, and stays in our process tree;
+- every process of a run inherits ``AUTORESEARCH_RUN_TOKEN`` in its environment, which we
+  read from ``/proc/<pid>/environ`` (a process that scrubs its environment *and*
+  double-forks is still found through the process tree while its parent lives);
+- descendants seen while the run was alive are remembered with their start times.
+
+What this does not protect against: a process that clears its environment, escapes the
+tree, and is started after our last scan; or a process in another PID namespace. The
+integrity issue adds cgroups/bubblewrap for that.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+from typing import Iterable
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+_libc = None
+
+
+def _prctl(option: int, value: int) -> bool:
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return False
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc.prctl(option, value, 0, 0, 0) == 0
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process (Linux >= 3.4)."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent() -> None:
+    """For ``preexec_fn``: the child gets SIGKILL when the harness dies (survives exec)."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, start time in clock ticks) of ``pid``, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    rest = data[data.rfind(b")") + 2 :].split()
+    if rest[0] == b"Z":  # a zombie is dead already; it only needs reaping
+        return None
+    return int(rest[1]), int(rest[19])
+
+
+def process_table() -> dict[int, tuple[int, int]]:
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st is not None:
+                table[int(name)] = st
+    return table
+
+
+def has_token(pid: int, token: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return token in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def descendants(table: dict[int, tuple[int, int]], roots: Iterable[int]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    stack = [r for r in roots]
+    while stack:
+        pid = stack.pop()
+        for child in children.get(pid, ()):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+class ProcessTracker:
+    """Remembers the processes of one run and kills all of them at the end."""
+
+    def __init__(self, root_pid: int, token: str):
+        self.root_pid = root_pid
+        self.token = f"AUTORESEARCH_RUN_TOKEN={token}".encode()
+        self.known: dict[int, int] = {}  # pid -> start time
+
+    def snapshot(self) -> None:
+        table = process_table()
+        for pid in descendants(table, [self.root_pid]):
+            self.known[pid] = table[pid][1]
+
+    def members(self, table: dict[int, tuple[int, int]]) -> set[int]:
+        me = os.getpid()
+        alive_known = {pid for pid, start in self.known.items() if table.get(pid, (0, -1))[1] == start}
+        roots = alive_known | ({self.root_pid} if self.root_pid in table else set())
+        members = roots | descendants(table, roots)
+        for pid in table:
+            if pid not in members and pid != me and has_token(pid, self.token):
+                members.add(pid)
+        members |= descendants(table, members)
+        members.discard(me)
+        return members
+
+    def kill_all(self, rounds: int = 10) -> int:
+        """SIGSTOP then SIGKILL every member until none is left; returns how many were hit."""
+        hit: set[int] = set()
+        for _ in range(rounds):
+            table = process_table()
+            members = self.members(table)
+            if not members:
+                break
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for pid in members:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+            hit |= members
+            self._reap(members, deadline=time.monotonic() + 1.0)
+        # Known descendants that had already exited and were re-parented to us are zombies
+        # now: reap them so an overnight campaign does not collect them.
+        self._reap(set(self.known) - hit, deadline=time.monotonic())
+        return len(hit)
+
+    @staticmethod
+    def _reap(pids: Iterable[int], deadline: float) -> None:
+        """Reap the killed processes that are our children (orphans re-parented to us)."""
+        pending = set(pids)
+        while pending:
+            for pid in list(pending):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:  # not our child: init or its real parent reaps it
+                    pending.discard(pid)
+                    continue
+                if done:
+                    pending.discard(pid)
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.005)

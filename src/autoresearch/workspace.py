@@ -1,0 +1,258 @@
+"""The git adapter: campaign branch, per-slot worktrees, commits, ref updates.
+
+Every git call passes its own identity and disables hooks and signing, so it works on a
+machine without a global git identity and a user's hooks never run on our commits. The
+user's checkout (working tree, index, HEAD) is never touched: we only add refs, and
+worktrees under ``.autoresearch/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .errors import ArenaError, AutoresearchError, EditError
+
+STATE_DIR = ".autoresearch"
+OUR_FILES = (f"{STATE_DIR}/", "results.tsv", "progress.png")
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "autoresearch",
+    "GIT_AUTHOR_EMAIL": "autoresearch@localhost",
+    "GIT_COMMITTER_NAME": "autoresearch",
+    "GIT_COMMITTER_EMAIL": "autoresearch@localhost",
+}
+_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "gc.auto=0")
+
+
+class GitError(AutoresearchError):
+    pass
+
+
+def _git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(_IDENTITY)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["LC_ALL"] = "C"
+    return env
+
+
+_ENV = _git_env()
+
+
+def git(args: Iterable[str], cwd: Path, *, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    cmd = ["git", *_CONFIG, *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=_ENV, input=input, capture_output=True)
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise GitError(f"git {' '.join(args)} failed in {cwd}: {err}")
+    return proc
+
+
+def git_out(args: Iterable[str], cwd: Path) -> str:
+    return git(args, cwd).stdout.decode(errors="replace").strip()
+
+
+def blob_hash(data: bytes) -> str:
+    """The id git gives a file with these bytes (no filters)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class Workspace:
+    """Git operations for one arena (a directory inside a git repository)."""
+
+    def __init__(self, arena: Path):
+        arena = arena.resolve()
+        if not arena.is_dir():
+            raise ArenaError(f"{arena} is not a directory")
+        proc = git(["rev-parse", "--show-toplevel"], arena, check=False)
+        if proc.returncode != 0:
+            raise ArenaError(
+                f"{arena} is not inside a git repository. autoresearch records every experiment "
+                f"as a commit: run `git init && git add -A && git commit -m init` there, "
+                f"or `autoresearch init {arena}`."
+            )
+        self.arena = arena
+        self.root = Path(proc.stdout.decode().strip()).resolve()
+        rel = arena.relative_to(self.root).as_posix()
+        self.prefix = "" if rel == "." else rel + "/"
+        self.state_dir = arena / STATE_DIR
+        if git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], self.root, check=False).returncode != 0:
+            raise ArenaError(f"the repository at {self.root} has no commits yet: commit your files first (git add -A && git commit -m init)")
+        self.git_dir = Path(git_out(["rev-parse", "--git-common-dir"], self.root))
+        if not self.git_dir.is_absolute():
+            self.git_dir = (self.root / self.git_dir).resolve()
+
+    # -- refs ---------------------------------------------------------------------------
+    def head(self) -> str:
+        return git_out(["rev-parse", "HEAD^{commit}"], self.root)
+
+    def resolve(self, ref: str) -> str | None:
+        proc = git(["rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], self.root, check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def has_commit(self, sha: str) -> bool:
+        return git(["cat-file", "-e", f"{sha}^{{commit}}"], self.root, check=False).returncode == 0
+
+    def update_ref(self, ref: str, new: str, old: str | None = None, message: str = "autoresearch") -> None:
+        args = ["update-ref", "-m", message, ref, new]
+        if old is not None:
+            args.append(old)
+        git(args, self.root)
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        return git(["merge-base", "--is-ancestor", a, b], self.root, check=False).returncode == 0
+
+    # -- the user's checkout ------------------------------------------------------------
+    def ensure_excluded(self) -> None:
+        """Keep our files out of ``git status`` through .git/info/exclude (never .gitignore)."""
+        exclude = self.git_dir / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        text = exclude.read_text() if exclude.exists() else ""
+        have = set(text.splitlines())
+        wanted = [f"/{self.prefix}{name}" for name in OUR_FILES]
+        missing = [w for w in wanted if w not in have]
+        if missing:
+            sep = "" if not text or text.endswith("\n") else "\n"
+            exclude.write_text(text + sep + "# autoresearch\n" + "\n".join(missing) + "\n")
+
+    def dirty_paths(self) -> list[str]:
+        """Uncommitted changes in the user's checkout, ignoring our own files."""
+        out = git(["status", "--porcelain", "-z", "--untracked-files=normal", "--", "."], self.arena).stdout
+        paths = []
+        for entry in out.decode(errors="replace").split("\0"):
+            if len(entry) > 3:
+                path = entry[3:]
+                if not any(path == f"{self.prefix}{o}".rstrip("/") or path.startswith(f"{self.prefix}{o}") for o in OUR_FILES):
+                    paths.append(path)
+        return paths
+
+    # -- trees ----------------------------------------------------------------------------
+    def tree_blobs(self, commit: str, paths: Iterable[str]) -> dict[str, str | None]:
+        """Blob id of each arena-relative path at ``commit`` (None where absent or not a file)."""
+        paths = list(paths)
+        result: dict[str, str | None] = {p: None for p in paths}
+        if not paths:
+            return result
+        out = git(["ls-tree", "-z", commit, "--", *[self.prefix + p for p in paths]], self.root).stdout.decode()
+        for entry in out.split("\0"):
+            if not entry:
+                continue
+            meta, _, name = entry.partition("\t")
+            mode, kind, sha = meta.split()
+            rel = name[len(self.prefix):]
+            if kind == "blob" and mode != "120000":
+                result[rel] = sha
+        return result
+
+    def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, str | None]:
+        """Text of each arena-relative path at ``commit`` (None where absent)."""
+        paths = list(paths)
+        if not paths:
+            return {}
+        spec = "".join(f"{commit}:{self.prefix}{p}\n" for p in paths).encode()
+        out = git(["cat-file", "--batch"], self.root, input=spec).stdout
+        files: dict[str, str | None] = {}
+        pos = 0
+        for p in paths:
+            nl = out.index(b"\n", pos)
+            header = out[pos:nl].decode()
+            pos = nl + 1
+            if header.endswith(" missing") or " blob " not in header:
+                files[p] = None
+                if " blob " not in header and not header.endswith(" missing"):
+                    size = int(header.split()[-1])
+                    pos += size + 1
+                continue
+            size = int(header.split()[-1])
+            files[p] = out[pos : pos + size].decode("utf-8", errors="replace")
+            pos += size + 1
+        return files
+
+    def diff(self, parent: str, commit: str) -> str:
+        return git(["diff", "--no-color", "--no-ext-diff", parent, commit, "--", self.prefix or "."], self.root).stdout.decode(errors="replace")
+
+    # -- worktrees ------------------------------------------------------------------------
+    def worktree_path(self, tag: str, slot: int) -> Path:
+        return self.state_dir / "worktrees" / tag / f"slot-{slot}"
+
+    def checkout(self, tag: str, slot: int, commit: str) -> Path:
+        """A clean worktree for ``slot`` at ``commit``; returns the arena directory inside it.
+
+        A slot's worktree is reused between experiments (reset and cleaned of untracked
+        files, so nothing an earlier run wrote can leak into the next one).
+        """
+        path = self.worktree_path(tag, slot)
+        if (path / ".git").exists():
+            try:
+                git(["checkout", "-q", "-f", "--detach", commit], path)
+                git(["clean", "-q", "-ffdx"], path)
+                return path / self.prefix if self.prefix else path
+            except GitError:
+                self.remove_worktree(path)
+        elif path.exists():
+            shutil.rmtree(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git(["worktree", "add", "-q", "-f", "--detach", str(path), commit], self.root)
+        return path / self.prefix if self.prefix else path
+
+    def remove_worktree(self, path: Path) -> None:
+        git(["worktree", "remove", "-f", "-f", str(path)], self.root, check=False)
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        git(["worktree", "prune"], self.root, check=False)
+
+    def clean_stale(self, tag: str) -> list[str]:
+        """Remove what a killed harness may have left: index locks in our worktrees, and
+        worktrees git no longer knows. Only called while holding the campaign lock."""
+        removed = []
+        git(["worktree", "prune"], self.root, check=False)
+        base = self.state_dir / "worktrees" / tag
+        if base.exists():
+            for wt in sorted(base.iterdir()):
+                gitfile = wt / ".git"
+                if not gitfile.is_file():
+                    shutil.rmtree(wt, ignore_errors=True)
+                    removed.append(str(wt))
+                    continue
+                gitdir = Path(gitfile.read_text().split("gitdir:", 1)[-1].strip())
+                if not gitdir.exists():
+                    shutil.rmtree(wt, ignore_errors=True)
+                    removed.append(str(wt))
+                    continue
+                lock = gitdir / "index.lock"
+                if lock.exists():
+                    lock.unlink()
+                    removed.append(str(lock))
+        git(["worktree", "prune"], self.root, check=False)
+        return removed
+
+    def write_files(self, arena_dir: Path, files: Mapping[str, str]) -> None:
+        """Write edited files into a worktree, refusing paths that resolve outside it."""
+        top = arena_dir.resolve()
+        for rel, text in files.items():
+            target = arena_dir / rel
+            if target.is_symlink():
+                raise EditError(f"{rel!r} is a symlink; edits through links are refused")
+            resolved = target.resolve()
+            if top != resolved and top not in resolved.parents:
+                raise EditError(f"{rel!r} resolves outside the arena ({resolved})")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+
+    def commit(self, arena_dir: Path, paths: Iterable[str], message: str) -> str:
+        git(["add", "-A", "--", *paths], arena_dir)
+        git(["commit", "-q", "--no-verify", "--allow-empty", "-m", message], arena_dir)
+        return git_out(["rev-parse", "HEAD"], arena_dir)
+
+
+def hash_files(arena_dir: Path, paths: Iterable[str]) -> dict[str, str | None]:
+    """Blob ids of files in a directory (None where missing, a symlink, or not a file)."""
+    out: dict[str, str | None] = {}
+    for rel in paths:
+        p = arena_dir / rel
+        out[rel] = blob_hash(p.read_bytes()) if p.is_file() and not p.is_symlink() else None
+    return out
