@@ -115,8 +115,8 @@ class OpenCampaign:
 def check_arena_files(workspace: Workspace, config: Config, commit: str) -> None:
     arena = config.arena
     wanted = list(arena.editable) + list(arena.readonly) + ([arena.program] if arena.program else [])
-    blobs = workspace.tree_blobs(commit, wanted)
-    missing = [p for p in wanted if blobs.get(p) is None]
+    entries = workspace.tree_entries(commit, wanted)
+    missing = [p for p in wanted if entries.get(p) is None]
     if missing:
         on_disk = [p for p in missing if (workspace.arena / p).is_file()]
         hint = (f" {', '.join(on_disk)} exist(s) on disk but not in the commit: git add and commit them." if on_disk
@@ -124,15 +124,28 @@ def check_arena_files(workspace: Workspace, config: Config, commit: str) -> None
         raise ArenaError(f"files named in the config are not in commit {commit[:7]}: {', '.join(missing)}.{hint}")
 
 
-def open_campaign(arena: Path, config: Config, *, tag: str | None, allow_dirty: bool, run_env_path: str) -> OpenCampaign:
+def preflight(arena: Path, config: Config, *, allow_dirty: bool, run_env_path: str) -> Workspace:
+    """Checks that need no campaign: a git repository, a clean tree, commands that exist."""
     workspace = Workspace(arena)
     workspace.ensure_excluded()
+    if not allow_dirty:
+        dirty = workspace.dirty_paths()
+        if dirty:
+            shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
+            raise ArenaError(
+                f"the arena has uncommitted changes ({shown}). Experiments start from commits, so these "
+                f"would be silently left out: commit or stash them, or pass --allow-dirty to run from HEAD anyway."
+            )
     problem = command_problem(config.arena.run, workspace.arena, run_env_path)
     if problem is None and config.arena.eval:
         problem = command_problem(config.arena.eval, workspace.arena, run_env_path)
     if problem:
         raise ConfigError(f"cannot start the arena's command: {problem}. Fix [arena] run/eval or the PATH.")
+    return workspace
 
+
+def open_campaign(workspace: Workspace, config: Config, *, tag: str | None) -> OpenCampaign:
+    """Find or create the campaign, take its lock, and check its files."""
     ledger = Ledger(workspace.state_dir / LEDGER_FILE)
     try:
         if tag is None:
@@ -147,14 +160,6 @@ def open_campaign(arena: Path, config: Config, *, tag: str | None, allow_dirty: 
     try:
         campaign = ledger.campaign(tag)
         created = campaign is None
-        if not allow_dirty:
-            dirty = workspace.dirty_paths()
-            if dirty:
-                shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
-                raise ArenaError(
-                    f"the arena has uncommitted changes ({shown}). Experiments start from commits, so these "
-                    f"would be silently left out: commit or stash them, or pass --allow-dirty to run from HEAD anyway."
-                )
         branch = f"autoresearch/{tag}"
         if campaign is None:
             if workspace.resolve(f"refs/heads/{branch}") is not None:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import __version__
 from .config import Config, load_config, parse_override
-from .errors import AutoresearchError, ConfigError, UsageError
+from .errors import AutoresearchError, ConfigError, ForcedStop, UsageError
 from .records import Goal, Status
 
 app = typer.Typer(
@@ -129,7 +129,7 @@ def run(
     advance branch autoresearch/TAG; others stay reachable under refs/autoresearch/TAG/discarded/.
     Results: .autoresearch/ledger.sqlite (the truth), results.tsv (a view).
     """
-    from .campaign import open_campaign, reconcile
+    from .campaign import open_campaign, preflight, reconcile
     from .console import ConsoleReporter
     from .judge import make_judge
     from .loop import CampaignLoop, Limits, StopSignal
@@ -151,16 +151,16 @@ def run(
         return
     _check_built(config)
     judge_impl = make_judge(config.judge.policy)
+    run_path = child_env(os.environ, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {}).get("PATH", "")
+    workspace = preflight(arena, config, allow_dirty=allow_dirty, run_env_path=run_path)
     options = {"proposals": proposals.resolve()} if proposals is not None else {}
     proposer_impl = make_proposer(proposer, config, arena, options)
-    run_path = child_env(os.environ, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {}).get("PATH", "")
-
-    oc = open_campaign(arena, config, tag=tag, allow_dirty=allow_dirty, run_env_path=run_path)
+    oc = open_campaign(workspace, config, tag=tag)
     stop = StopSignal()
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop.event.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise ForcedStop("stopped at once by a second Ctrl-C; the running experiment is re-run on resume")
         stop.set(signum)
         err_console.print(f"[yellow]stopping ({signal.Signals(signum).name}): the running experiment is stopped and recorded as interrupted[/]")
 
@@ -287,22 +287,9 @@ def _print_status(data: dict[str, Any], last: int) -> None:
 
 
 def main() -> None:
+    # Standalone mode: the command-line parser reports usage errors itself (exit 2).
     try:
-        app(standalone_mode=False)
+        app()
     except AutoresearchError as e:
         err_console.print(f"error: {e}", markup=False)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted", markup=False)
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise

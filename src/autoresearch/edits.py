@@ -140,8 +140,8 @@ def apply_edits(
             else:
                 new = _apply_one(text, norm)
         except EditError as e:
-            done = f" Edits {applied} applied before it." if applied else ""
-            raise EditError(f"edit {k}: {e}.{done}") from None
+            done = f"\nEdits {applied} applied before it." if applied else ""
+            raise EditError(f"edit {k}: {e}{done}") from None
         current[path] = new
         touched[path] = new
         applied.append(k)

@@ -6,6 +6,7 @@
     ├── BaselineError            the baseline crashed or lacks the metric           (exit 1)
     ├── CampaignLockedError      another live process holds the campaign            (exit 1)
     ├── UsageError               bad command-line usage                             (exit 2)
+    ├── ForcedStop               a second Ctrl-C: stop at once                      (exit 130)
     └── EditError                a proposal's edit cannot be applied (data, not fatal)
 """
 
@@ -34,6 +35,10 @@ class CampaignLockedError(AutoresearchError):
 
 class UsageError(AutoresearchError):
     exit_code = 2
+
+
+class ForcedStop(AutoresearchError):
+    exit_code = 130
 
 
 class EditError(AutoresearchError):

@@ -356,7 +356,6 @@ class CampaignLoop:
         extra = {
             "AUTORESEARCH_SEED": str(cfg.runner.seed),
             "AUTORESEARCH_TIME_BUDGET": str(int(budget)) if float(budget).is_integer() else str(budget),
-            "AUTORESEARCH_RESULT_FILE": str(result_file),
             "AUTORESEARCH_EXPERIMENT_ID": str(exp_id),
             "AUTORESEARCH_ATTEMPT": str(attempt),
             "AUTORESEARCH_PHASE": phase,

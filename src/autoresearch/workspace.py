@@ -131,10 +131,10 @@ class Workspace:
         return paths
 
     # -- trees ----------------------------------------------------------------------------
-    def tree_blobs(self, commit: str, paths: Iterable[str]) -> dict[str, str | None]:
-        """Blob id of each arena-relative path at ``commit`` (None where absent or not a file)."""
+    def tree_entries(self, commit: str, paths: Iterable[str]) -> dict[str, tuple[str, str, str] | None]:
+        """(mode, type, id) of each arena-relative path at ``commit``, None where absent."""
         paths = list(paths)
-        result: dict[str, str | None] = {p: None for p in paths}
+        result: dict[str, tuple[str, str, str] | None] = {p: None for p in paths}
         if not paths:
             return result
         out = git(["ls-tree", "-z", commit, "--", *[self.prefix + p for p in paths]], self.root).stdout.decode()
@@ -143,33 +143,31 @@ class Workspace:
                 continue
             meta, _, name = entry.partition("\t")
             mode, kind, sha = meta.split()
-            rel = name[len(self.prefix):]
-            if kind == "blob" and mode != "120000":
-                result[rel] = sha
+            result[name[len(self.prefix):]] = (mode, kind, sha)
         return result
 
+    def tree_blobs(self, commit: str, paths: Iterable[str]) -> dict[str, str | None]:
+        """Blob id of each arena-relative path at ``commit`` (None where absent or not a file)."""
+        return {
+            p: (e[2] if e is not None and e[1] == "blob" and e[0] != "120000" else None)
+            for p, e in self.tree_entries(commit, paths).items()
+        }
+
     def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, str | None]:
-        """Text of each arena-relative path at ``commit`` (None where absent)."""
-        paths = list(paths)
-        if not paths:
-            return {}
-        spec = "".join(f"{commit}:{self.prefix}{p}\n" for p in paths).encode()
-        out = git(["cat-file", "--batch"], self.root, input=spec).stdout
-        files: dict[str, str | None] = {}
+        """Text of each arena-relative regular file at ``commit`` (None where absent, or a
+        symlink: edits never go through links)."""
+        blobs = self.tree_blobs(commit, paths)
+        files: dict[str, str | None] = {p: None for p in blobs}
+        wanted = [(p, sha) for p, sha in blobs.items() if sha is not None]
+        if not wanted:
+            return files
+        out = git(["cat-file", "--batch"], self.root, input="".join(f"{sha}\n" for _, sha in wanted).encode()).stdout
         pos = 0
-        for p in paths:
+        for p, _ in wanted:
             nl = out.index(b"\n", pos)
-            header = out[pos:nl].decode()
-            pos = nl + 1
-            if header.endswith(" missing") or " blob " not in header:
-                files[p] = None
-                if " blob " not in header and not header.endswith(" missing"):
-                    size = int(header.split()[-1])
-                    pos += size + 1
-                continue
-            size = int(header.split()[-1])
-            files[p] = out[pos : pos + size].decode("utf-8", errors="replace")
-            pos += size + 1
+            size = int(out[pos:nl].split()[-1])
+            files[p] = out[nl + 1 : nl + 1 + size].decode("utf-8", errors="replace")
+            pos = nl + 1 + size + 1
         return files
 
     def diff(self, parent: str, commit: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping
 
 from ..records import RunOutcome
-from .proctree import ProcessTracker, become_subreaper, die_with_parent
+from .proctree import ACTIVE_ROOTS, ProcessTracker, become_subreaper, die_with_parent
 
 # Variables a training run may legitimately need. Extended by [runner] env_allow.
 DEFAULT_ENV_ALLOW = (
@@ -64,25 +65,39 @@ class RunSpec:
 
 
 class _CappedLog:
-    """Copies a pipe into a log file, keeping the first and the last ``cap/2`` bytes."""
+    """Copies a pipe into a log file, keeping the first and the last ``cap/2`` bytes.
+
+    Reads the raw descriptor with ``select`` so that a process that escaped every kill and
+    still holds the pipe open can never block the harness: ``close`` stops the pump after
+    a short drain.
+    """
 
     def __init__(self, pipe: BinaryIO, path: Path, cap: int):
         self.pipe = pipe
+        self.fd = pipe.fileno()
         self.path = path
         self.head_cap = cap // 2
         self.tail_cap = cap - self.head_cap
         self.total = 0
         self.tail = bytearray()
         self.file = open(path, "wb")
+        self._closing = threading.Event()
         self.thread = threading.Thread(target=self._pump, name=f"log:{path.name}", daemon=True)
         self.thread.start()
 
     def _pump(self) -> None:
-        read = getattr(self.pipe, "read1", self.pipe.read)
         while True:
             try:
-                chunk = read(1 << 16)
+                ready, _, _ = select.select([self.fd], [], [], 0.05)
             except (OSError, ValueError):
+                break
+            if not ready:
+                if self._closing.is_set():
+                    break
+                continue
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:
                 break
             if not chunk:
                 break
@@ -97,8 +112,10 @@ class _CappedLog:
                 if len(self.tail) > self.tail_cap:
                     del self.tail[: len(self.tail) - self.tail_cap]
 
-    def close(self, timeout: float = 5.0) -> None:
-        self.thread.join(timeout)
+    def close(self, drain_s: float = 2.0) -> None:
+        self.thread.join(drain_s)  # normally EOF arrives at once: every writer is dead
+        self._closing.set()
+        self.thread.join()
         written = min(self.total, self.head_cap)
         if self.tail:
             omitted = self.total - written - len(self.tail)
@@ -134,6 +151,8 @@ class LocalHandle:
             spec.result_file.unlink(missing_ok=True)
         env = dict(spec.env)
         env["AUTORESEARCH_RUN_TOKEN"] = spec.token
+        if spec.result_file is not None:
+            env["AUTORESEARCH_RESULT_FILE"] = str(spec.result_file)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             ["/bin/sh", "-c", spec.command],
@@ -145,6 +164,7 @@ class LocalHandle:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
+        ACTIVE_ROOTS.add(self.proc.pid)
         self.tracker = ProcessTracker(self.proc.pid, spec.token)
         assert self.proc.stdout is not None
         self.log = _CappedLog(self.proc.stdout, spec.log_path, spec.log_cap_bytes)
@@ -192,6 +212,7 @@ class LocalHandle:
                 self._signal_group(signal.SIGKILL)
                 self.proc.wait()
             self._signal_group(signal.SIGKILL)
+            ACTIVE_ROOTS.discard(self.proc.pid)
             self.tracker.kill_all()
             self.log.close()
         exit_code = None if (timed_out or interrupted) else self.proc.returncode

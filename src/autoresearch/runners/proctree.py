@@ -29,6 +29,10 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = None
+# Root pids of runs in progress in this process: a re-parented orphan is attributed to the
+# run being cleaned up unless it carries another run's token.
+ACTIVE_ROOTS: set[int] = set()
+_TOKEN_PREFIX = b"AUTORESEARCH_RUN_TOKEN="
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -74,12 +78,14 @@ def process_table() -> dict[int, tuple[int, int]]:
     return table
 
 
-def has_token(pid: int, token: bytes) -> bool:
+def run_token_of(pid: int) -> bytes | None:
+    """The ``AUTORESEARCH_RUN_TOKEN=...`` entry of a process's environment, if any."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return token in f.read().split(b"\0")
+            entries = f.read().split(b"\0")
     except OSError:
-        return False
+        return None
+    return next((e for e in entries if e.startswith(_TOKEN_PREFIX)), None)
 
 
 def descendants(table: dict[int, tuple[int, int]], roots: Iterable[int]) -> set[int]:
@@ -115,9 +121,14 @@ class ProcessTracker:
         alive_known = {pid for pid, start in self.known.items() if table.get(pid, (0, -1))[1] == start}
         roots = alive_known | ({self.root_pid} if self.root_pid in table else set())
         members = roots | descendants(table, roots)
-        for pid in table:
-            if pid not in members and pid != me and has_token(pid, self.token):
+        for pid, (ppid, _) in table.items():
+            if pid in members or pid == me:
+                continue
+            token = run_token_of(pid)
+            if token == self.token:
                 members.add(pid)
+            elif ppid == me and token is None and pid not in ACTIVE_ROOTS:
+                members.add(pid)  # an orphan re-parented to us (subreaper) that scrubbed its environment
         members |= descendants(table, members)
         members.discard(me)
         return members

@@ -1,0 +1,115 @@
+from pathlib import Path
+
+import pytest
+
+from autoresearch.config import infer_config, load_config, parse_override
+from autoresearch.errors import ConfigError
+
+GOOD = """
+[arena]
+editable = ["train.py"]
+readonly = ["prepare.py"]
+run = "python train.py"
+time_budget_s = 60
+
+[metric]
+name = "val_bpb"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "autoresearch.toml") -> Path:
+    (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_good_config_and_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD)).config
+    assert cfg.arena.editable == ["train.py"]
+    assert cfg.arena.hard_timeout_s == 180  # 2 x budget + 60
+    assert cfg.arena.hard_eval_timeout_s == 180
+    assert cfg.metric.goal.value == "minimize"
+    assert cfg.judge.policy == "greedy" and cfg.runner.kind == "local" and cfg.runner.slots == 1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD + "\n[judge]\npolicy = \"greedy\"\ncolour = 1\n", "unknown key 'colour' in [judge] (autoresearch.toml)"),
+        (GOOD.replace("[metric]", "[metrics]"), "unknown key 'metrics' in [top level]"),
+        (GOOD.replace('name = "val_bpb"', 'name = "val_bpb"\ngoal = "lower"'), "metric.goal"),
+        (GOOD.replace("time_budget_s = 60", "time_budget_s = -5"), "arena.time_budget_s"),
+        (GOOD.replace("time_budget_s = 60", "time_budget_s = 60\ntimeout_s = 10"), "timeout_s (10) is shorter than time_budget_s"),
+        (GOOD.replace('editable = ["train.py"]', 'editable = []'), "arena.editable"),
+        (GOOD.replace('editable = ["train.py"]', 'editable = ["../train.py"]'), "leaves the arena directory"),
+        (GOOD.replace('editable = ["train.py"]', 'editable = ["/abs/train.py"]'), "is absolute"),
+        (GOOD.replace('readonly = ["prepare.py"]', 'readonly = ["train.py"]'), "both editable and readonly"),
+        (GOOD.replace('run = "python train.py"', ""), "missing key 'arena.run' (autoresearch.toml)"),
+        (GOOD.replace('run = "python train.py"', 'run = "   "'), "the command is empty"),
+        (GOOD + "\n[proposer]\nkind = \"magic\"\n", "not a proposer kind"),
+        (GOOD + "\n[runner]\nslots = 0\n", "runner.slots"),
+        ("[arena\n", "not valid TOML"),
+    ],
+)
+def test_bad_configs_name_key_and_file(tmp_path, text, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text))
+    assert message in str(e.value)
+
+
+def test_pyproject_table(tmp_path):
+    text = "[project]\nname = 'x'\n\n" + GOOD.replace("[arena]", "[tool.autoresearch.arena]").replace("[metric]", "[tool.autoresearch.metric]")
+    loaded = load_config(write(tmp_path, text, "pyproject.toml"))
+    assert loaded.source == "pyproject.toml [tool.autoresearch]"
+    assert loaded.config.metric.name == "val_bpb"
+
+
+def test_pyproject_errors_name_the_file(tmp_path):
+    text = GOOD.replace("[arena]", "[tool.autoresearch.arena]").replace("[metric]", "[tool.autoresearch.metric]") + "bogus = 1\n"
+    with pytest.raises(ConfigError, match=r"unknown key 'bogus' in \[metric\] \(pyproject.toml \[tool.autoresearch\]\)"):
+        load_config(write(tmp_path, text, "pyproject.toml"))
+
+
+def test_overrides_are_validated_and_named(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD), {"arena.time_budget_s": 5, "runner.seed": 7}).config
+    assert cfg.arena.time_budget_s == 5 and cfg.runner.seed == 7 and cfg.arena.hard_timeout_s == 70
+    with pytest.raises(ConfigError, match=r"arena.time_budget_s: .*\(the command line"):
+        load_config(write(tmp_path, GOOD), {"arena.time_budget_s": 0})
+    with pytest.raises(ConfigError, match=r"unknown key 'nope' in \[arena\] \(the command line\)"):
+        load_config(write(tmp_path, GOOD), {"arena.nope": 1})
+
+
+@pytest.mark.parametrize(
+    "text, key, value",
+    [("arena.time_budget_s=30", "arena.time_budget_s", 30), ("metric.name=loss", "metric.name", "loss"),
+     ('arena.editable=["a.py", "b.py"]', "arena.editable", ["a.py", "b.py"]), ("judge.policy=greedy", "judge.policy", "greedy")],
+)
+def test_parse_override(text, key, value):
+    assert parse_override(text) == (key, value)
+
+
+def test_parse_override_needs_equals():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("arena.run")
+
+
+@pytest.mark.parametrize(
+    "files, uv, expected",
+    [
+        ({"train.py": "", "prepare.py": "TIME_BUDGET = 300  # seconds\n", "program.md": ""}, False,
+         {"arena": {"editable": ["train.py"], "readonly": ["prepare.py"], "program": "program.md", "run": "python train.py",
+                    "time_budget_s": 300.0}, "metric": {"name": "val_bpb", "goal": "minimize"}}),
+        ({"train.py": "", "prepare.py": "MAX_SEQ_LEN = 2048\n", "pyproject.toml": ""}, True,
+         {"arena": {"editable": ["train.py"], "readonly": ["prepare.py"], "run": "uv run train.py"},
+          "metric": {"name": "val_bpb", "goal": "minimize"}}),
+        ({"train.py": "", "pyproject.toml": ""}, False,
+         {"arena": {"editable": ["train.py"], "run": "python train.py"}, "metric": {"name": "val_bpb", "goal": "minimize"}}),
+        ({"prepare.py": ""}, True, None),
+    ],
+)
+def test_infer_karpathy_layout(files, uv, expected):
+    assert infer_config(files, uv_on_path=uv) == expected
+
+
+def test_no_config_and_no_layout_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="autoresearch init"):
+        load_config(tmp_path)

@@ -1,0 +1,94 @@
+import math
+
+import pytest
+
+from autoresearch.metrics import measure, memory_gb, parse_result_json, parse_summary
+
+KARPATHY = """step 00953 (100.0%) | loss: 3.1 | lrm: 0.00
+---
+val_bpb:          0.997900
+training_seconds: 300.1
+peak_vram_mb:     45060.2
+num_steps:        953
+depth:            8
+"""
+
+
+@pytest.mark.parametrize(
+    "output, expected, bad",
+    [
+        (KARPATHY, {"val_bpb": 0.9979, "training_seconds": 300.1, "peak_vram_mb": 45060.2, "num_steps": 953, "depth": 8}, {}),
+        ("val_bpb: 1.5\nval_bpb: 1.2\n", {"val_bpb": 1.2}, {}),  # no separator: last occurrence wins
+        ("---\nval_bpb: 1.5\n---\nval_bpb: 1.1\nsteps: 3\n", {"val_bpb": 1.1, "steps": 3}, {}),  # last block wins
+        ("---\nval_bpb: 1.5\n---\nnothing here\n", {"val_bpb": 1.5}, {}),  # an empty last block is skipped
+        ("val_bpb: 3,28\n", {}, {"val_bpb": "3,28"}),  # unparsable decimal comma
+        ("val_bpb: nan\n", {"val_bpb": math.nan}, {}),
+        ("val_bpb: inf\n", {"val_bpb": math.inf}, {}),
+        ("device: cuda\nval_bpb: 2\n", {"val_bpb": 2.0}, {}),  # non-numeric values ignored
+        ("loss: 1.0 | acc: 2\n", {}, {}),  # not a summary line
+        ("", {}, {}),
+    ],
+)
+def test_parse_summary(output, expected, bad):
+    values, unparsable = parse_summary(output)
+    assert values.keys() == expected.keys()
+    for k, v in expected.items():
+        assert (math.isnan(v) and math.isnan(values[k])) or values[k] == v
+    assert unparsable == bad
+
+
+@pytest.mark.parametrize(
+    "text, expected, problem",
+    [
+        ('{"val_bpb": 1.5, "steps": 10, "ok": true, "name": "x"}', {"val_bpb": 1.5, "steps": 10.0}, ""),
+        ('{"eval": {"val_bpb": 1.5}}', {"eval.val_bpb": 1.5}, ""),
+        ('{"val_bpb": NaN}', {"val_bpb": math.nan}, ""),
+        ("[1, 2]", {}, "result file does not hold a JSON object"),
+        ("{broken", {}, "result file is not valid JSON"),
+    ],
+)
+def test_parse_result_json(text, expected, problem):
+    values, prob = parse_result_json(text)
+    assert prob.startswith(problem)
+    assert values.keys() == expected.keys()
+
+
+@pytest.mark.parametrize(
+    "kwargs, metric, problem_part, warning_part",
+    [
+        # printed only
+        (dict(run_output="val_bpb: 1.25\n", run_json=None), 1.25, "", None),
+        # the JSON result file wins over a disagreeing printed line (FAULTS 2)
+        (dict(run_output="val_bpb: 0.5\n", run_json='{"val_bpb": 1.25}'), 1.25, "", "disagrees with the result file"),
+        # agreeing values: no warning
+        (dict(run_output="val_bpb: 1.25\n", run_json='{"val_bpb": 1.25}'), 1.25, "", None),
+        # with eval configured only the eval counts; a fake printed metric is a warning
+        (dict(run_output="val_bpb: 0.1\n", run_json='{"val_bpb": 0.1}', eval_output="", eval_json='{"val_bpb": 2.0}',
+              eval_configured=True), 2.0, "", "only the eval's"),
+        # eval configured but silent: the run's own number does not count
+        (dict(run_output="val_bpb: 0.1\n", run_json=None, eval_output="no metric", eval_json=None, eval_configured=True),
+         None, "the eval reported no val_bpb", None),
+        # FAULTS 3: nan, inf, unparsable
+        (dict(run_output="val_bpb: nan\n", run_json=None), None, "val_bpb is nan", None),
+        (dict(run_output="", run_json='{"val_bpb": Infinity}'), None, "val_bpb is inf", None),
+        (dict(run_output="val_bpb: 3,28\n", run_json=None), None, "not a number: '3,28'", None),
+        (dict(run_output="hello\n", run_json=None), None, "the run reported no val_bpb", None),
+        (dict(run_output="val_bpb: 1\n", run_json="{oops"), 1.0, "", "not valid JSON"),
+    ],
+)
+def test_measure_precedence(kwargs, metric, problem_part, warning_part):
+    m = measure("val_bpb", **kwargs)
+    assert m.metric == metric
+    assert problem_part in m.problem
+    if warning_part is None:
+        assert m.warnings == ()
+    else:
+        assert any(warning_part in w for w in m.warnings), m.warnings
+
+
+@pytest.mark.parametrize(
+    "metrics, expected",
+    [({"peak_vram_mb": 2048.0, "peak_memory_mb": 1024.0}, 2.0), ({"peak_memory_mb": 512.0}, 0.5), ({}, None)],
+)
+def test_memory_gb(metrics, expected):
+    assert memory_gb(metrics) == expected
