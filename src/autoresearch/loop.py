@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from .campaign import OpenCampaign
 from .config import Config
 from .edits import apply_edits, code_hash, unified_diff
+from .faults import crash_point
 from .errors import BaselineError, EditError
 from .judge import Decision, Judge, Verdict
 from .ledger import results_tsv, write_atomic
@@ -203,6 +204,7 @@ class CampaignLoop:
                     proposer=proposal.proposer or self.proposer.name, parent=parent,
                     proposal=_proposal_to_json(proposal), tokens=proposal.tokens, cost=proposal.cost,
                 )
+                crash_point("after_pending", exp_id)
                 status = self._candidate(exp_id, proposal, attempt=1)
             if status is Status.INTERRUPTED:
                 return self._interrupted_outcome()
@@ -233,8 +235,10 @@ class CampaignLoop:
             self.campaign, 0, commit=base, parent=None, diff="", code_hash=code_hash(files), attempt=attempt,
             seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(0, attempt, "run")),
         )
+        crash_point("after_running", 0)
         self.report(Event("start", 0, "baseline"))
         m = self._execute(0, attempt, worktree)
+        crash_point("after_run", 0)
         if m.status is Status.INTERRUPTED:
             self.ledger.finish_experiment(self.campaign, 0, status=Status.INTERRUPTED, reason=m.reason)
             self.report(Event("finish", 0, "baseline", Status.INTERRUPTED, detail=m.reason))
@@ -245,6 +249,7 @@ class CampaignLoop:
             self.campaign, 0, status=final, reason="baseline" if ok else m.reason,
             metric=m.measurement.metric, metrics=m.measurement.metrics, warnings=m.measurement.warnings,
         )
+        crash_point("after_terminal", 0)
         self.export()
         self.report(Event("finish", 0, "baseline", final, m.measurement.metric, detail="" if ok else m.reason,
                           best=m.measurement.metric))
@@ -299,13 +304,17 @@ class CampaignLoop:
         if changed:
             return self._invalid(exp_id, desc, f"readonly file(s) changed: {', '.join(changed)}", diff=diff,
                                  code_hash=chash, parent=parent)
+        crash_point("mid_commit", exp_id, leave=lambda: self.ws.worktree_gitdir(worktree) / "index.lock")
         commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {desc}")
+        crash_point("after_commit", exp_id)
         self.ledger.set_running(
             self.campaign, exp_id, commit=commit, parent=parent, diff=diff, code_hash=chash, attempt=attempt,
             seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(exp_id, attempt, "run")),
         )
+        crash_point("after_running", exp_id)
         self.report(Event("start", exp_id, desc))
         m = self._execute(exp_id, attempt, worktree)
+        crash_point("after_run", exp_id)
         decision: Decision | None = None
         status, reason = m.status, m.reason
         if status is Status.KEEP:  # the run produced a metric: now the judge decides
@@ -320,11 +329,15 @@ class CampaignLoop:
             self.campaign, exp_id, status=status, reason=reason, metric=m.measurement.metric,
             metrics=m.measurement.metrics, warnings=m.measurement.warnings,
         )
+        crash_point("after_terminal", exp_id)
         if status is Status.KEEP:
+            crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(self.branch_ref))
             self.ws.update_ref(self.branch_ref, commit, parent, message=f"autoresearch: keep #{exp_id}: {desc}")
         elif status is not Status.INTERRUPTED:
-            self.ws.update_ref(f"refs/autoresearch/{self.tag}/discarded/{exp_id}", commit,
-                               message=f"autoresearch: {status.value} #{exp_id}: {desc}")
+            archive = f"refs/autoresearch/{self.tag}/discarded/{exp_id}"
+            crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(archive))
+            self.ws.update_ref(archive, commit, message=f"autoresearch: {status.value} #{exp_id}: {desc}")
+        crash_point("after_advance", exp_id)
         best = self.incumbent()[1]
         self.report(Event("finish", exp_id, desc, status, m.measurement.metric, detail=reason, best=best))
         if status is not Status.INTERRUPTED:
@@ -377,7 +390,9 @@ class CampaignLoop:
             self.campaign, exp_id, attempt=attempt, purpose="baseline" if exp_id == 0 else "screen",
             seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(spec.log_path), run_token=spec.token,
         )
-        out = self.runner.start(spec, self.stop.event).wait()
+        handle = self.runner.start(spec, self.stop.event)
+        crash_point("mid_run", exp_id)
+        out = handle.wait()
         eval_out: RunOutcome | None = None
         if cfg.eval and not (out.timed_out or out.interrupted) and out.exit_code == 0:
             espec = self._spec(exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s)

@@ -58,7 +58,10 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
     proc = git(["rev-parse", "--show-toplevel"], directory, check=False)
     in_repo = proc.returncode == 0
     if in_repo and Path(proc.stdout.decode().strip()).resolve() != directory:
-        yield f"note: {directory} is inside the repository {proc.stdout.decode().strip()}; the arena is this subdirectory"
+        if example is not None:
+            in_repo = False  # a bundled example is a project of its own: give it its own repository
+        else:
+            yield f"note: {directory} is inside the repository {proc.stdout.decode().strip()}; the arena is this subdirectory"
 
     written: list[str] = []
     if example is not None:

@@ -203,6 +203,15 @@ class Workspace:
             shutil.rmtree(path, ignore_errors=True)
         git(["worktree", "prune"], self.root, check=False)
 
+    def worktree_gitdir(self, worktree_arena_dir: Path) -> Path:
+        top = worktree_arena_dir
+        while not (top / ".git").exists() and top != top.parent:
+            top = top.parent
+        return Path((top / ".git").read_text().split("gitdir:", 1)[-1].strip())
+
+    def ref_lock_path(self, ref: str) -> Path:
+        return self.git_dir / f"{ref}.lock"
+
     def clean_stale(self, tag: str) -> list[str]:
         """Remove what a killed harness may have left: index locks in our worktrees, and
         worktrees git no longer knows. Only called while holding the campaign lock."""
@@ -226,6 +235,16 @@ class Workspace:
                     lock.unlink()
                     removed.append(str(lock))
         git(["worktree", "prune"], self.root, check=False)
+        # Lock files of our own refs (a harness killed inside update-ref). Nobody else writes
+        # these refs, and we hold the campaign lock.
+        ours = [self.git_dir / "refs" / "heads" / "autoresearch" / f"{tag}.lock"]
+        discarded = self.git_dir / "refs" / "autoresearch" / tag / "discarded"
+        if discarded.is_dir():
+            ours += sorted(discarded.glob("*.lock"))
+        for lock in ours:
+            if lock.exists():
+                lock.unlink()
+                removed.append(str(lock))
         return removed
 
     def write_files(self, arena_dir: Path, files: Mapping[str, str]) -> None:
