@@ -315,7 +315,7 @@ def test_clear_errors_before_the_campaign_starts(tmp_path, setup, args, message)
     elif setup == "untracked":
         (arena / "notes.txt").write_text("x")
     elif setup == "badcmd":
-        config.write_text(config.read_text().replace(f'run = ', 'run = "definitely-not-a-command train.py"\n#'))
+        config.write_text(config.read_text().replace('run = ', 'run = "definitely-not-a-command train.py"\n#'))
         commit_all(arena, "cfg")
     elif setup == "badconfig":
         config.write_text(config.read_text().replace("[arena]", "[arena]\nbudget = 3"))

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -18,7 +16,7 @@ from rich.table import Table
 
 from . import __version__
 from .config import Config, load_config, parse_override
-from .errors import AutoresearchError, ConfigError, ForcedStop, UsageError
+from .errors import AutoresearchError, ForcedStop, UsageError
 from .records import Goal, Status
 
 app = typer.Typer(
@@ -91,13 +89,6 @@ def _overrides(
     return o
 
 
-def _check_built(config: Config) -> None:
-    if config.runner.kind != "local":
-        raise ConfigError("runner kind 'ray' is not built yet in this version; use [runner] kind = \"local\"")
-    if config.runner.slots != 1:
-        raise ConfigError("parallel slots are not built yet in this version; use --slots 1")
-
-
 @app.command()
 def run(
     arena: Path = typer.Argument(Path("."), help="The arena directory (a git repository with a training script)."),
@@ -129,12 +120,9 @@ def run(
     advance branch autoresearch/TAG; others stay reachable under refs/autoresearch/TAG/discarded/.
     Results: .autoresearch/ledger.sqlite (the truth), results.tsv (a view).
     """
-    from .campaign import open_campaign, preflight, reconcile
+    from .api import run_campaign
     from .console import ConsoleReporter
-    from .judge import make_judge
-    from .loop import CampaignLoop, Limits, StopSignal
-    from .proposers import make_proposer
-    from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
+    from .loop import StopSignal
 
     arena = arena.resolve()
     if not arena.is_dir():
@@ -144,18 +132,10 @@ def run(
         judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,
         sets=sets,
     )
-    loaded = load_config(arena, overrides)
-    config = loaded.config
     if dry_run:
+        loaded = load_config(arena, overrides)
         _print_config(loaded.config, loaded.source, overrides)
         return
-    _check_built(config)
-    judge_impl = make_judge(config.judge.policy)
-    run_path = child_env(os.environ, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {}).get("PATH", "")
-    workspace = preflight(arena, config, allow_dirty=allow_dirty, run_env_path=run_path)
-    options = {"proposals": proposals.resolve()} if proposals is not None else {}
-    proposer_impl = make_proposer(proposer, config, arena, options)
-    oc = open_campaign(workspace, config, tag=tag)
     stop = StopSignal()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -164,31 +144,31 @@ def run(
         stop.set(signum)
         err_console.print(f"[yellow]stopping ({signal.Signals(signum).name}): the running experiment is stopped and recorded as interrupted[/]")
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        rec = reconcile(oc)
-        c = oc.campaign
+    def on_open(oc: Any, loaded: Any, rec: Any) -> None:
+        c, config = oc.campaign, loaded.config
         verb = "starting" if oc.created else "continuing"
         console.print(f"[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
                       f"({config.metric.name}, {config.metric.goal.value}; config: {loaded.source})")
         if rec.killed_processes or rec.advanced or rec.archived or rec.cleaned:
             console.print(f"[dim]resumed: killed {rec.killed_processes} leftover process(es), cleaned {len(rec.cleaned)} "
                           f"stale item(s), advanced the branch for {rec.advanced or 'none'}, archived {rec.archived or 'none'}[/]")
-        deadline = time.time() + max_hours * 3600 if max_hours is not None else None
-        loop = CampaignLoop(
-            oc, config, proposer=proposer_impl, runner=LocalRunner(), judge=judge_impl,
-            limits=Limits(max_experiments=max_experiments, deadline=deadline), stop=stop,
-            report=ConsoleReporter(console, config.metric.name),
+        reporter.metric = config.metric.name
+
+    reporter = ConsoleReporter(console, "metric")
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcome, oc = run_campaign(
+            arena, tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
+            max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty, stop=stop,
+            report=reporter, on_open=on_open,
         )
-        outcome = loop.run()
-        _print_summary(oc)
-        console.print(f"[bold]done:[/] {outcome.reason}")
-        if outcome.exit_code:
-            raise typer.Exit(outcome.exit_code)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-        oc.close()
+    _print_summary(arena, oc.campaign.tag)
+    console.print(f"[bold]done:[/] {outcome.reason}")
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
 
 
 def _print_config(config: Config, source: str, overrides: dict[str, Any]) -> None:
@@ -212,11 +192,16 @@ def _print_config(config: Config, source: str, overrides: dict[str, Any]) -> Non
         console.print("")
 
 
-def _print_summary(oc: Any) -> None:
+def _print_summary(arena: Path, tag: str) -> None:
     from .console import fmt
+    from .status import open_ledger_readonly
 
-    exps = oc.ledger.experiments(oc.campaign)
-    goal = Goal(oc.campaign.goal)
+    ledger, campaign = open_ledger_readonly(arena, tag)
+    try:
+        exps = ledger.experiments(campaign)
+    finally:
+        ledger.close()
+    goal = Goal(campaign.goal)
     kept = [e for e in exps if e.status is Status.KEEP and e.metric is not None]
     baseline = next((e for e in exps if e.id == 0 and e.metric is not None), None)
     best = None
@@ -228,9 +213,9 @@ def _print_summary(oc: Any) -> None:
     if best is not None and baseline is not None:
         delta = best.metric - baseline.metric  # type: ignore[operator]
         rel = delta / abs(baseline.metric) * 100 if baseline.metric else math.nan  # type: ignore[operator]
-        console.print(f"best {oc.campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
+        console.print(f"best {campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
                       f"(#{best.id}; baseline {fmt(baseline.metric)}, {delta:+.6f}, {rel:+.2f}%)")
-    console.print(f"branch: {oc.campaign.branch}   results: {oc.workspace.arena / 'results.tsv'}")
+    console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
 
 
 def _counts(exps: list) -> dict[str, int]:

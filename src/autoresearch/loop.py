@@ -9,7 +9,6 @@ branch advance (keep) or archive ref (anything else that was committed).
 from __future__ import annotations
 
 import ast
-import math
 import os
 import threading
 import time

@@ -1,0 +1,71 @@
+"""Run a campaign from Python: the wiring the CLI uses, without the terminal."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .campaign import OpenCampaign, Reconciled, open_campaign, preflight, reconcile
+from .config import Config, LoadedConfig, load_config
+from .errors import ConfigError
+from .judge import make_judge
+from .loop import CampaignLoop, Limits, Outcome, Reporter, StopSignal
+from .protocols import Proposer, Runner
+from .proposers import make_proposer
+from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
+
+
+def check_built(config: Config) -> None:
+    if config.runner.kind != "local":
+        raise ConfigError("runner kind 'ray' is not built yet in this version; use [runner] kind = \"local\"")
+    if config.runner.slots != 1:
+        raise ConfigError("parallel slots are not built yet in this version; use --slots 1")
+
+
+def run_campaign(
+    arena: Path,
+    *,
+    tag: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    proposer_kind: str | None = None,
+    proposals: Path | None = None,
+    proposer: Proposer | None = None,
+    runner: Runner | None = None,
+    max_experiments: int | None = None,
+    max_hours: float | None = None,
+    allow_dirty: bool = False,
+    stop: StopSignal | None = None,
+    report: Reporter | None = None,
+    on_open: Callable[[OpenCampaign, LoadedConfig, Reconciled], None] | None = None,
+) -> tuple[Outcome, OpenCampaign]:
+    """Open (or continue) a campaign and run it until a limit, a stop, or exhaustion.
+
+    Checks come first, in the order a user fixes them: config, the arena (git, clean tree,
+    commands), the proposer, then the campaign (lock, files). Returns the outcome and the
+    closed campaign handle (its ledger is closed; reopen to read).
+    """
+    arena = arena.resolve()
+    loaded = load_config(arena, overrides)
+    config = loaded.config
+    check_built(config)
+    judge = make_judge(config.judge.policy)
+    run_path = child_env(os.environ, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {}).get("PATH", "")
+    workspace = preflight(arena, config, allow_dirty=allow_dirty, run_env_path=run_path)
+    if proposer is None:
+        options = {"proposals": proposals.resolve()} if proposals is not None else {}
+        proposer = make_proposer(proposer_kind, config, arena, options)
+    oc = open_campaign(workspace, config, tag=tag)
+    try:
+        rec = reconcile(oc)
+        if on_open is not None:
+            on_open(oc, loaded, rec)
+        deadline = time.time() + max_hours * 3600 if max_hours is not None else None
+        loop = CampaignLoop(
+            oc, config, proposer=proposer, runner=runner or LocalRunner(), judge=judge,
+            limits=Limits(max_experiments=max_experiments, deadline=deadline), stop=stop, report=report,
+        )
+        return loop.run(), oc
+    finally:
+        oc.close()
