@@ -34,7 +34,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 def ledger_rows(arena: Path, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    db = sqlite3.connect(f"file:{arena / '.autoresearch' / 'ledger.sqlite'}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
         return db.execute(sql, args).fetchall()

@@ -72,7 +72,13 @@ def _mem(i: int) -> str:
 def leftover_processes(arena: Path) -> list[int]:
     from autoresearch.runners.proctree import process_table, run_token_of
 
-    tokens = {f"AUTORESEARCH_RUN_TOKEN={r['run_token']}".encode() for r in ledger_rows(arena, "SELECT run_token FROM runs")}
+    import sqlite3
+
+    try:
+        rows = ledger_rows(arena, "SELECT run_token FROM runs")
+    except sqlite3.OperationalError:  # the ledger is not created yet
+        return []
+    tokens = {f"AUTORESEARCH_RUN_TOKEN={r['run_token']}".encode() for r in rows}
     return [pid for pid in process_table() if run_token_of(pid) in tokens]
 
 
@@ -144,3 +150,34 @@ def test_random_kill_sweep(tmp_path, props):
 @pytest.mark.slow
 def test_random_kill_sweep_long(tmp_path, props):
     assert _kill_sweep(tmp_path, props, kills_wanted=100, seed=98765) >= 100
+
+
+SPAWNER = '''import os, signal, subprocess, sys, time
+if os.fork() == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(600)
+    os._exit(0)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+time.sleep(600)
+if __name__ == "__main__":'''
+
+
+def test_killed_harness_leaves_no_run_behind(tmp_path):
+    # FAULTS 32: kill -9 of the harness mid-run; the run, its child and a setsid'd
+    # grandchild that ignores SIGTERM all die without waiting for a resume.
+    arena = make_synthetic_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [{"description": "spawn and hang", "edits": [
+        {"path": "train.py", "search": 'if __name__ == "__main__":', "replace": SPAWNER}]}])
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "run", str(arena), "--tag", "t", "--proposals",
+                             str(props)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while time.time() < deadline and len(leftover_processes(arena)) < 4:  # sh/python root, fork, child
+        time.sleep(0.05)
+    assert len(leftover_processes(arena)) >= 3
+    proc.kill()
+    proc.communicate(timeout=10)
+    deadline = time.time() + 5
+    while time.time() < deadline and leftover_processes(arena):
+        time.sleep(0.05)
+    assert leftover_processes(arena) == []

@@ -387,8 +387,10 @@ def results_tsv(metric: str, experiments: list[Experiment]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_atomic(path: Path, text: str, tmp_dir: Path) -> None:
+    """Write via a temporary file in ``tmp_dir`` (ours, excluded from git, same file system),
+    so a kill mid-write leaves neither a torn file nor a stray file in the user's checkout."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{path.name}.{os.getpid()}.tmp"
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

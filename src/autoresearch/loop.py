@@ -12,7 +12,6 @@ import ast
 import os
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -28,6 +27,7 @@ from .metrics import measure
 from .protocols import ProposalContext, Proposer, Runner
 from .records import Experiment, FileEdit, Goal, Measurement, Proposal, RunOutcome, Status
 from .runners.local import DEFAULT_ENV_ALLOW, RunSpec, child_env
+from .runners.proctree import new_run_token
 from .workspace import hash_files
 
 
@@ -131,6 +131,9 @@ class CampaignLoop:
         self.tag = self.campaign.tag
         self.branch_ref = f"refs/heads/{self.campaign.branch}"
         self.run_dir = self.ws.state_dir / self.tag
+        self._incumbent: tuple[str, float | None] | None = None
+        self._files: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {}
+        self.editable = tuple(config.arena.editable)
         self.readonly = {p: self.campaign.readonly.get(p) for p in config.arena.readonly}
         if set(config.arena.readonly) - set(self.campaign.readonly):
             self.readonly = self.ws.tree_blobs(self.campaign.base_commit, config.arena.readonly)
@@ -140,17 +143,31 @@ class CampaignLoop:
         return self.ledger.experiments(self.campaign)
 
     def incumbent(self) -> tuple[str, float | None]:
-        tip = self.ws.resolve(self.branch_ref) or self.campaign.base_commit
-        metric = None
-        for e in self.history():
-            if e.status is Status.KEEP and e.commit == tip:
-                metric = e.metric
-        return tip, metric
+        """The branch tip and its metric. Only this loop moves the branch while it holds the
+        campaign lock, so both are read once and then kept up to date in memory."""
+        if self._incumbent is None:
+            tip = self.ws.resolve(self.branch_ref) or self.campaign.base_commit
+            metric = None
+            for e in self.history():
+                if e.status is Status.KEEP and e.commit == tip:
+                    metric = e.metric
+            self._incumbent = (tip, metric)
+        return self._incumbent
+
+    def files_at(self, commit: str, paths: tuple[str, ...]) -> dict[str, str | None]:
+        """Files at a commit (commits are immutable, so the last few reads are cached)."""
+        key = (commit, paths)
+        if key not in self._files:
+            if len(self._files) >= 8:
+                self._files.pop(next(iter(self._files)))
+            self._files[key] = self.ws.read_files(commit, paths)
+        return dict(self._files[key])
 
     def export(self) -> None:
         text = results_tsv(self.metric_name, self.history())
-        write_atomic(self.run_dir / "results.tsv", text)
-        write_atomic(self.ws.arena / "results.tsv", text)
+        tmp = self.run_dir / "tmp"
+        write_atomic(self.run_dir / "results.tsv", text, tmp)
+        write_atomic(self.ws.arena / "results.tsv", text, tmp)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -188,7 +205,7 @@ class CampaignLoop:
                 context = ProposalContext(
                     incumbent_commit=parent,
                     incumbent_metric=metric,
-                    files={k: v for k, v in self.ws.read_files(parent, self.config.arena.editable).items() if v is not None},
+                    files={k: v for k, v in self.files_at(parent, self.editable).items() if v is not None},
                     history=history,
                     metric=self.metric_name,
                     goal=self.goal,
@@ -215,12 +232,13 @@ class CampaignLoop:
     def _program_text(self, commit: str) -> str:
         if not self.config.arena.program:
             return ""
-        return self.ws.read_files(commit, [self.config.arena.program]).get(self.config.arena.program) or ""
+        program = self.config.arena.program
+        return self.files_at(commit, (program,)).get(program) or ""
 
     # -- baseline -----------------------------------------------------------------------------
     def _baseline(self, previous: Experiment | None) -> Outcome | None:
         base = self.campaign.base_commit
-        files = {k: v for k, v in self.ws.read_files(base, self.config.arena.editable).items() if v is not None}
+        files = {k: v for k, v in self.files_at(base, self.editable).items() if v is not None}
         attempt = 1
         if previous is None:
             self.ledger.add_experiment(
@@ -252,6 +270,7 @@ class CampaignLoop:
         self.export()
         self.report(Event("finish", 0, "baseline", final, m.measurement.metric, detail="" if ok else m.reason,
                           best=m.measurement.metric))
+        self._incumbent = None
         if ok:
             return None
         tail = self.ledger.runs(self.campaign, 0)[-1]["log_tail"]
@@ -271,9 +290,9 @@ class CampaignLoop:
         return Status.INVALID
 
     def _candidate(self, exp_id: int, proposal: Proposal, attempt: int) -> Status:
-        editable = list(self.config.arena.editable)
+        editable = list(self.editable)
         parent, parent_metric = self.incumbent()
-        old = self.ws.read_files(parent, editable)
+        old = self.files_at(parent, self.editable)
         desc = proposal.description
         try:
             new = apply_edits(old, proposal.edits, editable)
@@ -304,7 +323,8 @@ class CampaignLoop:
             return self._invalid(exp_id, desc, f"readonly file(s) changed: {', '.join(changed)}", diff=diff,
                                  code_hash=chash, parent=parent)
         crash_point("mid_commit", exp_id, leave=lambda: self.ws.worktree_gitdir(worktree) / "index.lock")
-        commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {desc}")
+        commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {desc}",
+                                new_paths=sorted(p for p in new if old.get(p) is None))
         crash_point("after_commit", exp_id)
         self.ledger.set_running(
             self.campaign, exp_id, commit=commit, parent=parent, diff=diff, code_hash=chash, attempt=attempt,
@@ -332,6 +352,8 @@ class CampaignLoop:
         if status is Status.KEEP:
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(self.branch_ref))
             self.ws.update_ref(self.branch_ref, commit, parent, message=f"autoresearch: keep #{exp_id}: {desc}")
+            self._incumbent = (commit, m.measurement.metric)
+            self._files[(commit, self.editable)] = dict(old, **new)  # the new incumbent's files, known already
         elif status is not Status.INTERRUPTED:
             archive = f"refs/autoresearch/{self.tag}/discarded/{exp_id}"
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(archive))
@@ -377,7 +399,7 @@ class CampaignLoop:
         env = child_env(self.base_env, [*DEFAULT_ENV_ALLOW, *cfg.runner.env_allow], extra)
         return RunSpec(
             command=command, cwd=worktree, env=env, timeout_s=timeout,
-            log_path=self._log_path(exp_id, attempt, phase), token=uuid.uuid4().hex, result_file=result_file,
+            log_path=self._log_path(exp_id, attempt, phase), token=new_run_token(), result_file=result_file,
             log_cap_bytes=int(cfg.runner.log_cap_mb * (1 << 20)), kill_grace_s=cfg.runner.kill_grace_s,
         )
 

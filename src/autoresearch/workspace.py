@@ -25,7 +25,7 @@ _IDENTITY = {
     "GIT_COMMITTER_NAME": "autoresearch",
     "GIT_COMMITTER_EMAIL": "autoresearch@localhost",
 }
-_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "gc.auto=0")
+_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "gc.auto=0", "-c", "maintenance.auto=false")
 
 
 class GitError(AutoresearchError):
@@ -245,6 +245,10 @@ class Workspace:
             if lock.exists():
                 lock.unlink()
                 removed.append(str(lock))
+        tmp = self.state_dir / tag / "tmp"
+        if tmp.is_dir():
+            for f in tmp.iterdir():
+                f.unlink(missing_ok=True)
         return removed
 
     def write_files(self, arena_dir: Path, files: Mapping[str, str]) -> None:
@@ -260,9 +264,16 @@ class Workspace:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
 
-    def commit(self, arena_dir: Path, paths: Iterable[str], message: str) -> str:
-        git(["add", "-A", "--", *paths], arena_dir)
-        git(["commit", "-q", "--no-verify", "--allow-empty", "-m", message], arena_dir)
+    def commit(self, arena_dir: Path, paths: Iterable[str], message: str, new_paths: Iterable[str] = ()) -> str:
+        """Commit ``paths`` (arena-relative) of a worktree; ``new_paths`` are not yet tracked."""
+        new_paths = list(new_paths)
+        if new_paths:
+            git(["add", "--", *new_paths], arena_dir)
+        # Naming the paths commits exactly their working-tree content, without a separate add.
+        git(["commit", "-q", "--no-verify", "--allow-empty", "-m", message, "--", *paths], arena_dir)
+        head = (self.worktree_gitdir(arena_dir) / "HEAD").read_text().strip()
+        if len(head) == 40 and all(c in "0123456789abcdef" for c in head):
+            return head
         return git_out(["rev-parse", "HEAD"], arena_dir)
 
 

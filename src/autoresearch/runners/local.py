@@ -16,6 +16,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping
 
 from ..records import RunOutcome
-from .proctree import ACTIVE_ROOTS, ProcessTracker, become_subreaper, die_with_parent
+from .proctree import ACTIVE_ROOTS, HARNESS_PREFIX, PROTECTED, ProcessTracker, become_subreaper
 
 # Variables a training run may legitimately need. Extended by [runner] env_allow.
 DEFAULT_ENV_ALLOW = (
@@ -154,6 +155,8 @@ class LocalHandle:
         if spec.result_file is not None:
             env["AUTORESEARCH_RESULT_FILE"] = str(spec.result_file)
         self.started = time.monotonic()
+        # No preexec_fn (it forbids vfork and costs milliseconds per run): if the harness
+        # dies, its guardian kills the run's processes.
         self.proc = subprocess.Popen(
             ["/bin/sh", "-c", spec.command],
             cwd=spec.cwd,
@@ -162,7 +165,6 @@ class LocalHandle:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         ACTIVE_ROOTS.add(self.proc.pid)
         self.tracker = ProcessTracker(self.proc.pid, spec.token)
@@ -234,6 +236,36 @@ class LocalHandle:
         )
 
 
+class Guardian:
+    """Starts ``guardian.py`` for this harness process (see there), once.
+
+    One guardian serves every run of the process (their tokens share ``HARNESS_PREFIX``).
+    It needs no stopping: when the harness exits it sweeps (finding nothing) and exits too.
+    """
+
+    _proc: subprocess.Popen[bytes] | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def ensure(cls) -> None:
+        with cls._lock:
+            if cls._proc is not None and cls._proc.poll() is None:
+                return
+            script = Path(__file__).with_name("guardian.py")
+            cls._proc = subprocess.Popen(
+                [sys.executable, "-S", "-I", str(script), str(os.getpid()), HARNESS_PREFIX],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=_guardian_preexec,
+            )
+            PROTECTED.add(cls._proc.pid)
+
+
+def _guardian_preexec() -> None:
+    from .proctree import PR_SET_PDEATHSIG, _prctl
+
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class LocalRunner:
     """Runs experiments as subprocesses of this machine."""
@@ -245,6 +277,9 @@ class LocalRunner:
         self._subreaper = become_subreaper()
 
     def start(self, spec: RunSpec, stop: threading.Event | None = None) -> LocalHandle:
+        """Start a run. Its token should come from ``new_run_token`` so that the guardian
+        can find its processes if this harness dies."""
+        Guardian.ensure()
         return LocalHandle(spec, stop)
 
     def run(self, spec: RunSpec, stop: threading.Event | None = None) -> RunOutcome:

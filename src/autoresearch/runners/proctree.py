@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from typing import Iterable
 
 PR_SET_PDEATHSIG = 1
@@ -32,7 +33,15 @@ _libc = None
 # Root pids of runs in progress in this process: a re-parented orphan is attributed to the
 # run being cleaned up unless it carries another run's token.
 ACTIVE_ROOTS: set[int] = set()
+# Our own helper processes (the guardian): never a run's member.
+PROTECTED: set[int] = set()
 _TOKEN_PREFIX = b"AUTORESEARCH_RUN_TOKEN="
+# Every run token of this harness starts with this, so the guardian can find them all.
+HARNESS_PREFIX = uuid.uuid4().hex[:12]
+
+
+def new_run_token() -> str:
+    return f"{HARNESS_PREFIX}-{uuid.uuid4().hex}"
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -47,11 +56,6 @@ def _prctl(option: int, value: int) -> bool:
 def become_subreaper() -> bool:
     """Make orphaned descendants re-parent to this process (Linux >= 3.4)."""
     return _prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-
-def die_with_parent() -> None:
-    """For ``preexec_fn``: the child gets SIGKILL when the harness dies (survives exec)."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _stat(pid: int) -> tuple[int, int] | None:
@@ -110,6 +114,10 @@ class ProcessTracker:
         self.root_pid = root_pid
         self.token = f"AUTORESEARCH_RUN_TOKEN={token}".encode()
         self.known: dict[int, int] = {}  # pid -> start time
+        root = _stat(root_pid) if root_pid > 0 else None
+        # Processes started before the run cannot belong to it: their environments need
+        # not be read (a few ms saved per run on a busy machine).
+        self.not_before = root[1] if root is not None else 0
 
     def snapshot(self) -> None:
         table = process_table()
@@ -121,13 +129,13 @@ class ProcessTracker:
         alive_known = {pid for pid, start in self.known.items() if table.get(pid, (0, -1))[1] == start}
         roots = alive_known | ({self.root_pid} if self.root_pid in table else set())
         members = roots | descendants(table, roots)
-        for pid, (ppid, _) in table.items():
-            if pid in members or pid == me:
+        for pid, (ppid, start) in table.items():
+            if pid in members or pid == me or start < self.not_before:
                 continue
             token = run_token_of(pid)
             if token == self.token:
                 members.add(pid)
-            elif ppid == me and token is None and pid not in ACTIVE_ROOTS:
+            elif ppid == me and token is None and pid not in ACTIVE_ROOTS and pid not in PROTECTED:
                 members.add(pid)  # an orphan re-parented to us (subreaper) that scrubbed its environment
         members |= descendants(table, members)
         members.discard(me)
