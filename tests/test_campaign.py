@@ -396,3 +396,45 @@ def test_init_example_and_plain_init(tmp_path):
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = run_cli("init", tmp_path / "x", "--example", "nope")
     assert bad.returncode == 2 and "bundled examples: synthetic" in bad.stderr
+
+
+def test_arena_in_a_subdirectory_of_a_repository(tmp_path):
+    repo = tmp_path / "mono"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "README.md").write_text("monorepo\n")
+    commit_all(repo, "monorepo")
+    arena = make_synthetic_arena(repo / "research" / "synth")
+    assert git(repo, "rev-parse", "--show-toplevel") == str(repo.resolve())
+    props = proposals_file(tmp_path, [{"description": "lower lr", "edits": [LR(0.01, 0.003)]}])
+    r = run_cli("run", arena, "--tag", "sub", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert statuses(arena) == [(0, "keep"), (1, "keep")]
+    assert "LEARNING_RATE = 0.003" in git(repo, "show", "autoresearch/sub:research/synth/train.py")
+    assert git(repo, "status", "--porcelain") == ""
+    assert "/research/synth/.autoresearch/" in (repo / ".git" / "info" / "exclude").read_text()
+
+
+def test_each_tag_has_its_results_and_the_root_shows_the_last(arena, tmp_path):
+    props = proposals_file(tmp_path, [{"description": "lower lr", "edits": [LR(0.01, 0.003)]}])
+    assert run_cli("run", arena, "--tag", "a", "--proposals", props).returncode == 0
+    assert run_cli("run", arena, "--tag", "b", "--proposals", props, "--max-experiments", "1").returncode == 0
+    a = (arena / ".autoresearch" / "a" / "results.tsv").read_text()
+    b = (arena / ".autoresearch" / "b" / "results.tsv").read_text()
+    assert len(a.splitlines()) == 3 and len(b.splitlines()) == 2
+    assert (arena / "results.tsv").read_text() == b
+    assert json.loads(run_cli("status", arena, "--json").stdout)["campaign"]["tag"] == "b"
+    assert json.loads(run_cli("status", arena, "--tag", "a", "--json").stdout)["campaign"]["tag"] == "a"
+
+
+def test_max_hours_starts_nothing_new_after_the_deadline(tmp_path):
+    arena = make_synthetic_arena(tmp_path / "arena", run_seconds=0.4)
+    props = proposals_file(tmp_path, [{"description": f"width {v}", "edits": [WIDTH(64, v)]} for v in (16, 32, 8)])
+    # 1 s: the baseline and the next run or two (0.4 s each) start before the deadline, not all
+    r = run_cli("run", arena, "--proposals", props, "--max-hours", str(1.0 / 3600))
+    assert r.returncode == 0, r.stderr
+    assert "reached --max-hours" in r.stdout
+    n = len(statuses(arena))
+    assert 1 <= n < 4
+    r = run_cli("run", arena, "--proposals", props, "--max-hours", "0")
+    assert "reached --max-hours" in r.stdout and len(statuses(arena)) == n

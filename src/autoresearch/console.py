@@ -45,7 +45,8 @@ class ConsoleReporter:
                 line += f"  best {fmt(event.best)}"
             line += f"  {desc}"
             if event.detail and event.status not in (Status.KEEP, Status.DISCARD):
-                line += f"\n        [dim]{escape(event.detail[:300])}[/]"
+                detail = "\n        ".join(event.detail[:600].splitlines())
+                line += f"\n        [dim]{escape(detail)}[/]"
             self.console.print(line)
         else:
             self.console.print(f"[dim]{eid:>5} {escape(event.detail)}[/]  {desc}")

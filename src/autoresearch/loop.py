@@ -177,6 +177,8 @@ class CampaignLoop:
             self.export()
 
     def _run(self) -> Outcome:
+        if self.limits.deadline is not None and time.time() >= self.limits.deadline:
+            return Outcome("reached --max-hours; nothing new is started after the deadline", 0)
         history = self.history()
         baseline = next((e for e in history if e.id == 0), None)
         if baseline is None or baseline.status is not Status.KEEP:
