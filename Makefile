@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 DEMO_DIR         ?= demo
-DEMO_EXPERIMENTS ?= 7
+DEMO_EXPERIMENTS ?= 12
+DEMO_BUDGET      ?= 30
 
 .PHONY: setup demo test test-fast clean
 
@@ -13,17 +14,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# torch pinned to the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test,tiny-gpt]'
 	touch $@
 
 setup: $(VENV)/.installed
 
-# A short research campaign on the bundled synthetic arena (no GPU, no API key).
+# A short research campaign on the bundled tiny-GPT arena: the knobs proposer (Optuna)
+# tunes train.py's hyperparameters to lower val_bpb. No GPU, no API key, no network.
 demo: setup
 	rm -rf $(DEMO_DIR)
-	$(BIN)/autoresearch init --example synthetic $(DEMO_DIR)
-	$(BIN)/autoresearch run $(DEMO_DIR) --max-experiments $(DEMO_EXPERIMENTS)
+	$(BIN)/autoresearch init --example tiny-gpt $(DEMO_DIR)
+	$(BIN)/autoresearch run $(DEMO_DIR) --max-experiments $(DEMO_EXPERIMENTS) --time-budget $(DEMO_BUDGET)
+	$(BIN)/autoresearch report $(DEMO_DIR) --plot $(DEMO_DIR)/progress.png
 	$(BIN)/autoresearch status $(DEMO_DIR)
 
 # Every test, the long end-to-end ones included (what CI runs).

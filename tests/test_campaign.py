@@ -295,8 +295,8 @@ def test_baseline_timeout(arena, tmp_path):
         ("missing-editable", ["--editable", "model.py"], "not in commit"),
         ("missing-readonly", ["--readonly", "data.py"], "data.py"),
         ("badconfig", [], "unknown key 'budget' in [arena] (autoresearch.toml)"),
-        ("noproposer", [], "no proposer chosen"),
-        ("knobs", ["--proposer", "knobs"], "not built yet"),
+        ("noknobs", [], "the knobs proposer found no tunable constants in the editable files (train.py)"),
+        ("llm", ["--proposer", "llm"], "not built yet"),
         ("confirm", ["--judge", "confirm"], "not built yet"),
         ("ray", ["--runner", "ray"], "not built yet"),
     ],
@@ -320,8 +320,9 @@ def test_clear_errors_before_the_campaign_starts(tmp_path, setup, args, message)
     elif setup == "badconfig":
         config.write_text(config.read_text().replace("[arena]", "[arena]\nbudget = 3"))
         commit_all(arena, "cfg")
-    elif setup == "noproposer":
+    elif setup == "noknobs":  # no proposer configured: knobs is the default, and it needs constants
         config.write_text(config.read_text().replace('kind = "scripted"', ""))
+        (arena / "train.py").write_text("from prepare import evaluate, report\nreport(evaluate(0.01, 64, 0.3, 500))\n")
         commit_all(arena, "cfg")
     r = run_cli("run", arena, *args, "--proposals", proposals_file(tmp_path, []))
     assert r.returncode == 1, r.stdout + r.stderr

@@ -93,8 +93,9 @@ def _overrides(
 def run(
     arena: Path = typer.Argument(Path("."), help="The arena directory (a git repository with a training script)."),
     tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name; branch autoresearch/TAG. Default: the arena's latest campaign, or today's date (e.g. nov27)."),
-    proposer: Optional[str] = typer.Option(None, "--proposer", "-p", help="Who proposes changes: knobs | llm | hybrid | agent | scripted."),
+    proposer: Optional[str] = typer.Option(None, "--proposer", "-p", help="Who proposes changes: knobs (default) | llm | hybrid | agent | scripted."),
     proposals: Optional[Path] = typer.Option(None, "--proposals", help="Scripted proposer: YAML/JSON list of {description, edits: [{path, search, replace}]}."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Knobs proposer (the default): tpe | cmaes | gp | random."),
     max_experiments: Optional[int] = typer.Option(None, "--max-experiments", "-n", min=1, help="Stop after N experiments in total (baseline and invalid ones included)."),
     max_hours: Optional[float] = typer.Option(None, "--max-hours", min=0.0, help="Start nothing new after H hours."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds each run may train (AUTORESEARCH_TIME_BUDGET)."),
@@ -132,6 +133,8 @@ def run(
         judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,
         sets=sets,
     )
+    if sampler is not None:
+        overrides["proposer.knobs.sampler"] = sampler
     if dry_run:
         loaded = load_config(arena, overrides)
         _print_config(loaded.config, loaded.source, overrides)
@@ -269,6 +272,35 @@ def _print_status(data: dict[str, Any], last: int) -> None:
         table.add_row(str(e["id"]), f"[{style}]{e['status']}[/]", fmt(e["metrics"].get(c["metric"])),
                       (e["commit"] or "")[:7], desc)
     console.print(table)
+
+
+# -- report --------------------------------------------------------------------------------
+
+@app.command()
+def report(
+    arena: Path = typer.Argument(Path("."), help="The arena directory."),
+    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name (default: the latest)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write karpathy's progress chart (PNG) to this file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="HTML report file (not built yet)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="html | md (not built yet)."),
+) -> None:
+    """Views of a campaign. Today: --plot FILE writes the progress chart (experiment # vs the
+    metric; kept changes green and labelled, discarded grey, the running best as a step line)."""
+    from .report.plot import write_progress_png
+    from .status import open_ledger_readonly
+
+    if out is not None or fmt is not None:
+        raise UsageError("the HTML and markdown reports are not built yet; `autoresearch report --plot FILE` writes the chart")
+    if plot is None:
+        raise UsageError("say what to write: --plot FILE (e.g. --plot progress.png)")
+    arena = arena.resolve()
+    ledger, campaign = open_ledger_readonly(arena, tag)
+    try:
+        exps = ledger.experiments(campaign)
+    finally:
+        ledger.close()
+    pts = write_progress_png(exps, campaign.metric, Goal(campaign.goal), plot)
+    console.print(f"wrote {plot} ({pts['total']} experiments, {max(0, len(pts['kept']) - 1)} kept improvements)")
 
 
 def main() -> None:

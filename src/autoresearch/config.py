@@ -26,7 +26,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 CONFIG_FILE = "autoresearch.toml"
 PROPOSER_KINDS = ("knobs", "llm", "hybrid", "agent", "scripted")
-IMPLEMENTED_PROPOSERS = ("scripted",)
+IMPLEMENTED_PROPOSERS = ("knobs", "scripted")
 
 
 class _Table(BaseModel):
@@ -112,9 +112,40 @@ class ScriptedTable(_Table):
     proposals: str | None = None
 
 
+class KnobSpaceTable(_Table):
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    int: bool | None = None
+    choices: list[float | int | str | bool] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "KnobSpaceTable":
+        if self.choices is None and (self.low is None or self.high is None):
+            raise ValueError("give low and high, or choices")
+        if self.choices is not None and self.choices == []:
+            raise ValueError("choices is empty")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.log and self.low is not None and self.low <= 0:
+            raise ValueError("a log scale needs low > 0")
+        return self
+
+
+class KnobsTable(_Table):
+    sampler: Literal["tpe", "cmaes", "gp", "random"] = "tpe"
+    seed: int = 0
+    changes_per_trial: int = Field(default=2, ge=0)  # 0: every knob may change at once
+    startup_trials: int = Field(default=4, ge=0)
+    freeze: list[str] = []
+    only: list[str] = []
+    space: dict[str, KnobSpaceTable] = {}
+
+
 class ProposerTable(_Table):
     kind: str | None = None
     scripted: ScriptedTable = ScriptedTable()
+    knobs: KnobsTable = KnobsTable()
 
     @field_validator("kind")
     @classmethod

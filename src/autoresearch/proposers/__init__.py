@@ -24,16 +24,35 @@ def _scripted(config: Config, arena: Path, options: dict) -> Proposer:
     return ScriptedProposer.from_file(Path(path))
 
 
-REGISTRY: dict[str, Callable[[Config, Path, dict], Proposer]] = {"scripted": _scripted}
+def _knobs(config: Config, arena: Path, options: dict) -> Proposer:
+    from .knobs import KnobsProposer
+
+    t = config.proposer.knobs
+    spaces = {name: spec.model_dump(exclude_none=True) for name, spec in t.space.items()}
+    proposer = KnobsProposer(
+        sampler=t.sampler, seed=t.seed, changes_per_trial=t.changes_per_trial,
+        startup_trials=t.startup_trials, freeze=tuple(t.freeze), only=tuple(t.only), spaces=spaces,
+    )
+    # Fail before the campaign starts when there is nothing to tune (FAULTS 30).
+    files = {p: (arena / p).read_text(encoding="utf-8", errors="replace") for p in config.arena.editable
+             if (arena / p).is_file()}
+    if not proposer.knobs_and_spaces(files)[1]:
+        found = ", ".join(sorted(files)) or "none"
+        raise ConfigError(
+            f"the knobs proposer found no tunable constants in the editable files ({found}): it tunes "
+            "module-level UPPER_CASE names bound to positive int/float literals. Declare ranges under "
+            "[proposer.knobs.space.NAME], or choose another proposer with --proposer "
+            f"({', '.join(PROPOSER_KINDS)})"
+        )
+    return proposer
+
+
+REGISTRY: dict[str, Callable[[Config, Path, dict], Proposer]] = {"knobs": _knobs, "scripted": _scripted}
+DEFAULT_KIND = "knobs"  # no LLM needed: the default when nothing is configured
 
 
 def make_proposer(kind: str | None, config: Config, arena: Path, options: dict | None = None) -> Proposer:
-    kind = kind or config.proposer.kind
-    if kind is None:
-        raise ConfigError(
-            "no proposer chosen: pass --proposer KIND or set [proposer] kind in the config. "
-            f"Kinds: {', '.join(PROPOSER_KINDS)} (built so far: {', '.join(REGISTRY)})"
-        )
+    kind = kind or config.proposer.kind or DEFAULT_KIND
     if kind not in PROPOSER_KINDS:
         raise ConfigError(f"unknown proposer {kind!r}; choose one of {', '.join(PROPOSER_KINDS)}")
     if kind not in REGISTRY:

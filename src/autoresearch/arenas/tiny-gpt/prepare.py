@@ -1,0 +1,119 @@
+"""tiny-gpt, the fixed part (readonly): data, byte-level tokenization, the train/val split,
+and the evaluation. A laptop-scale copy of karpathy/autoresearch's prepare.py.
+
+    python prepare.py --eval      # the arena's eval command: score ckpt.pt written by train.py
+
+The evaluation loads the checkpoint, rebuilds the model with train.build_model(config),
+and computes the cross-entropy of the model's logits on a fixed slice of the validation
+text with its own code. The metric is bits per byte (val_bpb): with byte-level tokens,
+mean cross-entropy in nats / ln 2.
+"""
+
+import json
+import lzma
+import math
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+DATA_FILE = HERE / "shakespeare.txt.xz"  # 42 plays and poems, 5,057,324 bytes of ASCII text
+VOCAB_SIZE = 256                          # byte-level: every byte is a token
+MAX_SEQ_LEN = 128                         # context length for training and evaluation
+VAL_FRACTION = 0.1                        # the last 10% of the corpus is held out
+EVAL_TOKENS = 2**16                       # bytes of validation text scored, the same every time
+EVAL_BATCH = 64
+TIME_BUDGET = 60                          # seconds of training when the harness gives none
+CHECKPOINT = "ckpt.pt"
+
+
+def load_data():
+    """The corpus as a uint8 tensor, split into (train, val)."""
+    raw = lzma.decompress(DATA_FILE.read_bytes())
+    data = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+    n_train = int(len(data) * (1 - VAL_FRACTION))
+    return data[:n_train], data[n_train:]
+
+
+def time_budget():
+    return float(os.environ.get("AUTORESEARCH_TIME_BUDGET", TIME_BUDGET))
+
+
+def seed():
+    return int(os.environ.get("AUTORESEARCH_SEED", "0"))
+
+
+def max_steps():
+    """Fixed-step mode: AUTORESEARCH_MAX_STEPS > 0 trains exactly that many steps."""
+    return int(os.environ.get("AUTORESEARCH_MAX_STEPS", "0") or 0)
+
+
+def threads():
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+
+def peak_memory_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def report(summary):
+    """Print karpathy's summary block and merge the values into the result file."""
+    print("---")
+    for key, value in summary.items():
+        print(f"{key + ':':<20}{value:.6f}" if isinstance(value, float) else f"{key + ':':<20}{value}")
+    path = os.environ.get("AUTORESEARCH_RESULT_FILE")
+    if path:
+        old = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                old = json.load(f)
+        old.update(summary)
+        with open(path, "w") as f:
+            json.dump(old, f)
+
+
+def eval_windows(val, n_tokens=EVAL_TOKENS, seq_len=MAX_SEQ_LEN):
+    """(inputs, targets): n_tokens / seq_len windows spread evenly over the validation text."""
+    n = n_tokens // seq_len
+    stride = (len(val) - seq_len - 1) // n
+    starts = torch.arange(n) * stride
+    idx = starts[:, None] + torch.arange(seq_len + 1)[None, :]
+    chunk = val[idx].long()
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+@torch.no_grad()
+def evaluate(checkpoint=CHECKPOINT):
+    t0 = time.time()
+    torch.set_num_threads(threads())
+    sys.path.insert(0, os.getcwd())
+    import train  # the candidate's model code: the evaluator necessarily runs it
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model = train.build_model(ckpt["config"])
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    _, val = load_data()
+    x, y = eval_windows(val)
+    total_nll, count = 0.0, 0
+    for i in range(0, len(x), EVAL_BATCH):
+        logits = model(x[i : i + EVAL_BATCH])
+        if logits.shape != (len(x[i : i + EVAL_BATCH]), MAX_SEQ_LEN, VOCAB_SIZE):
+            raise SystemExit(f"the model returned logits of shape {tuple(logits.shape)}, expected (B, {MAX_SEQ_LEN}, {VOCAB_SIZE})")
+        logp = torch.log_softmax(logits.double(), dim=-1)
+        total_nll += -logp.gather(-1, y[i : i + EVAL_BATCH, :, None]).sum().item()
+        count += y[i : i + EVAL_BATCH].numel()
+    val_bpb = total_nll / count / math.log(2)
+    report({"val_bpb": val_bpb, "eval_tokens": count, "eval_seconds": time.time() - t0})
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--eval"]:
+        evaluate()
+    else:
+        train_data, val_data = load_data()
+        print(f"train: {len(train_data):,} bytes, val: {len(val_data):,} bytes, vocab {VOCAB_SIZE}")

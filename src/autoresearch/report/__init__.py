@@ -1,0 +1,1 @@
+"""Views of a campaign: the progress chart (more to come: HTML report, dashboard)."""

@@ -1,0 +1,79 @@
+"""karpathy's progress chart: every experiment's metric, kept ones labelled, the running best.
+
+matplotlib is imported lazily, with the non-interactive Agg backend, so the CLI stays
+fast and nothing needs a display.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+from ..records import Experiment, Goal, Status
+
+
+def progress_points(experiments: Sequence[Experiment], goal: Goal) -> dict:
+    """The chart's data, separated from drawing so it can be tested: kept and discarded
+    points, the running best as a step line, and how many experiments had no metric."""
+    kept, discarded, best_x, best_y = [], [], [], []
+    best = None
+    no_metric = 0
+    for e in experiments:
+        if not e.status.terminal or e.status is Status.INTERRUPTED:
+            continue
+        if e.metric is None or not math.isfinite(e.metric) or e.status not in (Status.KEEP, Status.DISCARD):
+            no_metric += 1
+            continue
+        if e.status is Status.KEEP:
+            kept.append((e.id, e.metric, e.description))
+            if best is None or goal.better(e.metric, best):
+                best = e.metric
+        else:
+            discarded.append((e.id, e.metric))
+        if best is not None:
+            best_x.append(e.id)
+            best_y.append(best)
+    return {"kept": kept, "discarded": discarded, "best_x": best_x, "best_y": best_y, "no_metric": no_metric,
+            "total": sum(1 for e in experiments if e.status.counted)}
+
+
+def _short(text: str, n: int = 38) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def write_progress_png(experiments: Sequence[Experiment], metric: str, goal: Goal, path: Path) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = progress_points(experiments, goal)
+    fig, ax = plt.subplots(figsize=(11, 6), dpi=110)
+    if pts["discarded"]:
+        xs, ys = zip(*pts["discarded"])
+        ax.scatter(xs, ys, s=18, color="#b0b0b0", label="discarded", zorder=2)
+    if pts["kept"]:
+        xs, ys, labels = zip(*pts["kept"])
+        ax.scatter(xs, ys, s=36, color="#2ca02c", label="kept", zorder=3)
+        for x, y, label in zip(xs, ys, labels):
+            ax.annotate(_short(label), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7, color="#1f6f1f",
+                        rotation=12)
+    if pts["best_x"]:
+        ax.step(pts["best_x"], pts["best_y"], where="post", color="#2ca02c", linewidth=1.2, alpha=0.8, label="running best")
+    n, k = pts["total"], len(pts["kept"])
+    improvements = max(0, k - 1)  # the baseline is kept but is not an improvement
+    ax.set_title(f"{n} experiments, {improvements} kept improvements")
+    ax.set_xlabel("experiment #")
+    ax.set_ylabel(f"{metric} ({'lower' if goal is Goal.MINIMIZE else 'higher'} is better)")
+    ax.grid(alpha=0.3)
+    if pts["no_metric"]:
+        ax.text(0.99, 0.01, f"{pts['no_metric']} without a metric (crash, timeout, invalid) not shown",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#888888")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return pts

@@ -1,0 +1,256 @@
+"""The knobs proposer: discovery and spaces on literal sources, rendering, and real campaigns."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from autoresearch.edits import apply_edits
+from autoresearch.errors import ConfigError
+from autoresearch.proposers.knobs import (
+    KnobsProposer, Space, code_signature, declared_space, find_knobs, format_value, infer_space, render_edits,
+    written_value,
+)
+from autoresearch.protocols import ProposalContext
+from autoresearch.records import Experiment, Goal, Status
+from autoresearch.testing import commit_all, make_synthetic_arena
+from conftest import ledger_rows, run_cli
+
+
+def knobs_arena(path, **kwargs):
+    """The synthetic arena with no proposer configured: knobs is the default."""
+    arena = make_synthetic_arena(path, **kwargs)
+    cfg = arena / "autoresearch.toml"
+    cfg.write_text(cfg.read_text().replace('kind = "scripted"', "").replace('[proposer.scripted]\nproposals = "proposals.yaml"', ""))
+    commit_all(arena, "no proposer configured")
+    return arena
+
+SOURCE = '''"""doc"""
+import os
+
+MATRIX_LR = 0.04          # learning rate of the matrices
+DEPTH = 8
+TOTAL_BATCH_SIZE = 2**19  # tokens per step
+WARMDOWN_RATIO = 0.5
+ADAM_BETAS = (0.8, 0.95)
+ADAM_BETA2 = 0.95
+NEG = -3
+SMALL = 3e-4
+PRODUCT = 16 * 1024
+ANNOTATED: float = 1.5
+FLAG = True
+NAME = "x"
+lower_case = 3
+SEED = 42
+ZERO = 0.0
+TWICE = 1
+TWICE = 2
+SPLIT = (
+    0.9
+)
+
+
+def f():
+    INNER = 5
+    return INNER
+'''
+
+
+def test_find_knobs():
+    knobs = {k.name: k for k in find_knobs("train.py", SOURCE)}
+    assert list(knobs) == ["MATRIX_LR", "DEPTH", "TOTAL_BATCH_SIZE", "WARMDOWN_RATIO", "ADAM_BETA2", "NEG", "SMALL",
+                           "PRODUCT", "ANNOTATED", "SEED", "ZERO"]
+    assert knobs["TOTAL_BATCH_SIZE"].value == 524288 and knobs["TOTAL_BATCH_SIZE"].text == "2**19"
+    assert knobs["NEG"].value == -3 and knobs["NEG"].is_int
+    assert knobs["SMALL"].value == 3e-4 and not knobs["SMALL"].is_int
+    assert knobs["PRODUCT"].value == 16384
+    assert knobs["MATRIX_LR"].line == "MATRIX_LR = 0.04          # learning rate of the matrices"
+    k = knobs["MATRIX_LR"]
+    assert k.line[k.col:k.end_col] == "0.04"
+
+
+def test_find_knobs_on_broken_source_finds_nothing():
+    assert find_knobs("train.py", "X = (\n") == []
+
+
+@pytest.mark.parametrize(
+    "name, value, is_int, expected",
+    [
+        ("MATRIX_LR", 0.04, False, Space("float", 0.004, 0.4, log=True)),
+        ("WARMDOWN_RATIO", 0.5, False, Space("float", 0.0, 1.0)),
+        ("DROPOUT", 0.1, False, Space("float", 0.0, 1.0)),
+        ("ADAM_BETA2", 0.95, False, Space("beta", 0.005, 0.5, log=True)),
+        ("TOTAL_BATCH_SIZE", 2**19, True, Space("pow2", 17, 21)),
+        ("DEPTH", 8, True, Space("pow2", 1, 5)),
+        ("N_LAYER", 6, True, Space("int", 2, 18, log=True)),
+        ("HEAD_DIM", 1, True, Space("int", 1, 3, log=True)),
+        ("GRAD_CLIP", 1.0, False, Space("float", 0.1, 10.0, log=True)),
+        ("SEED", 42, True, None),
+        ("TIME_BUDGET", 300, True, None),
+        ("ZERO", 0.0, False, None),
+        ("NEG", -3, True, None),
+    ],
+)
+def test_infer_space(name, value, is_int, expected):
+    got = infer_space(name, value, is_int)
+    if expected is None:
+        assert got is None
+    else:
+        assert got.kind == expected.kind and got.log == expected.log
+        assert got.low == pytest.approx(expected.low) and got.high == pytest.approx(expected.high)
+        assert got.to_param(value) is not None  # the current value is inside its space
+
+
+@pytest.mark.parametrize(
+    "space, value, param",
+    [
+        (Space("pow2", 17, 21), 2**19, 19), (Space("pow2", 17, 21), 3, None), (Space("pow2", 17, 21), 2**22, None),
+        (Space("beta", 0.005, 0.5, log=True), 0.95, pytest.approx(0.05)), (Space("int", 2, 18), 7, 7),
+        (Space("int", 2, 18), 7.5, None), (Space("float", 0.0, 1.0), 0.3, 0.3), (Space("choice", choices=(1, 2)), 3, None),
+    ],
+)
+def test_space_params_round_trip(space, value, param):
+    assert space.to_param(value) == param
+    if param is not None:
+        assert space.to_value(space.to_param(value)) == pytest.approx(value)
+
+
+def test_format_and_written_values():
+    knobs = {k.name: k for k in find_knobs("train.py", SOURCE)}
+    assert format_value(knobs["TOTAL_BATCH_SIZE"], 2**18) == "2**18"
+    assert format_value(knobs["DEPTH"], 6) == "6"
+    assert format_value(knobs["MATRIX_LR"], 0.031234567) == "0.03123"
+    assert format_value(knobs["ANNOTATED"], 2.0) == "2.0"
+    assert format_value(knobs["SMALL"], 1.5e-5) == "1.5e-05"
+    assert written_value(knobs["MATRIX_LR"], 0.031234567) == 0.03123
+
+
+def test_rendered_edits_apply_and_keep_comments():
+    knobs = find_knobs("train.py", SOURCE)
+    edits = render_edits(knobs, {"MATRIX_LR": 0.031, "TOTAL_BATCH_SIZE": 2**18})
+    new = apply_edits({"train.py": SOURCE}, edits, ["train.py"])["train.py"]
+    assert "MATRIX_LR = 0.031          # learning rate of the matrices\n" in new
+    assert "TOTAL_BATCH_SIZE = 2**18  # tokens per step\n" in new
+    again = {k.name: k.value for k in find_knobs("train.py", new)}
+    assert again["MATRIX_LR"] == 0.031 and again["TOTAL_BATCH_SIZE"] == 2**18
+
+
+def test_code_signature_ignores_knob_values_only():
+    knobs = find_knobs("train.py", SOURCE)
+    sig = code_signature({"train.py": SOURCE}, knobs)
+    moved = SOURCE.replace("MATRIX_LR = 0.04 ", "MATRIX_LR = 0.02 ")
+    assert code_signature({"train.py": moved}, find_knobs("train.py", moved)) == sig
+    changed = SOURCE.replace("import os", "import sys")
+    assert code_signature({"train.py": changed}, find_knobs("train.py", changed)) != sig
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [({}, "needs low and high"), ({"low": 2, "high": 1}, "must be below"), ({"low": 0, "high": 1, "log": True}, "log scale"),
+     ({"choices": []}, "empty")],
+)
+def test_declared_space_errors(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        declared_space("X", spec, 1.0, False)
+
+
+def test_declared_space_overrides():
+    assert declared_space("DEPTH", {"choices": [4, 6, 8]}, 8, True) == Space("choice", choices=(4, 6, 8))
+    assert declared_space("LR", {"low": 0.01, "high": 0.1, "log": True}, 0.04, False) == Space("float", 0.01, 0.1, log=True)
+
+
+SYNTH = "LEARNING_RATE = 0.01\nWIDTH = 64\nDROPOUT = 0.3\nWARMUP_STEPS = 500\nSEED = 1\n"
+
+
+def context(history, metric=1.5, files=None):
+    return ProposalContext(incumbent_commit="c0", incumbent_metric=metric, files=files or {"train.py": SYNTH},
+                           history=history, metric="val_loss", goal=Goal.MINIMIZE, program="")
+
+
+def baseline():
+    return Experiment(id=0, status=Status.KEEP, description="baseline", proposer="baseline", parent=None, commit="c0", metric=1.5)
+
+
+def test_proposals_are_a_pure_function_of_history():
+    p = KnobsProposer(seed=3)
+    a = p.propose(context([baseline()]))
+    b = KnobsProposer(seed=3).propose(context([baseline()]))
+    assert a == b
+    assert 1 <= len(a.edits) <= 2 and "→" in a.description and "SEED" not in a.description
+    assert set(a.meta["knobs"]["spaces"]) == {"LEARNING_RATE", "WIDTH", "DROPOUT", "WARMUP_STEPS"}
+    assert KnobsProposer(seed=4).propose(context([baseline()])) != a
+
+
+def test_history_becomes_trials_and_crashes_are_failures():
+    p = KnobsProposer(seed=0)
+    first = p.propose(context([baseline()]))
+    done = Experiment(id=1, status=Status.CRASH, description=first.description, proposer="knobs", parent="c0",
+                      commit="c1", meta=first.meta)
+    knobs, spaces = p.knobs_and_spaces({"train.py": SYNTH})
+    dists = {n: s.distribution() for n, s in spaces.items()}
+    current = {k.name: k.value for k in knobs if k.name in spaces}
+    sig = code_signature({"train.py": SYNTH}, knobs)
+    trials = p._trials([baseline(), done], spaces, dists, current, sig, 1.5)
+    states = sorted(t.state.name for t in trials)
+    assert states == ["COMPLETE", "FAIL"]  # the baseline (parent) and the crash
+    other_code = dict(first.meta["knobs"], signature="different")
+    stale = Experiment(id=2, status=Status.DISCARD, description="x", proposer="knobs", parent="c0", commit="c2",
+                       metric=2.0, meta={"knobs": other_code})
+    assert len(p._trials([baseline(), stale], spaces, dists, current, sig, 1.5)) == 1  # only the incumbent
+
+
+def test_no_knobs_is_a_clear_error():
+    with pytest.raises(ConfigError, match="found no tunable constants"):
+        KnobsProposer().propose(context([baseline()], files={"train.py": "print('hi')\n"}))
+
+
+def _outcome(arena):
+    return [(r["id"], r["status"], r["description"], None if r["metric"] is None else round(r["metric"], 9))
+            for r in ledger_rows(arena, "SELECT * FROM experiments ORDER BY id")]
+
+
+def test_knobs_campaign_improves_and_resume_matches_an_uninterrupted_run(tmp_path):
+    straight = knobs_arena(tmp_path / "straight")
+    r = run_cli("run", straight, "--tag", "k", "--max-experiments", "16")  # knobs is the default proposer
+    assert r.returncode == 0, r.stderr
+    out = _outcome(straight)
+    assert len(out) == 16 and all(x[1] in ("keep", "discard") for x in out)
+    best = min(x[3] for x in out if x[1] == "keep")
+    assert best < out[0][3] - 0.1  # a real improvement over the baseline (1.465557)
+    assert all(x[2].count("→") >= 1 for x in out[1:])
+
+    # the same campaign, killed twice along the way, converges to the same experiments
+    killed = knobs_arena(tmp_path / "killed")
+    for point in ("after_run:5", "after_pending:11"):
+        k = run_cli("run", killed, "--tag", "k", "--max-experiments", "16", env={"AUTORESEARCH_CRASH_AT": point})
+        assert k.returncode == -9, k.stderr
+    assert run_cli("run", killed, "--tag", "k", "--max-experiments", "16").returncode == 0
+    assert _outcome(killed) == out
+
+
+def test_sampler_choice_and_bad_sampler(tmp_path):
+    arena = knobs_arena(tmp_path / "arena")
+    r = run_cli("run", arena, "--sampler", "random", "--max-experiments", "4")
+    assert r.returncode == 0, r.stderr
+    meta = [json.loads(x["proposal_json"]) for x in ledger_rows(arena, "SELECT proposal_json FROM experiments WHERE id > 0")]
+    assert {m["meta"]["knobs"]["sampler"] for m in meta} == {"random"}
+    bad = run_cli("run", arena, "--sampler", "annealing")
+    assert bad.returncode == 1 and "proposer.knobs.sampler" in bad.stderr
+
+
+def test_config_declares_and_freezes_knobs(tmp_path):
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={
+        "proposer": {"kind": "knobs"}, "proposer.knobs": {"freeze": ["WIDTH", "DROPOUT"], "changes_per_trial": 0},
+        "proposer.knobs.space.LEARNING_RATE": {"low": 0.001, "high": 0.02, "log": True}})
+    r = run_cli("run", arena, "--max-experiments", "5")
+    assert r.returncode == 0, r.stderr
+    for row in ledger_rows(arena, "SELECT description, proposal_json FROM experiments WHERE id > 0"):
+        assert "WIDTH" not in row["description"] and "DROPOUT" not in row["description"]
+        spaces = json.loads(row["proposal_json"])["meta"]["knobs"]["spaces"]
+        assert set(spaces) == {"LEARNING_RATE", "WARMUP_STEPS"}
+        assert spaces["LEARNING_RATE"]["low"] == 0.001 and spaces["LEARNING_RATE"]["high"] == 0.02
+    bad = make_synthetic_arena(tmp_path / "bad", config_overrides={"proposer.knobs.space.NOPE": {"low": 1, "high": 2}})
+    r = run_cli("run", bad, "--proposer", "knobs", "--max-experiments", "2")
+    assert r.returncode == 1 and "NOPE" in r.stderr
