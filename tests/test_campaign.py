@@ -396,7 +396,7 @@ def test_init_example_and_plain_init(tmp_path):
     again = run_cli("init", plain)
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = run_cli("init", tmp_path / "x", "--example", "nope")
-    assert bad.returncode == 2 and "bundled examples: synthetic" in bad.stderr
+    assert bad.returncode == 2 and "bundled examples: tiny-gpt, synthetic" in bad.stderr
 
 
 def test_arena_in_a_subdirectory_of_a_repository(tmp_path):
