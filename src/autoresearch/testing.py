@@ -3,8 +3,9 @@ arena in a fresh git repository, writing scripted proposals, computing the true 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
-import math
 import re
 import shlex
 import shutil
@@ -18,15 +19,19 @@ from .workspace import git
 SYNTHETIC_DEFAULTS = {"LEARNING_RATE": 0.01, "WIDTH": 64, "DROPOUT": 0.3, "WARMUP_STEPS": 500}
 
 
+@functools.lru_cache(maxsize=1)
+def _synthetic_prepare() -> Any:
+    # The arena's own prepare.py is the one definition of the objective; load it by path
+    # (it is a standalone file that gets copied into users' arenas, not a package module).
+    spec = importlib.util.spec_from_file_location("_synthetic_prepare", example_dir("synthetic") / "prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def synthetic_true_loss(learning_rate: float, width: float, dropout: float, warmup_steps: float) -> float:
-    """The synthetic arena's noise-free objective (the same formula as its prepare.py)."""
-    return (
-        1.0
-        + 0.50 * math.log10(learning_rate / 0.003) ** 2
-        + 0.05 * math.log2(width / 256) ** 2
-        + 2.00 * (dropout - 0.1) ** 2
-        + 0.10 * math.log10(warmup_steps / 100) ** 2
-    )
+    """The synthetic arena's noise-free objective (its prepare.py's ``true_loss``)."""
+    return _synthetic_prepare().true_loss(learning_rate, width, dropout, warmup_steps)
 
 
 def set_constant(text: str, name: str, value: Any) -> str:

@@ -348,13 +348,14 @@ class KnobsProposer:
         vectors = {tuple(sorted(t.params.items())) for t in trials}
 
         n = len(trials)
-        rng = random.Random(self.seed * 1_000_003 + n)
+        rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         for attempt in range(self.max_attempts):
             k = len(names) if self.changes_per_trial <= 0 else min(self.changes_per_trial, len(names))
             chosen = set(rng.sample(names, k))
             fixed = {nm: spaces[nm].to_param(current[nm]) for nm in names if nm not in chosen}
-            sampler = optuna.samplers.PartialFixedSampler(fixed, make_sampler(self.sampler, self.seed + n + attempt * 7919, self.startup_trials))
+            base = make_sampler(self.sampler, _mix(self.seed, n, attempt), self.startup_trials)
+            sampler = optuna.samplers.PartialFixedSampler(fixed, base)
             study.sampler = sampler
             trial = study.ask(dists)
             params = dict(trial.params)
@@ -427,6 +428,13 @@ class KnobsProposer:
 
     def observe(self, experiment: Experiment) -> None:
         return None
+
+
+def _mix(seed: int, trial: int, attempt: int) -> int:
+    """A sampler seed for (campaign seed, trial number, attempt): independent streams, so
+    campaign seeds s and s+1 do not share shifted copies of one sequence."""
+    digest = hashlib.sha256(f"{seed}:{trial}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def _knob(knobs: Sequence[Knob], name: str) -> Knob:
