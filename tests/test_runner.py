@@ -113,7 +113,8 @@ ESCAPER = """
 
 @pytest.mark.parametrize("parent_tail, timeout, expect_timeout", [
     ("time.sleep(1000)", 1.5, True),  # the run hangs: killed at the timeout
-    ("print('done')", 10, False),     # the run finishes normally but leaves the daemon behind
+    # the run finishes normally (once the daemon is up) but leaves the daemon behind
+    ("while not os.path.exists('daemon.pid'): time.sleep(0.01)\n    print('done')", 10, False),
 ])
 @pytest.mark.parametrize("scrub", ["pass", "os.environ.clear(); os.execv(sys.executable, [sys.executable, '-c', 'import os, time\\nopen(\"daemon.pid.tmp\", \"w\").write(str(os.getpid())); os.rename(\"daemon.pid.tmp\", \"daemon.pid\")\\nwhile True: time.sleep(1)'])"])
 def test_setsid_grandchild_ignoring_sigterm_dies(tmp_path, parent_tail, timeout, expect_timeout, scrub):
