@@ -297,7 +297,7 @@ def test_baseline_timeout(arena, tmp_path):
         ("badconfig", [], "unknown key 'budget' in [arena] (autoresearch.toml)"),
         ("noknobs", [], "the knobs proposer found no tunable constants in the editable files (train.py)"),
         ("llm", ["--proposer", "llm"], "not built yet"),
-        ("confirm", ["--judge", "confirm"], "not built yet"),
+        ("badjudge", ["--judge", "bayes"], "judge.policy"),
         ("ray", ["--runner", "ray"], "not built yet"),
     ],
 )
@@ -429,10 +429,10 @@ def test_each_tag_has_its_results_and_the_root_shows_the_last(arena, tmp_path):
 
 
 def test_max_hours_starts_nothing_new_after_the_deadline(tmp_path):
-    arena = make_synthetic_arena(tmp_path / "arena", run_seconds=0.4)
+    arena = make_synthetic_arena(tmp_path / "arena", run_seconds=1.5)
     props = proposals_file(tmp_path, [{"description": f"width {v}", "edits": [WIDTH(64, v)]} for v in (16, 32, 8)])
-    # 1 s: the baseline and the next run or two (0.4 s each) start before the deadline, not all
-    r = run_cli("run", arena, "--proposals", props, "--max-hours", str(1.0 / 3600))
+    # 3 s: the baseline (and perhaps the next run; 1.5 s each) start before the deadline, not all four
+    r = run_cli("run", arena, "--proposals", props, "--max-hours", str(3.0 / 3600))
     assert r.returncode == 0, r.stderr
     assert "reached --max-hours" in r.stdout
     n = len(statuses(arena))

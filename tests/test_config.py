@@ -28,7 +28,7 @@ def test_good_config_and_defaults(tmp_path):
     assert cfg.arena.hard_timeout_s == 180  # 2 x budget + 60
     assert cfg.arena.hard_eval_timeout_s == 180
     assert cfg.metric.goal.value == "minimize"
-    assert cfg.judge.policy == "greedy" and cfg.runner.kind == "local" and cfg.runner.slots == 1
+    assert cfg.judge.policy == "confirm" and cfg.judge.baseline_runs == 8 and cfg.runner.kind == "local" and cfg.runner.slots == 1
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def run_campaign(
     loaded = load_config(arena, overrides)
     config = loaded.config
     check_built(config)
-    judge = make_judge(config.judge.policy)
+    judge = make_judge(config.judge)
     run_path = child_env(os.environ, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {}).get("PATH", "")
     workspace = preflight(arena, config, allow_dirty=allow_dirty, run_env_path=run_path)
     if proposer is None:

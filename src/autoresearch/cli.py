@@ -101,7 +101,7 @@ def run(
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds each run may train (AUTORESEARCH_TIME_BUDGET)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Hard kill of a run after S seconds (default 2 x budget + 60)."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Run although the arena has uncommitted changes (they are left out)."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Keep/discard policy: greedy (keep if strictly better)."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Keep/discard policy: confirm (default: noise-calibrated, repeated runs) | greedy (keep if strictly better)."),
     run_cmd: Optional[str] = typer.Option(None, "--run-cmd", help="Override arena.run (the run command)."),
     eval_cmd: Optional[str] = typer.Option(None, "--eval-cmd", help="Override arena.eval (when set, only its result counts)."),
     metric: Optional[str] = typer.Option(None, "--metric", help="Override metric.name."),
@@ -264,13 +264,17 @@ def _print_status(data: dict[str, Any], last: int) -> None:
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {b['description']})"
                       + (f"; baseline {fmt(c['baseline'])}" if c.get("baseline") is not None else ""))
     table = Table(show_edge=False, pad_edge=False)
-    for col in ("#", "status", c["metric"], "commit", "description"):
-        table.add_column(col, justify="right" if col in ("#", c["metric"]) else "left")
+    with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
+    cols = ["#", "status", c["metric"]] + (["± se", "runs", "p"] if with_stats else []) + ["commit", "description"]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right")
     for e in exps[-last:]:
         style = STATUS_STYLE[Status(e["status"])]
         desc = e["description"] if e["status"] in ("keep", "discard") or not e.get("reason") else f"{e['description']} [dim]({e['reason'][:80]})[/]"
-        table.add_row(str(e["id"]), f"[{style}]{e['status']}[/]", fmt(e["metrics"].get(c["metric"])),
-                      (e["commit"] or "")[:7], desc)
+        value = e["mean"] if e.get("mean") is not None else e["metrics"].get(c["metric"])
+        stats = [fmt(e["se"]) if e.get("se") is not None else "", str(e["runs_n"] or ""),
+                 f"{e['p_value']:.3g}" if e.get("p_value") is not None else ""] if with_stats else []
+        table.add_row(str(e["id"]), f"[{style}]{e['status']}[/]", fmt(value), *stats, (e["commit"] or "")[:7], desc)
     console.print(table)
 
 

@@ -156,7 +156,12 @@ class ProposerTable(_Table):
 
 
 class JudgeTable(_Table):
-    policy: Literal["greedy", "confirm"] = "greedy"
+    policy: Literal["greedy", "confirm"] = "confirm"
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)   # one-sided level of the keep test
+    min_effect: float = Field(default=0.0, ge=0)      # improvement (metric units) a keep must beat
+    baseline_runs: int = Field(default=8, ge=2)       # runs of the baseline that calibrate the noise
+    max_runs: int = Field(default=6, ge=1)            # runs of one candidate at most
+    remeasure_every: int = Field(default=10, ge=0)    # re-run the incumbent after this many candidates
 
 
 class RunnerTable(_Table):

@@ -49,4 +49,4 @@ class ConsoleReporter:
                 line += f"\n        [dim]{escape(detail)}[/]"
             self.console.print(line)
         else:
-            self.console.print(f"[dim]{eid:>5} {escape(event.detail)}[/]  {desc}")
+            self.console.print(f"[dim]{eid:>5}   {escape(event.detail)}[/]")

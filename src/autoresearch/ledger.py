@@ -22,7 +22,7 @@ from .errors import AutoresearchError
 from .metrics import memory_gb
 from .records import Experiment, Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS experiments (
     log_path      TEXT,
     tokens        INTEGER NOT NULL DEFAULT 0,
     cost          REAL NOT NULL DEFAULT 0,
+    runs_n        INTEGER,
+    mean          REAL,
+    se            REAL,
+    p_value       REAL,
     created_at    REAL NOT NULL,
     started_at    REAL,
     finished_at   REAL,
@@ -137,22 +141,26 @@ class Ledger:
         self._migrate()
 
     def _migrate(self) -> None:
-        cur = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'")
-        if cur.fetchone() is not None:
+        version = 0
+        if self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is not None:
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row["value"]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"{self.path} was written by a newer autoresearch (schema {version}, this one "
-                    f"knows {SCHEMA_VERSION}); upgrade autoresearch to read it"
-                )
-            if version == SCHEMA_VERSION:
-                return
-        self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        with self.tx():
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"{self.path} was written by a newer autoresearch (schema {version}, this one "
+                f"knows {SCHEMA_VERSION}); upgrade autoresearch to read it"
             )
+        if version == SCHEMA_VERSION:
+            return
+        with self.tx() as db:
+            if version == 0:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            if version == 1:  # v2: the judge's statistics per experiment
+                for column in ("runs_n INTEGER", "mean REAL", "se REAL", "p_value REAL"):
+                    db.execute(f"ALTER TABLE experiments ADD COLUMN {column}")
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -264,18 +272,27 @@ class Ledger:
         self, campaign: Campaign, id: int, *, status: Status, reason: str = "",
         metric: float | None = None, metrics: Mapping[str, float] | None = None,
         warnings: tuple[str, ...] | list[str] = (), diff: str | None = None, code_hash: str | None = None,
-        parent: str | None = None,
+        parent: str | None = None, stats: Mapping[str, float] | None = None,
     ) -> None:
         assert status.terminal, status
         sets = ["status=?", "reason=?", "metric=?", "metrics_json=?", "warnings_json=?", "finished_at=?"]
         args: list[Any] = [status.value, reason, _finite(metric), json.dumps(_clean_metrics(metrics or {}), sort_keys=True),
                            json.dumps(list(warnings)), time.time()]
-        for col, value in (("diff", diff), ("code_hash", code_hash), ("parent", parent)):
+        stats = stats or {}
+        for col, value in (("diff", diff), ("code_hash", code_hash), ("parent", parent), ("runs_n", stats.get("runs")),
+                           ("mean", _finite(stats.get("mean"))), ("se", _finite(stats.get("se"))),
+                           ("p_value", _finite(stats.get("p_value")))):
             if value is not None:
                 sets.append(f"{col}=?")
                 args.append(value)
         with self.tx() as db:
             db.execute(f"UPDATE experiments SET {', '.join(sets)} WHERE campaign_id=? AND id=?", (*args, campaign.id, id))
+
+    def update_stats(self, campaign: Campaign, id: int, *, mean: float, runs_n: int, se: float | None) -> None:
+        """New statistics of a kept experiment after it was re-measured."""
+        with self.tx() as db:
+            db.execute("UPDATE experiments SET metric=?, mean=?, runs_n=?, se=? WHERE campaign_id=? AND id=?",
+                       (_finite(mean), _finite(mean), runs_n, _finite(se), campaign.id, id))
 
     def _experiment(self, row: sqlite3.Row) -> Experiment:
         proposal = json.loads(row["proposal_json"])
@@ -285,6 +302,7 @@ class Ledger:
             metrics={k: (v if v is not None else math.nan) for k, v in json.loads(row["metrics_json"]).items()},
             reason=row["reason"], diff=row["diff"], attempt=row["attempt"], seed=row["seed"],
             meta=proposal.get("meta", {}), log_path=row["log_path"], tokens=row["tokens"], cost=row["cost"],
+            runs_n=row["runs_n"], se=row["se"], p_value=row["p_value"],
         )
 
     def experiments(self, campaign: Campaign) -> list[Experiment]:
@@ -350,6 +368,21 @@ class Ledger:
             d["warnings"] = json.loads(d.pop("warnings_json"))
             out.append(d)
         return out
+
+    def ok_run_metrics(self, campaign: Campaign) -> dict[int, list[tuple[int, str, float]]]:
+        """Experiment id -> [(attempt, purpose, metric)] of every run that produced a metric."""
+        out: dict[int, list[tuple[int, str, float]]] = {}
+        rows = self.db.execute(
+            "SELECT experiment_id, attempt, purpose, metric FROM runs WHERE campaign_id=? AND status='ok'"
+            " AND metric IS NOT NULL ORDER BY id", (campaign.id,),
+        )
+        for r in rows:
+            out.setdefault(r["experiment_id"], []).append((r["attempt"], r["purpose"], r["metric"]))
+        return out
+
+    def count_runs(self, campaign: Campaign, purpose: str) -> int:
+        row = self.db.execute("SELECT COUNT(*) AS n FROM runs WHERE campaign_id=? AND purpose=?", (campaign.id, purpose)).fetchone()
+        return int(row["n"])
 
     def open_run_tokens(self, campaign: Campaign) -> list[str]:
         rows = self.db.execute(

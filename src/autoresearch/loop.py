@@ -9,10 +9,12 @@ branch advance (keep) or archive ref (anything else that was committed).
 from __future__ import annotations
 
 import ast
+import math
 import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from statistics import fmean
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -21,13 +23,14 @@ from .config import Config
 from .edits import apply_edits, code_hash, unified_diff
 from .faults import crash_point
 from .errors import BaselineError, EditError
-from .judge import Decision, Judge, Verdict
+from .judge import Decision, Judge, Noise, Verdict
 from .ledger import results_tsv, write_atomic
 from .metrics import measure
 from .protocols import ProposalContext, Proposer, Runner
 from .records import Experiment, FileEdit, Goal, Measurement, Proposal, RunOutcome, Status
 from .runners.local import DEFAULT_ENV_ALLOW, RunSpec, child_env
 from .runners.proctree import new_run_token
+from .stats import pooled_sd
 from .workspace import hash_files
 
 
@@ -75,6 +78,7 @@ class _Measured:
     measurement: Measurement
     reason: str
     run_id: int
+    log_path: str
 
 
 def python_syntax_problem(path: str, text: str) -> str | None:
@@ -131,7 +135,8 @@ class CampaignLoop:
         self.tag = self.campaign.tag
         self.branch_ref = f"refs/heads/{self.campaign.branch}"
         self.run_dir = self.ws.state_dir / self.tag
-        self._incumbent: tuple[str, float | None] | None = None
+        self._incumbent: tuple[str, int | None] | None = None
+        self._samples: dict[int, list[float]] | None = None
         self._files: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {}
         self.editable = tuple(config.arena.editable)
         self.readonly = {p: self.campaign.readonly.get(p) for p in config.arena.readonly}
@@ -143,16 +148,35 @@ class CampaignLoop:
         return self.ledger.experiments(self.campaign)
 
     def incumbent(self) -> tuple[str, float | None]:
-        """The branch tip and its metric. Only this loop moves the branch while it holds the
-        campaign lock, so both are read once and then kept up to date in memory."""
+        """The branch tip and its metric (the mean of its runs). Only this loop moves the
+        branch while it holds the campaign lock, so the tip is read once and then kept up
+        to date in memory."""
         if self._incumbent is None:
             tip = self.ws.resolve(self.branch_ref) or self.campaign.base_commit
-            metric = None
+            exp_id = None
             for e in self.history():
                 if e.status is Status.KEEP and e.commit == tip:
-                    metric = e.metric
-            self._incumbent = (tip, metric)
-        return self._incumbent
+                    exp_id = e.id
+            self._incumbent = (tip, exp_id)
+        tip, exp_id = self._incumbent
+        samples = self.samples(exp_id) if exp_id is not None else []
+        return tip, (fmean(samples) if samples else None)
+
+    def samples(self, exp_id: int) -> list[float]:
+        """Metric values of an experiment's successful runs (of its latest attempt, plus any
+        re-measurements when it is the incumbent)."""
+        if self._samples is None:
+            attempts = {e.id: e.attempt for e in self.history()}
+            self._samples = {}
+            for eid, runs in self.ledger.ok_run_metrics(self.campaign).items():
+                self._samples[eid] = [m for a, _, m in runs if a == attempts.get(eid)]
+        return self._samples.setdefault(exp_id, [])
+
+    def noise(self) -> Noise:
+        """Pooled sd of repeated runs of unchanged code (every experiment with 2+ runs)."""
+        self.samples(0)
+        assert self._samples is not None
+        return pooled_sd(self._samples.values())
 
     def files_at(self, commit: str, paths: tuple[str, ...]) -> dict[str, str | None]:
         """Files at a commit (commits are immutable, so the last few reads are cached)."""
@@ -197,6 +221,9 @@ class CampaignLoop:
                 return Outcome("reached --max-hours; nothing new is started after the deadline", 0)
 
             resumed = next((e for e in history if not e.status.terminal or e.status is Status.INTERRUPTED), None)
+            if resumed is None and self._remeasure_due(history):
+                self._remeasure()
+                continue
             if resumed is not None:
                 stored = self.ledger.proposal(self.campaign, resumed.id)
                 proposal = _proposal_from_json(stored)
@@ -249,39 +276,84 @@ class CampaignLoop:
             )
         else:
             attempt = previous.attempt + 1
-        worktree = self.ws.checkout(self.tag, self.slot, base)
         self.ledger.set_running(
             self.campaign, 0, commit=base, parent=None, diff="", code_hash=code_hash(files), attempt=attempt,
-            seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(0, attempt, "run")),
+            seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(0, attempt, "run", 0)),
         )
+        self._samples = None  # a new attempt: its runs start from nothing
+        self.samples(0)  # load now, before this attempt's runs reach the ledger
         crash_point("after_running", 0)
-        self.report(Event("start", 0, "baseline"))
-        m = self._execute(0, attempt, worktree)
-        crash_point("after_run", 0)
+        n0 = self.judge.baseline_runs
+        self.report(Event("start", 0, "baseline" + (f" ({n0} runs calibrate the noise)" if n0 > 1 else "")))
+        m: _Measured | None = None
+        for k in range(n0):
+            worktree = self.ws.checkout(self.tag, self.slot, base)
+            m = self._execute(0, attempt, worktree, k, "baseline")
+            crash_point("after_run", 0)
+            if m.status is not Status.KEEP:
+                break
+            self.samples(0).append(m.measurement.metric)  # type: ignore[arg-type]
+        assert m is not None
         if m.status is Status.INTERRUPTED:
             self.ledger.finish_experiment(self.campaign, 0, status=Status.INTERRUPTED, reason=m.reason)
             self.report(Event("finish", 0, "baseline", Status.INTERRUPTED, detail=m.reason))
             return self._interrupted_outcome()
         ok = m.status is Status.KEEP
         final = Status.KEEP if ok else m.status
+        values = self.samples(0)
+        mean = fmean(values) if ok else m.measurement.metric
+        sigma, _ = pooled_sd([values])
+        stats = {"runs": float(len(values)), "mean": mean} if ok else {}
+        if ok and sigma is not None:
+            stats["se"] = sigma / math.sqrt(len(values))
+        reason = "baseline" if n0 == 1 or not ok else f"baseline: {len(values)} runs, noise sd {sigma:.4g}"
         self.ledger.finish_experiment(
-            self.campaign, 0, status=final, reason="baseline" if ok else m.reason,
-            metric=m.measurement.metric, metrics=m.measurement.metrics, warnings=m.measurement.warnings,
+            self.campaign, 0, status=final, reason=reason if ok else m.reason,
+            metric=mean, metrics=m.measurement.metrics, warnings=m.measurement.warnings, stats=stats,
         )
         crash_point("after_terminal", 0)
         self.export()
-        self.report(Event("finish", 0, "baseline", final, m.measurement.metric, detail="" if ok else m.reason,
-                          best=m.measurement.metric))
+        self.report(Event("finish", 0, "baseline", final, mean, detail=reason if ok else m.reason, best=mean))
         self._incumbent = None
         if ok:
             return None
         tail = self.ledger.runs(self.campaign, 0)[-1]["log_tail"]
         raise BaselineError(
             f"the baseline ({final.value}) failed: {m.reason}\n"
-            f"--- last lines of {self._log_path(0, attempt, 'run')} ---\n{tail}\n---\n"
+            f"--- last lines of {m.log_path} ---\n{tail}\n---\n"
             f"The search never starts without a working baseline. Fix the arena so that `{self.config.arena.run}` "
             f"finishes within the timeout and reports {self.metric_name}, commit, and run again."
         )
+
+    def _remeasure_due(self, history: list[Experiment]) -> bool:
+        every = self.judge.remeasure_every
+        if every <= 0:
+            return False
+        candidates = sum(1 for e in history if e.id > 0 and e.status.counted)
+        return candidates // every > self.ledger.count_runs(self.campaign, "remeasure")
+
+    def _remeasure(self) -> None:
+        """Run the incumbent once more: drift over a night shows up, and its mean firms up."""
+        tip, _ = self.incumbent()
+        assert self._incumbent is not None
+        exp_id = self._incumbent[1]
+        inc = self.ledger.experiment(self.campaign, exp_id) if exp_id is not None else None
+        if inc is None:
+            return
+        worktree = self.ws.checkout(self.tag, self.slot, tip)
+        before = self.incumbent()[1]
+        m = self._execute(inc.id, inc.attempt, worktree, len(self.samples(inc.id)), "remeasure")
+        if m.status is Status.KEEP:
+            values = self.samples(inc.id)
+            values.append(m.measurement.metric)  # type: ignore[arg-type]
+            sigma, _ = pooled_sd([values])
+            self.ledger.update_stats(self.campaign, inc.id, mean=fmean(values), runs_n=len(values),
+                                     se=sigma / math.sqrt(len(values)) if sigma is not None else None)
+            self.report(Event("note", inc.id, inc.description,
+                              detail=f"re-measured the incumbent: {m.measurement.metric:.6g} (mean {before:.6g} -> {fmean(values):.6g})"))
+        else:
+            self.report(Event("note", inc.id, inc.description, detail=f"re-measuring the incumbent failed: {m.reason}"))
+        self.export()
 
     # -- one candidate ------------------------------------------------------------------------
     def _invalid(self, exp_id: int, description: str, reason: str, **extra: Any) -> Status:
@@ -330,31 +402,48 @@ class CampaignLoop:
         crash_point("after_commit", exp_id)
         self.ledger.set_running(
             self.campaign, exp_id, commit=commit, parent=parent, diff=diff, code_hash=chash, attempt=attempt,
-            seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(exp_id, attempt, "run")),
+            seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(exp_id, attempt, "run", 0)),
         )
         crash_point("after_running", exp_id)
         self.report(Event("start", exp_id, desc))
-        m = self._execute(exp_id, attempt, worktree)
-        crash_point("after_run", exp_id)
+        self.samples(exp_id).clear()  # this attempt's runs only
+        incumbent = list(self.samples(self._incumbent[1])) if self._incumbent and self._incumbent[1] is not None else []
         decision: Decision | None = None
-        status, reason = m.status, m.reason
-        if status is Status.KEEP:  # the run produced a metric: now the judge decides
-            assert m.measurement.metric is not None
-            if parent_metric is None:
+        k = 0
+        while True:
+            if k > 0:
+                worktree = self.ws.checkout(self.tag, self.slot, commit)  # a clean tree for every run
+            m = self._execute(exp_id, attempt, worktree, k, "screen" if k == 0 else "confirm")
+            crash_point("after_run", exp_id)
+            status, reason = m.status, m.reason
+            if status is not Status.KEEP:  # crash, timeout, invalid, interrupted: data, not a verdict
+                break
+            self.samples(exp_id).append(m.measurement.metric)  # type: ignore[arg-type]
+            if not incumbent:
                 status, reason = Status.DISCARD, "the incumbent has no metric to compare with"
-            else:
-                decision = self.judge.decide([m.measurement.metric], [parent_metric], self.goal)
-                status = Status.KEEP if decision.verdict is Verdict.KEEP else Status.DISCARD
-                reason = decision.reason
+                break
+            decision = self.judge.decide(self.samples(exp_id), incumbent, self.goal, self.noise())
+            if decision.verdict is Verdict.MORE_RUNS and not self.stop.event.is_set():
+                self.report(Event("note", exp_id, desc, detail=decision.reason))
+                k += 1
+                continue
+            status = Status.KEEP if decision.verdict is Verdict.KEEP else Status.DISCARD
+            reason = decision.reason
+            break
+        values = self.samples(exp_id)
+        metric = fmean(values) if values and status in (Status.KEEP, Status.DISCARD) else m.measurement.metric
+        stats = dict(decision.stats) if decision is not None else {}
+        if values:
+            stats["runs"], stats["mean"] = float(len(values)), fmean(values)
         self.ledger.finish_experiment(
-            self.campaign, exp_id, status=status, reason=reason, metric=m.measurement.metric,
-            metrics=m.measurement.metrics, warnings=m.measurement.warnings,
+            self.campaign, exp_id, status=status, reason=reason, metric=metric,
+            metrics=m.measurement.metrics, warnings=m.measurement.warnings, stats=stats,
         )
         crash_point("after_terminal", exp_id)
         if status is Status.KEEP:
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(self.branch_ref))
             self.ws.update_ref(self.branch_ref, commit, parent, message=f"autoresearch: keep #{exp_id}: {desc}")
-            self._incumbent = (commit, m.measurement.metric)
+            self._incumbent = (commit, exp_id)
             self._files[(commit, self.editable)] = dict(old, **new)  # the new incumbent's files, known already
         elif status is not Status.INTERRUPTED:
             archive = f"refs/autoresearch/{self.tag}/discarded/{exp_id}"
@@ -362,7 +451,7 @@ class CampaignLoop:
             self.ws.update_ref(archive, commit, message=f"autoresearch: {status.value} #{exp_id}: {desc}")
         crash_point("after_advance", exp_id)
         best = self.incumbent()[1]
-        self.report(Event("finish", exp_id, desc, status, m.measurement.metric, detail=reason, best=best))
+        self.report(Event("finish", exp_id, desc, status, metric, detail=reason, best=best))
         if status is not Status.INTERRUPTED:
             self._observe(exp_id)
             self.export()
@@ -381,16 +470,22 @@ class CampaignLoop:
     def _slot_name(self) -> str:
         return f"local:{self.slot}"
 
-    def _log_path(self, exp_id: int, attempt: int, phase: str) -> Path:
-        return self.run_dir / "logs" / f"{exp_id:04d}-a{attempt}-{phase}.log"
+    def _log_path(self, exp_id: int, attempt: int, phase: str, k: int) -> Path:
+        run = f"-r{k}" if k else ""
+        return self.run_dir / "logs" / f"{exp_id:04d}-a{attempt}{run}-{phase}.log"
 
-    def _spec(self, exp_id: int, attempt: int, worktree: Path, phase: str, command: str, timeout: float) -> RunSpec:
+    def _seed(self, k: int) -> int:
+        """Run k of an experiment gets seed + k: every experiment sees the same seed sequence."""
+        return self.config.runner.seed + k
+
+    def _spec(self, exp_id: int, attempt: int, worktree: Path, phase: str, command: str, timeout: float, k: int) -> RunSpec:
         cfg = self.config
-        result_file = self.run_dir / "results" / f"{exp_id:04d}-a{attempt}-{phase}.json"
+        run = f"-r{k}" if k else ""
+        result_file = self.run_dir / "results" / f"{exp_id:04d}-a{attempt}{run}-{phase}.json"
         result_file.parent.mkdir(parents=True, exist_ok=True)
         budget = cfg.arena.time_budget_s
         extra = {
-            "AUTORESEARCH_SEED": str(cfg.runner.seed),
+            "AUTORESEARCH_SEED": str(self._seed(k)),
             "AUTORESEARCH_TIME_BUDGET": str(int(budget)) if float(budget).is_integer() else str(budget),
             "AUTORESEARCH_EXPERIMENT_ID": str(exp_id),
             "AUTORESEARCH_ATTEMPT": str(attempt),
@@ -401,24 +496,24 @@ class CampaignLoop:
         env = child_env(self.base_env, [*DEFAULT_ENV_ALLOW, *cfg.runner.env_allow], extra)
         return RunSpec(
             command=command, cwd=worktree, env=env, timeout_s=timeout,
-            log_path=self._log_path(exp_id, attempt, phase), token=new_run_token(), result_file=result_file,
+            log_path=self._log_path(exp_id, attempt, phase, k), token=new_run_token(), result_file=result_file,
             log_cap_bytes=int(cfg.runner.log_cap_mb * (1 << 20)), kill_grace_s=cfg.runner.kill_grace_s,
         )
 
-    def _execute(self, exp_id: int, attempt: int, worktree: Path) -> _Measured:
-        """Run (and eval) one experiment. Status KEEP here means "produced a valid metric"."""
+    def _execute(self, exp_id: int, attempt: int, worktree: Path, k: int, purpose: str) -> _Measured:
+        """Run k of an experiment (and its eval). Status KEEP here means "produced a valid metric"."""
         cfg = self.config.arena
-        spec = self._spec(exp_id, attempt, worktree, "run", cfg.run, cfg.hard_timeout_s)
+        spec = self._spec(exp_id, attempt, worktree, "run", cfg.run, cfg.hard_timeout_s, k)
         run_id = self.ledger.start_run(
-            self.campaign, exp_id, attempt=attempt, purpose="baseline" if exp_id == 0 else "screen",
-            seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(spec.log_path), run_token=spec.token,
+            self.campaign, exp_id, attempt=attempt, purpose=purpose,
+            seed=self._seed(k), slot=self._slot_name(), log_path=str(spec.log_path), run_token=spec.token,
         )
         handle = self.runner.start(spec, self.stop.event)
         crash_point("mid_run", exp_id)
         out = handle.wait()
         eval_out: RunOutcome | None = None
         if cfg.eval and not (out.timed_out or out.interrupted) and out.exit_code == 0:
-            espec = self._spec(exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s)
+            espec = self._spec(exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s, k)
             eval_out = self.runner.start(espec, self.stop.event).wait()
 
         measurement = measure(
@@ -453,7 +548,7 @@ class CampaignLoop:
             metrics=measurement.metrics, warnings=measurement.warnings, problem=reason, log_tail=tail,
             duration_s=out.duration_s + (eval_out.duration_s if eval_out else 0.0),
         )
-        return _Measured(status, measurement, reason, run_id)
+        return _Measured(status, measurement, reason, run_id, str(spec.log_path))
 
 
 def _read_log(path: str) -> str:

@@ -106,3 +106,6 @@ class Experiment:
     log_path: str | None = None
     tokens: int = 0
     cost: float = 0.0
+    runs_n: int | None = None  # runs the judge used (the metric is their mean)
+    se: float | None = None
+    p_value: float | None = None

@@ -41,7 +41,7 @@ goal = "minimize"
 # kind = "scripted"              # knobs | llm | hybrid | agent | scripted
 
 [judge]
-policy = "greedy"
+policy = "confirm"               # repeated runs and a test against the measured noise; or "greedy"
 
 [runner]
 kind = "local"

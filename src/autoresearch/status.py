@@ -52,6 +52,7 @@ def campaign_status(ledger: Ledger, campaign: Campaign) -> dict[str, Any]:
             "description": e.description, "proposer": e.proposer, "reason": e.reason,
             "metrics": metrics, "runs": runs_by_exp.get(e.id, []), "attempt": e.attempt, "seed": e.seed,
             "tokens": e.tokens, "cost": e.cost, "log_path": e.log_path,
+            "runs_n": e.runs_n, "mean": _num(e.metric) if e.runs_n else None, "se": _num(e.se), "p_value": _num(e.p_value),
         })
         if e.id == 0 and e.status is Status.KEEP:
             baseline = _num(e.metric)

@@ -1,0 +1,89 @@
+"""Judges and their statistics on literal samples."""
+
+import math
+
+import pytest
+
+from autoresearch.judge import ConfirmPolicy, Verdict, confirm_decision, greedy_decision
+from autoresearch.records import Goal
+from autoresearch.stats import betainc, pooled_sd, t_sf
+
+MIN, MAX = Goal.MINIMIZE, Goal.MAXIMIZE
+
+
+@pytest.mark.parametrize(
+    "t, df, expected",
+    [(2.015048, 5, 0.05), (2.570582, 5, 0.025), (1.812461, 10, 0.05), (2.228139, 10, 0.025), (3.169273, 10, 0.005),
+     (1.644854, math.inf, 0.05), (0.0, 7, 0.5), (-1.812461, 10, 0.95), (12.706205, 1, 0.025)],
+)
+def test_t_sf_matches_tables(t, df, expected):
+    assert t_sf(t, df) == pytest.approx(expected, abs=2e-6)
+
+
+def test_betainc_edges():
+    assert betainc(2, 3, 0) == 0 and betainc(2, 3, 1) == 1
+    assert betainc(1, 1, 0.3) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    "groups, sd, df",
+    [([[1.0, 3.0]], math.sqrt(2), 1), ([[1.0, 3.0], [10.0, 10.0, 13.0]], math.sqrt((2 + 6) / 3), 3), ([[5.0]], None, 0), ([], None, 0)],
+)
+def test_pooled_sd(groups, sd, df):
+    got_sd, got_df = pooled_sd(groups)
+    assert got_df == df
+    assert (got_sd is None and sd is None) or got_sd == pytest.approx(sd)
+
+
+@pytest.mark.parametrize(
+    "cand, inc, goal, verdict",
+    [([0.9], [1.0], MIN, Verdict.KEEP), ([1.0], [1.0], MIN, Verdict.DISCARD), ([1.1], [1.0, 1.2], MIN, Verdict.DISCARD),
+     ([1.09], [1.0, 1.2], MIN, Verdict.KEEP), ([2.0], [1.0], MAX, Verdict.KEEP), ([0.5], [1.0], MAX, Verdict.DISCARD)],
+)
+def test_greedy_compares_with_the_incumbents_mean(cand, inc, goal, verdict):
+    assert greedy_decision(cand, inc, goal).verdict is verdict
+
+
+INC = [1.00, 1.02, 0.98, 1.01, 0.99, 1.00, 1.03, 0.97]  # mean 1.0, the calibration runs
+SIGMA, DF = pooled_sd([INC])
+
+
+@pytest.mark.parametrize(
+    "cand, goal, verdict, why",
+    [
+        ([1.05], MIN, Verdict.DISCARD, "not better"),            # the screen run is worse: clearly no
+        ([1.00], MIN, Verdict.DISCARD, "not better"),            # no better than the incumbent's mean
+        ([0.99], MIN, Verdict.MORE_RUNS, "one more run"),        # a little better: confirm
+        ([0.90], MIN, Verdict.KEEP, "p="),                       # far beyond the noise on one run
+        ([0.985, 0.99, 0.98], MIN, Verdict.MORE_RUNS, "one more run"),
+        ([0.96, 0.965, 0.96, 0.965], MIN, Verdict.KEEP, "4 runs"),
+        ([0.99, 1.0, 0.995, 0.99, 1.0, 0.995], MIN, Verdict.DISCARD, "undecided after 6 runs"),
+        ([1.10], MAX, Verdict.KEEP, "p="),                       # maximize: higher is better
+        ([0.95], MAX, Verdict.DISCARD, "not better"),
+    ],
+)
+def test_confirm_decisions(cand, goal, verdict, why):
+    inc = INC if goal is MIN else [2 - x for x in INC]  # mirrored for maximize: mean 1.0 either way
+    d = confirm_decision(cand, inc, goal, SIGMA, DF)
+    assert d.verdict is verdict, d.reason
+    assert why in d.reason
+    assert d.stats["incumbent_mean"] == pytest.approx(1.0)
+
+
+def test_min_effect_raises_the_bar():
+    policy = ConfirmPolicy(min_effect=0.2)
+    d = confirm_decision([0.9], INC, MIN, SIGMA, DF, policy)
+    assert d.verdict is Verdict.DISCARD and "by more than 0.2" in d.reason
+    assert confirm_decision([0.5], INC, MIN, SIGMA, DF, policy).verdict is Verdict.KEEP
+
+
+def test_no_noise_means_an_exact_comparison():
+    assert confirm_decision([0.999], [1.0], MIN, 0.0, 0).verdict is Verdict.KEEP
+    assert confirm_decision([1.0], [1.0], MIN, 0.0, 0).verdict is Verdict.DISCARD
+
+
+def test_the_incumbent_mean_not_its_luckiest_run():
+    # 0.971 never beats the incumbent's luckiest run (0.97), but six runs of it beat its mean (1.0)
+    d = confirm_decision([0.971] * 6, INC, MIN, SIGMA, DF)
+    assert d.verdict is Verdict.KEEP and d.stats["incumbent_mean"] == pytest.approx(1.0)
+    assert confirm_decision([0.972] * 6, INC, MIN, SIGMA, DF).verdict is Verdict.DISCARD  # p just above alpha/3
