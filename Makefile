@@ -17,7 +17,7 @@ $(BIN)/python:
 # torch pinned to the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,tiny-gpt]'
+	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
@@ -228,6 +227,26 @@ def test_knobs_campaign_improves_and_resume_matches_an_uninterrupted_run(tmp_pat
         assert k.returncode == -9, k.stderr
     assert run_cli("run", killed, "--tag", "k", "--max-experiments", "16").returncode == 0
     assert _outcome(killed) == out
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "cmaes", "gp", "random"])
+def test_every_sampler_runs_a_campaign(tmp_path, sampler):
+    arena = knobs_arena(tmp_path / "arena")
+    r = run_cli("run", arena, "--sampler", sampler, "--max-experiments", "7")
+    assert r.returncode == 0, r.stderr
+    rows = ledger_rows(arena, "SELECT status, proposal_json FROM experiments WHERE id > 0")
+    assert len(rows) == 6 and all(x["status"] in ("keep", "discard") for x in rows)
+    assert {json.loads(x["proposal_json"])["meta"]["knobs"]["sampler"] for x in rows} == {sampler}
+
+
+def test_a_sampler_without_its_package_is_a_clear_error():
+    code = ("import sys; sys.modules['cmaes'] = None\n"  # Python's own way to make an import fail
+            "from autoresearch.proposers.knobs import KnobsProposer\n"
+            "try:\n    KnobsProposer(sampler='cmaes')\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.startswith("ConfigError") and "pip install cmaes" in out
 
 
 def test_sampler_choice_and_bad_sampler(tmp_path):

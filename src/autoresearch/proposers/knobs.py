@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import math
 import random
 import re
@@ -260,6 +261,7 @@ def code_signature(files: Mapping[str, str], knobs: Sequence[Knob]) -> str:
 # -- the proposer ---------------------------------------------------------------------------
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random")
+_SAMPLER_NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy", "torch")}
 
 
 def make_sampler(kind: str, seed: int, startup_trials: int) -> Any:
@@ -294,6 +296,13 @@ class KnobsProposer:
         import warnings
 
         import optuna
+
+        missing = [m for m in _SAMPLER_NEEDS.get(self.sampler, ()) if not _importable(m)]
+        if missing:
+            raise ConfigError(
+                f"the {self.sampler!r} sampler needs {' and '.join(missing)}: pip install {' '.join(missing)} "
+                "(or pip install 'autoresearch[samplers]'), or choose --sampler tpe"
+            )
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -428,6 +437,14 @@ class KnobsProposer:
 
     def observe(self, experiment: Experiment) -> None:
         return None
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _mix(seed: int, trial: int, attempt: int) -> int:
