@@ -26,7 +26,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 CONFIG_FILE = "autoresearch.toml"
 PROPOSER_KINDS = ("knobs", "llm", "hybrid", "agent", "scripted")
-IMPLEMENTED_PROPOSERS = ("knobs", "scripted")
 
 
 class _Table(BaseModel):

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from .errors import AutoresearchError
 from .metrics import memory_gb
@@ -324,9 +324,6 @@ class Ledger:
             " ORDER BY id DESC", (campaign.id, Status.INVALID.value),
         )
         return {r["code_hash"]: r["id"] for r in rows}
-
-    def experiment_rows(self, campaign: Campaign) -> Iterator[sqlite3.Row]:
-        return iter(self.db.execute("SELECT * FROM experiments WHERE campaign_id=? ORDER BY id", (campaign.id,)).fetchall())
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(

@@ -170,9 +170,6 @@ class Workspace:
             pos = nl + 1 + size + 1
         return files
 
-    def diff(self, parent: str, commit: str) -> str:
-        return git(["diff", "--no-color", "--no-ext-diff", parent, commit, "--", self.prefix or "."], self.root).stdout.decode(errors="replace")
-
     # -- worktrees ------------------------------------------------------------------------
     def worktree_path(self, tag: str, slot: int) -> Path:
         return self.state_dir / "worktrees" / tag / f"slot-{slot}"
