@@ -46,7 +46,7 @@ def campaign(tmp: Path, strategy: str, seed: int, trials: int, noise: float) -> 
     arena = make_synthetic_arena(tmp / f"{strategy}-{seed}", noise_run_sd=noise)
     proposer = KnobsProposer(seed=seed, **STRATEGIES[strategy])
     outcome, _ = run_campaign(arena, tag="bench", proposer=proposer, max_experiments=trials + 1,
-                              overrides={"runner.seed": seed})
+                              overrides={"runner.seed": seed, "proposer.lookahead": 0})  # serial: every trial sees all results
     assert outcome.exit_code == 0, outcome
     tip = git(["rev-parse", "autoresearch/bench"], arena).stdout.decode().strip()
     commits = git(["for-each-ref", "--format=%(objectname)", "refs/autoresearch/bench/"], arena).stdout.decode().split()

@@ -22,7 +22,10 @@ def knobs_arena(path, **kwargs):
     """The synthetic arena with no proposer configured: knobs is the default."""
     arena = make_synthetic_arena(path, **kwargs)
     cfg = arena / "autoresearch.toml"
-    cfg.write_text(cfg.read_text().replace('kind = "scripted"', "").replace('[proposer.scripted]\nproposals = "proposals.yaml"', ""))
+    # lookahead = 0: each proposal sees every earlier result, so a campaign is reproducible
+    # (pipelining would start here: proposing takes longer than these 50 ms runs)
+    cfg.write_text(cfg.read_text().replace('kind = "scripted"', "lookahead = 0")
+                   .replace('[proposer.scripted]\nproposals = "proposals.yaml"', ""))
     commit_all(arena, "no proposer configured")
     return arena
 

@@ -20,8 +20,6 @@ from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
 def check_built(config: Config) -> None:
     if config.runner.kind != "local":
         raise ConfigError("runner kind 'ray' is not built yet in this version; use [runner] kind = \"local\"")
-    if config.runner.slots != 1:
-        raise ConfigError("parallel slots are not built yet in this version; use --slots 1")
 
 
 def run_campaign(

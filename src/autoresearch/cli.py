@@ -72,7 +72,7 @@ def init(
 def _overrides(
     *, time_budget: float | None, timeout: float | None, run_cmd: str | None, eval_cmd: str | None,
     metric: str | None, goal: str | None, judge: str | None, proposer: str | None, seed: int | None,
-    editable: list[str] | None, readonly: list[str] | None, slots: int | None, runner: str | None,
+    editable: list[str] | None, readonly: list[str] | None, slots: str | None, runner: str | None,
     sets: list[str] | None,
 ) -> dict[str, Any]:
     o: dict[str, Any] = {}
@@ -80,13 +80,20 @@ def _overrides(
         "arena.time_budget_s": time_budget, "arena.timeout_s": timeout, "arena.run": run_cmd, "arena.eval": eval_cmd,
         "metric.name": metric, "metric.goal": goal, "judge.policy": judge, "proposer.kind": proposer,
         "runner.seed": seed, "arena.editable": editable or None, "arena.readonly": readonly or None,
-        "runner.slots": slots, "runner.kind": runner,
+        "runner.slots": _slots_value(slots), "runner.kind": runner,
     }
     o.update({k: v for k, v in pairs.items() if v is not None})
     for text in sets or []:
         key, value = parse_override(text)
         o[key] = value
     return o
+
+
+def _slots_value(text: str | None) -> int | list[str] | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.isdigit() else [s.strip() for s in text.split(",")]
 
 
 @app.command()
@@ -109,7 +116,7 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override runner.seed (AUTORESEARCH_SEED)."),
     editable: Optional[List[str]] = typer.Option(None, "--editable", help="Override arena.editable (repeatable)."),
     readonly: Optional[List[str]] = typer.Option(None, "--readonly", help="Override arena.readonly (repeatable)."),
-    slots: Optional[int] = typer.Option(None, "--slots", help="Concurrent experiments."),
+    slots: Optional[str] = typer.Option(None, "--slots", help="Concurrent experiments: a number (N CPU slots sharing the cores) or descriptors, e.g. cuda:0,cuda:1 or cpu:4,cpu:4."),
     runner: Optional[str] = typer.Option(None, "--runner", help="local | ray."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help="Override any config key: --set arena.time_budget_s=30 (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the effective config and where it came from, then exit."),

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .records import Goal
+from .slots import cpu_count, parse_slots
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -143,6 +144,9 @@ class KnobsTable(_Table):
 
 class ProposerTable(_Table):
     kind: str | None = None
+    # proposals prepared ahead while runs execute: "auto" sizes the queue from measured
+    # proposer latency and run length; 0 proposes only when a slot is free
+    lookahead: Literal["auto"] | int = "auto"
     scripted: ScriptedTable = ScriptedTable()
     knobs: KnobsTable = KnobsTable()
 
@@ -151,6 +155,13 @@ class ProposerTable(_Table):
     def _kind(cls, v: str | None) -> str | None:
         if v is not None and v not in PROPOSER_KINDS:
             raise ValueError(f"{v!r} is not a proposer kind; choose one of {', '.join(PROPOSER_KINDS)}")
+        return v
+
+    @field_validator("lookahead")
+    @classmethod
+    def _lookahead(cls, v: str | int) -> str | int:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("lookahead is \"auto\" or a number of proposals >= 0")
         return v
 
 
@@ -164,8 +175,15 @@ class JudgeTable(_Table):
 
 
 class RunnerTable(_Table):
+    @field_validator("slots")
+    @classmethod
+    def _slots(cls, v: int | str | list[str]) -> int | str | list[str]:
+        parse_slots(v, cpu_count())  # raises ValueError naming the bad entry
+        return v
+
+
     kind: Literal["local", "ray"] = "local"
-    slots: int = Field(default=1, ge=1)
+    slots: int | str | list[str] = 1  # a count, or slot descriptors (see slots.py): ["cuda:0", "cuda:1"]
     seed: int = 0
     log_cap_mb: float = Field(default=50.0, gt=0)
     kill_grace_s: float = Field(default=2.0, ge=0)

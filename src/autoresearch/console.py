@@ -37,7 +37,8 @@ class ConsoleReporter:
         eid = f"#{event.experiment_id}" if event.experiment_id is not None else ""
         desc = escape(event.description)
         if event.kind == "start":
-            self.console.print(f"[blue]{eid:>5} running[/]  {desc}")
+            where = f" on {event.slot}" if event.slot and event.slot != "local" else ""
+            self.console.print(f"[blue]{eid:>5} running{where}[/]  {desc}")
         elif event.kind == "finish" and event.status is not None:
             style = STATUS_STYLE[event.status]
             line = f"[{style}]{eid:>5} {event.status.value:<8}[/] {self.metric} {fmt(event.metric):>10}"

@@ -11,12 +11,13 @@ from __future__ import annotations
 import ast
 import math
 import os
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .campaign import OpenCampaign
 from .config import Config
@@ -26,10 +27,11 @@ from .errors import BaselineError, EditError
 from .judge import Decision, Judge, Noise, Verdict
 from .ledger import results_tsv, write_atomic
 from .metrics import measure
-from .protocols import ProposalContext, Proposer, Runner
+from .protocols import ProposalContext, Proposer, RunHandle, Runner
 from .records import Experiment, FileEdit, Goal, Measurement, Proposal, RunOutcome, Status
 from .runners.local import DEFAULT_ENV_ALLOW, RunSpec, child_env
 from .runners.proctree import new_run_token
+from .slots import Slot, cpu_count, parse_slots
 from .stats import pooled_sd
 from .workspace import hash_files
 
@@ -55,6 +57,7 @@ class Event:
     metric: float | None = None
     detail: str = ""
     best: float | None = None
+    slot: str = ""  # the slot's descriptor (e.g. "cuda:1") for events about a run
 
 
 Reporter = Callable[[Event], None]
@@ -102,7 +105,103 @@ def _first_line_reason(outcome: RunOutcome, what: str) -> str:
     return f"{head}: {last[:200]}" if last else head
 
 
+class _Refused(Exception):
+    """A candidate refused before it ran (its edits do not apply, a duplicate, ...)."""
+
+    def __init__(self, reason: str, **extra: Any):
+        super().__init__(reason)
+        self.reason = reason
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A candidate committed in its slot's worktree, ready to run."""
+
+    commit: str
+    parent: str
+    worktree: Path
+    diff: str
+    code_hash: str
+    files: dict[str, str | None]  # the editable files of the commit
+
+
+@dataclass
+class _Job:
+    slot: Slot
+    kind: str  # "candidate" | "remeasure"
+    exp_id: int
+
+
+class _Pump:
+    """Prepares proposals in its own thread while runs execute.
+
+    The proposer is only ever called from this thread (``propose`` and ``observe``), so
+    proposers need not be thread-safe. Each proposal is written to the ledger as a
+    ``pending`` experiment at once: the queue of work *is* the ledger's pending rows, so
+    nothing is lost when the harness stops, and a resumed campaign runs them first.
+    """
+
+    def __init__(self, loop: "CampaignLoop"):
+        self.loop = loop
+        self.exhausted = False
+        self.closed = False
+        self.error: BaseException | None = None
+        self.latency_s: float | None = None  # moving average of propose() wall time
+        self.inbox: list[Experiment] = []    # finished experiments the proposer has not heard of
+        self.thread = threading.Thread(target=self._main, name="proposer", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop preparing (called with the loop's lock held). A proposal in progress is
+        dropped when it returns; it was never written anywhere."""
+        self.closed = True
+        self.loop.cond.notify_all()
+
+    def _main(self) -> None:
+        loop = self.loop
+        try:
+            while True:
+                with loop.cond:
+                    while not self.closed and loop.proposal_demand() <= 0:
+                        loop.cond.wait(timeout=0.5)
+                    if self.closed:
+                        return
+                    context = loop.proposal_context()
+                    inbox, self.inbox = self.inbox, []
+                for exp in inbox:
+                    loop.proposer.observe(exp)
+                t0 = time.monotonic()
+                proposal = loop.proposer.propose(context)
+                took = time.monotonic() - t0
+                with loop.cond:
+                    if self.closed:
+                        return
+                    self.latency_s = took if self.latency_s is None else 0.7 * self.latency_s + 0.3 * took
+                    if proposal is None:
+                        self.exhausted = True
+                        loop.cond.notify_all()
+                        return
+                    loop.register(proposal, context.incumbent_commit)
+                    loop.cond.notify_all()
+        except BaseException as e:  # the proposer failed: the loop finishes what runs, then raises it
+            with loop.cond:
+                self.error = e
+                loop.cond.notify_all()
+
+
 class CampaignLoop:
+    """Runs the campaign: a scheduler that keeps every slot busy, one thread per running
+    experiment, and the proposal pump.
+
+    Concurrency model: one lock (``cond``) guards all state, the ledger and git. Code runs
+    with the lock held except while waiting for a run's process (``_wait``), for a proposal
+    (the pump calls the proposer unlocked), or for something to happen (``cond.wait``). So
+    every durable step is still taken by one thread at a time, in the documented order.
+    """
+
     def __init__(
         self,
         oc: OpenCampaign,
@@ -115,7 +214,7 @@ class CampaignLoop:
         stop: StopSignal | None = None,
         report: Reporter | None = None,
         base_env: Mapping[str, str] | None = None,
-        slot: int = 0,
+        slots: Sequence[Slot] | None = None,
     ):
         self.oc = oc
         self.ws = oc.workspace
@@ -129,28 +228,37 @@ class CampaignLoop:
         self.stop = stop or StopSignal()
         self.report = report or (lambda e: None)
         self.base_env = dict(os.environ if base_env is None else base_env)
-        self.slot = slot
+        self.slots = list(slots) if slots is not None else parse_slots(config.runner.slots, cpu_count())
         self.goal = Goal(self.campaign.goal)
         self.metric_name = self.campaign.metric
         self.tag = self.campaign.tag
         self.branch_ref = f"refs/heads/{self.campaign.branch}"
         self.run_dir = self.ws.state_dir / self.tag
+        self.cond = threading.Condition(threading.Lock())
         self._incumbent: tuple[str, int | None] | None = None
         self._samples: dict[int, list[float]] | None = None
         self._files: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {}
+        self._active: dict[int, _Job] = {}   # slot index -> what runs there
+        self._pending: list[int] = []        # proposed, not started; oldest first
+        self._done = 0                       # experiments with a counted terminal status
+        self._candidates_done = 0            # the same without the baseline
+        self._remeasures = 0                 # re-measurement runs started so far
+        self._run_s: float | None = None     # moving average of run wall time
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._pump = _Pump(self)
         self.editable = tuple(config.arena.editable)
         self.readonly = {p: self.campaign.readonly.get(p) for p in config.arena.readonly}
         if set(config.arena.readonly) - set(self.campaign.readonly):
             self.readonly = self.ws.tree_blobs(self.campaign.base_commit, config.arena.readonly)
 
-    # -- state ------------------------------------------------------------------------------
+    # -- state (every method here expects the lock to be held) ----------------------------------
     def history(self) -> list[Experiment]:
         return self.ledger.experiments(self.campaign)
 
-    def incumbent(self) -> tuple[str, float | None]:
-        """The branch tip and its metric (the mean of its runs). Only this loop moves the
-        branch while it holds the campaign lock, so the tip is read once and then kept up
-        to date in memory."""
+    def _incumbent_ref(self) -> tuple[str, int | None]:
+        """The branch tip and the experiment that made it. Only this loop moves the branch
+        while it holds the campaign lock, so the tip is read once and then kept in memory."""
         if self._incumbent is None:
             tip = self.ws.resolve(self.branch_ref) or self.campaign.base_commit
             exp_id = None
@@ -158,7 +266,11 @@ class CampaignLoop:
                 if e.status is Status.KEEP and e.commit == tip:
                     exp_id = e.id
             self._incumbent = (tip, exp_id)
-        tip, exp_id = self._incumbent
+        return self._incumbent
+
+    def incumbent(self) -> tuple[str, float | None]:
+        """The branch tip and its metric (the mean of its runs)."""
+        tip, exp_id = self._incumbent_ref()
         samples = self.samples(exp_id) if exp_id is not None else []
         return tip, (fmean(samples) if samples else None)
 
@@ -182,7 +294,7 @@ class CampaignLoop:
         """Files at a commit (commits are immutable, so the last few reads are cached)."""
         key = (commit, paths)
         if key not in self._files:
-            if len(self._files) >= 8:
+            if len(self._files) >= 16:
                 self._files.pop(next(iter(self._files)))
             self._files[key] = self.ws.read_files(commit, paths)
         return dict(self._files[key])
@@ -193,12 +305,70 @@ class CampaignLoop:
         write_atomic(self.run_dir / "results.tsv", text, tmp)
         write_atomic(self.ws.arena / "results.tsv", text, tmp)
 
+    def proposal_context(self) -> ProposalContext:
+        parent, metric = self.incumbent()
+        return ProposalContext(
+            incumbent_commit=parent,
+            incumbent_metric=metric,
+            files={k: v for k, v in self.files_at(parent, self.editable).items() if v is not None},
+            history=self.history(),
+            metric=self.metric_name,
+            goal=self.goal,
+            program=self._program_text(parent),
+        )
+
+    def register(self, proposal: Proposal, parent: str) -> int:
+        """Write a new proposal to the ledger as ``pending`` and queue it."""
+        exp_id = self.ledger.next_experiment_id(self.campaign)
+        self.ledger.add_experiment(
+            self.campaign, id=exp_id, description=proposal.description,
+            proposer=proposal.proposer or self.proposer.name, parent=parent,
+            proposal=_proposal_to_json(proposal), tokens=proposal.tokens, cost=proposal.cost,
+        )
+        crash_point("after_pending", exp_id)
+        self._pending.append(exp_id)
+        return exp_id
+
+    def lookahead(self) -> int:
+        """How many proposals to hold ready beyond the free slots.
+
+        ``auto``: none while the proposer takes under 5 % of a run (it cannot keep a slot
+        waiting long, and a proposal made later has seen more results); otherwise enough to cover
+        the proposer's latency across all slots, ceil(slots x latency / run time), at least
+        1 and at most one per slot. Measured as moving averages while the campaign runs.
+        """
+        setting = self.config.proposer.lookahead
+        if setting != "auto":
+            return int(setting)
+        latency, run_s = self._pump.latency_s, self._run_s
+        if latency is None or run_s is None or run_s <= 0 or latency < 0.05 * run_s:
+            return 0
+        n = len(self.slots)
+        return max(1, min(n, math.ceil(n * latency / run_s)))
+
+    def proposal_demand(self) -> int:
+        """How many more proposals the pump should prepare now."""
+        if self.stop.event.is_set() or self._error is not None or self._pump.exhausted or self._limit_reason():
+            return 0
+        free = len(self.slots) - len(self._active)
+        want = free + self.lookahead() - len(self._pending)
+        if self.limits.max_experiments is not None:
+            candidates = sum(1 for j in self._active.values() if j.kind == "candidate")
+            want = min(want, self.limits.max_experiments - self._done - candidates - len(self._pending))
+        return want
+
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> Outcome:
-        try:
-            return self._run()
-        finally:
-            self.export()
+        with self.cond:
+            try:
+                return self._run()
+            except BaseException:
+                if self._active:  # a forced stop: the runs' threads are left to die with us
+                    self._abandoned = True
+                raise
+            finally:
+                self._pump.close()
+                self.export()
 
     def _run(self) -> Outcome:
         if self.limits.deadline is not None and time.time() >= self.limits.deadline:
@@ -209,50 +379,83 @@ class CampaignLoop:
             outcome = self._baseline(baseline)
             if outcome is not None:
                 return outcome
-
-        while True:
-            if self.stop.event.is_set():
-                return self._interrupted_outcome()
             history = self.history()
-            done = sum(1 for e in history if e.status.counted)
-            if self.limits.max_experiments is not None and done >= self.limits.max_experiments:
-                return Outcome(f"reached --max-experiments {self.limits.max_experiments}", 0)
-            if self.limits.deadline is not None and time.time() >= self.limits.deadline:
-                return Outcome("reached --max-hours; nothing new is started after the deadline", 0)
+        self._pending = [e.id for e in history if e.id > 0 and (not e.status.terminal or e.status is Status.INTERRUPTED)]
+        self._done = sum(1 for e in history if e.status.counted)
+        self._candidates_done = sum(1 for e in history if e.id > 0 and e.status.counted)
+        self._remeasures = self.ledger.count_runs(self.campaign, "remeasure")
+        self._pump.start()
+        return self._schedule()
 
-            resumed = next((e for e in history if not e.status.terminal or e.status is Status.INTERRUPTED), None)
-            if resumed is None and self._remeasure_due(history):
-                self._remeasure()
-                continue
-            if resumed is not None:
-                stored = self.ledger.proposal(self.campaign, resumed.id)
-                proposal = _proposal_from_json(stored)
-                self.report(Event("note", resumed.id, resumed.description, detail=f"resuming (attempt {resumed.attempt + 1})"))
-                status = self._candidate(resumed.id, proposal, attempt=resumed.attempt + 1)
-            else:
-                parent, metric = self.incumbent()
-                context = ProposalContext(
-                    incumbent_commit=parent,
-                    incumbent_metric=metric,
-                    files={k: v for k, v in self.files_at(parent, self.editable).items() if v is not None},
-                    history=history,
-                    metric=self.metric_name,
-                    goal=self.goal,
-                    program=self._program_text(parent),
-                )
-                proposal = self.proposer.propose(context)
-                if proposal is None:
+    def _limit_reason(self) -> str | None:
+        if self.limits.max_experiments is not None and self._done >= self.limits.max_experiments:
+            return f"reached --max-experiments {self.limits.max_experiments}"
+        if self.limits.deadline is not None and time.time() >= self.limits.deadline:
+            return "reached --max-hours; nothing new is started after the deadline"
+        return None
+
+    def _schedule(self) -> Outcome:
+        """Start work on free slots until a limit, a stop, an error, or exhaustion."""
+        while True:
+            if self.stop.event.is_set() or self._error is not None or self._pump.error is not None:
+                self._drain()
+                if self._error is not None:
+                    raise self._error
+                if self.stop.event.is_set():
+                    return self._interrupted_outcome()
+                assert self._pump.error is not None
+                raise self._pump.error
+            limit = self._limit_reason()
+            if limit is None:
+                for slot in self.slots:
+                    if slot.index not in self._active and not self._start_next(slot):
+                        break
+            if not self._active:
+                if limit is not None:
+                    return Outcome(limit, 0)
+                if self._pump.exhausted and not self._pending:
                     return Outcome("proposals exhausted", 0)
-                exp_id = self.ledger.next_experiment_id(self.campaign)
-                self.ledger.add_experiment(
-                    self.campaign, id=exp_id, description=proposal.description,
-                    proposer=proposal.proposer or self.proposer.name, parent=parent,
-                    proposal=_proposal_to_json(proposal), tokens=proposal.tokens, cost=proposal.cost,
-                )
-                crash_point("after_pending", exp_id)
-                status = self._candidate(exp_id, proposal, attempt=1)
-            if status is Status.INTERRUPTED:
-                return self._interrupted_outcome()
+            self.cond.wait(timeout=0.25)
+
+    def _at_max(self) -> bool:
+        """True when the experiments done and running reach --max-experiments."""
+        if self.limits.max_experiments is None:
+            return False
+        running = sum(1 for j in self._active.values() if j.kind == "candidate")
+        return self._done + running >= self.limits.max_experiments
+
+    def _drain(self) -> None:
+        while self._active:
+            self.cond.wait(timeout=0.25)
+
+    def _start_next(self, slot: Slot) -> bool:
+        """Give a free slot its next job: a due re-measurement of the incumbent, else the
+        oldest pending experiment (resumed ones first). False when there is nothing to do."""
+        if self._remeasure_due():
+            job = _Job(slot, "remeasure", self._incumbent_ref()[1])  # type: ignore[arg-type]
+            self._remeasures += 1
+        elif self._pending and not self._at_max():
+            job = _Job(slot, "candidate", self._pending.pop(0))
+        else:
+            return False
+        self._active[slot.index] = job
+        threading.Thread(target=self._job_main, args=(job,), name=f"slot{slot.index}", daemon=True).start()
+        return True
+
+    def _job_main(self, job: _Job) -> None:
+        with self.cond:
+            try:
+                if job.kind == "remeasure":
+                    self._remeasure(job.slot, job.exp_id)
+                else:
+                    self._run_candidate(job.slot, job.exp_id)
+            except BaseException as e:
+                if not self._abandoned and self._error is None:
+                    self._error = e
+                    self.stop.set(signal.SIGTERM)  # stop the other slots' runs; they resume later
+            finally:
+                self._active.pop(job.slot.index, None)
+                self.cond.notify_all()
 
     def _interrupted_outcome(self) -> Outcome:
         signum = self.stop.signum or 2
@@ -264,8 +467,17 @@ class CampaignLoop:
         program = self.config.arena.program
         return self.files_at(commit, (program,)).get(program) or ""
 
+    def _wait(self, handle: RunHandle) -> RunOutcome:
+        """Wait for a run with the lock released, so other slots and the pump go on."""
+        self.cond.release()
+        try:
+            return handle.wait()
+        finally:
+            self.cond.acquire()
+
     # -- baseline -----------------------------------------------------------------------------
     def _baseline(self, previous: Experiment | None) -> Outcome | None:
+        """Run the baseline n0 times (spread over the slots) to calibrate the noise."""
         base = self.campaign.base_commit
         files = {k: v for k, v in self.files_at(base, self.editable).items() if v is not None}
         attempt = 1
@@ -278,27 +490,66 @@ class CampaignLoop:
             attempt = previous.attempt + 1
         self.ledger.set_running(
             self.campaign, 0, commit=base, parent=None, diff="", code_hash=code_hash(files), attempt=attempt,
-            seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(0, attempt, "run", 0)),
+            seed=self.config.runner.seed, slot=self.slots[0].label, log_path=str(self._log_path(0, attempt, "run", 0)),
         )
         self._samples = None  # a new attempt: its runs start from nothing
         self.samples(0)  # load now, before this attempt's runs reach the ledger
         crash_point("after_running", 0)
         n0 = self.judge.baseline_runs
         self.report(Event("start", 0, "baseline" + (f" ({n0} runs calibrate the noise)" if n0 > 1 else "")))
-        m: _Measured | None = None
-        for k in range(n0):
-            worktree = self.ws.checkout(self.tag, self.slot, base)
-            m = self._execute(0, attempt, worktree, k, "baseline")
-            crash_point("after_run", 0)
-            if m.status is not Status.KEEP:
-                break
-            self.samples(0).append(m.measurement.metric)  # type: ignore[arg-type]
-        assert m is not None
-        if m.status is Status.INTERRUPTED:
-            self.ledger.finish_experiment(self.campaign, 0, status=Status.INTERRUPTED, reason=m.reason)
-            self.report(Event("finish", 0, "baseline", Status.INTERRUPTED, detail=m.reason))
+        failures: list[_Measured] = []
+        last: list[_Measured] = []
+        running = 0
+
+        def runs_on(slot: Slot, ks: range) -> None:
+            nonlocal running
+            with self.cond:
+                try:
+                    for k in ks:
+                        if failures or self.stop.event.is_set():
+                            break
+                        worktree = self.ws.checkout(self.tag, slot.index, base)
+                        m = self._execute(slot, 0, attempt, worktree, k, "baseline")
+                        crash_point("after_run", 0)
+                        if m.status is Status.KEEP:
+                            self.samples(0).append(m.measurement.metric)  # type: ignore[arg-type]
+                            last.append(m)
+                        else:
+                            failures.append(m)
+                except BaseException as e:
+                    if not self._abandoned and self._error is None:
+                        self._error = e
+                        self.stop.set(signal.SIGTERM)
+                finally:
+                    running -= 1
+                    self.cond.notify_all()
+
+        width = min(len(self.slots), n0)
+        if width == 1:  # no thread needed
+            running = 1
+            self.cond.release()
+            try:
+                runs_on(self.slots[0], range(n0))
+            finally:
+                self.cond.acquire()
+        else:
+            running = width
+            for slot in self.slots[:width]:
+                threading.Thread(target=runs_on, args=(slot, range(slot.index, n0, width)),
+                                 name=f"slot{slot.index}", daemon=True).start()
+            while running:
+                self.cond.wait(timeout=0.25)
+        if self._error is not None:
+            raise self._error
+        interrupted = next((f for f in failures if f.status is Status.INTERRUPTED), None)
+        if interrupted is not None or (self.stop.event.is_set() and len(self.samples(0)) < n0):
+            reason = interrupted.reason if interrupted else "the harness was stopped during the baseline"
+            self.ledger.finish_experiment(self.campaign, 0, status=Status.INTERRUPTED, reason=reason)
+            self.report(Event("finish", 0, "baseline", Status.INTERRUPTED, detail=reason))
             return self._interrupted_outcome()
-        ok = m.status is Status.KEEP
+        failed = failures[0] if failures else None
+        m = failed or last[-1]
+        ok = failed is None
         final = Status.KEEP if ok else m.status
         values = self.samples(0)
         mean = fmean(values) if ok else m.measurement.metric
@@ -318,6 +569,9 @@ class CampaignLoop:
         if ok:
             return None
         tail = self.ledger.runs(self.campaign, 0)[-1]["log_tail"]
+        for run in self.ledger.runs(self.campaign, 0):
+            if run["id"] == m.run_id:
+                tail = run["log_tail"]
         raise BaselineError(
             f"the baseline ({final.value}) failed: {m.reason}\n"
             f"--- last lines of {m.log_path} ---\n{tail}\n---\n"
@@ -325,111 +579,130 @@ class CampaignLoop:
             f"finishes within the timeout and reports {self.metric_name}, commit, and run again."
         )
 
-    def _remeasure_due(self, history: list[Experiment]) -> bool:
+    # -- re-measuring the incumbent -------------------------------------------------------------
+    def _remeasure_due(self) -> bool:
         every = self.judge.remeasure_every
-        if every <= 0:
+        if every <= 0 or self._pump.exhausted and not self._pending:
             return False
-        candidates = sum(1 for e in history if e.id > 0 and e.status.counted)
-        return candidates // every > self.ledger.count_runs(self.campaign, "remeasure")
+        if any(j.kind == "remeasure" for j in self._active.values()):
+            return False
+        return self._candidates_done // every > self._remeasures
 
-    def _remeasure(self) -> None:
+    def _remeasure(self, slot: Slot, exp_id: int | None) -> None:
         """Run the incumbent once more: drift over a night shows up, and its mean firms up."""
-        tip, _ = self.incumbent()
-        assert self._incumbent is not None
-        exp_id = self._incumbent[1]
         inc = self.ledger.experiment(self.campaign, exp_id) if exp_id is not None else None
-        if inc is None:
+        if inc is None or inc.commit is None:
             return
-        worktree = self.ws.checkout(self.tag, self.slot, tip)
-        before = self.incumbent()[1]
-        m = self._execute(inc.id, inc.attempt, worktree, len(self.samples(inc.id)), "remeasure")
+        worktree = self.ws.checkout(self.tag, slot.index, inc.commit)
+        values = self.samples(inc.id)
+        before = fmean(values) if values else float("nan")
+        m = self._execute(slot, inc.id, inc.attempt, worktree, len(values), "remeasure")
         if m.status is Status.KEEP:
             values = self.samples(inc.id)
             values.append(m.measurement.metric)  # type: ignore[arg-type]
             sigma, _ = pooled_sd([values])
             self.ledger.update_stats(self.campaign, inc.id, mean=fmean(values), runs_n=len(values),
                                      se=sigma / math.sqrt(len(values)) if sigma is not None else None)
-            self.report(Event("note", inc.id, inc.description,
-                              detail=f"re-measured the incumbent: {m.measurement.metric:.6g} (mean {before:.6g} -> {fmean(values):.6g})"))
+            self.report(Event("note", inc.id, inc.description, slot=slot.name,
+                              detail=f"re-measured: {m.measurement.metric:.6g} (mean {before:.6g} -> {fmean(values):.6g})"))
         else:
-            self.report(Event("note", inc.id, inc.description, detail=f"re-measuring the incumbent failed: {m.reason}"))
+            self.report(Event("note", inc.id, inc.description, slot=slot.name, detail=f"re-measuring failed: {m.reason}"))
         self.export()
 
     # -- one candidate ------------------------------------------------------------------------
-    def _invalid(self, exp_id: int, description: str, reason: str, **extra: Any) -> Status:
-        self.ledger.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=reason, **extra)
-        self.report(Event("finish", exp_id, description, Status.INVALID, detail=reason))
-        self._observe(exp_id)
-        self.export()
-        return Status.INVALID
+    def _run_candidate(self, slot: Slot, exp_id: int) -> None:
+        exp = self.ledger.experiment(self.campaign, exp_id)
+        assert exp is not None
+        proposal = _proposal_from_json(self.ledger.proposal(self.campaign, exp_id))
+        attempt = exp.attempt  # a pending experiment never ran: this is its first attempt
+        if exp.status is not Status.PENDING:
+            attempt += 1
+            self.report(Event("note", exp_id, exp.description, slot=slot.name, detail=f"resuming (attempt {attempt})"))
+        self._candidate(slot, exp_id, proposal, attempt=attempt, proposed_on=exp.parent)
 
-    def _candidate(self, exp_id: int, proposal: Proposal, attempt: int) -> Status:
-        editable = list(self.editable)
-        parent, parent_metric = self.incumbent()
+    def _build(self, slot: Slot, exp_id: int, proposal: Proposal, parent: str) -> _Built:
+        """Apply the proposal to ``parent``'s files, check it, and commit it in the slot's
+        worktree. Raises _Refused when it cannot be run."""
         old = self.files_at(parent, self.editable)
-        desc = proposal.description
         try:
-            new = apply_edits(old, proposal.edits, editable)
+            new = apply_edits(old, proposal.edits, list(self.editable))
         except EditError as e:
-            return self._invalid(exp_id, desc, str(e), parent=parent)
+            raise _Refused(str(e), parent=parent) from None
         diff = unified_diff(old, new)
         full = {**{k: v for k, v in old.items() if v is not None}, **new}
         chash = code_hash(full)
         if not diff:
-            return self._invalid(exp_id, desc, "the edits change nothing", parent=parent, code_hash=chash)
-        seen = self.ledger.code_hashes(self.campaign)
-        twin = seen.get(chash)
+            raise _Refused("the edits change nothing", parent=parent, code_hash=chash)
+        twin = self.ledger.code_hashes(self.campaign).get(chash)
         if twin is not None and twin != exp_id:
-            return self._invalid(exp_id, desc, f"duplicate: the same code was already tried as experiment {twin}",
-                                 diff=diff, parent=parent)
+            raise _Refused(f"duplicate: the same code was already tried as experiment {twin}", diff=diff, parent=parent)
         for path, text in new.items():
             problem = python_syntax_problem(path, text)
             if problem:
-                return self._invalid(exp_id, desc, problem, diff=diff, code_hash=chash, parent=parent)
-
-        worktree = self.ws.checkout(self.tag, self.slot, parent)
+                raise _Refused(problem, diff=diff, code_hash=chash, parent=parent)
+        worktree = self.ws.checkout(self.tag, slot.index, parent)
         try:
             self.ws.write_files(worktree, new)
         except EditError as e:
-            return self._invalid(exp_id, desc, str(e), diff=diff, code_hash=chash, parent=parent)
+            raise _Refused(str(e), diff=diff, code_hash=chash, parent=parent) from None
         changed = self._readonly_changes(worktree)
         if changed:
-            return self._invalid(exp_id, desc, f"readonly file(s) changed: {', '.join(changed)}", diff=diff,
-                                 code_hash=chash, parent=parent)
+            raise _Refused(f"readonly file(s) changed: {', '.join(changed)}", diff=diff, code_hash=chash, parent=parent)
         crash_point("mid_commit", exp_id, leave=lambda: self.ws.worktree_gitdir(worktree) / "index.lock")
-        commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {desc}",
+        commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {proposal.description}",
                                 new_paths=sorted(p for p in new if old.get(p) is None))
         crash_point("after_commit", exp_id)
-        self.ledger.set_running(
-            self.campaign, exp_id, commit=commit, parent=parent, diff=diff, code_hash=chash, attempt=attempt,
-            seed=self.config.runner.seed, slot=self._slot_name(), log_path=str(self._log_path(exp_id, attempt, "run", 0)),
-        )
-        crash_point("after_running", exp_id)
-        self.report(Event("start", exp_id, desc))
-        self.samples(exp_id).clear()  # this attempt's runs only
-        incumbent = list(self.samples(self._incumbent[1])) if self._incumbent and self._incumbent[1] is not None else []
-        decision: Decision | None = None
-        k = 0
-        while True:
-            if k > 0:
-                worktree = self.ws.checkout(self.tag, self.slot, commit)  # a clean tree for every run
-            m = self._execute(exp_id, attempt, worktree, k, "screen" if k == 0 else "confirm")
-            crash_point("after_run", exp_id)
-            status, reason = m.status, m.reason
-            if status is not Status.KEEP:  # crash, timeout, invalid, interrupted: data, not a verdict
+        return _Built(commit, parent, worktree, diff, chash, dict(old, **new))
+
+    def _candidate(self, slot: Slot, exp_id: int, proposal: Proposal, attempt: int, proposed_on: str | None = None) -> Status:
+        """Build, run and judge one candidate; advance the branch on keep.
+
+        Stale candidates (the incumbent moved since they were proposed or started):
+        - proposed against an older incumbent: the edits are applied to the incumbent as it
+          is now (a warning in the ledger says so); if they no longer apply -> ``invalid``.
+        - the incumbent moved while it ran: it is judged against the parent it ran on. If it
+          loses, ``discard``. If it wins, it is rebuilt on the new incumbent and measured
+          again from its first run, as the next attempt (the ledger's warnings and runs show
+          both); if its edits do not apply there, ``discard`` ("dropped").
+        """
+        desc = proposal.description
+        tip, tip_exp = self._incumbent_ref()
+        warnings: list[str] = []
+        try:
+            built = self._build(slot, exp_id, proposal, tip)
+        except _Refused as r:
+            reason = r.reason
+            if proposed_on is not None and proposed_on != tip:
+                reason = f"stale: proposed for {proposed_on[:7]}; on the incumbent {tip[:7]}: {r.reason}"
+            self.ledger.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=reason, **r.extra)
+            self.report(Event("finish", exp_id, desc, Status.INVALID, detail=reason, slot=slot.name))
+            self._observe(exp_id)
+            self._count(exp_id, Status.INVALID)
+            self.export()
+            return Status.INVALID
+        if proposed_on is not None and proposed_on != tip:
+            warnings.append(f"rebased: proposed for {proposed_on[:7]}, applied to the incumbent {tip[:7]}")
+        parent_exp = tip_exp
+        for rebases in range(4):
+            status, reason, decision, m = self._measure(slot, exp_id, desc, built, attempt, parent_exp)
+            now_tip, now_exp = self._incumbent_ref()
+            if status is not Status.KEEP or built.parent == now_tip:
                 break
-            self.samples(exp_id).append(m.measurement.metric)  # type: ignore[arg-type]
-            if not incumbent:
-                status, reason = Status.DISCARD, "the incumbent has no metric to compare with"
+            # It beat the parent it ran on, but another experiment was kept meanwhile.
+            if rebases == 3:
+                status, reason = Status.DISCARD, f"dropped: {reason}; but the incumbent moved again ({rebases} rebases)"
                 break
-            decision = self.judge.decide(self.samples(exp_id), incumbent, self.goal, self.noise())
-            if decision.verdict is Verdict.MORE_RUNS and not self.stop.event.is_set():
-                self.report(Event("note", exp_id, desc, detail=decision.reason))
-                k += 1
-                continue
-            status = Status.KEEP if decision.verdict is Verdict.KEEP else Status.DISCARD
-            reason = decision.reason
-            break
+            try:
+                built = self._build(slot, exp_id, proposal, now_tip)
+            except _Refused as r:
+                status, reason = Status.DISCARD, (
+                    f"dropped: beat its parent #{parent_exp} ({reason}), but on the new incumbent #{now_exp}: {r.reason}")
+                break
+            note = f"rebased onto #{now_exp} ({now_tip[:7]}) after beating its parent #{parent_exp}; measuring again"
+            warnings.append(note)
+            self.report(Event("note", exp_id, desc, detail=note, slot=slot.name))
+            attempt += 1
+            parent_exp = now_exp
         values = self.samples(exp_id)
         metric = fmean(values) if values and status in (Status.KEEP, Status.DISCARD) else m.measurement.metric
         stats = dict(decision.stats) if decision is not None else {}
@@ -437,39 +710,76 @@ class CampaignLoop:
             stats["runs"], stats["mean"] = float(len(values)), fmean(values)
         self.ledger.finish_experiment(
             self.campaign, exp_id, status=status, reason=reason, metric=metric,
-            metrics=m.measurement.metrics, warnings=m.measurement.warnings, stats=stats,
+            metrics=m.measurement.metrics, warnings=[*m.measurement.warnings, *warnings], stats=stats,
         )
         crash_point("after_terminal", exp_id)
+        commit = built.commit
         if status is Status.KEEP:
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(self.branch_ref))
-            self.ws.update_ref(self.branch_ref, commit, parent, message=f"autoresearch: keep #{exp_id}: {desc}")
+            self.ws.update_ref(self.branch_ref, commit, built.parent, message=f"autoresearch: keep #{exp_id}: {desc}")
             self._incumbent = (commit, exp_id)
-            self._files[(commit, self.editable)] = dict(old, **new)  # the new incumbent's files, known already
+            self._files[(commit, self.editable)] = built.files  # the new incumbent's files, known already
         elif status is not Status.INTERRUPTED:
             archive = f"refs/autoresearch/{self.tag}/discarded/{exp_id}"
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(archive))
             self.ws.update_ref(archive, commit, message=f"autoresearch: {status.value} #{exp_id}: {desc}")
         crash_point("after_advance", exp_id)
         best = self.incumbent()[1]
-        self.report(Event("finish", exp_id, desc, status, metric, detail=reason, best=best))
+        self.report(Event("finish", exp_id, desc, status, metric, detail=reason, best=best, slot=slot.name))
         if status is not Status.INTERRUPTED:
             self._observe(exp_id)
+            self._count(exp_id, status)
             self.export()
         return status
+
+    def _measure(self, slot: Slot, exp_id: int, desc: str, built: _Built, attempt: int,
+                 parent_exp: int | None) -> tuple[Status, str, Decision | None, _Measured]:
+        """Mark the candidate running, then run it until the judge decides against its parent."""
+        self.ledger.set_running(
+            self.campaign, exp_id, commit=built.commit, parent=built.parent, diff=built.diff, code_hash=built.code_hash,
+            attempt=attempt, seed=self.config.runner.seed, slot=slot.label,
+            log_path=str(self._log_path(exp_id, attempt, "run", 0)),
+        )
+        crash_point("after_running", exp_id)
+        self.report(Event("start", exp_id, desc, slot=slot.name))
+        self.samples(exp_id).clear()  # this attempt's runs only
+        decision: Decision | None = None
+        worktree, k = built.worktree, 0
+        while True:
+            if k > 0:
+                worktree = self.ws.checkout(self.tag, slot.index, built.commit)  # a clean tree for every run
+            m = self._execute(slot, exp_id, attempt, worktree, k, "screen" if k == 0 else "confirm")
+            crash_point("after_run", exp_id)
+            if m.status is not Status.KEEP:  # crash, timeout, invalid, interrupted: data, not a verdict
+                return m.status, m.reason, decision, m
+            self.samples(exp_id).append(m.measurement.metric)  # type: ignore[arg-type]
+            parent_runs = list(self.samples(parent_exp)) if parent_exp is not None else []
+            if not parent_runs:
+                return Status.DISCARD, "the incumbent has no metric to compare with", decision, m
+            decision = self.judge.decide(self.samples(exp_id), parent_runs, self.goal, self.noise())
+            if decision.verdict is Verdict.MORE_RUNS and not self.stop.event.is_set():
+                self.report(Event("note", exp_id, desc, detail=decision.reason, slot=slot.name))
+                k += 1
+                continue
+            status = Status.KEEP if decision.verdict is Verdict.KEEP else Status.DISCARD
+            return status, decision.reason, decision, m
+
+    def _count(self, exp_id: int, status: Status) -> None:
+        if status.counted:
+            self._done += 1
+            if exp_id > 0:
+                self._candidates_done += 1
 
     def _observe(self, exp_id: int) -> None:
         exp = self.ledger.experiment(self.campaign, exp_id)
         if exp is not None:
-            self.proposer.observe(exp)
+            self._pump.inbox.append(exp)
 
     def _readonly_changes(self, worktree: Path) -> list[str]:
         now = hash_files(worktree, self.readonly)
         return [p for p, h in self.readonly.items() if now.get(p) != h]
 
     # -- running and measuring ------------------------------------------------------------------
-    def _slot_name(self) -> str:
-        return f"local:{self.slot}"
-
     def _log_path(self, exp_id: int, attempt: int, phase: str, k: int) -> Path:
         run = f"-r{k}" if k else ""
         return self.run_dir / "logs" / f"{exp_id:04d}-a{attempt}{run}-{phase}.log"
@@ -478,13 +788,16 @@ class CampaignLoop:
         """Run k of an experiment gets seed + k: every experiment sees the same seed sequence."""
         return self.config.runner.seed + k
 
-    def _spec(self, exp_id: int, attempt: int, worktree: Path, phase: str, command: str, timeout: float, k: int) -> RunSpec:
+    def _spec(self, slot: Slot, exp_id: int, attempt: int, worktree: Path, phase: str, command: str,
+              timeout: float, k: int) -> RunSpec:
         cfg = self.config
         run = f"-r{k}" if k else ""
         result_file = self.run_dir / "results" / f"{exp_id:04d}-a{attempt}{run}-{phase}.json"
         result_file.parent.mkdir(parents=True, exist_ok=True)
         budget = cfg.arena.time_budget_s
         extra = {
+            **slot.env,
+            "AUTORESEARCH_SLOT": str(slot.index),
             "AUTORESEARCH_SEED": str(self._seed(k)),
             "AUTORESEARCH_TIME_BUDGET": str(int(budget)) if float(budget).is_integer() else str(budget),
             "AUTORESEARCH_EXPERIMENT_ID": str(exp_id),
@@ -500,21 +813,24 @@ class CampaignLoop:
             log_cap_bytes=int(cfg.runner.log_cap_mb * (1 << 20)), kill_grace_s=cfg.runner.kill_grace_s,
         )
 
-    def _execute(self, exp_id: int, attempt: int, worktree: Path, k: int, purpose: str) -> _Measured:
+    def _execute(self, slot: Slot, exp_id: int, attempt: int, worktree: Path, k: int, purpose: str) -> _Measured:
         """Run k of an experiment (and its eval). Status KEEP here means "produced a valid metric"."""
         cfg = self.config.arena
-        spec = self._spec(exp_id, attempt, worktree, "run", cfg.run, cfg.hard_timeout_s, k)
+        spec = self._spec(slot, exp_id, attempt, worktree, "run", cfg.run, cfg.hard_timeout_s, k)
         run_id = self.ledger.start_run(
             self.campaign, exp_id, attempt=attempt, purpose=purpose,
-            seed=self._seed(k), slot=self._slot_name(), log_path=str(spec.log_path), run_token=spec.token,
+            seed=self._seed(k), slot=slot.label, log_path=str(spec.log_path), run_token=spec.token,
         )
         handle = self.runner.start(spec, self.stop.event)
         crash_point("mid_run", exp_id)
-        out = handle.wait()
+        out = self._wait(handle)
         eval_out: RunOutcome | None = None
         if cfg.eval and not (out.timed_out or out.interrupted) and out.exit_code == 0:
-            espec = self._spec(exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s, k)
-            eval_out = self.runner.start(espec, self.stop.event).wait()
+            espec = self._spec(slot, exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s, k)
+            eval_out = self._wait(self.runner.start(espec, self.stop.event))
+        took = out.duration_s + (eval_out.duration_s if eval_out else 0.0)
+        if not out.interrupted:
+            self._run_s = took if self._run_s is None else 0.7 * self._run_s + 0.3 * took
 
         measurement = measure(
             self.metric_name,
@@ -546,7 +862,7 @@ class CampaignLoop:
             run_id, status="ok" if status is Status.KEEP else status.value, exit_code=out.exit_code,
             eval_exit_code=eval_out.exit_code if eval_out else None, metric=measurement.metric,
             metrics=measurement.metrics, warnings=measurement.warnings, problem=reason, log_tail=tail,
-            duration_s=out.duration_s + (eval_out.duration_s if eval_out else 0.0),
+            duration_s=took,
         )
         return _Measured(status, measurement, reason, run_id, str(spec.log_path))
 

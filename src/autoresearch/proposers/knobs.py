@@ -355,8 +355,16 @@ class KnobsProposer:
         trials = self._trials(context.history, spaces, dists, current, signature, context.incumbent_metric)
         study.add_trials(trials)
         vectors = {tuple(sorted(t.params.items())) for t in trials}
+        # proposals still waiting or running (pipelined, or other slots) are taken already
+        in_flight = {
+            tuple(sorted(e.meta["knobs"]["params"].items()))
+            for e in context.history
+            if not e.status.terminal and isinstance(e.meta, Mapping) and isinstance(e.meta.get("knobs"), Mapping)
+            and e.meta["knobs"].get("signature") == signature
+        }
+        vectors |= in_flight
 
-        n = len(trials)
+        n = len(trials) + len(in_flight)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         for attempt in range(self.max_attempts):

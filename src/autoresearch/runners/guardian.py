@@ -2,8 +2,10 @@
 
 When the harness dies (``kill -9``, OOM killer), its runs would go on burning the GPU, and
 an orphaned proposer could keep calling a paid API. The guardian notices the death (its
-parent changes; ``PR_SET_PDEATHSIG`` also sends it SIGTERM) and kills every process whose
-environment carries one of the harness's run tokens (``AUTORESEARCH_RUN_TOKEN=<prefix>-...``).
+parent changes; polled every 0.2 s) and kills every process whose environment carries one
+of the harness's run tokens (``AUTORESEARCH_RUN_TOKEN=<prefix>-...``). It does not use
+``PR_SET_PDEATHSIG``: Linux sends that signal when the *thread* that started the guardian
+ends, and runs are started from per-slot threads that come and go.
 
 Run as ``python -S -I guardian.py HARNESS_PID PREFIX``: standard library only, no imports
 from the package, so it starts in ~10 ms and cannot be broken by the arena's environment.

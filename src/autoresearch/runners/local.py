@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping
 
 from ..records import RunOutcome
-from .proctree import ACTIVE_ROOTS, HARNESS_PREFIX, PROTECTED, ProcessTracker, become_subreaper
+from .proctree import ACTIVE_ROOTS, HARNESS_PREFIX, PROTECTED, SPAWN_LOCK, ProcessTracker, become_subreaper
 
 # Variables a training run may legitimately need. Extended by [runner] env_allow.
 DEFAULT_ENV_ALLOW = (
@@ -157,16 +157,17 @@ class LocalHandle:
         self.started = time.monotonic()
         # No preexec_fn (it forbids vfork and costs milliseconds per run): if the harness
         # dies, its guardian kills the run's processes.
-        self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", spec.command],
-            cwd=spec.cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        ACTIVE_ROOTS.add(self.proc.pid)
+        with SPAWN_LOCK:
+            self.proc = subprocess.Popen(
+                ["/bin/sh", "-c", spec.command],
+                cwd=spec.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            ACTIVE_ROOTS.add(self.proc.pid)
         self.tracker = ProcessTracker(self.proc.pid, spec.token)
         assert self.proc.stdout is not None
         self.log = _CappedLog(self.proc.stdout, spec.log_path, spec.log_cap_bytes)
@@ -252,18 +253,13 @@ class Guardian:
             if cls._proc is not None and cls._proc.poll() is None:
                 return
             script = Path(__file__).with_name("guardian.py")
-            cls._proc = subprocess.Popen(
-                [sys.executable, "-S", "-I", str(script), str(os.getpid()), HARNESS_PREFIX],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_guardian_preexec,
-            )
-            PROTECTED.add(cls._proc.pid)
-
-
-def _guardian_preexec() -> None:
-    from .proctree import PR_SET_PDEATHSIG, _prctl
-
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            with SPAWN_LOCK:
+                cls._proc = subprocess.Popen(
+                    [sys.executable, "-S", "-I", str(script), str(os.getpid()), HARNESS_PREFIX],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                PROTECTED.add(cls._proc.pid)
 
 
 @dataclass

@@ -22,6 +22,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from typing import Iterable
@@ -35,6 +36,10 @@ _libc = None
 ACTIVE_ROOTS: set[int] = set()
 # Our own helper processes (the guardian): never a run's member.
 PROTECTED: set[int] = set()
+# Held while a run's root is spawned and registered in ACTIVE_ROOTS, and while a tracker
+# decides who belongs to its run: a root between fork and exec (no token yet) is never
+# mistaken for an orphan of another run that runs concurrently in another slot.
+SPAWN_LOCK = threading.Lock()
 _TOKEN_PREFIX = b"AUTORESEARCH_RUN_TOKEN="
 # Every run token of this harness starts with this, so the guardian can find them all.
 HARNESS_PREFIX = uuid.uuid4().hex[:12]
@@ -70,6 +75,15 @@ def _stat(pid: int) -> tuple[int, int] | None:
     if rest[0] == b"Z":  # a zombie is dead already; it only needs reaping
         return None
     return int(rest[1]), int(rest[19])
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rfind(b")") + 2 :].split()[3])
 
 
 def process_table() -> dict[int, tuple[int, int]]:
@@ -126,6 +140,7 @@ class ProcessTracker:
 
     def members(self, table: dict[int, tuple[int, int]]) -> set[int]:
         me = os.getpid()
+        my_session = os.getsid(0)
         alive_known = {pid for pid, start in self.known.items() if table.get(pid, (0, -1))[1] == start}
         roots = alive_known | ({self.root_pid} if self.root_pid in table else set())
         members = roots | descendants(table, roots)
@@ -135,8 +150,11 @@ class ProcessTracker:
             token = run_token_of(pid)
             if token == self.token:
                 members.add(pid)
-            elif ppid == me and token is None and pid not in ACTIVE_ROOTS and pid not in PROTECTED:
-                members.add(pid)  # an orphan re-parented to us (subreaper) that scrubbed its environment
+            elif (ppid == me and token is None and pid not in ACTIVE_ROOTS and pid not in PROTECTED
+                  and session_of(pid) != my_session):
+                # an orphan re-parented to us (subreaper) that scrubbed its environment; our
+                # own helpers (git, started by other threads) share the harness's session
+                members.add(pid)
         members |= descendants(table, members)
         members.discard(me)
         return members
@@ -145,8 +163,9 @@ class ProcessTracker:
         """SIGSTOP then SIGKILL every member until none is left; returns how many were hit."""
         hit: set[int] = set()
         for _ in range(rounds):
-            table = process_table()
-            members = self.members(table)
+            with SPAWN_LOCK:
+                table = process_table()
+                members = self.members(table)
             if not members:
                 break
             for sig in (signal.SIGSTOP, signal.SIGKILL):
