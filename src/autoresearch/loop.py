@@ -9,6 +9,7 @@ branch advance (keep) or archive ref (anything else that was committed).
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import os
 import signal
@@ -17,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .campaign import OpenCampaign
 from .config import Config
@@ -27,7 +28,7 @@ from .errors import BaselineError, EditError
 from .judge import Decision, Judge, Noise, Verdict
 from .ledger import results_tsv, write_atomic
 from .metrics import measure
-from .protocols import ProposalContext, Proposer, RunHandle, Runner
+from .protocols import ProposalContext, Proposer, Runner
 from .records import Experiment, FileEdit, Goal, Measurement, Proposal, RunOutcome, Status
 from .runners.local import DEFAULT_ENV_ALLOW, RunSpec, child_env
 from .runners.proctree import new_run_token
@@ -246,6 +247,7 @@ class CampaignLoop:
         self._run_s: float | None = None     # moving average of run wall time
         self._error: BaseException | None = None
         self._abandoned = False
+        self._claimed: dict[str, int] = {}   # code hash -> experiment being built with it
         self._pump = _Pump(self)
         self.editable = tuple(config.arena.editable)
         self.readonly = {p: self.campaign.readonly.get(p) for p in config.arena.readonly}
@@ -467,13 +469,23 @@ class CampaignLoop:
         program = self.config.arena.program
         return self.files_at(commit, (program,)).get(program) or ""
 
-    def _wait(self, handle: RunHandle) -> RunOutcome:
-        """Wait for a run with the lock released, so other slots and the pump go on."""
+    @contextlib.contextmanager
+    def _unlocked(self) -> Iterator[None]:
+        """Release the lock for work on a slot's own worktree or process."""
         self.cond.release()
         try:
-            return handle.wait()
+            yield
         finally:
             self.cond.acquire()
+
+    def _run_unlocked(self, spec: RunSpec, exp_id: int | None) -> RunOutcome:
+        """Start a run and wait for it with the lock released, so other slots and the pump
+        go on meanwhile."""
+        with self._unlocked():
+            handle = self.runner.start(spec, self.stop.event)
+            if exp_id is not None:
+                crash_point("mid_run", exp_id)
+            return handle.wait()
 
     # -- baseline -----------------------------------------------------------------------------
     def _baseline(self, previous: Experiment | None) -> Outcome | None:
@@ -508,7 +520,8 @@ class CampaignLoop:
                     for k in ks:
                         if failures or self.stop.event.is_set():
                             break
-                        worktree = self.ws.checkout(self.tag, slot.index, base)
+                        with self._unlocked():
+                            worktree = self.ws.checkout(self.tag, slot.index, base)
                         m = self._execute(slot, 0, attempt, worktree, k, "baseline")
                         crash_point("after_run", 0)
                         if m.status is Status.KEEP:
@@ -593,7 +606,8 @@ class CampaignLoop:
         inc = self.ledger.experiment(self.campaign, exp_id) if exp_id is not None else None
         if inc is None or inc.commit is None:
             return
-        worktree = self.ws.checkout(self.tag, slot.index, inc.commit)
+        with self._unlocked():
+            worktree = self.ws.checkout(self.tag, slot.index, inc.commit)
         values = self.samples(inc.id)
         before = fmean(values) if values else float("nan")
         m = self._execute(slot, inc.id, inc.attempt, worktree, len(values), "remeasure")
@@ -633,24 +647,26 @@ class CampaignLoop:
         chash = code_hash(full)
         if not diff:
             raise _Refused("the edits change nothing", parent=parent, code_hash=chash)
-        twin = self.ledger.code_hashes(self.campaign).get(chash)
+        twin = self.ledger.code_hashes(self.campaign).get(chash, self._claimed.get(chash))
         if twin is not None and twin != exp_id:
             raise _Refused(f"duplicate: the same code was already tried as experiment {twin}", diff=diff, parent=parent)
         for path, text in new.items():
             problem = python_syntax_problem(path, text)
             if problem:
                 raise _Refused(problem, diff=diff, code_hash=chash, parent=parent)
-        worktree = self.ws.checkout(self.tag, slot.index, parent)
-        try:
-            self.ws.write_files(worktree, new)
-        except EditError as e:
-            raise _Refused(str(e), diff=diff, code_hash=chash, parent=parent) from None
-        changed = self._readonly_changes(worktree)
-        if changed:
-            raise _Refused(f"readonly file(s) changed: {', '.join(changed)}", diff=diff, code_hash=chash, parent=parent)
-        crash_point("mid_commit", exp_id, leave=lambda: self.ws.worktree_gitdir(worktree) / "index.lock")
-        commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {proposal.description}",
-                                new_paths=sorted(p for p in new if old.get(p) is None))
+        self._claimed[chash] = exp_id  # until the ledger knows it (set_running)
+        with self._unlocked():  # the slot's own worktree: no other thread touches it
+            worktree = self.ws.checkout(self.tag, slot.index, parent)
+            try:
+                self.ws.write_files(worktree, new)
+            except EditError as e:
+                raise _Refused(str(e), diff=diff, code_hash=chash, parent=parent) from None
+            changed = self._readonly_changes(worktree)
+            if changed:
+                raise _Refused(f"readonly file(s) changed: {', '.join(changed)}", diff=diff, code_hash=chash, parent=parent)
+            crash_point("mid_commit", exp_id, leave=lambda: self.ws.worktree_gitdir(worktree) / "index.lock")
+            commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {proposal.description}",
+                                    new_paths=sorted(p for p in new if old.get(p) is None))
         crash_point("after_commit", exp_id)
         return _Built(commit, parent, worktree, diff, chash, dict(old, **new))
 
@@ -722,7 +738,8 @@ class CampaignLoop:
         elif status is not Status.INTERRUPTED:
             archive = f"refs/autoresearch/{self.tag}/discarded/{exp_id}"
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(archive))
-            self.ws.update_ref(archive, commit, message=f"autoresearch: {status.value} #{exp_id}: {desc}")
+            with self._unlocked():  # this experiment's own ref
+                self.ws.update_ref(archive, commit, message=f"autoresearch: {status.value} #{exp_id}: {desc}")
         crash_point("after_advance", exp_id)
         best = self.incumbent()[1]
         self.report(Event("finish", exp_id, desc, status, metric, detail=reason, best=best, slot=slot.name))
@@ -747,7 +764,8 @@ class CampaignLoop:
         worktree, k = built.worktree, 0
         while True:
             if k > 0:
-                worktree = self.ws.checkout(self.tag, slot.index, built.commit)  # a clean tree for every run
+                with self._unlocked():
+                    worktree = self.ws.checkout(self.tag, slot.index, built.commit)  # a clean tree for every run
             m = self._execute(slot, exp_id, attempt, worktree, k, "screen" if k == 0 else "confirm")
             crash_point("after_run", exp_id)
             if m.status is not Status.KEEP:  # crash, timeout, invalid, interrupted: data, not a verdict
@@ -821,13 +839,11 @@ class CampaignLoop:
             self.campaign, exp_id, attempt=attempt, purpose=purpose,
             seed=self._seed(k), slot=slot.label, log_path=str(spec.log_path), run_token=spec.token,
         )
-        handle = self.runner.start(spec, self.stop.event)
-        crash_point("mid_run", exp_id)
-        out = self._wait(handle)
+        out = self._run_unlocked(spec, exp_id)
         eval_out: RunOutcome | None = None
         if cfg.eval and not (out.timed_out or out.interrupted) and out.exit_code == 0:
             espec = self._spec(slot, exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s, k)
-            eval_out = self._wait(self.runner.start(espec, self.stop.event))
+            eval_out = self._run_unlocked(espec, None)
         took = out.duration_s + (eval_out.duration_s if eval_out else 0.0)
         if not out.interrupted:
             self._run_s = took if self._run_s is None else 0.7 * self._run_s + 0.3 * took

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -77,6 +78,9 @@ class Workspace:
             )
         self.arena = arena
         self.root = Path(proc.stdout.decode().strip()).resolve()
+        # Slots check out and commit in their own worktrees concurrently; adding or removing
+        # a worktree changes the repository's shared list of worktrees: one at a time.
+        self._admin = threading.Lock()
         rel = arena.relative_to(self.root).as_posix()
         self.prefix = "" if rel == "." else rel + "/"
         self.state_dir = arena / STATE_DIR
@@ -191,14 +195,16 @@ class Workspace:
         elif path.exists():
             shutil.rmtree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        git(["worktree", "add", "-q", "-f", "--detach", str(path), commit], self.root)
+        with self._admin:
+            git(["worktree", "add", "-q", "-f", "--detach", str(path), commit], self.root)
         return path / self.prefix if self.prefix else path
 
     def remove_worktree(self, path: Path) -> None:
-        git(["worktree", "remove", "-f", "-f", str(path)], self.root, check=False)
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-        git(["worktree", "prune"], self.root, check=False)
+        with self._admin:
+            git(["worktree", "remove", "-f", "-f", str(path)], self.root, check=False)
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            git(["worktree", "prune"], self.root, check=False)
 
     def worktree_gitdir(self, worktree_arena_dir: Path) -> Path:
         top = worktree_arena_dir
