@@ -256,3 +256,34 @@ def test_sigterm_with_two_slots_interrupts_both_and_resume_completes(tmp_path):
     exps = experiments(arena)
     assert [exps[i]["attempt"] for i in (1, 2, 3)] == [2, 2, 1]
     check_consistent(arena, "s")
+
+
+def test_kill_9_with_two_slots_running_then_resume_is_consistent(tmp_path):
+    from test_resume import leftover_processes
+
+    arena = trace_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": f"lr {v} slow", "edits": [constant_edit("LEARNING_RATE", 0.01, v), constant_edit("SLEEP", 0.3, 2.0)]}
+        for v in (0.02, 0.005, 0.003, 0.004)])
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "run", str(arena), "--tag", "s", "--proposals",
+                             str(props), "--slots", "2"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.1)
+        try:
+            if ledger_rows(arena, "SELECT COUNT(*) AS n FROM runs WHERE status='running' AND experiment_id > 0")[0]["n"] == 2:
+                break
+        except Exception:  # the ledger is not there yet
+            continue
+    proc.kill()
+    proc.wait(timeout=30)
+    time.sleep(0.5)  # the guardian's poll interval is 0.2 s
+    assert leftover_processes(arena) == []
+    r = run_cli("run", arena, "--tag", "s", "--proposals", props, "--slots", "2", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exps = experiments(arena)
+    assert len(exps) == 5
+    killed = {r["experiment_id"] for r in ledger_rows(arena, "SELECT experiment_id FROM runs WHERE status='interrupted'")}
+    assert len(killed) == 2 and 0 not in killed  # the two runs killed with the harness, recorded as such
+    check_consistent(arena, "s")
+    assert leftover_processes(arena) == []
