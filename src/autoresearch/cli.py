@@ -12,6 +12,7 @@ from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -73,7 +74,8 @@ def _overrides(
     *, time_budget: float | None, timeout: float | None, run_cmd: str | None, eval_cmd: str | None,
     metric: str | None, goal: str | None, judge: str | None, proposer: str | None, seed: int | None,
     editable: list[str] | None, readonly: list[str] | None, slots: str | None, runner: str | None,
-    sets: list[str] | None,
+    sets: list[str] | None, provider: str | None = None, model: str | None = None, base_url: str | None = None,
+    mode: str | None = None,
 ) -> dict[str, Any]:
     o: dict[str, Any] = {}
     pairs = {
@@ -81,6 +83,8 @@ def _overrides(
         "metric.name": metric, "metric.goal": goal, "judge.policy": judge, "proposer.kind": proposer,
         "runner.seed": seed, "arena.editable": editable or None, "arena.readonly": readonly or None,
         "runner.slots": _slots_value(slots), "runner.kind": runner,
+        "proposer.llm.provider": provider, "proposer.llm.model": model, "proposer.llm.base_url": base_url,
+        "proposer.llm.mode": mode,
     }
     o.update({k: v for k, v in pairs.items() if v is not None})
     for text in sets or []:
@@ -118,6 +122,10 @@ def run(
     readonly: Optional[List[str]] = typer.Option(None, "--readonly", help="Override arena.readonly (repeatable)."),
     slots: Optional[str] = typer.Option(None, "--slots", help="Concurrent experiments: a number (N CPU slots sharing the cores) or descriptors, e.g. cuda:0,cuda:1 or cpu:4,cpu:4."),
     runner: Optional[str] = typer.Option(None, "--runner", help="local | ray."),
+    provider: Optional[str] = typer.Option(None, "--provider", help="LLM provider: openai (any OpenAI-compatible server) | anthropic."),
+    model: Optional[str] = typer.Option(None, "--model", help="LLM model name ([proposer.llm] model)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="LLM reply mode: edits (SEARCH/REPLACE) | knobs (JSON values, for small models)."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help="Override any config key: --set arena.time_budget_s=30 (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the effective config and where it came from, then exit."),
 ) -> None:
@@ -138,7 +146,7 @@ def run(
     overrides = _overrides(
         time_budget=time_budget, timeout=timeout, run_cmd=run_cmd, eval_cmd=eval_cmd, metric=metric, goal=goal,
         judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,
-        sets=sets,
+        sets=sets, provider=provider, model=model, base_url=base_url, mode=mode,
     )
     if sampler is not None:
         overrides["proposer.knobs.sampler"] = sampler
@@ -176,7 +184,7 @@ def run(
         for s, h in previous.items():
             signal.signal(s, h)
     _print_summary(arena, oc.campaign.tag)
-    console.print(f"[bold]done:[/] {outcome.reason}")
+    console.print(f"[bold]done:[/] {escape(outcome.reason)}")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 

@@ -142,6 +142,34 @@ class KnobsTable(_Table):
     space: dict[str, KnobSpaceTable] = {}
 
 
+class LLMTable(_Table):
+    provider: Literal["openai", "anthropic"] = "openai"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None          # default OPENAI_API_KEY / ANTHROPIC_API_KEY
+    mode: Literal["edits", "knobs"] = "edits"  # knobs: JSON values for the constants (small models)
+    # how knobs mode asks for schema-constrained JSON: OpenAI's "json_schema" response
+    # format, or "json_object" with a "schema" (llama-cpp-python's server)
+    json_format: Literal["json_schema", "json_object"] = "json_schema"
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_tokens: int = Field(default=2048, ge=16)      # per reply
+    timeout_s: float = Field(default=120.0, gt=0)     # per request
+    max_attempts: int = Field(default=5, ge=1)        # HTTP attempts (429/5xx/timeouts retried)
+    retries: int = Field(default=2, ge=0)             # corrected replies asked for after unusable ones
+    repair_attempts: int = Field(default=1, ge=0)     # fixes asked for after a crash, per idea
+    history: int = Field(default=20, ge=0)            # non-kept experiments shown (kept ones always)
+    readonly_chars: int = Field(default=6000, ge=0)   # budget for readonly files in the prompt
+    price_in: float = Field(default=0.0, ge=0)        # USD per million input tokens
+    price_out: float = Field(default=0.0, ge=0)       # USD per million output tokens
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    max_total_cost: float | None = Field(default=None, gt=0)
+    on_error: Literal["stop", "knobs"] = "stop"       # when the model cannot be used at all
+
+
+class HybridTable(_Table):
+    knobs_trials: int = Field(default=3, ge=0)        # knobs trials on the incumbent after each LLM keep
+
+
 class ProposerTable(_Table):
     kind: str | None = None
     # proposals prepared ahead while runs execute: "auto" sizes the queue from measured
@@ -149,6 +177,8 @@ class ProposerTable(_Table):
     lookahead: Literal["auto"] | int = "auto"
     scripted: ScriptedTable = ScriptedTable()
     knobs: KnobsTable = KnobsTable()
+    llm: LLMTable = LLMTable()
+    hybrid: HybridTable = HybridTable()
 
     @field_validator("kind")
     @classmethod

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable, Mapping
 
@@ -172,3 +174,115 @@ def code_hash(files: Mapping[str, str]) -> str:
             lines.pop()
         h.update(path.encode() + b"\0" + "\n".join(lines).encode() + b"\0")
     return h.hexdigest()
+
+
+# -- parsing a model's reply ----------------------------------------------------------------
+_SEARCH = re.compile(r"^\s*<{5,9} ?SEARCH\s*$")
+_DIVIDER = re.compile(r"^\s*={5,9}\s*$")
+_REPLACE = re.compile(r"^\s*>{5,9} ?REPLACE\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    """A model's reply: a one-line description, the rationale, and the edit blocks.
+
+    ``problems`` lists what made blocks unusable (truncated, no file path); a reply with
+    problems is sent back to the model, never half-applied.
+    """
+
+    description: str
+    rationale: str
+    edits: tuple[FileEdit, ...]
+    problems: tuple[str, ...]
+
+
+def _clean_path(line: str) -> str:
+    s = line.strip().strip("`*_:#").strip()
+    for prefix in ("File:", "file:", "Path:", "path:", "FILE:"):
+        if s.startswith(prefix):
+            s = s[len(prefix):].strip()
+    return s.strip("`*_ ")
+
+
+def _clean_description(line: str) -> str:
+    s = line.strip().lstrip("#").strip().strip("*_").strip()
+    for prefix in ("Description:", "description:", "DESCRIPTION:", "Change:", "Title:"):
+        if s.startswith(prefix):
+            s = s[len(prefix):].strip()
+    return s.strip("*_ ")[:200]
+
+
+def parse_reply(text: str) -> ParsedReply:
+    """Parse aider-style SEARCH/REPLACE blocks::
+
+        description line
+        rationale ...
+
+        train.py
+        ```python
+        <<<<<<< SEARCH
+        old lines
+        =======
+        new lines
+        >>>>>>> REPLACE
+        ```
+
+    The file path is the last non-fence line before the block (consecutive blocks in one
+    fence share it). Pure: no file is read.
+    """
+    lines = text.splitlines()
+    edits: list[FileEdit] = []
+    problems: list[str] = []
+    if not text.strip():
+        return ParsedReply("", "", (), ("the reply is empty",))
+    first_block = next((i for i, l in enumerate(lines) if _SEARCH.match(l)), None)
+    path: str | None = None
+    i, block = 0, 0
+    while i < len(lines):
+        if not _SEARCH.match(lines[i]):
+            i += 1
+            continue
+        block += 1
+        # the path: the nearest earlier line that is neither a fence nor blank nor a marker
+        j = i - 1
+        while j >= 0 and (not lines[j].strip() or _FENCE.match(lines[j])):
+            j -= 1
+        if j >= 0 and not _REPLACE.match(lines[j]):
+            path = _clean_path(lines[j])
+        k = i + 1
+        while k < len(lines) and not _DIVIDER.match(lines[k]) and not _SEARCH.match(lines[k]):
+            k += 1
+        if k >= len(lines) or not _DIVIDER.match(lines[k]):
+            problems.append(f"block {block} is truncated: its SEARCH part has no '=======' line after it")
+            i = k
+            continue
+        m = k + 1
+        while m < len(lines) and not _REPLACE.match(lines[m]) and not _SEARCH.match(lines[m]):
+            m += 1
+        if m >= len(lines) or not _REPLACE.match(lines[m]):
+            problems.append(f"block {block} is truncated: it has no '>>>>>>> REPLACE' line")
+            i = m
+            continue
+        search = lines[i + 1:k]
+        replace = lines[k + 1:m]
+        if not path:
+            problems.append(f"block {block} has no file path: put the path alone on the line before the block")
+        else:
+            edits.append(FileEdit(
+                path=path,
+                search="".join(x + "\n" for x in search),
+                replace="".join(x + "\n" for x in replace),
+            ))
+        i = m + 1
+    head = lines[:first_block] if first_block is not None else lines
+    prose = [l for l in head if not _FENCE.match(l)]
+    # drop the path line right before the first block
+    if first_block is not None and prose and path is not None and _clean_path(prose[-1]) == (edits[0].path if edits else path):
+        prose = prose[:-1]
+    nonblank = [l for l in prose if l.strip()]
+    description = _clean_description(nonblank[0]) if nonblank else ""
+    rationale = "\n".join(l.strip() for l in nonblank[1:]).strip()[:2000]
+    if block == 0:
+        problems.append("the reply has no SEARCH/REPLACE block")
+    return ParsedReply(description, rationale, tuple(edits), tuple(problems))

@@ -302,7 +302,7 @@ class Ledger:
             metrics={k: (v if v is not None else math.nan) for k, v in json.loads(row["metrics_json"]).items()},
             reason=row["reason"], diff=row["diff"], attempt=row["attempt"], seed=row["seed"],
             meta=proposal.get("meta", {}), log_path=row["log_path"], tokens=row["tokens"], cost=row["cost"],
-            runs_n=row["runs_n"], se=row["se"], p_value=row["p_value"],
+            runs_n=row["runs_n"], se=row["se"], p_value=row["p_value"], code_hash=row["code_hash"],
         )
 
     def experiments(self, campaign: Campaign) -> list[Experiment]:

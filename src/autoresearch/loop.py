@@ -146,6 +146,7 @@ class _Pump:
     def __init__(self, loop: "CampaignLoop"):
         self.loop = loop
         self.exhausted = False
+        self.stop_reason = "proposals exhausted"
         self.closed = False
         self.error: BaseException | None = None
         self.latency_s: float | None = None  # moving average of propose() wall time
@@ -180,8 +181,12 @@ class _Pump:
                 with loop.cond:
                     if self.closed:
                         return
+                    notes = getattr(loop.proposer, "notes", None)
+                    while notes:  # what the proposer wants the user to know (a fallback, a budget)
+                        loop.report(Event("note", detail=notes.pop(0)))
                     self.latency_s = took if self.latency_s is None else 0.7 * self.latency_s + 0.3 * took
                     if proposal is None:
+                        self.stop_reason = getattr(loop.proposer, "stop_reason", None) or "proposals exhausted"
                         self.exhausted = True
                         loop.cond.notify_all()
                         return
@@ -309,14 +314,25 @@ class CampaignLoop:
 
     def proposal_context(self) -> ProposalContext:
         parent, metric = self.incumbent()
+        history = self.history()
+        crashes = [e.id for e in history if e.status in (Status.CRASH, Status.TIMEOUT)][-2:]
+        crash_logs = {}
+        for eid in crashes:
+            runs = self.ledger.runs(self.campaign, eid)
+            if runs:
+                crash_logs[eid] = runs[-1]["log_tail"]
+        readonly = tuple(self.readonly)
         return ProposalContext(
             incumbent_commit=parent,
             incumbent_metric=metric,
             files={k: v for k, v in self.files_at(parent, self.editable).items() if v is not None},
-            history=self.history(),
+            history=history,
             metric=self.metric_name,
             goal=self.goal,
             program=self._program_text(parent),
+            readonly={k: v for k, v in self.files_at(self.campaign.base_commit, readonly).items() if v is not None},
+            noise_sd=self.noise()[0],
+            crash_logs=crash_logs,
         )
 
     def register(self, proposal: Proposal, parent: str) -> int:
@@ -416,7 +432,7 @@ class CampaignLoop:
                 if limit is not None:
                     return Outcome(limit, 0)
                 if self._pump.exhausted and not self._pending:
-                    return Outcome("proposals exhausted", 0)
+                    return Outcome(self._pump.stop_reason, 0)
             self.cond.wait(timeout=0.25)
 
     def _at_max(self) -> bool:
@@ -685,10 +701,12 @@ class CampaignLoop:
         tip, tip_exp = self._incumbent_ref()
         warnings: list[str] = []
         try:
+            if proposal.meta.get("invalid"):  # the proposer could not produce a usable change
+                raise _Refused(str(proposal.meta["invalid"]), parent=tip)
             built = self._build(slot, exp_id, proposal, tip)
         except _Refused as r:
             reason = r.reason
-            if proposed_on is not None and proposed_on != tip:
+            if proposed_on is not None and proposed_on != tip and not proposal.meta.get("invalid"):
                 reason = f"stale: proposed for {proposed_on[:7]}; on the incumbent {tip[:7]}: {r.reason}"
             self.ledger.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=reason, **r.extra)
             self.report(Event("finish", exp_id, desc, Status.INVALID, detail=reason, slot=slot.name))

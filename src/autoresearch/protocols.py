@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 from .records import Experiment, Goal, Proposal, RunOutcome
@@ -21,6 +21,9 @@ class ProposalContext:
     metric: str
     goal: Goal
     program: str  # the research instructions (program.md), "" when there are none
+    readonly: Mapping[str, str] = field(default_factory=dict)  # readonly files (the evaluator, data prep)
+    noise_sd: float | None = None  # pooled sd of repeated runs of unchanged code, when known
+    crash_logs: Mapping[int, str] = field(default_factory=dict)  # experiment id -> log tail, recent crashes
 
 
 class Proposer(Protocol):

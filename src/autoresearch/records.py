@@ -109,3 +109,4 @@ class Experiment:
     runs_n: int | None = None  # runs the judge used (the metric is their mean)
     se: float | None = None
     p_value: float | None = None
+    code_hash: str | None = None  # of the editable files as tested (duplicates are refused)

@@ -127,3 +127,136 @@ def write_proposals(path: Path, entries: Iterable[Mapping[str, Any]]) -> Path:
 def constant_edit(name: str, old: Any, new: Any, path: str = "train.py") -> dict[str, str]:
     """A SEARCH/REPLACE edit of a synthetic-arena constant line (``NAME = old``)."""
     return {"path": path, "search": f"{name} = {old!r}", "replace": f"{name} = {new!r}"}
+
+
+# -- a scripted LLM server ----------------------------------------------------------------------
+class FakeLLMServer:
+    """An HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions
+    (``POST /v1/chat/completions``) and Anthropic messages (``POST /v1/messages``) wire
+    formats, replaying queued replies and faults. The real SDKs talk to it.
+
+    Queue items (``push``): ``{"text": str, "input_tokens": int, "output_tokens": int}``, a
+    fault ``{"status": 429, "message": str, "headers": {...}, "code": str}``, a slow reply
+    ``{"delay": seconds, ...}`` (the delay comes first), or a callable that gets the request
+    body and returns an item. When the queue is empty, ``default`` answers (an item or a
+    callable), else a 500. Every request body is kept in ``requests``.
+    """
+
+    def __init__(self, default: Any = None):
+        import collections
+        import threading
+
+        self.queue: collections.deque[Any] = collections.deque()
+        self.default = default
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._thread: Any = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def openai_url(self) -> str:
+        return self.url + "/v1"
+
+    def push(self, *items: Any) -> "FakeLLMServer":
+        with self._lock:
+            self.queue.extend(items)
+        return self
+
+    def _next(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.requests.append(body)
+            item = self.queue.popleft() if self.queue else self.default
+        if callable(item):
+            item = item(body)
+        if item is None:
+            return {"status": 500, "message": "the fake server has no scripted reply left"}
+        return dict(item)
+
+    def start(self) -> "FakeLLMServer":
+        import http.server
+        import threading
+        import time
+
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                size = int(self.headers.get("Content-Length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(size) or b"{}")
+                except json.JSONDecodeError:
+                    body = {}
+                anthropic = self.path.rstrip("/").endswith("/messages")
+                item = fake._next(body)
+                if item.get("delay"):
+                    time.sleep(float(item["delay"]))
+                if "status" in item:
+                    status = int(item["status"])
+                    message = item.get("message", "scripted failure")
+                    if anthropic:
+                        kind = {429: "rate_limit_error", 401: "authentication_error", 529: "overloaded_error"}.get(status, "api_error")
+                        payload: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+                    else:
+                        payload = {"error": {"message": message, "type": item.get("type", "server_error"),
+                                             "code": item.get("code")}}
+                    self._send(status, payload, item.get("headers", {}))
+                    return
+                text = item.get("text", "")
+                tin, tout = int(item.get("input_tokens", 100)), int(item.get("output_tokens", 50))
+                model = body.get("model", "fake")
+                if anthropic:
+                    payload = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                               "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                               "stop_sequence": None, "usage": {"input_tokens": tin, "output_tokens": tout}}
+                else:
+                    payload = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+                               "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                            "finish_reason": "stop"}],
+                               "usage": {"prompt_tokens": tin, "completion_tokens": tout, "total_tokens": tin + tout}}
+                self._send(200, payload, {})
+
+            def _send(self, status: int, payload: dict[str, Any], headers: Mapping[str, str]) -> None:
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in headers.items():
+                        self.send_header(k, str(v))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                    pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> "FakeLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def search_replace_reply(description: str, path: str, search: str, replace: str, rationale: str = "It should help.") -> str:
+    """A model reply in the SEARCH/REPLACE layout the llm proposer asks for."""
+    return (f"{description}\n{rationale}\n\n{path}\n```python\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n"
+            f">>>>>>> REPLACE\n```\n")

@@ -47,7 +47,44 @@ def _knobs(config: Config, arena: Path, options: dict) -> Proposer:
     return proposer
 
 
-REGISTRY: dict[str, Callable[[Config, Path, dict], Proposer]] = {"knobs": _knobs, "scripted": _scripted}
+def _llm_proposer(config: Config, arena: Path, options: dict, *, need_knobs: bool) -> Proposer:
+    from ..llm import Client
+    from .llm import LLMProposer
+
+    t = config.proposer.llm
+    if not t.model:
+        raise ConfigError(
+            "the llm proposer needs a model: pass --model NAME or set [proposer.llm] model = \"NAME\" "
+            "(and base_url for a local or OpenAI-compatible server)"
+        )
+    knobs = _knobs(config, arena, options) if need_knobs or t.mode == "knobs" else None
+    if knobs is None and t.on_error == "knobs":
+        try:
+            knobs = _knobs(config, arena, options)
+        except ConfigError as e:
+            raise ConfigError(f"[proposer.llm] on_error = \"knobs\" needs constants to tune: {e}") from None
+    client = Client(
+        provider=t.provider, model=t.model, base_url=t.base_url, api_key_env=t.api_key_env, timeout_s=t.timeout_s,
+        max_attempts=t.max_attempts, temperature=t.temperature, max_tokens=t.max_tokens,
+        json_format=t.json_format,
+    )
+    return LLMProposer(client=client, table=t, editable=tuple(config.arena.editable), knobs=knobs)  # type: ignore[arg-type]
+
+
+def _llm(config: Config, arena: Path, options: dict) -> Proposer:
+    return _llm_proposer(config, arena, options, need_knobs=False)
+
+
+def _hybrid(config: Config, arena: Path, options: dict) -> Proposer:
+    from .llm import HybridProposer
+
+    llm = _llm_proposer(config, arena, options, need_knobs=True)
+    return HybridProposer(llm=llm, knobs=llm.knobs, knobs_trials=config.proposer.hybrid.knobs_trials)  # type: ignore[attr-defined]
+
+
+REGISTRY: dict[str, Callable[[Config, Path, dict], Proposer]] = {
+    "knobs": _knobs, "scripted": _scripted, "llm": _llm, "hybrid": _hybrid,
+}
 DEFAULT_KIND = "knobs"  # no LLM needed: the default when nothing is configured
 
 
