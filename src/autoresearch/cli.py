@@ -75,7 +75,7 @@ def _overrides(
     metric: str | None, goal: str | None, judge: str | None, proposer: str | None, seed: int | None,
     editable: list[str] | None, readonly: list[str] | None, slots: str | None, runner: str | None,
     sets: list[str] | None, provider: str | None = None, model: str | None = None, base_url: str | None = None,
-    mode: str | None = None,
+    mode: str | None = None, agent_cmd: str | None = None,
 ) -> dict[str, Any]:
     o: dict[str, Any] = {}
     pairs = {
@@ -84,7 +84,7 @@ def _overrides(
         "runner.seed": seed, "arena.editable": editable or None, "arena.readonly": readonly or None,
         "runner.slots": _slots_value(slots), "runner.kind": runner,
         "proposer.llm.provider": provider, "proposer.llm.model": model, "proposer.llm.base_url": base_url,
-        "proposer.llm.mode": mode,
+        "proposer.llm.mode": mode, "proposer.agent.command": agent_cmd,
     }
     o.update({k: v for k, v in pairs.items() if v is not None})
     for text in sets or []:
@@ -126,6 +126,7 @@ def run(
     model: Optional[str] = typer.Option(None, "--model", help="LLM model name ([proposer.llm] model)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1."),
     mode: Optional[str] = typer.Option(None, "--mode", help="LLM reply mode: edits (SEARCH/REPLACE) | knobs (JSON values, for small models)."),
+    agent_cmd: Optional[str] = typer.Option(None, "--agent-cmd", help="Coding-agent command template for --proposer agent; {prompt} / {prompt_file} are filled in."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help="Override any config key: --set arena.time_budget_s=30 (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the effective config and where it came from, then exit."),
 ) -> None:
@@ -146,7 +147,7 @@ def run(
     overrides = _overrides(
         time_budget=time_budget, timeout=timeout, run_cmd=run_cmd, eval_cmd=eval_cmd, metric=metric, goal=goal,
         judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,
-        sets=sets, provider=provider, model=model, base_url=base_url, mode=mode,
+        sets=sets, provider=provider, model=model, base_url=base_url, mode=mode, agent_cmd=agent_cmd,
     )
     if sampler is not None:
         overrides["proposer.knobs.sampler"] = sampler

@@ -166,6 +166,14 @@ class LLMTable(_Table):
     on_error: Literal["stop", "knobs"] = "stop"       # when the model cannot be used at all
 
 
+class AgentTable(_Table):
+    command: str | None = None          # e.g. 'claude -p {prompt} --allowedTools Edit'
+    timeout_s: float = Field(default=900.0, gt=0)
+    key_env: str | None = None          # the one secret passed to the agent, e.g. ANTHROPIC_API_KEY
+    env_allow: list[str] = []           # more environment names (globs) the agent may see
+    history: int = Field(default=20, ge=0)
+
+
 class HybridTable(_Table):
     knobs_trials: int = Field(default=3, ge=0)        # knobs trials on the incumbent after each LLM keep
 
@@ -179,6 +187,7 @@ class ProposerTable(_Table):
     knobs: KnobsTable = KnobsTable()
     llm: LLMTable = LLMTable()
     hybrid: HybridTable = HybridTable()
+    agent: AgentTable = AgentTable()
 
     @field_validator("kind")
     @classmethod

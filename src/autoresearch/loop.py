@@ -333,6 +333,7 @@ class CampaignLoop:
             readonly={k: v for k, v in self.files_at(self.campaign.base_commit, readonly).items() if v is not None},
             noise_sd=self.noise()[0],
             crash_logs=crash_logs,
+            tag=self.tag,
         )
 
     def register(self, proposal: Proposal, parent: str) -> int:

@@ -24,6 +24,7 @@ class ProposalContext:
     readonly: Mapping[str, str] = field(default_factory=dict)  # readonly files (the evaluator, data prep)
     noise_sd: float | None = None  # pooled sd of repeated runs of unchanged code, when known
     crash_logs: Mapping[int, str] = field(default_factory=dict)  # experiment id -> log tail, recent crashes
+    tag: str = ""  # the campaign's tag (a proposer with a worktree of its own keeps it per campaign)
 
 
 class Proposer(Protocol):

@@ -62,6 +62,10 @@ def blob_hash(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+_ADMIN_GUARD = threading.Lock()
+_ADMIN_LOCKS: dict[Path, threading.Lock] = {}
+
+
 class Workspace:
     """Git operations for one arena (a directory inside a git repository)."""
 
@@ -78,9 +82,11 @@ class Workspace:
             )
         self.arena = arena
         self.root = Path(proc.stdout.decode().strip()).resolve()
-        # Slots check out and commit in their own worktrees concurrently; adding or removing
-        # a worktree changes the repository's shared list of worktrees: one at a time.
-        self._admin = threading.Lock()
+        # Slots (and the agent proposer) check out and commit in their own worktrees
+        # concurrently; adding or removing a worktree changes the repository's shared list
+        # of worktrees: one at a time per repository.
+        with _ADMIN_GUARD:
+            self._admin = _ADMIN_LOCKS.setdefault(self.root, threading.Lock())
         rel = arena.relative_to(self.root).as_posix()
         self.prefix = "" if rel == "." else rel + "/"
         self.state_dir = arena / STATE_DIR

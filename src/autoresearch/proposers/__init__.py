@@ -82,8 +82,28 @@ def _hybrid(config: Config, arena: Path, options: dict) -> Proposer:
     return HybridProposer(llm=llm, knobs=llm.knobs, knobs_trials=config.proposer.hybrid.knobs_trials)  # type: ignore[attr-defined]
 
 
+def _agent(config: Config, arena: Path, options: dict) -> Proposer:
+    import os
+
+    from ..workspace import Workspace
+    from .agent import AgentProposer
+
+    t = config.proposer.agent
+    if not t.command:
+        raise ConfigError(
+            "the agent proposer needs a command: pass --agent-cmd \"TEMPLATE\" or set [proposer.agent] command; "
+            "{prompt} (shell-quoted) or {prompt_file} in it are replaced, e.g. 'claude -p {prompt}'"
+        )
+    ws = Workspace(arena)
+    return AgentProposer(
+        command=t.command, workspace=ws, editable=tuple(config.arena.editable), readonly=tuple(config.arena.readonly),
+        state_dir=ws.state_dir, timeout_s=t.timeout_s, key_env=t.key_env, env_allow=tuple(t.env_allow),
+        history_n=t.history, base_env=dict(os.environ),
+    )
+
+
 REGISTRY: dict[str, Callable[[Config, Path, dict], Proposer]] = {
-    "knobs": _knobs, "scripted": _scripted, "llm": _llm, "hybrid": _hybrid,
+    "knobs": _knobs, "scripted": _scripted, "llm": _llm, "hybrid": _hybrid, "agent": _agent,
 }
 DEFAULT_KIND = "knobs"  # no LLM needed: the default when nothing is configured
 
