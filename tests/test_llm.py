@@ -16,7 +16,8 @@ from autoresearch.errors import ConfigError
 from autoresearch.llm import Client, LLMFatal, LLMUnavailable, classify_status, cost_of, retry_delay
 from autoresearch.protocols import ProposalContext
 from autoresearch.proposers.knobs import Space
-from autoresearch.proposers.llm import HybridProposer, build_prompt, history_table, parse_knobs_answer
+from autoresearch.proposers.llm import (HybridProposer, build_prompt, history_table, knob_grid, knobs_schema,
+                                        parse_knobs_answer)
 from autoresearch.records import Experiment, Goal, Status
 from autoresearch.testing import FakeLLMServer, make_synthetic_arena, search_replace_reply
 from conftest import ledger_rows, run_cli
@@ -119,14 +120,41 @@ def test_prompt_has_program_state_history_files_and_trimmed_readonly():
 def test_parse_knobs_answer():
     space = {"LR": Space("float", 0.001, 0.1, log=True), "DEPTH": Space("int", 2, 12)}
     current = {"LR": 0.01, "DEPTH": 4}
-    assert parse_knobs_answer('{"description": "x", "values": {"LR": 0.02, "DEPTH": 4}}', space, current) == ("x", {"LR": 0.02})
+    ok = '{"changes": [{"name": "LR", "value": 0.02}, {"name": "DEPTH", "value": 4}], "description": "x"}'
+    assert parse_knobs_answer(ok, space, current) == ("x", {"LR": 0.02})
     for text, message in [
-        ("not json", "not valid JSON"), ('{"values": 3}', "must be an object"),
-        ('{"values": {"LR": 5.0}}', "outside its allowed range"), ('{"values": {"WIDTH": 5}}', "not one of the constants"),
-        ('{"values": {"LR": 0.01, "DEPTH": 4}}', "no value differs"), ('{"values": {"LR": "fast"}}', "is not a number"),
+        ("not json", "not valid JSON"), ('{"changes": 3}', "must be an object"),
+        ('{"changes": [{"name": "LR", "value": 5.0}]}', "outside its allowed range"),
+        ('{"changes": [{"name": "WIDTH", "value": 5}]}', "not one of the constants"),
+        ('{"changes": [{"name": "LR", "value": 0.01}]}', "no value differs"),
+        ('{"changes": [{"name": "LR", "value": "fast"}]}', "is not a number"),
+        ('{"changes": [{"value": 3}]}', "is not a"),
     ]:
         with pytest.raises(ValueError, match=message):
             parse_knobs_answer(text, space, current)
+
+
+@pytest.mark.parametrize("space, current, expected", [
+    (Space("float", 0.001, 0.1, log=True), 0.01, [0.001, 0.00178, 0.00316, 0.00562, 0.0178, 0.0316, 0.0562, 0.1]),
+    (Space("float", 0.0, 1.0), 0.3, [0.0556, 0.167, 0.278, 0.389, 0.5, 0.611, 0.722, 0.833, 0.944]),
+    (Space("pow2", 4, 8), 64, [16, 32, 128, 256]),
+    (Space("int", 2, 18, log=True), 6, [2, 3, 5, 8, 10, 14, 18]),
+    (Space("choice", choices=("adam", "sgd")), "adam", ["sgd"]),
+])
+def test_knob_grid(space, current, expected):
+    assert knob_grid(space, current) == expected
+
+
+def test_knobs_schema_offers_a_subset_in_shuffled_order():
+    space = {n: Space("float", 0.001, 0.1, log=True) for n in ("A", "B", "C", "D", "E")}
+    current = {n: 0.01 for n in space}
+    schema, info = knobs_schema(space, current, offer=2, rng=random.Random(3))
+    options = schema["properties"]["changes"]["items"]["anyOf"]
+    assert len(options) == 2 == len(info)
+    names = [o["properties"]["name"]["const"] for o in options]
+    assert set(names) == set(info) and set(names) < set(space)
+    assert sorted(options[0]["properties"]["value"]["enum"]) == knob_grid(space["A"], 0.01)
+    assert schema["properties"]["changes"]["minItems"] == 1 and schema["properties"]["changes"]["maxItems"] == 3
 
 
 def test_hybrid_schedule():
@@ -330,18 +358,18 @@ def test_auth_failure_stops_with_a_clear_error_or_falls_back_to_knobs(tmp_path, 
 
 def test_knobs_mode_json_answers_become_edits(tmp_path, server):
     server.push(
-        {"text": '{"description": "bigger model", "values": {"LEARNING_RATE": 0.01, "WIDTH": 100000, "DROPOUT": 0.3, "WARMUP_STEPS": 500}}'},
-        {"text": '{"description": "bigger model", "values": {"LEARNING_RATE": 0.01, "WIDTH": 128, "DROPOUT": 0.3, "WARMUP_STEPS": 500}}'},
+        {"text": '{"changes": [{"name": "WIDTH", "value": 100000}], "description": "bigger model"}'},
+        {"text": '{"changes": [{"name": "WIDTH", "value": 128}], "description": "bigger model"}'},
     )
-    arena = llm_arena(tmp_path / "arena", server, mode="knobs")
+    arena = llm_arena(tmp_path / "arena", server, mode="knobs", knobs_offer=0)
     r = run_cli("run", arena, "--tag", "l", "--max-experiments", "2")
     assert r.returncode == 0, r.stdout + r.stderr
     exp = ledger_rows(arena, "SELECT * FROM experiments WHERE id = 1")[0]
     assert exp["description"] == "WIDTH 64 → 128 (bigger model)" and exp["status"] == "keep"
-    schema = server.requests[0]["response_format"]["json_schema"]["schema"]
-    assert schema["properties"]["values"]["required"] == ["DROPOUT", "LEARNING_RATE", "WARMUP_STEPS", "WIDTH"]
-    fb = server.requests[1]["messages"][-1]["content"]
-    assert "WIDTH: 100000 is outside its allowed range" in fb
+    options = server.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["changes"]["items"]["anyOf"]
+    assert sorted(o["properties"]["name"]["const"] for o in options) == ["DROPOUT", "LEARNING_RATE", "WARMUP_STEPS", "WIDTH"]
+    retry = server.requests[1]["messages"][-1]["content"]
+    assert "(Your previous answer could not be used: WIDTH: 100000 is outside its allowed range)" in retry
 
 
 def test_anthropic_provider_in_a_campaign(tmp_path, server):

@@ -287,3 +287,19 @@ def test_kill_9_with_two_slots_running_then_resume_is_consistent(tmp_path):
     assert len(killed) == 2 and 0 not in killed  # the two runs killed with the harness, recorded as such
     check_consistent(arena, "s")
     assert leftover_processes(arena) == []
+
+
+def test_a_hung_run_never_delays_the_other_slot(tmp_path):
+    # FAULTS 33
+    arena = trace_arena(tmp_path / "arena", arena={"time_budget_s": 3, "timeout_s": 6})
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "hangs", "edits": [constant_edit("SLEEP", 0.3, 1000.0)]}] + [
+        {"description": f"lr {v}", "edits": [constant_edit("LEARNING_RATE", 0.01, v)]} for v in (0.02, 0.005)] + [
+        {"description": "wider", "edits": [constant_edit("WIDTH", 64, 128)]}])
+    r = run_cli("run", arena, "--tag", "s", "--proposals", props, "--slots", "2", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exps = experiments(arena)
+    assert exps[1]["status"] == "timeout"
+    for i in (2, 3, 4):  # all done on the other slot while #1 hung
+        assert exps[i]["finished_at"] < exps[1]["finished_at"] - 2, (i, exps[i]["finished_at"], exps[1]["finished_at"])
+    check_consistent(arena, "s")

