@@ -99,3 +99,40 @@ def test_agent_without_a_command_is_a_clear_error(tmp_path):
     arena = make_synthetic_arena(tmp_path / "arena")
     r = run_cli("run", arena, "--proposer", "agent")
     assert r.returncode == 1 and "needs a command: pass --agent-cmd" in r.stderr
+
+
+def test_killing_the_harness_kills_a_running_agent(tmp_path):
+    # FAULTS 32: no coding-agent CLI outlives the harness
+    import os
+    import signal
+    import subprocess
+
+    from conftest import _env
+
+    arena = agent_arena(tmp_path, "hang", timeout_s=300)
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "run", str(arena), "--tag", "a"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env_log = tmp_path / "agent-env.txt"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (env_log.exists() and "hang" in env_log.read_text()):
+        time.sleep(0.1)
+    assert env_log.exists(), "the agent never started"
+
+    def agents() -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"fake_agent.py" in cmd and str(tmp_path).encode() in cmd:
+                found.append(int(pid))
+        return found
+
+    assert agents()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.time() + 5
+    while time.time() < deadline and agents():
+        time.sleep(0.1)
+    assert agents() == []

@@ -155,6 +155,9 @@ def test_knobs_schema_offers_a_subset_in_shuffled_order():
     assert set(names) == set(info) and set(names) < set(space)
     assert sorted(options[0]["properties"]["value"]["enum"]) == knob_grid(space["A"], 0.01)
     assert schema["properties"]["changes"]["minItems"] == 1 and schema["properties"]["changes"]["maxItems"] == 3
+    schema, _ = knobs_schema({"A": space["A"]}, {"A": 0.01}, exclude={"A": {0.001, 0.1}})
+    assert schema["properties"]["changes"]["items"]["anyOf"][0]["properties"]["value"]["enum"] == [
+        0.00178, 0.00316, 0.00562, 0.0178, 0.0316, 0.0562]
 
 
 def test_hybrid_schedule():

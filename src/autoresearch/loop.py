@@ -672,18 +672,23 @@ class CampaignLoop:
             if problem:
                 raise _Refused(problem, diff=diff, code_hash=chash, parent=parent)
         self._claimed[chash] = exp_id  # until the ledger knows it (set_running)
-        with self._unlocked():  # the slot's own worktree: no other thread touches it
-            worktree = self.ws.checkout(self.tag, slot.index, parent)
-            try:
-                self.ws.write_files(worktree, new)
-            except EditError as e:
-                raise _Refused(str(e), diff=diff, code_hash=chash, parent=parent) from None
-            changed = self._readonly_changes(worktree)
-            if changed:
-                raise _Refused(f"readonly file(s) changed: {', '.join(changed)}", diff=diff, code_hash=chash, parent=parent)
-            crash_point("mid_commit", exp_id, leave=lambda: self.ws.worktree_gitdir(worktree) / "index.lock")
-            commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {proposal.description}",
-                                    new_paths=sorted(p for p in new if old.get(p) is None))
+        try:
+            with self._unlocked():  # the slot's own worktree: no other thread touches it
+                worktree = self.ws.checkout(self.tag, slot.index, parent)
+                try:
+                    self.ws.write_files(worktree, new)
+                except EditError as e:
+                    raise _Refused(str(e), diff=diff, code_hash=chash, parent=parent) from None
+                changed = self._readonly_changes(worktree)
+                if changed:
+                    raise _Refused(f"readonly file(s) changed: {', '.join(changed)}", diff=diff, code_hash=chash,
+                                   parent=parent)
+                crash_point("mid_commit", exp_id, leave=lambda: self.ws.worktree_gitdir(worktree) / "index.lock")
+                commit = self.ws.commit(worktree, sorted(new), f"autoresearch {self.tag} #{exp_id}: {proposal.description}",
+                                        new_paths=sorted(p for p in new if old.get(p) is None))
+        except _Refused:
+            self._claimed.pop(chash, None)
+            raise
         crash_point("after_commit", exp_id)
         return _Built(commit, parent, worktree, diff, chash, dict(old, **new))
 

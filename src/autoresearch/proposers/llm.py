@@ -158,7 +158,8 @@ def knob_grid(space: Space, current: Any, n: int = 9) -> list[Any]:
 
 
 def knobs_schema(space: Mapping[str, Space], current: Mapping[str, Any], *, offer: int = 0,
-                 rng: random.Random | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+                 rng: random.Random | None = None,
+                 exclude: Mapping[str, set[Any]] | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The JSON schema of a knobs-mode answer and what the prompt lists per constant.
 
     The answer is ``{"changes": [{"name": N, "value": V}, ...1-3], "description": str}``
@@ -166,7 +167,8 @@ def knobs_schema(space: Mapping[str, Space], current: Mapping[str, Any], *, offe
     with grammar-constrained decoding every answer is a valid change by construction.
     With ``offer`` > 0 only that many constants (drawn with ``rng``) are offered, and the
     values are listed in a shuffled order: small models tend to take the first option, and
-    this is what keeps their proposals diverse.
+    this is what keeps their proposals diverse. ``exclude`` drops values already tried
+    (or just refused as duplicates) per constant.
     """
     options = []
     info: dict[str, dict[str, Any]] = {}
@@ -175,7 +177,7 @@ def knobs_schema(space: Mapping[str, Space], current: Mapping[str, Any], *, offe
         names = sorted(rng.sample(names, offer))
     for name in names:
         sp = space[name]
-        grid = knob_grid(sp, current[name])
+        grid = [v for v in knob_grid(sp, current[name]) if v not in (exclude or {}).get(name, ())]
         if rng is not None:
             rng.shuffle(grid)
         if not grid:
@@ -311,7 +313,14 @@ class LLMProposer:
             knob_list, space = self.knobs.knobs_and_spaces(context.files)
             current = {k.name: k.value for k in knob_list if k.name in space}
             rng = random.Random(len(context.history) * 7919 + self.table.seed)
-            schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng)
+            # single changes already tried on this incumbent are not offered again
+            banned: dict[str, set[Any]] = {}
+            for e in context.history:
+                ch = e.meta.get("changes") if isinstance(e.meta, Mapping) else None
+                if e.parent == context.incumbent_commit and isinstance(ch, Mapping) and len(ch) == 1:
+                    for n, v in ch.items():
+                        banned.setdefault(n, set()).add(v)
+            schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng, exclude=banned)
             prompt = build_prompt(context, editable=self.editable, history_n=t.history, readonly_chars=0, knobs=info)
             system = SYSTEM_KNOBS
         else:
@@ -325,7 +334,7 @@ class LLMProposer:
         for attempt in range(1, t.retries + 2):
             if t.mode == "knobs" and attempt > 1:
                 # a fresh question with other options beats arguing with a small model
-                schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng)  # type: ignore[arg-type]
+                schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng, exclude=banned)  # type: ignore[arg-type]
                 prompt = build_prompt(context, editable=self.editable, history_n=t.history, readonly_chars=0, knobs=info)
                 messages = [{"role": "user", "content": f"{prompt}\n\n(Your previous answer could not be used: {problem})"}]
             c: Completion = self.client.complete(system, messages, json_schema=schema)
@@ -339,6 +348,7 @@ class LLMProposer:
                 if t.mode == "knobs":
                     assert space is not None and current is not None and self.knobs is not None
                     description, changes = parse_knobs_answer(text, space, current)
+                    meta["changes"] = dict(changes)
                     knob_list, _ = self.knobs.knobs_and_spaces(context.files)
                     by_name = {k.name: k for k in knob_list}
                     changes = {n: v for n, v in changes.items() if written_value(by_name[n], v) != by_name[n].value}
@@ -367,6 +377,9 @@ class LLMProposer:
                             raise ValueError(f"{path} would not parse: line {e.lineno}: {e.msg}") from None
                 h = code_hash(full)
                 if h in seen_hashes or h in self.proposed:
+                    if t.mode == "knobs":  # do not offer these values again in the retry
+                        for n, v in meta.get("changes", {}).items():
+                            banned.setdefault(n, set()).add(v)
                     raise ValueError("exactly this code was already tried in an earlier experiment; propose something else")
                 self.proposed.add(h)
                 if repair is not None:
