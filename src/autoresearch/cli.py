@@ -300,27 +300,42 @@ def _print_status(data: dict[str, Any], last: int) -> None:
 def report(
     arena: Path = typer.Argument(Path("."), help="The arena directory."),
     tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name (default: the latest)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write karpathy's progress chart (PNG) to this file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="HTML report file (not built yet)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="html | md (not built yet)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the report (default: .autoresearch/TAG/report.html; markdown goes to stdout)."),
+    fmt: str = typer.Option("html", "--format", help="html (one self-contained file) | md (for a pull request)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write karpathy's progress chart (PNG) to this file."),
 ) -> None:
-    """Views of a campaign. Today: --plot FILE writes the progress chart (experiment # vs the
-    metric; kept changes green and labelled, discarded grey, the running best as a step line)."""
+    """Write the campaign's report: summary (best vs baseline with its interval, crash rate,
+    wall time, duty cycle, tokens and money), the progress chart, the chain of kept changes
+    with effect sizes, and every experiment with its diff and log tail."""
+    from .report.data import report_data
+    from .report.html import report_html, report_markdown
     from .report.plot import write_progress_png
     from .status import open_ledger_readonly
 
-    if out is not None or fmt is not None:
-        raise UsageError("the HTML and markdown reports are not built yet; `autoresearch report --plot FILE` writes the chart")
-    if plot is None:
-        raise UsageError("say what to write: --plot FILE (e.g. --plot progress.png)")
+    if fmt not in ("html", "md"):
+        raise UsageError(f"--format {fmt!r}: choose html or md")
     arena = arena.resolve()
     ledger, campaign = open_ledger_readonly(arena, tag)
     try:
-        exps = ledger.experiments(campaign)
+        data = report_data(ledger, campaign)
+        exps = ledger.experiments(campaign) if plot is not None else []
     finally:
         ledger.close()
-    pts = write_progress_png(exps, campaign.metric, Goal(campaign.goal), plot)
-    console.print(f"wrote {plot} ({pts['total']} experiments, {max(0, len(pts['kept']) - 1)} kept improvements)")
+    if plot is not None:
+        pts = write_progress_png(exps, campaign.metric, Goal(campaign.goal), plot)
+        console.print(f"wrote {plot} ({pts['total']} experiments, {max(0, len(pts['kept']) - 1)} kept improvements)")
+    if fmt == "md":
+        text = report_markdown(data)
+        if out is None:
+            sys.stdout.write(text)
+            return
+    else:
+        text = report_html(data)
+    target = out if out is not None else arena / ".autoresearch" / campaign.tag / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    s = data["summary"]
+    console.print(f"wrote {target} ({s['experiments']} experiments, best {s['best']['metric'] if s['best'] else '-'})", markup=False)
 
 
 def main() -> None:
