@@ -50,7 +50,7 @@ def main() -> None:
     print(f"proposals {n}: valid {valid} ({100 * valid / n:.1f} %), runnable {runnable} ({100 * runnable / n:.1f} %)")
     print(f"model latency per proposal: mean {statistics.fmean(latencies):.2f} s, median {statistics.median(latencies):.2f} s "
           f"(retries included); replies per proposal: mean {statistics.fmean(attempts):.2f}")
-    print(f"statuses: " + ", ".join(f"{s} {sum(1 for r in rows if r[0] == s)}" for s in ("keep", "discard", "crash", "invalid")))
+    print("statuses: " + ", ".join(f"{s} {sum(1 for r in rows if r[0] == s)}" for s in ("keep", "discard", "crash", "invalid")))
     print(f"val_loss: baseline {base:.4f} -> best {best:.4f}; campaign wall {wall:.0f} s")
 
 

@@ -96,7 +96,8 @@ def test_schema_1_ledger_is_migrated(tmp_path):
     ledger = Ledger(path)
     exps = ledger.experiments(ledger.campaign("old"))
     assert exps[0].metric == 1.5 and exps[0].runs_n is None
-    assert ledger.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert ledger.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
+    assert ledger.db.execute("SELECT COUNT(*) FROM ablations").fetchone()[0] == 0  # v3's table, added by the migration
     ledger.close()
     newer = sqlite3.connect(path)
     newer.execute("UPDATE meta SET value='99' WHERE key='schema_version'")

@@ -15,9 +15,9 @@ from conftest import ledger_rows, run_cli
 
 @pytest.fixture(scope="module")
 def smollm2():
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
         pytest.fail("llama-cpp-python is not installed: pip install 'autoresearch[local-llm]' (make setup does)")
     with LocalModelServer(smollm2_path()) as server:
         yield server

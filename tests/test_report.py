@@ -38,7 +38,6 @@ def test_write_progress_png_directly(tmp_path):
 
 # -- the HTML and markdown reports ----------------------------------------------------------------
 import html.parser  # noqa: E402
-import json  # noqa: E402
 
 import pytest  # noqa: E402
 

@@ -338,6 +338,40 @@ def report(
     console.print(f"wrote {target} ({s['experiments']} experiments, best {s['best']['metric'] if s['best'] else '-'})", markup=False)
 
 
+@app.command()
+def ablate(
+    arena: Path = typer.Argument(Path("."), help="The arena directory."),
+    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name (default: the latest)."),
+    runs: int = typer.Option(3, "--runs", min=1, help="Runs (fresh seeds) per variant."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key, e.g. --set runner.slots=4."),
+) -> None:
+    """Which kept changes matter? Re-measure the final incumbent with each kept change reverted
+    (leave-one-out), next to the full incumbent and the baseline, with fresh seeds; verdict per
+    change: essential / neutral / harmful (Welch's t-test at the judge's alpha)."""
+    from .ablate import run_ablation
+    from .status import open_ledger_readonly
+
+    arena = arena.resolve()
+    loaded = load_config(arena, _overrides(
+        time_budget=None, timeout=None, run_cmd=None, eval_cmd=None, metric=None, goal=None, judge=None, proposer=None,
+        seed=None, editable=None, readonly=None, slots=None, runner=None, sets=sets))
+    ledger, campaign = open_ledger_readonly(arena, tag)
+    try:
+        console.print(f"ablation of campaign {campaign.tag}: {runs} run(s) per variant, fresh seeds", markup=False)
+        result = run_ablation(arena, ledger, campaign, loaded.config, runs=runs,
+                              report=lambda line: console.print("  " + line, markup=False))
+    finally:
+        ledger.close()
+    table = Table(title=f"leave-one-out ablation ({campaign.metric}, {campaign.goal})")
+    for col in ("variant", "change", "mean", "effect when removed (95 % CI)", "p", "verdict"):
+        table.add_column(col)
+    for r in result.rows:
+        eff = "-" if r.get("effect") is None else f"{r['effect']:+.4g}" + (f" ± {r['ci']:.2g}" if r.get("ci") is not None else "")
+        table.add_row(escape(r["variant"]), escape(r["description"]), "-" if r["mean"] is None else f"{r['mean']:.6g}", eff,
+                      "-" if r.get("p_value") is None else f"{r['p_value']:.3g}", escape(r.get("verdict", "") or r.get("problem", "")))
+    console.print(table)
+
+
 def main() -> None:
     # Standalone mode: the command-line parser reports usage errors itself (exit 2).
     try:

@@ -22,7 +22,7 @@ from .errors import AutoresearchError
 from .metrics import memory_gb
 from .records import Experiment, Status
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -98,6 +98,13 @@ CREATE TABLE IF NOT EXISTS runs (
     FOREIGN KEY (campaign_id, experiment_id) REFERENCES experiments(campaign_id, id)
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(campaign_id, experiment_id);
+CREATE TABLE IF NOT EXISTS ablations (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    created_at  REAL NOT NULL,
+    runs        INTEGER NOT NULL,
+    rows_json   TEXT NOT NULL
+);
 """
 
 
@@ -160,6 +167,8 @@ class Ledger:
             if version == 1:  # v2: the judge's statistics per experiment
                 for column in ("runs_n INTEGER", "mean REAL", "se REAL", "p_value REAL"):
                     db.execute(f"ALTER TABLE experiments ADD COLUMN {column}")
+            if version in (1, 2):  # v3: ablation results
+                db.execute(_SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS ablations"):].split(";")[0])
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -376,6 +385,17 @@ class Ledger:
         for r in rows:
             out.setdefault(r["experiment_id"], []).append((r["attempt"], r["purpose"], r["metric"]))
         return out
+
+    def add_ablation(self, campaign: Campaign, *, runs: int, rows: list[dict[str, Any]]) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO ablations(campaign_id, created_at, runs, rows_json) VALUES (?, ?, ?, ?)",
+                       (campaign.id, time.time(), runs, json.dumps(rows, allow_nan=False, default=str)))
+
+    def latest_ablation(self, campaign: Campaign) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM ablations WHERE campaign_id=? ORDER BY id DESC LIMIT 1", (campaign.id,)).fetchone()
+        if row is None:
+            return None
+        return {"created_at": row["created_at"], "runs": row["runs"], "rows": json.loads(row["rows_json"])}
 
     def count_runs(self, campaign: Campaign, purpose: str) -> int:
         row = self.db.execute("SELECT COUNT(*) AS n FROM runs WHERE campaign_id=? AND purpose=?", (campaign.id, purpose)).fetchone()

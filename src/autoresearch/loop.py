@@ -612,7 +612,7 @@ class CampaignLoop:
     # -- re-measuring the incumbent -------------------------------------------------------------
     def _remeasure_due(self) -> bool:
         every = self.judge.remeasure_every
-        if every <= 0 or self._pump.exhausted and not self._pending:
+        if every <= 0:
             return False
         if any(j.kind == "remeasure" for j in self._active.values()):
             return False

@@ -27,6 +27,7 @@ def report_data(ledger: Ledger, campaign: Campaign) -> dict[str, Any]:
         e["log_tail"] = tails.get(e["id"], "")
         e["metric"] = _num(x.metric)
     data["summary"] = summarize(data["campaign"], data["experiments"])
+    data["ablation"] = ledger.latest_ablation(campaign)
     return data
 
 

@@ -81,6 +81,12 @@ def _effect(eff: Mapping[str, Any] | None) -> str:
     return text
 
 
+def _ablation_effect(r: Mapping[str, Any]) -> str:
+    if r.get("effect") is None:
+        return "-"
+    return f"{r['effect']:+.4g}" + (f" ± {r['ci']:.2g}" if r.get("ci") is not None else "")
+
+
 def diff_html(diff: str) -> str:
     out = []
     for line in diff.splitlines():
@@ -164,6 +170,17 @@ def content_html(data: Mapping[str, Any]) -> str:
         out.append(f'<tr><td data-v="{r["id"]}">{r["id"]}</td><td>{_e(r["description"])}</td>'
                    f'<td class="num">{fmt(r["metric"])}</td><td class="num">{_e(_effect(r if "delta" in r else None))}</td></tr>')
     out.append("</tbody></table>")
+    ab = data.get("ablation")
+    if ab:
+        out.append(f'<h2>Ablation (leave-one-out, {ab["runs"]} run(s) per variant, fresh seeds)</h2>'
+                   '<table id="ablation"><thead><tr><th data-col="0">variant</th><th data-col="1">change</th>'
+                   '<th data-col="2">mean</th><th data-col="3">effect when removed (95 % interval)</th>'
+                   '<th data-col="4">p</th><th data-col="5">verdict</th></tr></thead><tbody>')
+        for r in ab["rows"]:
+            out.append(f'<tr><td>{_e(r["variant"])}</td><td>{_e(r["description"])}</td><td class="num">{fmt(r.get("mean"))}</td>'
+                       f'<td class="num">{_e(_ablation_effect(r))}</td><td class="num">{fmt(r.get("p_value"), 3)}</td>'
+                       f'<td>{_e(r.get("verdict") or r.get("problem") or "")}</td></tr>')
+        out.append("</tbody></table>")
     out.append('<h2>All experiments</h2><table id="experiments"><thead><tr>'
                + "".join(f'<th data-col="{i}">{h}</th>' for i, h in enumerate(
                    ["#", "status", _e(c["metric"]), "runs", "se", "p", "proposer", "description"]))
@@ -217,6 +234,13 @@ def report_markdown(data: Mapping[str, Any]) -> str:
     lines += ["", "### Kept changes", "", f"| # | change | {c['metric']} | effect vs parent (95 % interval) |", "| --- | --- | --- | --- |"]
     for r in s["chain"]:
         lines.append(f"| {r['id']} | {r['description']} | {fmt(r['metric'])} | {_effect(r if 'delta' in r else None)} |")
+    ab = data.get("ablation")
+    if ab:
+        lines += ["", f"### Ablation (leave-one-out, {ab['runs']} run(s) per variant, fresh seeds)", "",
+                  "| variant | change | mean | effect when removed (95 % interval) | p | verdict |", "| --- | --- | --- | --- | --- | --- |"]
+        for r in ab["rows"]:
+            lines.append(f"| {r['variant']} | {r['description']} | {fmt(r.get('mean'))} | {_ablation_effect(r)} | "
+                         f"{fmt(r.get('p_value'), 3)} | {r.get('verdict') or r.get('problem') or ''} |")
     lines += ["", "### All experiments", "", f"| # | status | {c['metric']} | runs | description |", "| --- | --- | --- | --- | --- |"]
     for e in data["experiments"]:
         lines.append(f"| {e['id']} | {e['status']} | {fmt(e.get('metric'))} | {e.get('runs_n') or len(e.get('runs', []))} | "
