@@ -372,6 +372,32 @@ def ablate(
     console.print(table)
 
 
+@app.command()
+def dashboard(
+    arena: Path = typer.Argument(Path("."), help="The arena directory."),
+    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name (default: the latest)."),
+    port: int = typer.Option(8765, "--port", "-p", help="Port (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --allow-remote."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Serve on a non-loopback address (no authentication!)."),
+    refresh: float = typer.Option(2.0, "--refresh", min=0.2, help="Seconds between live updates of the page."),
+) -> None:
+    """Serve the report live on a local web server: it reads the ledger, so it can run next to
+    `autoresearch run` and shows each experiment as it finishes. Ctrl-C stops it."""
+    from .report.dashboard import Dashboard
+
+    arena = arena.resolve()
+    try:
+        dash = Dashboard(arena, tag, host=host, port=port, refresh_ms=int(refresh * 1000), allow_remote=allow_remote)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}; choose another --port") from None
+    console.print(f"dashboard on {dash.url} (Ctrl-C to stop)", markup=False)
+    sys.stdout.flush()
+    try:
+        dash.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     # Standalone mode: the command-line parser reports usage errors itself (exit 2).
     try:
