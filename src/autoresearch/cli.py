@@ -138,7 +138,7 @@ def run(
     Results: .autoresearch/ledger.sqlite (the truth), results.tsv (a view).
     """
     from .api import run_campaign
-    from .console import ConsoleReporter
+    from .console import ConsoleReporter, LiveReporter
     from .loop import StopSignal
 
     arena = arena.resolve()
@@ -172,16 +172,24 @@ def run(
             console.print(f"[dim]resumed: killed {rec.killed_processes} leftover process(es), cleaned {len(rec.cleaned)} "
                           f"stale item(s), advanced the branch for {rec.advanced or 'none'}, archived {rec.archived or 'none'}[/]")
         reporter.metric = config.metric.name
+        if live is not None:
+            live.state.metric, live.state.budget_s = config.metric.name, config.arena.time_budget_s
 
-    reporter = ConsoleReporter(console, "metric")
+    # a live view on a terminal; plain lines when stdout is a file, a pipe, CI or nohup
+    live = LiveReporter(console, "metric", 0.0) if console.is_terminal else None
+    reporter = live.lines if live is not None else ConsoleReporter(console, "metric")
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if live is not None:
+            live.__enter__()
         outcome, oc = run_campaign(
             arena, tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
             max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty, stop=stop,
-            report=reporter, on_open=on_open,
+            report=live if live is not None else reporter, on_open=on_open,
         )
     finally:
+        if live is not None:
+            live.__exit__(None, None, None)
         for s, h in previous.items():
             signal.signal(s, h)
     _print_summary(arena, oc.campaign.tag)

@@ -51,3 +51,83 @@ class ConsoleReporter:
             self.console.print(line)
         else:
             self.console.print(f"[dim]{eid:>5}   {escape(event.detail)}[/]")
+
+
+class LiveState:
+    """What the live view shows, updated from the loop's events (pure bookkeeping)."""
+
+    def __init__(self, metric: str, budget_s: float):
+        self.metric, self.budget_s = metric, budget_s
+        self.running: dict[str, tuple[int, str, float]] = {}   # slot -> (experiment, description, started)
+        self.tokens, self.cost = 0, 0.0
+        self.counts: dict[str, int] = {}
+        self.best: float | None = None
+        self.best_id: int | None = None
+        self.notes: list[str] = []
+
+    def apply(self, event: Event, now: float) -> None:
+        slot = event.slot or "local"
+        if event.kind == "start" and event.experiment_id is not None:
+            self.running[slot] = (event.experiment_id, event.description, now)
+        elif event.kind == "finish" and event.status is not None:
+            for s, (eid, _, _) in list(self.running.items()):
+                if eid == event.experiment_id:
+                    del self.running[s]
+            self.tokens += event.tokens
+            self.cost += event.cost
+            self.counts[event.status.value] = self.counts.get(event.status.value, 0) + 1
+            if event.best is not None and (self.best is None or event.best != self.best):
+                self.best = event.best
+                if event.status is Status.KEEP:
+                    self.best_id = event.experiment_id
+        elif event.detail:
+            self.notes = ([event.detail] + self.notes)[:3]
+
+
+class LiveReporter:
+    """A rich Live view while ``run`` works: one line per running slot (experiment,
+    description, elapsed against the budget), the best so far, the last results in their
+    status colours (printed above the view), the counts, and the LLM spend. Used only on a terminal; elsewhere ConsoleReporter
+    prints plain lines. Notes and finished experiments are also printed above the view,
+    so the scrollback keeps the whole story."""
+
+    def __init__(self, console: Console, metric: str, budget_s: float):
+        from rich.live import Live
+
+        self.console = console
+        self.state = LiveState(metric, budget_s)
+        self.lines = ConsoleReporter(console, metric)
+        self.live = Live(console=console, refresh_per_second=4, get_renderable=self.render, transient=True)
+
+    def __enter__(self) -> "LiveReporter":
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.stop()
+
+    def __call__(self, event: Event) -> None:
+        import time
+
+        self.state.apply(event, time.monotonic())
+        if event.kind != "start":
+            self.lines(event)  # printed above the live area, kept in the scrollback
+
+    def render(self) -> object:
+        import time
+
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        st = self.state
+        now = time.monotonic()
+        slots = Table.grid(padding=(0, 1))
+        for slot, (eid, desc, started) in sorted(st.running.items()):
+            elapsed = now - started
+            bar = ProgressBar(total=max(st.budget_s, 1e-9), completed=min(elapsed, st.budget_s), width=24)
+            slots.add_row(f"[blue]{escape(slot)}[/]", f"#{eid}", bar, f"{elapsed:5.0f}s/{st.budget_s:g}s", escape(desc[:70]))
+        counts = "  ".join(f"[{STATUS_STYLE[Status(k)]}]{k} {v}[/]" for k, v in sorted(st.counts.items()))
+        best = f"best {st.metric} {fmt(st.best)}" + (f" (#{st.best_id})" if st.best_id is not None else "")
+        spend = f"   spent {st.tokens} tokens, ${st.cost:.4f}" if st.tokens else ""
+        return Group(slots, f"[bold]{escape(best)}[/]   {counts}{spend}")

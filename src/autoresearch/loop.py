@@ -59,6 +59,8 @@ class Event:
     detail: str = ""
     best: float | None = None
     slot: str = ""  # the slot's descriptor (e.g. "cuda:1") for events about a run
+    tokens: int = 0  # what the proposal cost (finish events)
+    cost: float = 0.0
 
 
 Reporter = Callable[[Event], None]
@@ -715,7 +717,8 @@ class CampaignLoop:
             if proposed_on is not None and proposed_on != tip and not proposal.meta.get("invalid"):
                 reason = f"stale: proposed for {proposed_on[:7]}; on the incumbent {tip[:7]}: {r.reason}"
             self.ledger.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=reason, **r.extra)
-            self.report(Event("finish", exp_id, desc, Status.INVALID, detail=reason, slot=slot.name))
+            self.report(Event("finish", exp_id, desc, Status.INVALID, detail=reason, slot=slot.name,
+                              tokens=proposal.tokens, cost=proposal.cost))
             self._observe(exp_id)
             self._count(exp_id, Status.INVALID)
             self.export()
@@ -766,7 +769,8 @@ class CampaignLoop:
                 self.ws.update_ref(archive, commit, message=f"autoresearch: {status.value} #{exp_id}: {desc}")
         crash_point("after_advance", exp_id)
         best = self.incumbent()[1]
-        self.report(Event("finish", exp_id, desc, status, metric, detail=reason, best=best, slot=slot.name))
+        self.report(Event("finish", exp_id, desc, status, metric, detail=reason, best=best, slot=slot.name,
+                          tokens=proposal.tokens, cost=proposal.cost))
         if status is not Status.INTERRUPTED:
             self._observe(exp_id)
             self._count(exp_id, status)
