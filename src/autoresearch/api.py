@@ -20,6 +20,10 @@ from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
 def check_built(config: Config) -> None:
     if config.runner.kind != "local":
         raise ConfigError("runner kind 'ray' is not built yet in this version; use [runner] kind = \"local\"")
+    if config.tracking.mlflow:
+        from .tracking import require_mlflow
+
+        require_mlflow()  # before anything is recorded
 
 
 def run_campaign(
@@ -60,10 +64,34 @@ def run_campaign(
         if on_open is not None:
             on_open(oc, loaded, rec)
         deadline = time.time() + max_hours * 3600 if max_hours is not None else None
+        exporter = None
+        if config.tracking.mlflow:
+            from .loop import Event
+            from .tracking import MlflowExporter
+
+            shown = report or (lambda e: None)
+            exporter = MlflowExporter(oc.ledger.path, oc.campaign.tag, uri=config.tracking.uri,
+                                      experiment=config.tracking.experiment,
+                                      note=lambda text: shown(Event("note", detail=text))).start()
+            report = _with_export(report, exporter)
         loop = CampaignLoop(
             oc, config, proposer=proposer, runner=runner or LocalRunner(), judge=judge,
             limits=Limits(max_experiments=max_experiments, deadline=deadline), stop=stop, report=report,
         )
-        return loop.run(), oc
+        try:
+            return loop.run(), oc
+        finally:
+            if exporter is not None:
+                exporter.close()
     finally:
         oc.close()
+
+
+def _with_export(report: Reporter | None, exporter: Any) -> Reporter:
+    def both(event: Any) -> None:
+        if report is not None:
+            report(event)
+        if event.kind == "finish" and event.experiment_id is not None and event.status is not None \
+                and event.status.value != "interrupted":
+            exporter.submit(event.experiment_id)
+    return both

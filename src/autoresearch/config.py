@@ -231,12 +231,19 @@ class RunnerTable(_Table):
     env_allow: list[str] = []
 
 
+class TrackingTable(_Table):
+    mlflow: bool = False
+    uri: str | None = None          # default: MLFLOW_TRACKING_URI, else MLflow's default
+    experiment: str | None = None   # default: autoresearch/TAG
+
+
 class Config(_Table):
     arena: ArenaTable
     metric: MetricTable
     proposer: ProposerTable = ProposerTable()
     judge: JudgeTable = JudgeTable()
     runner: RunnerTable = RunnerTable()
+    tracking: TrackingTable = TrackingTable()
 
 
 @dataclass(frozen=True)
