@@ -56,6 +56,7 @@ class ArenaTable(_Table):
     time_budget_s: float = Field(default=300.0, gt=0)
     timeout_s: float | None = Field(default=None, gt=0)
     eval_timeout_s: float | None = Field(default=None, gt=0)
+    protected: list[str] = []  # module-level names in editable files that proposals may not change
 
     @field_validator("editable", "readonly")
     @classmethod
@@ -99,6 +100,8 @@ class ArenaTable(_Table):
 class MetricTable(_Table):
     name: str
     goal: Goal = Goal.MINIMIZE
+    min: float | None = None   # a value outside [min, max] is a crash (a broken or gamed evaluation)
+    max: float | None = None
 
     @field_validator("name")
     @classmethod
@@ -213,6 +216,7 @@ class JudgeTable(_Table):
     baseline_runs: int = Field(default=8, ge=2)       # runs of the baseline that calibrate the noise
     max_runs: int = Field(default=6, ge=1)            # runs of one candidate at most
     remeasure_every: int = Field(default=10, ge=0)    # re-run the incumbent after this many candidates
+    suspicious_sigma: float = Field(default=10.0, ge=0)  # larger improvements get extra runs and a flag (0: off)
 
 
 class RunnerTable(_Table):

@@ -25,6 +25,7 @@ from .config import Config
 from .edits import apply_edits, code_hash, unified_diff
 from .faults import crash_point
 from .errors import BaselineError, EditError
+from .integrity import out_of_range, protected_changes, suspicious
 from .judge import Decision, Judge, Noise, Verdict
 from .ledger import results_tsv, write_atomic
 from .metrics import measure
@@ -35,6 +36,9 @@ from .runners.proctree import new_run_token
 from .slots import Slot, cpu_count, parse_slots
 from .stats import pooled_sd
 from .workspace import hash_files
+
+
+SUSPICIOUS_RUNS = 3  # runs an implausibly large improvement needs before it can be kept
 
 
 @dataclass(frozen=True)
@@ -673,6 +677,10 @@ class CampaignLoop:
             problem = python_syntax_problem(path, text)
             if problem:
                 raise _Refused(problem, diff=diff, code_hash=chash, parent=parent)
+        touched = protected_changes(old, new, self.config.arena.protected)
+        if touched:
+            raise _Refused(f"changes protected constant(s) {', '.join(touched)}: the harness owns them "
+                           "([arena] protected)", diff=diff, code_hash=chash, parent=parent)
         self._claimed[chash] = exp_id  # until the ledger knows it (set_running)
         try:
             with self._unlocked():  # the slot's own worktree: no other thread touches it
@@ -727,7 +735,7 @@ class CampaignLoop:
             warnings.append(f"rebased: proposed for {proposed_on[:7]}, applied to the incumbent {tip[:7]}")
         parent_exp = tip_exp
         for rebases in range(4):
-            status, reason, decision, m = self._measure(slot, exp_id, desc, built, attempt, parent_exp)
+            status, reason, decision, m = self._measure(slot, exp_id, desc, built, attempt, parent_exp, warnings)
             now_tip, now_exp = self._incumbent_ref()
             if status is not Status.KEEP or built.parent == now_tip:
                 break
@@ -778,7 +786,7 @@ class CampaignLoop:
         return status
 
     def _measure(self, slot: Slot, exp_id: int, desc: str, built: _Built, attempt: int,
-                 parent_exp: int | None) -> tuple[Status, str, Decision | None, _Measured]:
+                 parent_exp: int | None, warnings: list[str]) -> tuple[Status, str, Decision | None, _Measured]:
         """Mark the candidate running, then run it until the judge decides against its parent."""
         self.ledger.set_running(
             self.campaign, exp_id, commit=built.commit, parent=built.parent, diff=built.diff, code_hash=built.code_hash,
@@ -803,6 +811,17 @@ class CampaignLoop:
             if not parent_runs:
                 return Status.DISCARD, "the incumbent has no metric to compare with", decision, m
             decision = self.judge.decide(self.samples(exp_id), parent_runs, self.goal, self.noise())
+            if decision.verdict is Verdict.KEEP and len(self.samples(exp_id)) < SUSPICIOUS_RUNS:
+                cand, inc = fmean(self.samples(exp_id)), fmean(parent_runs)
+                gain = inc - cand if self.goal is Goal.MINIMIZE else cand - inc
+                sigma = self.noise()[0]
+                if suspicious(gain, sigma, self.config.judge.suspicious_sigma):
+                    note = (f"suspicious: an improvement of {gain / sigma:.0f} sd of the noise; confirming with "
+                            f"{SUSPICIOUS_RUNS} runs before it can be kept")
+                    if note not in warnings:
+                        warnings.append(note)
+                    self.report(Event("note", exp_id, desc, detail=note, slot=slot.name))
+                    decision = Decision(Verdict.MORE_RUNS, note, decision.stats)
             if decision.verdict is Verdict.MORE_RUNS and not self.stop.event.is_set():
                 self.report(Event("note", exp_id, desc, detail=decision.reason, slot=slot.name))
                 k += 1
@@ -897,6 +916,8 @@ class CampaignLoop:
             status, reason = Status.CRASH, _first_line_reason(eval_out, "the eval")
         elif measurement.metric is None:
             status, reason = Status.CRASH, measurement.problem
+        elif (bad := out_of_range(measurement.metric, self.config.metric.min, self.config.metric.max)) is not None:
+            status, reason = Status.CRASH, f"{self.metric_name} out of its declared range: {bad}"
         if status is not Status.INTERRUPTED:
             changed = self._readonly_changes(worktree)
             if changed:

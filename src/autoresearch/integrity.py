@@ -1,0 +1,68 @@
+"""Pure integrity checks: constants a proposal may not touch, and metric sanity.
+
+- ``protected`` (config ``[arena] protected``): module-level names whose assignments the
+  harness owns (a seed, a time budget, an evaluation constant). A proposal that changes,
+  adds or removes an assignment of one of them in an editable Python file is refused.
+- ``[metric] min`` / ``max``: a measured value outside the declared range is a crash
+  with the reason (a loss below 0, an accuracy above 1: a broken or gamed evaluation).
+- ``[judge] suspicious_sigma``: an improvement larger than that many noise standard
+  deviations is confirmed with extra runs before it can be kept, and flagged.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable, Mapping
+
+
+def assigned_values(source: str, names: Iterable[str]) -> dict[str, list[str]]:
+    """The source text of every module-level assignment to each of ``names`` (in order).
+    A file that does not parse yields {} (the syntax check refuses it anyway)."""
+    wanted = set(names)
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    found: dict[str, list[str]] = {}
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        value = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets, value = [node.target], node.value
+        for t in targets:
+            for n in ast.walk(t):
+                if isinstance(n, ast.Name) and n.id in wanted:
+                    found.setdefault(n.id, []).append(ast.unparse(value) if value is not None else "")
+    return found
+
+
+def protected_changes(old: Mapping[str, str | None], new: Mapping[str, str], protected: Iterable[str]) -> list[str]:
+    """Protected names whose module-level assignments differ between ``old`` and ``new``
+    (edited files only). Pure."""
+    names = list(protected)
+    if not names:
+        return []
+    changed: set[str] = set()
+    for path, text in new.items():
+        if not path.endswith(".py"):
+            continue
+        before = assigned_values(old.get(path) or "", names)
+        after = assigned_values(text, names)
+        changed |= {n for n in names if before.get(n) != after.get(n)}
+    return sorted(changed)
+
+
+def out_of_range(value: float, low: float | None, high: float | None) -> str | None:
+    """Why a metric value is outside its declared range, or None. Pure."""
+    if low is not None and value < low:
+        return f"{value:.6g} is below the declared minimum {low:g}"
+    if high is not None and value > high:
+        return f"{value:.6g} is above the declared maximum {high:g}"
+    return None
+
+
+def suspicious(improvement: float, sigma: float | None, k: float) -> bool:
+    """An improvement of more than ``k`` noise standard deviations (needs a known sigma). Pure."""
+    return k > 0 and sigma is not None and sigma > 0 and improvement > k * sigma
