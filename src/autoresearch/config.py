@@ -219,6 +219,14 @@ class JudgeTable(_Table):
     suspicious_sigma: float = Field(default=10.0, ge=0)  # larger improvements get extra runs and a flag (0: off)
 
 
+class LimitsTable(_Table):
+    memory_mb: float | None = Field(default=None, gt=0)
+    file_size_mb: float | None = Field(default=None, gt=0)
+    nproc: int | None = Field(default=None, ge=1)
+    nofile: int | None = Field(default=None, ge=16)
+    disk_mb: float | None = Field(default=None, gt=0)
+
+
 class RunnerTable(_Table):
     @field_validator("slots")
     @classmethod
@@ -233,6 +241,7 @@ class RunnerTable(_Table):
     log_cap_mb: float = Field(default=50.0, gt=0)
     kill_grace_s: float = Field(default=2.0, ge=0)
     env_allow: list[str] = []
+    limits: LimitsTable = LimitsTable()
 
 
 class TrackingTable(_Table):

@@ -31,6 +31,7 @@ from .ledger import results_tsv, write_atomic
 from .metrics import measure
 from .protocols import ProposalContext, Proposer, Runner
 from .records import Experiment, FileEdit, Goal, Measurement, Proposal, RunOutcome, Status
+from .runners.limits import ResourceLimits
 from .runners.local import DEFAULT_ENV_ALLOW, RunSpec, child_env
 from .runners.proctree import new_run_token
 from .slots import Slot, cpu_count, parse_slots
@@ -260,6 +261,8 @@ class CampaignLoop:
         self._abandoned = False
         self._claimed: dict[str, int] = {}   # code hash -> experiment being built with it
         self._pump = _Pump(self)
+        lim = config.runner.limits
+        self.resource_limits = ResourceLimits(lim.memory_mb, lim.file_size_mb, lim.nproc, lim.nofile, lim.disk_mb)
         self.editable = tuple(config.arena.editable)
         self.readonly = {p: self.campaign.readonly.get(p) for p in config.arena.readonly}
         if set(config.arena.readonly) - set(self.campaign.readonly):
@@ -396,6 +399,12 @@ class CampaignLoop:
                 self.export()
 
     def _run(self) -> Outcome:
+        if self.resource_limits.any:
+            from .runners.local import _cgroups
+            from .runners.limits import describe
+
+            for line in describe(self.resource_limits, _cgroups(), os.geteuid() == 0):
+                self.report(Event("note", detail=f"limit: {line}"))
         if self.limits.deadline is not None and time.time() >= self.limits.deadline:
             return Outcome("reached --max-hours; nothing new is started after the deadline", 0)
         history = self.history()
@@ -876,6 +885,7 @@ class CampaignLoop:
             command=command, cwd=worktree, env=env, timeout_s=timeout,
             log_path=self._log_path(exp_id, attempt, phase, k), token=new_run_token(), result_file=result_file,
             log_cap_bytes=int(cfg.runner.log_cap_mb * (1 << 20)), kill_grace_s=cfg.runner.kill_grace_s,
+            limits=self.resource_limits,
         )
 
     def _execute(self, slot: Slot, exp_id: int, attempt: int, worktree: Path, k: int, purpose: str) -> _Measured:
@@ -906,6 +916,12 @@ class CampaignLoop:
         status, reason = Status.KEEP, ""
         if out.interrupted or (eval_out is not None and eval_out.interrupted):
             status, reason = Status.INTERRUPTED, "the harness was stopped during the run"
+        elif out.limit == "disk":
+            status, reason = Status.CRASH, (f"killed: its worktree grew past the disk limit of "
+                                            f"{self.resource_limits.disk_mb:g} MB ([runner.limits] disk_mb)")
+        elif out.limit == "memory" and out.exit_code != 0:
+            status, reason = Status.CRASH, (f"killed by the memory limit of {self.resource_limits.memory_mb:g} MB "
+                                            "([runner.limits] memory_mb)")
         elif out.timed_out:
             status, reason = Status.TIMEOUT, f"killed at the {cfg.hard_timeout_s:g} s timeout"
         elif out.exit_code != 0:

@@ -74,6 +74,7 @@ class RunOutcome:
     log_tail: str
     log_bytes: int  # bytes the process wrote, including any dropped by the cap
     result_json: str | None  # the text the process left in AUTORESEARCH_RESULT_FILE
+    limit: str = ""  # a resource limit that stopped the run ("memory", "disk"), else ""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping
 
 from ..records import RunOutcome
+from .limits import Cgroups, ResourceLimits, RunCgroup, dir_size_mb, wrap
 from .proctree import ACTIVE_ROOTS, HARNESS_PREFIX, PROTECTED, SPAWN_LOCK, ProcessTracker, become_subreaper
 
 # Variables a training run may legitimately need. Extended by [runner] env_allow.
@@ -63,6 +64,7 @@ class RunSpec:
     result_file: Path | None = None
     log_cap_bytes: int = 50 << 20
     kill_grace_s: float = 2.0
+    limits: ResourceLimits | None = None  # see limits.py
 
 
 class _CappedLog:
@@ -154,12 +156,19 @@ class LocalHandle:
         env["AUTORESEARCH_RUN_TOKEN"] = spec.token
         if spec.result_file is not None:
             env["AUTORESEARCH_RESULT_FILE"] = str(spec.result_file)
+        command = spec.command
+        self.cgroup: RunCgroup | None = None
+        self.limit_hit = ""
+        if spec.limits is not None and spec.limits.any:
+            self.cgroup = RunCgroup(_cgroups(), spec.limits, f"run-{spec.token[-16:]}")
+            command = wrap(spec.command, spec.limits, self.cgroup.procs, os.geteuid() == 0,
+                           self.cgroup.memory, self.cgroup.pids)
         self.started = time.monotonic()
         # No preexec_fn (it forbids vfork and costs milliseconds per run): if the harness
         # dies, its guardian kills the run's processes.
         with SPAWN_LOCK:
             self.proc = subprocess.Popen(
-                ["/bin/sh", "-c", spec.command],
+                ["/bin/sh", "-c", command],
                 cwd=spec.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -200,6 +209,8 @@ class LocalHandle:
         spec = self.spec
         deadline = self.started + spec.timeout_s
         next_scan = self.started + 0.25
+        disk_mb = spec.limits.disk_mb if spec.limits is not None else None
+        next_disk = self.started + 2.0
         timed_out = interrupted = False
         try:
             while True:
@@ -212,10 +223,15 @@ class LocalHandle:
                     break
                 if self._exited_within(min(0.1, deadline - now)):
                     break
+                if disk_mb is not None and time.monotonic() >= next_disk:
+                    if dir_size_mb(spec.cwd) > disk_mb:
+                        self.limit_hit = "disk"
+                        break
+                    next_disk = time.monotonic() + 2.0
                 if time.monotonic() >= next_scan:
                     self.tracker.snapshot()  # remember descendants while their parents live
                     next_scan = time.monotonic() + 0.5
-            if timed_out or interrupted:
+            if timed_out or interrupted or self.limit_hit:
                 self.tracker.snapshot()
                 self._signal_group(signal.SIGTERM)
                 try:
@@ -235,7 +251,11 @@ class LocalHandle:
                 os.close(self._pidfd)
             self.tracker.kill_all()
             self.log.close()
-        exit_code = None if (timed_out or interrupted) else self.proc.returncode
+            if self.cgroup is not None:
+                if not self.limit_hit and self.cgroup.oom_killed():
+                    self.limit_hit = "memory"
+                self.cgroup.remove()
+        exit_code = None if (timed_out or interrupted or self.limit_hit == "disk") else self.proc.returncode
         duration = time.monotonic() - self.started
 
         result_json = None
@@ -251,7 +271,19 @@ class LocalHandle:
             log_tail=log_tail(spec.log_path),
             log_bytes=self.log.total,
             result_json=result_json,
+            limit=self.limit_hit,
         )
+
+
+_CGROUPS: Cgroups | None = None
+
+
+def _cgroups() -> Cgroups:
+    """What this machine offers for per-run cgroups (detected once)."""
+    global _CGROUPS
+    if _CGROUPS is None:
+        _CGROUPS = Cgroups.detect()
+    return _CGROUPS
 
 
 class Guardian:
