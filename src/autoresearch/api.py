@@ -20,6 +20,10 @@ from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
 def check_built(config: Config) -> None:
     if config.runner.kind != "local":
         raise ConfigError("runner kind 'ray' is not built yet in this version; use [runner] kind = \"local\"")
+    if config.runner.sandbox == "bwrap":
+        from .runners.sandbox import require_bwrap
+
+        require_bwrap()
     if config.tracking.mlflow:
         from .tracking import require_mlflow
 

@@ -242,6 +242,8 @@ class RunnerTable(_Table):
     kill_grace_s: float = Field(default=2.0, ge=0)
     env_allow: list[str] = []
     limits: LimitsTable = LimitsTable()
+    sandbox: Literal["none", "bwrap"] = "none"   # bwrap: read-only system, no network, no ledger (see sandbox.py)
+    sandbox_paths: list[str] = []                # read-only paths under the (hidden) home a run needs
 
 
 class TrackingTable(_Table):

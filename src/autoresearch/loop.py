@@ -881,6 +881,14 @@ class CampaignLoop:
             "PYTHONUNBUFFERED": "1",
         }
         env = child_env(self.base_env, [*DEFAULT_ENV_ALLOW, *cfg.runner.env_allow], extra)
+        if cfg.runner.sandbox == "bwrap":
+            from .runners.sandbox import bwrap_command, require_bwrap
+
+            top = self.ws.worktree_path(self.tag, slot.index)
+            command = bwrap_command(command, bwrap=require_bwrap(), worktree=top, cwd=worktree,
+                                    writable=[result_file.parent], arena=self.ws.arena, state_dir=self.ws.state_dir,
+                                    home=env.get("HOME"), path_env=env.get("PATH", ""),
+                                    extra_ro=cfg.runner.sandbox_paths)
         return RunSpec(
             command=command, cwd=worktree, env=env, timeout_s=timeout,
             log_path=self._log_path(exp_id, attempt, phase, k), token=new_run_token(), result_file=result_file,

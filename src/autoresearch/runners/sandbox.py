@@ -1,0 +1,78 @@
+"""``[runner] sandbox = "bwrap"``: each run inside Debian's bubblewrap.
+
+What the run sees: the whole file system read-only, its own worktree read-write, the
+directory of its result file read-write, a private empty ``/tmp``, an empty home
+directory (with the interpreters found on PATH under it, the arena if it lives there,
+and ``[runner] sandbox_paths`` given back read-only), no ``.autoresearch/`` of the arena (the ledger, the logs, other experiments'
+worktrees are invisible), and no network (``--unshare-net``: only a loopback device of its
+own). ``[runner] sandbox_paths`` adds read-only paths under the hidden home (a dataset
+cache, say). It dies with the harness (``--die-with-parent``).
+
+What it does not protect against: reading anything else that is world-readable on the
+machine (the file system is visible read-only), using all the CPU or GPU time it is
+given (that is what the timeout and ``[runner.limits]`` are for), a kernel exploit, or
+cheating inside the training code itself (that is what the separate ``eval`` and the
+readonly hashes are for).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError
+
+
+def require_bwrap() -> str:
+    path = shutil.which("bwrap")
+    if path is None:
+        raise ConfigError("[runner] sandbox = \"bwrap\" needs bubblewrap: apt install bubblewrap "
+                          "(or set sandbox = \"none\")")
+    return path
+
+
+def toolchain_paths(path_env: str, hidden: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
+    """Directories under the ``hidden`` roots (the home, /tmp) a run needs to start at all:
+    the prefix (the parent of ``bin/``) of every PATH entry there (pyenv, conda, uv and venv
+    interpreters live in the home), and the harness's own Python prefixes."""
+    import sys
+
+    roots = [Path(h).resolve() for h in hidden]
+    out: list[str] = []
+    candidates = [Path(p) for p in path_env.split(os.pathsep) if p]
+    candidates += [Path(sys.prefix) / "bin", Path(sys.base_prefix) / "bin", *[Path(e) for e in extra]]
+    for c in candidates:
+        try:
+            real = c.resolve()
+        except OSError:
+            continue
+        for p in (c.parent if c.name == "bin" else c, real.parent if real.name == "bin" else real):
+            if any(p != r and r in p.parents for r in roots) and str(p) not in out:
+                out.append(str(p))
+    return out
+
+
+def bwrap_command(command: str, *, bwrap: str, worktree: Path, cwd: Path, writable: Sequence[Path], arena: Path,
+                  state_dir: Path, home: str | None, path_env: str = "", extra_ro: Sequence[str] = ()) -> str:
+    """The shell command that runs ``command`` inside the sandbox. Pure (but for links)."""
+    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    hidden = ["/tmp"]
+    if home and Path(home).is_dir() and Path(home).resolve() != Path("/"):
+        args += ["--tmpfs", home]
+        hidden.append(home)
+    # give back, read-only, what a run needs from the hidden places: its interpreters, the
+    # arena when it lives there, and the paths the user listed
+    keep = toolchain_paths(path_env, hidden) + list(extra_ro)
+    if any(arena == Path(h) or Path(h).resolve() in arena.resolve().parents for h in hidden):
+        keep.append(str(arena))
+    for p in keep:
+        args += ["--ro-bind-try", p, p]
+    args += ["--tmpfs", str(state_dir)]
+    for path in [worktree, *writable]:
+        path.mkdir(parents=True, exist_ok=True)
+        args += ["--bind", str(path), str(path)]
+    args += ["--unshare-net", "--die-with-parent", "--chdir", os.fspath(cwd), "--", "/bin/sh", "-c", command]
+    return " ".join(shlex.quote(a) for a in args)
