@@ -64,3 +64,17 @@ def test_demo_command_end_to_end(tmp_path):
     assert "best val_bpb:" in p.stdout and "reached --max-experiments 3" in p.stdout
     assert (demo / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len((demo / "results.tsv").read_text().splitlines()) == 4
+
+
+def test_a_model_that_peeks_at_future_tokens_is_invalid(tmp_path):
+    # the evaluator's causality probe: the red-team case "attend to future tokens"
+    arena = tmp_path / "tg"
+    assert run_cli("init", arena, "--example", "tiny-gpt").returncode == 0
+    props = tmp_path / "p.json"
+    props.write_text(json.dumps([{"description": "bidirectional attention (a cheat)", "edits": [
+        {"path": "train.py", "search": "is_causal=True", "replace": "is_causal=False"}]}]))
+    r = run_cli("run", arena, "--proposals", props, "--time-budget", "2", "--judge", "greedy", env=ENV_PATH, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = ledger_rows(arena, "SELECT status, reason FROM experiments WHERE id = 1")[0]
+    assert row["status"] == "invalid", dict(row)
+    assert row["reason"].startswith("the evaluator refused the model: the model looks at future tokens")

@@ -144,6 +144,8 @@ def run(
     arena = arena.resolve()
     if not arena.is_dir():
         raise UsageError(f"{arena} is not a directory")
+    if proposals is not None and proposer is None:
+        proposer = "scripted"  # a proposals file means: replay it
     overrides = _overrides(
         time_budget=time_budget, timeout=timeout, run_cmd=run_cmd, eval_cmd=eval_cmd, metric=metric, goal=goal,
         judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,

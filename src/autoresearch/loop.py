@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 import math
 import os
 import signal
@@ -936,6 +937,8 @@ class CampaignLoop:
             status, reason = Status.CRASH, _first_line_reason(out, "the run")
         elif eval_out is not None and eval_out.timed_out:
             status, reason = Status.TIMEOUT, f"the eval was killed at the {cfg.hard_eval_timeout_s:g} s timeout"
+        elif eval_out is not None and (why := _eval_invalid(eval_out)) is not None:
+            status, reason = Status.INVALID, f"the evaluator refused the model: {why}"
         elif eval_out is not None and eval_out.exit_code != 0:
             status, reason = Status.CRASH, _first_line_reason(eval_out, "the eval")
         elif measurement.metric is None:
@@ -954,6 +957,19 @@ class CampaignLoop:
             duration_s=took,
         )
         return _Measured(status, measurement, reason, run_id, str(spec.log_path))
+
+
+def _eval_invalid(out: RunOutcome) -> str | None:
+    """An evaluator (a trusted channel) may refuse a model: ``{"invalid": "why"}`` in its
+    result JSON (e.g. the tiny-GPT evaluator's causality probe)."""
+    if not out.result_json:
+        return None
+    try:
+        data = json.loads(out.result_json)
+    except ValueError:
+        return None
+    why = data.get("invalid") if isinstance(data, dict) else None
+    return str(why)[:500] if why else None
 
 
 def _read_log(path: str) -> str:

@@ -87,6 +87,25 @@ def eval_windows(val, n_tokens=EVAL_TOKENS, seq_len=MAX_SEQ_LEN):
 
 
 @torch.no_grad()
+def causality_violation(model, x, tol=1e-4):
+    """A language model's prediction at position t may only depend on tokens <= t. Replace
+    the second half of each window with other tokens: the logits of the first half must not
+    change. Returns what leaked, or None."""
+    half = x.shape[1] // 2
+    g = torch.Generator().manual_seed(0)
+    y = x.clone()
+    y[:, half:] = torch.randint(0, VOCAB_SIZE, (x.shape[0], x.shape[1] - half), generator=g)
+    a, b = model(x)[:, :half].double(), model(y)[:, :half].double()
+    diff = (a - b).abs().max().item()
+    scale = max(a.abs().max().item(), 1e-9)
+    if diff > tol * scale:
+        pos = int((a - b).abs().amax(dim=(0, 2)).nonzero()[0].item())
+        return (f"the model looks at future tokens: changing tokens {half}.. changed the logits at position {pos} "
+                f"(max difference {diff:.3g})")
+    return None
+
+
+@torch.no_grad()
 def evaluate(checkpoint=CHECKPOINT):
     t0 = time.time()
     torch.set_num_threads(threads())
@@ -99,6 +118,10 @@ def evaluate(checkpoint=CHECKPOINT):
     model.eval()
     _, val = load_data()
     x, y = eval_windows(val)
+    leak = causality_violation(model, x[:4])
+    if leak:
+        report({"invalid": leak})
+        raise SystemExit(f"invalid model: {leak}")
     total_nll, count = 0.0, 0
     for i in range(0, len(x), EVAL_BATCH):
         logits = model(x[i : i + EVAL_BATCH])
