@@ -78,3 +78,23 @@ def test_a_model_that_peeks_at_future_tokens_is_invalid(tmp_path):
     row = ledger_rows(arena, "SELECT status, reason FROM experiments WHERE id = 1")[0]
     assert row["status"] == "invalid", dict(row)
     assert row["reason"].startswith("the evaluator refused the model: the model looks at future tokens")
+
+
+def test_patching_torch_from_the_model_code_does_not_change_the_score(tmp_path):
+    # red team: "monkey-patch the evaluator in-process" (the evaluator imports train.py)
+    arena = tmp_path / "tg"
+    assert run_cli("init", arena, "--example", "tiny-gpt").returncode == 0
+    cheat = ("import sys, torch\nif '--eval' in sys.argv:  # only inside the evaluator\n"
+             "    torch.log_softmax = lambda x, dim=-1: torch.zeros_like(x)  # a loss of 0 for everything\n"
+             "    torch.Tensor.item = lambda self: 0.0\n")
+    props = tmp_path / "p.json"
+    props.write_text(json.dumps([{"description": "patch the loss to zero", "edits": [
+        {"path": "train.py", "search": "MAX_STEPS = 0", "replace": cheat + "MAX_STEPS = 0"}]}]))
+    r = run_cli("run", arena, "--proposals", props, "--judge", "greedy", "--set", "arena.time_budget_s=2",
+                env=ENV_PATH, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, metric, reason FROM experiments")}
+    # the evaluator scored the model with its own functions: a real cross-entropy in bits
+    # per byte (between ~1 and the 8 of a uniform guess), not the patched zero
+    assert rows[1]["status"] in ("keep", "discard"), dict(rows[1])
+    assert 1.0 < rows[1]["metric"] < 8.5

@@ -20,6 +20,12 @@ from pathlib import Path
 
 import torch
 
+# The evaluator runs the candidate's model code in this process. What the loss is computed
+# with is bound here, before that code is imported, so a candidate that replaces these
+# torch functions or tensor methods when it is imported does not change the score.
+_log_softmax, _gather, _sum = torch.log_softmax, torch.gather, torch.sum
+_item, _double, _numel = torch.Tensor.item, torch.Tensor.double, torch.Tensor.numel
+
 HERE = Path(__file__).resolve().parent
 DATA_FILE = HERE / "shakespeare.txt.xz"  # 42 plays and poems, 5,057,324 bytes of ASCII text
 VOCAB_SIZE = 256                          # byte-level: every byte is a token
@@ -96,10 +102,10 @@ def causality_violation(model, x, tol=1e-4):
     y = x.clone()
     y[:, half:] = torch.randint(0, VOCAB_SIZE, (x.shape[0], x.shape[1] - half), generator=g)
     a, b = model(x)[:, :half].double(), model(y)[:, :half].double()
-    diff = (a - b).abs().max().item()
-    scale = max(a.abs().max().item(), 1e-9)
+    diff = _item((a - b).abs().max())
+    scale = max(_item(a.abs().max()), 1e-9)
     if diff > tol * scale:
-        pos = int((a - b).abs().amax(dim=(0, 2)).nonzero()[0].item())
+        pos = int(_item((a - b).abs().amax(dim=(0, 2)).nonzero()[0]))
         return (f"the model looks at future tokens: changing tokens {half}.. changed the logits at position {pos} "
                 f"(max difference {diff:.3g})")
     return None
@@ -127,9 +133,9 @@ def evaluate(checkpoint=CHECKPOINT):
         logits = model(x[i : i + EVAL_BATCH])
         if logits.shape != (len(x[i : i + EVAL_BATCH]), MAX_SEQ_LEN, VOCAB_SIZE):
             raise SystemExit(f"the model returned logits of shape {tuple(logits.shape)}, expected (B, {MAX_SEQ_LEN}, {VOCAB_SIZE})")
-        logp = torch.log_softmax(logits.double(), dim=-1)
-        total_nll += -logp.gather(-1, y[i : i + EVAL_BATCH, :, None]).sum().item()
-        count += y[i : i + EVAL_BATCH].numel()
+        logp = _log_softmax(_double(logits), dim=-1)
+        total_nll += -_item(_sum(_gather(logp, -1, y[i : i + EVAL_BATCH, :, None])))
+        count += _numel(y[i : i + EVAL_BATCH])
     val_bpb = total_nll / count / math.log(2)
     report({"val_bpb": val_bpb, "eval_tokens": count, "eval_seconds": time.time() - t0})
 
