@@ -94,3 +94,19 @@ def test_an_implausible_jump_is_confirmed_with_more_runs_and_flagged(tmp_path):
     row = ledger_rows(arena, "SELECT status, runs_n, warnings_json FROM experiments WHERE id = 1")[0]
     assert row["status"] == "keep" and row["runs_n"] >= 3
     assert any(w.startswith("suspicious: an improvement of") for w in json.loads(row["warnings_json"]))
+
+
+def test_writing_the_evaluator_at_run_time_is_invalid(tmp_path):
+    # FAULTS 1 (at run time): the run rewrites prepare.py in its worktree to print a better score
+    arena = make_synthetic_arena(tmp_path / "arena")
+    main = 'if __name__ == "__main__":'
+    tamper = (main + '\n    with open("prepare.py", "a") as f:\n        f.write("\\n# the evaluation, improved\\n")')
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "tamper with prepare.py", "edits": [{"path": "train.py", "search": main, "replace": tamper}]},
+        {"description": "honest: lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    r = run_cli("run", arena, "--tag", "w", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason FROM experiments")}
+    assert rows[1]["status"] == "invalid" and rows[1]["reason"] == "readonly file(s) changed during the run: prepare.py"
+    assert rows[2]["status"] == "keep"  # the next run got a clean worktree
+    assert "improved" not in (arena / "prepare.py").read_text()

@@ -24,6 +24,7 @@ attempt("network", lambda: urllib.request.urlopen(os.environ["PROBE_URL"], data=
 attempt("ledger", lambda: open(arena / ".autoresearch" / "ledger.sqlite", "rb").read(1))
 attempt("checkout-write", lambda: open(arena / "train.py", "a").write("# tampered"))
 attempt("home-write", lambda: open(os.path.expanduser("~/sandbox-escape.txt"), "w").write("x"))
+attempt("ssh-keys", lambda: os.listdir(os.path.expanduser("~/.ssh")))
 attempt("worktree-write", lambda: open("scratch.txt", "w").write("ok"))
 attempt("tmp-write", lambda: open("/tmp/sandbox-probe.txt", "w").write("ok"))
 print("\\n".join(results))
@@ -51,6 +52,7 @@ def test_sandboxed_runs_cannot_reach_the_network_the_ledger_or_the_checkout(tmp_
     assert "network: refused" in log and "ledger: refused" in log
     assert "checkout-write: refused" in log and "# tampered" not in (arena / "train.py").read_text()
     assert "worktree-write: allowed" in log and "tmp-write: allowed" in log
+    assert "ssh-keys: refused (FileNotFoundError)" in log  # the real home is not there
     assert "home-write: allowed" in log  # into a private, empty home that vanishes afterwards
     import os
     assert not os.path.exists(os.path.expanduser("~/sandbox-escape.txt"))
