@@ -110,3 +110,31 @@ def test_writing_the_evaluator_at_run_time_is_invalid(tmp_path):
     assert rows[1]["status"] == "invalid" and rows[1]["reason"] == "readonly file(s) changed during the run: prepare.py"
     assert rows[2]["status"] == "keep"  # the next run got a clean worktree
     assert "improved" not in (arena / "prepare.py").read_text()
+
+
+EVALUATE = '''"""A separate evaluator (readonly): scores the candidate's constants with prepare's objective."""
+import train
+from prepare import evaluate, report
+
+s = evaluate(train.LEARNING_RATE, train.WIDTH, train.DROPOUT, train.WARMUP_STEPS)
+report({"val_loss": s["val_loss"]})
+'''
+
+
+def test_code_a_run_leaves_behind_cannot_shadow_the_evaluators_imports(tmp_path):
+    # the run writes json.py next to the evaluator: `import json` in prepare.report would
+    # load it (the script's directory comes first on sys.path) and report a loss of 0
+    arena = make_synthetic_arena(tmp_path / "arena", extra_files={"evaluate.py": EVALUATE}, config_overrides={
+        "arena": {"eval": f"{__import__('sys').executable} evaluate.py", "readonly": ["prepare.py", "evaluate.py"]}})
+    main = 'if __name__ == "__main__":'
+    fake = 'def dump(obj, f, **kw):\n    f.write(\'{"val_loss": 0.0}\')\n'
+    plant = main + f"\n    open('json.py', 'w').write({fake!r})"
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "plant a fake json module", "edits": [{"path": "train.py", "search": main, "replace": plant}]}])
+    r = run_cli("run", arena, "--tag", "e", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = ledger_rows(arena, "SELECT status, metric FROM experiments WHERE id = 1")[0]
+    assert row["status"] == "discard" and row["metric"] == pytest.approx(1.465557, abs=1e-6)  # the honest value
+    run = ledger_rows(arena, "SELECT warnings_json FROM runs WHERE experiment_id = 1")[0]
+    removal = [w for w in json.loads(run["warnings_json"]) if w.startswith("removed before the eval:")]
+    assert len(removal) == 1 and "json.py" in removal[0]

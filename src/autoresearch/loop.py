@@ -907,7 +907,10 @@ class CampaignLoop:
         )
         out = self._run_unlocked(spec, exp_id)
         eval_out: RunOutcome | None = None
+        removed: list[str] = []
         if cfg.eval and not (out.timed_out or out.interrupted) and out.exit_code == 0:
+            # code the run left in the worktree must not shadow what the evaluator imports
+            removed = self.ws.remove_untracked_code(worktree)
             espec = self._spec(slot, exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s, k)
             eval_out = self._run_unlocked(espec, None)
         took = out.duration_s + (eval_out.duration_s if eval_out else 0.0)
@@ -953,7 +956,8 @@ class CampaignLoop:
         self.ledger.finish_run(
             run_id, status="ok" if status is Status.KEEP else status.value, exit_code=out.exit_code,
             eval_exit_code=eval_out.exit_code if eval_out else None, metric=measurement.metric,
-            metrics=measurement.metrics, warnings=measurement.warnings, problem=reason, log_tail=tail,
+            metrics=measurement.metrics, problem=reason, log_tail=tail,
+            warnings=[*measurement.warnings, *([f"removed before the eval: {', '.join(removed[:20])}"] if removed else [])],
             duration_s=took,
         )
         return _Measured(status, measurement, reason, run_id, str(spec.log_path))

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import threading
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 from .errors import ArenaError, AutoresearchError, EditError
@@ -258,6 +258,23 @@ class Workspace:
         if tmp.is_dir():
             for f in tmp.iterdir():
                 f.unlink(missing_ok=True)
+        return removed
+
+    def remove_untracked_code(self, arena_dir: Path) -> list[str]:
+        """Delete files a run created that Python could import instead of the real thing
+        (``json.py`` next to the evaluator, ``sitecustomize.py``, ``*.pth``, extension
+        modules, bytecode caches); returns their arena-relative paths. Other outputs (a
+        checkpoint) stay for the evaluator."""
+        out = git(["ls-files", "--others", "-z", "--", "."], arena_dir).stdout.decode(errors="replace")
+        removed = []
+        for rel in filter(None, out.split("\0")):
+            p = PurePosixPath(rel)
+            if p.suffix in (".py", ".pyc", ".pth", ".so", ".pyd") or "__pycache__" in p.parts:
+                try:
+                    (arena_dir / rel).unlink()
+                    removed.append(rel)
+                except OSError:
+                    pass
         return removed
 
     def write_files(self, arena_dir: Path, files: Mapping[str, str]) -> None:
