@@ -113,3 +113,20 @@ def test_infer_karpathy_layout(files, uv, expected):
 def test_no_config_and_no_layout_says_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="autoresearch init"):
         load_config(tmp_path)
+
+
+def test_the_readme_config_example_is_valid():
+    """The documented config must load: docs that match the code."""
+    import re
+    from pathlib import Path
+
+    from autoresearch.config import Config, tomllib  # tomllib, or tomli on 3.10
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 3
+    Config.model_validate(tomllib.loads(blocks[0]))
+    for block in blocks[1:]:  # the provider and agent examples, on top of a minimal arena
+        data = tomllib.loads(block)
+        Config.model_validate({"arena": {"editable": ["train.py"], "run": "python train.py"},
+                               "metric": {"name": "val_bpb"}, **data})
