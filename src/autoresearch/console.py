@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 from rich.console import Console
 from rich.markup import escape
@@ -97,6 +98,7 @@ class LiveReporter:
         self.console = console
         self.state = LiveState(metric, budget_s)
         self.lines = ConsoleReporter(console, metric)
+        self.lock = threading.Lock()
         self.live = Live(console=console, refresh_per_second=4, get_renderable=self.render, transient=True)
 
     def __enter__(self) -> "LiveReporter":
@@ -109,7 +111,8 @@ class LiveReporter:
     def __call__(self, event: Event) -> None:
         import time
 
-        self.state.apply(event, time.monotonic())
+        with self.lock:  # render() runs in rich's refresh thread
+            self.state.apply(event, time.monotonic())
         if event.kind != "start":
             self.lines(event)  # printed above the live area, kept in the scrollback
 
@@ -123,11 +126,14 @@ class LiveReporter:
         st = self.state
         now = time.monotonic()
         slots = Table.grid(padding=(0, 1))
-        for slot, (eid, desc, started) in sorted(st.running.items()):
+        with self.lock:
+            running = sorted(st.running.items())
+            counts_now = dict(st.counts)
+        for slot, (eid, desc, started) in running:
             elapsed = now - started
             bar = ProgressBar(total=max(st.budget_s, 1e-9), completed=min(elapsed, st.budget_s), width=24)
             slots.add_row(f"[blue]{escape(slot)}[/]", f"#{eid}", bar, f"{elapsed:5.0f}s/{st.budget_s:g}s", escape(desc[:70]))
-        counts = "  ".join(f"[{STATUS_STYLE[Status(k)]}]{k} {v}[/]" for k, v in sorted(st.counts.items()))
+        counts = "  ".join(f"[{STATUS_STYLE[Status(k)]}]{k} {v}[/]" for k, v in sorted(counts_now.items()))
         best = f"best {st.metric} {fmt(st.best)}" + (f" (#{st.best_id})" if st.best_id is not None else "")
         spend = f"   spent {st.tokens} tokens, ${st.cost:.4f}" if st.tokens else ""
         return Group(slots, f"[bold]{escape(best)}[/]   {counts}{spend}")
