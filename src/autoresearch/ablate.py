@@ -30,8 +30,8 @@ from .metrics import measure
 from .edits import apply_edits
 from .errors import EditError
 from .records import Experiment, FileEdit, Goal, Status
-from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, RunSpec, child_env
-from .runners.proctree import new_run_token
+from .loop import build_run_spec
+from .runners.local import LocalRunner
 from .slots import Slot, cpu_count, parse_slots
 from .stats import t_sf
 from .workspace import GitError, Workspace, git
@@ -232,24 +232,20 @@ def _measure_once(ws: Workspace, runner: LocalRunner, config: Config, campaign: 
                   k: int, log_dir: Path, base_env: Mapping[str, str]) -> tuple[float | None, str]:
     cfg = config.arena
     assert v.commit is not None
-    worktree = ws.checkout(campaign.tag, f"ablate-{slot.index}", v.commit)  # type: ignore[arg-type]
-    seed = config.runner.seed + SEED_OFFSET + k
+    name = f"ablate-{slot.index}"
+    worktree = ws.checkout(campaign.tag, name, v.commit)  # type: ignore[arg-type]
     safe = v.name.replace(" ", "-").replace("#", "")
-    budget = cfg.time_budget_s
-    extra = {**slot.env, "AUTORESEARCH_SLOT": str(slot.index), "AUTORESEARCH_SEED": str(seed),
-             "AUTORESEARCH_TIME_BUDGET": str(int(budget)) if float(budget).is_integer() else str(budget),
-             "AUTORESEARCH_EXPERIMENT_ID": str(v.removed if v.removed is not None else -1),
-             "AUTORESEARCH_ARENA_DIR": str(ws.arena), "PYTHONUNBUFFERED": "1"}
     outs = {}
     for phase, command, timeout in (("run", cfg.run, cfg.hard_timeout_s), ("eval", cfg.eval, cfg.hard_eval_timeout_s)):
         if command is None:
             continue
-        result = log_dir / "results" / f"{safe}-r{k}-{phase}.json"
-        result.parent.mkdir(parents=True, exist_ok=True)
-        env = child_env(base_env, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {**extra, "AUTORESEARCH_PHASE": phase})
-        spec = RunSpec(command=command, cwd=worktree, env=env, timeout_s=timeout, log_path=log_dir / f"{safe}-r{k}-{phase}.log",
-                       token=new_run_token(), result_file=result, log_cap_bytes=int(config.runner.log_cap_mb * (1 << 20)),
-                       kill_grace_s=config.runner.kill_grace_s)
+        spec = build_run_spec(
+            config, ws, slot=slot, worktree_top=ws.worktree_path(campaign.tag, name), worktree=worktree,  # type: ignore[arg-type]
+            phase=phase, command=command, timeout=timeout, seed=config.runner.seed + SEED_OFFSET + k,
+            exp_id=v.removed if v.removed is not None else -1, attempt=1,
+            result_file=log_dir / "results" / f"{safe}-r{k}-{phase}.json", log_path=log_dir / f"{safe}-r{k}-{phase}.log",
+            base_env=base_env,
+        )
         out = runner.start(spec).wait()
         outs[phase] = out
         if out.timed_out:

@@ -262,8 +262,7 @@ class CampaignLoop:
         self._abandoned = False
         self._claimed: dict[str, int] = {}   # code hash -> experiment being built with it
         self._pump = _Pump(self)
-        lim = config.runner.limits
-        self.resource_limits = ResourceLimits(lim.memory_mb, lim.file_size_mb, lim.nproc, lim.nofile, lim.disk_mb)
+        self.resource_limits = resource_limits(config)
         self.editable = tuple(config.arena.editable)
         self.readonly = {p: self.campaign.readonly.get(p) for p in config.arena.readonly}
         if set(config.arena.readonly) - set(self.campaign.readonly):
@@ -865,36 +864,12 @@ class CampaignLoop:
 
     def _spec(self, slot: Slot, exp_id: int, attempt: int, worktree: Path, phase: str, command: str,
               timeout: float, k: int) -> RunSpec:
-        cfg = self.config
         run = f"-r{k}" if k else ""
-        result_file = self.run_dir / "results" / f"{exp_id:04d}-a{attempt}{run}-{phase}.json"
-        result_file.parent.mkdir(parents=True, exist_ok=True)
-        budget = cfg.arena.time_budget_s
-        extra = {
-            **slot.env,
-            "AUTORESEARCH_SLOT": str(slot.index),
-            "AUTORESEARCH_SEED": str(self._seed(k)),
-            "AUTORESEARCH_TIME_BUDGET": str(int(budget)) if float(budget).is_integer() else str(budget),
-            "AUTORESEARCH_EXPERIMENT_ID": str(exp_id),
-            "AUTORESEARCH_ATTEMPT": str(attempt),
-            "AUTORESEARCH_PHASE": phase,
-            "AUTORESEARCH_ARENA_DIR": str(self.ws.arena),
-            "PYTHONUNBUFFERED": "1",
-        }
-        env = child_env(self.base_env, [*DEFAULT_ENV_ALLOW, *cfg.runner.env_allow], extra)
-        if cfg.runner.sandbox == "bwrap":
-            from .runners.sandbox import bwrap_command, require_bwrap
-
-            top = self.ws.worktree_path(self.tag, slot.index)
-            command = bwrap_command(command, bwrap=require_bwrap(), worktree=top, cwd=worktree,
-                                    writable=[result_file.parent], arena=self.ws.arena, state_dir=self.ws.state_dir,
-                                    home=env.get("HOME"), path_env=env.get("PATH", ""),
-                                    extra_ro=cfg.runner.sandbox_paths)
-        return RunSpec(
-            command=command, cwd=worktree, env=env, timeout_s=timeout,
-            log_path=self._log_path(exp_id, attempt, phase, k), token=new_run_token(), result_file=result_file,
-            log_cap_bytes=int(cfg.runner.log_cap_mb * (1 << 20)), kill_grace_s=cfg.runner.kill_grace_s,
-            limits=self.resource_limits,
+        return build_run_spec(
+            self.config, self.ws, slot=slot, worktree_top=self.ws.worktree_path(self.tag, slot.index), worktree=worktree,
+            phase=phase, command=command, timeout=timeout, seed=self._seed(k), exp_id=exp_id, attempt=attempt,
+            result_file=self.run_dir / "results" / f"{exp_id:04d}-a{attempt}{run}-{phase}.json",
+            log_path=self._log_path(exp_id, attempt, phase, k), base_env=self.base_env,
         )
 
     def _execute(self, slot: Slot, exp_id: int, attempt: int, worktree: Path, k: int, purpose: str) -> _Measured:
@@ -961,6 +936,45 @@ class CampaignLoop:
             duration_s=took,
         )
         return _Measured(status, measurement, reason, run_id, str(spec.log_path))
+
+
+def resource_limits(config: Config) -> ResourceLimits:
+    lim = config.runner.limits
+    return ResourceLimits(lim.memory_mb, lim.file_size_mb, lim.nproc, lim.nofile, lim.disk_mb)
+
+
+def build_run_spec(config: Config, ws: Any, *, slot: Slot, worktree_top: Path, worktree: Path, phase: str, command: str,
+                   timeout: float, seed: int, exp_id: int, attempt: int, result_file: Path, log_path: Path,
+                   base_env: Mapping[str, str]) -> RunSpec:
+    """One run's spec: the harness's environment (allowlist + AUTORESEARCH_* + the slot's),
+    the sandbox when configured, the log cap and the resource limits. Every run the harness
+    starts (campaign runs and ablation runs) is built here."""
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    budget = config.arena.time_budget_s
+    extra = {
+        **slot.env,
+        "AUTORESEARCH_SLOT": str(slot.index),
+        "AUTORESEARCH_SEED": str(seed),
+        "AUTORESEARCH_TIME_BUDGET": str(int(budget)) if float(budget).is_integer() else str(budget),
+        "AUTORESEARCH_EXPERIMENT_ID": str(exp_id),
+        "AUTORESEARCH_ATTEMPT": str(attempt),
+        "AUTORESEARCH_PHASE": phase,
+        "AUTORESEARCH_ARENA_DIR": str(ws.arena),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env = child_env(base_env, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], extra)
+    if config.runner.sandbox == "bwrap":
+        from .runners.sandbox import bwrap_command, require_bwrap
+
+        command = bwrap_command(command, bwrap=require_bwrap(), worktree=worktree_top, cwd=worktree,
+                                writable=[result_file.parent], arena=ws.arena, state_dir=ws.state_dir,
+                                home=env.get("HOME"), path_env=env.get("PATH", ""),
+                                extra_ro=config.runner.sandbox_paths)
+    return RunSpec(
+        command=command, cwd=worktree, env=env, timeout_s=timeout, log_path=log_path, token=new_run_token(),
+        result_file=result_file, log_cap_bytes=int(config.runner.log_cap_mb * (1 << 20)),
+        kill_grace_s=config.runner.kill_grace_s, limits=resource_limits(config),
+    )
 
 
 def _eval_invalid(out: RunOutcome) -> str | None:

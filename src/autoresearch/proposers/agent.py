@@ -31,7 +31,7 @@ from ..records import Experiment, FileEdit, Proposal
 from ..runners.local import DEFAULT_ENV_ALLOW, LocalRunner, RunSpec, child_env
 from ..runners.proctree import new_run_token
 from ..workspace import Workspace, git
-from .llm import history_table
+from .llm import context_sections
 
 AGENT_TASK = """# Your task
 You are working in a git checkout of the current best version of the code. Make ONE focused \
@@ -41,13 +41,7 @@ End your output with a single line that summarises the change."""
 
 
 def agent_prompt(context: ProposalContext, editable: Sequence[str], readonly: Sequence[str], history_n: int) -> str:
-    goal = "lower is better" if context.goal.value == "minimize" else "higher is better"
-    parts = []
-    if context.program.strip():
-        parts.append(f"# Research program\n{context.program.strip()}")
-    metric = "-" if context.incumbent_metric is None else f"{context.incumbent_metric:.6g}"
-    parts.append(f"# Current state\nMetric: {context.metric} ({goal}). Incumbent: {metric}.")
-    parts.append(f"# Experiments so far (do not repeat what failed)\n{history_table(context.history, others=history_n)}")
+    parts = context_sections(context, history_n)
     parts.append(AGENT_TASK.format(editable=", ".join(editable), readonly=", ".join(readonly) or "anything else"))
     return "\n\n".join(parts)
 

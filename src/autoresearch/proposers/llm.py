@@ -89,9 +89,9 @@ def _trim(text: str, budget: int) -> str:
     return text[:half] + f"\n... [{len(text) - 2 * half} characters left out] ...\n" + text[-half:]
 
 
-def build_prompt(context: ProposalContext, *, editable: Sequence[str], history_n: int, readonly_chars: int,
-                 repair: tuple[Experiment, str] | None = None, knobs: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The user message for one proposal. Pure."""
+def context_sections(context: ProposalContext, history_n: int) -> list[str]:
+    """What every proposer's prompt starts with: the program, the state (metric, incumbent,
+    noise) and the history table. Pure."""
     goal = "lower is better" if context.goal is Goal.MINIMIZE else "higher is better"
     parts = []
     if context.program.strip():
@@ -102,6 +102,13 @@ def build_prompt(context: ProposalContext, *, editable: Sequence[str], history_n
                   " differences smaller than that are not real.")
     parts.append(state)
     parts.append(f"# Experiments so far (do not repeat what failed)\n{history_table(context.history, others=history_n)}")
+    return parts
+
+
+def build_prompt(context: ProposalContext, *, editable: Sequence[str], history_n: int, readonly_chars: int,
+                 repair: tuple[Experiment, str] | None = None, knobs: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The user message for one proposal. Pure."""
+    parts = context_sections(context, history_n)
     if knobs is None:
         files = "\n\n".join(f"## {p}\n```\n{context.files[p]}\n```" for p in editable if p in context.files)
         parts.append(f"# Editable files (current incumbent, full text)\n{files}")
