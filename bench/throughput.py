@@ -5,6 +5,10 @@
     0``). Targets: >= 97 % pipelined (serial is ~80 % by construction).
 (b) Sleep-runs of RUN seconds on 1 slot vs N slots (default 8): experiments per second.
     Target: >= 7.6x with 8 slots.
+(c) ``--runner ray``: the same on a Ray cluster started on loopback (a head and one worker
+    node with 4 logical CPUs; each experiment takes one), 1 slot vs 4 (target >= 3.6x),
+    and the runner's overhead per run (ledger start to finish minus the run's own
+    duration: payload, scheduling, log and files back) next to the local runner's.
 
 Both on real campaigns (synthetic arena, real git, real subprocesses); the ratio is measured
 in the same invocation. The wall window of a campaign runs from the start of its first
@@ -14,6 +18,7 @@ never repeats, and never changes the metric (the greedy judge discards it: no ke
 makes a prepared proposal stale).
 
     python bench/throughput.py [--run-seconds 2] [--experiments 16] [--slots 8]
+    python bench/throughput.py --runner ray [--run-seconds 2] [--experiments 16]
 """
 
 from __future__ import annotations
@@ -54,12 +59,15 @@ class CommentProposer:
 
 
 def campaign(root: Path, name: str, *, slots: int, lookahead: int, latency_s: float, run_seconds: float,
-             experiments: int) -> dict[str, float]:
+             experiments: int, ray: dict[str, object] | None = None) -> dict[str, float]:
     arena = make_synthetic_arena(root / name, run_seconds=run_seconds,
                                  config_overrides={"arena": {"time_budget_s": max(10.0, run_seconds * 2)}})
+    overrides: dict[str, object] = {"runner.slots": slots, "proposer.lookahead": lookahead, "judge.policy": "greedy"}
+    if ray is not None:
+        overrides["runner.kind"] = "ray"
+        overrides.update({f"runner.ray.{k}": v for k, v in ray.items()})
     outcome, _ = run_campaign(
-        arena, tag="bench", proposer=CommentProposer(latency_s), max_experiments=experiments + 1,
-        overrides={"runner.slots": slots, "proposer.lookahead": lookahead, "judge.policy": "greedy"},
+        arena, tag="bench", proposer=CommentProposer(latency_s), max_experiments=experiments + 1, overrides=overrides,
     )
     assert outcome.exit_code == 0, outcome
     db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
@@ -71,7 +79,9 @@ def campaign(root: Path, name: str, *, slots: int, lookahead: int, latency_s: fl
     end = max(r[1] for r in runs)
     busy = sum(r[2] for r in runs)
     wall = end - start
-    return {"wall_s": wall, "duty": busy / (wall * slots), "per_s": len(runs) / wall, "runs": len(runs)}
+    overhead = sum(r[1] - r[0] - r[2] for r in runs) / len(runs)
+    return {"wall_s": wall, "duty": busy / (wall * slots), "per_s": len(runs) / wall, "runs": len(runs),
+            "overhead_s": overhead}
 
 
 def main() -> None:
@@ -82,10 +92,13 @@ def main() -> None:
     ap.add_argument("--runner", choices=["local", "ray"], default="local")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
-    if args.runner != "local":
-        raise SystemExit("the ray runner is not built yet in this version; run with --runner local")
     R, n = args.run_seconds, args.experiments
     out: dict[str, dict[str, float]] = {}
+    if args.runner == "ray":
+        out = ray_bench(R, n)
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print(f"(a) one slot, proposer latency {0.25 * R:.2f} s = 25 % of a {R:g} s run, {n} candidates")
@@ -106,6 +119,30 @@ def main() -> None:
         out["speedup"] = {"ratio": ratio}
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
+
+
+def ray_bench(R: float, n: int, slots: int = 4) -> dict[str, dict[str, float]]:
+    from autoresearch.testing import RayCluster
+
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, RayCluster(workers=1, cpus=slots) as cluster:
+        root = Path(tmp)
+        ray = {"address": cluster.address, "num_cpus": 1, "work_dir": str(cluster.temp_dir / "nodes")}
+        print(f"(c) Ray on loopback (head + 1 worker node, {slots} CPUs), sleep-runs of {R:g} s: 1 slot ({n} "
+              f"candidates) vs {slots} slots ({n * slots} candidates); local 1 slot for the overhead")
+        local = campaign(root, "c-local", slots=1, lookahead=0, latency_s=0.0, run_seconds=R, experiments=n)
+        one = campaign(root, "c-ray-1", slots=1, lookahead=0, latency_s=0.0, run_seconds=R, experiments=n, ray=ray)
+        many = campaign(root, f"c-ray-{slots}", slots=slots, lookahead=0, latency_s=0.0, run_seconds=R,
+                        experiments=n * slots, ray=ray)
+        out["local_1"], out["ray_1"], out[f"ray_{slots}"] = local, one, many
+        ratio = many["per_s"] / one["per_s"]
+        print(f"    local 1 slot  {local['per_s']:.3f} experiments/s, overhead per run {1000 * local['overhead_s']:.0f} ms")
+        print(f"    ray 1 slot    {one['per_s']:.3f} experiments/s, overhead per run {1000 * one['overhead_s']:.0f} ms")
+        print(f"    ray {slots} slots   {many['per_s']:.3f} experiments/s (duty {100 * many['duty']:.1f} %), "
+              f"overhead per run {1000 * many['overhead_s']:.0f} ms")
+        print(f"    speed-up {ratio:.2f}x (target >= {0.9 * slots:.1f}x)")
+        out["speedup"] = {"ratio": ratio}
+    return out
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from .edits import apply_edits
 from .errors import EditError
 from .records import Experiment, FileEdit, Goal, Status
 from .loop import build_run_spec
-from .runners.local import LocalRunner
+from .protocols import Runner
 from .slots import Slot, cpu_count, parse_slots
 from .stats import t_sf
 from .workspace import GitError, Workspace, git
@@ -174,7 +174,9 @@ def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config
         problems: dict[str, list[str]] = {v.name: [] for v in variants}
         lock_ = threading.Lock()
         env0 = dict(os.environ if base_env is None else base_env)
-        runner = LocalRunner()
+        from .api import make_runner
+
+        runner = make_runner(config)  # the campaign's runner: local, or the same Ray cluster
         log_dir = ws.state_dir / campaign.tag / "ablation"
 
         errors: list[BaseException] = []
@@ -228,7 +230,7 @@ def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config
         lock.release()
 
 
-def _measure_once(ws: Workspace, runner: LocalRunner, config: Config, campaign: Campaign, slot: Slot, v: Variant,
+def _measure_once(ws: Workspace, runner: Runner, config: Config, campaign: Campaign, slot: Slot, v: Variant,
                   k: int, log_dir: Path, base_env: Mapping[str, str]) -> tuple[float | None, str]:
     cfg = config.arena
     assert v.commit is not None
@@ -248,6 +250,8 @@ def _measure_once(ws: Workspace, runner: LocalRunner, config: Config, campaign: 
         )
         out = runner.start(spec).wait()
         outs[phase] = out
+        if out.infra:
+            return None, f"{phase}: infrastructure failure: {out.infra}"
         if out.timed_out:
             return None, f"{phase} timed out"
         if out.exit_code != 0:

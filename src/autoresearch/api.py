@@ -9,7 +9,6 @@ from typing import Any, Callable, Mapping
 
 from .campaign import OpenCampaign, Reconciled, open_campaign, preflight, reconcile
 from .config import Config, LoadedConfig, load_config
-from .errors import ConfigError
 from .judge import make_judge
 from .loop import CampaignLoop, Limits, Outcome, Reporter, StopSignal
 from .protocols import Proposer, Runner
@@ -18,9 +17,11 @@ from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
 
 
 def check_built(config: Config) -> None:
-    if config.runner.kind != "local":
-        raise ConfigError("runner kind 'ray' is not built yet in this version; use [runner] kind = \"local\"")
-    if config.runner.sandbox == "bwrap":
+    if config.runner.kind == "ray":
+        from .runners.ray import require_ray
+
+        require_ray()
+    elif config.runner.sandbox == "bwrap":  # on a cluster, each node checks its own bwrap
         from .runners.sandbox import require_bwrap
 
         require_bwrap()
@@ -28,6 +29,15 @@ def check_built(config: Config) -> None:
         from .tracking import require_mlflow
 
         require_mlflow()  # before anything is recorded
+
+
+def make_runner(config: Config) -> Runner:
+    """The runner ``[runner] kind`` names (connecting to the Ray cluster for "ray")."""
+    if config.runner.kind == "ray":
+        from .runners.ray import RayRunner
+
+        return RayRunner(config.runner.ray)
+    return LocalRunner()
 
 
 def run_campaign(
@@ -62,12 +72,19 @@ def run_campaign(
     if proposer is None:
         options = {"proposals": proposals.resolve()} if proposals is not None else {}
         proposer = make_proposer(proposer_kind, config, arena, options)
+    if runner is None:
+        runner = make_runner(config)
     oc = open_campaign(workspace, config, tag=tag)
     try:
         rec = reconcile(oc)
         if on_open is not None:
             on_open(oc, loaded, rec)
         deadline = time.time() + max_hours * 3600 if max_hours is not None else None
+        if report is not None and hasattr(runner, "describe"):
+            from .loop import Event
+
+            for line in runner.describe():
+                report(Event("note", detail=line))
         exporter = None
         if config.tracking.mlflow:
             from .loop import Event
@@ -79,7 +96,7 @@ def run_campaign(
                                       note=lambda text: shown(Event("note", detail=text))).start()
             report = _with_export(report, exporter)
         loop = CampaignLoop(
-            oc, config, proposer=proposer, runner=runner or LocalRunner(), judge=judge,
+            oc, config, proposer=proposer, runner=runner, judge=judge,
             limits=Limits(max_experiments=max_experiments, deadline=deadline), stop=stop, report=report,
         )
         try:

@@ -75,7 +75,7 @@ def _overrides(
     metric: str | None, goal: str | None, judge: str | None, proposer: str | None, seed: int | None,
     editable: list[str] | None, readonly: list[str] | None, slots: str | None, runner: str | None,
     sets: list[str] | None, provider: str | None = None, model: str | None = None, base_url: str | None = None,
-    mode: str | None = None, agent_cmd: str | None = None,
+    mode: str | None = None, agent_cmd: str | None = None, ray_address: str | None = None,
 ) -> dict[str, Any]:
     o: dict[str, Any] = {}
     pairs = {
@@ -84,7 +84,7 @@ def _overrides(
         "runner.seed": seed, "arena.editable": editable or None, "arena.readonly": readonly or None,
         "runner.slots": _slots_value(slots), "runner.kind": runner,
         "proposer.llm.provider": provider, "proposer.llm.model": model, "proposer.llm.base_url": base_url,
-        "proposer.llm.mode": mode, "proposer.agent.command": agent_cmd,
+        "proposer.llm.mode": mode, "proposer.agent.command": agent_cmd, "runner.ray.address": ray_address,
     }
     o.update({k: v for k, v in pairs.items() if v is not None})
     for text in sets or []:
@@ -121,7 +121,8 @@ def run(
     editable: Optional[List[str]] = typer.Option(None, "--editable", help="Override arena.editable (repeatable)."),
     readonly: Optional[List[str]] = typer.Option(None, "--readonly", help="Override arena.readonly (repeatable)."),
     slots: Optional[str] = typer.Option(None, "--slots", help="Concurrent experiments: a number (N CPU slots sharing the cores) or descriptors, e.g. cuda:0,cuda:1 or cpu:4,cpu:4."),
-    runner: Optional[str] = typer.Option(None, "--runner", help="local | ray."),
+    runner: Optional[str] = typer.Option(None, "--runner", help="local | ray (experiments as tasks on a Ray cluster)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="[runner.ray] address: auto | local | HOST:PORT | ray://HOST:PORT."),
     provider: Optional[str] = typer.Option(None, "--provider", help="LLM provider: openai (any OpenAI-compatible server) | anthropic."),
     model: Optional[str] = typer.Option(None, "--model", help="LLM model name ([proposer.llm] model)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8080/v1."),
@@ -150,6 +151,7 @@ def run(
         time_budget=time_budget, timeout=timeout, run_cmd=run_cmd, eval_cmd=eval_cmd, metric=metric, goal=goal,
         judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,
         sets=sets, provider=provider, model=model, base_url=base_url, mode=mode, agent_cmd=agent_cmd,
+        ray_address=ray_address,
     )
     if sampler is not None:
         overrides["proposer.knobs.sampler"] = sampler

@@ -227,6 +227,20 @@ class LimitsTable(_Table):
     disk_mb: float | None = Field(default=None, gt=0)
 
 
+class RayTable(_Table):
+    address: str = "auto"            # "auto" (RAY_ADDRESS or a cluster started on this machine),
+                                     # "local" (start one here), "host:port" or "ray://host:port"
+    num_cpus: float = Field(default=1, ge=0)   # per experiment
+    num_gpus: float = Field(default=0, ge=0)   # per experiment (Ray sets CUDA_VISIBLE_DEVICES)
+    resources: dict[str, float] = {}           # custom resources per experiment
+    work_dir: str = ""               # on every node: arena copies and scratch worktrees
+                                     # (default: <tmp>/autoresearch-ray)
+    prepare: str = ""                # run once per node in its copy of the arena, cached
+    prepare_timeout_s: float = Field(default=3600, gt=0)
+    data_paths: list[str] = []       # paths every node must have (a shared file system)
+    retries: int = Field(default=1, ge=0)      # a run whose worker or node died is retried this often
+
+
 class RunnerTable(_Table):
     @field_validator("slots")
     @classmethod
@@ -244,6 +258,14 @@ class RunnerTable(_Table):
     limits: LimitsTable = LimitsTable()
     sandbox: Literal["none", "bwrap"] = "none"   # bwrap: read-only system, no network, no ledger (see sandbox.py)
     sandbox_paths: list[str] = []                # read-only paths under the (hidden) home a run needs
+    ray: RayTable = RayTable()                   # kind = "ray" (see runners/ray.py)
+
+    @model_validator(mode="after")
+    def _ray_slots(self) -> "RunnerTable":
+        if self.kind == "ray" and not isinstance(self.slots, int):
+            raise ValueError("with kind = \"ray\", slots is a number of experiments run at once; devices come "
+                             "from [runner.ray] num_gpus / resources, and Ray assigns them")
+        return self
 
 
 class TrackingTable(_Table):

@@ -5,6 +5,7 @@
     ├── ArenaError               not a git repo, dirty tree, missing files          (exit 1)
     ├── BaselineError            the baseline crashed or lacks the metric           (exit 1)
     ├── CampaignLockedError      another live process holds the campaign            (exit 1)
+    ├── InfraError               the cluster keeps failing runs, or a node lacks setup (exit 1)
     ├── UsageError               bad command-line usage                             (exit 2)
     ├── ForcedStop               a second Ctrl-C: stop at once                      (exit 130)
     └── EditError                a proposal's edit cannot be applied (data, not fatal)
@@ -31,6 +32,11 @@ class BaselineError(AutoresearchError):
 
 class CampaignLockedError(AutoresearchError):
     pass
+
+
+class InfraError(AutoresearchError):
+    """The infrastructure (a Ray cluster) cannot run experiments: runs failed for reasons
+    that are not the candidate's, again and again, or a node lacks what the arena needs."""
 
 
 class UsageError(AutoresearchError):

@@ -297,6 +297,17 @@ class Ledger:
         with self.tx() as db:
             db.execute(f"UPDATE experiments SET {', '.join(sets)} WHERE campaign_id=? AND id=?", (*args, campaign.id, id))
 
+    def requeue(self, campaign: Campaign, id: int, *, attempt: int, reason: str) -> None:
+        """Put an experiment back in the queue (the infrastructure failed its run): pending
+        again, as its next attempt, with the reason among its warnings."""
+        with self.tx() as db:
+            row = db.execute("SELECT warnings_json FROM experiments WHERE campaign_id=? AND id=?",
+                             (campaign.id, id)).fetchone()
+            warnings = json.loads(row[0]) if row and row[0] else []
+            warnings.append(f"requeued: {reason}")
+            db.execute("UPDATE experiments SET status=?, attempt=?, warnings_json=? WHERE campaign_id=? AND id=?",
+                       (Status.PENDING.value, attempt, json.dumps(warnings), campaign.id, id))
+
     def update_stats(self, campaign: Campaign, id: int, *, mean: float, runs_n: int, se: float | None) -> None:
         """New statistics of a kept experiment after it was re-measured."""
         with self.tx() as db:

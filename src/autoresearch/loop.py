@@ -25,7 +25,7 @@ from .campaign import OpenCampaign
 from .config import Config
 from .edits import apply_edits, code_hash, unified_diff
 from .faults import crash_point
-from .errors import BaselineError, EditError
+from .errors import BaselineError, EditError, InfraError
 from .integrity import out_of_range, protected_changes, suspicious
 from .judge import Decision, Judge, Noise, Verdict
 from .ledger import results_tsv, write_atomic
@@ -33,7 +33,7 @@ from .metrics import measure
 from .protocols import ProposalContext, Proposer, Runner
 from .records import Experiment, FileEdit, Goal, Measurement, Proposal, RunOutcome, Status
 from .runners.limits import ResourceLimits
-from .runners.local import DEFAULT_ENV_ALLOW, RunSpec, child_env
+from .runners.local import DEFAULT_ENV_ALLOW, RemoteParts, RunSpec, child_env
 from .runners.proctree import new_run_token
 from .slots import Slot, cpu_count, parse_slots
 from .stats import pooled_sd
@@ -41,6 +41,7 @@ from .workspace import hash_files
 
 
 SUSPICIOUS_RUNS = 3  # runs an implausibly large improvement needs before it can be kept
+MAX_INFRA_STREAK = 3  # runs in a row failed by the infrastructure (after its retries) stop the campaign
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class CampaignLoop:
         self._error: BaseException | None = None
         self._abandoned = False
         self._claimed: dict[str, int] = {}   # code hash -> experiment being built with it
+        self._infra_streak = 0               # runs in a row the infrastructure failed
         self._pump = _Pump(self)
         self.resource_limits = resource_limits(config)
         self.editable = tuple(config.arena.editable)
@@ -399,7 +401,10 @@ class CampaignLoop:
                 self.export()
 
     def _run(self) -> Outcome:
-        if self.resource_limits.any:
+        if self.resource_limits.any and self.config.runner.kind == "ray":
+            self.report(Event("note", detail="limit: [runner.limits] apply on each node, with what that node "
+                                             "offers (cgroups or rlimits)"))
+        elif self.resource_limits.any:
             from .runners.local import _cgroups
             from .runners.limits import describe
 
@@ -552,9 +557,12 @@ class CampaignLoop:
                     for k in ks:
                         if failures or self.stop.event.is_set():
                             break
-                        with self._unlocked():
-                            worktree = self.ws.checkout(self.tag, slot.index, base)
-                        m = self._execute(slot, 0, attempt, worktree, k, "baseline")
+                        while True:  # a run the infrastructure failed is done again (bounded by the streak)
+                            with self._unlocked():
+                                worktree = self.ws.checkout(self.tag, slot.index, base)
+                            m = self._execute(slot, 0, attempt, worktree, k, "baseline")
+                            if m.status is not Status.INFRA or self._error is not None:
+                                break
                         crash_point("after_run", 0)
                         if m.status is Status.KEEP:
                             self.samples(0).append(m.measurement.metric)  # type: ignore[arg-type]
@@ -763,6 +771,12 @@ class CampaignLoop:
             self.report(Event("note", exp_id, desc, detail=note, slot=slot.name))
             attempt += 1
             parent_exp = now_exp
+        if status is Status.INFRA:  # not the candidate's fault: back in the queue, as its next attempt
+            self.ledger.requeue(self.campaign, exp_id, attempt=attempt + 1, reason=reason)
+            self._claimed.pop(built.code_hash, None)
+            self._pending.append(exp_id)
+            self.report(Event("note", exp_id, desc, detail=f"back in the queue: {reason}", slot=slot.name))
+            return status
         values = self.samples(exp_id)
         metric = fmean(values) if values and status in (Status.KEEP, Status.DISCARD) else m.measurement.metric
         stats = dict(decision.stats) if decision is not None else {}
@@ -901,8 +915,11 @@ class CampaignLoop:
             eval_configured=bool(cfg.eval),
         )
         status, reason = Status.KEEP, ""
+        infra = out.infra or (eval_out.infra if eval_out is not None else "")
         if out.interrupted or (eval_out is not None and eval_out.interrupted):
             status, reason = Status.INTERRUPTED, "the harness was stopped during the run"
+        elif infra:
+            status, reason = Status.INFRA, f"infrastructure failure, not the candidate's: {infra}"
         elif out.limit == "disk":
             status, reason = Status.CRASH, (f"killed: its worktree grew past the disk limit of "
                                             f"{self.resource_limits.disk_mb:g} MB ([runner.limits] disk_mb)")
@@ -923,7 +940,7 @@ class CampaignLoop:
             status, reason = Status.CRASH, measurement.problem
         elif (bad := out_of_range(measurement.metric, self.config.metric.min, self.config.metric.max)) is not None:
             status, reason = Status.CRASH, f"{self.metric_name} out of its declared range: {bad}"
-        if status is not Status.INTERRUPTED:
+        if status not in (Status.INTERRUPTED, Status.INFRA):
             changed = self._readonly_changes(worktree)
             if changed:
                 status, reason = Status.INVALID, f"readonly file(s) changed during the run: {', '.join(changed)}"
@@ -935,6 +952,18 @@ class CampaignLoop:
             warnings=[*measurement.warnings, *([f"removed before the eval: {', '.join(removed[:20])}"] if removed else [])],
             duration_s=took,
         )
+        if status is Status.INFRA:
+            self._infra_streak += 1
+            self.report(Event("note", exp_id, slot=slot.name, detail=f"run {k} of #{exp_id}: {reason}"))
+            if self._infra_streak >= MAX_INFRA_STREAK and self._error is None:
+                # the campaign stops once this experiment is back in the queue (the others are interrupted)
+                self._error = InfraError(
+                    f"{self._infra_streak} runs in a row failed for reasons outside the candidates (last: {infra}). "
+                    "Check the cluster (`ray status`); the experiments wait in the ledger and run when you start "
+                    "the campaign again.")
+                self.stop.set(signal.SIGTERM)
+        elif status is not Status.INTERRUPTED:
+            self._infra_streak = 0
         return _Measured(status, measurement, reason, run_id, str(spec.log_path))
 
 
@@ -962,8 +991,14 @@ def build_run_spec(config: Config, ws: Any, *, slot: Slot, worktree_top: Path, w
         "AUTORESEARCH_ARENA_DIR": str(ws.arena),
         "PYTHONUNBUFFERED": "1",
     }
-    env = child_env(base_env, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], extra)
-    if config.runner.sandbox == "bwrap":
+    allow = (*DEFAULT_ENV_ALLOW, *config.runner.env_allow)
+    env = child_env(base_env, allow, extra)
+    remote = RemoteParts(
+        command=command, root=worktree_top, rel=worktree.relative_to(worktree_top).as_posix(), phase=phase,
+        slot=slot.index, env_allow=allow, extra_env={k: v for k, v in extra.items() if k.startswith("AUTORESEARCH_") or k == "PYTHONUNBUFFERED"},
+        sandbox_paths=tuple(config.runner.sandbox_paths) if config.runner.sandbox == "bwrap" else None,
+    )
+    if config.runner.sandbox == "bwrap" and config.runner.kind != "ray":  # a Ray node wraps it there
         from .runners.sandbox import bwrap_command, require_bwrap
 
         command = bwrap_command(command, bwrap=require_bwrap(), worktree=worktree_top, cwd=worktree,
@@ -973,7 +1008,7 @@ def build_run_spec(config: Config, ws: Any, *, slot: Slot, worktree_top: Path, w
     return RunSpec(
         command=command, cwd=worktree, env=env, timeout_s=timeout, log_path=log_path, token=new_run_token(),
         result_file=result_file, log_cap_bytes=int(config.runner.log_cap_mb * (1 << 20)),
-        kill_grace_s=config.runner.kill_grace_s, limits=resource_limits(config),
+        kill_grace_s=config.runner.kill_grace_s, limits=resource_limits(config), remote=remote,
     )
 
 

@@ -18,10 +18,13 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"
     INVALID = "invalid"
     INTERRUPTED = "interrupted"
+    # A run's status only, never an experiment's: the cluster failed the run (a Ray worker
+    # or node died twice). The experiment goes back to ``pending``; nothing counts against it.
+    INFRA = "infra"
 
     @property
     def terminal(self) -> bool:
-        return self not in (Status.PENDING, Status.RUNNING)
+        return self not in (Status.PENDING, Status.RUNNING, Status.INFRA)
 
     @property
     def counted(self) -> bool:
@@ -75,6 +78,7 @@ class RunOutcome:
     log_bytes: int  # bytes the process wrote, including any dropped by the cap
     result_json: str | None  # the text the process left in AUTORESEARCH_RESULT_FILE
     limit: str = ""  # a resource limit that stopped the run ("memory", "disk"), else ""
+    infra: str = ""  # why the infrastructure (not the candidate) failed the run, else ""
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
@@ -337,3 +339,126 @@ class LocalModelServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class RayCluster:
+    """A real Ray cluster on this machine: a head with no CPUs (so every experiment lands on
+    a worker node) and ``workers`` worker nodes, each with ``cpus`` CPUs and fake custom
+    ``resources`` standing in for GPUs. Its processes are found by its own temp dir and
+    stopped with their descendants (``ray stop`` would also stop clusters that are not ours).
+
+        with RayCluster(workers=1, cpus=4, resources={"fake_gpu": 4}) as cluster:
+            ... [runner.ray] address = cluster.address ...
+    """
+
+    def __init__(self, workers: int = 1, cpus: int = 2, resources: Mapping[str, float] | None = None,
+                 ray_bin: str | None = None):
+        import tempfile
+
+        self.workers = workers
+        self.cpus = cpus
+        self.resources = dict(resources or {})
+        self.ray = ray_bin or str(Path(sys.executable).with_name("ray"))
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="ar-ray-", dir="/tmp"))  # socket paths must stay short
+        self.port = _free_port()
+        self.address = f"127.0.0.1:{self.port}"
+
+    def _ray(self, *args: str) -> None:
+        import os
+        import subprocess
+
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        proc = subprocess.run([self.ray, *args], env=env, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ray {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+    def start(self) -> "RayCluster":
+        common = ["--node-ip-address", "127.0.0.1", "--temp-dir", str(self.temp_dir), "--disable-usage-stats"]
+        self._ray("start", "--head", "--port", str(self.port), "--num-cpus", "0", "--include-dashboard=false",
+                  "--ray-client-server-port", str(_free_port()), *common)
+        for _ in range(self.workers):
+            self.add_worker()
+        return self
+
+    def add_worker(self) -> None:
+        self._ray("start", "--address", self.address, "--num-cpus", str(self.cpus),
+                  "--resources", json.dumps(self.resources), "--node-ip-address", "127.0.0.1",
+                  "--disable-usage-stats")
+
+    def pids(self) -> list[int]:
+        """Every process of this cluster: those naming its temp dir, and their descendants."""
+        import os
+
+        parents: dict[int, int] = {}
+        roots: set[int] = set()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    cmd = f.read()
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            pid = int(name)
+            fields = stat[stat.rfind(b")") + 2:].split()
+            if fields[0] == b"Z":  # dead already; reap it if it is ours
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                continue
+            parents[pid] = int(fields[1])
+            if str(self.temp_dir).encode() in cmd:
+                roots.add(pid)
+        found = set(roots)
+        grew = True
+        while grew:
+            grew = False
+            for pid, ppid in parents.items():
+                if ppid in found and pid not in found:
+                    found.add(pid)
+                    grew = True
+        found.discard(os.getpid())
+        return sorted(found)
+
+    def stop(self) -> list[int]:
+        """Stop every process of the cluster; returns those still alive after (should be none)."""
+        import os
+        import signal
+        import time
+
+        try:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+        except ImportError:
+            pass
+        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 3.0)):
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            end = time.monotonic() + wait
+            while self.pids() and time.monotonic() < end:
+                time.sleep(0.1)
+        left = self.pids()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        return left
+
+    def __enter__(self) -> "RayCluster":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

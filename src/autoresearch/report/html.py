@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from ..records import Goal
 
 STATUS_COLOUR = {"keep": "#2ca02c", "discard": "#9a9a9a", "crash": "#d62728", "timeout": "#9467bd",
-                 "invalid": "#bcbd22", "interrupted": "#17becf", "running": "#1f77b4", "pending": "#aaaaaa"}
+                 "invalid": "#bcbd22", "interrupted": "#17becf", "infra": "#8c564b", "running": "#1f77b4", "pending": "#aaaaaa"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}

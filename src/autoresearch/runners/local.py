@@ -54,6 +54,21 @@ def child_env(base: Mapping[str, str], allow: Iterable[str], extra: Mapping[str,
 
 
 @dataclass(frozen=True)
+class RemoteParts:
+    """What a runner on another machine needs to rebuild a run there (``runners/ray.py``):
+    the parts of the spec before they were bound to this machine's paths."""
+
+    command: str                      # the arena's command, before any sandbox wrapping
+    root: Path                        # the worktree's top: a clean checkout of the experiment's commit
+    rel: str                          # the run's directory (the arena) relative to ``root``
+    phase: str                        # "run" | "eval"
+    slot: int
+    env_allow: tuple[str, ...]        # names the node's own environment may pass
+    extra_env: Mapping[str, str]      # the harness's AUTORESEARCH_* variables
+    sandbox_paths: tuple[str, ...] | None = None  # None: no sandbox; else bwrap with these read-only
+
+
+@dataclass(frozen=True)
 class RunSpec:
     command: str
     cwd: Path
@@ -65,6 +80,7 @@ class RunSpec:
     log_cap_bytes: int = 50 << 20
     kill_grace_s: float = 2.0
     limits: ResourceLimits | None = None  # see limits.py
+    remote: RemoteParts | None = None
 
 
 class _CappedLog:

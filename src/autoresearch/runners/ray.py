@@ -1,0 +1,331 @@
+"""``[runner] kind = "ray"``: every run is a Ray task on a cluster.
+
+What runs where:
+- The driver (this process) owns everything durable: the ledger, git, the logs under
+  ``.autoresearch/``. It commits each experiment in a local worktree as usual, then sends
+  a small payload: the files that differ from the campaign's first commit it saw (the
+  *base*; sent once as a ``git archive`` through Ray's object store and cached per node).
+- A node (``runners/remote.py``) rebuilds the worktree in a scratch directory, runs the
+  command there with the local runner's guarantees, and sends back the outcome, the
+  capped log, the result JSON, and any tracked file the run changed. Nodes never touch the
+  ledger or git.
+- The eval phase runs on the node that ran the experiment (its checkpoint is there),
+  pinned by node affinity.
+
+Infrastructure failures: a worker process or a node that dies mid-run (or an eval whose
+node is gone) is retried ``[runner.ray] retries`` times (default once; Ray places the
+retry, a dead node is never chosen). Then the outcome says ``infra``: the loop records the
+run as an infrastructure failure and puts the experiment back in the queue; nothing counts
+against the candidate. A node that cannot run the arena at all (missing data paths, a
+failing ``prepare``, another autoresearch version) stops the campaign with that message.
+
+Importing this module imports Ray; the core never does (``autoresearch[ray]``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import RayTable
+from ..errors import ConfigError, InfraError
+from ..records import RunOutcome
+from ..workspace import git
+from .local import RunSpec, log_tail
+from .proctree import HARNESS_PREFIX
+from .remote import autoresearch_run
+
+try:
+    import ray
+    import ray.exceptions as rex
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+except ImportError:  # pragma: no cover - exercised by the message test without ray
+    ray = None  # type: ignore[assignment]
+
+# How long past a run's own timeout the driver waits for the node to answer at all.
+ANSWER_MARGIN_S = 120.0
+
+
+def _git(args: list[str], cwd: Path) -> bytes:
+    return git(args, cwd).stdout
+
+
+def require_ray() -> None:
+    if ray is None:
+        raise ConfigError("[runner] kind = \"ray\" needs Ray: pip install 'autoresearch[ray]' "
+                          "(on the driver and on every node)")
+
+
+def connect(cfg: RayTable) -> None:
+    """Connect to (or start) the cluster named by ``[runner.ray] address``."""
+    require_ray()
+    if ray.is_initialized():
+        return
+    address = cfg.address
+    kwargs: dict[str, Any] = {"log_to_driver": False, "ignore_reinit_error": True,
+                              "namespace": "autoresearch", "configure_logging": False}
+    if address == "local":
+        kwargs.update(address="local", include_dashboard=False)
+    else:
+        kwargs["address"] = address
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}. "
+            "Start one (`ray start --head` here, `ray start --address HEAD:6379` on the other machines), "
+            "point [runner.ray] address (or --ray-address) at it, or use address = \"local\" to start one "
+            "on this machine.") from None
+
+
+def _needs(cfg: RayTable) -> dict[str, float]:
+    need = {k: float(v) for k, v in cfg.resources.items()}
+    if cfg.num_cpus:
+        need["CPU"] = float(cfg.num_cpus)
+    if cfg.num_gpus:
+        need["GPU"] = float(cfg.num_gpus)
+    return need
+
+
+def fitting_nodes(nodes: list[dict[str, Any]], need: dict[str, float]) -> list[str]:
+    """Alive nodes whose total resources can hold one experiment. Pure."""
+    return [n["NodeID"] for n in nodes
+            if n.get("Alive") and all(n.get("Resources", {}).get(k, 0.0) >= v for k, v in need.items())]
+
+
+class RayRunner:
+    """Runs experiments as Ray tasks; see the module docstring."""
+
+    name = "ray"
+
+    def __init__(self, cfg: RayTable):
+        connect(cfg)
+        self.cfg = cfg
+        need = _needs(cfg)
+        nodes = ray.nodes()
+        if not fitting_nodes(nodes, need):
+            have = "; ".join(f"{n['NodeManagerAddress']}: {dict(sorted(n.get('Resources', {}).items()))}"
+                             for n in nodes if n.get("Alive"))
+            raise ConfigError(f"no node of the Ray cluster can hold one experiment, which needs {need} "
+                              f"([runner.ray] num_cpus / num_gpus / resources). Alive nodes: {have or 'none'}")
+        self._remote = ray.remote(autoresearch_run)
+        self._options = dict(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, resources=dict(cfg.resources) or None,
+                             max_retries=0, retry_exceptions=False, name="autoresearch_run")
+        self._lock = threading.Lock()
+        self._base: tuple[str, str, Any] | None = None  # (commit, tree, object ref of its tar)
+        self._node_of: dict[str, str] = {}  # scratch key -> node of its last run phase
+        self._last_run: dict[str, dict[str, Any]] = {}  # scratch key -> that run's job (for an eval retry)
+        self._alive = [n for n in nodes if n.get("Alive")]
+
+    def describe(self) -> list[str]:
+        """What the user should know at the start of a campaign."""
+        nodes = fitting_nodes(ray.nodes(), _needs(self.cfg))
+        return [f"runner: Ray at {self.cfg.address} ({len(self._alive)} node(s) alive, {len(nodes)} can run "
+                f"an experiment; each takes {_needs(self.cfg)})"]
+
+    # -- payload -----------------------------------------------------------------------------
+    def _base_for(self, root: Path, commit: str) -> tuple[str, str, Any]:
+        with self._lock:
+            if self._base is None:
+                tree = _git(["rev-parse", f"{commit}^{{tree}}"], root).decode().strip()
+                tar = _git(["archive", "--format=tar", commit], root)
+                self._base = (commit, tree, ray.put(tar))
+            return self._base
+
+    def job(self, spec: RunSpec) -> dict[str, Any]:
+        """What the node needs for ``spec``: the commit's difference from the base, the
+        command and its settings (without this machine's paths)."""
+        r = spec.remote
+        if r is None:
+            raise ValueError("the Ray runner needs RunSpec.remote (build specs with loop.build_run_spec)")
+        commit = _git(["rev-parse", "HEAD"], r.root).decode().strip()
+        base_commit, tree, _ = self._base_for(r.root, commit)
+        files: dict[str, tuple[bytes, int]] = {}
+        deleted: list[str] = []
+        if r.phase == "run" and commit != base_commit:
+            raw = _git(["diff", "--no-renames", "--name-status", "-z", base_commit, commit], r.root).decode()
+            parts = raw.split("\0")
+            for status, path in zip(parts[0::2], parts[1::2]):
+                if status.startswith("D"):
+                    deleted.append(path)
+                else:
+                    p = r.root / path
+                    files[path] = (p.read_bytes(), p.stat().st_mode)
+        return {
+            "version": _version(), "work_dir": self.cfg.work_dir, "tree": tree, "key": f"{HARNESS_PREFIX}-{r.slot}",
+            "commit": commit, "phase": r.phase, "rel": r.rel, "command": r.command, "files": files,
+            "deleted": deleted, "timeout_s": spec.timeout_s, "log_cap_bytes": spec.log_cap_bytes,
+            "kill_grace_s": spec.kill_grace_s, "limits": spec.limits, "env_allow": list(r.env_allow),
+            "extra_env": dict(r.extra_env), "sandbox_paths": list(r.sandbox_paths) if r.sandbox_paths is not None else None,
+            "prepare": self.cfg.prepare, "prepare_timeout_s": self.cfg.prepare_timeout_s,
+            "data_paths": list(self.cfg.data_paths),
+        }
+
+    def start(self, spec: RunSpec, stop: threading.Event | None = None) -> "RayHandle":
+        return RayHandle(self, spec, stop)
+
+    def run(self, spec: RunSpec, stop: threading.Event | None = None) -> RunOutcome:
+        return self.start(spec, stop).wait()
+
+
+class _Infra(Exception):
+    pass
+
+
+class RayHandle:
+    def __init__(self, runner: RayRunner, spec: RunSpec, stop: threading.Event | None):
+        self.runner = runner
+        self.spec = spec
+        self.stop = stop
+        self.started = time.monotonic()
+        self.job = runner.job(spec)
+        self.key = self.job["key"]
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if spec.result_file is not None:
+            spec.result_file.unlink(missing_ok=True)
+        if self.job["phase"] == "run":
+            with runner._lock:
+                runner._last_run[self.key] = self.job
+                runner._node_of.pop(self.key, None)
+
+    def _submit(self, job: dict[str, Any], node: str | None) -> Any:
+        options = dict(self.runner._options)
+        if node is not None:
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+        return self.runner._remote.options(**options).remote(job, [self.runner._base[2]])  # type: ignore[index]
+
+    def _await(self, ref: Any) -> dict[str, Any] | None:
+        """The task's answer; None when the harness was stopped; raises _Infra when the
+        cluster failed it."""
+        deadline = time.monotonic() + self.spec.timeout_s + self.spec.kill_grace_s + ANSWER_MARGIN_S
+        while True:
+            ready, _ = ray.wait([ref], timeout=0.2)
+            if ready:
+                try:
+                    res = ray.get(ref)
+                except rex.TaskCancelledError:
+                    return None
+                except rex.RayTaskError as e:  # our task code raised: the node is broken, not the candidate
+                    raise _Infra(f"the task failed on the node: {_first_line(e)}") from None
+                except rex.RayError as e:
+                    raise _Infra(f"{type(e).__name__}: {_first_line(e)}") from None
+                if "setup_error" in res:
+                    raise InfraError(res["setup_error"])
+                if "lost" in res:
+                    raise _Infra(res["lost"])
+                return res
+            if self.stop is not None and self.stop.is_set():
+                ray.cancel(ref)  # KeyboardInterrupt in the task: the local runner kills the run's tree
+                try:
+                    ray.get(ref, timeout=self.spec.kill_grace_s + 10)
+                except rex.GetTimeoutError:
+                    ray.cancel(ref, force=True)  # the worker dies; the node's guardian kills what is left
+                except Exception:
+                    pass
+                return None
+            if time.monotonic() > deadline:
+                ray.cancel(ref, force=True)
+                raise _Infra(f"no answer from the node {ANSWER_MARGIN_S:g} s after the run's timeout")
+
+    def wait(self) -> RunOutcome:
+        spec, runner = self.spec, self.runner
+        problems: list[str] = []
+        while True:
+            try:
+                if self.job["phase"] == "eval":
+                    res = self._eval_once(rerun=bool(problems))
+                else:
+                    res = self._await(self._submit(self.job, None))
+                    if res is not None:
+                        with runner._lock:
+                            runner._node_of[self.key] = res["node_id"]
+                break
+            except _Infra as e:
+                problems.append(str(e))
+                if len(problems) > runner.cfg.retries:
+                    return self._infra_outcome(problems)
+        if res is None:
+            return self._interrupted_outcome()
+        return self._outcome(res, spec, problems)
+
+    def _eval_once(self, rerun: bool) -> dict[str, Any] | None:
+        """The eval, on the node that ran the experiment. When that node (or the worktree
+        on it) is gone, the run is done again elsewhere first and its log replaces the old."""
+        with self.runner._lock:
+            node = self.runner._node_of.get(self.key)
+            run_job = self.runner._last_run.get(self.key)
+        if rerun or node is None:
+            if run_job is None:
+                raise _Infra("the eval has no run to follow")
+            res = self._await(self._submit(run_job, None))
+            if res is None:
+                return None
+            if res["exit_code"] != 0:
+                raise _Infra(f"the run, done again on another node, ended with exit code {res['exit_code']}")
+            node = res["node_id"]
+            with self.runner._lock:
+                self.runner._node_of[self.key] = node
+            self._write_back(res, run_job, self.spec.remote.root, None)  # type: ignore[union-attr]
+        try:
+            return self._await(self._submit(self.job, node))
+        except _Infra:
+            with self.runner._lock:
+                self.runner._node_of.pop(self.key, None)
+            raise
+
+    def _write_back(self, res: dict[str, Any], job: dict[str, Any], root: Path, log_path: Path | None) -> None:
+        """Bring the node's side effects home: changed tracked files into the local
+        worktree (so the readonly check sees runtime writes), and the log."""
+        for rel, data in res["changed"].items():
+            target = root / rel
+            if not target.resolve().is_relative_to(root.resolve()):
+                continue
+            if data is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        if log_path is not None:
+            log_path.write_bytes(res["log"])
+
+    def _outcome(self, res: dict[str, Any], spec: RunSpec, problems: list[str]) -> RunOutcome:
+        self._write_back(res, self.job, spec.remote.root, spec.log_path)  # type: ignore[union-attr]
+        if problems:
+            with open(spec.log_path, "ab") as f:
+                f.write(f"\n[autoresearch: retried on node {res['host']} after: {'; '.join(problems)}]\n".encode())
+        if spec.result_file is not None and res["result_json"] is not None:
+            spec.result_file.parent.mkdir(parents=True, exist_ok=True)
+            spec.result_file.write_text(res["result_json"])
+        return RunOutcome(
+            exit_code=res["exit_code"], timed_out=res["timed_out"], interrupted=res["interrupted"],
+            duration_s=res["duration_s"], log_path=str(spec.log_path), log_tail=log_tail(spec.log_path),
+            log_bytes=res["log_bytes"], result_json=res["result_json"], limit=res["limit"],
+        )
+
+    def _infra_outcome(self, problems: list[str]) -> RunOutcome:
+        text = "\n".join(f"[autoresearch: try {i + 1} failed: {p}]" for i, p in enumerate(problems))
+        self.spec.log_path.write_text(text + "\n")
+        return RunOutcome(exit_code=None, timed_out=False, interrupted=False,
+                          duration_s=time.monotonic() - self.started, log_path=str(self.spec.log_path),
+                          log_tail=text, log_bytes=0, result_json=None,
+                          infra=f"{len(problems)} tries failed; last: {problems[-1]}")
+
+    def _interrupted_outcome(self) -> RunOutcome:
+        text = "[autoresearch: the harness was stopped; the run was cancelled on its node]"
+        self.spec.log_path.write_text(text + "\n")
+        return RunOutcome(exit_code=None, timed_out=False, interrupted=True,
+                          duration_s=time.monotonic() - self.started, log_path=str(self.spec.log_path),
+                          log_tail=text, log_bytes=0, result_json=None)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

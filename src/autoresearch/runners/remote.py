@@ -1,0 +1,294 @@
+"""The node side of a remote run (``runners/ray.py`` calls ``execute`` inside a Ray task).
+
+No Ray here: plain files and the local runner, so it is tested without a cluster too.
+
+On every node, under ``work_dir`` (default ``<tmp>/autoresearch-ray``)::
+
+    base/<tree>/          the campaign's base commit (``git archive``), extracted once per
+                          node; ``[runner.ray] prepare`` runs here once (cached by a marker)
+    base/<tree>.files     the tracked files of that commit (JSON)
+    scratch/<key>/        one scratch worktree per driver and slot: the base's tracked files
+                          + the experiment's changed files; the run and its eval run here
+    state/<key>.json      the commit a scratch worktree holds and the hashes of its tracked
+                          files when the run started (outside the worktree)
+    results/, logs/       per run, removed once sent back
+
+The run gets the same guarantees as on the driver's machine (the local runner does it:
+own session, timeout, whole-tree kill, log cap, limits, env allowlist) with the node's own
+environment filtered by the same allowlist. What comes back: the outcome, the whole
+(capped) log, the result JSON, and every tracked file the run changed or deleted, so that
+the driver's readonly check sees runtime writes as if they had happened at home.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterator, Mapping
+
+from .local import LocalRunner, RunSpec, child_env
+from .proctree import new_run_token
+
+CHANGED_FILE_CAP = 1 << 20  # a changed tracked file comes back whole up to this size
+STALE_SCRATCH_S = 24 * 3600  # other drivers' scratch worktrees older than this are removed
+IMPORTABLE = (".py", ".pyc", ".pth", ".so", ".pyd")
+
+
+class SetupError(Exception):
+    """The node cannot run the arena at all (missing data, a failing prepare, a version
+    mismatch). Not a crash of the candidate and not worth retrying: the campaign stops."""
+
+
+def default_work_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "autoresearch-ray"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock between the worker processes of one node."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _safe_rel(rel: str) -> str:
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise SetupError(f"refusing a path outside the worktree: {rel!r}")
+    return p.as_posix()
+
+
+def ensure_base(work: Path, tree: str, fetch: Callable[[], bytes]) -> tuple[Path, list[str]]:
+    """The base commit's files on this node, extracted once (``fetch`` returns the tar)."""
+    base = work / "base" / tree
+    listing = work / "base" / f"{tree}.files"
+    with _locked(work / "base" / f"{tree}.lock"):
+        if not listing.is_file():
+            shutil.rmtree(base, ignore_errors=True)
+            tmp = work / "base" / f"{tree}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            files = []
+            with tarfile.open(fileobj=io.BytesIO(fetch()), mode="r:") as tar:
+                members = [m for m in tar.getmembers() if m.isfile() or m.issym() or m.isdir()]
+                tar.extractall(tmp, members=members, filter="tar")
+                files = sorted(_safe_rel(m.name) for m in members if m.isfile() or m.issym())
+            tmp.rename(base)
+            listing.write_text(json.dumps(files))
+    return base, json.loads(listing.read_text())
+
+
+def ensure_prepared(work: Path, tree: str, arena: Path, command: str, env: Mapping[str, str], timeout_s: float) -> None:
+    """Run ``[runner.ray] prepare`` once per node and base commit; its failure is a SetupError."""
+    key = hashlib.sha256(command.encode()).hexdigest()[:16]
+    marker = work / "base" / f"{tree}.prepared-{key}"
+    with _locked(work / "base" / f"{tree}.prepare.lock"):
+        if marker.exists():
+            return
+        log = work / "base" / f"{tree}.prepare.log"
+        with open(log, "wb") as out:
+            try:
+                proc = subprocess.run(["/bin/sh", "-c", command], cwd=arena, env=dict(env), stdout=out,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout_s,
+                                      start_new_session=True)
+                code: int | str = proc.returncode
+            except subprocess.TimeoutExpired:
+                code = f"timeout after {timeout_s:g} s"
+        if code != 0:
+            tail = log.read_bytes()[-2000:].decode(errors="replace")
+            raise SetupError(f"[runner.ray] prepare `{command}` failed on node {socket.gethostname()} "
+                             f"(exit {code}); its log is {log}:\n{tail}")
+        marker.write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _hash(path: Path) -> str | None:
+    try:
+        if path.is_symlink():
+            return "link:" + os.readlink(path)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def build_scratch(base: Path, files: list[str], scratch: Path, changed: Mapping[str, tuple[bytes, int]],
+                  deleted: list[str]) -> dict[str, str | None]:
+    """A fresh worktree: the base's tracked files (copies, never links: a run may write to
+    them), then the experiment's changed files. Returns the hash of every tracked file."""
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    gone = set(deleted)
+    tracked = [f for f in files if f not in gone]
+    for rel in tracked:
+        src, dst = base / rel, scratch / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        elif src.is_file():
+            shutil.copy2(src, dst)
+    for rel, (data, mode) in changed.items():
+        dst = scratch / _safe_rel(rel)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.is_symlink():
+            dst.unlink()
+        dst.write_bytes(data)
+        os.chmod(dst, mode & 0o777)
+    names = sorted(set(tracked) | {_safe_rel(r) for r in changed})
+    return {rel: _hash(scratch / rel) for rel in names}
+
+
+def changed_files(scratch: Path, hashes: Mapping[str, str | None]) -> dict[str, bytes | None]:
+    """Tracked files whose content differs from ``hashes`` (None: deleted). A file larger
+    than CHANGED_FILE_CAP comes back truncated, with a marker: still a change."""
+    out: dict[str, bytes | None] = {}
+    for rel, h in hashes.items():
+        p = scratch / rel
+        now = _hash(p)
+        if now == h:
+            continue
+        if now is None or not p.is_file():
+            out[rel] = None
+            continue
+        with open(p, "rb") as f:
+            data = f.read(CHANGED_FILE_CAP + 1)
+        if len(data) > CHANGED_FILE_CAP:
+            data = data[:CHANGED_FILE_CAP] + b"\n[autoresearch: truncated on the node]\n"
+        out[rel] = data
+    return out
+
+
+def remove_untracked_code(scratch: Path, tracked: set[str]) -> list[str]:
+    """Like ``Workspace.remove_untracked_code``: files the run created that Python could
+    import instead of the evaluator's own."""
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(scratch):
+        for name in filenames:
+            full = Path(dirpath) / name
+            rel = full.relative_to(scratch).as_posix()
+            p = PurePosixPath(rel)
+            if rel not in tracked and (p.suffix in IMPORTABLE or "__pycache__" in p.parts):
+                with contextlib.suppress(OSError):
+                    full.unlink()
+                    removed.append(rel)
+    return sorted(removed)
+
+
+def _sweep_stale(work: Path, keep: str) -> None:
+    now = time.time()
+    state = work / "state"
+    if not state.is_dir():
+        return
+    for f in state.glob("*.json"):
+        key = f.stem
+        if key != keep and now - f.stat().st_mtime > STALE_SCRATCH_S:
+            shutil.rmtree(work / "scratch" / key, ignore_errors=True)
+            f.unlink(missing_ok=True)
+
+
+def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str, Any]:
+    """Run one phase of one experiment on this node; see the module docstring.
+
+    ``job`` keys: version, work_dir, tree, key, commit, phase, rel, command, files ({rel:
+    (bytes, mode)}), deleted, timeout_s, log_cap_bytes, kill_grace_s, limits, env_allow,
+    extra_env, sandbox_paths, prepare, prepare_timeout_s, data_paths.
+    Returns the outcome as a dict; ``{"lost": why}`` when an eval finds no scratch worktree
+    of its run here. Raises SetupError when the node cannot run the arena at all.
+    """
+    from .. import __version__
+
+    t0 = time.monotonic()
+    if job["version"] != __version__:
+        raise SetupError(f"node {socket.gethostname()} has autoresearch {__version__}, the driver "
+                         f"{job['version']}: install the same version on every node")
+    work = Path(job["work_dir"]) if job["work_dir"] else default_work_dir()
+    missing = [p for p in job["data_paths"] if not Path(p).exists()]
+    if missing:
+        raise SetupError(f"node {socket.gethostname()} lacks {', '.join(missing)} ([runner.ray] data_paths): "
+                         "mount the shared file system there, or use [runner.ray] prepare to build the data on "
+                         "each node")
+    base, files = ensure_base(work, job["tree"], fetch_base)
+    base_arena = base / job["rel"] if job["rel"] != "." else base
+    node_env = child_env(os.environ, job["env_allow"], {})
+    if job["prepare"]:
+        ensure_prepared(work, job["tree"], base_arena, job["prepare"], {**node_env, **job["extra_env"],
+                        "AUTORESEARCH_ARENA_DIR": str(base_arena)}, job["prepare_timeout_s"])
+    key = job["key"]
+    scratch = work / "scratch" / key
+    state_file = work / "state" / f"{key}.json"
+    removed: list[str] = []
+    if job["phase"] == "run":
+        _sweep_stale(work, key)
+        hashes = build_scratch(base, files, scratch, job["files"], job["deleted"])
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps({"commit": job["commit"], "hashes": hashes}))
+    else:
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("commit") != job["commit"] or not scratch.is_dir():
+            return {"lost": f"the worktree of the run is gone from node {socket.gethostname()}"}
+        hashes = state["hashes"]
+        removed = remove_untracked_code(scratch, set(hashes))
+    cwd = scratch / job["rel"] if job["rel"] != "." else scratch
+    token = new_run_token()  # this node's harness prefix: its guardian finds the run's processes
+    result_file = work / "results" / f"{token}.json"
+    log_path = work / "logs" / f"{token}.log"
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    extra = {**job["extra_env"], "AUTORESEARCH_ARENA_DIR": str(base_arena)}
+    env = child_env(os.environ, job["env_allow"], extra)
+    command = job["command"]
+    if job["sandbox_paths"] is not None:
+        from .sandbox import bwrap_command, require_bwrap
+
+        try:
+            bwrap = require_bwrap()
+        except Exception as e:
+            raise SetupError(f"node {socket.gethostname()}: {e}") from None
+        command = bwrap_command(command, bwrap=bwrap, worktree=scratch, cwd=cwd, writable=[result_file.parent],
+                                arena=base_arena, state_dir=work / "scratch", home=env.get("HOME"),
+                                path_env=env.get("PATH", ""), extra_ro=job["sandbox_paths"])
+    spec = RunSpec(command=command, cwd=cwd, env=env, timeout_s=job["timeout_s"], log_path=log_path, token=token,
+                   result_file=result_file, log_cap_bytes=job["log_cap_bytes"], kill_grace_s=job["kill_grace_s"],
+                   limits=job["limits"])
+    try:
+        out = LocalRunner().run(spec)
+        log = log_path.read_bytes() if log_path.is_file() else b""
+    finally:
+        log_path.unlink(missing_ok=True)
+        result_file.unlink(missing_ok=True)
+    return {
+        "exit_code": out.exit_code, "timed_out": out.timed_out, "interrupted": out.interrupted,
+        "duration_s": out.duration_s, "log": log, "log_bytes": out.log_bytes, "result_json": out.result_json,
+        "limit": out.limit, "changed": changed_files(scratch, hashes), "removed": removed,
+        "host": socket.gethostname(), "node_s": time.monotonic() - t0,
+    }
+
+
+def autoresearch_run(job: Mapping[str, Any], base: list[Any]) -> dict[str, Any]:
+    """The Ray task (process title ``ray::autoresearch_run``). It lives here, not in
+    ``ray.py``, so that a worker process imports only this light module, not the driver's
+    (pydantic, git): a fresh worker answers its first task sooner."""
+    import ray
+
+    try:
+        out = execute(job, lambda: ray.get(base[0]))
+    except SetupError as e:
+        return {"setup_error": str(e)}
+    out["node_id"] = ray.get_runtime_context().get_node_id()
+    return out

@@ -1,0 +1,188 @@
+"""The Ray runner on a real cluster on loopback: a head with no CPUs and one worker node with
+fake ``fake_gpu`` resources, so every experiment runs on the worker node's processes.
+
+A worker is killed mid-run from inside the run itself (the run finds its Ray worker
+process, ``ray::autoresearch_run``, among its ancestors and SIGKILLs it): a real worker
+death, at a chosen moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autoresearch.api import run_campaign
+from autoresearch.errors import ConfigError, InfraError
+from autoresearch.testing import RayCluster, constant_edit, make_synthetic_arena, synthetic_true_loss, write_proposals
+
+pytestmark = pytest.mark.ray
+
+CHAOS = '''"""Test helper: records where it runs, and kills its own Ray worker when told to."""
+import json, os, signal, sys, time
+CONTROL = {control!r}
+exp = int(os.environ["AUTORESEARCH_EXPERIMENT_ID"])
+with open(os.path.join(CONTROL, "runs.jsonl"), "a") as f:
+    f.write(json.dumps({{"exp": exp, "pid": os.getpid(), "cwd": os.getcwd(),
+                         "arena_dir": os.environ.get("AUTORESEARCH_ARENA_DIR"),
+                         "secret": os.environ.get("OPENAI_API_KEY")}}) + "\\n")
+path = os.path.join(CONTROL, "kill.json")
+plan = json.load(open(path)) if os.path.exists(path) else {{}}
+if plan.get("left", 0) > 0 and exp in plan.get("exps", []):
+    plan["left"] -= 1
+    json.dump(plan, open(path, "w"))
+    pid = os.getpid()
+    while pid > 1:
+        stat = open(f"/proc/{{pid}}/stat").read()
+        pid = int(stat[stat.rfind(")") + 2:].split()[1])
+        if open(f"/proc/{{pid}}/cmdline", "rb").read().startswith(b"ray::"):
+            os.kill(pid, signal.SIGKILL)
+            break
+    time.sleep(60)  # the node's guardian kills this process once its worker is dead
+    sys.exit(3)
+'''
+
+SCORE = '''"""The eval: reads what the run left in its worktree (only there, on the node that ran it)."""
+print(open("summary.txt").read())
+'''
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = RayCluster(workers=1, cpus=2, resources={"fake_gpu": 2}).start()
+    try:
+        yield c
+    finally:
+        left = c.stop()
+        assert left == [], f"processes of the test cluster left behind: {left}"
+
+
+def _arena(tmp_path: Path, cluster: RayCluster, name: str, *, slots: int = 1, **ray: object) -> tuple[Path, Path]:
+    control = tmp_path / f"{name}-control"
+    control.mkdir()
+    py = sys.executable
+    arena = make_synthetic_arena(
+        tmp_path / name,
+        config_overrides={
+            "arena": {"run": f"{py} chaos.py && {py} train.py > summary.txt", "eval": f"{py} score.py",
+                      "readonly": ["prepare.py", "chaos.py", "score.py"]},
+            "runner": {"kind": "ray", "slots": slots},
+            "runner.ray": {"address": cluster.address, "resources": {"fake_gpu": 1},
+                           "work_dir": str(cluster.temp_dir / "nodes"), **ray},
+        },
+        extra_files={"chaos.py": CHAOS.format(control=str(control)), "score.py": SCORE},
+    )
+    return arena, control
+
+
+def _runs(control: Path) -> list[dict]:
+    path = control / "runs.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_campaign_on_the_cluster_eval_on_the_same_node_and_a_killed_worker_retried(tmp_path, cluster, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-driver-secret")
+    arena, control = _arena(tmp_path, cluster, "e2e", slots=2,
+                            prepare=f"{sys.executable} -c \"open('{tmp_path}/prepared.txt', 'a').write('x')\"")
+    (control / "kill.json").write_text(json.dumps({"exps": [1], "left": 1}))
+    proposals = write_proposals(tmp_path / "p.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},                 # 1
+        {"description": "writes prepare.py at run time", "edits": [{"path": "train.py", "search": "if __name__",
+         "replace": "open('prepare.py', 'a').write('# tampered')\nif __name__"}]},                              # 2
+        {"description": "negative dropout", "edits": [constant_edit("DROPOUT", 0.3, -0.5)]},                    # 3
+    ])
+    events = []
+    outcome, _ = run_campaign(arena, proposer_kind="scripted", proposals=proposals, max_experiments=4,
+                              report=events.append)
+    assert outcome.exit_code == 0, outcome
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    exps = {r[0]: r[1:] for r in db.execute("SELECT id, status, reason, metric FROM experiments")}
+    assert exps[0][0] == "keep" and exps[1][0] == "keep", exps
+    assert exps[1][2] == pytest.approx(synthetic_true_loss(0.003, 64, 0.3, 500))
+    assert exps[2][0] == "invalid" and "prepare.py" in exps[2][1], exps[2]  # a runtime write on the node counts
+    assert exps[3][0] == "crash" and "DROPOUT" in exps[3][1], exps[3]
+    # every run happened on the node, in a scratch worktree under work_dir, with the node's prepared arena
+    nodes = cluster.temp_dir / "nodes"
+    runs = _runs(control)
+    assert {r["exp"] for r in runs} == {0, 1, 2, 3}
+    assert all(r["cwd"].startswith(str(nodes / "scratch")) for r in runs), runs
+    assert all(r["arena_dir"].startswith(str(nodes / "base")) for r in runs), runs
+    assert all(r["secret"] is None for r in runs)  # the driver's key never reaches a node's run
+    assert (tmp_path / "prepared.txt").read_text() == "x"  # prepare: once per node, not per run
+    # the killed try: its worker died, the run was retried on a fresh worker and counted once
+    killed = [r for r in runs if r["exp"] == 1]
+    assert len(killed) == 2
+    time.sleep(0.5)
+    assert not _alive(killed[0]["pid"]), "the run of a killed worker must not outlive it"
+    rows = db.execute("SELECT status, log_path FROM runs WHERE experiment_id=1").fetchall()
+    assert [r[0] for r in rows] == ["ok"]
+    log = Path(rows[0][1]).read_text()
+    assert "retried on node" in log and "WorkerCrashedError" in log, log
+    eval_log = Path(rows[0][1].replace("-run.log", "-eval.log")).read_text()
+    assert "val_loss:" in eval_log  # the eval found summary.txt: it ran where the run ran
+    assert any("runner: Ray at" in e.detail for e in events)
+
+
+def test_infrastructure_failures_requeue_then_stop_and_resume(tmp_path, cluster):
+    arena, control = _arena(tmp_path, cluster, "infra")
+    (control / "kill.json").write_text(json.dumps({"exps": [1], "left": 100}))
+    proposals = write_proposals(tmp_path / "p.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    with pytest.raises(InfraError, match="3 runs in a row failed"):
+        run_campaign(arena, proposer_kind="scripted", proposals=proposals, max_experiments=2)
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    status, attempt = db.execute("SELECT status, attempt FROM experiments WHERE id=1").fetchone()
+    assert status == "pending" and attempt == 4  # never counted against it: still waiting
+    rows = db.execute("SELECT status, problem FROM runs WHERE experiment_id=1").fetchall()
+    assert [r[0] for r in rows] == ["infra"] * 3
+    assert all("2 tries failed" in r[1] and "WorkerCrashedError" in r[1] for r in rows), rows
+    assert len([r for r in _runs(control) if r["exp"] == 1]) == 6  # each run: a try and one retry
+    time.sleep(0.5)
+    assert not any(_alive(r["pid"]) for r in _runs(control))
+    db.close()
+    # the cluster is healthy again: the same command finishes the experiment
+    (control / "kill.json").write_text(json.dumps({"exps": [], "left": 0}))
+    outcome, _ = run_campaign(arena, proposer_kind="scripted", proposals=proposals, max_experiments=2)
+    assert outcome.exit_code == 0
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    assert db.execute("SELECT status FROM experiments WHERE id=1").fetchone()[0] == "keep"
+    assert db.execute("SELECT count(*) FROM experiments").fetchone()[0] == 2
+
+
+def test_a_node_without_the_data_stops_the_campaign_with_what_to_do(tmp_path, cluster):
+    arena, _ = _arena(tmp_path, cluster, "nodata", data_paths=["/nonexistent/shared/data"])
+    with pytest.raises(InfraError, match=r"lacks /nonexistent/shared/data.*mount the shared file system"):
+        run_campaign(arena, max_experiments=2)
+
+
+def test_resources_no_node_has_are_refused_before_anything_runs(tmp_path, cluster):
+    arena, _ = _arena(tmp_path, cluster, "nofit", resources={"tpu": 1})
+    with pytest.raises(ConfigError, match=r"no node of the Ray cluster can hold one experiment.*tpu"):
+        run_campaign(arena, max_experiments=2)
+    assert not (arena / ".autoresearch" / "ledger.sqlite").exists()
+
+
+def test_the_cli_runs_a_campaign_on_the_cluster(tmp_path, cluster):
+    arena = make_synthetic_arena(tmp_path / "cli", config_overrides={
+        "runner.ray": {"resources": {"fake_gpu": 1}, "work_dir": str(cluster.temp_dir / "nodes")}})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "autoresearch", "run", str(arena), "--runner", "ray", "--ray-address", cluster.address,
+         "--slots", "2", "-n", "4"], capture_output=True, text=True, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "runner: Ray at" in proc.stdout
+    tsv = (arena / "results.tsv").read_text().splitlines()
+    assert len(tsv) == 5 and "keep" in tsv[1]
