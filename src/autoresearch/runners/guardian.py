@@ -48,14 +48,38 @@ def sweep(prefix: bytes) -> None:
         time.sleep(0.02)
 
 
+def _start_time(pid: int):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    return None if fields[0] == b"Z" else fields[19]
+
+
 def main() -> None:
     harness = int(sys.argv[1])
     prefix = f"AUTORESEARCH_RUN_TOKEN={sys.argv[2]}-".encode()
+    detached = "--detach" in sys.argv[3:]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     dying = []
     signal.signal(signal.SIGTERM, lambda *_: dying.append(1))
-    while not dying and os.getppid() == harness:
-        time.sleep(POLL_S)
+    if detached:
+        # Not a child of the harness: a harness that kills its own children on exit (a Ray
+        # worker does) cannot take the guardian with it. The harness is watched by pid and
+        # start time instead of by parenthood.
+        born = _start_time(harness)
+        if os.fork():
+            os._exit(0)
+        os.setsid()
+        print(os.getpid(), flush=True)
+        os.close(1)
+        while not dying and born is not None and _start_time(harness) == born:
+            time.sleep(POLL_S)
+    else:
+        while not dying and os.getppid() == harness:
+            time.sleep(POLL_S)
     sweep(prefix)
 
 

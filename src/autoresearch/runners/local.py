@@ -310,14 +310,29 @@ class Guardian:
     """
 
     _proc: subprocess.Popen[bytes] | None = None
+    _detached: int | None = None  # pid of a detached guardian
     _lock = threading.Lock()
 
     @classmethod
-    def ensure(cls) -> None:
+    def ensure(cls, detached: bool = False) -> None:
+        """``detached``: the guardian is not a child of this process (for a harness that
+        kills its children when it exits, like a Ray worker; see guardian.py)."""
+        script = Path(__file__).with_name("guardian.py")
         with cls._lock:
+            if detached:
+                if cls._detached is not None and _is_guardian(cls._detached):
+                    return
+                with SPAWN_LOCK:
+                    out = subprocess.run(
+                        [sys.executable, "-S", "-I", str(script), str(os.getpid()), HARNESS_PREFIX, "--detach"],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                        start_new_session=True, check=True,
+                    ).stdout
+                cls._detached = int(out.split()[0])
+                PROTECTED.add(cls._detached)
+                return
             if cls._proc is not None and cls._proc.poll() is None:
                 return
-            script = Path(__file__).with_name("guardian.py")
             with SPAWN_LOCK:
                 cls._proc = subprocess.Popen(
                     [sys.executable, "-S", "-I", str(script), str(os.getpid()), HARNESS_PREFIX],
@@ -327,20 +342,35 @@ class Guardian:
                 PROTECTED.add(cls._proc.pid)
 
 
+def _is_guardian(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"guardian.py" in f.read()
+    except OSError:
+        return False
+
+
 @dataclass
 class LocalRunner:
-    """Runs experiments as subprocesses of this machine."""
+    """Runs experiments as subprocesses of this machine.
+
+    ``in_ray_worker``: the harness is a Ray worker process, which kills its direct children
+    when it exits: the guardian is detached, and the worker does not become a subreaper
+    (orphans would be re-parented to it, the guardian among them). A run's processes are
+    still found by their token."""
 
     name: str = "local"
+    in_ray_worker: bool = False
     _subreaper: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self._subreaper = become_subreaper()
+        if not self.in_ray_worker:
+            self._subreaper = become_subreaper()
 
     def start(self, spec: RunSpec, stop: threading.Event | None = None) -> LocalHandle:
         """Start a run. Its token should come from ``new_run_token`` so that the guardian
         can find its processes if this harness dies."""
-        Guardian.ensure()
+        Guardian.ensure(detached=self.in_ray_worker)
         return LocalHandle(spec, stop)
 
     def run(self, spec: RunSpec, stop: threading.Event | None = None) -> RunOutcome:

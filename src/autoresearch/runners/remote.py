@@ -267,7 +267,7 @@ def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str
                    result_file=result_file, log_cap_bytes=job["log_cap_bytes"], kill_grace_s=job["kill_grace_s"],
                    limits=job["limits"])
     try:
-        out = LocalRunner().run(spec)
+        out = LocalRunner(in_ray_worker=True).run(spec)
         log = log_path.read_bytes() if log_path.is_file() else b""
     finally:
         log_path.unlink(missing_ok=True)
