@@ -32,7 +32,7 @@ from autoresearch.workspace import git
 def measure(arena: Path, commit: str, seed: int, budget: float, work: Path) -> dict:
     d = work / f"{commit[:7]}-{seed}"
     d.mkdir(parents=True)
-    for name in ("train.py", "prepare.py", "shakespeare.txt.xz"):
+    for name in ("train.py", "prepare.py", "train.txt.xz", "val.txt.xz"):
         (d / name).write_bytes(git(["show", f"{commit}:{name}"], arena).stdout)
     env = {**os.environ, "AUTORESEARCH_SEED": str(seed), "AUTORESEARCH_TIME_BUDGET": str(budget),
            "AUTORESEARCH_RESULT_FILE": str(d / "result.json")}

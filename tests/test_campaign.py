@@ -300,7 +300,7 @@ def test_baseline_timeout(arena, tmp_path):
         ("llm-nokey", ["--proposer", "llm", "--model", "gpt-x", "--set", "proposer.llm.api_key_env=NO_SUCH_KEY_FOR_TESTS"],
          "needs an API key in the environment variable NO_SUCH_KEY_FOR_TESTS"),
         ("badjudge", ["--judge", "bayes"], "judge.policy"),
-        ("ray", ["--runner", "ray"], "not built yet"),
+        ("ray", ["--runner", "ray", "--ray-address", "auto"], "cannot reach a Ray cluster at 'auto'"),
     ],
 )
 def test_clear_errors_before_the_campaign_starts(tmp_path, setup, args, message):

@@ -138,3 +138,76 @@ def test_code_a_run_leaves_behind_cannot_shadow_the_evaluators_imports(tmp_path)
     run = ledger_rows(arena, "SELECT warnings_json FROM runs WHERE experiment_id = 1")[0]
     removal = [w for w in json.loads(run["warnings_json"]) if w.startswith("removed before the eval:")]
     assert len(removal) == 1 and "json.py" in removal[0]
+
+
+def test_the_eval_runs_the_code_as_committed_not_as_the_run_left_it(tmp_path):
+    # The evaluator imports train.py for the candidate's constants. A run that rewrites
+    # train.py at run time (to the optimum) would fake a huge improvement if the eval ran in
+    # the run's worktree; a run that rewrites the evaluator and lets it restore itself after
+    # printing a fake score would pass a hash check made only after the eval.
+    arena = make_synthetic_arena(tmp_path / "arena", extra_files={"evaluate.py": EVALUATE}, config_overrides={
+        "arena": {"eval": f"{__import__('sys').executable} evaluate.py", "readonly": ["prepare.py", "evaluate.py"]}})
+    main = 'if __name__ == "__main__":'
+    rewrite_self = main + ("\n    src = open('train.py').read()\n"
+                           "    open('train.py', 'w').write(src.replace('LEARNING_RATE = 0.01', 'LEARNING_RATE = 0.003')"
+                           ".replace('WIDTH = 64', 'WIDTH = 256').replace('DROPOUT = 0.3', 'DROPOUT = 0.1')"
+                           ".replace('WARMUP_STEPS = 500', 'WARMUP_STEPS = 100'))")
+    fake_eval = ("import os, sys\\nprint('val_loss: 0.5')\\nsrc = open(__file__).read()\\n"
+                 "open(__file__, 'w').write(ORIGINAL)\\n")
+    tamper_eval = main + (f"\n    original = open('evaluate.py').read()\n"
+                          f"    open('evaluate.py', 'w').write('ORIGINAL = ' + repr(original) + '\\n' + {fake_eval!r})")
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "rewrite train.py at run time", "edits": [{"path": "train.py", "search": main, "replace": rewrite_self}]},
+        {"description": "self-restoring fake evaluator", "edits": [{"path": "train.py", "search": main, "replace": tamper_eval}]},
+    ])
+    r = run_cli("run", arena, "--tag", "p", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason, metric FROM experiments")}
+    assert rows[1]["status"] == "discard" and rows[1]["metric"] == pytest.approx(1.465557, abs=1e-6)  # honest
+    assert rows[2]["status"] == "invalid"
+    assert rows[2]["reason"] == "readonly file(s) changed during the run: evaluate.py"
+    evals = ledger_rows(arena, "SELECT eval_exit_code FROM runs WHERE experiment_id = 2")
+    assert evals[0]["eval_exit_code"] is None  # caught before the eval ran at all
+
+
+VAL_SECRET = "HELD-OUT-VALIDATION-TEXT-7f3a"
+
+
+def _val_arena(tmp_path, sandbox: str):
+    score = ("import train\nfrom prepare import evaluate, report\n"
+             "assert open('val.txt').read().startswith('HELD-OUT')  # the eval has the data\n"
+             "report({'val_loss': evaluate(train.LEARNING_RATE, train.WIDTH, train.DROPOUT, train.WARMUP_STEPS)['val_loss']})\n")
+    return make_synthetic_arena(tmp_path / "arena", extra_files={"evaluate.py": score, "val.txt": VAL_SECRET + "\n"},
+                                config_overrides={"arena": {"eval": f"{__import__('sys').executable} evaluate.py",
+                                                            "readonly": ["prepare.py", "evaluate.py", "val.txt"],
+                                                            "eval_only": ["val.txt"]},
+                                                  "runner": {"sandbox": sandbox}})
+
+
+PEEK = '''import os, subprocess
+def peek(name, fn):
+    try:
+        print(f"{name}: {fn()!r}")
+    except Exception as e:
+        print(f"{name}: refused ({type(e).__name__})")
+peek("arena copy", lambda: open(os.path.join(os.environ["AUTORESEARCH_ARENA_DIR"], "val.txt")).read())
+peek("git objects", lambda: subprocess.run(["git", "show", "HEAD:val.txt"], capture_output=True, text=True).stdout)
+open("val.txt").read()  # the worktree's copy: the run fails here, and says why
+'''
+
+
+def test_validation_data_is_not_in_the_runs_worktree(tmp_path):
+    # without the sandbox: gone from the worktree (the eval's worktree has it), but the run
+    # can still read the user's checkout and git; the docs say so
+    arena = _val_arena(tmp_path, "none")
+    main = 'if __name__ == "__main__":'
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "peek at the validation data", "edits": [{"path": "train.py", "search": main,
+                                                                    "replace": main + "\n    exec(" + repr(PEEK) + ")"}]}])
+    r = run_cli("run", arena, "--tag", "v", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason FROM experiments")}
+    assert rows[0]["status"] == "keep"  # the honest baseline: the eval read val.txt in its own worktree
+    assert rows[1]["status"] == "crash" and "No such file or directory: 'val.txt'" in rows[1]["reason"]
+    log = next((arena / ".autoresearch").glob("v/logs/0001-a1-run.log")).read_text()
+    assert f"arena copy: '{VAL_SECRET}" in log  # what only the sandbox takes away

@@ -35,7 +35,8 @@ def test_wrap_puts_the_shell_in_its_cgroups_then_applies_rlimits():
     (Cgroups(1, {"memory": Path("/m"), "pids": Path("/p")}), True,
      ["memory 100 MB: cgroup v1 (the whole run)", "processes 20: pids cgroup v1"]),
     (Cgroups(0, {}), True, ["memory 100 MB: RLIMIT_DATA per process (no writable memory cgroup)",
-                            "processes 20: NOT enforced (RLIMIT_NPROC does not bind root and no pids cgroup is writable)"]),
+                            "processes 20: NOT enforced (RLIMIT_NPROC does not bind root and no pids cgroup is writable: "
+                            "set [runner] run_as = \"nobody\" to run as an unprivileged user)"]),
     (Cgroups(0, {}), False, ["memory 100 MB: RLIMIT_DATA per process (no writable memory cgroup)", "processes 20: RLIMIT_NPROC"]),
 ])
 def test_describe_says_what_is_in_force(cg, root, expected):
@@ -94,3 +95,62 @@ def test_a_run_filling_the_disk_is_killed_and_recorded(tmp_path):
     assert rows[1]["status"] == "crash" and "disk limit of 50 MB" in rows[1]["reason"]
     assert rows[2]["status"] == "keep"
     assert not list((arena / ".autoresearch" / "worktrees" / "d").glob("*/ckpt.bin"))  # cleaned for the next run
+
+
+FORK_BOMB = ("import os, time\nprint('uid', os.getuid())\nkids = 0\ntry:\n    for _ in range(200):\n"
+             "        if os.fork() == 0:\n            time.sleep(30)\n            os._exit(0)\n        kids += 1\n"
+             "except OSError as e:\n    print('fork refused after', kids, e)\n    raise SystemExit(3)\n")
+
+
+def test_without_cgroups_root_runs_as_an_unprivileged_user_whose_process_limit_binds(tmp_path):
+    # the machine without a writable pids cgroup, as root: [runner] run_as makes nproc bind
+    if os.geteuid() != 0:
+        pytest.fail("this test checks the root case: run the suite as root (CI does)")
+    import pwd
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    top = Path(tempfile.mkdtemp(dir="/tmp"))  # a path every user can reach (pytest's is root-only)
+    top.chmod(0o755)
+    try:
+        main = 'if __name__ == "__main__":'
+        # the system interpreter (the synthetic arena needs only the standard library): the
+        # test's own may live where nobody cannot reach it (a pyenv under /root)
+        python = "/usr/bin/python3"
+        if not os.access(python, os.X_OK):
+            pytest.fail("this test needs Debian's python3 (apt install python3): user nobody cannot run ours")
+        arena = make_synthetic_arena(top / "arena", python=python, config_overrides={
+            "runner": {"run_as": "nobody"}, "runner.limits": {"nproc": 20, "cgroups": False}})
+        props = write_proposals(top / "p.json", [
+            {"description": "fork bomb", "edits": [{"path": "train.py", "search": main,
+                                                    "replace": main + "\n    exec(" + repr(FORK_BOMB) + ")"}]},
+            {"description": "lower lr", "edits": [{"path": "train.py", "search": "LEARNING_RATE = 0.01",
+                                                   "replace": "LEARNING_RATE = 0.003"}]}])
+        r = run_cli("run", arena, "--tag", "u", "--proposals", props, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "runs run as user nobody" in r.stdout and "RLIMIT_NPROC of the run's user" in r.stdout
+        rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason FROM experiments")}
+        assert rows[0]["status"] == "keep" and rows[2]["status"] == "keep"  # honest runs work as nobody
+        assert rows[1]["status"] == "crash", rows[1]
+        log = (arena / ".autoresearch" / "u" / "logs" / "0001-a1-run.log").read_text()
+        assert f"uid {nobody.pw_uid}" in log and "fork refused after" in log
+        assert int(log.split("fork refused after")[1].split()[0]) < 20
+    finally:
+        import shutil
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_run_as_errors_say_what_to_do(tmp_path):
+    from autoresearch.config import load_config
+    from autoresearch.errors import ConfigError
+    from autoresearch.loop import resolve_user
+
+    with pytest.raises(ConfigError, match="no user 'no-such-user-x'"):
+        resolve_user("no-such-user-x")
+    with pytest.raises(ConfigError, match="names root"):
+        resolve_user("root")
+    (tmp_path / "autoresearch.toml").write_text(
+        '[arena]\nrun = "python train.py"\neditable = ["train.py"]\n[metric]\nname = "loss"\n'
+        '[runner]\nrun_as = "nobody"\nsandbox = "bwrap"\n')
+    with pytest.raises(ConfigError, match="run_as with sandbox"):
+        load_config(tmp_path)

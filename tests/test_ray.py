@@ -37,13 +37,17 @@ plan = json.load(open(path)) if os.path.exists(path) else {{}}
 if plan.get("left", 0) > 0 and exp in plan.get("exps", []) and plan.get("phase", "run") == PHASE:
     plan["left"] -= 1
     json.dump(plan, open(path, "w"))
+    # "ray::": the Ray worker running this task dies; "raylet": the node dies (its raylet
+    # and every process between it and this one, as when the machine goes away)
     target = plan.get("target", "ray::").encode()
-    pid = os.getpid()
+    pid, chain = os.getpid(), []
     while pid > 1:
         stat = open(f"/proc/{{pid}}/stat").read()
         pid = int(stat[stat.rfind(")") + 2:].split()[1])
+        chain.append(pid)
         if target in open(f"/proc/{{pid}}/cmdline", "rb").read()[:200]:
-            os.kill(pid, signal.SIGKILL)
+            for p in (chain if target == b"raylet" else [pid]):
+                os.kill(p, signal.SIGKILL)
             break
     time.sleep(60)  # the node's guardian kills this process once its worker is dead
     sys.exit(3)

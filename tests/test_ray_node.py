@@ -41,7 +41,7 @@ def _job(tmp_path: Path, **over) -> dict:
         "phase": "run", "rel": ".", "command": f"{sys.executable} train.py", "files": {}, "deleted": [],
         "timeout_s": 20.0, "log_cap_bytes": 1 << 20, "kill_grace_s": 1.0, "limits": None,
         "env_allow": list(DEFAULT_ENV_ALLOW), "extra_env": {"AUTORESEARCH_SEED": "7"}, "sandbox_paths": None,
-        "prepare": "", "prepare_timeout_s": 60.0, "data_paths": [],
+        "prepare": "", "prepare_timeout_s": 60.0, "data_paths": [], "hidden": [],
     }
     job.update(over)
     return job
@@ -138,3 +138,12 @@ def test_importing_the_core_never_imports_ray():
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_eval_only_files_are_not_in_the_runs_scratch_but_in_the_evals(tmp_path):
+    fetch = lambda: _tar(BASE)  # noqa: E731
+    probe = f"{sys.executable} -c \"import os; print('has data:', os.path.exists('sub/data.txt'))\""
+    run = execute(_job(tmp_path, command=probe, hidden=["sub"]), fetch)
+    assert "has data: False" in run["log"].decode() and run["changed"] == {}  # hidden, and not a runtime change
+    ev = execute(_job(tmp_path, command=probe, phase="eval"), fetch)
+    assert "has data: True" in ev["log"].decode()

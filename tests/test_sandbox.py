@@ -9,6 +9,7 @@ import pytest
 
 from autoresearch.testing import FakeLLMServer, constant_edit, make_synthetic_arena, write_proposals
 from conftest import ledger_rows, run_cli
+from test_integrity import PEEK, VAL_SECRET, _val_arena
 
 PROBE = '''import os, urllib.request
 from pathlib import Path
@@ -75,3 +76,23 @@ def test_without_the_sandbox_the_same_probe_reaches_the_network(tmp_path, server
     assert (home / "sandbox-escape.txt").exists()  # without the sandbox the run writes into the home
     assert "network: allowed" in log and "ledger: allowed" in log  # what the sandbox takes away
     assert len(server.requests) == 1
+
+
+def test_sandboxed_training_cannot_read_the_validation_data(tmp_path):
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap is needed for this test: apt install bubblewrap (make setup does it as root)")
+    arena = _val_arena(tmp_path, "bwrap")
+    main = 'if __name__ == "__main__":'
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "peek at the validation data", "edits": [{"path": "train.py", "search": main,
+                                                                    "replace": main + "\n    exec(" + repr(PEEK) + ")"}]},
+        {"description": "honest: lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    r = run_cli("run", arena, "--tag", "v", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason FROM experiments")}
+    assert rows[1]["status"] == "crash" and "No such file or directory: 'val.txt'" in rows[1]["reason"]
+    assert rows[0]["status"] == "keep" and rows[2]["status"] == "keep"  # the eval, sandboxed too, has the data
+    log = next((arena / ".autoresearch").glob("v/logs/0001-a1-run.log")).read_text()
+    assert VAL_SECRET not in log
+    assert "arena copy: refused (PermissionError)" in log or "arena copy: ''" in log  # masked by /dev/null
+    assert "git objects: ''" in log  # git's objects are hidden too

@@ -236,13 +236,18 @@ def _measure_once(ws: Workspace, runner: Runner, config: Config, campaign: Campa
     assert v.commit is not None
     name = f"ablate-{slot.index}"
     worktree = ws.checkout(campaign.tag, name, v.commit)  # type: ignore[arg-type]
+    ws.hide_files(worktree, cfg.eval_only)
     safe = v.name.replace(" ", "-").replace("#", "")
     outs = {}
+    top = ws.worktree_path(campaign.tag, name)  # type: ignore[arg-type]
     for phase, command, timeout in (("run", cfg.run, cfg.hard_timeout_s), ("eval", cfg.eval, cfg.hard_eval_timeout_s)):
         if command is None:
             continue
+        if phase == "eval":  # as in a campaign: the evaluator as committed, in a worktree of its own
+            worktree, _, _ = ws.prepare_eval(campaign.tag, name, worktree)
+            top = ws.worktree_path(campaign.tag, f"eval-{name}")  # type: ignore[arg-type]
         spec = build_run_spec(
-            config, ws, slot=slot, worktree_top=ws.worktree_path(campaign.tag, name), worktree=worktree,  # type: ignore[arg-type]
+            config, ws, slot=slot, worktree_top=top, worktree=worktree,
             phase=phase, command=command, timeout=timeout, seed=config.runner.seed + SEED_OFFSET + k,
             exp_id=v.removed if v.removed is not None else -1, attempt=1,
             result_file=log_dir / "results" / f"{safe}-r{k}-{phase}.json", log_path=log_dir / f"{safe}-r{k}-{phase}.log",

@@ -17,6 +17,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .integrity import matches
 from .records import Goal
 from .slots import cpu_count, parse_slots
 
@@ -57,8 +58,11 @@ class ArenaTable(_Table):
     timeout_s: float | None = Field(default=None, gt=0)
     eval_timeout_s: float | None = Field(default=None, gt=0)
     protected: list[str] = []  # module-level names in editable files that proposals may not change
+    # files only the eval may read (validation data): absent from the run's worktree, and
+    # hidden from the run by the sandbox; patterns relative to the arena (fnmatch, or a directory)
+    eval_only: list[str] = []
 
-    @field_validator("editable", "readonly")
+    @field_validator("editable", "readonly", "eval_only")
     @classmethod
     def _paths(cls, v: list[str]) -> list[str]:
         return [check_relative_path(x) for x in v]
@@ -80,6 +84,12 @@ class ArenaTable(_Table):
         both = sorted(set(self.editable) & set(self.readonly))
         if both:
             raise ValueError(f"{both} listed as both editable and readonly")
+        if self.eval_only and not self.eval:
+            raise ValueError("eval_only needs an eval command: without one the run itself reports the metric, "
+                             "and it could not see the data it is scored on")
+        clash = sorted(p for p in self.eval_only if any(matches(e, [p]) for e in self.editable))
+        if clash:
+            raise ValueError(f"eval_only {clash} covers editable files")
         if self.timeout_s is not None and self.timeout_s < self.time_budget_s:
             raise ValueError(
                 f"timeout_s ({self.timeout_s:g}) is shorter than time_budget_s "
@@ -225,6 +235,7 @@ class LimitsTable(_Table):
     nproc: int | None = Field(default=None, ge=1)
     nofile: int | None = Field(default=None, ge=16)
     disk_mb: float | None = Field(default=None, gt=0)
+    cgroups: bool = True   # use cgroups where the machine allows (false: rlimits only)
 
 
 class RayTable(_Table):
@@ -259,6 +270,16 @@ class RunnerTable(_Table):
     sandbox: Literal["none", "bwrap"] = "none"   # bwrap: read-only system, no network, no ledger (see sandbox.py)
     sandbox_paths: list[str] = []                # read-only paths under the (hidden) home a run needs
     ray: RayTable = RayTable()                   # kind = "ray" (see runners/ray.py)
+    run_as: str | None = None                    # a user the runs switch to when the harness is root ("nobody")
+
+    @model_validator(mode="after")
+    def _run_as(self) -> "RunnerTable":
+        if self.run_as is not None and self.sandbox == "bwrap":
+            raise ValueError("run_as with sandbox = \"bwrap\" is not supported yet: choose one")
+        if self.run_as is not None and self.kind == "ray":
+            raise ValueError("run_as is for local runs; on a Ray cluster start the nodes as the user runs should "
+                             "have (`ray start` as that user)")
+        return self
 
     @model_validator(mode="after")
     def _ray_slots(self) -> "RunnerTable":

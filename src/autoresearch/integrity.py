@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
+import os
+from pathlib import Path
 from typing import Iterable, Mapping
 
 
@@ -66,3 +69,29 @@ def out_of_range(value: float, low: float | None, high: float | None) -> str | N
 def suspicious(improvement: float, sigma: float | None, k: float) -> bool:
     """An improvement of more than ``k`` noise standard deviations (needs a known sigma). Pure."""
     return k > 0 and sigma is not None and sigma > 0 and improvement > k * sigma
+
+
+def matches(path: str, patterns: Iterable[str]) -> bool:
+    """``path`` (relative, posix) matches one of ``patterns``: an fnmatch pattern, or a
+    directory that contains it. Pure."""
+    for p in patterns:
+        p = p.rstrip("/")
+        if fnmatch.fnmatchcase(path, p) or path.startswith(p + "/"):
+            return True
+    return False
+
+
+def eval_only_files(root: Path, patterns: Iterable[str]) -> list[str]:
+    """The files under ``root`` (relative, posix) that ``[arena] eval_only`` names; our own
+    ``.autoresearch`` and ``.git`` are never searched."""
+    patterns = list(patterns)
+    if not patterns:
+        return []
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".autoresearch")]
+        for name in filenames:
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            if matches(rel, patterns):
+                out.append(rel)
+    return sorted(out)

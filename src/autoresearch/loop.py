@@ -25,7 +25,7 @@ from .campaign import OpenCampaign
 from .config import Config
 from .edits import apply_edits, code_hash, unified_diff
 from .faults import crash_point
-from .errors import BaselineError, EditError, InfraError
+from .errors import BaselineError, ConfigError, EditError, InfraError
 from .integrity import out_of_range, protected_changes, suspicious
 from .judge import Decision, Judge, Noise, Verdict
 from .ledger import results_tsv, write_atomic
@@ -406,9 +406,10 @@ class CampaignLoop:
                                              "offers (cgroups or rlimits)"))
         elif self.resource_limits.any:
             from .runners.local import _cgroups
-            from .runners.limits import describe
+            from .runners.limits import Cgroups, describe
 
-            for line in describe(self.resource_limits, _cgroups(), os.geteuid() == 0):
+            cgroups = _cgroups() if self.resource_limits.cgroups else Cgroups(0, {})
+            for line in describe(self.resource_limits, cgroups, os.geteuid() == 0, self.config.runner.run_as or ""):
                 self.report(Event("note", detail=f"limit: {line}"))
         if self.limits.deadline is not None and time.time() >= self.limits.deadline:
             return Outcome("reached --max-hours; nothing new is started after the deadline", 0)
@@ -863,9 +864,11 @@ class CampaignLoop:
         if exp is not None:
             self._pump.inbox.append(exp)
 
-    def _readonly_changes(self, worktree: Path) -> list[str]:
+    def _readonly_changes(self, worktree: Path, skip: Sequence[str] = ()) -> list[str]:
+        """Readonly files whose content differs from the campaign's base (``skip``: the
+        eval_only files this harness removed from a run's worktree itself)."""
         now = hash_files(worktree, self.readonly)
-        return [p for p, h in self.readonly.items() if now.get(p) != h]
+        return [p for p, h in self.readonly.items() if now.get(p) != h and p not in skip]
 
     # -- running and measuring ------------------------------------------------------------------
     def _log_path(self, exp_id: int, attempt: int, phase: str, k: int) -> Path:
@@ -880,7 +883,8 @@ class CampaignLoop:
               timeout: float, k: int) -> RunSpec:
         run = f"-r{k}" if k else ""
         return build_run_spec(
-            self.config, self.ws, slot=slot, worktree_top=self.ws.worktree_path(self.tag, slot.index), worktree=worktree,
+            self.config, self.ws, slot=slot, worktree=worktree,
+            worktree_top=self.ws.worktree_path(self.tag, slot.index if phase == "run" else f"eval-{slot.index}"),  # type: ignore[arg-type]
             phase=phase, command=command, timeout=timeout, seed=self._seed(k), exp_id=exp_id, attempt=attempt,
             result_file=self.run_dir / "results" / f"{exp_id:04d}-a{attempt}{run}-{phase}.json",
             log_path=self._log_path(exp_id, attempt, phase, k), base_env=self.base_env,
@@ -889,6 +893,8 @@ class CampaignLoop:
     def _execute(self, slot: Slot, exp_id: int, attempt: int, worktree: Path, k: int, purpose: str) -> _Measured:
         """Run k of an experiment (and its eval). Status KEEP here means "produced a valid metric"."""
         cfg = self.config.arena
+        with self._unlocked():  # the slot's own worktree
+            hidden = self.ws.hide_files(worktree, cfg.eval_only)  # validation data: the eval's only
         spec = self._spec(slot, exp_id, attempt, worktree, "run", cfg.run, cfg.hard_timeout_s, k)
         run_id = self.ledger.start_run(
             self.campaign, exp_id, attempt=attempt, purpose=purpose,
@@ -897,11 +903,19 @@ class CampaignLoop:
         out = self._run_unlocked(spec, exp_id)
         eval_out: RunOutcome | None = None
         removed: list[str] = []
-        if cfg.eval and not (out.timed_out or out.interrupted) and out.exit_code == 0:
-            # code the run left in the worktree must not shadow what the evaluator imports
-            removed = self.ws.remove_untracked_code(worktree)
-            espec = self._spec(slot, exp_id, attempt, worktree, "eval", cfg.eval, cfg.hard_eval_timeout_s, k)
-            eval_out = self._run_unlocked(espec, None)
+        changed: list[str] = []
+        if cfg.eval and not (out.timed_out or out.interrupted or out.infra) and out.exit_code == 0:
+            # a readonly file the run wrote is caught before the eval: a tampered evaluator
+            # could otherwise print a fake score and then restore itself
+            changed = self._readonly_changes(worktree, skip=hidden)
+            if not changed:
+                # the eval runs in a clean worktree of the commit (the evaluator as committed),
+                # with the run's outputs moved in, minus code that could shadow its imports
+                with self._unlocked():
+                    eval_dir, _, removed = self.ws.prepare_eval(self.tag, slot.index, worktree)
+                espec = self._spec(slot, exp_id, attempt, eval_dir, "eval", cfg.eval, cfg.hard_eval_timeout_s, k)
+                eval_out = self._run_unlocked(espec, None)
+                worktree = eval_dir
         took = out.duration_s + (eval_out.duration_s if eval_out else 0.0)
         if not out.interrupted:
             self._run_s = took if self._run_s is None else 0.7 * self._run_s + 0.3 * took
@@ -941,7 +955,7 @@ class CampaignLoop:
         elif (bad := out_of_range(measurement.metric, self.config.metric.min, self.config.metric.max)) is not None:
             status, reason = Status.CRASH, f"{self.metric_name} out of its declared range: {bad}"
         if status not in (Status.INTERRUPTED, Status.INFRA):
-            changed = self._readonly_changes(worktree)
+            changed = changed or self._readonly_changes(worktree, skip=hidden if eval_out is None else ())
             if changed:
                 status, reason = Status.INVALID, f"readonly file(s) changed during the run: {', '.join(changed)}"
         tail = out.log_tail if eval_out is None else f"{out.log_tail}\n--- eval ---\n{eval_out.log_tail}"
@@ -969,7 +983,42 @@ class CampaignLoop:
 
 def resource_limits(config: Config) -> ResourceLimits:
     lim = config.runner.limits
-    return ResourceLimits(lim.memory_mb, lim.file_size_mb, lim.nproc, lim.nofile, lim.disk_mb)
+    run_as = resolve_user(config.runner.run_as) if config.runner.run_as is not None else None
+    return ResourceLimits(lim.memory_mb, lim.file_size_mb, lim.nproc, lim.nofile, lim.disk_mb,
+                          cgroups=lim.cgroups, run_as=run_as)
+
+
+def resolve_user(name: str) -> tuple[int, int]:
+    """``[runner] run_as``: (uid, gid) of a user name or a numeric uid."""
+    import pwd
+
+    if os.geteuid() != 0:
+        raise ConfigError(f"[runner] run_as = {name!r} needs the harness to run as root (only root can switch "
+                          "users); as a normal user the runs are unprivileged already: remove run_as")
+    try:
+        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    except (KeyError, ValueError):
+        raise ConfigError(f"[runner] run_as: no user {name!r} on this machine (try \"nobody\")") from None
+    if entry.pw_uid == 0:
+        raise ConfigError("[runner] run_as names root: choose an unprivileged user, e.g. \"nobody\"")
+    from .workspace import trust_other_owners
+
+    trust_other_owners()
+    return entry.pw_uid, entry.pw_gid
+
+
+def grant(path: Path, uid: int, gid: int) -> None:
+    """Give a run's directory to the user it runs as (``run_as``), and check that the user
+    can reach it at all."""
+    for parent in path.resolve().parents:
+        st = parent.stat()
+        if not st.st_mode & 0o001 and st.st_uid != uid and not (st.st_gid == gid and st.st_mode & 0o010):
+            raise ConfigError(f"[runner] run_as: uid {uid} cannot reach {path}: {parent} is not searchable by "
+                              f"others (chmod o+x {parent}, or keep the arena somewhere every user can reach)")
+    os.lchown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
 
 
 def build_run_spec(config: Config, ws: Any, *, slot: Slot, worktree_top: Path, worktree: Path, phase: str, command: str,
@@ -979,6 +1028,10 @@ def build_run_spec(config: Config, ws: Any, *, slot: Slot, worktree_top: Path, w
     the sandbox when configured, the log cap and the resource limits. Every run the harness
     starts (campaign runs and ablation runs) is built here."""
     result_file.parent.mkdir(parents=True, exist_ok=True)
+    limits = resource_limits(config)
+    if limits.run_as is not None and config.runner.kind != "ray":
+        grant(worktree_top, *limits.run_as)
+        grant(result_file.parent, *limits.run_as)
     budget = config.arena.time_budget_s
     extra = {
         **slot.env,
@@ -997,18 +1050,25 @@ def build_run_spec(config: Config, ws: Any, *, slot: Slot, worktree_top: Path, w
         command=command, root=worktree_top, rel=worktree.relative_to(worktree_top).as_posix(), phase=phase,
         slot=slot.index, env_allow=allow, extra_env={k: v for k, v in extra.items() if k.startswith("AUTORESEARCH_") or k == "PYTHONUNBUFFERED"},
         sandbox_paths=tuple(config.runner.sandbox_paths) if config.runner.sandbox == "bwrap" else None,
+        hidden=tuple(config.arena.eval_only) if phase == "run" else (),
     )
     if config.runner.sandbox == "bwrap" and config.runner.kind != "ray":  # a Ray node wraps it there
+        from .integrity import eval_only_files
         from .runners.sandbox import bwrap_command, require_bwrap
 
+        masked: list[Path] = []
+        if phase == "run" and config.arena.eval_only:
+            # the validation data in the user's checkout, and git's objects (which hold it too)
+            masked = [ws.arena / rel for rel in eval_only_files(ws.arena, config.arena.eval_only)]
+            masked.append(ws.root / ".git")
         command = bwrap_command(command, bwrap=require_bwrap(), worktree=worktree_top, cwd=worktree,
                                 writable=[result_file.parent], arena=ws.arena, state_dir=ws.state_dir,
                                 home=env.get("HOME"), path_env=env.get("PATH", ""),
-                                extra_ro=config.runner.sandbox_paths)
+                                extra_ro=config.runner.sandbox_paths, masked=masked)
     return RunSpec(
         command=command, cwd=worktree, env=env, timeout_s=timeout, log_path=log_path, token=new_run_token(),
         result_file=result_file, log_cap_bytes=int(config.runner.log_cap_mb * (1 << 20)),
-        kill_grace_s=config.runner.kill_grace_s, limits=resource_limits(config), remote=remote,
+        kill_grace_s=config.runner.kill_grace_s, limits=limits, remote=remote,
     )
 
 

@@ -8,6 +8,7 @@ worktrees under ``.autoresearch/``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -27,6 +28,14 @@ _IDENTITY = {
     "GIT_COMMITTER_EMAIL": "autoresearch@localhost",
 }
 _CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "gc.auto=0", "-c", "maintenance.auto=false")
+
+
+def trust_other_owners() -> None:
+    """``[runner] run_as``: the worktrees belong to the run's user, and git (as root) refuses
+    repositories owned by another user unless told otherwise (``safe.directory``)."""
+    global _CONFIG
+    if "safe.directory=*" not in _CONFIG:
+        _CONFIG = (*_CONFIG, "-c", "safe.directory=*")
 
 
 class GitError(AutoresearchError):
@@ -260,22 +269,46 @@ class Workspace:
                 f.unlink(missing_ok=True)
         return removed
 
-    def remove_untracked_code(self, arena_dir: Path) -> list[str]:
-        """Delete files a run created that Python could import instead of the real thing
-        (``json.py`` next to the evaluator, ``sitecustomize.py``, ``*.pth``, extension
-        modules, bytecode caches); returns their arena-relative paths. Other outputs (a
-        checkpoint) stay for the evaluator."""
-        out = git(["ls-files", "--others", "-z", "--", "."], arena_dir).stdout.decode(errors="replace")
-        removed = []
+    def prepare_eval(self, tag: str, slot: int | str, run_dir: Path) -> tuple[Path, list[str], list[str]]:
+        """The eval's own clean worktree (slot ``eval-N``) at the run's commit: the evaluator
+        and every tracked file exactly as committed (the readonly ones are the campaign's
+        base, checked by hash), never what the run left behind. The run's outputs (untracked
+        files: a checkpoint) are moved in (a rename: no copy, however large), except code
+        Python could import instead of the real thing (``json.py`` next to the evaluator,
+        ``sitecustomize.py``, ``*.pth``, extension modules, bytecode caches), which is
+        deleted. Returns (the eval's arena directory, moved, deleted)."""
+        commit = git_out(["rev-parse", "HEAD"], run_dir)
+        eval_dir = self.checkout(tag, f"eval-{slot}", commit)  # type: ignore[arg-type]
+        out = git(["ls-files", "--others", "-z", "--", "."], run_dir).stdout.decode(errors="replace")
+        moved, removed = [], []
         for rel in filter(None, out.split("\0")):
             p = PurePosixPath(rel)
+            src = run_dir / rel
             if p.suffix in (".py", ".pyc", ".pth", ".so", ".pyd") or "__pycache__" in p.parts:
-                try:
-                    (arena_dir / rel).unlink()
+                with contextlib.suppress(OSError):
+                    src.unlink()
                     removed.append(rel)
-                except OSError:
-                    pass
-        return removed
+                continue
+            dst = eval_dir / rel
+            if dst.exists() or dst.is_symlink():
+                continue
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(src, dst)
+                moved.append(rel)
+            except OSError:
+                pass
+        return eval_dir, moved, removed
+
+    def hide_files(self, arena_dir: Path, patterns: Iterable[str]) -> list[str]:
+        """Delete the ``[arena] eval_only`` files from a run's worktree (the eval's worktree
+        has them again, from git). Returns them, relative to the arena."""
+        from .integrity import eval_only_files
+
+        hidden = eval_only_files(arena_dir, patterns)
+        for rel in hidden:
+            (arena_dir / rel).unlink(missing_ok=True)
+        return hidden
 
     def write_files(self, arena_dir: Path, files: Mapping[str, str]) -> None:
         """Write edited files into a worktree, refusing paths that resolve outside it."""

@@ -36,10 +36,13 @@ class ResourceLimits:
     nproc: int | None = None
     nofile: int | None = None
     disk_mb: float | None = None
+    cgroups: bool = True  # use cgroups where the machine allows (false: rlimits only)
+    run_as: tuple[int, int] | None = None  # (uid, gid) the run switches to (the harness runs as root)
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.memory_mb, self.file_size_mb, self.nproc, self.nofile, self.disk_mb))
+        return self.run_as is not None or any(
+            v is not None for v in (self.memory_mb, self.file_size_mb, self.nproc, self.nofile, self.disk_mb))
 
 
 def _writable_dir(path: Path) -> bool:
@@ -81,9 +84,13 @@ class Cgroups:
         return cls(1 if bases else 0, bases)
 
 
-def describe(limits: ResourceLimits, cgroups: Cgroups, is_root: bool) -> list[str]:
+def describe(limits: ResourceLimits, cgroups: Cgroups, is_root: bool, user: str = "") -> list[str]:
     """How each configured limit is enforced here (for the user, at campaign start). Pure."""
     out = []
+    if limits.run_as is not None:
+        out.append(f"runs run as user {user or limits.run_as[0]} (uid {limits.run_as[0]}, gid {limits.run_as[1]}), "
+                   "not as root")
+        is_root = False  # the rlimits bind the run's user
     if limits.memory_mb is not None:
         out.append(f"memory {limits.memory_mb:g} MB: " + (f"cgroup v{cgroups.version} (the whole run)" if "memory" in cgroups.bases
                                                           else "RLIMIT_DATA per process (no writable memory cgroup)"))
@@ -91,8 +98,11 @@ def describe(limits: ResourceLimits, cgroups: Cgroups, is_root: bool) -> list[st
         if "pids" in cgroups.bases:
             out.append(f"processes {limits.nproc}: pids cgroup v{cgroups.version}")
         else:
-            out.append(f"processes {limits.nproc}: " + ("NOT enforced (RLIMIT_NPROC does not bind root and no pids "
-                                                         "cgroup is writable)" if is_root else "RLIMIT_NPROC"))
+            out.append(f"processes {limits.nproc}: " + (
+                "NOT enforced (RLIMIT_NPROC does not bind root and no pids cgroup is writable: set [runner] "
+                "run_as = \"nobody\" to run as an unprivileged user)" if is_root else
+                "RLIMIT_NPROC" + (" of the run's user (it counts all of that user's processes)"
+                                  if limits.run_as is not None else "")))
     if limits.file_size_mb is not None:
         out.append(f"file size {limits.file_size_mb:g} MB: RLIMIT_FSIZE")
     if limits.nofile is not None:
@@ -104,7 +114,10 @@ def describe(limits: ResourceLimits, cgroups: Cgroups, is_root: bool) -> list[st
 
 def wrap(command: str, limits: ResourceLimits, cgroup_procs: list[Path], is_root: bool, have_memory_cgroup: bool,
          have_pids_cgroup: bool) -> str:
-    """The shell command that applies the limits, then runs ``command``. Pure."""
+    """The shell command that applies the limits (joining the cgroups as root), switches to
+    ``limits.run_as`` when set, then runs ``command``. Pure."""
+    if limits.run_as is not None:
+        is_root = False
     parts = []
     for procs in cgroup_procs:
         parts.append(f"echo $$ > {shlex.quote(str(procs))}")
@@ -118,6 +131,10 @@ def wrap(command: str, limits: ResourceLimits, cgroup_procs: list[Path], is_root
     if limits.nproc is not None and not have_pids_cgroup and not is_root:
         rl.append(f"--nproc={int(limits.nproc)}")
     inner = f"/bin/sh -c {shlex.quote(command)}"
+    if limits.run_as is not None:
+        uid, gid = limits.run_as
+        setpriv = shutil.which("setpriv") or "setpriv"
+        inner = f"{setpriv} --reuid={uid} --regid={gid} --clear-groups -- {inner}"
     if rl:
         prlimit = shutil.which("prlimit") or "prlimit"
         inner = f"{prlimit} {' '.join(rl)} -- {inner}"

@@ -66,6 +66,7 @@ class RemoteParts:
     env_allow: tuple[str, ...]        # names the node's own environment may pass
     extra_env: Mapping[str, str]      # the harness's AUTORESEARCH_* variables
     sandbox_paths: tuple[str, ...] | None = None  # None: no sandbox; else bwrap with these read-only
+    hidden: tuple[str, ...] = ()      # [arena] eval_only patterns kept from this (run) phase
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ class LocalHandle:
         self.cgroup: RunCgroup | None = None
         self.limit_hit = ""
         if spec.limits is not None and spec.limits.any:
-            self.cgroup = RunCgroup(_cgroups(), spec.limits, f"run-{spec.token[-16:]}")
+            self.cgroup = RunCgroup(_cgroups() if spec.limits.cgroups else Cgroups(0, {}), spec.limits,
+                                    f"run-{spec.token[-16:]}")
             command = wrap(spec.command, spec.limits, self.cgroup.procs, os.geteuid() == 0,
                            self.cgroup.memory, self.cgroup.pids)
         self.started = time.monotonic()

@@ -144,7 +144,7 @@ class RayRunner:
         base_commit, tree, _ = self._base_for(r.root, commit)
         files: dict[str, tuple[bytes, int]] = {}
         deleted: list[str] = []
-        if r.phase == "run" and commit != base_commit:
+        if commit != base_commit:
             raw = _git(["diff", "--no-renames", "--name-status", "-z", base_commit, commit], r.root).decode()
             parts = raw.split("\0")
             for status, path in zip(parts[0::2], parts[1::2]):
@@ -160,7 +160,7 @@ class RayRunner:
             "kill_grace_s": spec.kill_grace_s, "limits": spec.limits, "env_allow": list(r.env_allow),
             "extra_env": dict(r.extra_env), "sandbox_paths": list(r.sandbox_paths) if r.sandbox_paths is not None else None,
             "prepare": self.cfg.prepare, "prepare_timeout_s": self.cfg.prepare_timeout_s,
-            "data_paths": list(self.cfg.data_paths),
+            "data_paths": list(self.cfg.data_paths), "hidden": list(r.hidden),
         }
 
     def start(self, spec: RunSpec, stop: threading.Event | None = None) -> "RayHandle":

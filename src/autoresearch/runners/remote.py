@@ -8,7 +8,9 @@ On every node, under ``work_dir`` (default ``<tmp>/autoresearch-ray``)::
                           node; ``[runner.ray] prepare`` runs here once (cached by a marker)
     base/<tree>.files     the tracked files of that commit (JSON)
     scratch/<key>/        one scratch worktree per driver and slot: the base's tracked files
-                          + the experiment's changed files; the run and its eval run here
+                          + the experiment's changed files - eval_only files; the run runs here
+    scratch/<key>-eval/   the eval's own: the same files as committed, eval_only ones included,
+                          and the run's outputs moved in (minus importable code)
     state/<key>.json      the commit a scratch worktree holds and the hashes of its tracked
                           files when the run started (outside the worktree)
     results/, logs/       per run, removed once sent back
@@ -37,6 +39,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
+from ..integrity import eval_only_files, matches
 from .local import LocalRunner, RunSpec, child_env
 from .proctree import new_run_token
 
@@ -126,14 +129,16 @@ def _hash(path: Path) -> str | None:
 
 
 def build_scratch(base: Path, files: list[str], scratch: Path, changed: Mapping[str, tuple[bytes, int]],
-                  deleted: list[str]) -> dict[str, str | None]:
+                  deleted: list[str], hidden: list[str] = ()) -> dict[str, str | None]:  # type: ignore[assignment]
     """A fresh worktree: the base's tracked files (copies, never links: a run may write to
-    them), then the experiment's changed files. Returns the hash of every tracked file."""
+    them), then the experiment's changed files, without the ``hidden`` ones (``[arena]
+    eval_only`` patterns, for a run phase). Returns the hash of every tracked file."""
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
     gone = set(deleted)
-    tracked = [f for f in files if f not in gone]
+    tracked = [f for f in files if f not in gone and not matches(f, hidden)]
+    changed = {r: v for r, v in changed.items() if not matches(r, hidden)}
     for rel in tracked:
         src, dst = base / rel, scratch / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -172,20 +177,31 @@ def changed_files(scratch: Path, hashes: Mapping[str, str | None]) -> dict[str, 
     return out
 
 
-def remove_untracked_code(scratch: Path, tracked: set[str]) -> list[str]:
-    """Like ``Workspace.remove_untracked_code``: files the run created that Python could
-    import instead of the evaluator's own."""
-    removed = []
-    for dirpath, dirnames, filenames in os.walk(scratch):
-        for name in filenames:
+def move_outputs(run: Path, tracked: set[str], dest: Path) -> tuple[list[str], list[str]]:
+    """Like ``Workspace.prepare_eval``: the run's outputs (files not tracked) move into the
+    eval's fresh worktree, except code Python could import instead of the evaluator's own,
+    which is deleted. Returns (moved, deleted)."""
+    moved, removed = [], []
+    for dirpath, dirnames, filenames in os.walk(run):
+        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
             full = Path(dirpath) / name
-            rel = full.relative_to(scratch).as_posix()
+            rel = full.relative_to(run).as_posix()
+            if rel in tracked:
+                continue
             p = PurePosixPath(rel)
-            if rel not in tracked and (p.suffix in IMPORTABLE or "__pycache__" in p.parts):
+            if p.suffix in IMPORTABLE or "__pycache__" in p.parts:
                 with contextlib.suppress(OSError):
                     full.unlink()
                     removed.append(rel)
-    return sorted(removed)
+                continue
+            target = dest / rel
+            if target.exists() or target.is_symlink():
+                continue
+            with contextlib.suppress(OSError):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(full, target)
+                moved.append(rel)
+    return sorted(moved), sorted(removed)
 
 
 def _sweep_stale(work: Path, keep: str) -> None:
@@ -204,7 +220,7 @@ def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str
     """Run one phase of one experiment on this node; see the module docstring.
 
     ``job`` keys: version, work_dir, tree, key, commit, phase, rel, command, files ({rel:
-    (bytes, mode)}), deleted, timeout_s, log_cap_bytes, kill_grace_s, limits, env_allow,
+    (bytes, mode)}), deleted, hidden (eval_only patterns, run phase), timeout_s, log_cap_bytes, kill_grace_s, limits, env_allow,
     extra_env, sandbox_paths, prepare, prepare_timeout_s, data_paths.
     Returns the outcome as a dict; ``{"lost": why}`` when an eval finds no scratch worktree
     of its run here. Raises SetupError when the node cannot run the arena at all.
@@ -228,12 +244,13 @@ def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str
         ensure_prepared(work, job["tree"], base_arena, job["prepare"], {**node_env, **job["extra_env"],
                         "AUTORESEARCH_ARENA_DIR": str(base_arena)}, job["prepare_timeout_s"])
     key = job["key"]
-    scratch = work / "scratch" / key
+    run_scratch = work / "scratch" / key
     state_file = work / "state" / f"{key}.json"
     removed: list[str] = []
     if job["phase"] == "run":
         _sweep_stale(work, key)
-        hashes = build_scratch(base, files, scratch, job["files"], job["deleted"])
+        scratch = run_scratch
+        hashes = build_scratch(base, files, scratch, job["files"], job["deleted"], job["hidden"])
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps({"commit": job["commit"], "hashes": hashes}))
     else:
@@ -241,10 +258,12 @@ def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str
             state = json.loads(state_file.read_text())
         except (OSError, ValueError):
             state = {}
-        if state.get("commit") != job["commit"] or not scratch.is_dir():
+        if state.get("commit") != job["commit"] or not run_scratch.is_dir():
             return {"lost": f"the worktree of the run is gone from node {socket.gethostname()}"}
-        hashes = state["hashes"]
-        removed = remove_untracked_code(scratch, set(hashes))
+        # the eval gets a worktree of its own: every tracked file as committed, the run's outputs moved in
+        scratch = work / "scratch" / f"{key}-eval"
+        hashes = build_scratch(base, files, scratch, job["files"], job["deleted"])
+        _, removed = move_outputs(run_scratch, set(state["hashes"]), scratch)
     cwd = scratch / job["rel"] if job["rel"] != "." else scratch
     token = new_run_token()  # this node's harness prefix: its guardian finds the run's processes
     result_file = work / "results" / f"{token}.json"
@@ -260,9 +279,10 @@ def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str
             bwrap = require_bwrap()
         except Exception as e:
             raise SetupError(f"node {socket.gethostname()}: {e}") from None
+        masked = [base_arena / rel for rel in eval_only_files(base_arena, job["hidden"])]
         command = bwrap_command(command, bwrap=bwrap, worktree=scratch, cwd=cwd, writable=[result_file.parent],
                                 arena=base_arena, state_dir=work / "scratch", home=env.get("HOME"),
-                                path_env=env.get("PATH", ""), extra_ro=job["sandbox_paths"])
+                                path_env=env.get("PATH", ""), extra_ro=job["sandbox_paths"], masked=masked)
     spec = RunSpec(command=command, cwd=cwd, env=env, timeout_s=job["timeout_s"], log_path=log_path, token=token,
                    result_file=result_file, log_cap_bytes=job["log_cap_bytes"], kill_grace_s=job["kill_grace_s"],
                    limits=job["limits"])

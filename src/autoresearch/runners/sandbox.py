@@ -4,7 +4,8 @@ What the run sees: the whole file system read-only, its own worktree read-write,
 directory of its result file read-write, a private empty ``/tmp``, an empty home
 directory (with the interpreters found on PATH under it, the arena if it lives there,
 and ``[runner] sandbox_paths`` given back read-only), no ``.autoresearch/`` of the arena (the ledger, the logs, other experiments'
-worktrees are invisible), and no network (``--unshare-net``: only a loopback device of its
+worktrees are invisible), with ``[arena] eval_only`` set: the validation data (in the
+user's checkout, and git's objects, which hold it too) masked during the run phase, and no network (``--unshare-net``: only a loopback device of its
 own). ``[runner] sandbox_paths`` adds read-only paths under the hidden home (a dataset
 cache, say). It dies with the harness (``--die-with-parent``).
 
@@ -56,8 +57,10 @@ def toolchain_paths(path_env: str, hidden: Sequence[str], extra: Sequence[str] =
 
 
 def bwrap_command(command: str, *, bwrap: str, worktree: Path, cwd: Path, writable: Sequence[Path], arena: Path,
-                  state_dir: Path, home: str | None, path_env: str = "", extra_ro: Sequence[str] = ()) -> str:
-    """The shell command that runs ``command`` inside the sandbox. Pure (but for links)."""
+                  state_dir: Path, home: str | None, path_env: str = "", extra_ro: Sequence[str] = (),
+                  masked: Sequence[Path] = ()) -> str:
+    """The shell command that runs ``command`` inside the sandbox. Pure (but for links and
+    the type of each ``masked`` path: a directory becomes an empty one, a file an empty file)."""
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     hidden = ["/tmp"]
     if home and Path(home).is_dir() and Path(home).resolve() != Path("/"):
@@ -71,6 +74,11 @@ def bwrap_command(command: str, *, bwrap: str, worktree: Path, cwd: Path, writab
     for p in keep:
         args += ["--ro-bind-try", p, p]
     args += ["--tmpfs", str(state_dir)]
+    for path in masked:  # what the run must not read (validation data for the eval only)
+        if path.is_dir():
+            args += ["--tmpfs", str(path)]
+        elif path.exists():
+            args += ["--ro-bind", "/dev/null", str(path)]
     for path in [worktree, *writable]:
         path.mkdir(parents=True, exist_ok=True)
         args += ["--bind", str(path), str(path)]

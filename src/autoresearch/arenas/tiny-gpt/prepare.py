@@ -27,22 +27,31 @@ _log_softmax, _gather, _sum = torch.log_softmax, torch.gather, torch.sum
 _item, _double, _numel = torch.Tensor.item, torch.Tensor.double, torch.Tensor.numel
 
 HERE = Path(__file__).resolve().parent
-DATA_FILE = HERE / "shakespeare.txt.xz"  # 42 plays and poems, 5,057,324 bytes of ASCII text
+# 42 plays and poems, 5,057,324 bytes of ASCII text: the first 90 % for training, the last
+# 10 % held out. Two files, so that the harness can keep the validation text from the
+# training run ([arena] eval_only: under the sandbox the run cannot read it at all).
+TRAIN_FILE = HERE / "train.txt.xz"        # 4,551,591 bytes
+VAL_FILE = HERE / "val.txt.xz"            # 505,733 bytes
 VOCAB_SIZE = 256                          # byte-level: every byte is a token
 MAX_SEQ_LEN = 128                         # context length for training and evaluation
-VAL_FRACTION = 0.1                        # the last 10% of the corpus is held out
 EVAL_TOKENS = 2**16                       # bytes of validation text scored, the same every time
 EVAL_BATCH = 64
 TIME_BUDGET = 60                          # seconds of training when the harness gives none
 CHECKPOINT = "ckpt.pt"
 
 
-def load_data():
-    """The corpus as a uint8 tensor, split into (train, val)."""
-    raw = lzma.decompress(DATA_FILE.read_bytes())
-    data = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    n_train = int(len(data) * (1 - VAL_FRACTION))
-    return data[:n_train], data[n_train:]
+def _load(path):
+    return torch.frombuffer(bytearray(lzma.decompress(path.read_bytes())), dtype=torch.uint8)
+
+
+def load_train():
+    """The training text as a uint8 tensor (what train.py may read)."""
+    return _load(TRAIN_FILE)
+
+
+def load_val():
+    """The held-out text (the evaluator's only: absent from the training run)."""
+    return _load(VAL_FILE)
 
 
 def time_budget():
@@ -122,7 +131,7 @@ def evaluate(checkpoint=CHECKPOINT):
     model = train.build_model(ckpt["config"])
     model.load_state_dict(ckpt["model"])
     model.eval()
-    _, val = load_data()
+    val = load_val()
     x, y = eval_windows(val)
     leak = causality_violation(model, x[:4])
     if leak:
@@ -144,5 +153,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--eval"]:
         evaluate()
     else:
-        train_data, val_data = load_data()
+        train_data, val_data = load_train(), load_val()
         print(f"train: {len(train_data):,} bytes, val: {len(val_data):,} bytes, vocab {VOCAB_SIZE}")

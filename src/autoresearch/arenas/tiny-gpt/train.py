@@ -95,7 +95,7 @@ def main():
     t_start = time.time()
     torch.manual_seed(prepare.seed())
     torch.set_num_threads(prepare.threads())
-    train_data, _ = prepare.load_data()
+    train_data = prepare.load_train()
     config = dict(vocab_size=prepare.VOCAB_SIZE, seq_len=prepare.MAX_SEQ_LEN, depth=DEPTH, n_embd=N_EMBD,
                   n_head=N_HEAD, dropout=DROPOUT)
     model = build_model(config)
