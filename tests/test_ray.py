@@ -191,17 +191,18 @@ def test_resources_no_node_has_are_refused_before_anything_runs(tmp_path, cluste
     assert not (arena / ".autoresearch" / "ledger.sqlite").exists()
 
 
-def test_the_cli_runs_a_campaign_on_the_cluster(tmp_path, cluster):
+def test_the_cli_runs_a_campaign_on_the_cluster_through_ray_client(tmp_path, cluster):
+    # --ray-address ray://HOST:PORT: the driver talks to the cluster through Ray Client
     arena = make_synthetic_arena(tmp_path / "cli", config_overrides={
         "runner.ray": {"resources": {"fake_gpu": 1}, "work_dir": str(cluster.temp_dir / "nodes")}})
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "autoresearch", "run", str(arena), "--runner", "ray", "--ray-address", cluster.address,
-         "--slots", "2", "-n", "4"], capture_output=True, text=True, env=env, timeout=180)
+        [sys.executable, "-m", "autoresearch", "run", str(arena), "--runner", "ray", "--ray-address", cluster.client_address,
+         "--slots", "2", "-n", "4"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "runner: Ray at" in proc.stdout
+    assert f"runner: Ray at {cluster.client_address}" in proc.stdout, proc.stdout
     tsv = (arena / "results.tsv").read_text().splitlines()
-    assert len(tsv) == 5 and "keep" in tsv[1]
+    assert len(tsv) == 5 and "keep" in tsv[1], (tsv, proc.stdout)
 
 
 def test_a_node_dying_during_the_eval_reruns_the_experiment_on_another_node(tmp_path, cluster):

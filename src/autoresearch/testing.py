@@ -362,12 +362,17 @@ class RayCluster:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="ar-ray-", dir="/tmp"))  # socket paths must stay short
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = _free_port()
+        self.client_address = f"ray://127.0.0.1:{self.client_port}"  # Ray Client (a driver elsewhere)
 
     def _ray(self, *args: str) -> None:
         import os
         import subprocess
 
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        # a loaded 2-core machine can take more than Ray Client's default 30 s to start the
+        # server process of a client connection
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "120",
+               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
         proc = subprocess.run([self.ray, *args], env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"ray {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -375,7 +380,7 @@ class RayCluster:
     def start(self) -> "RayCluster":
         common = ["--node-ip-address", "127.0.0.1", "--temp-dir", str(self.temp_dir), "--disable-usage-stats"]
         self._ray("start", "--head", "--port", str(self.port), "--num-cpus", "0", "--include-dashboard=false",
-                  "--ray-client-server-port", str(_free_port()), *common)
+                  "--ray-client-server-port", str(self.client_port), *common)
         for _ in range(self.workers):
             self.add_worker()
         return self

@@ -24,6 +24,7 @@ Importing this module imports Ray; the core never does (``autoresearch[ray]``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -70,14 +71,26 @@ def connect(cfg: RayTable) -> None:
         kwargs.update(address="local", include_dashboard=False)
     else:
         kwargs["address"] = address
-    try:
-        ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ConfigError(
-            f"cannot reach a Ray cluster at {address!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}. "
-            "Start one (`ray start --head` here, `ray start --address HEAD:6379` on the other machines), "
-            "point [runner.ray] address (or --ray-address) at it, or use address = \"local\" to start one "
-            "on this machine.") from None
+    # Ray Client (ray://) starts a server process per connection on the head, which can fail
+    # to come up in time on a loaded head: a few tries before giving up
+    tries = 3 if address.startswith("ray://") else 1
+    error: BaseException | None = None
+    for attempt in range(tries):
+        try:
+            ray.init(**kwargs)
+            return
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            error = e
+            if attempt + 1 < tries:
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                time.sleep(2.0 * (attempt + 1))
+    why = _first_line(error) if error is not None else "unknown"
+    raise ConfigError(
+        f"cannot reach a Ray cluster at {address!r}: {why}. "
+        "Start one (`ray start --head` here, `ray start --address HEAD:6379` on the other machines), "
+        "point [runner.ray] address (or --ray-address) at it, or use address = \"local\" to start one "
+        "on this machine.")
 
 
 def _needs(cfg: RayTable) -> dict[str, float]:
