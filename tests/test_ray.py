@@ -69,12 +69,13 @@ def cluster():
         assert left == [], f"processes of the test cluster left behind: {left}"
 
 
-def _arena(tmp_path: Path, cluster: RayCluster, name: str, *, slots: int = 1, **ray: object) -> tuple[Path, Path]:
+def _arena(tmp_path: Path, cluster: RayCluster, name: str, *, slots: int = 1, run_seconds: float = 0.0,
+           **ray: object) -> tuple[Path, Path]:
     control = tmp_path / f"{name}-control"
     control.mkdir()
     py = sys.executable
     arena = make_synthetic_arena(
-        tmp_path / name,
+        tmp_path / name, run_seconds=run_seconds,
         config_overrides={
             "arena": {"run": f"{py} chaos.py && {py} train.py > summary.txt", "eval": f"{py} score.py",
                       "readonly": ["prepare.py", "chaos.py", "score.py", "chaos_eval.py"]},
@@ -176,6 +177,46 @@ def test_infrastructure_failures_requeue_then_stop_and_resume(tmp_path, cluster)
     db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
     assert db.execute("SELECT status FROM experiments WHERE id=1").fetchone()[0] == "keep"
     assert db.execute("SELECT count(*) FROM experiments").fetchone()[0] == 2
+
+
+def _working_in(directory: Path) -> list[int]:
+    """Processes whose working directory is under ``directory``."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink(f"/proc/{name}/cwd").startswith(str(directory)) and _alive(int(name)):
+                    out.append(int(name))
+            except OSError:
+                pass
+    return out
+
+
+def test_stopping_the_harness_cancels_the_run_on_its_node(tmp_path, cluster):
+    import threading
+
+    from autoresearch.loop import StopSignal
+
+    arena, control = _arena(tmp_path, cluster, "stop", run_seconds=60.0)
+    stop = StopSignal()
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(out=run_campaign(arena, max_experiments=2, stop=stop)[0]))
+    thread.start()
+    end = time.monotonic() + 60
+    while not _runs(control) and time.monotonic() < end:  # the baseline run has started on the node
+        time.sleep(0.2)
+    assert _runs(control), "the baseline never started"
+    time.sleep(1.0)
+    scratch = cluster.temp_dir / "nodes" / "scratch"
+    assert _working_in(scratch), "the run should be working on the node now"
+    t0 = time.monotonic()
+    stop.set(2)  # what Ctrl-C does
+    thread.join(60)
+    assert not thread.is_alive() and result["out"].exit_code == 130
+    assert time.monotonic() - t0 < 30  # not the 60 s of the run
+    assert _gone_within(_working_in(scratch), 10), "the cancelled run must not go on on its node"
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    assert db.execute("SELECT status FROM experiments WHERE id=0").fetchone()[0] == "interrupted"
 
 
 def test_a_node_without_the_data_stops_the_campaign_with_what_to_do(tmp_path, cluster):
