@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 from .campaign import OpenCampaign, Reconciled, open_campaign, preflight, reconcile
 from .config import Config, LoadedConfig, load_config
 from .judge import make_judge
-from .loop import CampaignLoop, Limits, Outcome, Reporter, StopSignal
+from .loop import CampaignLoop, Event, Limits, Outcome, Reporter, StopSignal
 from .protocols import Proposer, Runner
 from .proposers import make_proposer
 from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
@@ -81,13 +81,10 @@ def run_campaign(
             on_open(oc, loaded, rec)
         deadline = time.time() + max_hours * 3600 if max_hours is not None else None
         if report is not None and hasattr(runner, "describe"):
-            from .loop import Event
-
             for line in runner.describe():
                 report(Event("note", detail=line))
         exporter = None
         if config.tracking.mlflow:
-            from .loop import Event
             from .tracking import MlflowExporter
 
             shown = report or (lambda e: None)

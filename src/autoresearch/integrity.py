@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import fnmatch
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 
@@ -95,3 +96,31 @@ def eval_only_files(root: Path, patterns: Iterable[str]) -> list[str]:
             if matches(rel, patterns):
                 out.append(rel)
     return sorted(out)
+
+
+IMPORTABLE = (".py", ".pyc", ".pth", ".so", ".pyd")
+
+
+def move_outputs(src: Path, dest: Path, untracked: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Bring a run's outputs (``untracked``: paths relative to ``src``) into the eval's
+    fresh worktree ``dest`` with a rename (no copy, however large), except code Python
+    could import instead of the real thing (``json.py`` next to the evaluator,
+    ``sitecustomize.py``, ``*.pth``, extension modules, bytecode caches), which is deleted.
+    A path the eval's worktree already has is left alone. Returns (moved, deleted)."""
+    moved, removed = [], []
+    for rel in untracked:
+        p = PurePosixPath(rel)
+        source = src / rel
+        if p.suffix in IMPORTABLE or "__pycache__" in p.parts:
+            with contextlib.suppress(OSError):
+                source.unlink()
+                removed.append(rel)
+            continue
+        target = dest / rel
+        if target.exists() or target.is_symlink():
+            continue
+        with contextlib.suppress(OSError):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(source, target)
+            moved.append(rel)
+    return sorted(moved), sorted(removed)

@@ -391,40 +391,21 @@ class RayCluster:
                   "--disable-usage-stats")
 
     def pids(self) -> list[int]:
-        """Every process of this cluster: those naming its temp dir, and their descendants."""
+        """Every live process of this cluster: those naming its temp dir, and their descendants."""
         import os
 
-        parents: dict[int, int] = {}
-        roots: set[int] = set()
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
+        from .runners.proctree import descendants, process_table
+
+        table = process_table()  # zombies are left out: dead already
+        roots = set()
+        for pid in table:
             try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    cmd = f.read()
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    stat = f.read()
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if str(self.temp_dir).encode() in f.read():
+                        roots.add(pid)
             except OSError:
-                continue
-            pid = int(name)
-            fields = stat[stat.rfind(b")") + 2:].split()
-            if fields[0] == b"Z":  # dead already; reap it if it is ours
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-                continue
-            parents[pid] = int(fields[1])
-            if str(self.temp_dir).encode() in cmd:
-                roots.add(pid)
-        found = set(roots)
-        grew = True
-        while grew:
-            grew = False
-            for pid, ppid in parents.items():
-                if ppid in found and pid not in found:
-                    found.add(pid)
-                    grew = True
+                pass
+        found = roots | descendants(table, roots)
         found.discard(os.getpid())
         return sorted(found)
 

@@ -8,13 +8,12 @@ worktrees under ``.autoresearch/``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import threading
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import ArenaError, AutoresearchError, EditError
@@ -277,27 +276,12 @@ class Workspace:
         Python could import instead of the real thing (``json.py`` next to the evaluator,
         ``sitecustomize.py``, ``*.pth``, extension modules, bytecode caches), which is
         deleted. Returns (the eval's arena directory, moved, deleted)."""
+        from .integrity import move_outputs
+
         commit = git_out(["rev-parse", "HEAD"], run_dir)
         eval_dir = self.checkout(tag, f"eval-{slot}", commit)  # type: ignore[arg-type]
         out = git(["ls-files", "--others", "-z", "--", "."], run_dir).stdout.decode(errors="replace")
-        moved, removed = [], []
-        for rel in filter(None, out.split("\0")):
-            p = PurePosixPath(rel)
-            src = run_dir / rel
-            if p.suffix in (".py", ".pyc", ".pth", ".so", ".pyd") or "__pycache__" in p.parts:
-                with contextlib.suppress(OSError):
-                    src.unlink()
-                    removed.append(rel)
-                continue
-            dst = eval_dir / rel
-            if dst.exists() or dst.is_symlink():
-                continue
-            try:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(src, dst)
-                moved.append(rel)
-            except OSError:
-                pass
+        moved, removed = move_outputs(run_dir, eval_dir, filter(None, out.split("\0")))
         return eval_dir, moved, removed
 
     def hide_files(self, arena_dir: Path, patterns: Iterable[str]) -> list[str]:

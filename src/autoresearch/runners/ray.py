@@ -130,12 +130,13 @@ class RayRunner:
         self._base: tuple[str, str, Any] | None = None  # (commit, tree, object ref of its tar)
         self._node_of: dict[str, str] = {}  # scratch key -> node of its last run phase
         self._last_run: dict[str, dict[str, Any]] = {}  # scratch key -> that run's job (for an eval retry)
-        self._alive = [n for n in nodes if n.get("Alive")]
 
     def describe(self) -> list[str]:
         """What the user should know at the start of a campaign."""
-        nodes = fitting_nodes(ray.nodes(), _needs(self.cfg))
-        return [f"runner: Ray at {self.cfg.address} ({len(self._alive)} node(s) alive, {len(nodes)} can run "
+        nodes = ray.nodes()
+        alive = sum(1 for n in nodes if n.get("Alive"))
+        fit = fitting_nodes(nodes, _needs(self.cfg))
+        return [f"runner: Ray at {self.cfg.address} ({alive} node(s) alive, {len(fit)} can run "
                 f"an experiment; each takes {_needs(self.cfg)})"]
 
     # -- payload -----------------------------------------------------------------------------
@@ -280,7 +281,7 @@ class RayHandle:
             node = res["node_id"]
             with self.runner._lock:
                 self.runner._node_of[self.key] = node
-            self._write_back(res, run_job, self.spec.remote.root, None)  # type: ignore[union-attr]
+            self._write_back(res, self.spec.remote.root, None)  # type: ignore[union-attr]
         try:
             return self._await(self._submit(self.job, node))
         except _Infra:
@@ -288,7 +289,7 @@ class RayHandle:
                 self.runner._node_of.pop(self.key, None)
             raise
 
-    def _write_back(self, res: dict[str, Any], job: dict[str, Any], root: Path, log_path: Path | None) -> None:
+    def _write_back(self, res: dict[str, Any], root: Path, log_path: Path | None) -> None:
         """Bring the node's side effects home: changed tracked files into the local
         worktree (so the readonly check sees runtime writes), and the log."""
         for rel, data in res["changed"].items():
@@ -304,7 +305,7 @@ class RayHandle:
             log_path.write_bytes(res["log"])
 
     def _outcome(self, res: dict[str, Any], spec: RunSpec, problems: list[str]) -> RunOutcome:
-        self._write_back(res, self.job, spec.remote.root, spec.log_path)  # type: ignore[union-attr]
+        self._write_back(res, spec.remote.root, spec.log_path)  # type: ignore[union-attr]
         if problems:
             with open(spec.log_path, "ab") as f:
                 f.write(f"\n[autoresearch: retried on node {res['host']} after: {'; '.join(problems)}]\n".encode())

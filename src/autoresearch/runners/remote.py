@@ -37,15 +37,14 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..integrity import eval_only_files, matches
+from ..integrity import eval_only_files, matches, move_outputs
 from .local import LocalRunner, RunSpec, child_env
 from .proctree import new_run_token
 
 CHANGED_FILE_CAP = 1 << 20  # a changed tracked file comes back whole up to this size
 STALE_SCRATCH_S = 24 * 3600  # other drivers' scratch worktrees older than this are removed
-IMPORTABLE = (".py", ".pyc", ".pth", ".so", ".pyd")
 
 
 class SetupError(Exception):
@@ -129,7 +128,7 @@ def _hash(path: Path) -> str | None:
 
 
 def build_scratch(base: Path, files: list[str], scratch: Path, changed: Mapping[str, tuple[bytes, int]],
-                  deleted: list[str], hidden: list[str] = ()) -> dict[str, str | None]:  # type: ignore[assignment]
+                  deleted: list[str], hidden: Sequence[str] = ()) -> dict[str, str | None]:
     """A fresh worktree: the base's tracked files (copies, never links: a run may write to
     them), then the experiment's changed files, without the ``hidden`` ones (``[arena]
     eval_only`` patterns, for a run phase). Returns the hash of every tracked file."""
@@ -177,31 +176,15 @@ def changed_files(scratch: Path, hashes: Mapping[str, str | None]) -> dict[str, 
     return out
 
 
-def move_outputs(run: Path, tracked: set[str], dest: Path) -> tuple[list[str], list[str]]:
-    """Like ``Workspace.prepare_eval``: the run's outputs (files not tracked) move into the
-    eval's fresh worktree, except code Python could import instead of the evaluator's own,
-    which is deleted. Returns (moved, deleted)."""
-    moved, removed = [], []
-    for dirpath, dirnames, filenames in os.walk(run):
+def untracked_files(root: Path, tracked: set[str]) -> list[str]:
+    """Files (and links) under ``root`` that are not in ``tracked``: what a run left."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
         for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
-            full = Path(dirpath) / name
-            rel = full.relative_to(run).as_posix()
-            if rel in tracked:
-                continue
-            p = PurePosixPath(rel)
-            if p.suffix in IMPORTABLE or "__pycache__" in p.parts:
-                with contextlib.suppress(OSError):
-                    full.unlink()
-                    removed.append(rel)
-                continue
-            target = dest / rel
-            if target.exists() or target.is_symlink():
-                continue
-            with contextlib.suppress(OSError):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(full, target)
-                moved.append(rel)
-    return sorted(moved), sorted(removed)
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            if rel not in tracked:
+                out.append(rel)
+    return out
 
 
 def _sweep_stale(work: Path, keep: str) -> None:
@@ -263,7 +246,7 @@ def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str
         # the eval gets a worktree of its own: every tracked file as committed, the run's outputs moved in
         scratch = work / "scratch" / f"{key}-eval"
         hashes = build_scratch(base, files, scratch, job["files"], job["deleted"])
-        _, removed = move_outputs(run_scratch, set(state["hashes"]), scratch)
+        _, removed = move_outputs(run_scratch, scratch, untracked_files(run_scratch, set(state["hashes"])))
     cwd = scratch / job["rel"] if job["rel"] != "." else scratch
     token = new_run_token()  # this node's harness prefix: its guardian finds the run's processes
     result_file = work / "results" / f"{token}.json"
