@@ -24,7 +24,7 @@ from pathlib import Path
 from autoresearch.api import run_campaign
 from autoresearch.proposers.knobs import KnobsProposer, find_knobs
 from autoresearch.testing import make_synthetic_arena, synthetic_true_loss
-from autoresearch.workspace import git
+from autoresearch.store.gitobjects import git
 
 STRATEGIES = {
     "tpe": dict(sampler="tpe", changes_per_trial=2),

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from autoresearch.api import run_campaign
-from autoresearch.ledger import Ledger
-from autoresearch.workspace import git
+from autoresearch.store.ledger import Ledger
+from autoresearch.store.gitobjects import git
 
 
 def measure(arena: Path, commit: str, seed: int, budget: float, work: Path) -> dict:

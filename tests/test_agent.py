@@ -59,9 +59,12 @@ def test_an_agent_edit_becomes_a_kept_experiment_with_only_its_key(tmp_path):
     assert "+LEARNING_RATE = 0.003" in exp["diff"]
     env_log = (tmp_path / "agent-env.txt").read_text()
     assert "key=sk-agent-1 other=None" in env_log  # the agent's key, and no other secret
-    assert "worktrees/a/slot-agent" in env_log  # it worked in a scratch worktree, not the checkout
+    assert "worktrees/a/agent" in env_log  # it worked in a scratch directory, not the checkout
     assert (arena / "train.py").read_text().count("LEARNING_RATE = 0.01") == 1  # the user's checkout untouched
-    assert (arena / ".autoresearch" / "a" / "agent" / "prompt-0001.md").read_text().startswith("# Research program")
+    prompts = sorted((arena / ".autoresearch" / "a" / "agent").glob("prompt-0001-*.md"))  # history of 1: the baseline
+    assert len(prompts) == 1 and prompts[0].read_text().startswith("# Research program")
+    meta = json.loads(exp["proposal_json"])["meta"]
+    assert Path(meta["agent_log"]).is_file() and Path(meta["agent_log"]).name.startswith("agent-0001-")
 
 
 def test_misbehaving_agents_are_refused_and_the_loop_goes_on(tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from autoresearch.ledger import Ledger
+from autoresearch.store.ledger import SCHEMA_VERSION, Ledger
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
 from conftest import ledger_rows, run_cli
 
@@ -96,7 +96,7 @@ def test_schema_1_ledger_is_migrated(tmp_path):
     ledger = Ledger(path)
     exps = ledger.experiments(ledger.campaign("old"))
     assert exps[0].metric == 1.5 and exps[0].runs_n is None
-    assert ledger.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
+    assert ledger.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     assert ledger.db.execute("SELECT COUNT(*) FROM ablations").fetchone()[0] == 0  # v3's table, added by the migration
     ledger.close()
     newer = sqlite3.connect(path)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch.runners.limits import Cgroups, ResourceLimits, describe, wrap
-from autoresearch.runners.local import LocalRunner, RunSpec, _cgroups
+from autoresearch.runners.limits import Cgroups, describe, machine_cgroups, wrap
+from autoresearch.runs.spec import ResourceLimits, RunSpec
+from autoresearch.runners.local import LocalRunner
 from autoresearch.runners.proctree import new_run_token
 from autoresearch.testing import make_synthetic_arena, write_proposals
 from conftest import ledger_rows, run_cli
@@ -61,14 +62,14 @@ def test_file_size_and_open_files_are_bounded(tmp_path):
 def test_a_memory_bomb_is_stopped(tmp_path):
     out = _run(tmp_path, "x = []\nwhile True:\n    x.append(bytearray(16 << 20))\n", ResourceLimits(memory_mb=200))
     assert out.exit_code != 0
-    if "memory" in _cgroups().bases:
+    if "memory" in machine_cgroups().bases:
         assert out.limit == "memory"
     else:
         assert "MemoryError" in out.log_tail
 
 
 def test_a_fork_bomb_is_bounded_when_a_pids_cgroup_or_user_limit_can_do_it(tmp_path):
-    cg = _cgroups()
+    cg = machine_cgroups()
     if "pids" not in cg.bases and os.geteuid() == 0:
         pytest.fail("no pids cgroup is writable and we run as root: nothing can bound processes here; "
                     "describe() reports this as NOT enforced")
@@ -143,7 +144,7 @@ def test_without_cgroups_root_runs_as_an_unprivileged_user_whose_process_limit_b
 def test_run_as_errors_say_what_to_do(tmp_path):
     from autoresearch.config import load_config
     from autoresearch.errors import ConfigError
-    from autoresearch.loop import resolve_user
+    from autoresearch.runs.spec import resolve_user
 
     with pytest.raises(ConfigError, match="no user 'no-such-user-x'"):
         resolve_user("no-such-user-x")

@@ -13,7 +13,7 @@ import time
 from rich.console import Console
 
 from autoresearch.console import LiveReporter, LiveState
-from autoresearch.loop import Event
+from autoresearch.events import Event
 from autoresearch.records import Status
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
 from conftest import _env, run_cli

@@ -282,7 +282,7 @@ def test_campaign_with_bad_replies_feedback_and_an_invalid_proposal(tmp_path, se
     assert exps[1]["cost"] == pytest.approx((100 + 1000) * 3 / 1e6 + (50 + 100) * 15 / 1e6)
     reason = exps[2]["reason"]
     assert reason.startswith("the model's reply could not be used after 3 attempts:") and "matches nothing" not in reason
-    assert "would not parse" in reason
+    assert "does not parse" in reason
     meta = json.loads(exps[2]["proposal_json"])["meta"]
     assert "WIDTH = (64" in meta["reply"]
     # the feedback told the model exactly what was wrong

@@ -195,7 +195,7 @@ def _working_in(directory: Path) -> list[int]:
 def test_stopping_the_harness_cancels_the_run_on_its_node(tmp_path, cluster):
     import threading
 
-    from autoresearch.loop import StopSignal
+    from autoresearch.events import StopSignal
 
     arena, control = _arena(tmp_path, cluster, "stop", run_seconds=60.0)
     stop = StopSignal()

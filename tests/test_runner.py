@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch.runners.local import DEFAULT_ENV_ALLOW, LocalRunner, RunSpec, child_env
+from autoresearch.runners.local import LocalRunner
+from autoresearch.runs.spec import DEFAULT_ENV_ALLOW, RunSpec, child_env
 from autoresearch.runners.proctree import process_table, run_token_of
 
 PY = sys.executable

@@ -45,6 +45,8 @@ def test_experiments_become_mlflow_runs_and_resume_does_not_duplicate(tmp_path):
 
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     assert {a.path for a in client.list_artifacts(one.info.run_id)} == {"diff.patch", "log_tail.txt"}
+    # a local store keeps its artifacts in the arena's .autoresearch, not in the current directory
+    assert one.info.artifact_uri.startswith((arena / ".autoresearch" / "mlflow-artifacts" / "m").as_uri())
     # continue the campaign: the new experiment is exported, the old ones are not duplicated
     r = run_cli("run", arena, "--tag", "m", "--proposals", props, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -69,3 +71,21 @@ def test_a_broken_tracking_store_never_stops_the_campaign(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "MLflow export stopped" in r.stdout
     assert [x["status"] for x in ledger_rows(arena, "SELECT status FROM experiments")] == ["keep", "keep"]
+
+
+def test_without_a_uri_everything_stays_in_the_arenas_state_directory(tmp_path):
+    # MLflow's own default would be ./mlruns in whatever directory the harness started in
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"tracking": {"mlflow": True}})
+    props = write_proposals(tmp_path / "p.json", PROPS[:1])
+    elsewhere = tmp_path / "started-here"
+    elsewhere.mkdir()
+    env = {"MLFLOW_TRACKING_URI": ""}
+    r = run_cli("run", arena, "--tag", "d", "--proposals", props, cwd=elsewhere, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert not (arena / "mlruns").exists()
+    store = arena / ".autoresearch" / "mlflow.db"
+    assert store.is_file()
+    runs = runs_in(f"sqlite:///{store}", "autoresearch/d")
+    assert sorted(runs) == [0, 1]
+    assert runs[1].info.artifact_uri.startswith((arena / ".autoresearch" / "mlflow-artifacts" / "d").as_uri())

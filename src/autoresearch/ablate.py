@@ -1,7 +1,7 @@
 """Which kept changes really matter: leave-one-out ablation of the final incumbent.
 
-For every kept change K of the campaign's branch, the incumbent with K reverted (``git
-revert`` of K's commit on top of the incumbent, in a scratch worktree) is measured with
+For every kept change K of the campaign's branch, the incumbent with K reverted (K's own
+edits undone, or a three-way revert of K's commit on top of the incumbent) is measured with
 ``runs`` fresh seeds, next to the full incumbent and the baseline with the same seeds.
 Fresh seeds (``runner.seed + 1000 + k``) on purpose: a change kept on a lucky draw of the
 campaign's seeds must not be lucky again here.
@@ -12,29 +12,36 @@ significantly worse without it), **harmful** (significantly better without it), 
 **neutral**. With one run per variant there is no test: the raw difference is reported
 and the verdict says so. A change that does not revert cleanly on the final incumbent
 (a later change rewrote the same lines) is reported as such and not measured.
+
+Every variant run goes through the campaign's execution path (``engine/execution.py``):
+readonly files are checked, the eval runs in its own directory, an evaluator's refusal
+makes the run invalid, and the run's status and reason are reported as in a campaign.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean, stdev
 from typing import Any, Callable, Mapping, Sequence
 
-from .campaign import CampaignLock
 from .config import Config
-from .ledger import Campaign, Ledger
-from .metrics import measure
 from .edits import apply_edits
+from .engine.execution import Execution, Judged
+from .engine.journal import Journal
+from .engine.opening import CampaignLock
 from .errors import EditError
-from .records import Experiment, FileEdit, Goal, Status
-from .loop import build_run_spec
-from .protocols import Runner
+from .records import Experiment, FileEdit, Goal, Purpose, RunStatus, Status
+from .runs.spec import run_settings
 from .slots import Slot, cpu_count, parse_slots
 from .stats import t_sf
-from .workspace import GitError, Workspace, git
+from .store.gitobjects import git
+from .store.ledger import Campaign, Ledger
+from .store.workspace import Workspace
 
 SEED_OFFSET = 1000
 
@@ -116,37 +123,56 @@ def reverted_files(files: Mapping[str, str | None], edits: Sequence[FileEdit], e
         return None
 
 
-def plan_variants(ws: Workspace, ledger: Ledger, campaign: Campaign, tip: str, chain: Sequence[Experiment],
-                  editable: Sequence[str]) -> list[Variant]:
+def three_way_revert(ws: Workspace, tip: str, commit: str, editable: Sequence[str]) -> dict[str, str] | None:
+    """The editable files of ``tip`` with ``commit``'s change undone by a three-way merge per
+    file (what ``git revert`` does: base = the commit, theirs = its parent), or None when a
+    merge conflicts."""
+    parent = ws.objects.read(commit)[1].split(b"\nparent ", 1)
+    if len(parent) < 2:
+        return None
+    parent_sha = parent[1][:2 * ws.objects.hash_len].decode()
+    mine, base, theirs = (ws.read_files(c, tuple(editable)) for c in (tip, commit, parent_sha))
+    out: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="ar-revert-") as d:
+        for path in editable:
+            if base.get(path) == theirs.get(path):
+                continue
+            texts = [mine.get(path) or "", base.get(path) or "", theirs.get(path) or ""]
+            names = []
+            for i, text in enumerate(texts):
+                f = Path(d) / f"{i}"
+                f.write_text(text, encoding="utf-8")
+                names.append(str(f))
+            proc = git(["merge-file", "-p", *names], Path(d), check=False)
+            if proc.returncode != 0:
+                return None
+            out[path] = proc.stdout.decode("utf-8", errors="replace")
+    return out or None
+
+
+def plan_variants(ws: Workspace, ledger: Ledger, journal: Journal, campaign: Campaign, tip: str,
+                  chain: Sequence[Experiment], editable: Sequence[str]) -> list[Variant]:
     """The full incumbent, the baseline, and the incumbent without each kept change: the
-    change's own edits undone when they still occur as they were written, else ``git
-    revert`` of its commit; neither working means it does not revert cleanly."""
-    tag = campaign.tag
+    change's own edits undone when they still occur as they were written, else a three-way
+    revert of its commit; neither working means it does not revert cleanly."""
     variants = [Variant("full", None, "the final incumbent", tip),
                 Variant("baseline", None, "the campaign's start", campaign.base_commit)]
     tip_files = ws.read_files(tip, tuple(editable))
     for e in chain:
-        worktree = ws.checkout(tag, "ablate", tip)  # type: ignore[arg-type]
-        stored = ledger.proposal(campaign, e.id)
-        edits = [FileEdit(x["path"], x["search"], x["replace"]) for x in stored.get("edits", [])]
-        new = reverted_files(tip_files, edits, editable)
-        commit = None
-        if new is not None:
-            ws.write_files(worktree, new)
-            commit = ws.commit(worktree, sorted(new), f"autoresearch ablation: without #{e.id}")
-        else:
-            try:
-                git(["revert", "--no-edit", "--no-verify", e.commit], worktree)  # type: ignore[list-item]
-                commit = git(["rev-parse", "HEAD"], worktree).stdout.decode().strip()
-            except GitError:
-                git(["revert", "--abort"], worktree, check=False)
-        if commit is None:
+        edits = stored_edits(ledger.proposal(campaign, e.id))
+        new = reverted_files(tip_files, edits, editable) or three_way_revert(ws, tip, e.commit, editable)  # type: ignore[arg-type]
+        if new is None or all(tip_files.get(p) == t for p, t in new.items()):
             variants.append(Variant(f"without #{e.id}", e.id, e.description, None,
                                     "does not revert cleanly on the final incumbent (a later change touched the same lines)"))
             continue
-        ws.update_ref(f"refs/autoresearch/{tag}/ablation/{e.id}", commit, message=f"autoresearch: ablation without #{e.id}")
+        commit = ws.commit_files(tip, new, f"autoresearch ablation: without #{e.id}")
+        journal.ablation_variant(e.id, commit)
         variants.append(Variant(f"without #{e.id}", e.id, e.description, commit))
     return variants
+
+
+def stored_edits(stored: Mapping[str, Any]) -> list[FileEdit]:
+    return [FileEdit(x["path"], x["search"], x["replace"]) for x in stored.get("edits", [])]
 
 
 @dataclass
@@ -159,110 +185,106 @@ class AblationResult:
 
 def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config, *, runs: int,
                  report: Callable[[str], None] = lambda s: None, base_env: Mapping[str, str] | None = None) -> AblationResult:
-    import os
+    from .api import make_runner
 
     ws = Workspace(arena)
     lock = CampaignLock(ws.state_dir, campaign.tag)
     lock.acquire()
     try:
+        journal = Journal(ledger, ws, campaign)
         tip = ws.resolve(f"refs/heads/{campaign.branch}") or campaign.base_commit
         chain = kept_chain(ledger.experiments(campaign), tip, ws)
-        variants = plan_variants(ws, ledger, campaign, tip, chain, config.arena.editable)
-        slots = parse_slots(config.runner.slots, cpu_count())
-        jobs = [(v, k) for k in range(runs) for v in variants if v.commit is not None]
-        samples: dict[str, dict[int, float]] = {v.name: {} for v in variants}
-        problems: dict[str, list[str]] = {v.name: [] for v in variants}
-        lock_ = threading.Lock()
-        env0 = dict(os.environ if base_env is None else base_env)
-        from .api import make_runner
-
-        runner = make_runner(config)  # the campaign's runner: local, or the same Ray cluster
-        log_dir = ws.state_dir / campaign.tag / "ablation"
-
-        errors: list[BaseException] = []
-
-        def worker(slot: Slot) -> None:
-            while True:
-                with lock_:
-                    if not jobs or errors:
-                        return
-                    v, k = jobs.pop(0)
-                try:
-                    value, problem = _measure_once(ws, runner, config, campaign, slot, v, k, log_dir, env0)
-                except BaseException as e:  # re-raised in the caller's thread
-                    with lock_:
-                        errors.append(e)
-                    return
-                with lock_:
-                    if value is not None:
-                        samples[v.name][k] = value
-                    else:
-                        problems[v.name].append(problem)
-                    report(f"{v.name:<14} run {k + 1}/{runs}: {'-' if value is None else f'{value:.6g}'}"
-                           + (f" ({problem})" if problem else ""))
-
-        threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in slots[: max(1, len(jobs))]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        goal = Goal(campaign.goal)
-        rows = []
-        full = samples["full"]
-        for v in variants:
-            values = samples[v.name]
-            row: dict[str, Any] = {"variant": v.name, "experiment_id": v.removed, "description": v.description,
-                                   "commit": v.commit, "runs": [values[k] for k in sorted(values)],
-                                   "mean": fmean(values.values()) if values else None,
-                                   "problem": v.problem or "; ".join(sorted(set(problems[v.name])))}
-            if v.removed is not None:
-                if v.commit is None:
-                    verdict = Verdict(None, None, None, "does not revert cleanly")
-                else:
-                    verdict = judge_change(values, full, goal, config.judge.alpha, config.judge.min_effect)
-                row.update(effect=verdict.effect, ci=verdict.ci, p_value=verdict.p_value, verdict=verdict.verdict)
-            rows.append(row)
-        ledger.add_ablation(campaign, runs=runs, rows=rows)
+        variants = plan_variants(ws, ledger, journal, campaign, tip, chain, config.arena.editable)
+        execution = _execution(ws, campaign, config, make_runner(config, ws), base_env)
+        samples, problems = _measure_all(execution, variants, parse_slots(config.runner.slots, cpu_count()), runs, report)
+        rows = _rows(variants, samples, problems, Goal(campaign.goal), config)
+        journal.ablation_recorded(runs, rows)
         return AblationResult(variants, samples, problems, rows)
     finally:
         lock.release()
+        ws.close()
 
 
-def _measure_once(ws: Workspace, runner: Runner, config: Config, campaign: Campaign, slot: Slot, v: Variant,
-                  k: int, log_dir: Path, base_env: Mapping[str, str]) -> tuple[float | None, str]:
-    cfg = config.arena
+def _execution(ws: Workspace, campaign: Campaign, config: Config, runner: Any,
+               base_env: Mapping[str, str] | None) -> Execution:
+    settings = run_settings(config)
+    m = config.metric
+    readonly = {p: campaign.readonly.get(p) for p in config.arena.readonly}
+    return Execution(settings, runner, ws, tag=campaign.tag, out_dir=ws.state_dir / campaign.tag / "ablation",
+                     judged=Judged(campaign.metric, m.min, m.max, settings.limits.disk_mb, settings.limits.memory_mb,
+                                   settings.run_timeout_s, settings.eval_timeout_s),
+                     readonly=readonly, base_env=dict(os.environ if base_env is None else base_env),
+                     stop=threading.Event(), dir_prefix="ablate-")
+
+
+def _measure_all(execution: Execution, variants: list[Variant], slots: list[Slot], runs: int,
+                 report: Callable[[str], None]) -> tuple[dict[str, dict[int, float]], dict[str, list[str]]]:
+    """Every variant ``runs`` times with the same fresh seeds, spread over the slots."""
+    jobs = [(v, k) for k in range(runs) for v in variants if v.commit is not None]
+    samples: dict[str, dict[int, float]] = {v.name: {} for v in variants}
+    problems: dict[str, list[str]] = {v.name: [] for v in variants}
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker(slot: Slot) -> None:
+        while True:
+            with lock:
+                if not jobs or errors:
+                    return
+                v, k = jobs.pop(0)
+            try:
+                value, problem = measure_variant(execution, slot, v, k)
+            except BaseException as e:  # re-raised in the caller's thread
+                with lock:
+                    errors.append(e)
+                return
+            with lock:
+                if value is not None:
+                    samples[v.name][k] = value
+                else:
+                    problems[v.name].append(problem)
+                report(f"{v.name:<14} run {k + 1}/{runs}: {'-' if value is None else f'{value:.6g}'}"
+                       + (f" ({problem})" if problem else ""))
+
+    threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in slots[: max(1, len(jobs))]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return samples, problems
+
+
+def measure_variant(execution: Execution, slot: Slot, v: Variant, k: int) -> tuple[float | None, str]:
+    """One run of a variant with fresh seed k: its metric, or why there is none."""
     assert v.commit is not None
-    name = f"ablate-{slot.index}"
-    worktree = ws.checkout(campaign.tag, name, v.commit)  # type: ignore[arg-type]
-    ws.hide_files(worktree, cfg.eval_only)
-    safe = v.name.replace(" ", "-").replace("#", "")
-    outs = {}
-    top = ws.worktree_path(campaign.tag, name)  # type: ignore[arg-type]
-    for phase, command, timeout in (("run", cfg.run, cfg.hard_timeout_s), ("eval", cfg.eval, cfg.hard_eval_timeout_s)):
-        if command is None:
-            continue
-        if phase == "eval":  # as in a campaign: the evaluator as committed, in a worktree of its own
-            worktree, _, _ = ws.prepare_eval(campaign.tag, name, worktree)
-            top = ws.worktree_path(campaign.tag, f"eval-{name}")  # type: ignore[arg-type]
-        spec = build_run_spec(
-            config, ws, slot=slot, worktree_top=top, worktree=worktree,
-            phase=phase, command=command, timeout=timeout, seed=config.runner.seed + SEED_OFFSET + k,
-            exp_id=v.removed if v.removed is not None else -1, attempt=1,
-            result_file=log_dir / "results" / f"{safe}-r{k}-{phase}.json", log_path=log_dir / f"{safe}-r{k}-{phase}.log",
-            base_env=base_env,
-        )
-        out = runner.start(spec).wait()
-        outs[phase] = out
-        if out.infra:
-            return None, f"{phase}: infrastructure failure: {out.infra}"
-        if out.timed_out:
-            return None, f"{phase} timed out"
-        if out.exit_code != 0:
-            return None, f"{phase} exited with code {out.exit_code}"
-    run, ev = outs["run"], outs.get("eval")
-    m = measure(campaign.metric, run_output=Path(run.log_path).read_text(errors="replace"), run_json=run.result_json,
-                eval_output=Path(ev.log_path).read_text(errors="replace") if ev else None,
-                eval_json=ev.result_json if ev else None, eval_configured=bool(cfg.eval))
-    return m.metric, m.problem
+    workdir = execution.checkout(slot, v.commit)
+    stem = v.name.replace(" ", "-").replace("#", "") + f"-r{k}"
+    plan = execution.plan(slot, exp_id=v.removed if v.removed is not None else -1, attempt=1, k=k,
+                          purpose=Purpose.ABLATION, workdir=workdir, commit=v.commit, stem=stem,
+                          seed=execution.settings.seed + SEED_OFFSET + k)
+    r = execution.run(plan)
+    if r.status is RunStatus.OK:
+        return r.measurement.metric, ""
+    return None, f"{r.status.value}: {r.reason}"
+
+
+def _rows(variants: list[Variant], samples: Mapping[str, dict[int, float]], problems: Mapping[str, list[str]],
+          goal: Goal, config: Config) -> list[dict[str, Any]]:
+    rows = []
+    full = samples["full"]
+    for v in variants:
+        values = samples[v.name]
+        row: dict[str, Any] = {"variant": v.name, "experiment_id": v.removed, "description": v.description,
+                               "commit": v.commit, "runs": [values[k] for k in sorted(values)],
+                               "mean": fmean(values.values()) if values else None,
+                               "problem": v.problem or "; ".join(sorted(set(problems[v.name])))}
+        if v.removed is not None:
+            if v.commit is None:
+                verdict = Verdict(None, None, None, "does not revert cleanly")
+            else:
+                verdict = judge_change(values, full, goal, config.judge.alpha, config.judge.min_effect)
+            row.update(effect=verdict.effect, ci=verdict.ci, p_value=verdict.p_value, verdict=verdict.verdict)
+        rows.append(row)
+    return rows

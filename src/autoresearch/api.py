@@ -1,4 +1,5 @@
-"""Run a campaign from Python: the wiring the CLI uses, without the terminal."""
+"""Run a campaign from Python: the wiring the CLI uses, without the terminal. The one place
+(with the proposer and judge registries) that knows concrete classes."""
 
 from __future__ import annotations
 
@@ -7,16 +8,22 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .campaign import OpenCampaign, Reconciled, open_campaign, preflight, reconcile
 from .config import Config, LoadedConfig, load_config
+from .engine import CampaignEngine
+from .engine.journal import Reconciled
+from .engine.opening import OpenCampaign, open_campaign, preflight
+from .events import Event, EventKind, Limits, Outcome, Reporter, StopSignal
 from .judge import make_judge
-from .loop import CampaignLoop, Event, Limits, Outcome, Reporter, StopSignal
 from .protocols import Proposer, Runner
 from .proposers import make_proposer
-from .runners.local import DEFAULT_ENV_ALLOW, LocalRunner, child_env
+from .runs.spec import child_env, run_settings
+from .store.workspace import Workspace
+
+__all__ = ["run_campaign", "make_runner", "check_built", "Event", "Outcome", "StopSignal"]
 
 
 def check_built(config: Config) -> None:
+    """What the config asks for is installed (before anything is recorded)."""
     if config.runner.kind == "ray":
         from .runners.ray import require_ray
 
@@ -28,15 +35,17 @@ def check_built(config: Config) -> None:
     if config.tracking.mlflow:
         from .tracking import require_mlflow
 
-        require_mlflow()  # before anything is recorded
+        require_mlflow()
 
 
-def make_runner(config: Config) -> Runner:
+def make_runner(config: Config, workspace: Workspace) -> Runner:
     """The runner ``[runner] kind`` names (connecting to the Ray cluster for "ray")."""
     if config.runner.kind == "ray":
         from .runners.ray import RayRunner
 
-        return RayRunner(config.runner.ray)
+        return RayRunner(config.runner.ray, workspace)
+    from .runners.local import LocalRunner
+
     return LocalRunner()
 
 
@@ -67,37 +76,31 @@ def run_campaign(
     config = loaded.config
     check_built(config)
     judge = make_judge(config.judge)
-    run_path = child_env(os.environ, [*DEFAULT_ENV_ALLOW, *config.runner.env_allow], {}).get("PATH", "")
+    settings = run_settings(config)
+    run_path = child_env(os.environ, settings.env_allow, {}).get("PATH", "")
     workspace = preflight(arena, config, allow_dirty=allow_dirty, run_env_path=run_path)
     if proposer is None:
         options = {"proposals": proposals.resolve()} if proposals is not None else {}
         proposer = make_proposer(proposer_kind, config, arena, options)
     if runner is None:
-        runner = make_runner(config)
+        runner = make_runner(config, workspace)
     oc = open_campaign(workspace, config, tag=tag)
     try:
-        rec = reconcile(oc)
+        rec = oc.reconcile()
         if on_open is not None:
             on_open(oc, loaded, rec)
-        deadline = time.time() + max_hours * 3600 if max_hours is not None else None
-        if report is not None and hasattr(runner, "describe"):
-            for line in runner.describe():
-                report(Event("note", detail=line))
-        exporter = None
-        if config.tracking.mlflow:
-            from .tracking import MlflowExporter
-
-            shown = report or (lambda e: None)
-            exporter = MlflowExporter(oc.ledger.path, oc.campaign.tag, uri=config.tracking.uri,
-                                      experiment=config.tracking.experiment,
-                                      note=lambda text: shown(Event("note", detail=text))).start()
-            report = _with_export(report, exporter)
-        loop = CampaignLoop(
-            oc, config, proposer=proposer, runner=runner, judge=judge,
-            limits=Limits(max_experiments=max_experiments, deadline=deadline), stop=stop, report=report,
+        shown = report or (lambda e: None)
+        for line in getattr(runner, "describe", lambda: [])():
+            shown(Event(EventKind.NOTE, detail=line))
+        exporter = _mlflow(config, oc, shown)
+        engine = CampaignEngine(
+            oc, config, proposer=proposer, runner=runner, judge=judge, settings=settings,
+            limits=Limits(max_experiments=max_experiments,
+                          deadline=time.time() + max_hours * 3600 if max_hours is not None else None),
+            stop=stop, report=_with_export(report, exporter) if exporter is not None else report,
         )
         try:
-            return loop.run(), oc
+            return engine.run(), oc
         finally:
             if exporter is not None:
                 exporter.close()
@@ -105,11 +108,20 @@ def run_campaign(
         oc.close()
 
 
+def _mlflow(config: Config, oc: OpenCampaign, shown: Reporter) -> Any:
+    if not config.tracking.mlflow:
+        return None
+    from .tracking import MlflowExporter
+
+    return MlflowExporter(oc.ledger.path, oc.campaign.tag, uri=config.tracking.uri, experiment=config.tracking.experiment,
+                          note=lambda text: shown(Event(EventKind.NOTE, detail=text))).start()
+
+
 def _with_export(report: Reporter | None, exporter: Any) -> Reporter:
-    def both(event: Any) -> None:
+    def both(event: Event) -> None:
         if report is not None:
             report(event)
-        if event.kind == "finish" and event.experiment_id is not None and event.status is not None \
+        if event.kind == EventKind.FINISH and event.experiment_id is not None and event.status is not None \
                 and event.status.value != "interrupted":
             exporter.submit(event.experiment_id)
     return both

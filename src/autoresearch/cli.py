@@ -1,5 +1,6 @@
-"""The command line: ``autoresearch init | run | status``. The only place that knows
-concrete proposer, runner and judge classes (through their registries)."""
+"""The command line: ``autoresearch init | run | status | report | ablate | dashboard``.
+It parses and prints; the wiring of concrete proposer, runner and judge classes is in
+``api.py`` and the registries."""
 
 from __future__ import annotations
 
@@ -134,14 +135,10 @@ def run(
     """Run (or continue) a research campaign until a budget, Ctrl-C, or the proposer stops it.
 
     First the baseline, then proposals one by one: each is applied to the incumbent, checked,
-    committed, run in its own worktree under .autoresearch/, measured and judged. Kept changes
+    committed, run in its own directory under .autoresearch/, measured and judged. Kept changes
     advance branch autoresearch/TAG; others stay reachable under refs/autoresearch/TAG/discarded/.
     Results: .autoresearch/ledger.sqlite (the truth), results.tsv (a view).
     """
-    from .api import run_campaign
-    from .console import ConsoleReporter, LiveReporter
-    from .loop import StopSignal
-
     arena = arena.resolve()
     if not arena.is_dir():
         raise UsageError(f"{arena} is not a directory")
@@ -159,15 +156,31 @@ def run(
         loaded = load_config(arena, overrides)
         _print_config(loaded.config, loaded.source, overrides)
         return
-    stop = StopSignal()
+    _run_watched(arena, dict(tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
+                             max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty))
 
-    def on_signal(signum: int, frame: Any) -> None:
-        if stop.event.is_set() and signum == signal.SIGINT:
+
+class _Watch:
+    """What a person sees while ``run`` works: a live view on a terminal, plain lines when
+    stdout is a file, a pipe, CI or nohup; and what Ctrl-C / SIGTERM do."""
+
+    def __init__(self) -> None:
+        from .console import ConsoleReporter, LiveReporter
+        from .events import StopSignal
+
+        self.stop = StopSignal()
+        self.live = LiveReporter(console, "metric", 0.0) if console.is_terminal else None
+        self.lines = self.live.lines if self.live is not None else ConsoleReporter(console, "metric")
+        self.report = self.live if self.live is not None else self.lines
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        if self.stop.event.is_set() and signum == signal.SIGINT:
             raise ForcedStop("stopped at once by a second Ctrl-C; the running experiment is re-run on resume")
-        stop.set(signum)
-        err_console.print(f"[yellow]stopping ({signal.Signals(signum).name}): the running experiment is stopped and recorded as interrupted[/]")
+        self.stop.set(signum)
+        err_console.print(f"[yellow]stopping ({signal.Signals(signum).name}): the running experiment is stopped "
+                          "and recorded as interrupted[/]")
 
-    def on_open(oc: Any, loaded: Any, rec: Any) -> None:
+    def on_open(self, oc: Any, loaded: Any, rec: Any) -> None:
         c, config = oc.campaign, loaded.config
         verb = "starting" if oc.created else "continuing"
         console.print(f"[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
@@ -175,25 +188,23 @@ def run(
         if rec.killed_processes or rec.advanced or rec.archived or rec.cleaned:
             console.print(f"[dim]resumed: killed {rec.killed_processes} leftover process(es), cleaned {len(rec.cleaned)} "
                           f"stale item(s), advanced the branch for {rec.advanced or 'none'}, archived {rec.archived or 'none'}[/]")
-        reporter.metric = config.metric.name
-        if live is not None:
-            live.state.metric, live.state.budget_s = config.metric.name, config.arena.time_budget_s
+        self.lines.metric = config.metric.name
+        if self.live is not None:
+            self.live.state.metric, self.live.state.budget_s = config.metric.name, config.arena.time_budget_s
 
-    # a live view on a terminal; plain lines when stdout is a file, a pipe, CI or nohup
-    live = LiveReporter(console, "metric", 0.0) if console.is_terminal else None
-    reporter = live.lines if live is not None else ConsoleReporter(console, "metric")
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+def _run_watched(arena: Path, options: dict[str, Any]) -> None:
+    from .api import run_campaign
+
+    watch = _Watch()
+    previous = {s: signal.signal(s, watch.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if live is not None:
-            live.__enter__()
-        outcome, oc = run_campaign(
-            arena, tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
-            max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty, stop=stop,
-            report=live if live is not None else reporter, on_open=on_open,
-        )
+        if watch.live is not None:
+            watch.live.__enter__()
+        outcome, oc = run_campaign(arena, stop=watch.stop, report=watch.report, on_open=watch.on_open, **options)
     finally:
-        if live is not None:
-            live.__exit__(None, None, None)
+        if watch.live is not None:
+            watch.live.__exit__(None, None, None)
         for s, h in previous.items():
             signal.signal(s, h)
     _print_summary(arena, oc.campaign.tag)

@@ -8,7 +8,7 @@ import threading
 from rich.console import Console
 from rich.markup import escape
 
-from .loop import Event
+from .events import Event
 from .records import Status
 
 STATUS_STYLE = {

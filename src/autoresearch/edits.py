@@ -231,12 +231,28 @@ def parse_reply(text: str) -> ParsedReply:
     The file path is the last non-fence line before the block (consecutive blocks in one
     fence share it). Pure: no file is read.
     """
-    lines = text.splitlines()
-    edits: list[FileEdit] = []
-    problems: list[str] = []
     if not text.strip():
         return ParsedReply("", "", (), ("the reply is empty",))
+    lines = text.splitlines()
+    edits, problems, path, blocks = _blocks(lines)
     first_block = next((i for i, l in enumerate(lines) if _SEARCH.match(l)), None)
+    head = lines[:first_block] if first_block is not None else lines
+    prose = [l for l in head if not _FENCE.match(l)]
+    # drop the path line right before the first block
+    if first_block is not None and prose and path is not None and _clean_path(prose[-1]) == (edits[0].path if edits else path):
+        prose = prose[:-1]
+    nonblank = [l for l in prose if l.strip()]
+    description = _clean_description(nonblank[0]) if nonblank else ""
+    rationale = "\n".join(l.strip() for l in nonblank[1:]).strip()[:2000]
+    if blocks == 0:
+        problems.append("the reply has no SEARCH/REPLACE block")
+    return ParsedReply(description, rationale, tuple(edits), tuple(problems))
+
+
+def _blocks(lines: list[str]) -> tuple[list[FileEdit], list[str], str | None, int]:
+    """The SEARCH/REPLACE blocks of a reply: (edits, problems, the last path seen, blocks)."""
+    edits: list[FileEdit] = []
+    problems: list[str] = []
     path: str | None = None
     i, block = 0, 0
     while i < len(lines):
@@ -250,39 +266,28 @@ def parse_reply(text: str) -> ParsedReply:
             j -= 1
         if j >= 0 and not _REPLACE.match(lines[j]):
             path = _clean_path(lines[j])
-        k = i + 1
-        while k < len(lines) and not _DIVIDER.match(lines[k]) and not _SEARCH.match(lines[k]):
-            k += 1
+        k = _next(lines, i + 1, _DIVIDER)
         if k >= len(lines) or not _DIVIDER.match(lines[k]):
             problems.append(f"block {block} is truncated: its SEARCH part has no '=======' line after it")
             i = k
             continue
-        m = k + 1
-        while m < len(lines) and not _REPLACE.match(lines[m]) and not _SEARCH.match(lines[m]):
-            m += 1
+        m = _next(lines, k + 1, _REPLACE)
         if m >= len(lines) or not _REPLACE.match(lines[m]):
             problems.append(f"block {block} is truncated: it has no '>>>>>>> REPLACE' line")
             i = m
             continue
-        search = lines[i + 1:k]
-        replace = lines[k + 1:m]
         if not path:
             problems.append(f"block {block} has no file path: put the path alone on the line before the block")
         else:
-            edits.append(FileEdit(
-                path=path,
-                search="".join(x + "\n" for x in search),
-                replace="".join(x + "\n" for x in replace),
-            ))
+            edits.append(FileEdit(path=path, search="".join(x + "\n" for x in lines[i + 1:k]),
+                                  replace="".join(x + "\n" for x in lines[k + 1:m])))
         i = m + 1
-    head = lines[:first_block] if first_block is not None else lines
-    prose = [l for l in head if not _FENCE.match(l)]
-    # drop the path line right before the first block
-    if first_block is not None and prose and path is not None and _clean_path(prose[-1]) == (edits[0].path if edits else path):
-        prose = prose[:-1]
-    nonblank = [l for l in prose if l.strip()]
-    description = _clean_description(nonblank[0]) if nonblank else ""
-    rationale = "\n".join(l.strip() for l in nonblank[1:]).strip()[:2000]
-    if block == 0:
-        problems.append("the reply has no SEARCH/REPLACE block")
-    return ParsedReply(description, rationale, tuple(edits), tuple(problems))
+    return edits, problems, path, block
+
+
+def _next(lines: list[str], start: int, marker: re.Pattern[str]) -> int:
+    """The index of the next ``marker`` line from ``start``, stopping early at a new SEARCH."""
+    k = start
+    while k < len(lines) and not marker.match(lines[k]) and not _SEARCH.match(lines[k]):
+        k += 1
+    return k

@@ -1,4 +1,6 @@
-"""The small protocols the campaign loop talks to. Implementations match by shape."""
+"""The small protocols the campaign engine talks to. Implementations match by shape; only
+the wiring (``api.py``, the registries) knows concrete classes. Imports records and run
+specs only."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 from .records import Experiment, Goal, Proposal, RunOutcome
-from .runners.local import RunSpec
+from .runs.spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,9 @@ class Proposer(Protocol):
     name: str
 
     def propose(self, context: ProposalContext) -> Proposal | None:
-        """The next change to try, or None when this proposer has nothing more to offer."""
-        ...
-
-    def observe(self, experiment: Experiment) -> None:
-        """Hear how a proposal ended. Implementations may ignore it."""
+        """The next change to try, or None when this proposer has nothing more to offer.
+        Everything it may know comes in ``context`` (the history included): a proposer
+        rebuilt after a restart and given the same context proposes the same change."""
         ...
 
 

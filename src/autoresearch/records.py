@@ -18,18 +18,39 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"
     INVALID = "invalid"
     INTERRUPTED = "interrupted"
-    # A run's status only, never an experiment's: the cluster failed the run (a Ray worker
-    # or node died twice). The experiment goes back to ``pending``; nothing counts against it.
-    INFRA = "infra"
 
     @property
     def terminal(self) -> bool:
-        return self not in (Status.PENDING, Status.RUNNING, Status.INFRA)
+        return self not in (Status.PENDING, Status.RUNNING)
 
     @property
     def counted(self) -> bool:
         """Counts towards --max-experiments. An interrupted experiment is re-run on resume."""
         return self.terminal and self is not Status.INTERRUPTED
+
+
+class RunStatus(str, enum.Enum):
+    """How one run (run command + eval) ended; the ``runs`` table's status."""
+
+    RUNNING = "running"
+    OK = "ok"                    # it produced a valid metric
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    INVALID = "invalid"          # the evaluator refused the model, or a readonly file changed
+    INTERRUPTED = "interrupted"
+    # The cluster failed the run (a Ray worker or node died twice): not the candidate's
+    # fault. The experiment goes back to ``pending``; nothing counts against it.
+    INFRA = "infra"
+
+
+class Purpose(str, enum.Enum):
+    """Why a run was made."""
+
+    BASELINE = "baseline"    # the baseline's calibration runs
+    SCREEN = "screen"        # a candidate's first run
+    CONFIRM = "confirm"      # a candidate's further runs, for the judge
+    REMEASURE = "remeasure"  # the incumbent again, against drift
+    ABLATION = "ablation"    # a variant measured by ``autoresearch ablate`` (not in the runs table)
 
 
 class Goal(str, enum.Enum):
@@ -63,6 +84,17 @@ class Proposal:
     meta: Mapping[str, Any] = field(default_factory=dict)
     tokens: int = 0
     cost: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """What the ledger stores (tokens and cost have columns of their own)."""
+        return {"description": self.description, "proposer": self.proposer, "meta": dict(self.meta),
+                "edits": [{"path": e.path, "search": e.search, "replace": e.replace} for e in self.edits]}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, tokens: int = 0, cost: float = 0.0) -> "Proposal":
+        return cls(description=d.get("description", ""), proposer=d.get("proposer", ""), meta=d.get("meta", {}),
+                   edits=tuple(FileEdit(e["path"], e["search"], e["replace"]) for e in d.get("edits", [])),
+                   tokens=tokens, cost=cost)
 
 
 @dataclass(frozen=True)

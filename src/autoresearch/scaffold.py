@@ -9,7 +9,7 @@ from typing import Iterator
 from .arenas import EXAMPLES, example_dir
 from .config import CONFIG_FILE
 from .errors import ArenaError, UsageError
-from .workspace import git
+from .store.gitobjects import git
 
 _PROGRAM = """# Research program
 

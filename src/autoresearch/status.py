@@ -6,11 +6,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .campaign import LEDGER_FILE
+from .engine.opening import LEDGER_FILE
 from .errors import ArenaError, UsageError
-from .ledger import Campaign, Ledger
 from .records import Goal, Status
-from .workspace import STATE_DIR
+from .store.ledger import Campaign, Ledger
+from .store.workspace import STATE_DIR
 
 
 def open_ledger_readonly(arena: Path, tag: str | None) -> tuple[Ledger, Campaign]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .arenas import example_dir
-from .workspace import git
+from .store.gitobjects import git
 
 SYNTHETIC_DEFAULTS = {"LEARNING_RATE": 0.01, "WIDTH": 64, "DROPOUT": 0.3, "WARMUP_STEPS": 500}
 
@@ -203,29 +203,9 @@ class FakeLLMServer:
                 if item.get("delay"):
                     time.sleep(float(item["delay"]))
                 if "status" in item:
-                    status = int(item["status"])
-                    message = item.get("message", "scripted failure")
-                    if anthropic:
-                        kind = {429: "rate_limit_error", 401: "authentication_error", 529: "overloaded_error"}.get(status, "api_error")
-                        payload: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
-                    else:
-                        payload = {"error": {"message": message, "type": item.get("type", "server_error"),
-                                             "code": item.get("code")}}
-                    self._send(status, payload, item.get("headers", {}))
-                    return
-                text = item.get("text", "")
-                tin, tout = int(item.get("input_tokens", 100)), int(item.get("output_tokens", 50))
-                model = body.get("model", "fake")
-                if anthropic:
-                    payload = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                               "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                               "stop_sequence": None, "usage": {"input_tokens": tin, "output_tokens": tout}}
+                    self._send(int(item["status"]), _error_payload(item, anthropic), item.get("headers", {}))
                 else:
-                    payload = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-                               "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                            "finish_reason": "stop"}],
-                               "usage": {"prompt_tokens": tin, "completion_tokens": tout, "total_tokens": tin + tout}}
-                self._send(200, payload, {})
+                    self._send(200, _reply_payload(item, body.get("model", "fake"), anthropic), {})
 
             def _send(self, status: int, payload: dict[str, Any], headers: Mapping[str, str]) -> None:
                 data = json.dumps(payload).encode()
@@ -256,6 +236,26 @@ class FakeLLMServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _error_payload(item: Mapping[str, Any], anthropic: bool) -> dict[str, Any]:
+    status, message = int(item["status"]), item.get("message", "scripted failure")
+    if anthropic:
+        kind = {429: "rate_limit_error", 401: "authentication_error", 529: "overloaded_error"}.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    return {"error": {"message": message, "type": item.get("type", "server_error"), "code": item.get("code")}}
+
+
+def _reply_payload(item: Mapping[str, Any], model: str, anthropic: bool) -> dict[str, Any]:
+    text = item.get("text", "")
+    tin, tout = int(item.get("input_tokens", 100)), int(item.get("output_tokens", 50))
+    if anthropic:
+        return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                "stop_sequence": None, "usage": {"input_tokens": tin, "output_tokens": tout}}
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": tin, "completion_tokens": tout, "total_tokens": tin + tout}}
 
 
 def search_replace_reply(description: str, path: str, search: str, replace: str, rationale: str = "It should help.") -> str:

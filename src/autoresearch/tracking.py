@@ -4,7 +4,9 @@ Each experiment that reaches a terminal status becomes an MLflow run in the expe
 ``autoresearch/TAG`` (or ``[tracking] experiment``): params (description, proposer,
 commit, parent, attempt), metrics (every finite metric of the experiment), tags (status,
 reason, campaign, experiment id), and the diff and log tail as artifacts. The tracking URI
-is ``[tracking] uri``, else the user's ``MLFLOW_TRACKING_URI``, else MLflow's default.
+is ``[tracking] uri``, else the user's ``MLFLOW_TRACKING_URI``, else an SQLite store in the
+arena's ``.autoresearch/mlflow.db``; a local store keeps its artifacts under
+``.autoresearch/mlflow-artifacts/TAG`` (never ``./mlruns`` in the current directory).
 
 It runs in a thread of its own with its own ledger connection, so a slow or broken
 tracking server never slows or stops the campaign: failures are reported as notes and the
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError
-from .ledger import Ledger
+from .store.ledger import Ledger
 
 TAG_CAMPAIGN = "autoresearch.campaign"
 TAG_EXPERIMENT = "autoresearch.experiment"
@@ -89,13 +91,34 @@ class MlflowExporter:
                 ledger.close()
 
     def _client(self) -> Any:
+        return self.mlflow.tracking.MlflowClient(tracking_uri=self.tracking_uri())
+
+    def tracking_uri(self) -> str:
+        """``[tracking] uri``, else the user's MLFLOW_TRACKING_URI, else a store in the arena's
+        ``.autoresearch/`` (MLflow's own default is ``./mlruns`` wherever the harness was started)."""
+        import os
+
         if self.uri:
-            self.mlflow.set_tracking_uri(self.uri)
-        return self.mlflow.tracking.MlflowClient()
+            return self.uri
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return os.environ["MLFLOW_TRACKING_URI"]
+        return f"sqlite:///{self.ledger_path.parent / 'mlflow.db'}"
 
     def _experiment_id(self, client: Any) -> str:
         found = client.get_experiment_by_name(self.experiment_name)
-        return found.experiment_id if found is not None else client.create_experiment(self.experiment_name)
+        if found is not None:
+            return found.experiment_id
+        return client.create_experiment(self.experiment_name, artifact_location=self._artifacts())
+
+    def _artifacts(self) -> str | None:
+        """Where a local store keeps artifacts: under ``.autoresearch/`` too (a local store's
+        default is ``./mlruns`` in the current directory). A tracking server decides itself."""
+        scheme = self.tracking_uri().split(":", 1)[0] if ":" in self.tracking_uri() else "file"
+        if scheme not in ("sqlite", "file"):
+            return None
+        path = self.ledger_path.parent / "mlflow-artifacts" / self.tag
+        path.mkdir(parents=True, exist_ok=True)
+        return path.as_uri()
 
     def _export(self, client: Any, exp_id: str, ledger: Ledger, campaign: Any, experiment_id: int) -> None:
         e = ledger.experiment(campaign, experiment_id)

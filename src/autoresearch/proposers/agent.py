@@ -1,8 +1,10 @@
 """The agent proposer: an external coding agent (Claude Code, Codex, aider, ...) edits a
 worktree of the incumbent; the harness turns what it changed into the proposal.
 
-The command is a template run with ``/bin/sh -c`` in a worktree of its own
-(``.autoresearch/worktrees/TAG/slot-agent``) with:
+The command is a template run with ``/bin/sh -c`` in a directory of its own
+(``.autoresearch/worktrees/TAG/agent``) holding the incumbent's files, made a fresh git
+repository with one commit (coding agents like to diff and stage; this repository is the
+agent's scratch, unrelated to the user's), with:
 
 - ``{prompt}``: the prompt, shell-quoted; ``{prompt_file}``: a file holding it (also in
   ``AUTORESEARCH_PROMPT_FILE``). The prompt is the research program, the state and the
@@ -11,26 +13,30 @@ The command is a template run with ``/bin/sh -c`` in a worktree of its own
   the run environment (allowlist, no secrets) plus the one key the agent needs
   (``key_env``).
 
-Afterwards ``git status`` of the worktree decides: changes to editable files become the
-proposal (whole-file replacements, so the loop's checks and dedupe apply as usual);
+Afterwards the harness compares the directory with the incumbent's files itself (it does
+not trust the agent's repository): changes to editable files become the proposal (whole-file replacements, so the loop's checks and dedupe apply as usual);
 a change to any other file (the evaluator, data prep, a new file) makes it ``invalid``,
 as do a deleted editable file, no change, a non-zero exit and a timeout. The agent's last
 line of output is the description. The agent cannot stop the campaign, skip bookkeeping,
-or touch the evaluator: it only ever sees a scratch worktree.
+or touch the evaluator: it only ever sees a scratch directory.
 """
 
 from __future__ import annotations
 
 import shlex
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..protocols import ProposalContext
-from ..records import Experiment, FileEdit, Proposal
-from ..runners.local import DEFAULT_ENV_ALLOW, LocalRunner, RunSpec, child_env
+from ..records import FileEdit, Proposal
+from ..runners.local import LocalRunner
 from ..runners.proctree import new_run_token
-from ..workspace import Workspace, git
+from ..runs.spec import DEFAULT_ENV_ALLOW, RunSpec, child_env
+from ..store.gitobjects import git
+from ..store.rundirs import walk
+from ..store.workspace import Workspace
 from .llm import context_sections
 
 AGENT_TASK = """# Your task
@@ -46,23 +52,29 @@ def agent_prompt(context: ProposalContext, editable: Sequence[str], readonly: Se
     return "\n\n".join(parts)
 
 
-def changed_paths(worktree: Path, prefix: str) -> list[tuple[str, str]]:
-    """(status, arena-relative path) of every change in a worktree, untracked files included."""
-    out = git(["status", "--porcelain", "-z", "--untracked-files=all"], worktree).stdout.decode(errors="replace")
-    entries = [e for e in out.split("\0") if e]
+def changed_paths(ws: Workspace, top: Path) -> list[tuple[str, str]]:
+    """(kind, arena-relative path) of every change in the agent's directory against the
+    commit it holds: "M" modified, "D" deleted or no longer a regular file, "A" new."""
+    tracked = ws.dirs.tracked(top)
     changes = []
-    skip = False
-    for e in entries:
-        if skip:  # the source path of a rename
-            skip = False
-            continue
-        code, path = e[:2], e[3:]
-        if code.startswith("R") or code.startswith("C"):
-            skip = True
-        if prefix and path.startswith(prefix):
-            path = path[len(prefix):]
-        changes.append((code, path))
-    return changes
+    present = {rel for rel, _ in walk(top) if not rel.startswith(".git/")}
+    for rel, entry in tracked.items():
+        p = top / rel
+        if rel not in present or p.is_symlink() or not p.is_file():
+            changes.append(("D", rel))
+        elif entry.mode in ("100644", "100755") and ws.objects.hash("blob", p.read_bytes()) != entry.sha:
+            changes.append(("M", rel))
+    changes += [("A", rel) for rel in sorted(present - set(tracked))]
+    prefix = ws.prefix
+    return [(kind, rel[len(prefix):] if prefix and rel.startswith(prefix) else rel) for kind, rel in changes]
+
+
+def scratch_repository(directory: Path) -> None:
+    """A throwaway repository in the agent's directory, its files committed, so that an
+    agent's own ``git diff`` / ``git status`` work."""
+    git(["init", "-q"], directory)
+    git(["add", "-A"], directory)
+    git(["commit", "-q", "--no-verify", "-m", "the incumbent"], directory)
 
 
 @dataclass
@@ -79,16 +91,19 @@ class AgentProposer:
     base_env: Mapping[str, str] = field(default_factory=dict)
     name: str = "agent"
     runner: LocalRunner = field(default_factory=LocalRunner)
-    count: int = 0
 
     def propose(self, context: ProposalContext) -> Proposal | None:
-        self.count += 1
+        # named by the history's length and a random suffix: a restarted proposer never
+        # overwrites the logs earlier experiments point at
+        name = f"{len(context.history):04d}-{uuid.uuid4().hex[:6]}"
         tag = context.tag or "default"
-        worktree = self.workspace.checkout(tag, "agent", context.incumbent_commit)  # type: ignore[arg-type]
+        worktree = self.workspace.dirs.materialize(tag, "agent", context.incumbent_commit)
+        top = self.workspace.dirs.path(tag, "agent")
+        scratch_repository(top)
         out_dir = self.state_dir / tag / "agent"
         out_dir.mkdir(parents=True, exist_ok=True)
         prompt = agent_prompt(context, self.editable, self.readonly, self.history_n)
-        prompt_file = out_dir / f"prompt-{self.count:04d}.md"
+        prompt_file = out_dir / f"prompt-{name}.md"
         prompt_file.write_text(prompt, encoding="utf-8")
         command = self.command.replace("{prompt_file}", shlex.quote(str(prompt_file))).replace("{prompt}", shlex.quote(prompt))
         env = child_env(self.base_env, [*DEFAULT_ENV_ALLOW, *self.env_allow],
@@ -96,7 +111,7 @@ class AgentProposer:
         if self.key_env and self.base_env.get(self.key_env):
             env[self.key_env] = self.base_env[self.key_env]  # the one secret the agent needs
         spec = RunSpec(command=command, cwd=worktree, env=env, timeout_s=self.timeout_s,
-                       log_path=out_dir / f"agent-{self.count:04d}.log", token=new_run_token(), log_cap_bytes=8 << 20)
+                       log_path=out_dir / f"agent-{name}.log", token=new_run_token(), log_cap_bytes=8 << 20)
         outcome = self.runner.start(spec).wait()
         last = next((x.strip() for x in reversed(outcome.log_tail.splitlines()) if x.strip()), "")
         description = last[:200] or "agent change"
@@ -109,7 +124,7 @@ class AgentProposer:
             return invalid(f"the agent did not finish within {self.timeout_s:g} s and was killed")
         if outcome.exit_code != 0:
             return invalid(f"the agent exited with code {outcome.exit_code}: {last[:200]}")
-        changes = changed_paths(worktree, self.workspace.prefix)
+        changes = changed_paths(self.workspace, top)
         outside = sorted({p for _, p in changes if p not in self.editable})
         if outside:
             return invalid(f"the agent changed files outside the editable ones: {', '.join(outside)}")
@@ -125,5 +140,3 @@ class AgentProposer:
             edits.append(FileEdit(path, old.get(path) or "", new))
         return Proposal(description=description, edits=tuple(edits), proposer=self.name, meta=meta)
 
-    def observe(self, experiment: Experiment) -> None:
-        return None

@@ -30,235 +30,23 @@ How trials are made and remembered (the ledger is the truth):
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib
 import math
 import random
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
 from ..protocols import ProposalContext
-from ..records import Experiment, FileEdit, Goal, Proposal, Status
+from ..records import Experiment, Goal, Proposal, Status
+from .knob_code import Knob, code_signature, describe, find_knobs, format_value, render_edits, written_value
+from .knob_space import Space, declared_space, infer_space, knob_grid
 
-_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT")
-_MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA")
-_FROZEN = re.compile(r"SEED|BUDGET|TIMEOUT")
-
-
-@dataclass(frozen=True)
-class Knob:
-    name: str
-    path: str
-    value: float | int
-    is_int: bool
-    text: str  # the source text of the value expression
-    line: str  # the whole source line of the assignment
-    col: int  # where the value expression starts and ends in that line
-    end_col: int
+__all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
+           "format_value", "infer_space", "knob_grid", "make_sampler", "render_edits", "written_value"]
 
 
-def _literal(node: ast.AST) -> float | int | None:
-    """The value of a numeric literal expression, or None if it is anything else."""
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _literal(node.operand)
-        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Pow, ast.Mult, ast.Add, ast.Sub, ast.Div)):
-        a, b = _literal(node.left), _literal(node.right)
-        if a is None or b is None:
-            return None
-        try:
-            if isinstance(node.op, ast.Pow):
-                if abs(b) > 64:
-                    return None
-                return a**b
-            return {ast.Mult: a * b, ast.Add: a + b, ast.Sub: a - b}.get(type(node.op), a / b if b else None)
-        except (OverflowError, ZeroDivisionError):
-            return None
-    return None
-
-
-def find_knobs(path: str, source: str) -> list[Knob]:
-    """Module-level UPPER_CASE numeric constants of one Python file, in source order."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    lines = source.splitlines()
-    seen: dict[str, int] = {}
-    found: list[Knob] = []
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            target, value = node.targets[0].id, node.value
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-            target, value = node.target.id, node.value
-        else:
-            continue
-        if not _NAME.match(target):
-            continue
-        seen[target] = seen.get(target, 0) + 1
-        v = _literal(value)
-        if v is None or isinstance(v, complex) or node.lineno != node.end_lineno or not math.isfinite(v):
-            continue
-        line = lines[value.lineno - 1]
-        # ast offsets count UTF-8 bytes; convert to str indices
-        raw = line.encode()
-        col = len(raw[: value.col_offset].decode())
-        end = len(raw[: value.end_col_offset].decode())
-        found.append(Knob(target, path, v, isinstance(v, int), line[col:end], line, col, end))
-    return [k for k in found if seen[k.name] == 1]  # a name assigned twice is ambiguous
-
-
-# -- search spaces ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Space:
-    """A knob's search space. ``pow2`` spaces search the exponent."""
-
-    kind: str  # "float" | "int" | "pow2" | "beta" | "choice"
-    low: float = 0.0
-    high: float = 0.0
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-    def distribution(self) -> Any:
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-        if self.kind == "choice":
-            return CategoricalDistribution(list(self.choices))
-        if self.kind in ("int", "pow2"):
-            return IntDistribution(int(self.low), int(self.high), log=self.log)
-        return FloatDistribution(self.low, self.high, log=self.log)
-
-    def to_value(self, param: Any) -> Any:
-        if self.kind == "pow2":
-            return 2 ** int(param)
-        if self.kind == "beta":
-            return 1.0 - float(param)
-        return param
-
-    def to_param(self, value: Any) -> Any:
-        """The Optuna parameter for a knob value, or None when the space cannot hold it."""
-        if self.kind == "choice":
-            return value if value in self.choices else None
-        if self.kind == "pow2":
-            if not isinstance(value, int) or value < 1 or value & (value - 1):
-                return None
-            p = value.bit_length() - 1
-        elif self.kind == "beta":
-            p = 1.0 - float(value)
-        elif self.kind == "int":
-            if int(value) != value:
-                return None
-            p = int(value)
-        else:
-            p = float(value)
-        return p if self.low <= p <= self.high else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log, "choices": list(self.choices)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Space":
-        return cls(d["kind"], d.get("low", 0.0), d.get("high", 0.0), d.get("log", False), tuple(d.get("choices", ())))
-
-
-def infer_space(name: str, value: float | int, is_int: bool) -> Space | None:
-    """The default space of a knob, or None when it is frozen by default."""
-    if isinstance(value, bool) or _FROZEN.search(name) or value <= 0:
-        return None
-    if is_int:
-        if value >= 2 and value & (value - 1) == 0:
-            e = value.bit_length() - 1
-            return Space("pow2", max(0, e - 2), e + 2)
-        return Space("int", max(1, round(value / 3)), max(2, round(value * 3)), log=True)
-    if value <= 1 and _RATIO.search(name):
-        return Space("float", 0.0, 1.0)
-    if value < 1 and _MOMENTUM.search(name):
-        gap = 1.0 - value
-        return Space("beta", gap / 10, min(1.0, gap * 10), log=True)
-    return Space("float", value / 10, value * 10, log=True)
-
-
-def declared_space(name: str, spec: Mapping[str, Any], value: float | int, is_int: bool) -> Space:
-    """A space from ``[proposer.knobs.space.NAME]``: ``choices``, or ``low``/``high`` (+ ``log``, ``int``)."""
-    if "choices" in spec:
-        choices = tuple(spec["choices"])
-        if not choices:
-            raise ConfigError(f"[proposer.knobs.space.{name}] choices is empty")
-        return Space("choice", choices=choices)
-    try:
-        low, high = float(spec["low"]), float(spec["high"])
-    except KeyError:
-        raise ConfigError(f"[proposer.knobs.space.{name}] needs low and high, or choices") from None
-    if not low < high:
-        raise ConfigError(f"[proposer.knobs.space.{name}] low ({low:g}) must be below high ({high:g})")
-    log = bool(spec.get("log", False))
-    if log and low <= 0:
-        raise ConfigError(f"[proposer.knobs.space.{name}] a log scale needs low > 0")
-    as_int = bool(spec.get("int", is_int))
-    return Space("int" if as_int else "float", int(low) if as_int else low, int(high) if as_int else high, log=log)
-
-
-# -- rendering ------------------------------------------------------------------------------
-
-def format_value(knob: Knob, value: Any) -> str:
-    if isinstance(value, bool) or isinstance(value, str):
-        return repr(value)
-    if knob.is_int or isinstance(value, int):
-        v = int(value)
-        if "**" in knob.text and v >= 2 and v & (v - 1) == 0:
-            return f"2**{v.bit_length() - 1}"
-        return str(v)
-    text = f"{float(value):.4g}"
-    if not any(c in text for c in ".en"):
-        text += ".0"
-    return text
-
-
-def written_value(knob: Knob, value: Any) -> Any:
-    """The value the code holds once ``value`` is written with ``format_value``."""
-    if isinstance(value, (bool, str)):
-        return value
-    parsed = _literal(ast.parse(format_value(knob, value), mode="eval").body)
-    return parsed if parsed is not None else value
-
-
-def render_edits(knobs: Sequence[Knob], changes: Mapping[str, Any]) -> tuple[FileEdit, ...]:
-    by_name = {k.name: k for k in knobs}
-    edits = []
-    for name, value in changes.items():
-        k = by_name[name]
-        new_line = k.line[: k.col] + format_value(k, value) + k.line[k.end_col :]
-        edits.append(FileEdit(k.path, k.line, new_line))
-    return tuple(edits)
-
-
-def describe(knobs: Sequence[Knob], changes: Mapping[str, Any]) -> str:
-    by_name = {k.name: k for k in knobs}
-    return ", ".join(f"{n} {by_name[n].text} → {format_value(by_name[n], v)}" for n, v in changes.items())
-
-
-def code_signature(files: Mapping[str, str], knobs: Sequence[Knob]) -> str:
-    """A hash of the editable code with the knobs' values masked out."""
-    h = hashlib.sha256()
-    by_path: dict[str, list[Knob]] = {}
-    for k in knobs:
-        by_path.setdefault(k.path, []).append(k)
-    for path in sorted(files):
-        text = files[path]
-        for k in by_path.get(path, []):
-            text = text.replace(k.line, k.line[: k.col] + "<knob>" + k.line[k.end_col :], 1)
-        h.update(path.encode() + b"\0" + text.encode() + b"\0")
-    return h.hexdigest()[:16]
-
-
-# -- the proposer ---------------------------------------------------------------------------
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random")
 _SAMPLER_NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy", "torch")}
@@ -289,6 +77,7 @@ class KnobsProposer:
     spaces: Mapping[str, Mapping[str, Any]] | None = None
     name: str = "knobs"
     max_attempts: int = 25
+    stop_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -337,9 +126,39 @@ class KnobsProposer:
                 "or choose another proposer"
             )
         signature = code_signature(context.files, knobs)
-        # The space is fixed by the first knobs proposal of the campaign and stored with it.
+        spaces, current = self._spaces(context.history, knobs, inferred)
+        study = optuna.create_study(direction="minimize" if context.goal is Goal.MINIMIZE else "maximize")
+        dists = {n: s.distribution() for n, s in spaces.items()}
+        trials = self._trials(context.history, spaces, dists, current, signature, context.incumbent_metric)
+        study.add_trials(trials)
+        # tried, and still waiting or running (pipelined, or other slots): taken already
+        in_flight = _in_flight(context.history, signature)
+        taken = {tuple(sorted(t.params.items())) for t in trials} | in_flight
+        n = len(trials) + len(in_flight)
+        found = self._sample(study, dists, knobs, spaces, current, n, taken) or \
+            self._untried_grid_point(knobs, spaces, current, n, taken)
+        if found is None:
+            self.stop_reason = ("the knobs search space is exhausted: every value on its grid was tried around the "
+                                "incumbent; widen [proposer.knobs.space] or choose another proposer")
+            return None
+        changes, params = found
+        names = sorted(spaces)
+        return Proposal(
+            description=describe(knobs, changes), edits=render_edits(knobs, changes), proposer=self.name,
+            meta={"knobs": {
+                "params": params, "signature": signature, "sampler": self.sampler, "trial": n,
+                "spaces": {nm: s.as_dict() for nm, s in spaces.items()},
+                "parent": {"params": {nm: spaces[nm].to_param(current[nm]) for nm in names},
+                           "metric": context.incumbent_metric},
+            }},
+        )
+
+    def _spaces(self, history: Sequence[Experiment], knobs: Sequence[Knob],
+                inferred: Mapping[str, Space]) -> tuple[dict[str, Space], dict[str, Any]]:
+        """The search spaces (fixed by the campaign's first knobs proposal, stored with it)
+        and the knobs' current values."""
         spaces = dict(inferred)
-        for e in context.history:
+        for e in history:
             stored = e.meta.get("knobs") if isinstance(e.meta, Mapping) else None
             if stored and "spaces" in stored:
                 spaces = {n: Space.from_dict(d) for n, d in stored["spaces"].items() if n in inferred}
@@ -350,21 +169,13 @@ class KnobsProposer:
         spaces = {nm: sp for nm, sp in spaces.items() if sp.to_param(current[nm]) is not None}
         if not spaces:
             raise ConfigError("every knob's current value lies outside its search space; widen [proposer.knobs.space]")
-        study = optuna.create_study(direction="minimize" if context.goal is Goal.MINIMIZE else "maximize")
-        dists = {n: s.distribution() for n, s in spaces.items()}
-        trials = self._trials(context.history, spaces, dists, current, signature, context.incumbent_metric)
-        study.add_trials(trials)
-        vectors = {tuple(sorted(t.params.items())) for t in trials}
-        # proposals still waiting or running (pipelined, or other slots) are taken already
-        in_flight = {
-            tuple(sorted(e.meta["knobs"]["params"].items()))
-            for e in context.history
-            if not e.status.terminal and isinstance(e.meta, Mapping) and isinstance(e.meta.get("knobs"), Mapping)
-            and e.meta["knobs"].get("signature") == signature
-        }
-        vectors |= in_flight
+        return spaces, current
 
-        n = len(trials) + len(in_flight)
+    def _sample(self, study: Any, dists: Mapping[str, Any], knobs: Sequence[Knob], spaces: Mapping[str, Space],
+                current: Mapping[str, Any], n: int, taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Ask the sampler (at most ``changes_per_trial`` knobs move) for an untried point."""
+        import optuna
+
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         for attempt in range(self.max_attempts):
@@ -372,39 +183,31 @@ class KnobsProposer:
             chosen = set(rng.sample(names, k))
             fixed = {nm: spaces[nm].to_param(current[nm]) for nm in names if nm not in chosen}
             base = make_sampler(self.sampler, _mix(self.seed, n, attempt), self.startup_trials)
-            sampler = optuna.samplers.PartialFixedSampler(fixed, base)
-            study.sampler = sampler
+            study.sampler = optuna.samplers.PartialFixedSampler(fixed, base)
             trial = study.ask(dists)
             params = dict(trial.params)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)  # only sampled; the real result comes from the ledger
-            changes: dict[str, Any] = {}
-            for nm in names:
-                knob = _knob(knobs, nm)
-                written = written_value(knob, spaces[nm].to_value(params[nm]))
-                if written != knob.value:
-                    changes[nm] = written
-                    # record what the code will hold, after rounding to the written digits
-                    params[nm] = spaces[nm].to_param(written) if spaces[nm].to_param(written) is not None else params[nm]
-                else:
-                    params[nm] = spaces[nm].to_param(knob.value)
+            changes, params = _as_written(knobs, spaces, params)
             key = tuple(sorted(params.items()))
-            if changes and key not in vectors:
-                return Proposal(
-                    description=describe(knobs, changes),
-                    edits=render_edits(knobs, changes),
-                    proposer=self.name,
-                    meta={"knobs": {
-                        "params": params, "signature": signature, "sampler": self.sampler, "trial": n,
-                        "spaces": {nm: s.as_dict() for nm, s in spaces.items()},
-                        "parent": {"params": {nm: spaces[nm].to_param(current[nm]) for nm in names},
-                                   "metric": context.incumbent_metric},
-                    }},
-                )
-            vectors.add(key)
-        raise ConfigError(
-            f"the knobs proposer could not find an untried change in {self.max_attempts} attempts; "
-            "widen the spaces under [proposer.knobs.space] or raise changes_per_trial"
-        )
+            if changes and key not in taken:
+                return changes, params
+            taken.add(key)
+        return None
+
+    def _untried_grid_point(self, knobs: Sequence[Knob], spaces: Mapping[str, Space], current: Mapping[str, Any],
+                            n: int, taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """When the sampler keeps drawing tried points (a small space, a converged model):
+        one knob moved to a grid value not tried yet, in a seeded random order."""
+        rng = random.Random(_mix(self.seed, n, -2))
+        moves = [(nm, v) for nm in sorted(spaces) for v in knob_grid(spaces[nm], current[nm])]
+        rng.shuffle(moves)
+        for nm, v in moves:
+            params = {x: spaces[x].to_param(current[x]) for x in spaces}
+            params[nm] = spaces[nm].to_param(v)
+            changes, params = _as_written(knobs, spaces, params)
+            if changes and tuple(sorted(params.items())) not in taken:
+                return changes, params
+        return None
 
     def _trials(self, history: Sequence[Experiment], spaces: Mapping[str, Space], dists: Mapping[str, Any],
                 current: Mapping[str, Any], signature: str, incumbent_metric: float | None) -> list[Any]:
@@ -443,8 +246,6 @@ class KnobsProposer:
             add({nm: spaces[nm].to_param(current[nm]) for nm in spaces}, incumbent_metric)
         return out
 
-    def observe(self, experiment: Experiment) -> None:
-        return None
 
 
 def _importable(module: str) -> bool:
@@ -471,3 +272,33 @@ def _contains(dist: Any, param: Any) -> bool:
         return bool(dist._contains(dist.to_internal_repr(param)))
     except (ValueError, TypeError):
         return False
+
+
+def _as_written(knobs: Sequence[Knob], spaces: Mapping[str, Space],
+                params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The changes a point makes to the code, and its params as the code will hold them
+    (after rounding to the written digits)."""
+    changes: dict[str, Any] = {}
+    out = dict(params)
+    for nm in sorted(spaces):
+        knob = _knob(knobs, nm)
+        written = written_value(knob, spaces[nm].to_value(params[nm]))
+        if written != knob.value:
+            changes[nm] = written
+            held = spaces[nm].to_param(written)
+            out[nm] = held if held is not None else params[nm]
+        else:
+            out[nm] = spaces[nm].to_param(knob.value)
+    return changes, out
+
+
+def _in_flight(history: Sequence[Experiment], signature: str) -> set[tuple]:
+    """Points of knobs proposals on this code that have no result yet."""
+    return {
+        tuple(sorted(e.meta["knobs"]["params"].items()))
+        for e in history
+        if not e.status.terminal and isinstance(e.meta, Mapping) and isinstance(e.meta.get("knobs"), Mapping)
+        and e.meta["knobs"].get("signature") == signature
+    }
+
+

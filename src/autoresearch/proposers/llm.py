@@ -16,6 +16,7 @@ experiment in its meta (``repair_of``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..config import LLMTable
-from ..edits import apply_edits, code_hash, parse_reply
+from ..edits import parse_reply
+from ..engine.candidate import Refused, Rules, check_candidate
 from ..errors import EditError
 from ..llm import Client, Completion, LLMFatal, LLMUnavailable, cost_of
 from ..protocols import ProposalContext
-from ..records import Experiment, Goal, Proposal, Status
-from .knobs import KnobsProposer, Space, describe, render_edits, written_value
+from ..records import Experiment, FileEdit, Goal, Proposal, Status
+from .knobs import KnobsProposer, Space, describe, knob_grid, render_edits, written_value
 
 SYSTEM_EDITS = """You are a machine-learning research engineer. You improve a training script \
 by running one experiment at a time; a harness runs each change under a fixed time budget and \
@@ -130,38 +132,6 @@ def build_prompt(context: ProposalContext, *, editable: Sequence[str], history_n
     parts.append("# Your task\nPropose the next experiment." if knobs is None else
                  "# Your task\nGive new values (JSON).")
     return "\n\n".join(parts)
-
-
-def _round(x: float) -> float:
-    return float(f"{x:.3g}")
-
-
-def knob_grid(space: Space, current: Any, n: int = 9) -> list[Any]:
-    """The values a small model may choose from for one constant: ``n`` points spread
-    over its space (log-spaced where the space is), rounded to 3 significant digits,
-    without the current value. Pure."""
-    if space.kind == "choice":
-        values: list[Any] = list(space.choices)
-    elif space.kind == "pow2":
-        values = [2 ** e for e in range(int(space.low), int(space.high) + 1)]
-    elif space.kind == "int":
-        lo, hi = int(space.low), int(space.high)
-        if space.log:
-            pts = [lo * (hi / lo) ** (k / (n - 1)) for k in range(n)]
-        else:
-            pts = [lo + (hi - lo) * k / (n - 1) for k in range(n)]
-        values = sorted({int(round(x)) for x in pts})
-    elif space.kind == "beta":  # 1 - gap, gaps log-spaced
-        values = [_round(1.0 - space.low * (space.high / space.low) ** (k / (n - 1))) for k in range(n)]
-    elif space.log:
-        values = [_round(space.low * (space.high / space.low) ** (k / (n - 1))) for k in range(n)]
-    else:  # linear: midpoints of n equal cells, so degenerate ends (a dropout of 1.0) are never offered
-        values = [_round(space.low + (space.high - space.low) * (k + 0.5) / n) for k in range(n)]
-    out = []
-    for v in values:
-        if v != current and v not in out and space.to_param(v) is not None:
-            out.append(v)
-    return out
 
 
 def knobs_schema(space: Mapping[str, Space], current: Mapping[str, Any], *, offer: int = 0,
@@ -312,39 +282,22 @@ class LLMProposer:
         return last, context.crash_logs[last.id]
 
     def _propose(self, context: ProposalContext) -> Proposal:
+        """Ask the model, check its reply like the engine would (``engine/candidate.py``),
+        and tell it what was wrong, up to ``retries`` times; an unusable last reply is still
+        a proposal (``meta.invalid``), so its cost reaches the ledger."""
         t = self.table
         repair = self._repair_target(context) if t.mode == "edits" else None
-        schema = space = current = None
-        if t.mode == "knobs":
-            assert self.knobs is not None
-            knob_list, space = self.knobs.knobs_and_spaces(context.files)
-            current = {k.name: k.value for k in knob_list if k.name in space}
-            rng = random.Random(len(context.history) * 7919 + self.table.seed)
-            # single changes already tried on this incumbent are not offered again
-            banned: dict[str, set[Any]] = {}
-            for e in context.history:
-                ch = e.meta.get("changes") if isinstance(e.meta, Mapping) else None
-                if e.parent == context.incumbent_commit and isinstance(ch, Mapping) and len(ch) == 1:
-                    for n, v in ch.items():
-                        banned.setdefault(n, set()).add(v)
-            schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng, exclude=banned)
-            prompt = build_prompt(context, editable=self.editable, history_n=t.history, readonly_chars=0, knobs=info)
-            system = SYSTEM_KNOBS
-        else:
-            prompt = build_prompt(context, editable=self.editable, history_n=t.history,
-                                  readonly_chars=t.readonly_chars, repair=repair)
-            system = SYSTEM_EDITS
-        messages: list[dict[str, str]] = [{"role": "user", "content": prompt}]
-        seen_hashes = {e.code_hash for e in context.history if e.code_hash and e.status is not Status.INVALID}
+        q = self._question(context, repair)
+        tried = {e.code_hash for e in context.history if e.code_hash and e.status is not Status.INVALID}
+        messages: list[dict[str, str]] = [{"role": "user", "content": q.prompt}]
         tokens, cost, latency = 0, 0.0, 0.0
         problem, text, description = "", "", ""
         for attempt in range(1, t.retries + 2):
             if t.mode == "knobs" and attempt > 1:
                 # a fresh question with other options beats arguing with a small model
-                schema, info = knobs_schema(space, current, offer=t.knobs_offer, rng=rng, exclude=banned)  # type: ignore[arg-type]
-                prompt = build_prompt(context, editable=self.editable, history_n=t.history, readonly_chars=0, knobs=info)
-                messages = [{"role": "user", "content": f"{prompt}\n\n(Your previous answer could not be used: {problem})"}]
-            c: Completion = self.client.complete(system, messages, json_schema=schema)
+                q = self._question(context, None, q)
+                messages = [{"role": "user", "content": f"{q.prompt}\n\n(Your previous answer could not be used: {problem})"}]
+            c: Completion = self.client.complete(q.system, messages, json_schema=q.schema)
             tokens += c.input_tokens + c.output_tokens
             cost += cost_of(c.input_tokens, c.output_tokens, t.price_in, t.price_out)
             latency += c.latency_s
@@ -352,43 +305,8 @@ class LLMProposer:
             meta: dict[str, Any] = {"model": self.client.model, "attempts": attempt, "latency_s": round(latency, 3),
                                     "input_tokens": c.input_tokens, "output_tokens": c.output_tokens}
             try:
-                if t.mode == "knobs":
-                    assert space is not None and current is not None and self.knobs is not None
-                    description, changes = parse_knobs_answer(text, space, current)
-                    meta["changes"] = dict(changes)
-                    knob_list, _ = self.knobs.knobs_and_spaces(context.files)
-                    by_name = {k.name: k for k in knob_list}
-                    changes = {n: v for n, v in changes.items() if written_value(by_name[n], v) != by_name[n].value}
-                    if not changes:
-                        raise ValueError("no value differs from the current one once written; change one to three constants")
-                    edits = render_edits(knob_list, changes)
-                    description = describe(knob_list, changes) + (f" ({description})" if description else "")
-                else:
-                    parsed = parse_reply(text)
-                    description = parsed.description
-                    if parsed.problems:
-                        raise ValueError("; ".join(parsed.problems))
-                    if not description:
-                        raise ValueError("the first line must describe the change")
-                    edits = parsed.edits
-                    meta["rationale"] = parsed.rationale
-                new = apply_edits(context.files, edits, self.editable)
-                full = {**context.files, **new}
-                if full == dict(context.files):
-                    raise ValueError("the edits change nothing")
-                for path, src in new.items():
-                    if path.endswith(".py"):
-                        try:
-                            compile(src, path, "exec", dont_inherit=True)
-                        except SyntaxError as e:
-                            raise ValueError(f"{path} would not parse: line {e.lineno}: {e.msg}") from None
-                h = code_hash(full)
-                if h in seen_hashes or h in self.proposed:
-                    if t.mode == "knobs":  # do not offer these values again in the retry
-                        for n, v in meta.get("changes", {}).items():
-                            banned.setdefault(n, set()).add(v)
-                    raise ValueError("exactly this code was already tried in an earlier experiment; propose something else")
-                self.proposed.add(h)
+                description, edits = self._interpret(text, q, context, meta)
+                self._check(context, q, edits, meta, tried)
                 if repair is not None:
                     meta["repair_of"] = repair[0].meta.get("repair_of", repair[0].id) if isinstance(repair[0].meta, Mapping) else repair[0].id
                 return Proposal(description=description, edits=tuple(edits), proposer=self.name, meta=meta,
@@ -405,8 +323,85 @@ class LLMProposer:
                   "reply": text[:4000], "model": self.client.model},
         )
 
-    def observe(self, experiment: Experiment) -> None:
-        return None
+    def _question(self, context: ProposalContext, repair: tuple[Experiment, str] | None,
+                  again: "_Question | None" = None) -> "_Question":
+        """What to ask: free edits, or (mode "knobs") a choice among grid values of a few
+        constants; ``again``: a fresh knobs question after an unusable answer."""
+        t = self.table
+        if t.mode != "knobs":
+            prompt = build_prompt(context, editable=self.editable, history_n=t.history,
+                                  readonly_chars=t.readonly_chars, repair=repair)
+            return _Question(SYSTEM_EDITS, prompt)
+        assert self.knobs is not None
+        if again is not None:
+            q = again
+        else:
+            knob_list, space = self.knobs.knobs_and_spaces(context.files)
+            current = {k.name: k.value for k in knob_list if k.name in space}
+            q = _Question(SYSTEM_KNOBS, "", space=space, current=current, knob_list=knob_list,
+                          rng=random.Random(len(context.history) * 7919 + self.table.seed),
+                          banned=_tried_single_changes(context))
+        schema, info = knobs_schema(q.space, q.current, offer=t.knobs_offer, rng=q.rng, exclude=q.banned)
+        prompt = build_prompt(context, editable=self.editable, history_n=t.history, readonly_chars=0, knobs=info)
+        return dataclasses.replace(q, prompt=prompt, schema=schema)
+
+    def _interpret(self, text: str, q: "_Question", context: ProposalContext,
+                   meta: dict[str, Any]) -> tuple[str, list[FileEdit]]:
+        """The description and edits a reply asks for; ValueError says what is wrong with it."""
+        if self.table.mode == "knobs":
+            description, changes = parse_knobs_answer(text, q.space, q.current)
+            meta["changes"] = dict(changes)
+            by_name = {k.name: k for k in q.knob_list}
+            changes = {n: v for n, v in changes.items() if written_value(by_name[n], v) != by_name[n].value}
+            if not changes:
+                raise ValueError("no value differs from the current one once written; change one to three constants")
+            return (describe(q.knob_list, changes) + (f" ({description})" if description else ""),
+                    list(render_edits(q.knob_list, changes)))
+        parsed = parse_reply(text)
+        if parsed.problems:
+            raise ValueError("; ".join(parsed.problems))
+        if not parsed.description:
+            raise ValueError("the first line must describe the change")
+        meta["rationale"] = parsed.rationale
+        return parsed.description, list(parsed.edits)
+
+    def _check(self, context: ProposalContext, q: "_Question", edits: list[FileEdit], meta: Mapping[str, Any],
+               tried: set[str]) -> None:
+        """The engine's own checks, so the model hears what is wrong while the conversation is open."""
+        try:
+            candidate = check_candidate(context.files, edits, Rules(self.editable,
+                                                                    tried=dict.fromkeys(tried | self.proposed, -1)))
+        except Refused as r:
+            if r.kind != "duplicate":
+                raise ValueError(r.reason) from None
+            for n, v in meta.get("changes", {}).items():  # knobs: not offered again in the retry
+                q.banned.setdefault(n, set()).add(v)
+            raise ValueError("exactly this code was already tried in an earlier experiment; "
+                             "propose something else") from None
+        self.proposed.add(candidate.code_hash)
+
+
+@dataclass(frozen=True)
+class _Question:
+    system: str
+    prompt: str
+    schema: dict[str, Any] | None = None
+    space: Mapping[str, Space] = field(default_factory=dict)
+    current: Mapping[str, Any] = field(default_factory=dict)
+    knob_list: Sequence[Any] = ()
+    rng: random.Random = field(default_factory=random.Random)
+    banned: dict[str, set[Any]] = field(default_factory=dict)
+
+
+def _tried_single_changes(context: ProposalContext) -> dict[str, set[Any]]:
+    """Single-constant changes already tried on this incumbent: not offered again."""
+    banned: dict[str, set[Any]] = {}
+    for e in context.history:
+        ch = e.meta.get("changes") if isinstance(e.meta, Mapping) else None
+        if e.parent == context.incumbent_commit and isinstance(ch, Mapping) and len(ch) == 1:
+            for n, v in ch.items():
+                banned.setdefault(n, set()).add(v)
+    return banned
 
 
 @dataclass
@@ -443,5 +438,3 @@ class HybridProposer:
                 return p
         return self.llm.propose(context)
 
-    def observe(self, experiment: Experiment) -> None:
-        return None

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
 from ..protocols import ProposalContext
-from ..records import Experiment, FileEdit, Proposal
+from ..records import FileEdit, Proposal
 
 
 class _Edit(BaseModel):
@@ -77,5 +77,3 @@ class ScriptedProposer:
         nxt = max(used, default=-1) + 1
         return self.proposals[nxt] if nxt < len(self.proposals) else None
 
-    def observe(self, experiment: Experiment) -> None:
-        return None

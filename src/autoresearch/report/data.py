@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from ..ledger import Campaign, Ledger
+from ..store.ledger import Campaign, Ledger
 from ..records import Goal
 from ..status import campaign_status
 

@@ -24,25 +24,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runs.spec import ResourceLimits
+
 V2_ROOT = Path("/sys/fs/cgroup")
 V1_ROOT = Path("/sys/fs/cgroup")
 GROUP = "autoresearch"
-
-
-@dataclass(frozen=True)
-class ResourceLimits:
-    memory_mb: float | None = None
-    file_size_mb: float | None = None
-    nproc: int | None = None
-    nofile: int | None = None
-    disk_mb: float | None = None
-    cgroups: bool = True  # use cgroups where the machine allows (false: rlimits only)
-    run_as: tuple[int, int] | None = None  # (uid, gid) the run switches to (the harness runs as root)
-
-    @property
-    def any(self) -> bool:
-        return self.run_as is not None or any(
-            v is not None for v in (self.memory_mb, self.file_size_mb, self.nproc, self.nofile, self.disk_mb))
 
 
 def _writable_dir(path: Path) -> bool:
@@ -82,6 +68,17 @@ class Cgroups:
                 except OSError:
                     pass
         return cls(1 if bases else 0, bases)
+
+
+_MACHINE: Cgroups | None = None
+
+
+def machine_cgroups() -> Cgroups:
+    """What this machine offers for per-run cgroups (detected once per process)."""
+    global _MACHINE
+    if _MACHINE is None:
+        _MACHINE = Cgroups.detect()
+    return _MACHINE
 
 
 def describe(limits: ResourceLimits, cgroups: Cgroups, is_root: bool, user: str = "") -> list[str]:

@@ -4,15 +4,15 @@ Protects against: runs that hang (killed at the timeout), children that leave th
 group or ignore SIGTERM (found and killed, see ``proctree``), output floods (the log on
 disk keeps the head and the tail up to a cap; memory use is bounded by the same cap),
 secrets in the harness's environment (the child environment is built from an allowlist).
-Does not protect against (yet): memory or fork bombs, disk filling, network access, reads
-outside the worktree — the containment work adds rlimits, cgroups and bubblewrap.
+With ``[runner.limits]`` it also bounds memory, processes, file size, open files and disk
+(``limits.py``); with ``[runner] sandbox = "bwrap"`` the command arrives wrapped in
+bubblewrap (``runs/spec.py``, ``sandbox.py``). Without those, a run can use the machine as
+its user can: read what that user can read, use the network, fill the disk.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
 import select
 import signal
 import subprocess
@@ -21,67 +21,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Mapping
+from typing import BinaryIO
 
 from ..records import RunOutcome
-from .limits import Cgroups, ResourceLimits, RunCgroup, dir_size_mb, wrap
+from ..runs.spec import RunSpec
+from .limits import Cgroups, RunCgroup, dir_size_mb, machine_cgroups, wrap
 from .proctree import ACTIVE_ROOTS, HARNESS_PREFIX, PROTECTED, SPAWN_LOCK, ProcessTracker, become_subreaper
 
-# Variables a training run may legitimately need. Extended by [runner] env_allow.
-DEFAULT_ENV_ALLOW = (
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TERM", "TZ", "TMPDIR",
-    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
-    "PYENV_VERSION", "UV_CACHE_DIR", "UV_PYTHON", "XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME",
-    "CUDA_*", "NVIDIA_*", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_*",
-)
-# Never passed, even when allowed by a pattern: anything that looks like a credential.
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|PRIVATE|SESSION", re.I)
 RESULT_FILE_CAP = 1 << 20
 TAIL_LINES = 60
-
-
-def child_env(base: Mapping[str, str], allow: Iterable[str], extra: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a run: allowed names from ``base`` (never secret-looking ones),
-    then ``extra`` (the harness's own AUTORESEARCH_* variables)."""
-    patterns = list(allow)
-    env = {
-        name: value
-        for name, value in base.items()
-        if any(fnmatch.fnmatchcase(name, p) for p in patterns) and not SECRET_NAME.search(name)
-    }
-    env.update(extra)
-    return env
-
-
-@dataclass(frozen=True)
-class RemoteParts:
-    """What a runner on another machine needs to rebuild a run there (``runners/ray.py``):
-    the parts of the spec before they were bound to this machine's paths."""
-
-    command: str                      # the arena's command, before any sandbox wrapping
-    root: Path                        # the worktree's top: a clean checkout of the experiment's commit
-    rel: str                          # the run's directory (the arena) relative to ``root``
-    phase: str                        # "run" | "eval"
-    slot: int
-    env_allow: tuple[str, ...]        # names the node's own environment may pass
-    extra_env: Mapping[str, str]      # the harness's AUTORESEARCH_* variables
-    sandbox_paths: tuple[str, ...] | None = None  # None: no sandbox; else bwrap with these read-only
-    hidden: tuple[str, ...] = ()      # [arena] eval_only patterns kept from this (run) phase
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    command: str
-    cwd: Path
-    env: Mapping[str, str]  # the complete child environment (see ``child_env``)
-    timeout_s: float
-    log_path: Path
-    token: str  # unique per run; carried as AUTORESEARCH_RUN_TOKEN by every process of it
-    result_file: Path | None = None
-    log_cap_bytes: int = 50 << 20
-    kill_grace_s: float = 2.0
-    limits: ResourceLimits | None = None  # see limits.py
-    remote: RemoteParts | None = None
 
 
 class _CappedLog:
@@ -163,9 +111,10 @@ def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str
 
 
 class LocalHandle:
-    def __init__(self, spec: RunSpec, stop: threading.Event | None):
+    def __init__(self, spec: RunSpec, stop: threading.Event | None, subreaper: bool = False):
         self.spec = spec
         self.stop = stop
+        self.subreaper = subreaper  # orphans of the run are children of this process
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         if spec.result_file is not None:
             spec.result_file.unlink(missing_ok=True)
@@ -177,7 +126,7 @@ class LocalHandle:
         self.cgroup: RunCgroup | None = None
         self.limit_hit = ""
         if spec.limits is not None and spec.limits.any:
-            self.cgroup = RunCgroup(_cgroups() if spec.limits.cgroups else Cgroups(0, {}), spec.limits,
+            self.cgroup = RunCgroup(machine_cgroups() if spec.limits.cgroups else Cgroups(0, {}), spec.limits,
                                     f"run-{spec.token[-16:]}")
             command = wrap(spec.command, spec.limits, self.cgroup.procs, os.geteuid() == 0,
                            self.cgroup.memory, self.cgroup.pids)
@@ -224,84 +173,76 @@ class LocalHandle:
             pass
 
     def wait(self) -> RunOutcome:
-        spec = self.spec
-        deadline = self.started + spec.timeout_s
-        next_scan = self.started + 0.25
-        disk_mb = spec.limits.disk_mb if spec.limits is not None else None
-        next_disk = self.started + 2.0
-        timed_out = interrupted = False
+        """Wait for the run to end (its exit, the timeout, a stop, a limit), then kill
+        whatever is left of it and read what it left: log tail and result JSON."""
         try:
-            while True:
-                now = time.monotonic()
-                if now >= deadline:
-                    timed_out = True
-                    break
-                if self.stop is not None and self.stop.is_set():
-                    interrupted = True
-                    break
-                if self._exited_within(min(0.1, deadline - now)):
-                    break
-                if disk_mb is not None and time.monotonic() >= next_disk:
-                    if dir_size_mb(spec.cwd) > disk_mb:
-                        self.limit_hit = "disk"
-                        break
-                    next_disk = time.monotonic() + 2.0
-                if time.monotonic() >= next_scan:
-                    self.tracker.snapshot()  # remember descendants while their parents live
-                    next_scan = time.monotonic() + 0.5
-            if timed_out or interrupted or self.limit_hit:
-                self.tracker.snapshot()
-                self._signal_group(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=spec.kill_grace_s)
-                except subprocess.TimeoutExpired:
-                    self._signal_group(signal.SIGKILL)
-                    self.proc.wait()
+            ended = self._watch()
+            if ended != "exited":
+                self._terminate()
         finally:
-            # Whatever is left of the run (background children, setsid'd daemons) dies now,
-            # also when the wait itself was aborted (a second Ctrl-C).
-            if self.proc.poll() is None:
-                self._signal_group(signal.SIGKILL)
-                self.proc.wait()
-            self._signal_group(signal.SIGKILL)
-            ACTIVE_ROOTS.discard(self.proc.pid)
-            if self._pidfd is not None:
-                os.close(self._pidfd)
-            self.tracker.kill_all()
-            self.log.close()
-            if self.cgroup is not None:
-                if not self.limit_hit and self.cgroup.oom_killed():
-                    self.limit_hit = "memory"
-                self.cgroup.remove()
-        exit_code = None if (timed_out or interrupted or self.limit_hit == "disk") else self.proc.returncode
-        duration = time.monotonic() - self.started
-
+            self._sweep()  # also when the wait itself was aborted (a second Ctrl-C)
+        spec = self.spec
         result_json = None
         if spec.result_file is not None and spec.result_file.is_file():
             with open(spec.result_file, "rb") as f:
                 result_json = f.read(RESULT_FILE_CAP).decode("utf-8", errors="replace")
         return RunOutcome(
-            exit_code=exit_code,
-            timed_out=timed_out,
-            interrupted=interrupted,
-            duration_s=duration,
-            log_path=str(spec.log_path),
-            log_tail=log_tail(spec.log_path),
-            log_bytes=self.log.total,
-            result_json=result_json,
-            limit=self.limit_hit,
+            exit_code=None if ended in ("timeout", "stopped") or self.limit_hit == "disk" else self.proc.returncode,
+            timed_out=ended == "timeout", interrupted=ended == "stopped", duration_s=time.monotonic() - self.started,
+            log_path=str(spec.log_path), log_tail=log_tail(spec.log_path), log_bytes=self.log.total,
+            result_json=result_json, limit=self.limit_hit,
         )
 
+    def _watch(self) -> str:
+        """Poll until the run ends: "exited", "timeout", "stopped" or "limit"."""
+        spec = self.spec
+        deadline = self.started + spec.timeout_s
+        next_scan, next_disk = self.started + 0.25, self.started + 2.0
+        disk_mb = spec.limits.disk_mb if spec.limits is not None else None
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return "timeout"
+            if self.stop is not None and self.stop.is_set():
+                return "stopped"
+            if self._exited_within(min(0.1, deadline - now)):
+                return "exited"
+            if disk_mb is not None and time.monotonic() >= next_disk:
+                if dir_size_mb(spec.cwd) > disk_mb:
+                    self.limit_hit = "disk"
+                    return "limit"
+                next_disk = time.monotonic() + 2.0
+            if time.monotonic() >= next_scan:
+                self.tracker.snapshot()  # remember descendants while their parents live
+                next_scan = time.monotonic() + 0.5
 
-_CGROUPS: Cgroups | None = None
+    def _terminate(self) -> None:
+        """SIGTERM to the group, SIGKILL after the grace period."""
+        self.tracker.snapshot()
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=self.spec.kill_grace_s)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+            self.proc.wait()
 
-
-def _cgroups() -> Cgroups:
-    """What this machine offers for per-run cgroups (detected once)."""
-    global _CGROUPS
-    if _CGROUPS is None:
-        _CGROUPS = Cgroups.detect()
-    return _CGROUPS
+    def _sweep(self) -> None:
+        """Whatever is left of the run (background children, setsid'd daemons) dies now."""
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self.proc.wait()
+        self._signal_group(signal.SIGKILL)
+        ACTIVE_ROOTS.discard(self.proc.pid)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        if not (self.subreaper and self.tracker.left_nothing()):  # the full sweep reads every process
+            self.tracker.kill_all()
+        self.log.close()
+        if self.cgroup is not None:
+            if not self.limit_hit and self.cgroup.oom_killed():
+                self.limit_hit = "memory"
+            self.cgroup.remove()
 
 
 class Guardian:
@@ -373,7 +314,7 @@ class LocalRunner:
         """Start a run. Its token should come from ``new_run_token`` so that the guardian
         can find its processes if this harness dies."""
         Guardian.ensure(detached=self.in_ray_worker)
-        return LocalHandle(spec, stop)
+        return LocalHandle(spec, stop, subreaper=self._subreaper)
 
     def run(self, spec: RunSpec, stop: threading.Event | None = None) -> RunOutcome:
         return self.start(spec, stop).wait()

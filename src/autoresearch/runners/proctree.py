@@ -27,7 +27,6 @@ import time
 import uuid
 from typing import Iterable
 
-PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = None
@@ -106,6 +105,19 @@ def run_token_of(pid: int) -> bytes | None:
     return next((e for e in entries if e.startswith(_TOKEN_PREFIX)), None)
 
 
+def _children_of_self() -> set[int] | None:
+    """This process's children (of every thread), or None when the kernel does not say
+    (``/proc/PID/task/TID/children`` needs CONFIG_PROC_CHILDREN)."""
+    out: set[int] = set()
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                out.update(int(x) for x in f.read().split())
+    except OSError:
+        return None
+    return out
+
+
 def descendants(table: dict[int, tuple[int, int]], roots: Iterable[int]) -> set[int]:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in table.items():
@@ -158,6 +170,29 @@ class ProcessTracker:
         members |= descendants(table, members)
         members.discard(me)
         return members
+
+    def left_nothing(self) -> bool:
+        """Whether the run certainly left no process, known without scanning every process
+        of the machine. Only meaningful when this harness is a subreaper: then every orphan
+        of the run is a child of ours. True when the run's process group is empty, none of
+        its remembered descendants lives, and every child of ours is one of our own (a
+        helper, another run's root, or in the harness's session)."""
+        try:
+            os.killpg(self.root_pid, 0)
+            return False
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return False
+        if any(_stat(pid) is not None and _stat(pid)[1] == start for pid, start in self.known.items()):  # type: ignore[index]
+            return False
+        children = _children_of_self()
+        if children is None:
+            return False
+        my_session = os.getsid(0)
+        with SPAWN_LOCK:
+            return all(pid in PROTECTED or pid in ACTIVE_ROOTS or session_of(pid) in (my_session, None)
+                       for pid in children)
 
     def kill_all(self, rounds: int = 10) -> int:
         """SIGSTOP then SIGKILL every member until none is left; returns how many were hit."""

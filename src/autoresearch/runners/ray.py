@@ -33,10 +33,11 @@ from typing import Any
 from ..config import RayTable
 from ..errors import ConfigError, InfraError
 from ..records import RunOutcome
-from ..workspace import git
-from .local import RunSpec, log_tail
+from ..runs.spec import NodeSetup, Phase, RemoteJob, RunSpec
+from ..store.workspace import Workspace
+from .local import log_tail
 from .proctree import HARNESS_PREFIX
-from .remote import autoresearch_run
+from .remote import NodeResult, autoresearch_run
 
 try:
     import ray
@@ -47,10 +48,6 @@ except ImportError:  # pragma: no cover - exercised by the message test without 
 
 # How long past a run's own timeout the driver waits for the node to answer at all.
 ANSWER_MARGIN_S = 120.0
-
-
-def _git(args: list[str], cwd: Path) -> bytes:
-    return git(args, cwd).stdout
 
 
 def require_ray() -> None:
@@ -113,9 +110,9 @@ class RayRunner:
 
     name = "ray"
 
-    def __init__(self, cfg: RayTable):
+    def __init__(self, cfg: RayTable, workspace: Workspace):
         connect(cfg)
-        self.cfg = cfg
+        self.cfg, self.ws = cfg, workspace
         need = _needs(cfg)
         nodes = ray.nodes()
         if not fitting_nodes(nodes, need):
@@ -129,7 +126,9 @@ class RayRunner:
         self._lock = threading.Lock()
         self._base: tuple[str, str, Any] | None = None  # (commit, tree, object ref of its tar)
         self._node_of: dict[str, str] = {}  # scratch key -> node of its last run phase
-        self._last_run: dict[str, dict[str, Any]] = {}  # scratch key -> that run's job (for an eval retry)
+        self._last_run: dict[str, RemoteJob] = {}  # scratch key -> that run's job (for an eval retry)
+        self._setup = NodeSetup(work_dir=cfg.work_dir, prepare=cfg.prepare, prepare_timeout_s=cfg.prepare_timeout_s,
+                                data_paths=tuple(cfg.data_paths))
 
     def describe(self) -> list[str]:
         """What the user should know at the start of a campaign."""
@@ -140,42 +139,25 @@ class RayRunner:
                 f"an experiment; each takes {_needs(self.cfg)})"]
 
     # -- payload -----------------------------------------------------------------------------
-    def _base_for(self, root: Path, commit: str) -> tuple[str, str, Any]:
+    def _base_for(self, commit: str) -> tuple[str, str, Any]:
         with self._lock:
             if self._base is None:
-                tree = _git(["rev-parse", f"{commit}^{{tree}}"], root).decode().strip()
-                tar = _git(["archive", "--format=tar", commit], root)
-                self._base = (commit, tree, ray.put(tar))
+                tree = self.ws.objects.tree_of(commit)
+                self._base = (commit, tree, ray.put(self.ws.archive(commit)))
             return self._base
 
-    def job(self, spec: RunSpec) -> dict[str, Any]:
+    def job(self, spec: RunSpec) -> RemoteJob:
         """What the node needs for ``spec``: the commit's difference from the base, the
         command and its settings (without this machine's paths)."""
         r = spec.remote
         if r is None:
-            raise ValueError("the Ray runner needs RunSpec.remote (build specs with loop.build_run_spec)")
-        commit = _git(["rev-parse", "HEAD"], r.root).decode().strip()
-        base_commit, tree, _ = self._base_for(r.root, commit)
-        files: dict[str, tuple[bytes, int]] = {}
-        deleted: list[str] = []
-        if commit != base_commit:
-            raw = _git(["diff", "--no-renames", "--name-status", "-z", base_commit, commit], r.root).decode()
-            parts = raw.split("\0")
-            for status, path in zip(parts[0::2], parts[1::2]):
-                if status.startswith("D"):
-                    deleted.append(path)
-                else:
-                    p = r.root / path
-                    files[path] = (p.read_bytes(), p.stat().st_mode)
-        return {
-            "version": _version(), "work_dir": self.cfg.work_dir, "tree": tree, "key": f"{HARNESS_PREFIX}-{r.slot}",
-            "commit": commit, "phase": r.phase, "rel": r.rel, "command": r.command, "files": files,
-            "deleted": deleted, "timeout_s": spec.timeout_s, "log_cap_bytes": spec.log_cap_bytes,
-            "kill_grace_s": spec.kill_grace_s, "limits": spec.limits, "env_allow": list(r.env_allow),
-            "extra_env": dict(r.extra_env), "sandbox_paths": list(r.sandbox_paths) if r.sandbox_paths is not None else None,
-            "prepare": self.cfg.prepare, "prepare_timeout_s": self.cfg.prepare_timeout_s,
-            "data_paths": list(self.cfg.data_paths), "hidden": list(r.hidden),
-        }
+            raise ValueError("the Ray runner needs RunSpec.remote (build specs with runs.spec.build_run_spec)")
+        base_commit, tree, _ = self._base_for(r.commit)
+        files, deleted = self.ws.changed_files(base_commit, r.commit) if r.commit != base_commit else ({}, [])
+        return RemoteJob(parts=r, timeout_s=spec.timeout_s, log_cap_bytes=spec.log_cap_bytes,
+                         kill_grace_s=spec.kill_grace_s, limits=spec.limits, version=_version(),
+                         key=f"{HARNESS_PREFIX}-{r.slot}", tree=tree, files=files, deleted=tuple(deleted),
+                         node=self._setup)
 
     def start(self, spec: RunSpec, stop: threading.Event | None = None) -> "RayHandle":
         return RayHandle(self, spec, stop)
@@ -195,22 +177,22 @@ class RayHandle:
         self.stop = stop
         self.started = time.monotonic()
         self.job = runner.job(spec)
-        self.key = self.job["key"]
+        self.key = self.job.key
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         if spec.result_file is not None:
             spec.result_file.unlink(missing_ok=True)
-        if self.job["phase"] == "run":
+        if self.job.parts.phase is Phase.RUN:
             with runner._lock:
                 runner._last_run[self.key] = self.job
                 runner._node_of.pop(self.key, None)
 
-    def _submit(self, job: dict[str, Any], node: str | None) -> Any:
+    def _submit(self, job: RemoteJob, node: str | None) -> Any:
         options = dict(self.runner._options)
         if node is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
         return self.runner._remote.options(**options).remote(job, [self.runner._base[2]])  # type: ignore[index]
 
-    def _await(self, ref: Any) -> dict[str, Any] | None:
+    def _await(self, ref: Any) -> NodeResult | None:
         """The task's answer; None when the harness was stopped; raises _Infra when the
         cluster failed it."""
         deadline = time.monotonic() + self.spec.timeout_s + self.spec.kill_grace_s + ANSWER_MARGIN_S
@@ -225,10 +207,10 @@ class RayHandle:
                     raise _Infra(f"the task failed on the node: {_first_line(e)}") from None
                 except rex.RayError as e:
                     raise _Infra(f"{type(e).__name__}: {_first_line(e)}") from None
-                if "setup_error" in res:
-                    raise InfraError(res["setup_error"])
-                if "lost" in res:
-                    raise _Infra(res["lost"])
+                if res.setup_error:
+                    raise InfraError(res.setup_error)
+                if res.lost:
+                    raise _Infra(res.lost)
                 return res
             if self.stop is not None and self.stop.is_set():
                 ray.cancel(ref)  # KeyboardInterrupt in the task: the local runner kills the run's tree
@@ -248,13 +230,13 @@ class RayHandle:
         problems: list[str] = []
         while True:
             try:
-                if self.job["phase"] == "eval":
+                if self.job.parts.phase is Phase.EVAL:
                     res = self._eval_once(rerun=bool(problems))
                 else:
                     res = self._await(self._submit(self.job, None))
                     if res is not None:
                         with runner._lock:
-                            runner._node_of[self.key] = res["node_id"]
+                            runner._node_of[self.key] = res.node_id
                 break
             except _Infra as e:
                 problems.append(str(e))
@@ -264,7 +246,7 @@ class RayHandle:
             return self._interrupted_outcome()
         return self._outcome(res, spec, problems)
 
-    def _eval_once(self, rerun: bool) -> dict[str, Any] | None:
+    def _eval_once(self, rerun: bool) -> NodeResult | None:
         """The eval, on the node that ran the experiment. When that node (or the worktree
         on it) is gone, the run is done again elsewhere first and its log replaces the old."""
         with self.runner._lock:
@@ -276,12 +258,12 @@ class RayHandle:
             res = self._await(self._submit(run_job, None))
             if res is None:
                 return None
-            if res["exit_code"] != 0:
-                raise _Infra(f"the run, done again on another node, ended with exit code {res['exit_code']}")
-            node = res["node_id"]
+            if res.exit_code != 0:
+                raise _Infra(f"the run, done again on another node, ended with exit code {res.exit_code}")
+            node = res.node_id
             with self.runner._lock:
                 self.runner._node_of[self.key] = node
-            self._write_back(res, self.spec.remote.root, None)  # type: ignore[union-attr]
+            self._write_back(res, self.spec.top, None)
         try:
             return self._await(self._submit(self.job, node))
         except _Infra:
@@ -289,10 +271,10 @@ class RayHandle:
                 self.runner._node_of.pop(self.key, None)
             raise
 
-    def _write_back(self, res: dict[str, Any], root: Path, log_path: Path | None) -> None:
+    def _write_back(self, res: NodeResult, root: Path, log_path: Path | None) -> None:
         """Bring the node's side effects home: changed tracked files into the local
         worktree (so the readonly check sees runtime writes), and the log."""
-        for rel, data in res["changed"].items():
+        for rel, data in res.changed.items():
             target = root / rel
             if not target.resolve().is_relative_to(root.resolve()):
                 continue
@@ -302,20 +284,20 @@ class RayHandle:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
         if log_path is not None:
-            log_path.write_bytes(res["log"])
+            log_path.write_bytes(res.log)
 
-    def _outcome(self, res: dict[str, Any], spec: RunSpec, problems: list[str]) -> RunOutcome:
-        self._write_back(res, spec.remote.root, spec.log_path)  # type: ignore[union-attr]
+    def _outcome(self, res: NodeResult, spec: RunSpec, problems: list[str]) -> RunOutcome:
+        self._write_back(res, spec.top, spec.log_path)
         if problems:
             with open(spec.log_path, "ab") as f:
-                f.write(f"\n[autoresearch: retried on node {res['host']} after: {'; '.join(problems)}]\n".encode())
-        if spec.result_file is not None and res["result_json"] is not None:
+                f.write(f"\n[autoresearch: retried on node {res.host} after: {'; '.join(problems)}]\n".encode())
+        if spec.result_file is not None and res.result_json is not None:
             spec.result_file.parent.mkdir(parents=True, exist_ok=True)
-            spec.result_file.write_text(res["result_json"])
+            spec.result_file.write_text(res.result_json)
         return RunOutcome(
-            exit_code=res["exit_code"], timed_out=res["timed_out"], interrupted=res["interrupted"],
-            duration_s=res["duration_s"], log_path=str(spec.log_path), log_tail=log_tail(spec.log_path),
-            log_bytes=res["log_bytes"], result_json=res["result_json"], limit=res["limit"],
+            exit_code=res.exit_code, timed_out=res.timed_out, interrupted=res.interrupted,
+            duration_s=res.duration_s, log_path=str(spec.log_path), log_tail=log_tail(spec.log_path),
+            log_bytes=res.log_bytes, result_json=res.result_json, limit=res.limit,
         )
 
     def _infra_outcome(self, problems: list[str]) -> RunOutcome:

@@ -7,7 +7,7 @@ On every node, under ``work_dir`` (default ``<tmp>/autoresearch-ray``)::
     base/<tree>/          the campaign's base commit (``git archive``), extracted once per
                           node; ``[runner.ray] prepare`` runs here once (cached by a marker)
     base/<tree>.files     the tracked files of that commit (JSON)
-    scratch/<key>/        one scratch worktree per driver and slot: the base's tracked files
+    scratch/<key>/        one scratch directory per driver and slot: the base's tracked files
                           + the experiment's changed files - eval_only files; the run runs here
     scratch/<key>-eval/   the eval's own: the same files as committed, eval_only ones included,
                           and the run's outputs moved in (minus importable code)
@@ -36,11 +36,13 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..integrity import eval_only_files, matches, move_outputs
-from .local import LocalRunner, RunSpec, child_env
+from ..integrity import matches, move_outputs
+from ..runs.spec import Phase, Placement, RemoteJob, child_env, node_spec
+from .local import LocalRunner
 from .proctree import new_run_token
 
 CHANGED_FILE_CAP = 1 << 20  # a changed tracked file comes back whole up to this size
@@ -199,99 +201,103 @@ def _sweep_stale(work: Path, keep: str) -> None:
             f.unlink(missing_ok=True)
 
 
-def execute(job: Mapping[str, Any], fetch_base: Callable[[], bytes]) -> dict[str, Any]:
-    """Run one phase of one experiment on this node; see the module docstring.
+@dataclass(frozen=True)
+class NodeResult:
+    """What a node sends back for one run phase."""
 
-    ``job`` keys: version, work_dir, tree, key, commit, phase, rel, command, files ({rel:
-    (bytes, mode)}), deleted, hidden (eval_only patterns, run phase), timeout_s, log_cap_bytes, kill_grace_s, limits, env_allow,
-    extra_env, sandbox_paths, prepare, prepare_timeout_s, data_paths.
-    Returns the outcome as a dict; ``{"lost": why}`` when an eval finds no scratch worktree
-    of its run here. Raises SetupError when the node cannot run the arena at all.
-    """
+    exit_code: int | None = None
+    timed_out: bool = False
+    interrupted: bool = False
+    duration_s: float = 0.0
+    log: bytes = b""
+    log_bytes: int = 0
+    result_json: str | None = None
+    limit: str = ""
+    changed: Mapping[str, bytes | None] = field(default_factory=dict)  # tracked files the run changed (None: deleted)
+    removed: tuple[str, ...] = ()     # outputs deleted before the eval (importable code)
+    host: str = ""
+    node_s: float = 0.0
+    node_id: str = ""
+    lost: str = ""                    # an eval that finds no directory of its run here: why
+    setup_error: str = ""             # the node cannot run the arena at all: why
+
+
+def _check_node(job: RemoteJob) -> None:
     from .. import __version__
 
-    t0 = time.monotonic()
-    if job["version"] != __version__:
+    if job.version != __version__:
         raise SetupError(f"node {socket.gethostname()} has autoresearch {__version__}, the driver "
-                         f"{job['version']}: install the same version on every node")
-    work = Path(job["work_dir"]) if job["work_dir"] else default_work_dir()
-    missing = [p for p in job["data_paths"] if not Path(p).exists()]
+                         f"{job.version}: install the same version on every node")
+    missing = [p for p in job.node.data_paths if not Path(p).exists()]
     if missing:
         raise SetupError(f"node {socket.gethostname()} lacks {', '.join(missing)} ([runner.ray] data_paths): "
                          "mount the shared file system there, or use [runner.ray] prepare to build the data on "
                          "each node")
-    base, files = ensure_base(work, job["tree"], fetch_base)
-    base_arena = base / job["rel"] if job["rel"] != "." else base
-    node_env = child_env(os.environ, job["env_allow"], {})
-    if job["prepare"]:
-        ensure_prepared(work, job["tree"], base_arena, job["prepare"], {**node_env, **job["extra_env"],
-                        "AUTORESEARCH_ARENA_DIR": str(base_arena)}, job["prepare_timeout_s"])
-    key = job["key"]
-    run_scratch = work / "scratch" / key
-    state_file = work / "state" / f"{key}.json"
+
+
+def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
+    """Run one phase of one experiment on this node; see the module docstring. An eval that
+    finds no directory of its run here answers ``lost``; a node that cannot run the arena
+    at all raises SetupError."""
+    t0 = time.monotonic()
+    _check_node(job)
+    p = job.parts
+    work = Path(job.node.work_dir) if job.node.work_dir else default_work_dir()
+    base, files = ensure_base(work, job.tree, fetch_base)
+    base_arena = base / p.rel if p.rel != "." else base
+    if job.node.prepare:
+        env = child_env(os.environ, p.env_allow, {**p.extra_env, "AUTORESEARCH_ARENA_DIR": str(base_arena)})
+        ensure_prepared(work, job.tree, base_arena, job.node.prepare, env, job.node.prepare_timeout_s)
+    run_scratch, state_file = work / "scratch" / job.key, work / "state" / f"{job.key}.json"
     removed: list[str] = []
-    if job["phase"] == "run":
-        _sweep_stale(work, key)
+    if p.phase is Phase.RUN:
+        _sweep_stale(work, job.key)
         scratch = run_scratch
-        hashes = build_scratch(base, files, scratch, job["files"], job["deleted"], job["hidden"])
+        hashes = build_scratch(base, files, scratch, job.files, list(job.deleted), p.hidden)
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"commit": job["commit"], "hashes": hashes}))
+        state_file.write_text(json.dumps({"commit": p.commit, "hashes": hashes}))
     else:
         try:
             state = json.loads(state_file.read_text())
         except (OSError, ValueError):
             state = {}
-        if state.get("commit") != job["commit"] or not run_scratch.is_dir():
-            return {"lost": f"the worktree of the run is gone from node {socket.gethostname()}"}
-        # the eval gets a worktree of its own: every tracked file as committed, the run's outputs moved in
-        scratch = work / "scratch" / f"{key}-eval"
-        hashes = build_scratch(base, files, scratch, job["files"], job["deleted"])
+        if state.get("commit") != p.commit or not run_scratch.is_dir():
+            return NodeResult(lost=f"the directory of the run is gone from node {socket.gethostname()}")
+        # the eval gets a directory of its own: every tracked file as committed, the run's outputs moved in
+        scratch = work / "scratch" / f"{job.key}-eval"
+        hashes = build_scratch(base, files, scratch, job.files, list(job.deleted))
         _, removed = move_outputs(run_scratch, scratch, untracked_files(run_scratch, set(state["hashes"])))
-    cwd = scratch / job["rel"] if job["rel"] != "." else scratch
     token = new_run_token()  # this node's harness prefix: its guardian finds the run's processes
-    result_file = work / "results" / f"{token}.json"
-    log_path = work / "logs" / f"{token}.log"
-    result_file.parent.mkdir(parents=True, exist_ok=True)
-    extra = {**job["extra_env"], "AUTORESEARCH_ARENA_DIR": str(base_arena)}
-    env = child_env(os.environ, job["env_allow"], extra)
-    command = job["command"]
-    if job["sandbox_paths"] is not None:
-        from .sandbox import bwrap_command, require_bwrap
-
-        try:
-            bwrap = require_bwrap()
-        except Exception as e:
-            raise SetupError(f"node {socket.gethostname()}: {e}") from None
-        masked = [base_arena / rel for rel in eval_only_files(base_arena, job["hidden"])]
-        command = bwrap_command(command, bwrap=bwrap, worktree=scratch, cwd=cwd, writable=[result_file.parent],
-                                arena=base_arena, state_dir=work / "scratch", home=env.get("HOME"),
-                                path_env=env.get("PATH", ""), extra_ro=job["sandbox_paths"], masked=masked)
-    spec = RunSpec(command=command, cwd=cwd, env=env, timeout_s=job["timeout_s"], log_path=log_path, token=token,
-                   result_file=result_file, log_cap_bytes=job["log_cap_bytes"], kill_grace_s=job["kill_grace_s"],
-                   limits=job["limits"])
+    place = Placement(top=scratch, cwd=scratch / p.rel if p.rel != "." else scratch,
+                      result_file=work / "results" / f"{token}.json", log_path=work / "logs" / f"{token}.log",
+                      arena=base_arena, state_dir=work / "scratch", git_dir=work / "base")
+    place.result_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        spec = node_spec(job, place=place, token=token, environ=os.environ)
+    except Exception as e:  # no bubblewrap on this node
+        raise SetupError(f"node {socket.gethostname()}: {e}") from None
     try:
         out = LocalRunner(in_ray_worker=True).run(spec)
-        log = log_path.read_bytes() if log_path.is_file() else b""
+        log = place.log_path.read_bytes() if place.log_path.is_file() else b""
     finally:
-        log_path.unlink(missing_ok=True)
-        result_file.unlink(missing_ok=True)
-    return {
-        "exit_code": out.exit_code, "timed_out": out.timed_out, "interrupted": out.interrupted,
-        "duration_s": out.duration_s, "log": log, "log_bytes": out.log_bytes, "result_json": out.result_json,
-        "limit": out.limit, "changed": changed_files(scratch, hashes), "removed": removed,
-        "host": socket.gethostname(), "node_s": time.monotonic() - t0,
-    }
+        place.log_path.unlink(missing_ok=True)
+        place.result_file.unlink(missing_ok=True)
+    return NodeResult(exit_code=out.exit_code, timed_out=out.timed_out, interrupted=out.interrupted,
+                      duration_s=out.duration_s, log=log, log_bytes=out.log_bytes, result_json=out.result_json,
+                      limit=out.limit, changed=changed_files(scratch, hashes), removed=tuple(removed),
+                      host=socket.gethostname(), node_s=time.monotonic() - t0)
 
 
-def autoresearch_run(job: Mapping[str, Any], base: list[Any]) -> dict[str, Any]:
+def autoresearch_run(job: RemoteJob, base: list[Any]) -> NodeResult:
     """The Ray task (process title ``ray::autoresearch_run``). It lives here, not in
     ``ray.py``, so that a worker process imports only this light module, not the driver's
     (pydantic, git): a fresh worker answers its first task sooner."""
+    import dataclasses
+
     import ray
 
     try:
         out = execute(job, lambda: ray.get(base[0]))
     except SetupError as e:
-        return {"setup_error": str(e)}
-    out["node_id"] = ray.get_runtime_context().get_node_id()
-    return out
+        return NodeResult(setup_error=str(e))
+    return dataclasses.replace(out, node_id=ray.get_runtime_context().get_node_id())

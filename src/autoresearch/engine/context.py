@@ -1,0 +1,101 @@
+"""The parts an experiment's path uses, held together, and the one lock.
+
+Concurrency model: one lock guards the state, the ledger and the branch. Code runs with it
+held except where a slot works on its own run directory, while a run executes, while the
+proposer thinks, and in ``Condition.wait``; so every durable step is taken by one thread
+at a time, in the documented order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import InfraError
+from ..events import Event, EventKind, Reporter, StopSignal
+from ..judge import Judge
+from ..records import Goal, Purpose, RunStatus
+from ..slots import Slot
+from ..store.ledger import Campaign
+from .candidate import Rules
+from .execution import Execution, RunPlan, RunResult
+from .journal import Journal
+from .state import MAX_INFRA_STREAK, CampaignState
+
+
+@dataclass
+class Engine:
+    campaign: Campaign
+    journal: Journal
+    state: CampaignState
+    execution: Execution
+    judge: Judge
+    rules: Rules
+    report: Reporter
+    stop: StopSignal
+    suspicious_sigma: float = 10.0
+    lock: threading.Condition = field(default_factory=lambda: threading.Condition(threading.Lock()))
+    error: BaseException | None = None
+    abandoned: bool = False  # a forced stop: threads still working are left to die with the process
+
+    @property
+    def goal(self) -> Goal:
+        return Goal(self.campaign.goal)
+
+    @property
+    def metric(self) -> str:
+        return self.campaign.metric
+
+    @contextlib.contextmanager
+    def unlocked(self) -> Iterator[None]:
+        """Release the lock for work on a slot's own directory or process."""
+        self.lock.release()
+        try:
+            yield
+        finally:
+            self.lock.acquire()
+
+    def measure(self, slot: Slot, *, exp_id: int, attempt: int, k: int, purpose: Purpose, workdir: Path,
+                commit: str) -> RunResult:
+        """One run of an experiment, recorded: the plan before it starts, the result after.
+        Infrastructure failures in a row are counted; too many stop the campaign."""
+        from .experiment import run_stem
+
+        plan = self.execution.plan(slot, exp_id=exp_id, attempt=attempt, k=k, purpose=purpose, workdir=workdir,
+                                   commit=commit, stem=run_stem(exp_id, attempt, k), crash_id=exp_id)
+        self.journal.run_started(plan)
+        with self.unlocked():
+            result = self.execution.run(plan)
+        if not result.run.interrupted:
+            self.state.counters.timed(result.duration_s)
+        self.journal.run_finished(plan, result)
+        self._infra(slot, plan, result)
+        return result
+
+    def _infra(self, slot: Slot, plan: RunPlan, result: RunResult) -> None:
+        counters = self.state.counters
+        if result.status is RunStatus.INFRA:
+            counters.infra_streak += 1
+            self.note(f"run {plan.k} of #{plan.exp_id}: {result.reason}", plan.exp_id, slot=slot.name)
+            if counters.infra_streak >= MAX_INFRA_STREAK and self.error is None:
+                # the campaign stops once this experiment is back in the queue (the others are interrupted)
+                self.fail(InfraError(
+                    f"{counters.infra_streak} runs in a row failed for reasons outside the candidates (last: "
+                    f"{result.run.infra or (result.eval.infra if result.eval else '')}). Check the cluster "
+                    "(`ray status`); the experiments wait in the ledger and run when you start the campaign again."))
+        elif result.status is not RunStatus.INTERRUPTED:
+            counters.infra_streak = 0
+
+    def note(self, detail: str, exp_id: int | None = None, description: str = "", slot: str = "") -> None:
+        self.report(Event(EventKind.NOTE, exp_id, description, detail=detail, slot=slot))
+
+    def fail(self, error: BaseException) -> None:
+        """A thread hit an error the campaign cannot go on with: the first one is kept and
+        raised once every running experiment is stopped (they resume later)."""
+        if not self.abandoned and self.error is None:
+            self.error = error
+            self.stop.set(signal.SIGTERM)

@@ -1,0 +1,216 @@
+"""One run of an experiment, start to measurement: run command, readonly check, trusted
+eval, metric precedence, and the run's status. The one path every measurement takes:
+campaign runs (candidates, the baseline, re-measurements) and ablation runs; on a Ray
+cluster the runner carries the same spec to a node.
+
+``classify`` decides a run's status from what happened; it is pure. ``Execution.run`` does
+the effects in order and returns a typed ``RunResult``. Nothing here writes the ledger:
+the journal records the plan before the run and the result after it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ..faults import crash_point
+from ..integrity import out_of_range
+from ..metrics import measure
+from ..protocols import Runner
+from ..records import Measurement, Purpose, RunOutcome, RunStatus
+from ..runners.proctree import new_run_token
+from ..runs.spec import Phase, Placement, RunSettings, RunSpec, build_run_spec, child_env
+from ..slots import Slot
+from ..store.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run, decided and described before it starts (the journal records it first)."""
+
+    slot: Slot
+    exp_id: int          # the experiment (ablation variants: -1 or the reverted experiment)
+    attempt: int
+    k: int               # the run's index within the attempt (seed = base seed + k)
+    seed: int
+    purpose: Purpose
+    workdir: Path        # the arena inside the slot's run directory
+    commit: str
+    stem: str            # names the run's log and result files
+    spec: RunSpec        # the run phase
+    crash_id: int | None = None  # the experiment the ``mid_run`` crash point belongs to
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: RunStatus
+    reason: str
+    measurement: Measurement
+    run: RunOutcome
+    eval: RunOutcome | None
+    warnings: tuple[str, ...]
+    duration_s: float
+
+    @property
+    def metric(self) -> float | None:
+        return self.measurement.metric if self.status is RunStatus.OK else None
+
+    @property
+    def log_tail(self) -> str:
+        return self.run.log_tail if self.eval is None else f"{self.run.log_tail}\n--- eval ---\n{self.eval.log_tail}"
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What ``classify`` needs besides the outcomes: the campaign's limits and bounds."""
+
+    metric: str
+    metric_min: float | None = None
+    metric_max: float | None = None
+    disk_mb: float | None = None
+    memory_mb: float | None = None
+    run_timeout_s: float = 0.0
+    eval_timeout_s: float = 0.0
+
+
+def first_line_reason(outcome: RunOutcome, what: str) -> str:
+    last = next((x.strip() for x in reversed(outcome.log_tail.splitlines()) if x.strip()), "")
+    if outcome.exit_code is not None and outcome.exit_code < 0:
+        head = f"{what} killed by signal {-outcome.exit_code}"
+    else:
+        head = f"{what} exited with code {outcome.exit_code}"
+    return f"{head}: {last[:200]}" if last else head
+
+
+def eval_refusal(out: RunOutcome) -> str | None:
+    """An evaluator (a trusted channel) may refuse a model: ``{"invalid": "why"}`` in its
+    result JSON (e.g. the tiny-GPT evaluator's causality probe). Pure."""
+    if not out.result_json:
+        return None
+    try:
+        data = json.loads(out.result_json)
+    except ValueError:
+        return None
+    why = data.get("invalid") if isinstance(data, dict) else None
+    return str(why)[:500] if why else None
+
+
+def classify(run: RunOutcome, ev: RunOutcome | None, m: Measurement, readonly_changed: Sequence[str],
+             j: Judged) -> tuple[RunStatus, str]:
+    """A run's status and the reason in words. Pure; the first matching rule decides, and a
+    changed readonly file makes any finished run invalid."""
+    if run.interrupted or (ev is not None and ev.interrupted):
+        return RunStatus.INTERRUPTED, "the harness was stopped during the run"
+    infra = run.infra or (ev.infra if ev is not None else "")
+    if infra:
+        return RunStatus.INFRA, f"infrastructure failure, not the candidate's: {infra}"
+    status, reason = _outcome_status(run, ev, m, j)
+    if readonly_changed:
+        return RunStatus.INVALID, f"readonly file(s) changed during the run: {', '.join(readonly_changed)}"
+    return status, reason
+
+
+def _outcome_status(run: RunOutcome, ev: RunOutcome | None, m: Measurement, j: Judged) -> tuple[RunStatus, str]:
+    if run.limit == "disk":
+        return RunStatus.CRASH, f"killed: its directory grew past the disk limit of {j.disk_mb:g} MB ([runner.limits] disk_mb)"
+    if run.limit == "memory" and run.exit_code != 0:
+        return RunStatus.CRASH, f"killed by the memory limit of {j.memory_mb:g} MB ([runner.limits] memory_mb)"
+    if run.timed_out:
+        return RunStatus.TIMEOUT, f"killed at the {j.run_timeout_s:g} s timeout"
+    if run.exit_code != 0:
+        return RunStatus.CRASH, first_line_reason(run, "the run")
+    if ev is not None:
+        if ev.timed_out:
+            return RunStatus.TIMEOUT, f"the eval was killed at the {j.eval_timeout_s:g} s timeout"
+        why = eval_refusal(ev)
+        if why is not None:
+            return RunStatus.INVALID, f"the evaluator refused the model: {why}"
+        if ev.exit_code != 0:
+            return RunStatus.CRASH, first_line_reason(ev, "the eval")
+    if m.metric is None:
+        return RunStatus.CRASH, m.problem
+    bad = out_of_range(m.metric, j.metric_min, j.metric_max)
+    if bad is not None:
+        return RunStatus.CRASH, f"{j.metric} out of its declared range: {bad}"
+    return RunStatus.OK, ""
+
+
+def read_log(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+class Execution:
+    """Runs and measures. Thread-safe for distinct slots: each slot has its own run and
+    eval directories."""
+
+    def __init__(self, settings: RunSettings, runner: Runner, workspace: Workspace, *, tag: str, out_dir: Path,
+                 judged: Judged, readonly: Mapping[str, str | None], base_env: Mapping[str, str],
+                 stop: threading.Event, dir_prefix: str = ""):
+        self.settings, self.runner, self.ws, self.tag = settings, runner, workspace, tag
+        self.out_dir, self.judged, self.readonly = out_dir, judged, dict(readonly)
+        self.stop, self.dir_prefix = stop, dir_prefix
+        self.env = child_env(base_env, settings.env_allow, {})  # what runs may see of the harness's environment
+
+    def checkout(self, slot: Slot, commit: str) -> Path:
+        """The slot's run directory holding ``commit`` (nothing a previous run left)."""
+        return self.ws.dirs.materialize(self.tag, f"{self.dir_prefix}slot-{slot.index}", commit)
+
+    def log_path(self, stem: str, phase: Phase = Phase.RUN) -> Path:
+        return self.out_dir / "logs" / f"{stem}-{phase.value}.log"
+
+    def _place(self, workdir: Path, stem: str, phase: Phase) -> Placement:
+        return Placement(top=self.ws.dirs.top_of(workdir), cwd=workdir, log_path=self.log_path(stem, phase),
+                         result_file=self.out_dir / "results" / f"{stem}-{phase.value}.json", arena=self.ws.arena,
+                         state_dir=self.ws.state_dir, git_dir=self.ws.git_dir)
+
+    def _spec(self, plan_slot: Slot, phase: Phase, workdir: Path, commit: str, stem: str, seed: int, exp_id: int,
+              attempt: int) -> RunSpec:
+        return build_run_spec(self.settings, slot=plan_slot, phase=phase, place=self._place(workdir, stem, phase),
+                              commit=commit, seed=seed, exp_id=exp_id, attempt=attempt, token=new_run_token(),
+                              base_env=self.env, allowed=True)
+
+    def plan(self, slot: Slot, *, exp_id: int, attempt: int, k: int, purpose: Purpose, workdir: Path, commit: str,
+             stem: str, seed: int | None = None, crash_id: int | None = None) -> RunPlan:
+        seed = self.settings.seed + k if seed is None else seed
+        spec = self._spec(slot, Phase.RUN, workdir, commit, stem, seed, exp_id, attempt)
+        return RunPlan(slot, exp_id, attempt, k, seed, purpose, workdir, commit, stem, spec, crash_id)
+
+    def run(self, plan: RunPlan) -> RunResult:
+        """Run, check, evaluate and measure (call without the engine's lock: it waits)."""
+        hidden = self.ws.dirs.hide(plan.workdir, self.settings.eval_only)
+        handle = self.runner.start(plan.spec, self.stop)
+        if plan.crash_id is not None:
+            crash_point("mid_run", plan.crash_id)
+        out = handle.wait()
+        ev, removed, changed, final_dir = None, [], [], plan.workdir
+        if self.settings.eval and not (out.timed_out or out.interrupted or out.infra) and out.exit_code == 0:
+            # a readonly file the run wrote is caught before the eval: a tampered evaluator
+            # could otherwise print a fake score and then restore itself
+            changed = self.readonly_changes(plan.workdir, skip=hidden)
+            if not changed:
+                final_dir, _, removed = self.ws.dirs.prepare_eval(self.tag, f"{self.dir_prefix}eval-{plan.slot.index}", plan.workdir)
+                espec = self._spec(plan.slot, Phase.EVAL, final_dir, plan.commit, plan.stem, plan.seed, plan.exp_id,
+                                   plan.attempt)
+                ev = self.runner.start(espec, self.stop).wait()
+        m = measure(self.judged.metric, run_output=read_log(out.log_path), run_json=out.result_json,
+                    eval_output=read_log(ev.log_path) if ev else None, eval_json=ev.result_json if ev else None,
+                    eval_configured=bool(self.settings.eval))
+        if not (out.interrupted or out.infra or changed):
+            changed = self.readonly_changes(final_dir, skip=hidden if ev is None else ())
+        status, reason = classify(out, ev, m, changed, self.judged)
+        warnings = (*m.warnings, *([f"removed before the eval: {', '.join(removed[:20])}"] if removed else []))
+        took = out.duration_s + (ev.duration_s if ev else 0.0)
+        return RunResult(status, reason, m, out, ev, warnings, took)
+
+    def readonly_changes(self, workdir: Path, skip: Sequence[str] = ()) -> list[str]:
+        """Readonly files whose content differs from the campaign's base (``skip``: the
+        eval_only files the harness removed from a run's directory itself)."""
+        now = self.ws.dirs.hash_files(workdir, self.readonly)
+        return [p for p, h in self.readonly.items() if now.get(p) != h and p not in skip]

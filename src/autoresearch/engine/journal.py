@@ -1,0 +1,247 @@
+"""The journal: the only writer of the ledger and of git refs (an architecture test keeps it
+so). Each method is one durable step, followed by its crash point, and an experiment passes
+them in this order, which resume relies on:
+
+    register (ledger ``pending``)       after_pending
+    commit (objects in git)             mid_commit, after_commit
+    running (ledger, with the commit)   after_running
+    run_started / run_finished          mid_run (during the run), after_run
+    finished (ledger terminal status)   after_terminal
+    advance (keep) or archive (other)   mid_advance, after_advance
+
+``reconcile`` repairs what a harness killed between two steps left behind (DESIGN.md,
+order of durable steps, case 1). Every method expects the engine's lock to be held.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..faults import crash_point
+from ..records import Experiment, Proposal, Purpose, Status
+from ..runners.proctree import ProcessTracker
+from ..store.ledger import Campaign, Ledger, results_tsv, write_atomic
+from ..store.ledger_writer import LedgerWriter
+from ..store.workspace import Workspace
+from .execution import RunPlan, RunResult
+
+
+def branch_ref(campaign: Campaign) -> str:
+    return f"refs/heads/{campaign.branch}"
+
+
+def archive_ref(tag: str, exp_id: int) -> str:
+    return f"refs/autoresearch/{tag}/discarded/{exp_id}"
+
+
+class Journal:
+    def __init__(self, ledger: Ledger, workspace: Workspace, campaign: Campaign):
+        self.ledger, self.ws, self.campaign = ledger, workspace, campaign
+        self.write = LedgerWriter(ledger)
+        self.tag = campaign.tag
+        self.out_dir = workspace.state_dir / campaign.tag
+        self._cache: dict[int, Experiment] | None = None  # the campaign's experiments, as last read
+        self._dirty: set[int] = set()                     # written since
+
+    # -- what it wrote ----------------------------------------------------------------------------
+    def experiments(self) -> list[Experiment]:
+        """The campaign's experiments: read once, then re-read only where the journal wrote
+        (it is the only writer), so a long campaign does not re-read its whole history for
+        every proposal and every results.tsv."""
+        if self._cache is None:
+            self._cache = {e.id: e for e in self.ledger.experiments(self.campaign)}
+        elif self._dirty:
+            self._cache.update((e.id, e) for e in self.ledger.experiments(self.campaign, ids=self._dirty))
+        self._dirty.clear()
+        return [self._cache[i] for i in sorted(self._cache)]
+
+    def experiment(self, exp_id: int) -> Experiment | None:
+        return next((e for e in self.experiments() if e.id == exp_id), None)
+
+    def _wrote(self, exp_id: int) -> None:
+        self._dirty.add(exp_id)
+
+    # -- an experiment's steps, in their order ------------------------------------------------
+    def register(self, proposal: Proposal, parent: str, proposer: str, code_hash: str | None = None) -> int:
+        """A new proposal becomes a ``pending`` experiment (the queue of work is the ledger)."""
+        exp_id = self.ledger.next_experiment_id(self.campaign)
+        self.write.add_experiment(self.campaign, id=exp_id, description=proposal.description,
+                                  proposer=proposal.proposer or proposer, parent=parent, code_hash=code_hash,
+                                  proposal=proposal.to_json(), tokens=proposal.tokens, cost=proposal.cost)
+        self._wrote(exp_id)
+        crash_point("after_pending", exp_id)
+        return exp_id
+
+    def commit(self, exp_id: int, parent: str, files: Mapping[str, str], description: str) -> str:
+        """The candidate's commit: ``parent`` with ``files`` (objects only; no ref moves)."""
+        crash_point("mid_commit", exp_id, leave=self._half_written_object)
+        commit = self.ws.commit_files(parent, files, f"autoresearch {self.tag} #{exp_id}: {description}")
+        crash_point("after_commit", exp_id)
+        return commit
+
+    def _half_written_object(self) -> Path:
+        from ..store.gitobjects import TMP_PREFIX
+
+        return self.ws.git_dir / "objects" / "00" / f"{TMP_PREFIX}{os.getpid()}_crash"
+
+    def running(self, exp_id: int, *, commit: str, parent: str | None, diff: str, code_hash: str, attempt: int,
+                slot: str, log_path: str, seed: int) -> None:
+        self.write.set_running(self.campaign, exp_id, commit=commit, parent=parent, diff=diff, code_hash=code_hash,
+                                attempt=attempt, seed=seed, slot=slot, log_path=log_path)
+        self._wrote(exp_id)
+        crash_point("after_running", exp_id)
+
+    def run_started(self, plan: RunPlan) -> None:
+        """Before the run: its token is in the ledger, so a restarted harness can find and
+        stop whatever this run leaves running if the harness dies."""
+        self.write.start_run(self.campaign, plan.exp_id, attempt=plan.attempt, purpose=plan.purpose.value,
+                              seed=plan.seed, slot=plan.slot.label, log_path=str(plan.spec.log_path),
+                              run_token=plan.spec.token)
+
+    def run_finished(self, plan: RunPlan, r: RunResult) -> None:
+        self.write.finish_run_by_token(
+            self.campaign, plan.spec.token, status=r.status.value, exit_code=r.run.exit_code,
+            eval_exit_code=r.eval.exit_code if r.eval else None, metric=r.measurement.metric,
+            metrics=r.measurement.metrics, problem=r.reason, log_tail=r.log_tail, warnings=list(r.warnings),
+            duration_s=r.duration_s)
+        if plan.purpose is not Purpose.REMEASURE:
+            crash_point("after_run", plan.exp_id)
+
+    def refused(self, exp_id: int, reason: str, *, parent: str, diff: str | None = None,
+                code_hash: str | None = None) -> None:
+        """A proposal refused before it ran: terminal ``invalid`` (nothing was committed)."""
+        self.write.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=reason, diff=diff,
+                                      code_hash=code_hash, parent=parent)
+        self._wrote(exp_id)
+        self.export()
+
+    def finished(self, exp_id: int, status: Status, reason: str, *, metric: float | None,
+                 metrics: Mapping[str, float], warnings: Sequence[str], stats: Mapping[str, float]) -> None:
+        self.write.finish_experiment(self.campaign, exp_id, status=status, reason=reason, metric=metric,
+                                      metrics=metrics, warnings=list(warnings), stats=stats)
+        self._wrote(exp_id)
+        crash_point("after_terminal", exp_id)
+
+    def settle(self, exp_id: int, status: Status, commit: str, parent: str, description: str) -> None:
+        """After the terminal status: a keep advances the branch from its parent; any other
+        committed outcome keeps its commit reachable under an archive ref."""
+        if status is Status.KEEP:
+            ref = branch_ref(self.campaign)
+            crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(ref))
+            self.ws.update_ref(ref, commit, parent, message=f"autoresearch: keep #{exp_id}: {description}")
+        elif status is not Status.INTERRUPTED:
+            ref = archive_ref(self.tag, exp_id)
+            crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(ref))
+            self.ws.update_ref(ref, commit, message=f"autoresearch: {status.value} #{exp_id}: {description}")
+        crash_point("after_advance", exp_id)
+        if status is not Status.INTERRUPTED:
+            self.export()
+
+    def requeued(self, exp_id: int, *, attempt: int, reason: str) -> None:
+        """The infrastructure failed the run: pending again, as its next attempt."""
+        self.write.requeue(self.campaign, exp_id, attempt=attempt, reason=reason)
+        self._wrote(exp_id)
+
+    def remeasured(self, exp_id: int, *, mean: float, runs_n: int, se: float | None) -> None:
+        self.write.update_stats(self.campaign, exp_id, mean=mean, runs_n=runs_n, se=se)
+        self._wrote(exp_id)
+        self.export()
+
+    # -- the baseline -------------------------------------------------------------------------
+    def baseline_running(self, previous: Experiment | None, *, attempt: int, code_hash: str, seed: int, slot: str,
+                         log_path: str) -> None:
+        """Experiment 0, at the campaign's base commit, running (as its ``attempt``)."""
+        if previous is None:
+            self.write.add_experiment(self.campaign, id=0, description="baseline", proposer="baseline", parent=None,
+                                      proposal={"description": "baseline", "edits": []}, code_hash=code_hash)
+            self._wrote(0)
+        self.running(0, commit=self.campaign.base_commit, parent=None, diff="", code_hash=code_hash, attempt=attempt,
+                     slot=slot, log_path=log_path, seed=seed)
+
+    def baseline_finished(self, status: Status, reason: str, *, metric: float | None, metrics: Mapping[str, float],
+                          warnings: Sequence[str], stats: Mapping[str, float]) -> None:
+        if status is Status.INTERRUPTED:
+            self.write.finish_experiment(self.campaign, 0, status=status, reason=reason)
+            self._wrote(0)
+            return
+        self.finished(0, status, reason, metric=metric, metrics=metrics, warnings=warnings, stats=stats)
+        self.export()
+
+    # -- views ----------------------------------------------------------------------------------
+    def export(self) -> None:
+        """``results.tsv``: the campaign's own, and the arena's root copy (the last campaign run)."""
+        text = results_tsv(self.campaign.metric, self.experiments())
+        tmp = self.out_dir / "tmp"
+        write_atomic(self.out_dir / "results.tsv", text, tmp)
+        write_atomic(self.ws.arena / "results.tsv", text, tmp)
+
+    # -- ablation -------------------------------------------------------------------------------
+    def ablation_variant(self, exp_id: int, commit: str) -> None:
+        self.ws.update_ref(f"refs/autoresearch/{self.tag}/ablation/{exp_id}", commit,
+                           message=f"autoresearch: ablation without #{exp_id}")
+
+    def ablation_recorded(self, runs: int, rows: list[dict[str, Any]]) -> None:
+        self.write.add_ablation(self.campaign, runs=runs, rows=rows)
+
+
+# -- a campaign's life ----------------------------------------------------------------------------
+
+def create_campaign(ledger: Ledger, ws: Workspace, *, tag: str, base: str, metric: str, goal: str,
+                    config: Mapping[str, Any], readonly: Mapping[str, str | None]) -> Campaign:
+    return LedgerWriter(ledger).create_campaign(tag=tag, branch=f"autoresearch/{tag}", base_commit=base, metric=metric, goal=goal,
+                                  config=config, readonly=readonly)
+
+
+def continue_campaign(ledger: Ledger, campaign: Campaign, config: Mapping[str, Any]) -> None:
+    LedgerWriter(ledger).touch_campaign(campaign, config)
+
+
+def restart_campaign(ledger: Ledger, ws: Workspace, campaign: Campaign, head: str,
+                     readonly: Mapping[str, str | None]) -> Campaign:
+    """A campaign whose only experiment is a failed baseline starts again from ``head``."""
+    ref = branch_ref(campaign)
+    ws.update_ref(ref, head, ws.resolve(ref), message="autoresearch: restart after a failed baseline")
+    return LedgerWriter(ledger).rebase_campaign(campaign, head, readonly)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    killed_processes: int
+    cleaned: list[str]
+    advanced: list[int]
+    archived: list[int]
+    branch_created: bool
+
+
+def reconcile(ledger: Ledger, ws: Workspace, campaign: Campaign) -> Reconciled:
+    """Make git, the ledger and the process table agree after a harness died: leftover
+    processes of runs left ``running`` are killed and those runs marked interrupted; stale
+    run directories and lock files go; a ``keep`` whose branch update was lost advances the
+    branch; a committed non-keep without its archive ref gets one."""
+    killed = sum(ProcessTracker(-1, token).kill_all() for token in ledger.open_run_tokens(campaign))
+    LedgerWriter(ledger).abandon_open_runs(campaign)
+    cleaned = ws.clean_stale(campaign.tag)
+    ref = branch_ref(campaign)
+    tip = ws.resolve(ref)
+    created = tip is None
+    if tip is None:
+        ws.update_ref(ref, campaign.base_commit, message="autoresearch: campaign start")
+        tip = campaign.base_commit
+    advanced, archived = [], []
+    for exp in ledger.experiments(campaign):
+        if exp.commit is None or exp.id == 0 or not exp.status.terminal or exp.status is Status.INTERRUPTED:
+            continue
+        if exp.status is Status.KEEP:
+            if not ws.is_ancestor(exp.commit, tip) and ws.is_ancestor(tip, exp.commit):
+                ws.update_ref(ref, exp.commit, tip, message=f"autoresearch: keep #{exp.id} (reconciled)")
+                tip = exp.commit
+                advanced.append(exp.id)
+        elif ws.resolve(archive_ref(campaign.tag, exp.id)) is None and ws.has_commit(exp.commit):
+            ws.update_ref(archive_ref(campaign.tag, exp.id), exp.commit,
+                          message=f"autoresearch: archive #{exp.id} (reconciled)")
+            archived.append(exp.id)
+    return Reconciled(killed, cleaned, advanced, archived, created)
+

@@ -1,0 +1,207 @@
+"""Opening a campaign: arena checks, tag resolution, the campaign lock, the campaign's
+row. The engine itself lives in ``campaign.py``; what a killed harness left behind is
+repaired by ``journal.reconcile``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import os
+import shlex
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ..config import Config
+from ..errors import ArenaError, CampaignLockedError, ConfigError
+from ..records import Status
+from ..store.ledger import Campaign, Ledger
+from ..store.workspace import Workspace
+from .journal import Reconciled, continue_campaign, create_campaign, reconcile, restart_campaign
+
+LEDGER_FILE = "ledger.sqlite"
+_SHELL_WORDS = {"cd", "exec", ".", "source", "true", "false", "set", "export", "env", "time", "nice", "nohup", "timeout", "{", "("}
+
+
+def default_tag(today: _dt.date, taken: set[str]) -> str:
+    """A campaign name from the date (``nov27``), suffixed when that name is taken."""
+    base = today.strftime("%b%d").lower()
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def check_tag(tag: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", tag) or tag.endswith(".lock") or ".." in tag:
+        raise ConfigError(f"--tag {tag!r}: use letters, digits, '.', '_' and '-' (it becomes the branch autoresearch/{tag})")
+    return tag
+
+
+def command_problem(command: str, cwd: Path, path_env: str) -> str | None:
+    """Why ``command`` cannot start, or None when its program can be found."""
+    try:
+        words = shlex.split(command)
+    except ValueError as e:
+        return f"the command {command!r} does not parse as a shell command ({e})"
+    while words and "=" in words[0] and not words[0].startswith("="):
+        words = words[1:]  # leading VAR=value assignments
+    if not words or words[0] in _SHELL_WORDS:
+        return None
+    program = words[0]
+    if "/" in program:
+        target = Path(program) if os.path.isabs(program) else cwd / program
+        return None if target.exists() else f"{program!r} does not exist (looked in {cwd})"
+    if shutil.which(program, path=path_env) is None:
+        hint = " (on this machine it may be called python3)" if program == "python" and shutil.which("python3", path=path_env) else ""
+        return f"{program!r} is not on the PATH the run gets{hint}"
+    return None
+
+
+class CampaignLock:
+    """One live harness per campaign. ``flock`` dies with its holder, so a lock left by a
+    killed harness is free again without any cleanup."""
+
+    def __init__(self, state_dir: Path, tag: str):
+        self.path = state_dir / "locks" / f"{tag}.lock"
+        self.tag = tag
+        self.file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise CampaignLockedError(
+                f"campaign {self.tag!r} is already running ({holder}). Stop that process first, "
+                f"or start a separate campaign with --tag NEW."
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
+        self.file = f
+
+    def release(self) -> None:
+        if self.file is not None:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
+            self.file.close()
+            self.file = None
+
+
+@dataclass
+class OpenCampaign:
+    workspace: Workspace
+    ledger: Ledger
+    campaign: Campaign
+    lock: CampaignLock
+    created: bool
+
+    def close(self) -> None:
+        self.lock.release()
+        self.ledger.close()
+        self.workspace.close()
+
+    def reconcile(self) -> Reconciled:
+        return reconcile(self.ledger, self.workspace, self.campaign)
+
+
+def check_arena_files(workspace: Workspace, config: Config, commit: str) -> None:
+    arena = config.arena
+    wanted = list(arena.editable) + list(arena.readonly) + ([arena.program] if arena.program else [])
+    entries = workspace.tree_entries(commit, wanted)
+    missing = [p for p in wanted if entries.get(p) is None]
+    if missing:
+        on_disk = [p for p in missing if (workspace.arena / p).is_file()]
+        hint = (f" {', '.join(on_disk)} exist(s) on disk but not in the commit: git add and commit them." if on_disk
+                else " Fix the [arena] lists in the config, or create and commit the files.")
+        raise ArenaError(f"files named in the config are not in commit {commit[:7]}: {', '.join(missing)}.{hint}")
+
+
+def preflight(arena: Path, config: Config, *, allow_dirty: bool, run_env_path: str) -> Workspace:
+    """Checks that need no campaign: a git repository, a clean tree, commands that exist."""
+    workspace = Workspace(arena)
+    workspace.ensure_excluded()
+    if not allow_dirty:
+        dirty = workspace.dirty_paths()
+        if dirty:
+            shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
+            raise ArenaError(
+                f"the arena has uncommitted changes ({shown}). Experiments start from commits, so these "
+                f"would be silently left out: commit or stash them, or pass --allow-dirty to run from HEAD anyway."
+            )
+    problem = command_problem(config.arena.run, workspace.arena, run_env_path)
+    if problem is None and config.arena.eval:
+        problem = command_problem(config.arena.eval, workspace.arena, run_env_path)
+    if problem:
+        raise ConfigError(f"cannot start the arena's command: {problem}. Fix [arena] run/eval or the PATH.")
+    return workspace
+
+
+def open_campaign(workspace: Workspace, config: Config, *, tag: str | None) -> OpenCampaign:
+    """Find or create the campaign, take its lock, and check its files."""
+    ledger = Ledger(workspace.state_dir / LEDGER_FILE)
+    try:
+        if tag is None:
+            latest = ledger.latest_campaign()
+            tag = latest.tag if latest else default_tag(_dt.date.today(), {c.tag for c in ledger.campaigns()})
+        check_tag(tag)
+        lock = CampaignLock(workspace.state_dir, tag)
+        lock.acquire()
+    except BaseException:
+        ledger.close()
+        raise
+    try:
+        campaign = ledger.campaign(tag)
+        created = campaign is None
+        branch = f"autoresearch/{tag}"
+        if campaign is None:
+            if workspace.resolve(f"refs/heads/{branch}") is not None:
+                raise ArenaError(
+                    f"branch {branch} exists but this arena's ledger has no campaign {tag!r}. "
+                    f"Choose another --tag, or delete the branch (git branch -D {branch})."
+                )
+            base = workspace.head()
+            check_arena_files(workspace, config, base)
+            campaign = create_campaign(
+                ledger, workspace, tag=tag, base=base, metric=config.metric.name, goal=config.metric.goal.value,
+                config=config.model_dump(mode="json"), readonly=workspace.tree_blobs(base, config.arena.readonly),
+            )
+        else:
+            if (campaign.metric, campaign.goal) != (config.metric.name, config.metric.goal.value):
+                raise ConfigError(
+                    f"campaign {tag!r} measures {campaign.metric} ({campaign.goal}) but the config now says "
+                    f"{config.metric.name} ({config.metric.goal.value}); start a new campaign with --tag NEW"
+                )
+            campaign = _maybe_rebase(workspace, ledger, campaign, config)
+            check_arena_files(workspace, config, campaign.base_commit)
+            continue_campaign(ledger, campaign, config.model_dump(mode="json"))
+        return OpenCampaign(workspace, ledger, campaign, lock, created)
+    except BaseException:
+        lock.release()
+        ledger.close()
+        raise
+
+
+def _maybe_rebase(workspace: Workspace, ledger: Ledger, campaign: Campaign, config: Config) -> Campaign:
+    """A campaign whose baseline failed and that has nothing else restarts from the current
+    HEAD, so "fix, commit, run again" works without inventing a new tag."""
+    experiments = ledger.experiments(campaign)
+    if len(experiments) != 1 or experiments[0].id != 0 or experiments[0].status in (Status.KEEP, Status.INTERRUPTED):
+        return campaign
+    head = workspace.head()
+    if head == campaign.base_commit:
+        return campaign
+    check_arena_files(workspace, config, head)
+    return restart_campaign(ledger, workspace, campaign, head, workspace.tree_blobs(head, config.arena.readonly))

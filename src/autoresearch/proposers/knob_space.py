@@ -1,0 +1,135 @@
+"""Search spaces of knobs: inferred from a constant's value and name, or declared in
+``[proposer.knobs.space.NAME]``; in Optuna's terms, and as a grid of values."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+
+_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT")
+_MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA")
+_FROZEN = re.compile(r"SEED|BUDGET|TIMEOUT")
+
+
+@dataclass(frozen=True)
+class Space:
+    """A knob's search space. ``pow2`` spaces search the exponent."""
+
+    kind: str  # "float" | "int" | "pow2" | "beta" | "choice"
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def distribution(self) -> Any:
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "choice":
+            return CategoricalDistribution(list(self.choices))
+        if self.kind in ("int", "pow2"):
+            return IntDistribution(int(self.low), int(self.high), log=self.log)
+        return FloatDistribution(self.low, self.high, log=self.log)
+
+    def to_value(self, param: Any) -> Any:
+        if self.kind == "pow2":
+            return 2 ** int(param)
+        if self.kind == "beta":
+            return 1.0 - float(param)
+        return param
+
+    def to_param(self, value: Any) -> Any:
+        """The Optuna parameter for a knob value, or None when the space cannot hold it."""
+        if self.kind == "choice":
+            return value if value in self.choices else None
+        if self.kind == "pow2":
+            if not isinstance(value, int) or value < 1 or value & (value - 1):
+                return None
+            p = value.bit_length() - 1
+        elif self.kind == "beta":
+            p = 1.0 - float(value)
+        elif self.kind == "int":
+            if int(value) != value:
+                return None
+            p = int(value)
+        else:
+            p = float(value)
+        return p if self.low <= p <= self.high else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log, "choices": list(self.choices)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Space":
+        return cls(d["kind"], d.get("low", 0.0), d.get("high", 0.0), d.get("log", False), tuple(d.get("choices", ())))
+
+
+def infer_space(name: str, value: float | int, is_int: bool) -> Space | None:
+    """The default space of a knob, or None when it is frozen by default."""
+    if isinstance(value, bool) or _FROZEN.search(name) or value <= 0:
+        return None
+    if is_int:
+        if value >= 2 and value & (value - 1) == 0:
+            e = value.bit_length() - 1
+            return Space("pow2", max(0, e - 2), e + 2)
+        return Space("int", max(1, round(value / 3)), max(2, round(value * 3)), log=True)
+    if value <= 1 and _RATIO.search(name):
+        return Space("float", 0.0, 1.0)
+    if value < 1 and _MOMENTUM.search(name):
+        gap = 1.0 - value
+        return Space("beta", gap / 10, min(1.0, gap * 10), log=True)
+    return Space("float", value / 10, value * 10, log=True)
+
+
+def declared_space(name: str, spec: Mapping[str, Any], value: float | int, is_int: bool) -> Space:
+    """A space from ``[proposer.knobs.space.NAME]``: ``choices``, or ``low``/``high`` (+ ``log``, ``int``)."""
+    if "choices" in spec:
+        choices = tuple(spec["choices"])
+        if not choices:
+            raise ConfigError(f"[proposer.knobs.space.{name}] choices is empty")
+        return Space("choice", choices=choices)
+    try:
+        low, high = float(spec["low"]), float(spec["high"])
+    except KeyError:
+        raise ConfigError(f"[proposer.knobs.space.{name}] needs low and high, or choices") from None
+    if not low < high:
+        raise ConfigError(f"[proposer.knobs.space.{name}] low ({low:g}) must be below high ({high:g})")
+    log = bool(spec.get("log", False))
+    if log and low <= 0:
+        raise ConfigError(f"[proposer.knobs.space.{name}] a log scale needs low > 0")
+    as_int = bool(spec.get("int", is_int))
+    return Space("int" if as_int else "float", int(low) if as_int else low, int(high) if as_int else high, log=log)
+
+
+def _round3(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def knob_grid(space: Space, current: Any, n: int = 9) -> list[Any]:
+    """``n`` values spread over a knob's space (log-spaced where the space is), rounded to 3
+    significant digits, without the current value. Pure. (What a small model may choose
+    from, and what the knobs proposer falls back to when its sampler repeats itself.)"""
+    if space.kind == "choice":
+        values: list[Any] = list(space.choices)
+    elif space.kind == "pow2":
+        values = [2 ** e for e in range(int(space.low), int(space.high) + 1)]
+    elif space.kind == "int":
+        lo, hi = int(space.low), int(space.high)
+        if space.log:
+            pts = [lo * (hi / lo) ** (k / (n - 1)) for k in range(n)]
+        else:
+            pts = [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+        values = sorted({int(round(x)) for x in pts})
+    elif space.kind == "beta":  # 1 - gap, gaps log-spaced
+        values = [_round3(1.0 - space.low * (space.high / space.low) ** (k / (n - 1))) for k in range(n)]
+    elif space.log:
+        values = [_round3(space.low * (space.high / space.low) ** (k / (n - 1))) for k in range(n)]
+    else:  # linear: midpoints of n equal cells, so degenerate ends (a dropout of 1.0) are never offered
+        values = [_round3(space.low + (space.high - space.low) * (k + 0.5) / n) for k in range(n)]
+    out = []
+    for v in values:
+        if v != current and v not in out and space.to_param(v) is not None:
+            out.append(v)
+    return out

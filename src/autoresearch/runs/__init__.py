@@ -1,0 +1,1 @@
+"""Run specifications: everything a run needs, built before it starts."""

@@ -1,0 +1,293 @@
+"""A run, described completely before it starts: what to execute, where, with which
+environment, limits and sandbox. One module builds every run the harness starts (campaign
+runs, ablation runs) and, from a typed ``RemoteJob``, every run on a Ray node, so the
+environment allowlist and the sandbox are written once.
+
+Light on purpose (standard library only): a Ray worker imports it to rebuild a run.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..slots import Slot
+
+# Variables a training run may legitimately need. Extended by [runner] env_allow.
+DEFAULT_ENV_ALLOW = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TERM", "TZ", "TMPDIR",
+    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
+    "PYENV_VERSION", "UV_CACHE_DIR", "UV_PYTHON", "XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME",
+    "CUDA_*", "NVIDIA_*", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_*",
+)
+# Never passed, even when allowed by a pattern: anything that looks like a credential.
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|PRIVATE|SESSION", re.I)
+
+
+class Phase(str, enum.Enum):
+    RUN = "run"    # the arena's run command (trains, may print the metric)
+    EVAL = "eval"  # the trusted evaluator, in a directory of its own
+
+
+def child_env(base: Mapping[str, str], allow: Sequence[str], extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a run: allowed names from ``base`` (never secret-looking ones),
+    then ``extra`` (the harness's own AUTORESEARCH_* variables). Pure."""
+    env = {name: value for name, value in base.items()
+           if any(fnmatch.fnmatchcase(name, p) for p in allow) and not SECRET_NAME.search(name)}
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """``[runner.limits]``, and the user runs switch to (see ``runners/limits.py``)."""
+
+    memory_mb: float | None = None
+    file_size_mb: float | None = None
+    nproc: int | None = None
+    nofile: int | None = None
+    disk_mb: float | None = None
+    cgroups: bool = True  # use cgroups where the machine allows (false: rlimits only)
+    run_as: tuple[int, int] | None = None  # (uid, gid) the run switches to (the harness runs as root)
+
+    @property
+    def any(self) -> bool:
+        return self.run_as is not None or any(
+            v is not None for v in (self.memory_mb, self.file_size_mb, self.nproc, self.nofile, self.disk_mb))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How every run of a campaign is made, read from the config once."""
+
+    run: str
+    eval: str | None
+    time_budget_s: float
+    run_timeout_s: float
+    eval_timeout_s: float
+    log_cap_bytes: int = 50 << 20
+    kill_grace_s: float = 2.0
+    limits: ResourceLimits = ResourceLimits()
+    env_allow: tuple[str, ...] = DEFAULT_ENV_ALLOW
+    sandbox_paths: tuple[str, ...] | None = None  # None: no sandbox; else bwrap, with these given back read-only
+    eval_only: tuple[str, ...] = ()               # validation data: the eval's only
+    seed: int = 0
+    wrap_here: bool = True                        # False on Ray: each node wraps its runs itself
+
+    def command(self, phase: Phase) -> str:
+        return self.run if phase is Phase.RUN else (self.eval or "")
+
+    def timeout(self, phase: Phase) -> float:
+        return self.run_timeout_s if phase is Phase.RUN else self.eval_timeout_s
+
+    @property
+    def budget_text(self) -> str:
+        b = self.time_budget_s
+        return str(int(b)) if float(b).is_integer() else str(b)
+
+
+def run_settings(config: "Config", *, check_user: bool = True) -> RunSettings:
+    """The campaign's run settings from its config (``run_as`` resolved to uid/gid)."""
+    a, r, lim = config.arena, config.runner, config.runner.limits
+    run_as = resolve_user(r.run_as) if r.run_as is not None and check_user else None
+    return RunSettings(
+        run=a.run, eval=a.eval, time_budget_s=a.time_budget_s, run_timeout_s=a.hard_timeout_s,
+        eval_timeout_s=a.hard_eval_timeout_s, log_cap_bytes=int(r.log_cap_mb * (1 << 20)), kill_grace_s=r.kill_grace_s,
+        limits=ResourceLimits(lim.memory_mb, lim.file_size_mb, lim.nproc, lim.nofile, lim.disk_mb,
+                              cgroups=lim.cgroups, run_as=run_as),
+        env_allow=(*DEFAULT_ENV_ALLOW, *r.env_allow),
+        sandbox_paths=tuple(r.sandbox_paths) if r.sandbox == "bwrap" else None,
+        eval_only=tuple(a.eval_only), seed=r.seed, wrap_here=r.kind != "ray",
+    )
+
+
+@dataclass(frozen=True)
+class RemoteParts:
+    """The run before it was bound to this machine's paths: what a node needs to make it."""
+
+    command: str                      # the arena's command, before any sandbox wrapping
+    commit: str                       # the commit the run directory holds
+    rel: str                          # the arena's directory inside the repository ("." at its root)
+    phase: Phase
+    slot: int
+    env_allow: tuple[str, ...]        # names the node's own environment may pass
+    extra_env: Mapping[str, str]      # the harness's AUTORESEARCH_* variables
+    sandbox_paths: tuple[str, ...] | None = None
+    hidden: tuple[str, ...] = ()      # [arena] eval_only patterns kept from this (run) phase
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    command: str
+    cwd: Path
+    env: Mapping[str, str]  # the complete child environment (see ``child_env``)
+    timeout_s: float
+    log_path: Path
+    token: str  # unique per run; carried as AUTORESEARCH_RUN_TOKEN by every process of it
+    result_file: Path | None = None
+    log_cap_bytes: int = 50 << 20
+    kill_grace_s: float = 2.0
+    limits: ResourceLimits | None = None
+    remote: RemoteParts | None = None
+
+    @property
+    def top(self) -> Path:
+        """The run directory (the repository's files) around ``cwd`` (the arena)."""
+        rel = self.remote.rel if self.remote is not None else "."
+        return self.cwd if rel == "." else Path(str(self.cwd)[: -len(rel) - 1])
+
+
+@dataclass(frozen=True)
+class NodeSetup:
+    """``[runner.ray]`` settings a node applies before any run."""
+
+    work_dir: str = ""
+    prepare: str = ""
+    prepare_timeout_s: float = 3600.0
+    data_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """One run phase sent to a Ray node: the run's parts and the files it needs."""
+
+    parts: RemoteParts
+    timeout_s: float
+    log_cap_bytes: int
+    kill_grace_s: float
+    limits: ResourceLimits | None
+    version: str
+    key: str                                    # the scratch directory's name: driver + slot
+    tree: str                                   # the base commit's tree (the node caches its files)
+    files: Mapping[str, tuple[bytes, int]]      # repo-relative path -> (bytes, mode) differing from the base
+    deleted: tuple[str, ...]
+    node: NodeSetup = field(default_factory=NodeSetup)
+
+
+def harness_env(*, slot: int, seed: int, budget: str, exp_id: int, attempt: int, phase: Phase, arena: Path,
+                commit: str) -> dict[str, str]:
+    """The AUTORESEARCH_* variables every run gets. Pure."""
+    return {
+        "AUTORESEARCH_SLOT": str(slot), "AUTORESEARCH_SEED": str(seed), "AUTORESEARCH_TIME_BUDGET": budget,
+        "AUTORESEARCH_EXPERIMENT_ID": str(exp_id), "AUTORESEARCH_ATTEMPT": str(attempt),
+        "AUTORESEARCH_PHASE": phase.value, "AUTORESEARCH_ARENA_DIR": str(arena), "AUTORESEARCH_COMMIT": commit,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one run happens on this machine."""
+
+    top: Path          # the run directory (the repository's files)
+    cwd: Path          # the arena inside it
+    result_file: Path
+    log_path: Path
+    arena: Path        # the user's checkout (AUTORESEARCH_ARENA_DIR)
+    state_dir: Path    # .autoresearch (hidden from a sandboxed run)
+    git_dir: Path      # the repository's git directory (hidden with eval_only data)
+
+
+def build_run_spec(settings: RunSettings, *, slot: "Slot", phase: Phase, place: Placement, commit: str, seed: int,
+                   exp_id: int, attempt: int, token: str, base_env: Mapping[str, str],
+                   allowed: bool = False) -> RunSpec:
+    """One run's spec on this machine: environment, sandbox, limits, log cap. ``allowed``:
+    ``base_env`` is filtered by the allowlist already (``child_env(base, allow, {})``)."""
+    place.result_file.parent.mkdir(parents=True, exist_ok=True)
+    if settings.limits.run_as is not None and settings.wrap_here:
+        grant(place.top, *settings.limits.run_as)
+        grant(place.result_file.parent, *settings.limits.run_as)
+    ours = harness_env(slot=slot.index, seed=seed, budget=settings.budget_text, exp_id=exp_id, attempt=attempt,
+                       phase=phase, arena=place.arena, commit=commit)
+    env = {**base_env, **slot.env, **ours} if allowed else child_env(base_env, settings.env_allow, {**slot.env, **ours})
+    hidden = settings.eval_only if phase is Phase.RUN else ()
+    command = settings.command(phase)
+    remote = RemoteParts(command=command, commit=commit, rel=place.cwd.relative_to(place.top).as_posix(), phase=phase,
+                         slot=slot.index, env_allow=settings.env_allow, extra_env=ours,
+                         sandbox_paths=settings.sandbox_paths, hidden=hidden)
+    if settings.sandbox_paths is not None and settings.wrap_here:
+        from ..integrity import eval_only_files
+
+        masked = [place.arena / rel for rel in eval_only_files(place.arena, hidden)]
+        if hidden:
+            masked.append(place.git_dir)  # git's objects hold the validation data too
+        command = sandboxed(command, top=place.top, cwd=place.cwd, writable=[place.result_file.parent],
+                            arena=place.arena, state_dir=place.state_dir, env=env, extra_ro=settings.sandbox_paths,
+                            masked=masked)
+    return RunSpec(command=command, cwd=place.cwd, env=env, timeout_s=settings.timeout(phase), log_path=place.log_path,
+                   token=token, result_file=place.result_file, log_cap_bytes=settings.log_cap_bytes,
+                   kill_grace_s=settings.kill_grace_s, limits=settings.limits, remote=remote)
+
+
+def node_spec(job: RemoteJob, *, place: Placement, token: str, environ: Mapping[str, str]) -> RunSpec:
+    """The same run rebuilt on a Ray node, from the node's own environment (allowlisted) and
+    the node's paths; sandboxed there when the campaign is."""
+    p = job.parts
+    extra = {**p.extra_env, "AUTORESEARCH_ARENA_DIR": str(place.arena)}
+    env = child_env(environ, p.env_allow, extra)
+    command = p.command
+    if p.sandbox_paths is not None:
+        from ..integrity import eval_only_files
+
+        masked = [place.arena / rel for rel in eval_only_files(place.arena, p.hidden)]
+        command = sandboxed(command, top=place.top, cwd=place.cwd, writable=[place.result_file.parent],
+                            arena=place.arena, state_dir=place.state_dir, env=env, extra_ro=p.sandbox_paths,
+                            masked=masked)
+    return RunSpec(command=command, cwd=place.cwd, env=env, timeout_s=job.timeout_s, log_path=place.log_path,
+                   token=token, result_file=place.result_file, log_cap_bytes=job.log_cap_bytes,
+                   kill_grace_s=job.kill_grace_s, limits=job.limits)
+
+
+def sandboxed(command: str, *, top: Path, cwd: Path, writable: Sequence[Path], arena: Path, state_dir: Path,
+              env: Mapping[str, str], extra_ro: Sequence[str], masked: Sequence[Path]) -> str:
+    """``command`` inside bubblewrap (see ``runners/sandbox.py``)."""
+    from ..runners.sandbox import bwrap_command, require_bwrap
+
+    return bwrap_command(command, bwrap=require_bwrap(), worktree=top, cwd=cwd, writable=writable, arena=arena,
+                         state_dir=state_dir, home=env.get("HOME"), path_env=env.get("PATH", ""),
+                         extra_ro=extra_ro, masked=masked)
+
+
+def resolve_user(name: str) -> tuple[int, int]:
+    """``[runner] run_as``: (uid, gid) of a user name or a numeric uid."""
+    import pwd
+
+    from ..errors import ConfigError
+
+    if os.geteuid() != 0:
+        raise ConfigError(f"[runner] run_as = {name!r} needs the harness to run as root (only root can switch "
+                          "users); as a normal user the runs are unprivileged already: remove run_as")
+    try:
+        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    except (KeyError, ValueError):
+        raise ConfigError(f"[runner] run_as: no user {name!r} on this machine (try \"nobody\")") from None
+    if entry.pw_uid == 0:
+        raise ConfigError("[runner] run_as names root: choose an unprivileged user, e.g. \"nobody\"")
+    from ..store.gitobjects import trust_other_owners
+
+    trust_other_owners()
+    return entry.pw_uid, entry.pw_gid
+
+
+def grant(path: Path, uid: int, gid: int) -> None:
+    """Give a run's directory to the user it runs as (``run_as``), and check that the user
+    can reach it at all."""
+    from ..errors import ConfigError
+
+    for parent in path.resolve().parents:
+        st = parent.stat()
+        if not st.st_mode & 0o001 and st.st_uid != uid and not (st.st_gid == gid and st.st_mode & 0o010):
+            raise ConfigError(f"[runner] run_as: uid {uid} cannot reach {path}: {parent} is not searchable by "
+                              f"others (chmod o+x {parent}, or keep the arena somewhere every user can reach)")
+    os.lchown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+
