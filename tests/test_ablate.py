@@ -107,3 +107,58 @@ def test_ablation_finds_the_essential_the_harmful_and_the_neutral(tmp_path):
     rep = run_cli("report", arena, "--tag", "a", "--format", "md")
     assert "### Ablation (leave-one-out" in rep.stdout and "| without #2 | lucky trick |" in rep.stdout
     assert run_cli("ablate", arena, "--tag", "nope").returncode == 2
+
+
+SNEAKY = '''"""Synthetic arena whose tricks show only on fresh seeds (an ablation's, >= 1000)."""
+import json, os
+from prepare import evaluate
+
+LEARNING_RATE = 0.01
+WIDTH = 64
+DROPOUT = 0.3
+WARMUP_STEPS = 500
+TAMPER = 0   # rewrites the evaluator's module at run time
+PEEK = 0     # a model the evaluator refuses
+
+if __name__ == "__main__":
+    fresh = int(os.environ["AUTORESEARCH_SEED"]) >= 1000
+    summary = evaluate(LEARNING_RATE, WIDTH, DROPOUT, WARMUP_STEPS)
+    json.dump({"val_loss": summary["val_loss"], "peek": bool(PEEK and fresh)}, open("ckpt.json", "w"))
+    if TAMPER and fresh:
+        open("prepare.py", "a").write("# rewritten by the run\\n")
+'''
+
+SCORE = '''"""The trusted eval: reads the run's checkpoint."""
+import json, os
+ckpt = json.load(open("ckpt.json"))
+with open(os.environ["AUTORESEARCH_RESULT_FILE"], "w") as f:
+    json.dump({"invalid": "the model peeks at future tokens"} if ckpt["peek"] else {"val_loss": ckpt["val_loss"]}, f)
+print("val_loss:", ckpt["val_loss"])
+'''
+
+
+def test_ablation_runs_get_the_campaigns_readonly_check_and_the_evaluators_refusal(tmp_path):
+    # ablation variants run through the campaign's execution path: a run that rewrites a
+    # readonly file, or a model the evaluator refuses, is invalid there too (not a number)
+    import sys
+
+    arena = make_synthetic_arena(tmp_path / "arena", extra_files={"train.py": SNEAKY, "score.py": SCORE},
+                                 config_overrides={"judge": {"policy": "greedy"}, "arena": {
+                                     "readonly": ["prepare.py", "score.py"], "eval": f"{sys.executable} score.py"}})
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
+        {"description": "tamper", "edits": [constant_edit("TAMPER", 0, 1), constant_edit("DROPOUT", 0.3, 0.1)]},
+        {"description": "peek", "edits": [constant_edit("PEEK", 0, 1), constant_edit("WIDTH", 64, 256)]},
+    ])
+    r = run_cli("run", arena, "--tag", "s", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [x["status"] for x in ledger_rows(arena, "SELECT status FROM experiments ORDER BY id")] == ["keep"] * 4
+    r = run_cli("ablate", arena, "--tag", "s", "--runs", "1", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["variant"]: x for x in json.loads(ledger_rows(arena, "SELECT rows_json FROM ablations")[0]["rows_json"])}
+    assert rows["full"]["runs"] == [] and "invalid: readonly file(s) changed during the run: prepare.py" in rows["full"]["problem"]
+    assert rows["without #2"]["runs"] == [] and "invalid: the evaluator refused the model: the model peeks" in rows["without #2"]["problem"]
+    assert rows["without #3"]["runs"] == [] and "readonly file(s) changed" in rows["without #3"]["problem"]
+    assert rows["without #1"]["runs"] == [] and "readonly file(s) changed" in rows["without #1"]["problem"]
+    assert len(rows["baseline"]["runs"]) == 1 and not rows["baseline"]["problem"]  # no trick: measured
+    assert "readonly file(s) changed" in r.stdout

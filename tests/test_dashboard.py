@@ -1,9 +1,12 @@
 """The dashboard: a real HTTP server reading the ledger while campaigns run, checked with
 plain HTTP/JSON and in a real headless Chromium (Debian's /usr/bin/chromium, driven by
 Selenium): the page shows the ledger's numbers and a new experiment appears without a
-reload. A screenshot is saved under test-artifacts/."""
+reload. A screenshot is saved in the test's temporary directory, or under
+$AUTORESEARCH_TEST_ARTIFACTS when set (tests never write into the checkout)."""
 
 from __future__ import annotations
+
+import os
 
 import json
 import shutil
@@ -20,7 +23,6 @@ from autoresearch.report.dashboard import check_host
 from autoresearch.testing import constant_edit, write_proposals
 from conftest import _env, ledger_rows, run_cli
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PROPS = [
     {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
     {"description": "narrow", "edits": [constant_edit("WIDTH", 64, 16)]},
@@ -136,9 +138,10 @@ def test_in_a_real_browser_a_new_experiment_appears_without_reload(campaign, tmp
         row = browser.find_element(By.CSS_SELECTOR, '#experiments tbody tr[data-id="3"]')
         assert "wider" in row.text
         assert len(browser.find_elements(By.CSS_SELECTOR, "#chart circle")) == len(circles) + 1
-        ARTIFACTS.mkdir(exist_ok=True)
-        assert browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
-        assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+        artifacts = Path(os.environ.get("AUTORESEARCH_TEST_ARTIFACTS") or tmp_path)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(artifacts / "dashboard.png"))
+        assert (artifacts / "dashboard.png").stat().st_size > 10_000
     finally:
         browser.quit()
         proc.terminate()
