@@ -125,7 +125,7 @@ def ray_bench(R: float, n: int, slots: int = 4) -> dict[str, dict[str, float]]:
     from autoresearch.testing import RayCluster
 
     out: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, RayCluster(workers=1, cpus=slots) as cluster:
+    with tempfile.TemporaryDirectory() as tmp, RayCluster(workers=1, cpus=slots) as cluster, cluster.driver():
         root = Path(tmp)
         ray = {"address": cluster.address, "num_cpus": 1, "work_dir": str(cluster.temp_dir / "nodes")}
         print(f"(c) Ray on loopback (head + 1 worker node, {slots} CPUs), sleep-runs of {R:g} s: 1 slot ({n} "

@@ -1,14 +1,51 @@
+"""Shared test helpers. Tests are hermetic: before anything else runs (this file is loaded
+before any test module, and before it imports autoresearch), the session gets its own empty
+HOME and XDG directories, inherited to every subprocess, and loses inherited RAY_ADDRESS /
+RAY_AUTH_* settings. So nothing a user's home holds (a ``~/.ray/auth_token`` left by any
+local Ray, which turns on Ray's token authentication; a ``~/.gitconfig``) changes a test,
+and no test writes into the real home."""
+
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import pytest
+REAL_HOME = os.environ.get("HOME")  # the home this session was started with (never touched)
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="ar-test-home-"))
+_XDG = {"XDG_CONFIG_HOME": ".config", "XDG_CACHE_HOME": ".cache", "XDG_DATA_HOME": ".local/share",
+        "XDG_STATE_HOME": ".local/state", "XDG_RUNTIME_DIR": ".run"}
 
-from autoresearch.testing import make_synthetic_arena
+
+def _isolate_home() -> None:
+    os.environ["HOME"] = str(SESSION_HOME)
+    for name, sub in _XDG.items():
+        (SESSION_HOME / sub).mkdir(parents=True, mode=0o700)
+        os.environ[name] = str(SESSION_HOME / sub)
+    for name in list(os.environ):
+        # another cluster's address or credentials; a git config file outside the home
+        if name == "RAY_ADDRESS" or name.startswith("RAY_AUTH_") or name in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG"):
+            del os.environ[name]
+
+
+_isolate_home()
+
+import pytest  # noqa: E402  (the isolation comes first)
+
+from autoresearch.testing import make_synthetic_arena  # noqa: E402  (it reads the environment when imported)
+
+# The tests' own git calls name an identity and skip hooks and signing: nothing depends on
+# a global git config (the session's HOME has none).
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "autoresearch-tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
+                "GIT_COMMITTER_NAME": "autoresearch-tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -28,7 +65,8 @@ def run_cli(*args: str | os.PathLike, cwd: Path | None = None, env: dict[str, st
 
 
 def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=_env())
+    out = subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", *args], cwd=repo,
+                         capture_output=True, text=True, env=_env(GIT_IDENTITY), check=False)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 

@@ -216,6 +216,7 @@ def token_holders(arena: Path) -> list[int]:
     return [pid for pid in process_table() if run_token_of(pid) in tokens]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_interrupts_then_resume_reruns_with_attempt_2(arena, tmp_path, sig, code):
     # FAULTS 21 (and 20: a second harness on the same campaign is refused)
@@ -328,7 +329,10 @@ def test_clear_errors_before_the_campaign_starts(tmp_path, setup, args, message)
         commit_all(arena, "cfg")
     # (a proposals file would choose the scripted proposer: the knobs case goes without)
     extra = [] if setup == "noknobs" else ["--proposals", proposals_file(tmp_path, [])]
-    r = run_cli("run", arena, *args, *extra)
+    # "auto" looks for a cluster started on this machine (Ray's temp dir): an empty one here,
+    # whatever else runs on the machine
+    env = {"RAY_TMPDIR": str(tmp_path / "no-ray")} if setup == "ray" else None
+    r = run_cli("run", arena, *args, *extra, env=env)
     assert r.returncode == 1, r.stdout + r.stderr
     assert message in r.stderr
     if setup not in ("nogit",):
@@ -432,6 +436,7 @@ def test_each_tag_has_its_results_and_the_root_shows_the_last(arena, tmp_path):
     assert json.loads(run_cli("status", arena, "--tag", "a", "--json").stdout)["campaign"]["tag"] == "a"
 
 
+@pytest.mark.slow
 def test_max_hours_starts_nothing_new_after_the_deadline(tmp_path):
     arena = make_synthetic_arena(tmp_path / "arena", run_seconds=1.5)
     props = proposals_file(tmp_path, [{"description": f"width {v}", "edits": [WIDTH(64, v)]} for v in (16, 32, 8)])

@@ -100,6 +100,7 @@ def test_refuses_a_public_address_without_the_flag(campaign):
     assert r.returncode == 2 and "--allow-remote" in r.stderr
 
 
+@pytest.mark.slow
 def test_in_a_real_browser_a_new_experiment_appears_without_reload(campaign, tmp_path):
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_path:

@@ -213,6 +213,7 @@ def _outcome(arena):
             for r in ledger_rows(arena, "SELECT * FROM experiments ORDER BY id")]
 
 
+@pytest.mark.slow
 def test_knobs_campaign_improves_and_resume_matches_an_uninterrupted_run(tmp_path):
     straight = knobs_arena(tmp_path / "straight")
     r = run_cli("run", straight, "--tag", "k", "--max-experiments", "16")  # knobs is the default proposer
@@ -232,6 +233,7 @@ def test_knobs_campaign_improves_and_resume_matches_an_uninterrupted_run(tmp_pat
     assert _outcome(killed) == out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tpe", "cmaes", "gp", "random"])
 def test_every_sampler_runs_a_campaign(tmp_path, sampler):
     arena = knobs_arena(tmp_path / "arena")

@@ -13,7 +13,7 @@ import time
 from rich.console import Console
 
 from autoresearch.console import LiveReporter, LiveState
-from autoresearch.events import Event
+from autoresearch.events import Event, EventKind
 from autoresearch.records import Status
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
 from conftest import _env, run_cli
@@ -21,12 +21,12 @@ from conftest import _env, run_cli
 
 def test_live_state_follows_the_events():
     st = LiveState("val_bpb", 300)
-    st.apply(Event("start", 1, "lower lr", slot="cuda:0"), now=10.0)
-    st.apply(Event("start", 2, "wider", slot="cuda:1"), now=11.0)
+    st.apply(Event(EventKind.START, 1, "lower lr", slot="cuda:0"), now=10.0)
+    st.apply(Event(EventKind.START, 2, "wider", slot="cuda:1"), now=11.0)
     assert st.running == {"cuda:0": (1, "lower lr", 10.0), "cuda:1": (2, "wider", 11.0)}
-    st.apply(Event("finish", 1, "lower lr", Status.KEEP, 1.2, best=1.2, slot="cuda:0", tokens=900, cost=0.01), now=20.0)
-    st.apply(Event("finish", 2, "wider", Status.CRASH, None, best=1.2, slot="cuda:1", tokens=100, cost=0.002), now=21.0)
-    st.apply(Event("note", None, detail="the model cannot be used"), now=22.0)
+    st.apply(Event(EventKind.FINISH, 1, "lower lr", Status.KEEP, 1.2, best=1.2, slot="cuda:0", tokens=900, cost=0.01), now=20.0)
+    st.apply(Event(EventKind.FINISH, 2, "wider", Status.CRASH, None, best=1.2, slot="cuda:1", tokens=100, cost=0.002), now=21.0)
+    st.apply(Event(EventKind.NOTE, None, detail="the model cannot be used"), now=22.0)
     assert st.running == {}
     assert st.counts == {"keep": 1, "crash": 1} and (st.best, st.best_id) == (1.2, 1)
     assert (st.tokens, round(st.cost, 6)) == (1000, 0.012) and st.notes == ["the model cannot be used"]
@@ -35,8 +35,8 @@ def test_live_state_follows_the_events():
 def test_live_view_renders_slots_best_counts_and_spend():
     console = Console(record=True, force_terminal=True, width=140)
     live = LiveReporter(console, "val_bpb", 60)
-    live(Event("start", 3, "try a deeper model", slot="cuda:1"))
-    live(Event("finish", 2, "lower lr", Status.KEEP, 1.234, best=1.234, slot="cuda:0", tokens=500, cost=0.25))
+    live(Event(EventKind.START, 3, "try a deeper model", slot="cuda:1"))
+    live(Event(EventKind.FINISH, 2, "lower lr", Status.KEEP, 1.234, best=1.234, slot="cuda:0", tokens=500, cost=0.25))
     console.print(live.render())
     text = console.export_text()
     assert "cuda:1" in text and "#3" in text and "try a deeper model" in text and "s/60s" in text

@@ -227,6 +227,7 @@ def test_auth_quota_and_bad_requests_are_not_retried(server, fault, message):
     assert len(server.requests) == 1
 
 
+@pytest.mark.slow
 def test_anthropic_wire_format_and_overload_retry(server):
     server.push({"status": 529, "message": "Overloaded"}, {"text": "from claude", "input_tokens": 20, "output_tokens": 4})
     sleeps: list[float] = []
@@ -260,6 +261,7 @@ def llm_arena(path: Path, server: FakeLLMServer, **llm) -> Path:
     return make_synthetic_arena(path, config_overrides={"proposer": {"kind": "llm", "lookahead": 0}, "proposer.llm": cfg})
 
 
+@pytest.mark.slow
 def test_campaign_with_bad_replies_feedback_and_an_invalid_proposal(tmp_path, server):
     # FAULTS 8, 9, 10, 11
     good = search_replace_reply("lower the learning rate", "train.py", LR_LINE, "LEARNING_RATE = 0.003")
@@ -299,6 +301,7 @@ def test_campaign_with_bad_replies_feedback_and_an_invalid_proposal(tmp_path, se
     assert status["experiments"][1]["cost"] == pytest.approx(exps[1]["cost"])
 
 
+@pytest.mark.slow
 def test_a_duplicate_of_a_tried_change_is_refused_before_a_run(tmp_path, server):
     # FAULTS 11: the model proposes what was already tried; it is told so and tries again
     wider = search_replace_reply("wider", "train.py", WIDTH_LINE, "WIDTH = 32")
@@ -313,6 +316,7 @@ def test_a_duplicate_of_a_tried_change_is_refused_before_a_run(tmp_path, server)
     assert "already tried" in fb
 
 
+@pytest.mark.slow
 def test_crash_repair_shows_the_log_tail_and_links_the_fix(tmp_path, server):
     server.push(
         {"text": search_replace_reply("no dropout at all", "train.py", DROPOUT_LINE, "DROPOUT = -0.1")},
@@ -329,6 +333,7 @@ def test_crash_repair_shows_the_log_tail_and_links_the_fix(tmp_path, server):
     assert "-DROPOUT = 0.3" in prompt  # its diff
 
 
+@pytest.mark.slow
 def test_token_budget_ends_the_campaign_cleanly(tmp_path, server):
     # FAULTS 25
     main = 'if __name__ == "__main__":'
@@ -342,6 +347,7 @@ def test_token_budget_ends_the_campaign_cleanly(tmp_path, server):
     assert len(server.requests) == 3
 
 
+@pytest.mark.slow
 def test_auth_failure_stops_with_a_clear_error_or_falls_back_to_knobs(tmp_path, server):
     # FAULTS 24
     server.default = {"status": 401, "message": "Incorrect API key provided"}
@@ -375,6 +381,7 @@ def test_knobs_mode_json_answers_become_edits(tmp_path, server):
     assert "(Your previous answer could not be used: WIDTH: 100000 is outside its allowed range)" in retry
 
 
+@pytest.mark.slow
 def test_anthropic_provider_in_a_campaign(tmp_path, server):
     server.push({"text": search_replace_reply("lower lr", "train.py", LR_LINE, "LEARNING_RATE = 0.003")})
     arena = make_synthetic_arena(tmp_path / "arena", config_overrides={

@@ -12,6 +12,8 @@ import pytest
 from autoresearch.testing import LocalModelServer, make_synthetic_arena, smollm2_path
 from conftest import ledger_rows, run_cli
 
+pytestmark = [pytest.mark.slow]  # end-to-end: make test-fast leaves it out
+
 
 @pytest.fixture(scope="module")
 def smollm2():

@@ -21,7 +21,7 @@ from autoresearch.api import run_campaign
 from autoresearch.errors import ConfigError, InfraError
 from autoresearch.testing import RayCluster, constant_edit, make_synthetic_arena, synthetic_true_loss, write_proposals
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 CHAOS = '''"""Test helper: records where it runs, and kills its own Ray worker (or its node's raylet) when told to."""
 import json, os, signal, sys, time
@@ -61,9 +61,11 @@ print(open("summary.txt").read())
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = RayCluster(workers=1, cpus=2, resources={"fake_gpu": 2}).start()
+    c = RayCluster(workers=1, cpus=2, resources={"fake_gpu": 2})
     try:
-        yield c
+        c.start()  # stops what it started when it fails
+        with c.driver():  # this process as its driver: RAY_AUTH_MODE=disabled, restored after
+            yield c
     finally:
         left = c.stop()
         assert left == [], f"processes of the test cluster left behind: {left}"
@@ -236,7 +238,7 @@ def test_the_cli_runs_a_campaign_on_the_cluster_through_ray_client(tmp_path, clu
     # --ray-address ray://HOST:PORT: the driver talks to the cluster through Ray Client
     arena = make_synthetic_arena(tmp_path / "cli", config_overrides={
         "runner.ray": {"resources": {"fake_gpu": 1}, "work_dir": str(cluster.temp_dir / "nodes")}})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env = cluster.driver_environ({k: v for k, v in os.environ.items() if not k.startswith("RAY_")})
     proc = subprocess.run(
         [sys.executable, "-m", "autoresearch", "run", str(arena), "--runner", "ray", "--ray-address", cluster.client_address,
          "--slots", "2", "-n", "4"], capture_output=True, text=True, env=env, timeout=300)

@@ -18,6 +18,8 @@ from autoresearch.faults import POINTS
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
 from conftest import _env, git, ledger_rows, run_cli
 
+pytestmark = [pytest.mark.slow]  # end-to-end: make test-fast leaves it out
+
 PROPOSALS = [
     {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},   # 1 keep
     {"description": "narrow", "edits": [constant_edit("WIDTH", 64, 16)]},                  # 2 discard

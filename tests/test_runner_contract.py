@@ -28,13 +28,18 @@ SECRET = "AUTORESEARCH_CONTRACT_API_KEY"  # a credential-looking name: never pas
 
 @pytest.fixture(scope="module")
 def cluster():
+    c = RayCluster(workers=1, cpus=2)
     os.environ[SECRET] = "sk-node-secret"  # the nodes inherit it when they start
     try:
-        c = RayCluster(workers=1, cpus=2).start()
+        c.start()  # stops what it started when it fails
+    except BaseException:
+        c.stop()
+        raise
     finally:
         os.environ.pop(SECRET, None)
     try:
-        yield c
+        with c.driver():
+            yield c
     finally:
         left = c.stop()
         assert left == [], f"processes of the test cluster left behind: {left}"

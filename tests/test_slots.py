@@ -19,6 +19,8 @@ from autoresearch.slots import Slot, parse_slots
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
 from conftest import _env, git, ledger_rows, run_cli
 
+pytestmark = [pytest.mark.slow]  # end-to-end: make test-fast leaves it out
+
 TRAIN = '''"""Synthetic arena with a sleep and a trace of every run."""
 import json, os, time
 from prepare import evaluate, report

@@ -16,6 +16,8 @@ import pytest
 from autoresearch.arenas import example_dir
 from conftest import ledger_rows, run_cli
 
+pytestmark = [pytest.mark.slow]  # end-to-end: make test-fast leaves it out
+
 ENV_PATH = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
 
 

@@ -10,6 +10,8 @@ import pytest
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
 from conftest import ledger_rows, run_cli
 
+pytestmark = [pytest.mark.slow]  # end-to-end: make test-fast leaves it out
+
 PROPS = [
     {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
     {"description": "bad dropout", "edits": [constant_edit("DROPOUT", 0.3, -0.5)]},

@@ -7,6 +7,7 @@ checked by the same rules and errors name the flag's key.
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import sys
@@ -424,16 +425,9 @@ def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> Load
         source = "inferred from the karpathy/autoresearch layout"
     else:
         raw, source = found
-    raw = _deep_copy(raw)
+    raw = copy.deepcopy(raw)
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value)
     config = validate_config(raw, source, set((overrides or {}).keys()))
     return LoadedConfig(config=config, source=source, raw=raw)
 
-
-def _deep_copy(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _deep_copy(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_deep_copy(v) for v in x]
-    return x

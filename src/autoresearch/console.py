@@ -8,7 +8,7 @@ import threading
 from rich.console import Console
 from rich.markup import escape
 
-from .events import Event
+from .events import Event, EventKind
 from .records import Status
 
 STATUS_STYLE = {
@@ -37,10 +37,10 @@ class ConsoleReporter:
     def __call__(self, event: Event) -> None:
         eid = f"#{event.experiment_id}" if event.experiment_id is not None else ""
         desc = escape(event.description)
-        if event.kind == "start":
+        if event.kind == EventKind.START:
             where = f" on {event.slot}" if event.slot and event.slot != "local" else ""
             self.console.print(f"[blue]{eid:>5} running{where}[/]  {desc}")
-        elif event.kind == "finish" and event.status is not None:
+        elif event.kind == EventKind.FINISH and event.status is not None:
             style = STATUS_STYLE[event.status]
             line = f"[{style}]{eid:>5} {event.status.value:<8}[/] {self.metric} {fmt(event.metric):>10}"
             if event.best is not None:
@@ -55,7 +55,7 @@ class ConsoleReporter:
 
 
 class LiveState:
-    """What the live view shows, updated from the loop's events (pure bookkeeping)."""
+    """What the live view shows, updated from the engine's events (pure bookkeeping)."""
 
     def __init__(self, metric: str, budget_s: float):
         self.metric, self.budget_s = metric, budget_s
@@ -68,9 +68,9 @@ class LiveState:
 
     def apply(self, event: Event, now: float) -> None:
         slot = event.slot or "local"
-        if event.kind == "start" and event.experiment_id is not None:
+        if event.kind == EventKind.START and event.experiment_id is not None:
             self.running[slot] = (event.experiment_id, event.description, now)
-        elif event.kind == "finish" and event.status is not None:
+        elif event.kind == EventKind.FINISH and event.status is not None:
             for s, (eid, _, _) in list(self.running.items()):
                 if eid == event.experiment_id:
                     del self.running[s]
@@ -113,7 +113,7 @@ class LiveReporter:
 
         with self.lock:  # render() runs in rich's refresh thread
             self.state.apply(event, time.monotonic())
-        if event.kind != "start":
+        if event.kind != EventKind.START:
             self.lines(event)  # printed above the live area, kept in the scrollback
 
     def render(self) -> object:

@@ -48,4 +48,4 @@ class ForcedStop(AutoresearchError):
 
 
 class EditError(AutoresearchError):
-    """An edit that cannot be applied. The loop records it as an ``invalid`` experiment."""
+    """An edit that cannot be applied. The engine records it as an ``invalid`` experiment."""

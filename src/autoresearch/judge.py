@@ -140,7 +140,7 @@ def confirm_decision(
 
 @dataclass(frozen=True)
 class ConfirmJudge:
-    """The noise-calibrated judge: ``confirm_decision`` with the noise the loop measured."""
+    """The noise-calibrated judge: ``confirm_decision`` with the noise the engine measured."""
 
     policy: ConfirmPolicy = ConfirmPolicy()
     remeasure_every: int = 10

@@ -1,4 +1,4 @@
-"""Immutable records that flow between the loop, proposers, runners, judges and the ledger."""
+"""Immutable records that flow between the engine, proposers, runners, judges and the ledger."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from ..config import Config
 from ..events import Limits, Outcome, Reporter, StopSignal, no_report
 from ..judge import Judge
 from ..protocols import ProposalContext, Proposer, Runner
-from ..records import Goal, Status
+from ..records import Goal, Purpose, Status
 from ..runs.spec import RunSettings, run_settings
 from ..slots import Slot, cpu_count, parse_slots
 from .baseline import calibrate
@@ -76,7 +76,7 @@ class CampaignEngine:
         counters = ctx.state.counters
         counters.done = sum(1 for e in history if e.status.counted)
         counters.candidates_done = sum(1 for e in history if e.id > 0 and e.status.counted)
-        counters.remeasures = ctx.state.ledger.count_runs(ctx.campaign, "remeasure")
+        counters.remeasures = ctx.state.ledger.count_runs(ctx.campaign, Purpose.REMEASURE.value)
         scheduler = Scheduler(ctx, self.proposer, self.slots, self.limits, self.config.proposer.lookahead,
                               self.proposal_context)
         return scheduler.run()

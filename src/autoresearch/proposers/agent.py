@@ -14,7 +14,7 @@ agent's scratch, unrelated to the user's), with:
   (``key_env``).
 
 Afterwards the harness compares the directory with the incumbent's files itself (it does
-not trust the agent's repository): changes to editable files become the proposal (whole-file replacements, so the loop's checks and dedupe apply as usual);
+not trust the agent's repository): changes to editable files become the proposal (whole-file replacements, so the engine's checks and dedupe apply as usual);
 a change to any other file (the evaluator, data prep, a new file) makes it ``invalid``,
 as do a deleted editable file, no change, a non-zero exit and a timeout. The agent's last
 line of output is the description. The agent cannot stop the campaign, skip bookkeeping,

@@ -7,7 +7,7 @@ or with a uniform indentation shift), only editable files may change, Python mus
 parse, and the resulting code must not have been tried before. Anything else goes back to
 the model with precise feedback (which block failed, the nearest real lines, which blocks
 applied) for up to ``retries`` corrected replies; then the proposal is recorded as
-``invalid`` with the reason and the loop goes on.
+``invalid`` with the reason and the campaign goes on.
 
 After a crash of an LLM idea the next prompt shows the crash's log tail and asks for a fix
 of that idea (at most ``repair_attempts`` per idea); the fix is linked to the crashed

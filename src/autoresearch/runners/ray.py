@@ -14,7 +14,7 @@ What runs where:
 
 Infrastructure failures: a worker process or a node that dies mid-run (or an eval whose
 node is gone) is retried ``[runner.ray] retries`` times (default once; Ray places the
-retry, a dead node is never chosen). Then the outcome says ``infra``: the loop records the
+retry, a dead node is never chosen). Then the outcome says ``infra``: the engine records the
 run as an infrastructure failure and puts the experiment back in the queue; nothing counts
 against the candidate. A node that cannot run the arena at all (missing data paths, a
 failing ``prepare``, another autoresearch version) stops the campaign with that message.
@@ -25,6 +25,7 @@ Importing this module imports Ray; the core never does (``autoresearch[ray]``).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -71,23 +72,64 @@ def connect(cfg: RayTable) -> None:
     # Ray Client (ray://) starts a server process per connection on the head, which can fail
     # to come up in time on a loaded head: a few tries before giving up
     tries = 3 if address.startswith("ray://") else 1
+    # Ray >= 2.5x: token authentication refused (ray.init raises it itself when told to use
+    # a token and none is found)
+    refused = getattr(rex, "AuthenticationError", None)
+    errors = (ConnectionError, RuntimeError, ValueError) + ((refused,) if refused is not None else ())
     error: BaseException | None = None
     for attempt in range(tries):
         try:
             ray.init(**kwargs)
             return
-        except (ConnectionError, RuntimeError, ValueError) as e:
+        except errors as e:
             error = e
+            if _auth_refused(error):
+                break  # another try is refused the same way
             if attempt + 1 < tries:
                 with contextlib.suppress(Exception):
                     ray.shutdown()
                 time.sleep(2.0 * (attempt + 1))
+    with contextlib.suppress(Exception):
+        ray.shutdown()
+    raise _unreachable(address, error)
+
+
+def _unreachable(address: str, error: BaseException | None) -> ConfigError:
+    """What to tell a user whose driver could not connect (refused for its token, or no cluster)."""
+    if error is not None and _auth_refused(error):
+        mode = os.environ.get("RAY_AUTH_MODE", "")
+        if mode.lower() != "token":
+            why = (f"this driver does not use it (RAY_AUTH_MODE is {mode!r})" if mode
+                   else "this driver does not use it (RAY_AUTH_MODE is not set)")
+        else:
+            why = ("this driver's token (from RAY_AUTH_TOKEN, the file RAY_AUTH_TOKEN_PATH names, or "
+                   "~/.ray/auth_token) is missing or not the cluster's")
+        return ConfigError(
+            f"the Ray cluster at {address!r} refused this driver: it uses token authentication and {why}. "
+            "Run autoresearch with RAY_AUTH_MODE=token and the cluster's token in a file named by "
+            "RAY_AUTH_TOKEN_PATH (or in RAY_AUTH_TOKEN); `ray get-auth-token` on the head prints it.")
     why = _first_line(error) if error is not None else "unknown"
-    raise ConfigError(
+    return ConfigError(
         f"cannot reach a Ray cluster at {address!r}: {why}. "
         "Start one (`ray start --head` here, `ray start --address HEAD:6379` on the other machines), "
         "point [runner.ray] address (or --ray-address) at it, or use address = \"local\" to start one "
-        "on this machine.")
+        "on this machine. If the cluster uses token authentication, set RAY_AUTH_MODE=token and "
+        "RAY_AUTH_TOKEN_PATH (the file holding its token) for autoresearch.")
+
+
+def _auth_refused(error: BaseException | None) -> bool:
+    """Whether Ray refused the connection for its token authentication: its
+    AuthenticationError, or a ConnectionError whose cause carries the GCS's answer
+    ("InvalidAuthToken", "Unauthenticated": ray.init words only the address itself)."""
+    refused = getattr(rex, "AuthenticationError", None)
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if (refused is not None and isinstance(error, refused)) or any(
+                s in str(error) for s in ("InvalidAuthToken", "Unauthenticated", "UNAUTHENTICATED")):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _needs(cfg: RayTable) -> dict[str, float]:
