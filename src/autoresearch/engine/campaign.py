@@ -59,7 +59,7 @@ class CampaignEngine:
             try:
                 return self._run()
             finally:
-                ctx.journal.export()
+                ctx.journal.export(full=True)
 
     def _run(self) -> Outcome:
         ctx = self.ctx

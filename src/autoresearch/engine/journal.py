@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from ..faults import crash_point
 from ..records import Experiment, Proposal, Purpose, Status
 from ..runners.proctree import ProcessTracker
-from ..store.ledger import Campaign, Ledger, results_tsv, write_atomic
+from ..store.ledger import Campaign, Ledger, tsv_row, write_atomic
 from ..store.ledger_writer import LedgerWriter
 from ..store.workspace import Workspace
 from .execution import RunPlan, RunResult
@@ -45,6 +45,9 @@ class Journal:
         self.out_dir = workspace.state_dir / campaign.tag
         self._cache: dict[int, Experiment] | None = None  # the campaign's experiments, as last read
         self._dirty: set[int] = set()                     # written since
+        self._rows: dict[int, str] = {}                   # results.tsv rows, as last rendered
+        self._rendered: dict[int, Experiment] = {}
+        self._written: list[str] | None = None            # the rows results.tsv holds now
 
     # -- what it wrote ----------------------------------------------------------------------------
     def experiments(self) -> list[Experiment]:
@@ -171,12 +174,32 @@ class Journal:
         self.export()
 
     # -- views ----------------------------------------------------------------------------------
-    def export(self) -> None:
-        """``results.tsv``: the campaign's own, and the arena's root copy (the last campaign run)."""
-        text = results_tsv(self.campaign.metric, self.experiments())
-        tmp = self.out_dir / "tmp"
-        write_atomic(self.out_dir / "results.tsv", text, tmp)
-        write_atomic(self.ws.arena / "results.tsv", text, tmp)
+    def export(self, full: bool = False) -> None:
+        """``results.tsv``: the campaign's own, and the arena's root copy (the last campaign run).
+        Rewritten whole (atomically) the first time, at the end, and whenever a row already
+        written changed or a new row would not come last; otherwise the new rows are appended
+        (a file created and renamed costs up to a millisecond on some file systems)."""
+        experiments = self.experiments()
+        rows = [r for r in (self._row(e) for e in experiments) if r is not None]
+        written = self._written
+        if full or written is None or rows[:len(written)] != written:
+            text = "\n".join([f"commit\t{self.campaign.metric}\tmemory_gb\tstatus\tdescription", *rows]) + "\n"
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.out_dir / "results.tsv", text)
+            write_atomic(self.ws.arena / "results.tsv", text)
+        elif len(rows) > len(written):
+            text = "".join(r + "\n" for r in rows[len(written):])
+            for path in (self.out_dir / "results.tsv", self.ws.arena / "results.tsv"):
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(text)
+        self._written = rows
+
+    def _row(self, e: Experiment) -> str | None:
+        """An experiment's results.tsv row (None until it is terminal), rendered once per version."""
+        if e is not self._rendered.get(e.id):
+            self._rows[e.id] = tsv_row(e) if e.status.terminal else ""
+            self._rendered[e.id] = e
+        return self._rows[e.id] or None
 
     # -- ablation -------------------------------------------------------------------------------
     def ablation_variant(self, exp_id: int, commit: str) -> None:

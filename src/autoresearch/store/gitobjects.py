@@ -135,6 +135,8 @@ class ObjectStore:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._umask = _umask()
+        self._objects = str(git_dir / "objects")
+        self._folders: set[str] = set()  # object folders known to exist
 
     # -- reading ------------------------------------------------------------------------------
     def _batch(self) -> subprocess.Popen[bytes]:
@@ -218,16 +220,19 @@ class ObjectStore:
 
     def write(self, kind: str, data: bytes) -> str:
         """Store an object (loose) unless it is there already; its id."""
-        sha = self.hash(kind, data)
-        path = self.git_dir / "objects" / sha[:2] / sha[2:]
-        if path.exists():
+        raw = b"%s %d\0" % (kind.encode(), len(data)) + data
+        sha = hashlib.new(self.algo, raw).hexdigest()
+        folder = f"{self._objects}/{sha[:2]}"
+        path = f"{folder}/{sha[2:]}"
+        if os.path.exists(path):
             return sha
-        path.parent.mkdir(mode=0o777 & ~self._umask, exist_ok=True)
-        tmp = path.parent / f"{TMP_PREFIX}{os.getpid()}_{threading.get_ident()}"
-        raw = zlib.compress(b"%s %d\0" % (kind.encode(), len(data)) + data, 1)
+        if folder not in self._folders:
+            os.makedirs(folder, mode=0o777 & ~self._umask, exist_ok=True)
+            self._folders.add(folder)
+        tmp = f"{folder}/{TMP_PREFIX}{os.getpid()}_{threading.get_ident()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444 & ~self._umask)
         try:
-            os.write(fd, raw)
+            os.write(fd, zlib.compress(raw, 1))
         finally:
             os.close(fd)
         os.replace(tmp, path)

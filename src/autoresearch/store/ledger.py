@@ -305,22 +305,25 @@ def _tsv_text(value: str) -> str:
 
 def results_tsv(metric: str, experiments: list[Experiment]) -> str:
     """karpathy's five columns, one row per terminal experiment, from the ledger's records."""
-    lines = [f"commit\t{metric}\tmemory_gb\tstatus\tdescription"]
-    for e in experiments:
-        if not e.status.terminal:
-            continue
-        commit = (e.commit or "0000000")[:7]
-        value = f"{e.metric:.6f}" if e.metric is not None and math.isfinite(e.metric) else "0.000000"
-        mem = memory_gb(e.metrics)
-        mem_text = f"{mem:.1f}" if mem is not None else "0.0"
-        lines.append(f"{commit}\t{value}\t{mem_text}\t{e.status.value}\t{_tsv_text(e.description)}")
-    return "\n".join(lines) + "\n"
+    rows = (tsv_row(e) for e in experiments if e.status.terminal)
+    return "\n".join([f"commit\t{metric}\tmemory_gb\tstatus\tdescription", *rows]) + "\n"
 
 
-def write_atomic(path: Path, text: str, tmp_dir: Path) -> None:
-    """Write via a temporary file in ``tmp_dir`` (ours, excluded from git, same file system),
-    so a kill mid-write leaves neither a torn file nor a stray file in the user's checkout."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"{path.name}.{os.getpid()}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def tsv_row(e: Experiment) -> str:
+    """One experiment's results.tsv row (a terminal one). Pure."""
+    commit = (e.commit or "0000000")[:7]
+    value = f"{e.metric:.6f}" if e.metric is not None and math.isfinite(e.metric) else "0.000000"
+    mem = memory_gb(e.metrics)
+    mem_text = f"{mem:.1f}" if mem is not None else "0.0"
+    return f"{commit}\t{value}\t{mem_text}\t{e.status.value}\t{_tsv_text(e.description)}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file next to the target (same directory, so the same file
+    system: ``os.replace`` is atomic there), so a kill mid-write leaves the old file or the
+    new one, never a torn one. The temporary name starts with a dot and carries our pid."""
+    target = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.autoresearch-tmp")  # TMP_SUFFIX
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, target)

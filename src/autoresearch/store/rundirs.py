@@ -183,10 +183,11 @@ class RunDirs:
     def _reset(self, top: Path, held: _Held, flat: Flat) -> None:
         # 1. everything untracked goes, links that replaced directories included
         keep_dirs = {p for rel in flat for p in _parents(rel)}
-        for rel, st in walk(top):
+        dirs: list[str] = []
+        for rel, st in walk(top, dirs):
             if rel not in flat:
                 _remove(top / rel, st)
-        for rel in sorted(_dirs(top), key=len, reverse=True):
+        for rel in sorted(dirs, key=len, reverse=True):
             if rel not in keep_dirs:
                 with contextlib.suppress(OSError):
                     (top / rel).rmdir()
@@ -249,10 +250,10 @@ def _safe_target(top: Path, rel: str) -> Path:
     return top / rel
 
 
-def walk(top: Path) -> Iterable[tuple[str, os.stat_result]]:
+def walk(top: Path, dirs: list[str] | None = None) -> Iterable[tuple[str, os.stat_result]]:
     """(relative path, lstat) of every file, link and other non-directory under ``top``;
-    links to directories are not followed."""
-    stack = [("", top)]
+    links to directories are not followed. The directories seen go to ``dirs``."""
+    stack = [("", os.fspath(top))]
     while stack:
         prefix, here = stack.pop()
         try:
@@ -266,19 +267,11 @@ def walk(top: Path) -> Iterable[tuple[str, os.stat_result]]:
             except OSError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                stack.append((rel + "/", Path(e.path)))
+                stack.append((rel + "/", e.path))
+                if dirs is not None:
+                    dirs.append(rel)
             else:
                 yield rel, st
-
-
-def _dirs(top: Path) -> list[str]:
-    out = []
-    for dirpath, dirnames, _ in os.walk(top):
-        for d in dirnames:
-            p = Path(dirpath) / d
-            if not p.is_symlink():
-                out.append(p.relative_to(top).as_posix())
-    return out
 
 
 def _remove(path: Path, st: os.stat_result) -> None:

@@ -10,6 +10,7 @@ run with a fixed environment and configuration.
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -20,7 +21,8 @@ from .gitobjects import (MODE_FILE, MODE_TREE, GitError, ObjectStore, RefStore, 
 from .rundirs import RunDirs, TreeCache
 
 STATE_DIR = ".autoresearch"
-OUR_FILES = (f"{STATE_DIR}/", "results.tsv", "progress.png")
+TMP_SUFFIX = ".autoresearch-tmp"  # a file being written next to its target (store/ledger.write_atomic)
+OUR_FILES = (f"{STATE_DIR}/", "results.tsv", "progress.png", f".*{TMP_SUFFIX}")
 
 __all__ = ["Workspace", "GitError", "git", "git_out", "STATE_DIR", "OUR_FILES"]
 
@@ -105,7 +107,7 @@ class Workspace:
             if len(entry) > 3:
                 path = entry[3:]
                 ours = (f"{self.prefix}{o}" for o in OUR_FILES)
-                if not any(path == o.rstrip("/") or path.startswith(o) for o in ours):
+                if not any(path == o.rstrip("/") or path.startswith(o) or fnmatch.fnmatchcase(path, o) for o in ours):
                     paths.append(path)
         return paths
 
@@ -199,8 +201,10 @@ class Workspace:
         for f in [p for p in ours if p.exists()] + stale_temp_objects(self.git_dir):
             f.unlink(missing_ok=True)
             removed.append(str(f))
-        tmp = self.state_dir / tag / "tmp"
-        if tmp.is_dir():
-            for f in tmp.iterdir():
-                f.unlink(missing_ok=True)
+        for folder in (self.arena, self.state_dir / tag):  # files a killed harness was writing
+            for f in folder.glob(f".*{TMP_SUFFIX}") if folder.is_dir() else ():
+                pid = f.name.rsplit(".", 2)[-2]
+                if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+                    f.unlink(missing_ok=True)
+                    removed.append(str(f))
         return removed
