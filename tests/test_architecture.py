@@ -20,7 +20,7 @@ MAX_MODULE_LINES = 500
 LEDGER_WRITES = {"add_experiment", "set_running", "finish_experiment", "requeue", "update_stats", "start_run",
                  "finish_run_by_token", "abandon_open_runs", "create_campaign", "touch_campaign", "rebase_campaign",
                  "add_ablation", "tx"}
-REF_WRITES = {"update_ref"}
+REF_WRITES = {"update_ref", "delete_ref"}
 WRITERS = {"engine/journal.py"}
 DEFINERS = {"store/ledger.py", "store/ledger_writer.py", "store/workspace.py", "store/gitobjects.py"}
 

@@ -259,7 +259,9 @@ def test_a_node_dying_during_the_eval_reruns_the_experiment_on_another_node(tmp_
     outcome, _ = run_campaign(arena, proposer_kind="scripted", proposals=proposals, max_experiments=2)
     assert outcome.exit_code == 0, outcome
     db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
-    assert db.execute("SELECT status FROM experiments WHERE id=1").fetchone()[0] == "keep"
+    status, reason = db.execute("SELECT status, reason FROM experiments WHERE id=1").fetchone()
+    tails = db.execute("SELECT status, problem, log_tail FROM runs WHERE experiment_id=1").fetchall()
+    assert status == "keep", (reason, tails, _runs(control))
     rows = db.execute("SELECT status, log_path FROM runs WHERE experiment_id=1").fetchall()
     assert [r[0] for r in rows] == ["ok"]
     eval_log = Path(rows[0][1].replace("-run.log", "-eval.log")).read_text()

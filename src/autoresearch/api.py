@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 from .config import Config, LoadedConfig, load_config
 from .engine import CampaignEngine
 from .engine.journal import Reconciled
-from .engine.opening import OpenCampaign, open_campaign, preflight
+from .engine.opening import OpenCampaign, open_campaign, preflight, refuse_bare
 from .events import Event, EventKind, Limits, Outcome, Reporter, StopSignal
 from .judge import make_judge
 from .protocols import Proposer, Runner
@@ -72,6 +72,7 @@ def run_campaign(
     closed campaign handle (its ledger is closed; reopen to read).
     """
     arena = arena.resolve()
+    refuse_bare(arena)
     loaded = load_config(arena, overrides)
     config = loaded.config
     check_built(config)

@@ -4,12 +4,13 @@ It parses and prints; the wiring of concrete proposer, runner and judge classes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -38,8 +39,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+DEBUG = {"on": False}
+
+
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+          debug: bool = typer.Option(False, "--debug", help="Show a traceback for errors of the machine (a path, a disk, the ledger).")) -> None:
     """An unattended research loop on a git repository (an "arena").
 
     \b
@@ -48,6 +53,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
       autoresearch run my-arena --proposer scripted --proposals my-arena/proposals.yaml
       autoresearch status my-arena
     """
+    DEBUG["on"] = debug
 
 
 # -- init ----------------------------------------------------------------------------------
@@ -281,7 +287,7 @@ def status(
 
     ledger, campaign = open_ledger_readonly(arena.resolve(), tag)
     try:
-        data = campaign_status(ledger, campaign)
+        data = campaign_status(ledger, campaign, arena.resolve())
     finally:
         ledger.close()
     if as_json:
@@ -298,6 +304,9 @@ def _print_status(data: dict[str, Any], last: int) -> None:
     console.print(f"[bold]campaign {c['tag']}[/]  branch {c['branch']}  base {c['base_commit'][:7]}  "
                   f"{c['metric']} ({c['goal']})")
     console.print("  ".join(f"{k}: {v}" for k, v in c["counts"].items()) or "no experiments yet")
+    if c.get("harness") == "stopped" and c["counts"].get("running"):
+        console.print("[yellow]no harness is running this campaign: the experiment(s) shown as running were cut off "
+                      "(the harness was killed); `autoresearch run` resumes them[/]")
     if c.get("best"):
         b = c["best"]
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {b['description']})"
@@ -345,7 +354,8 @@ def report(
     finally:
         ledger.close()
     if plot is not None:
-        pts = write_progress_png(exps, campaign.metric, Goal(campaign.goal), plot)
+        with _writing("--plot", plot):
+            pts = write_progress_png(exps, campaign.metric, Goal(campaign.goal), plot)
         console.print(f"wrote {plot} ({pts['total']} experiments, {max(0, len(pts['kept']) - 1)} kept improvements)")
     if fmt == "md":
         text = report_markdown(data)
@@ -355,10 +365,23 @@ def report(
     else:
         text = report_html(data)
     target = out if out is not None else arena / ".autoresearch" / campaign.tag / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    with _writing("--out" if out is not None else "the report", target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     s = data["summary"]
     console.print(f"wrote {target} ({s['experiments']} experiments, best {s['best']['metric'] if s['best'] else '-'})", markup=False)
+
+
+@contextlib.contextmanager
+def _writing(flag: str, path: Path) -> Iterator[None]:
+    """A file the user named on the command line cannot be written: a usage error (exit 2)
+    that names the flag and the path."""
+    try:
+        yield
+    except OSError as e:
+        if not flag.startswith("--"):
+            raise
+        raise UsageError(f"{flag} {path}: cannot write it ({e.strerror}); choose a path you can write") from None
 
 
 @app.command()
@@ -378,7 +401,7 @@ def ablate(
     loaded = load_config(arena, _overrides(
         time_budget=None, timeout=None, run_cmd=None, eval_cmd=None, metric=None, goal=None, judge=None, proposer=None,
         seed=None, editable=None, readonly=None, slots=None, runner=None, sets=sets))
-    ledger, campaign = open_ledger_readonly(arena, tag)
+    ledger, campaign = open_ledger_readonly(arena, tag, readonly=False)
     try:
         console.print(f"ablation of campaign {campaign.tag}: {runs} run(s) per variant, fresh seeds", markup=False)
         result = run_ablation(arena, ledger, campaign, loaded.config, runs=runs,
@@ -393,6 +416,32 @@ def ablate(
         table.add_row(escape(r["variant"]), escape(r["description"]), "-" if r["mean"] is None else f"{r['mean']:.6g}", eff,
                       "-" if r.get("p_value") is None else f"{r['p_value']:.3g}", escape(r.get("verdict", "") or r.get("problem", "")))
     console.print(table)
+
+
+@app.command()
+def doctor(
+    arena: Path = typer.Argument(Path("."), help="The arena directory."),
+    repair: bool = typer.Option(False, "--repair", help="Restore a consistent state (loses nothing git or the ledger holds)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable: {healthy, findings: [{level, what, fix}]}."),
+) -> None:
+    """Check the harness's own state: the ledger (integrity, JSON), the ledger against git
+    (branch, archive refs), the recovery records, stale locks, the config, git settings that
+    run programs. Exit 0 when healthy (or repaired), 1 when problems remain. Refuses while a
+    harness runs a campaign of the arena."""
+    from .doctor import as_json as findings_json
+    from .doctor import diagnose
+
+    findings = diagnose(arena.resolve(), repair=repair)
+    if as_json:
+        sys.stdout.write(json.dumps(findings_json(findings), indent=2) + "\n")
+    else:
+        style = {"problem": "red", "warning": "yellow", "repaired": "green", "ok": "green"}
+        for f in findings:
+            console.print(f"[{style[f.level]}]{f.level}:[/] {escape(f.what)}")
+            if f.fix:
+                console.print(f"  [dim]fix: {escape(f.fix)}[/]")
+    if any(f.level == "problem" for f in findings):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -423,8 +472,16 @@ def dashboard(
 
 def main() -> None:
     # Standalone mode: the command-line parser reports usage errors itself (exit 2).
+    from .errors import environment_error
+
     try:
         app()
     except AutoresearchError as e:
         err_console.print(f"error: {e}", markup=False)
         sys.exit(e.exit_code)
+    except Exception as e:
+        message = environment_error(e)
+        if message is None or DEBUG["on"]:
+            raise
+        err_console.print(f"error: {message}", markup=False)
+        sys.exit(1)

@@ -32,7 +32,7 @@ PROPOSER_KINDS = ("knobs", "llm", "hybrid", "agent", "scripted")
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def check_relative_path(value: str) -> str:
@@ -370,12 +370,23 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+_KEY_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``key.path=value`` from ``--set``; the value is read as TOML when it can be."""
+    """Parse ``key.path=value`` from ``--set``; the value is read as TOML when it can be.
+    A malformed one is a usage error (exit 2)."""
+    from .errors import UsageError
+
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set arena.time_budget_s=30")
+        raise UsageError(f"--set {text!r}: expected KEY=VALUE, e.g. --set arena.time_budget_s=30")
     key, _, value = text.partition("=")
     key = key.strip()
+    bad = [p for p in key.split(".") if not _KEY_PART.fullmatch(p)]
+    if not key or bad:
+        what = "an empty part" if "" in bad or not key else f"the part {bad[0]!r}"
+        raise UsageError(f"--set {text!r}: the key {key!r} has {what}; write TABLE.KEY=VALUE, e.g. "
+                         "--set arena.time_budget_s=30")
     try:
         parsed = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
@@ -383,11 +394,25 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, parsed
 
 
-def _describe_errors(err: ValidationError, source: str, overridden: set[str]) -> str:
-    lines = []
+def _from_command_line(loc: str, overridden: set[str]) -> bool:
+    """Whether a validation error at ``loc`` comes from a command-line override: the key
+    itself, a key inside it, or (an unknown key) the table the override created."""
+    return any(loc == k or loc.startswith(k + ".") or k.startswith(loc + ".") for k in overridden)
+
+
+def _describe_errors(err: ValidationError, source: str, overridden: set[str]) -> tuple[str, bool]:
+    """The message, and whether every error came from the command line."""
+    lines, all_cli = [], True
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"])
-        where = "the command line" if loc in overridden else source
+        cli = _from_command_line(loc, overridden)
+        exact = loc in overridden or e["type"] == "extra_forbidden"
+        if cli and not exact:  # a check of a whole table that an override took part in
+            where = f"{source}, with the command line's {', '.join(sorted(k for k in overridden if k.startswith(loc + '.')))}"
+            cli = False
+        else:
+            where = "the command line" if cli else source
+        all_cli = all_cli and cli
         if e["type"] == "extra_forbidden":
             table = ".".join(str(x) for x in e["loc"][:-1]) or "top level"
             lines.append(f"unknown key '{e['loc'][-1]}' in [{table}] ({where})")
@@ -396,14 +421,19 @@ def _describe_errors(err: ValidationError, source: str, overridden: set[str]) ->
         else:
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{loc}: {msg} ({where}; got {e.get('input')!r})")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
+    return "invalid configuration:\n  " + "\n  ".join(lines), all_cli
 
 
 def validate_config(raw: Mapping[str, Any], source: str, overridden: set[str] = frozenset()) -> Config:
+    """The config, or an error naming each bad key and where it came from: a usage error
+    (exit 2) when the command line alone is to blame, a config error (exit 1) otherwise."""
+    from .errors import UsageError
+
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_describe_errors(e, source, set(overridden))) from None
+        message, cli = _describe_errors(e, source, set(overridden))
+        raise (UsageError if cli and overridden else ConfigError)(message) from None
 
 
 def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> LoadedConfig:

@@ -28,7 +28,7 @@ def _config_template(editable: list[str], readonly: list[str], run: str) -> str:
 editable = {editable!r}          # the only files a proposal may change
 readonly = {readonly!r}          # hashed; any change makes an experiment invalid
 program = "program.md"           # research instructions for LLM proposers
-run = "{run}"                    # started in the experiment's worktree
+run = "{run}"                    # started in the experiment's run directory
 # eval = "python evaluate.py"    # optional: when set, only its result counts
 time_budget_s = 300              # exported as AUTORESEARCH_TIME_BUDGET
 # timeout_s = 660                # hard kill; default 2 x budget + 60
@@ -54,7 +54,9 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
+    from .engine.opening import refuse_bare
 
+    refuse_bare(directory)
     proc = git(["rev-parse", "--show-toplevel"], directory, check=False)
     in_repo = proc.returncode == 0
     if in_repo and Path(proc.stdout.decode().strip()).resolve() != directory:

@@ -13,24 +13,57 @@ from .store.ledger import Campaign, Ledger
 from .store.workspace import STATE_DIR
 
 
-def open_ledger_readonly(arena: Path, tag: str | None) -> tuple[Ledger, Campaign]:
+def open_ledger_readonly(arena: Path, tag: str | None, *, readonly: bool = True) -> tuple[Ledger, Campaign]:
+    """The arena's ledger (read-only unless asked: status, report and the dashboard write
+    nothing) and a campaign in it: ``tag``, or the one last run."""
     path = arena / STATE_DIR / LEDGER_FILE
     if not path.is_file():
-        raise ArenaError(f"no campaign has run in {arena} yet (no {STATE_DIR}/{LEDGER_FILE}); start one with `autoresearch run {arena}`")
-    ledger = Ledger(path)
-    campaign = ledger.campaign(tag) if tag else ledger.latest_campaign()
-    if campaign is None:
-        known = ", ".join(c.tag for c in ledger.campaigns()) or "none"
+        from .store.recovery import read_campaigns
+
+        lost = [c["tag"] for c in read_campaigns(arena / STATE_DIR)]
+        if lost:
+            raise ArenaError(f"the ledger {path} is missing, but the recovery records of campaign(s) {', '.join(lost)} "
+                             f"are there: `autoresearch doctor {arena} --repair` rebuilds it")
+        raise ArenaError(f"no campaign has run in {arena} yet (no {STATE_DIR}/{LEDGER_FILE}); start one with "
+                         f"`autoresearch run {arena}`")
+    ledger = Ledger(path, readonly=readonly)
+    try:
+        campaign = ledger.campaign(tag) if tag else ledger.latest_campaign()
+        if campaign is None and tag is None:
+            raise ArenaError(f"no campaign has run in {arena} yet (the ledger holds none); start one with "
+                             f"`autoresearch run {arena}`")
+        if campaign is None:
+            known = ", ".join(c.tag for c in ledger.campaigns()) or "none"
+            raise UsageError(f"--tag {tag!r}: no such campaign in {arena} (campaigns: {known})")
+    except BaseException:
         ledger.close()
-        raise UsageError(f"no campaign {tag!r} in {arena} (campaigns: {known})")
+        raise
     return ledger, campaign
+
+
+def harness_alive(arena: Path, tag: str) -> bool:
+    """Whether a harness holds the campaign's lock now (a ``running`` experiment without one
+    is what a killed harness left; the next ``run`` resumes it)."""
+    import fcntl
+
+    path = arena / STATE_DIR / "locks" / f"{tag}.lock"
+    try:
+        with open(path, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
 
 
 def _num(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def campaign_status(ledger: Ledger, campaign: Campaign) -> dict[str, Any]:
+def campaign_status(ledger: Ledger, campaign: Campaign, arena: Path | None = None) -> dict[str, Any]:
     goal = Goal(campaign.goal)
     runs_by_exp: dict[int, list[dict[str, Any]]] = {}
     for r in ledger.runs(campaign):
@@ -64,6 +97,7 @@ def campaign_status(ledger: Ledger, campaign: Campaign) -> dict[str, Any]:
             "tag": campaign.tag, "branch": campaign.branch, "base_commit": campaign.base_commit,
             "metric": campaign.metric, "goal": campaign.goal, "created_at": campaign.created_at,
             "last_run_at": campaign.last_run_at, "counts": counts, "best": best, "baseline": baseline,
+            "harness": None if arena is None else ("running" if harness_alive(arena, campaign.tag) else "stopped"),
         },
         "experiments": experiments,
     }

@@ -23,10 +23,19 @@ from typing import Any, Mapping, Sequence
 from ..faults import crash_point
 from ..records import Experiment, Proposal, Purpose, Status
 from ..runners.proctree import ProcessTracker
-from ..store.ledger import Campaign, Ledger, tsv_row, write_atomic
+from ..store.ledger import Campaign, Ledger
+from ..store.recovery import (CAMPAIGN, RECORDS, RecoveryLog, TsvExport, campaign_record, experiment_record,
+                              write_campaign)
 from ..store.ledger_writer import LedgerWriter
 from ..store.workspace import Workspace
 from .execution import RunPlan, RunResult
+
+
+def _half_written_object(ws: Workspace) -> Path:
+    """What a harness killed while writing an object leaves (the mid_commit crash point)."""
+    from ..store.gitobjects import TMP_PREFIX
+
+    return ws.git_dir / "objects" / "00" / f"{TMP_PREFIX}{os.getpid()}_crash"
 
 
 def branch_ref(campaign: Campaign) -> str:
@@ -45,9 +54,8 @@ class Journal:
         self.out_dir = workspace.state_dir / campaign.tag
         self._cache: dict[int, Experiment] | None = None  # the campaign's experiments, as last read
         self._dirty: set[int] = set()                     # written since
-        self._rows: dict[int, str] = {}                   # results.tsv rows, as last rendered
-        self._rendered: dict[int, Experiment] = {}
-        self._written: list[str] | None = None            # the rows results.tsv holds now
+        self.tsv = TsvExport(campaign.metric, [self.out_dir / "results.tsv", workspace.arena / "results.tsv"])
+        self.recovery = RecoveryLog(self.out_dir / RECORDS)
 
     # -- what it wrote ----------------------------------------------------------------------------
     def experiments(self) -> list[Experiment]:
@@ -64,8 +72,11 @@ class Journal:
     def experiment(self, exp_id: int) -> Experiment | None:
         return next((e for e in self.experiments() if e.id == exp_id), None)
 
-    def _wrote(self, exp_id: int) -> None:
+    def _wrote(self, exp_id: int, terminal: bool = False) -> None:
+        """The ledger's row of ``exp_id`` changed; a terminal one also gets its recovery record."""
         self._dirty.add(exp_id)
+        if terminal:
+            self.recovery.append(experiment_record(self.ledger, self.campaign, exp_id))
 
     # -- an experiment's steps, in their order ------------------------------------------------
     def register(self, proposal: Proposal, parent: str, proposer: str, code_hash: str | None = None) -> int:
@@ -80,15 +91,10 @@ class Journal:
 
     def commit(self, exp_id: int, parent: str, files: Mapping[str, str], description: str) -> str:
         """The candidate's commit: ``parent`` with ``files`` (objects only; no ref moves)."""
-        crash_point("mid_commit", exp_id, leave=self._half_written_object)
+        crash_point("mid_commit", exp_id, leave=lambda: _half_written_object(self.ws))
         commit = self.ws.commit_files(parent, files, f"autoresearch {self.tag} #{exp_id}: {description}")
         crash_point("after_commit", exp_id)
         return commit
-
-    def _half_written_object(self) -> Path:
-        from ..store.gitobjects import TMP_PREFIX
-
-        return self.ws.git_dir / "objects" / "00" / f"{TMP_PREFIX}{os.getpid()}_crash"
 
     def running(self, exp_id: int, *, commit: str, parent: str | None, diff: str, code_hash: str, attempt: int,
                 slot: str, log_path: str, seed: int) -> None:
@@ -118,14 +124,14 @@ class Journal:
         """A proposal refused before it ran: terminal ``invalid`` (nothing was committed)."""
         self.write.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=reason, diff=diff,
                                       code_hash=code_hash, parent=parent)
-        self._wrote(exp_id)
+        self._wrote(exp_id, terminal=True)
         self.export()
 
     def finished(self, exp_id: int, status: Status, reason: str, *, metric: float | None,
                  metrics: Mapping[str, float], warnings: Sequence[str], stats: Mapping[str, float]) -> None:
         self.write.finish_experiment(self.campaign, exp_id, status=status, reason=reason, metric=metric,
                                       metrics=metrics, warnings=list(warnings), stats=stats)
-        self._wrote(exp_id)
+        self._wrote(exp_id, terminal=True)
         crash_point("after_terminal", exp_id)
 
     def settle(self, exp_id: int, status: Status, commit: str, parent: str, description: str) -> None:
@@ -150,7 +156,7 @@ class Journal:
 
     def remeasured(self, exp_id: int, *, mean: float, runs_n: int, se: float | None) -> None:
         self.write.update_stats(self.campaign, exp_id, mean=mean, runs_n=runs_n, se=se)
-        self._wrote(exp_id)
+        self._wrote(exp_id, terminal=True)
         self.export()
 
     # -- the baseline -------------------------------------------------------------------------
@@ -168,38 +174,15 @@ class Journal:
                           warnings: Sequence[str], stats: Mapping[str, float]) -> None:
         if status is Status.INTERRUPTED:
             self.write.finish_experiment(self.campaign, 0, status=status, reason=reason)
-            self._wrote(0)
+            self._wrote(0, terminal=True)
             return
         self.finished(0, status, reason, metric=metric, metrics=metrics, warnings=warnings, stats=stats)
         self.export()
 
     # -- views ----------------------------------------------------------------------------------
     def export(self, full: bool = False) -> None:
-        """``results.tsv``: the campaign's own, and the arena's root copy (the last campaign run).
-        Rewritten whole (atomically) the first time, at the end, and whenever a row already
-        written changed or a new row would not come last; otherwise the new rows are appended
-        (a file created and renamed costs up to a millisecond on some file systems)."""
-        experiments = self.experiments()
-        rows = [r for r in (self._row(e) for e in experiments) if r is not None]
-        written = self._written
-        if full or written is None or rows[:len(written)] != written:
-            text = "\n".join([f"commit\t{self.campaign.metric}\tmemory_gb\tstatus\tdescription", *rows]) + "\n"
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.out_dir / "results.tsv", text)
-            write_atomic(self.ws.arena / "results.tsv", text)
-        elif len(rows) > len(written):
-            text = "".join(r + "\n" for r in rows[len(written):])
-            for path in (self.out_dir / "results.tsv", self.ws.arena / "results.tsv"):
-                with open(path, "a", encoding="utf-8") as f:
-                    f.write(text)
-        self._written = rows
-
-    def _row(self, e: Experiment) -> str | None:
-        """An experiment's results.tsv row (None until it is terminal), rendered once per version."""
-        if e is not self._rendered.get(e.id):
-            self._rows[e.id] = tsv_row(e) if e.status.terminal else ""
-            self._rendered[e.id] = e
-        return self._rows[e.id] or None
+        """``results.tsv``: the campaign's own, and the arena's root copy (the last campaign run)."""
+        self.tsv.write(self.experiments(), full)
 
     # -- ablation -------------------------------------------------------------------------------
     def ablation_variant(self, exp_id: int, commit: str) -> None:
@@ -214,12 +197,15 @@ class Journal:
 
 def create_campaign(ledger: Ledger, ws: Workspace, *, tag: str, base: str, metric: str, goal: str,
                     config: Mapping[str, Any], readonly: Mapping[str, str | None]) -> Campaign:
-    return LedgerWriter(ledger).create_campaign(tag=tag, branch=f"autoresearch/{tag}", base_commit=base, metric=metric, goal=goal,
-                                  config=config, readonly=readonly)
+    campaign = LedgerWriter(ledger).create_campaign(tag=tag, branch=f"autoresearch/{tag}", base_commit=base,
+                                                    metric=metric, goal=goal, config=config, readonly=readonly)
+    write_campaign(ws.state_dir, campaign_record(ledger, campaign))
+    return campaign
 
 
-def continue_campaign(ledger: Ledger, campaign: Campaign, config: Mapping[str, Any]) -> None:
+def continue_campaign(ledger: Ledger, ws: Workspace, campaign: Campaign, config: Mapping[str, Any]) -> None:
     LedgerWriter(ledger).touch_campaign(campaign, config)
+    write_campaign(ws.state_dir, campaign_record(ledger, campaign))
 
 
 def restart_campaign(ledger: Ledger, ws: Workspace, campaign: Campaign, head: str,
@@ -227,7 +213,68 @@ def restart_campaign(ledger: Ledger, ws: Workspace, campaign: Campaign, head: st
     """A campaign whose only experiment is a failed baseline starts again from ``head``."""
     ref = branch_ref(campaign)
     ws.update_ref(ref, head, ws.resolve(ref), message="autoresearch: restart after a failed baseline")
-    return LedgerWriter(ledger).rebase_campaign(campaign, head, readonly)
+    campaign = LedgerWriter(ledger).rebase_campaign(campaign, head, readonly)
+    write_campaign(ws.state_dir, campaign_record(ledger, campaign))
+    return campaign
+
+
+def fill_records(ledger: Ledger, ws: Workspace, campaign: Campaign) -> int:
+    """Recovery records for terminal experiments that have none, or an outdated one (a
+    harness killed between the ledger's write and the record's, or a campaign older than
+    the records). Returns how many were written."""
+    log = RecoveryLog(ws.state_dir / campaign.tag / RECORDS)
+    have = log.read()
+    written = 0
+    for e in ledger.experiments(campaign):
+        old = have.get(e.id, {}).get("experiment") or {}
+        if e.status.terminal and (old.get("status"), old.get("metric"), old.get("commit_sha")) != \
+                (e.status.value, e.metric, e.commit):
+            log.append(experiment_record(ledger, campaign, e.id))
+            written += 1
+    if not (ws.state_dir / campaign.tag / CAMPAIGN).is_file():
+        write_campaign(ws.state_dir, campaign_record(ledger, campaign))
+    return written
+
+
+def restore_ledger(path: Path, state_dir: Path) -> tuple[Ledger, int, int]:
+    """A new ledger at ``path`` from the recovery records under ``state_dir`` (every
+    campaign's campaign.json and records.jsonl). A damaged file there is kept aside first.
+    Returns the ledger and how many campaigns and experiments it holds."""
+    import time as _time
+
+    from ..store.recovery import read_campaigns
+
+    stamp = _time.strftime("%Y%m%d-%H%M%S")
+    for suffix in ("", "-wal", "-shm"):
+        old = path.with_name(path.name + suffix)
+        if old.exists():
+            old.rename(old.with_name(f"{path.name}.damaged-{stamp}{suffix}"))
+    ledger = Ledger(path)
+    write = LedgerWriter(ledger)
+    experiments = 0
+    for row in read_campaigns(state_dir):
+        write.restore("campaigns", row)
+        for record in RecoveryLog(state_dir / row["tag"] / RECORDS).read().values():
+            write.restore("experiments", {**record["experiment"], "campaign_id": row["id"]})
+            for run in record.get("runs", []):
+                write.restore("runs", {**run, "campaign_id": row["id"]})
+            experiments += 1
+    return ledger, len(read_campaigns(state_dir)), experiments
+
+
+def set_aside(ws: Workspace, campaign: Campaign, ref: str, sha: str, experiments: list[Experiment]) -> str:
+    """Keep an unknown commit reachable under ``refs/autoresearch/TAG/unrecorded/`` and put
+    the ref back where the ledger says it is (the branch at its last keep; an archive ref
+    the ledger does not know, removed). Loses nothing. Returns where the commit is now."""
+    keep = f"refs/autoresearch/{campaign.tag}/unrecorded/{sha[:12]}"
+    ws.update_ref(keep, sha, message=f"autoresearch doctor: {ref} pointed here; the ledger never recorded it")
+    if ref == branch_ref(campaign):
+        kept = [e for e in experiments if e.status is Status.KEEP and e.commit and ws.has_commit(e.commit)]
+        target = max(kept, key=lambda e: e.id).commit if kept else campaign.base_commit
+        ws.update_ref(ref, target, sha, message="autoresearch doctor: back to the ledger's last keep")  # type: ignore[arg-type]
+    else:
+        ws.delete_ref(ref, sha)
+    return keep
 
 
 @dataclass(frozen=True)
@@ -266,5 +313,6 @@ def reconcile(ledger: Ledger, ws: Workspace, campaign: Campaign) -> Reconciled:
             ws.update_ref(archive_ref(campaign.tag, exp.id), exp.commit,
                           message=f"autoresearch: archive #{exp.id} (reconciled)")
             archived.append(exp.id)
+    fill_records(ledger, ws, campaign)
     return Reconciled(killed, cleaned, advanced, archived, created)
 

@@ -37,11 +37,23 @@ def default_tag(today: _dt.date, taken: set[str]) -> str:
     return f"{base}-{n}"
 
 
-def check_tag(tag: str) -> str:
+def check_tag(tag: str, workspace: Workspace | None = None) -> str:
+    """A campaign name: letters, digits, '.', '_', '-', and acceptable to git as the branch
+    ``autoresearch/TAG`` and the refs under ``refs/autoresearch/TAG/`` (git's own rules,
+    asked of git). A bad ``--tag`` is a usage error (exit 2), caught before anything is written."""
     import re
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", tag) or tag.endswith(".lock") or ".." in tag:
-        raise ConfigError(f"--tag {tag!r}: use letters, digits, '.', '_' and '-' (it becomes the branch autoresearch/{tag})")
+    from ..errors import UsageError
+
+    ok = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", tag) and not tag.endswith(".lock") and ".." not in tag
+    if ok and workspace is not None:
+        from ..store.gitobjects import git
+
+        ok = all(git(["check-ref-format", ref], workspace.root, check=False).returncode == 0
+                 for ref in (f"refs/heads/autoresearch/{tag}", f"refs/autoresearch/{tag}/discarded/1"))
+    if not ok:
+        raise UsageError(f"--tag {tag!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit, not "
+                         f"ending with '.' or '.lock', no '..' (it becomes the git branch autoresearch/{tag})")
     return tag
 
 
@@ -58,7 +70,10 @@ def command_problem(command: str, cwd: Path, path_env: str) -> str | None:
     program = words[0]
     if "/" in program:
         target = Path(program) if os.path.isabs(program) else cwd / program
-        return None if target.exists() else f"{program!r} does not exist (looked in {cwd})"
+        try:
+            return None if target.exists() else f"{program!r} does not exist (looked in {cwd})"
+        except OSError as e:
+            return f"{program!r} cannot be reached by this user ({e.strerror})"
     if shutil.which(program, path=path_env) is None:
         hint = " (on this machine it may be called python3)" if program == "python" and shutil.which("python3", path=path_env) else ""
         return f"{program!r} is not on the PATH the run gets{hint}"
@@ -114,7 +129,17 @@ class OpenCampaign:
         self.workspace.close()
 
     def reconcile(self) -> Reconciled:
-        return reconcile(self.ledger, self.workspace, self.campaign)
+        """Repair what a killed harness left (crash consistency), then refuse a state of git
+        the ledger never recorded (StateError: judging against it would be judging against an
+        unknown incumbent)."""
+        from ..errors import StateError
+        from .consistency import disagreements, explain
+
+        done = reconcile(self.ledger, self.workspace, self.campaign)
+        found = disagreements(self.workspace, self.campaign, self.ledger.experiments(self.campaign))
+        if found:
+            raise StateError(explain(self.workspace, self.campaign, found))
+        return done
 
 
 def check_arena_files(workspace: Workspace, config: Config, commit: str) -> None:
@@ -127,6 +152,16 @@ def check_arena_files(workspace: Workspace, config: Config, commit: str) -> None
         hint = (f" {', '.join(on_disk)} exist(s) on disk but not in the commit: git add and commit them." if on_disk
                 else " Fix the [arena] lists in the config, or create and commit the files.")
         raise ArenaError(f"files named in the config are not in commit {commit[:7]}: {', '.join(missing)}.{hint}")
+
+
+def refuse_bare(directory: Path) -> None:
+    """A bare repository (no working tree) is not an arena: its files are git's internals."""
+    from ..store.gitobjects import git
+
+    proc = git(["rev-parse", "--is-bare-repository"], directory, check=False)
+    if proc.returncode == 0 and proc.stdout.decode().strip() == "true":
+        raise ArenaError(f"{directory} is a bare git repository (no working tree, no files to run): clone it "
+                         f"(`git clone {directory} {directory.name.removesuffix('.git') or 'work'}`) and use the clone")
 
 
 def preflight(arena: Path, config: Config, *, allow_dirty: bool, run_env_path: str) -> Workspace:
@@ -150,48 +185,79 @@ def preflight(arena: Path, config: Config, *, allow_dirty: bool, run_env_path: s
 
 
 def open_campaign(workspace: Workspace, config: Config, *, tag: str | None) -> OpenCampaign:
-    """Find or create the campaign, take its lock, and check its files."""
-    ledger = Ledger(workspace.state_dir / LEDGER_FILE)
+    """Find or create the campaign, take its lock, and check its files. Nothing is written
+    (not even an empty ledger) before every check passed."""
+    path = workspace.state_dir / LEDGER_FILE
+    ledger = _open_ledger(path) if path.exists() else None
     try:
         if tag is None:
-            latest = ledger.latest_campaign()
-            tag = latest.tag if latest else default_tag(_dt.date.today(), {c.tag for c in ledger.campaigns()})
-        check_tag(tag)
+            latest = ledger.latest_campaign() if ledger is not None else None
+            taken = {c.tag for c in ledger.campaigns()} if ledger is not None else set()
+            tag = latest.tag if latest else default_tag(_dt.date.today(), taken)
+        check_tag(tag, workspace)
         lock = CampaignLock(workspace.state_dir, tag)
         lock.acquire()
     except BaseException:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
         raise
     try:
-        campaign = ledger.campaign(tag)
-        created = campaign is None
-        branch = f"autoresearch/{tag}"
+        campaign = ledger.campaign(tag) if ledger is not None else None
         if campaign is None:
-            if workspace.resolve(f"refs/heads/{branch}") is not None:
-                raise ArenaError(
-                    f"branch {branch} exists but this arena's ledger has no campaign {tag!r}. "
-                    f"Choose another --tag, or delete the branch (git branch -D {branch})."
-                )
-            base = workspace.head()
-            check_arena_files(workspace, config, base)
-            campaign = create_campaign(
-                ledger, workspace, tag=tag, base=base, metric=config.metric.name, goal=config.metric.goal.value,
-                config=config.model_dump(mode="json"), readonly=workspace.tree_blobs(base, config.arena.readonly),
+            ledger = _new_campaign(workspace, config, tag, ledger, path)
+            campaign = ledger.campaign(tag)
+            assert campaign is not None
+            return OpenCampaign(workspace, ledger, campaign, lock, True)
+        assert ledger is not None
+        if (campaign.metric, campaign.goal) != (config.metric.name, config.metric.goal.value):
+            raise ConfigError(
+                f"campaign {tag!r} measures {campaign.metric} ({campaign.goal}) but the config now says "
+                f"{config.metric.name} ({config.metric.goal.value}); start a new campaign with --tag NEW"
             )
-        else:
-            if (campaign.metric, campaign.goal) != (config.metric.name, config.metric.goal.value):
-                raise ConfigError(
-                    f"campaign {tag!r} measures {campaign.metric} ({campaign.goal}) but the config now says "
-                    f"{config.metric.name} ({config.metric.goal.value}); start a new campaign with --tag NEW"
-                )
-            campaign = _maybe_rebase(workspace, ledger, campaign, config)
-            check_arena_files(workspace, config, campaign.base_commit)
-            continue_campaign(ledger, campaign, config.model_dump(mode="json"))
-        return OpenCampaign(workspace, ledger, campaign, lock, created)
+        campaign = _maybe_rebase(workspace, ledger, campaign, config)
+        check_arena_files(workspace, config, campaign.base_commit)
+        continue_campaign(ledger, workspace, campaign, config.model_dump(mode="json"))
+        return OpenCampaign(workspace, ledger, campaign, lock, False)
     except BaseException:
         lock.release()
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
         raise
+
+
+def _open_ledger(path: Path) -> Ledger:
+    """The arena's ledger for a campaign to run: refused when SQLite finds it damaged."""
+    from ..store.ledger import damaged, integrity
+
+    ledger = Ledger(path)
+    problems = integrity(ledger)
+    if problems:
+        ledger.close()
+        raise damaged(path, "; ".join(problems))
+    return ledger
+
+
+def _new_campaign(workspace: Workspace, config: Config, tag: str, ledger: Ledger | None, path: Path) -> Ledger:
+    """Checks, then the campaign's row (and the ledger, when this is the arena's first)."""
+    from ..errors import StateError
+
+    branch = f"autoresearch/{tag}"
+    if workspace.resolve(f"refs/heads/{branch}") is not None:
+        if (workspace.state_dir / tag / "campaign.json").is_file():
+            raise StateError(
+                f"branch {branch} and the recovery records of campaign {tag!r} exist, but the ledger has no such "
+                f"campaign: the ledger was lost or replaced. `autoresearch doctor {workspace.arena} --repair` rebuilds "
+                "it from the records; nothing was run.")
+        raise ArenaError(
+            f"branch {branch} exists but this arena's ledger has no campaign {tag!r}. "
+            f"Choose another --tag, or delete the branch (git branch -D {branch})."
+        )
+    base = workspace.head()
+    check_arena_files(workspace, config, base)
+    ledger = ledger if ledger is not None else Ledger(path)
+    create_campaign(ledger, workspace, tag=tag, base=base, metric=config.metric.name, goal=config.metric.goal.value,
+                    config=config.model_dump(mode="json"), readonly=workspace.tree_blobs(base, config.arena.readonly))
+    return ledger
 
 
 def _maybe_rebase(workspace: Workspace, ledger: Ledger, campaign: Campaign, config: Config) -> Campaign:

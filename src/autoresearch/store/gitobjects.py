@@ -20,11 +20,13 @@ fsmonitor, no signing, no automatic maintenance, an identity of its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import threading
 import time
+import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +136,8 @@ class ObjectStore:
         self.hash_len = 20 if self.algo == "sha1" else 32
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started: list[subprocess.Popen[bytes]] = []  # stopped when this store is collected, at the latest
+        weakref.finalize(self, _stop_all, self._started)
         self._umask = _umask()
         self._objects = str(git_dir / "objects")
         self._folders: set[str] = set()  # object folders known to exist
@@ -147,6 +151,7 @@ class ObjectStore:
                                           env=git_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=subprocess.DEVNULL)
             PROTECTED.add(self._proc.pid)
+            self._started.append(self._proc)
         return self._proc
 
     def read_many(self, names: Iterable[str]) -> dict[str, tuple[str, bytes] | None]:
@@ -242,6 +247,18 @@ class ObjectStore:
         return self.write("commit", format_commit(tree, parents, message, int(time.time())))
 
 
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            with contextlib.suppress(OSError):
+                if p.stdin is not None:
+                    p.stdin.close()
+            with contextlib.suppress(ProcessLookupError):
+                p.kill()
+            p.wait()
+    procs.clear()
+
+
 def stale_temp_objects(git_dir: Path) -> list[Path]:
     """Temporary object files of ours whose writer (by pid) is gone."""
     out = []
@@ -303,6 +320,26 @@ class RefStore:
                 sha, _, name = line.partition(" ")
                 out[name] = sha
         return out
+
+    def list(self, prefix: str) -> dict[str, str]:
+        """Full ref name -> object, for refs under ``prefix`` (loose and packed)."""
+        if not self.files_backend:
+            out = git(["for-each-ref", "--format=%(refname) %(objectname)", prefix], self.root).stdout.decode()
+            return {name: sha for name, _, sha in (line.partition(" ") for line in out.splitlines()) if sha}
+        found = {name: sha for name, sha in self._packed().items() if name.startswith(prefix)}
+        base = self.git_dir / prefix
+        if base.is_dir():
+            for path in base.rglob("*"):
+                if path.is_file() and not path.name.endswith(".lock"):
+                    name = path.relative_to(self.git_dir).as_posix()
+                    text = path.read_text(errors="replace").strip()
+                    if text and not text.startswith("ref: "):
+                        found[name] = text
+        return found
+
+    def delete(self, ref: str, old: str | None = None) -> None:
+        """Remove a ref (loose and packed): through git, which rewrites packed-refs safely."""
+        git(["update-ref", "-d", ref, *([old] if old is not None else [])], self.root)
 
     def update(self, ref: str, new: str, old: str | None = None, message: str = "autoresearch") -> None:
         """Point ``ref`` at ``new``; with ``old``, only if it points there now."""

@@ -135,18 +135,91 @@ def _clean_metrics(metrics: Mapping[str, float]) -> dict[str, float | None]:
     return {k: _finite(v) for k, v in metrics.items()}
 
 
-class Ledger:
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+def is_damage(e: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file itself is broken (not that the disk is full or read-only)."""
+    text = str(e).lower()
+    return not isinstance(e, sqlite3.OperationalError) or any(
+        w in text for w in ("malformed", "not a database", "corrupt", "encrypted"))
 
-    def _migrate(self) -> None:
+
+def damaged(path: Path, e: object) -> "LedgerError":
+    """The error a damaged ledger gives, with the way back."""
+    arena = path.parent.parent
+    return LedgerError(
+        f"the ledger {path} cannot be read ({e}). Nothing is lost while git and the recovery records "
+        f"({path.parent}/TAG/records.jsonl) hold the campaign: `autoresearch doctor {arena}` says what is wrong, "
+        f"`autoresearch doctor {arena} --repair` rebuilds the ledger from them (the damaged file is kept aside).")
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """Read without writing anything (a read-only directory, another user's arena): mode=ro,
+    or immutable when SQLite cannot even create its shared-memory file there."""
+    if not path.is_file():
+        raise LedgerError(f"no ledger at {path}")
+    for query in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, timeout=30, isolation_level=None,
+                                 check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+            return db
+        except sqlite3.OperationalError:
+            if query == "immutable=1":
+                raise
+    raise AssertionError("unreachable")
+
+
+def integrity(ledger: "Ledger", full: bool = False) -> list[str]:
+    """SQLite's own check of the file (``quick_check``, or the slower ``integrity_check``):
+    [] when it is sound, else what SQLite found."""
+    try:
+        rows = [r[0] for r in ledger.db.execute("PRAGMA integrity_check" if full else "PRAGMA quick_check")]
+    except sqlite3.DatabaseError as e:
+        return [str(e)]
+    return [] if rows == ["ok"] else rows[:20]
+
+
+def _json(path: Path, row: sqlite3.Row, column: str, where: str) -> Any:
+    """A JSON column, or the error that names the row (the ledger is damaged)."""
+    try:
+        value = json.loads(row[column])
+    except (TypeError, ValueError, RecursionError) as e:
+        raise _bad(path, where, column, str(e)) from None
+    expected = list if column in ("warnings_json", "rows_json") else dict
+    if not isinstance(value, expected):
+        raise _bad(path, where, column, f"a JSON {type(value).__name__}, not a {expected.__name__}")
+    return value
+
+
+def _bad(path: Path, where: str, column: str, why: str) -> "LedgerError":
+    return damaged(path, f"{where}: column {column}: {why}")  # type: ignore[arg-type]
+
+
+class Ledger:
+    """The campaign's truth, read. Writes go through ``ledger_writer.LedgerWriter``, which
+    only the journal holds. ``readonly``: opened without writing anything (status, report)."""
+
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = path
+        self.readonly = readonly
+        try:
+            if readonly:
+                self.db = _open_readonly(path)
+                self._check_version()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+        except sqlite3.DatabaseError as e:
+            if not is_damage(e):
+                raise  # a full disk, a read-only file: the machine's, not the ledger's (errors.environment_error)
+            raise damaged(path, e) from None
+
+    def _check_version(self) -> int:
         version = 0
         if self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is not None:
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -156,6 +229,13 @@ class Ledger:
                 f"{self.path} was written by a newer autoresearch (schema {version}, this one "
                 f"knows {SCHEMA_VERSION}); upgrade autoresearch to read it"
             )
+        if self.readonly and version < SCHEMA_VERSION:
+            raise LedgerError(f"{self.path} has an older schema ({version}): run `autoresearch run` once (or "
+                              "`autoresearch doctor --repair`) to upgrade it, then read it")
+        return version
+
+    def _migrate(self) -> None:
+        version = self._check_version()
         if version == SCHEMA_VERSION:
             return
         with self.tx() as db:
@@ -198,8 +278,8 @@ class Ledger:
             return None
         return Campaign(
             id=row["id"], tag=row["tag"], branch=row["branch"], base_commit=row["base_commit"],
-            metric=row["metric"], goal=row["goal"], config=json.loads(row["config_json"]),
-            readonly=json.loads(row["readonly_json"]), host=row["host"],
+            metric=row["metric"], goal=row["goal"], config=_json(self.path, row, "config_json", f"campaign {row['tag']!r}"),
+            readonly=_json(self.path, row, "readonly_json", f"campaign {row['tag']!r}"), host=row["host"],
             created_at=row["created_at"], last_run_at=row["last_run_at"],
         )
 
@@ -219,11 +299,17 @@ class Ledger:
         return 0 if row["m"] is None else row["m"] + 1
 
     def _experiment(self, row: sqlite3.Row) -> Experiment:
-        proposal = json.loads(row["proposal_json"])
+        where = f"experiment {row['id']}"
+        proposal = _json(self.path, row, "proposal_json", where)
+        metrics = _json(self.path, row, "metrics_json", where)
+        try:
+            status = Status(row["status"])
+        except ValueError:
+            raise _bad(self.path, where, "status", f"unknown status {row['status']!r}") from None
         return Experiment(
-            id=row["id"], status=Status(row["status"]), description=row["description"], proposer=row["proposer"],
+            id=row["id"], status=status, description=row["description"], proposer=row["proposer"],
             parent=row["parent"], commit=row["commit_sha"], metric=row["metric"],
-            metrics={k: (v if v is not None else math.nan) for k, v in json.loads(row["metrics_json"]).items()},
+            metrics={k: (v if v is not None else math.nan) for k, v in metrics.items()},
             reason=row["reason"], diff=row["diff"], attempt=row["attempt"], seed=row["seed"],
             meta=proposal.get("meta", {}), log_path=row["log_path"], tokens=row["tokens"], cost=row["cost"],
             runs_n=row["runs_n"], se=row["se"], p_value=row["p_value"], code_hash=row["code_hash"],
@@ -245,7 +331,7 @@ class Ledger:
 
     def proposal(self, campaign: Campaign, id: int) -> dict[str, Any]:
         row = self.db.execute("SELECT proposal_json FROM experiments WHERE campaign_id=? AND id=?", (campaign.id, id)).fetchone()
-        return json.loads(row["proposal_json"]) if row else {}
+        return _json(self.path, row, "proposal_json", f"experiment {id}") if row else {}
 
     def code_hashes(self, campaign: Campaign) -> dict[str, int]:
         """Code hash -> experiment id for every experiment whose code was (or is being) tested."""
@@ -265,8 +351,10 @@ class Ledger:
         out = []
         for r in self.db.execute(sql + " ORDER BY id", args):
             d = dict(r)
-            d["metrics"] = json.loads(d.pop("metrics_json"))
-            d["warnings"] = json.loads(d.pop("warnings_json"))
+            d["metrics"] = _json(self.path, r, "metrics_json", f"run {r['id']}")
+            d["warnings"] = _json(self.path, r, "warnings_json", f"run {r['id']}")
+            d.pop("metrics_json")
+            d.pop("warnings_json")
             out.append(d)
         return out
 
@@ -285,7 +373,7 @@ class Ledger:
         row = self.db.execute("SELECT * FROM ablations WHERE campaign_id=? ORDER BY id DESC LIMIT 1", (campaign.id,)).fetchone()
         if row is None:
             return None
-        return {"created_at": row["created_at"], "runs": row["runs"], "rows": json.loads(row["rows_json"])}
+        return {"created_at": row["created_at"], "runs": row["runs"], "rows": _json(self.path, row, "rows_json", "the ablation")}
 
     def count_runs(self, campaign: Campaign, purpose: str) -> int:
         row = self.db.execute("SELECT COUNT(*) AS n FROM runs WHERE campaign_id=? AND purpose=?", (campaign.id, purpose)).fetchone()

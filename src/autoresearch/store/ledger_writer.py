@@ -161,3 +161,14 @@ class LedgerWriter:
                 " WHERE campaign_id=? AND status='running'", (time.time(), campaign.id),
             )
             return cur.rowcount
+
+    def restore(self, table: str, row: Mapping[str, Any]) -> None:
+        """Put back a row as a recovery record holds it (``doctor --repair``); only the
+        table's own columns are taken."""
+        if table not in ("campaigns", "experiments", "runs"):
+            raise ValueError(f"not a ledger table: {table}")
+        columns = [r[1] for r in self.db.execute(f"PRAGMA table_info({table})")]
+        names = [c for c in columns if c in row]
+        with self.tx() as db:
+            db.execute(f"INSERT OR REPLACE INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                       [row[c] for c in names])

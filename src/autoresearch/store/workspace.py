@@ -39,6 +39,10 @@ class Workspace:
         if not arena.is_dir():
             raise ArenaError(f"{arena} is not a directory")
         proc = git(["rev-parse", "--show-toplevel"], arena, check=False)
+        if proc.returncode != 0 and b"dubious ownership" in proc.stderr:
+            raise ArenaError(
+                f"git refuses the repository at {arena}: it belongs to another user (uid {arena.stat().st_uid}). "
+                f"Run autoresearch as that user, or trust it: git config --global --add safe.directory {arena}")
         if proc.returncode != 0:
             raise ArenaError(
                 f"{arena} is not inside a git repository. autoresearch records every experiment "
@@ -80,6 +84,10 @@ class Workspace:
     def update_ref(self, ref: str, new: str, old: str | None = None, message: str = "autoresearch") -> None:
         """Move one of our refs. Only the journal calls this (architecture test)."""
         self.refs.update(ref, new, old, message)
+
+    def delete_ref(self, ref: str, old: str | None = None) -> None:
+        """Remove one of our refs. Only the journal calls this (architecture test)."""
+        self.refs.delete(ref, old)
 
     def ref_lock_path(self, ref: str) -> Path:
         return self.refs.lock_path(ref)
