@@ -333,7 +333,8 @@ def test_clear_errors_before_the_campaign_starts(tmp_path, setup, args, message)
     # whatever else runs on the machine
     env = {"RAY_TMPDIR": str(tmp_path / "no-ray")} if setup == "ray" else None
     r = run_cli("run", arena, *args, *extra, env=env)
-    assert r.returncode == 1, r.stdout + r.stderr
+    # a bad flag value is a usage error (exit 2); the rest are arena and config errors (1)
+    assert r.returncode == (2 if setup == "badjudge" else 1), r.stdout + r.stderr
     assert message in r.stderr
     if setup not in ("nogit",):
         assert git(arena, "branch", "--list", "autoresearch/*") == ""
@@ -354,7 +355,7 @@ def test_usage_errors_exit_2(arena, tmp_path):
     assert never.returncode == 1 and "no campaign has run" in never.stderr
     assert run_cli("run", arena, "--proposals", proposals_file(tmp_path, [])).returncode == 0
     unknown = run_cli("status", arena, "--tag", "nope")
-    assert unknown.returncode == 2 and "no campaign 'nope'" in unknown.stderr
+    assert unknown.returncode == 2 and "--tag 'nope': no such campaign" in unknown.stderr
 
 
 def test_existing_branch_without_campaign_is_refused(arena, tmp_path):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from autoresearch.config import infer_config, load_config, parse_override
-from autoresearch.errors import ConfigError
+from autoresearch.errors import ConfigError, UsageError
 
 GOOD = """
 [arena]
@@ -72,10 +72,19 @@ def test_pyproject_errors_name_the_file(tmp_path):
 def test_overrides_are_validated_and_named(tmp_path):
     cfg = load_config(write(tmp_path, GOOD), {"arena.time_budget_s": 5, "runner.seed": 7}).config
     assert cfg.arena.time_budget_s == 5 and cfg.runner.seed == 7 and cfg.arena.hard_timeout_s == 70
-    with pytest.raises(ConfigError, match=r"arena.time_budget_s: .*\(the command line"):
+    # the command line alone to blame: a usage error (exit 2)
+    with pytest.raises(UsageError, match=r"arena.time_budget_s: .*\(the command line"):
         load_config(write(tmp_path, GOOD), {"arena.time_budget_s": 0})
-    with pytest.raises(ConfigError, match=r"unknown key 'nope' in \[arena\] \(the command line\)"):
+    with pytest.raises(UsageError, match=r"unknown key 'nope' in \[arena\] \(the command line\)"):
         load_config(write(tmp_path, GOOD), {"arena.nope": 1})
+    with pytest.raises(UsageError, match=r"unknown key 'nosuch' in \[top level\] \(the command line\)"):
+        load_config(write(tmp_path, GOOD), {"nosuch.key": 1})
+    with pytest.raises(UsageError, match=r"finite"):
+        load_config(write(tmp_path, GOOD), {"arena.time_budget_s": float("inf")})
+    # a whole-table check an override took part in names both, and stays a config error (exit 1)
+    with pytest.raises(ConfigError, match=r"shorter than time_budget_s .*autoresearch.toml, with the command line's "
+                                          r"arena.time_budget_s"):
+        load_config(write(tmp_path, GOOD), {"arena.time_budget_s": 500, "arena.timeout_s": 100})
 
 
 @pytest.mark.parametrize(
@@ -87,9 +96,13 @@ def test_parse_override(text, key, value):
     assert parse_override(text) == (key, value)
 
 
-def test_parse_override_needs_equals():
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
-        parse_override("arena.run")
+@pytest.mark.parametrize("text, words", [
+    ("arena.run", "KEY=VALUE"), ("arena..run=x", "an empty part"), ("=3", "an empty part"),
+    ("arena.time budget=3", "the part 'time budget'"),
+])
+def test_parse_override_refuses_malformed_keys_as_usage_errors(text, words):
+    with pytest.raises(UsageError, match=words):
+        parse_override(text)
 
 
 @pytest.mark.parametrize(

@@ -261,7 +261,7 @@ def test_sampler_choice_and_bad_sampler(tmp_path):
     meta = [json.loads(x["proposal_json"]) for x in ledger_rows(arena, "SELECT proposal_json FROM experiments WHERE id > 0")]
     assert {m["meta"]["knobs"]["sampler"] for m in meta} == {"random"}
     bad = run_cli("run", arena, "--sampler", "annealing")
-    assert bad.returncode == 1 and "proposer.knobs.sampler" in bad.stderr
+    assert bad.returncode == 2 and "proposer.knobs.sampler" in bad.stderr  # a bad flag value: exit 2
 
 
 def test_config_declares_and_freezes_knobs(tmp_path):

@@ -82,7 +82,7 @@ def test_parse_slots_errors(value, message):
 def test_bad_slots_on_the_command_line_is_a_clear_error(tmp_path):
     arena = make_synthetic_arena(tmp_path / "arena")
     r = run_cli("run", arena, "--slots", "cuda:0,tpu:1", "--max-experiments", "1")
-    assert r.returncode == 1 and "unknown slot 'tpu:1'" in r.stderr, r.stderr
+    assert r.returncode == 2 and "unknown slot 'tpu:1'" in r.stderr, r.stderr  # a bad flag value: exit 2
 
 
 # -- helpers ------------------------------------------------------------------------------------
