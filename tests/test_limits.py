@@ -80,8 +80,10 @@ def test_a_fork_bomb_is_bounded_when_a_pids_cgroup_or_user_limit_can_do_it(tmp_p
     assert out.exit_code == 3 and "fork refused after" in out.log_tail
 
 
-def test_a_run_filling_the_disk_is_killed_and_recorded(tmp_path):
-    fill = ('import os, time\nif __name__ == "__main__":\n    with open("ckpt.bin", "wb") as f:\n'
+@pytest.mark.parametrize("where", ['"ckpt.bin"', 'os.path.join(os.path.dirname(os.environ["AUTORESEARCH_RESULT_FILE"]), "x")'])
+def test_a_run_filling_the_disk_is_killed_and_recorded(tmp_path, where):
+    # its run directory and its private result directory both count (issue 16, class 6)
+    fill = (f'import os, time\nif __name__ == "__main__":\n    with open({where}, "wb") as f:\n'
             '        for _ in range(400):\n            f.write(b"x" * (1 << 20))\n            f.flush()\n            time.sleep(0.02)\n')
     arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"runner.limits": {"disk_mb": 50}})
     props = write_proposals(tmp_path / "p.json", [
@@ -152,6 +154,6 @@ def test_run_as_errors_say_what_to_do(tmp_path):
         resolve_user("root")
     (tmp_path / "autoresearch.toml").write_text(
         '[arena]\nrun = "python train.py"\neditable = ["train.py"]\n[metric]\nname = "loss"\n'
-        '[runner]\nrun_as = "nobody"\nsandbox = "bwrap"\n')
-    with pytest.raises(ConfigError, match="run_as with sandbox"):
+        '[runner]\nrun_as = "nobody"\nkind = "ray"\n')
+    with pytest.raises(ConfigError, match="run_as is for local runs"):
         load_config(tmp_path)

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -92,3 +93,55 @@ def test_measure_precedence(kwargs, metric, problem_part, warning_part):
 )
 def test_memory_gb(metrics, expected):
     assert memory_gb(metrics) == expected
+
+
+# -- what a run cannot do to the parser (issue 16, classes 8 and 9) ------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"val_bpb": 1.5, "steps": ' + "9" * 400 + "}", "is not usable JSON (an integer of 400 digits)"),
+    ('{"val_bpb": ' + "1" * 4400 + "}", "is not usable JSON (an integer of 4400 digits)"),
+    ('{"a": ' + DEEP + ', "val_bpb": 1}', "nests deeper than 20 levels"),
+    ('{"x": "[[[[[[[[[[[[[[[[[[[[[[[[[[", "val_bpb": 1.5}', ""),  # brackets inside strings do not count
+    ('{"val_bpb": 1e999}', ""),                                     # a float overflows to inf: measured as inf
+])
+def test_result_json_limits(text, problem):
+    values, prob = parse_result_json(text, "val_bpb")
+    assert prob.startswith("result file " + problem) if problem else prob == ""
+    if not problem:
+        assert "val_bpb" in values
+
+
+def test_result_json_names_are_plain_and_counted():
+    data = {f"m{i}": i for i in range(1000)} | {"\x1b[31mred": 1.0, "a\nb": 2.0, "val_bpb": 0.5, "": 3.0}
+    values, prob = parse_result_json(json.dumps(data), "val_bpb")
+    assert prob == "" and values["val_bpb"] == 0.5
+    assert len(values) <= 201 and not any("\x1b" in k or "\n" in k for k in values)
+
+
+def test_metric_spam_is_bounded_and_the_target_survives():
+    spam = "".join(f"m{i}: {i}\n" for i in range(300_000)) + "val_bpb: 0.75\n" + "".join(f"n{i}: 1\n" for i in range(1000))
+    values, bad = parse_summary(spam, keep="val_bpb")
+    assert values["val_bpb"] == 0.75 and len(values) + len(bad) <= 201
+    m = measure("val_bpb", run_output=spam, run_json=None)
+    assert m.metric == 0.75 and len(m.metrics) <= 201
+
+
+@pytest.mark.parametrize("printed, from_file, conflict", [
+    ("val_bpb: 0.9979\n", '{"val_bpb": 0.99794}', False),    # within the printed precision
+    ("val_bpb: 0.9979\n", '{"val_bpb": 0.5}', True),         # another writer planted the file
+    ("val_bpb: 1\n", '{"val_bpb": 1.4}', False),             # printed as an integer: half a unit
+    ("val_bpb: 1\n", '{"val_bpb": 1.6}', True),
+    ("nothing printed\n", '{"val_bpb": 0.5}', False),        # only one channel: nothing to compare
+])
+def test_an_eval_whose_file_and_printed_value_disagree_is_a_conflict(printed, from_file, conflict):
+    m = measure("val_bpb", run_output="", run_json=None, eval_output=printed, eval_json=from_file, eval_configured=True)
+    assert bool(m.conflict) is conflict, m.conflict
+
+
+def test_the_runs_json_is_not_even_parsed_when_an_eval_decides():
+    m = measure("val_bpb", run_output="", run_json="[" * 100_000, eval_output="val_bpb: 1.0\n", eval_json=None,
+                eval_configured=True)
+    assert m.metric == 1.0 and m.warnings == ()

@@ -117,7 +117,7 @@ def test_html_and_markdown_reports_match_the_ledger(arena, tmp_path):
     assert "1.12886 (#5, wider" in text.replace("1.128856", "1.12886")
     md = run_cli("report", arena, "--format", "md")
     assert md.returncode == 0, md.stderr
-    assert "| 5 | keep | 1.12886 | 1 | wider <b>bold</b> |" in md.stdout
+    assert "| 5 | keep | 1.12886 | 1 | wider &lt;b&gt;bold&lt;/b&gt; |" in md.stdout  # HTML inert in markdown too
     assert "| 1 | lower lr | 1.32886 | -0.1367 (-9.33 %) |" in md.stdout
     assert "- experiments: 6 (keep 3, discard 1, crash 1, invalid 1)" in md.stdout
     assert run_cli("report", arena, "--format", "pdf").returncode == 2

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .config import Config
 from .edits import apply_edits
 from .engine.execution import Execution, Judged
+from .engine.guard import Guard
 from .engine.journal import Journal
 from .engine.opening import CampaignLock
 from .errors import EditError
@@ -196,7 +197,13 @@ def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config
         chain = kept_chain(ledger.experiments(campaign), tip, ws)
         variants = plan_variants(ws, ledger, journal, campaign, tip, chain, config.arena.editable)
         execution = _execution(ws, campaign, config, make_runner(config, ws), base_env)
-        samples, problems = _measure_all(execution, variants, parse_slots(config.runner.slots, cpu_count()), runs, report)
+        guard = Guard(journal, sandboxed=execution.settings.sandbox_paths is not None, note=report)
+        try:
+            samples, problems = _measure_all(execution, variants, parse_slots(config.runner.slots, cpu_count()), runs,
+                                             report, guard)
+        finally:
+            guard.check()
+            guard.close()
         rows = _rows(variants, samples, problems, Goal(campaign.goal), config)
         journal.ablation_recorded(runs, rows)
         return AblationResult(variants, samples, problems, rows)
@@ -218,8 +225,9 @@ def _execution(ws: Workspace, campaign: Campaign, config: Config, runner: Any,
 
 
 def _measure_all(execution: Execution, variants: list[Variant], slots: list[Slot], runs: int,
-                 report: Callable[[str], None]) -> tuple[dict[str, dict[int, float]], dict[str, list[str]]]:
-    """Every variant ``runs`` times with the same fresh seeds, spread over the slots."""
+                 report: Callable[[str], None], guard: Guard) -> tuple[dict[str, dict[int, float]], dict[str, list[str]]]:
+    """Every variant ``runs`` times with the same fresh seeds, spread over the slots; a run
+    live while something was tampered with counts as a problem, not a value."""
     jobs = [(v, k) for k in range(runs) for v in variants if v.commit is not None]
     samples: dict[str, dict[int, float]] = {v.name: {} for v in variants}
     problems: dict[str, list[str]] = {v.name: [] for v in variants}
@@ -232,13 +240,19 @@ def _measure_all(execution: Execution, variants: list[Variant], slots: list[Slot
                 if not jobs or errors:
                     return
                 v, k = jobs.pop(0)
+                key = len(variants) * k + variants.index(v)
+                guard.started(key)
             try:
                 value, problem = measure_variant(execution, slot, v, k)
             except BaseException as e:  # re-raised in the caller's thread
                 with lock:
+                    guard.finished(key)
                     errors.append(e)
                 return
             with lock:
+                tampered = guard.finished(key)
+                if tampered is not None:
+                    value, problem = None, f"invalid: {tampered}"
                 if value is not None:
                     samples[v.name][k] = value
                 else:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from . import __version__
 from .config import Config, load_config, parse_override
+from .console import safe
 from .errors import AutoresearchError, ForcedStop, UsageError
 from .records import Goal, Status
 
@@ -214,7 +215,7 @@ def _run_watched(arena: Path, options: dict[str, Any]) -> None:
         for s, h in previous.items():
             signal.signal(s, h)
     _print_summary(arena, oc.campaign.tag)
-    console.print(f"[bold]done:[/] {escape(outcome.reason)}")
+    console.print(f"[bold]done:[/] {safe(outcome.reason)}")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 
@@ -297,7 +298,7 @@ def status(
 
 
 def _print_status(data: dict[str, Any], last: int) -> None:
-    from .console import STATUS_STYLE, fmt
+    from .console import STATUS_STYLE, fmt, safe
 
     c = data["campaign"]
     exps = data["experiments"]
@@ -309,7 +310,7 @@ def _print_status(data: dict[str, Any], last: int) -> None:
                       "(the harness was killed); `autoresearch run` resumes them[/]")
     if c.get("best"):
         b = c["best"]
-        console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {b['description']})"
+        console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
                       + (f"; baseline {fmt(c['baseline'])}" if c.get("baseline") is not None else ""))
     table = Table(show_edge=False, pad_edge=False)
     with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
@@ -318,7 +319,8 @@ def _print_status(data: dict[str, Any], last: int) -> None:
         table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right")
     for e in exps[-last:]:
         style = STATUS_STYLE[Status(e["status"])]
-        desc = e["description"] if e["status"] in ("keep", "discard") or not e.get("reason") else f"{e['description']} [dim]({e['reason'][:80]})[/]"
+        desc = safe(e["description"]) if e["status"] in ("keep", "discard") or not e.get("reason") else \
+            f"{safe(e['description'])} [dim]({safe(e['reason'][:80])})[/]"
         value = e["mean"] if e.get("mean") is not None else e["metrics"].get(c["metric"])
         stats = [fmt(e["se"]) if e.get("se") is not None else "", str(e["runs_n"] or ""),
                  f"{e['p_value']:.3g}" if e.get("p_value") is not None else ""] if with_stats else []
@@ -413,8 +415,8 @@ def ablate(
         table.add_column(col)
     for r in result.rows:
         eff = "-" if r.get("effect") is None else f"{r['effect']:+.4g}" + (f" ± {r['ci']:.2g}" if r.get("ci") is not None else "")
-        table.add_row(escape(r["variant"]), escape(r["description"]), "-" if r["mean"] is None else f"{r['mean']:.6g}", eff,
-                      "-" if r.get("p_value") is None else f"{r['p_value']:.3g}", escape(r.get("verdict", "") or r.get("problem", "")))
+        table.add_row(escape(r["variant"]), safe(r["description"]), "-" if r["mean"] is None else f"{r['mean']:.6g}", eff,
+                      "-" if r.get("p_value") is None else f"{r['p_value']:.3g}", safe(r.get("verdict", "") or r.get("problem", "")))
     console.print(table)
 
 

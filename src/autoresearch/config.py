@@ -275,8 +275,6 @@ class RunnerTable(_Table):
 
     @model_validator(mode="after")
     def _run_as(self) -> "RunnerTable":
-        if self.run_as is not None and self.sandbox == "bwrap":
-            raise ValueError("run_as with sandbox = \"bwrap\" is not supported yet: choose one")
         if self.run_as is not None and self.kind == "ray":
             raise ValueError("run_as is for local runs; on a Ray cluster start the nodes as the user runs should "
                              "have (`ray start` as that user)")

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .events import Event, EventKind
+from .sanitize import clean_text
 from .records import Status
 
 STATUS_STYLE = {
@@ -21,6 +22,11 @@ STATUS_STYLE = {
     Status.PENDING: "",
     Status.RUNNING: "blue",
 }
+
+
+def safe(text: str) -> str:
+    """Text from a run or a model, for the terminal: no control sequences, no rich markup."""
+    return escape(clean_text(text))
 
 
 def fmt(x: float | None) -> str:
@@ -36,7 +42,7 @@ class ConsoleReporter:
 
     def __call__(self, event: Event) -> None:
         eid = f"#{event.experiment_id}" if event.experiment_id is not None else ""
-        desc = escape(event.description)
+        desc = safe(event.description)
         if event.kind == EventKind.START:
             where = f" on {event.slot}" if event.slot and event.slot != "local" else ""
             self.console.print(f"[blue]{eid:>5} running{where}[/]  {desc}")
@@ -48,10 +54,10 @@ class ConsoleReporter:
             line += f"  {desc}"
             if event.detail and event.status not in (Status.KEEP, Status.DISCARD):
                 detail = "\n        ".join(event.detail[:600].splitlines())
-                line += f"\n        [dim]{escape(detail)}[/]"
+                line += f"\n        [dim]{safe(detail)}[/]"
             self.console.print(line)
         else:
-            self.console.print(f"[dim]{eid:>5}   {escape(event.detail)}[/]")
+            self.console.print(f"[dim]{eid:>5}   {safe(event.detail)}[/]")
 
 
 class LiveState:
@@ -132,7 +138,7 @@ class LiveReporter:
         for slot, (eid, desc, started) in running:
             elapsed = now - started
             bar = ProgressBar(total=max(st.budget_s, 1e-9), completed=min(elapsed, st.budget_s), width=24)
-            slots.add_row(f"[blue]{escape(slot)}[/]", f"#{eid}", bar, f"{elapsed:5.0f}s/{st.budget_s:g}s", escape(desc[:70]))
+            slots.add_row(f"[blue]{escape(slot)}[/]", f"#{eid}", bar, f"{elapsed:5.0f}s/{st.budget_s:g}s", safe(desc[:70]))
         counts = "  ".join(f"[{STATUS_STYLE[Status(k)]}]{k} {v}[/]" for k, v in sorted(counts_now.items()))
         best = f"best {st.metric} {fmt(st.best)}" + (f" (#{st.best_id})" if st.best_id is not None else "")
         spend = f"   spent {st.tokens} tokens, ${st.cost:.4f}" if st.tokens else ""

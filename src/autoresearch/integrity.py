@@ -98,29 +98,75 @@ def eval_only_files(root: Path, patterns: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-IMPORTABLE = (".py", ".pyc", ".pth", ".so", ".pyd")
+IMPORTABLE = (".py", ".pyc", ".pyo", ".pth", ".so", ".pyd", ".dylib", ".egg", ".whl", ".zip")
+_MODULES: frozenset[str] | None = None
 
 
-def move_outputs(src: Path, dest: Path, untracked: Iterable[str]) -> tuple[list[str], list[str]]:
+def importable_names() -> frozenset[str]:
+    """Top-level names an evaluator's ``import`` could find elsewhere: the standard
+    library's and every installed distribution's (computed once)."""
+    global _MODULES
+    if _MODULES is None:
+        import importlib.metadata
+        import sys
+
+        names = set(sys.stdlib_module_names) | set(sys.builtin_module_names)
+        try:
+            names |= set(importlib.metadata.packages_distributions())
+        except Exception:  # a broken distribution's metadata: the standard library still counts
+            pass
+        _MODULES = frozenset(names)
+    return _MODULES
+
+
+def shadows(rel: str, arena_prefix: str = "") -> bool:
+    """Whether a run's output at ``rel`` (relative to the run directory's top) could be
+    imported instead of the real thing: importable code anywhere (``json.py``, ``*.so``,
+    ``*.pth``, bytecode caches), or anything whose first name inside the arena is the name
+    of a module the evaluator could import (a ``json/`` directory, ``torch/``). Pure."""
+    p = PurePosixPath(rel)
+    if p.suffix in IMPORTABLE or "__pycache__" in p.parts:
+        return True
+    inside = rel[len(arena_prefix):] if arena_prefix and rel.startswith(arena_prefix) else rel
+    first = PurePosixPath(inside).parts[0] if inside else ""
+    return first.split(".", 1)[0] in importable_names()
+
+
+def move_outputs(src: Path, dest: Path, untracked: Iterable[str], arena_prefix: str = "") -> tuple[list[str], list[str]]:
     """Bring a run's outputs (``untracked``: paths relative to ``src``) into the eval's
-    fresh worktree ``dest`` with a rename (no copy, however large), except code Python
-    could import instead of the real thing (``json.py`` next to the evaluator,
-    ``sitecustomize.py``, ``*.pth``, extension modules, bytecode caches), which is deleted.
-    A path the eval's worktree already has is left alone. Returns (moved, deleted)."""
+    fresh directory ``dest`` with a rename (no copy, however large). Only regular files
+    move; symlinks, devices, sockets and anything that could shadow the evaluator's imports
+    (``shadows``) are deleted instead. A path the eval's directory already has is left
+    alone. Returns (moved, deleted)."""
+    import stat as _stat
+
     moved, removed = [], []
     for rel in untracked:
-        p = PurePosixPath(rel)
         source = src / rel
-        if p.suffix in IMPORTABLE or "__pycache__" in p.parts:
+        try:
+            st = os.lstat(source)
+        except OSError:
+            continue
+        if not _stat.S_ISREG(st.st_mode) or shadows(rel, arena_prefix):
             with contextlib.suppress(OSError):
                 source.unlink()
                 removed.append(rel)
             continue
         target = dest / rel
-        if target.exists() or target.is_symlink():
+        if target.exists() or target.is_symlink() or not _plain_parents(dest, rel):
             continue
         with contextlib.suppress(OSError):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(source, target)
             moved.append(rel)
     return sorted(moved), sorted(removed)
+
+
+def _plain_parents(top: Path, rel: str) -> bool:
+    """Every directory on the way to ``top / rel`` is a real directory or absent (never a link)."""
+    here = top
+    for part in PurePosixPath(rel).parts[:-1]:
+        here = here / part
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            return False
+    return True

@@ -121,6 +121,7 @@ class Measurement:
     metrics: Mapping[str, float]
     problem: str = ""  # why ``metric`` is None
     warnings: tuple[str, ...] = ()
+    conflict: str = ""  # the trusted channel contradicts itself (the run is invalid)
 
 
 @dataclass(frozen=True)

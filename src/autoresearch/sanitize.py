@@ -35,7 +35,7 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 _MD_SPECIAL = str.maketrans({"|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;", "`": "\\`", "[": "\\[", "]": "\\]",
-                             "*": "\\*", "_": "\\_", "#": "\\#"})
+                             "*": "\\*", "_": "\\_"})
 
 
 def markdown_cell(text: str, limit: int = 300) -> str:

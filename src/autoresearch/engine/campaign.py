@@ -3,6 +3,7 @@ the baseline, then the scheduler until a limit, a stop or exhaustion."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Mapping, Sequence
@@ -18,6 +19,7 @@ from .baseline import calibrate
 from .candidate import Rules
 from .context import Engine
 from .execution import Execution, Judged
+from .guard import Guard
 from .journal import Journal
 from .opening import OpenCampaign
 from .scheduler import Scheduler
@@ -52,13 +54,21 @@ class CampaignEngine:
             state=CampaignState(oc.ledger, ws, campaign, editable, journal.experiments), execution=execution, judge=judge,
             rules=Rules(editable, tuple(config.arena.protected)), report=report or no_report, stop=stop,
             suspicious_sigma=config.judge.suspicious_sigma)
+        self.ctx.guard = Guard(journal, sandboxed=self.settings.sandbox_paths is not None, note=self.ctx.note)
 
     def run(self) -> Outcome:
         ctx = self.ctx
         with ctx.lock:
             try:
-                return self._run()
+                outcome = self._run()
+                ctx.guard.check()  # what runs stopped at the end changed
+                return outcome
+            except BaseException:
+                with contextlib.suppress(Exception):  # the error that stopped the campaign is the one to show
+                    ctx.guard.check()
+                raise
             finally:
+                ctx.guard.close()
                 ctx.journal.export(full=True)
 
     def _run(self) -> Outcome:

@@ -9,11 +9,12 @@ at a time, in the documented order.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..errors import InfraError
 from ..events import Event, EventKind, Reporter, StopSignal
@@ -40,6 +41,7 @@ class Engine:
     suspicious_sigma: float = 10.0
     lock: threading.Condition = field(default_factory=lambda: threading.Condition(threading.Lock()))
     error: BaseException | None = None
+    guard: Any = None  # engine/guard.py: tampering, looked for after each run
     abandoned: bool = False  # a forced stop: threads still working are left to die with the process
 
     @property
@@ -68,8 +70,15 @@ class Engine:
         plan = self.execution.plan(slot, exp_id=exp_id, attempt=attempt, k=k, purpose=purpose, workdir=workdir,
                                    commit=commit, stem=run_stem(exp_id, attempt, k), crash_id=exp_id)
         self.journal.run_started(plan)
-        with self.unlocked():
-            result = self.execution.run(plan)
+        if self.guard is not None:
+            self.guard.started(exp_id)
+        try:
+            with self.unlocked():
+                result = self.execution.run(plan)
+        finally:
+            tampered = self.guard.finished(exp_id) if self.guard is not None else None
+        if tampered is not None:
+            result = dataclasses.replace(result, status=RunStatus.INVALID, reason=tampered)
         if not result.run.interrupted:
             self.state.counters.timed(result.duration_s)
         self.journal.run_finished(plan, result)

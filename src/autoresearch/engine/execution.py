@@ -11,6 +11,7 @@ the journal records the plan before the run and the result after it.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,8 @@ def _outcome_status(run: RunOutcome, ev: RunOutcome | None, m: Measurement, j: J
             return RunStatus.INVALID, f"the evaluator refused the model: {why}"
         if ev.exit_code != 0:
             return RunStatus.CRASH, first_line_reason(ev, "the eval")
+    if m.conflict:
+        return RunStatus.INVALID, m.conflict
     if m.metric is None:
         return RunStatus.CRASH, m.problem
     bad = out_of_range(m.metric, j.metric_min, j.metric_max)
@@ -138,9 +141,15 @@ def _outcome_status(run: RunOutcome, ev: RunOutcome | None, m: Measurement, j: J
     return RunStatus.OK, ""
 
 
+LOG_TAIL_READ = 2 << 20  # what measuring reads of a log: its end (the summary block is there)
+
+
 def read_log(path: str) -> str:
     try:
         with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > LOG_TAIL_READ:
+                f.seek(size - LOG_TAIL_READ)
             return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
@@ -165,14 +174,17 @@ class Execution:
     def log_path(self, stem: str, phase: Phase = Phase.RUN) -> Path:
         return self.out_dir / "logs" / f"{stem}-{phase.value}.log"
 
-    def _place(self, workdir: Path, stem: str, phase: Phase) -> Placement:
+    def _place(self, slot: Slot, workdir: Path, stem: str, phase: Phase) -> Placement:
+        # the result directory: the slot's, emptied before each run (build_run_spec), so only
+        # this run's result can be in it (and, sandboxed, only this run sees it)
+        results = self.out_dir / "results" / f"{self.dir_prefix}slot-{slot.index}-{phase.value}"
         return Placement(top=self.ws.dirs.top_of(workdir), cwd=workdir, log_path=self.log_path(stem, phase),
-                         result_file=self.out_dir / "results" / f"{stem}-{phase.value}.json", arena=self.ws.arena,
-                         state_dir=self.ws.state_dir, git_dir=self.ws.git_dir)
+                         result_file=results / "result.json", arena=self.ws.arena, state_dir=self.ws.state_dir,
+                         git_dir=self.ws.git_dir)
 
     def _spec(self, plan_slot: Slot, phase: Phase, workdir: Path, commit: str, stem: str, seed: int, exp_id: int,
               attempt: int) -> RunSpec:
-        return build_run_spec(self.settings, slot=plan_slot, phase=phase, place=self._place(workdir, stem, phase),
+        return build_run_spec(self.settings, slot=plan_slot, phase=phase, place=self._place(plan_slot, workdir, stem, phase),
                               commit=commit, seed=seed, exp_id=exp_id, attempt=attempt, token=new_run_token(),
                               base_env=self.env, allowed=True)
 

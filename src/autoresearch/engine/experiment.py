@@ -28,6 +28,7 @@ from ..integrity import suspicious
 from ..judge import Decision, Verdict
 from ..records import Goal, Proposal, Purpose, RunStatus, Status
 from ..slots import Slot
+from ..store.workspace import commit_present
 from .candidate import Candidate, Refused, check_candidate
 from .context import Engine
 from .execution import RunResult
@@ -209,6 +210,9 @@ def run_stem(exp_id: int, attempt: int, k: int) -> str:
 # -- 3. record ----------------------------------------------------------------------------------
 
 def record(ctx: Engine, slot: Slot, exp_id: int, proposal: Proposal, d: Decided) -> None:
+    if d.status is Status.KEEP and not commit_present(ctx.journal.ws, d.built.commit):
+        d = d.but(Status.INVALID, f"tampering: its commit {d.built.commit[:7]} was deleted from the repository "
+                                  "while it was measured (a run pruned git's objects?)")
     values = ctx.state.samples(exp_id)
     judged = d.status in (Status.KEEP, Status.DISCARD)
     metric = fmean(values) if values and judged else d.last.measurement.metric

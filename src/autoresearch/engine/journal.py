@@ -22,12 +22,13 @@ from typing import Any, Mapping, Sequence
 
 from ..faults import crash_point
 from ..records import Experiment, Proposal, Purpose, Status
+from ..sanitize import clean_text
 from ..runners.proctree import ProcessTracker
 from ..store.ledger import Campaign, Ledger
 from ..store.recovery import (CAMPAIGN, RECORDS, RecoveryLog, TsvExport, campaign_record, experiment_record,
                               write_campaign)
 from ..store.ledger_writer import LedgerWriter
-from ..store.workspace import Workspace
+from ..store.workspace import Workspace, commit_present
 from .execution import RunPlan, RunResult
 
 
@@ -114,7 +115,8 @@ class Journal:
         self.write.finish_run_by_token(
             self.campaign, plan.spec.token, status=r.status.value, exit_code=r.run.exit_code,
             eval_exit_code=r.eval.exit_code if r.eval else None, metric=r.measurement.metric,
-            metrics=r.measurement.metrics, problem=r.reason, log_tail=r.log_tail, warnings=list(r.warnings),
+            metrics=r.measurement.metrics, problem=clean_text(r.reason, limit=4000), log_tail=clean_text(r.log_tail),
+            warnings=[clean_text(w, limit=2000) for w in r.warnings],
             duration_s=r.duration_s)
         if plan.purpose is not Purpose.REMEASURE:
             crash_point("after_run", plan.exp_id)
@@ -122,15 +124,16 @@ class Journal:
     def refused(self, exp_id: int, reason: str, *, parent: str, diff: str | None = None,
                 code_hash: str | None = None) -> None:
         """A proposal refused before it ran: terminal ``invalid`` (nothing was committed)."""
-        self.write.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=reason, diff=diff,
+        self.write.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=clean_text(reason, limit=4000), diff=diff,
                                       code_hash=code_hash, parent=parent)
         self._wrote(exp_id, terminal=True)
         self.export()
 
     def finished(self, exp_id: int, status: Status, reason: str, *, metric: float | None,
                  metrics: Mapping[str, float], warnings: Sequence[str], stats: Mapping[str, float]) -> None:
-        self.write.finish_experiment(self.campaign, exp_id, status=status, reason=reason, metric=metric,
-                                      metrics=metrics, warnings=list(warnings), stats=stats)
+        self.write.finish_experiment(self.campaign, exp_id, status=status, reason=clean_text(reason, limit=4000),
+                                     metric=metric, metrics=metrics,
+                                     warnings=[clean_text(w, limit=2000) for w in warnings], stats=stats)
         self._wrote(exp_id, terminal=True)
         crash_point("after_terminal", exp_id)
 
@@ -141,7 +144,7 @@ class Journal:
             ref = branch_ref(self.campaign)
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(ref))
             self.ws.update_ref(ref, commit, parent, message=f"autoresearch: keep #{exp_id}: {description}")
-        elif status is not Status.INTERRUPTED:
+        elif status is not Status.INTERRUPTED and commit_present(self.ws, commit):  # (a run may have pruned it)
             ref = archive_ref(self.tag, exp_id)
             crash_point("mid_advance", exp_id, leave=lambda: self.ws.ref_lock_path(ref))
             self.ws.update_ref(ref, commit, message=f"autoresearch: {status.value} #{exp_id}: {description}")
@@ -183,6 +186,20 @@ class Journal:
     def export(self, full: bool = False) -> None:
         """``results.tsv``: the campaign's own, and the arena's root copy (the last campaign run)."""
         self.tsv.write(self.experiments(), full)
+
+    def restore_refs(self, refs: Mapping[str, str | None]) -> list[str]:
+        """Our refs put back where they pointed before a run moved them (engine/guard.py);
+        what could not be."""
+        problems = []
+        for ref, sha in refs.items():
+            if sha is None:
+                self.ws.delete_ref(ref)
+            elif commit_present(self.ws, sha):
+                self.ws.update_ref(ref, sha, message="autoresearch: put back after tampering")
+            else:
+                problems.append(f"{ref}: commit {sha} is gone from the repository (deleted by the run?); "
+                                "`autoresearch doctor` lists what the ledger knows")
+        return problems
 
     # -- ablation -------------------------------------------------------------------------------
     def ablation_variant(self, exp_id: int, commit: str) -> None:

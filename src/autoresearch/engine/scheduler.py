@@ -9,6 +9,7 @@ else the oldest pending experiment.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import threading
@@ -19,6 +20,7 @@ from typing import Callable, Literal
 from ..events import Limits, Outcome
 from ..protocols import ProposalContext, Proposer
 from ..records import Proposal, Status
+from ..sanitize import one_line
 from ..slots import Slot
 from .baseline import remeasure
 from .candidate import Refused, Rules, check_candidate
@@ -95,6 +97,8 @@ class Pump:
             self.exhausted = True
         else:
             assert isinstance(proposal, Proposal)
+            # a model or an agent wrote it: one clean line before it reaches git, the ledger, a terminal
+            proposal = dataclasses.replace(proposal, description=one_line(proposal.description) or "(no description)")
             exp_id = ctx.journal.register(proposal, context.incumbent_commit, self.proposer.name,
                                           code_hash=_code_hash(ctx, proposal, context))
             self.queued(exp_id)

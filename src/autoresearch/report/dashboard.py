@@ -31,11 +31,26 @@ def check_host(host: str, allow_remote: bool) -> None:
                          "(and an SSH tunnel), or pass --allow-remote if you really mean it")
 
 
+def host_allowed(header: str, port: int) -> bool:
+    """Whether a request's Host header names this machine's loopback (with our port or none).
+    Pure. Guards against DNS rebinding: a browser tab on evil.example whose name now points at
+    127.0.0.1 still sends ``Host: evil.example``."""
+    host = header.strip().lower()
+    if host.startswith("["):  # [::1]:8765
+        name, _, rest = host[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    else:
+        name, _, port_text = host.partition(":")
+    if port_text and port_text != str(port):
+        return False
+    return name in ("localhost", "127.0.0.1", "::1")
+
+
 class Dashboard:
     def __init__(self, arena: Path, tag: str | None, *, host: str = "127.0.0.1", port: int = 8765,
                  refresh_ms: int = 2000, allow_remote: bool = False):
         check_host(host, allow_remote)
-        self.arena, self.tag, self.refresh_ms = arena, tag, refresh_ms
+        self.arena, self.tag, self.refresh_ms, self.allow_remote = arena, tag, refresh_ms, allow_remote
         dash = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -44,6 +59,10 @@ class Dashboard:
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path = self.path.split("?", 1)[0]
+                if not dash.allow_remote and not host_allowed(self.headers.get("Host", ""), dash.server.server_address[1]):
+                    # a page on another site that rebinds its name to 127.0.0.1 sends its own name
+                    self.send_error(421, "this dashboard answers only to localhost / 127.0.0.1 / [::1]")
+                    return
                 try:
                     if path == "/":
                         body, kind = report_html(dash.data(), live_ms=dash.refresh_ms).encode(), "text/html; charset=utf-8"

@@ -8,6 +8,7 @@ import math
 import time
 from typing import Any, Mapping, Sequence
 
+from ..sanitize import markdown_cell
 from ..records import Goal
 
 STATUS_COLOUR = {"keep": "#2ca02c", "discard": "#9a9a9a", "crash": "#d62728", "timeout": "#9467bd",
@@ -224,7 +225,7 @@ def report_markdown(data: Mapping[str, Any]) -> str:
     lines = [f"## autoresearch: campaign `{c['tag']}` ({c['metric']}, {c['goal']})", ""]
     lines.append(f"- experiments: {s['experiments']} (" + ", ".join(f"{k} {v}" for k, v in s["counts"].items() if v) + ")")
     lines.append(f"- baseline {fmt(s['baseline'])} → best {fmt(best['metric']) if best else '-'}"
-                 + (f" (#{best['id']}: {best['description']})" if best else "")
+                 + (f" (#{best['id']}: {markdown_cell(best['description'])})" if best else "")
                  + f"; best vs baseline {_effect(s['vs_baseline'])}")
     if s["crash_rate"] is not None:
         duty = "-" if s["duty"] is None else f"{100 * s['duty']:.1f} %"
@@ -233,16 +234,17 @@ def report_markdown(data: Mapping[str, Any]) -> str:
         lines.append(f"- {s['tokens']} tokens, ${s['cost']:.4f}")
     lines += ["", "### Kept changes", "", f"| # | change | {c['metric']} | effect vs parent (95 % interval) |", "| --- | --- | --- | --- |"]
     for r in s["chain"]:
-        lines.append(f"| {r['id']} | {r['description']} | {fmt(r['metric'])} | {_effect(r if 'delta' in r else None)} |")
+        lines.append(f"| {r['id']} | {markdown_cell(r['description'])} | {fmt(r['metric'])} | {_effect(r if 'delta' in r else None)} |")
     ab = data.get("ablation")
     if ab:
         lines += ["", f"### Ablation (leave-one-out, {ab['runs']} run(s) per variant, fresh seeds)", "",
                   "| variant | change | mean | effect when removed (95 % interval) | p | verdict |", "| --- | --- | --- | --- | --- | --- |"]
         for r in ab["rows"]:
-            lines.append(f"| {r['variant']} | {r['description']} | {fmt(r.get('mean'))} | {_ablation_effect(r)} | "
-                         f"{fmt(r.get('p_value'), 3)} | {r.get('verdict') or r.get('problem') or ''} |")
+            lines.append(f"| {markdown_cell(r['variant'])} | {markdown_cell(r['description'])} | {fmt(r.get('mean'))} | "
+                         f"{_ablation_effect(r)} | {fmt(r.get('p_value'), 3)} | "
+                         f"{markdown_cell(r.get('verdict') or r.get('problem') or '')} |")
     lines += ["", "### All experiments", "", f"| # | status | {c['metric']} | runs | description |", "| --- | --- | --- | --- | --- |"]
     for e in data["experiments"]:
         lines.append(f"| {e['id']} | {e['status']} | {fmt(e.get('metric'))} | {e.get('runs_n') or len(e.get('runs', []))} | "
-                     f"{e['description'].replace('|', '/')} |")
+                     f"{markdown_cell(e['description'])} |")
     return "\n".join(lines) + "\n"

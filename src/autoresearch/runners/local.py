@@ -29,6 +29,22 @@ from .limits import Cgroups, RunCgroup, dir_size_mb, machine_cgroups, wrap
 from .proctree import ACTIVE_ROOTS, HARNESS_PREFIX, PROTECTED, SPAWN_LOCK, ProcessTracker, become_subreaper
 
 RESULT_FILE_CAP = 1 << 20
+
+
+def read_result_file(path: Path) -> str | None:
+    """A run's result file: a regular file, not followed through a link (a link to a file
+    only the harness may read, a FIFO that would block the read), at most RESULT_FILE_CAP
+    bytes. None when there is none such."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read(RESULT_FILE_CAP).decode("utf-8", errors="replace")
 TAIL_LINES = 60
 
 
@@ -182,10 +198,7 @@ class LocalHandle:
         finally:
             self._sweep()  # also when the wait itself was aborted (a second Ctrl-C)
         spec = self.spec
-        result_json = None
-        if spec.result_file is not None and spec.result_file.is_file():
-            with open(spec.result_file, "rb") as f:
-                result_json = f.read(RESULT_FILE_CAP).decode("utf-8", errors="replace")
+        result_json = read_result_file(spec.result_file) if spec.result_file is not None else None
         return RunOutcome(
             exit_code=None if ended in ("timeout", "stopped") or self.limit_hit == "disk" else self.proc.returncode,
             timed_out=ended == "timeout", interrupted=ended == "stopped", duration_s=time.monotonic() - self.started,
@@ -208,7 +221,8 @@ class LocalHandle:
             if self._exited_within(min(0.1, deadline - now)):
                 return "exited"
             if disk_mb is not None and time.monotonic() >= next_disk:
-                if dir_size_mb(spec.cwd) > disk_mb:
+                used = dir_size_mb(spec.top) + (dir_size_mb(spec.result_file.parent) if spec.result_file else 0.0)
+                if used > disk_mb:  # its directory and its private result directory count
                     self.limit_hit = "disk"
                     return "limit"
                 next_disk = time.monotonic() + 2.0

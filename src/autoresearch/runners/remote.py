@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..integrity import matches, move_outputs
-from ..runs.spec import Phase, Placement, RemoteJob, child_env, node_spec
+from ..runs.spec import Phase, Placement, RemoteJob, child_env, fresh_dir, node_spec
 from .local import LocalRunner
 from .proctree import new_run_token
 
@@ -266,12 +266,13 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
         # the eval gets a directory of its own: every tracked file as committed, the run's outputs moved in
         scratch = work / "scratch" / f"{job.key}-eval"
         hashes = build_scratch(base, files, scratch, job.files, list(job.deleted))
-        _, removed = move_outputs(run_scratch, scratch, untracked_files(run_scratch, set(state["hashes"])))
+        prefix = "" if p.rel == "." else p.rel.rstrip("/") + "/"
+        _, removed = move_outputs(run_scratch, scratch, untracked_files(run_scratch, set(state["hashes"])), prefix)
     token = new_run_token()  # this node's harness prefix: its guardian finds the run's processes
     place = Placement(top=scratch, cwd=scratch / p.rel if p.rel != "." else scratch,
-                      result_file=work / "results" / f"{token}.json", log_path=work / "logs" / f"{token}.log",
+                      result_file=work / "results" / token / "result.json", log_path=work / "logs" / f"{token}.log",
                       arena=base_arena, state_dir=work / "scratch", git_dir=work / "base")
-    place.result_file.parent.mkdir(parents=True, exist_ok=True)
+    fresh_dir(place.result_file.parent)
     try:
         spec = node_spec(job, place=place, token=token, environ=os.environ)
     except Exception as e:  # no bubblewrap on this node
@@ -281,7 +282,7 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
         log = place.log_path.read_bytes() if place.log_path.is_file() else b""
     finally:
         place.log_path.unlink(missing_ok=True)
-        place.result_file.unlink(missing_ok=True)
+        shutil.rmtree(place.result_file.parent, ignore_errors=True)
     return NodeResult(exit_code=out.exit_code, timed_out=out.timed_out, interrupted=out.interrupted,
                       duration_s=out.duration_s, log=log, log_bytes=out.log_bytes, result_json=out.result_json,
                       limit=out.limit, changed=changed_files(scratch, hashes), removed=tuple(removed),

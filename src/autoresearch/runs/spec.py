@@ -200,7 +200,7 @@ def build_run_spec(settings: RunSettings, *, slot: "Slot", phase: Phase, place: 
                    allowed: bool = False) -> RunSpec:
     """One run's spec on this machine: environment, sandbox, limits, log cap. ``allowed``:
     ``base_env`` is filtered by the allowlist already (``child_env(base, allow, {})``)."""
-    place.result_file.parent.mkdir(parents=True, exist_ok=True)
+    fresh_dir(place.result_file.parent)  # private to this run: nothing planted there beforehand
     if settings.limits.run_as is not None and settings.wrap_here:
         grant(place.top, *settings.limits.run_as)
         grant(place.result_file.parent, *settings.limits.run_as)
@@ -220,7 +220,7 @@ def build_run_spec(settings: RunSettings, *, slot: "Slot", phase: Phase, place: 
             masked.append(place.git_dir)  # git's objects hold the validation data too
         command = sandboxed(command, top=place.top, cwd=place.cwd, writable=[place.result_file.parent],
                             arena=place.arena, state_dir=place.state_dir, env=env, extra_ro=settings.sandbox_paths,
-                            masked=masked)
+                            masked=masked, tmp_mb=settings.limits.disk_mb, as_user=settings.limits.run_as)
     return RunSpec(command=command, cwd=place.cwd, env=env, timeout_s=settings.timeout(phase), log_path=place.log_path,
                    token=token, result_file=place.result_file, log_cap_bytes=settings.log_cap_bytes,
                    kill_grace_s=settings.kill_grace_s, limits=settings.limits, remote=remote)
@@ -239,20 +239,48 @@ def node_spec(job: RemoteJob, *, place: Placement, token: str, environ: Mapping[
         masked = [place.arena / rel for rel in eval_only_files(place.arena, p.hidden)]
         command = sandboxed(command, top=place.top, cwd=place.cwd, writable=[place.result_file.parent],
                             arena=place.arena, state_dir=place.state_dir, env=env, extra_ro=p.sandbox_paths,
-                            masked=masked)
+                            masked=masked, tmp_mb=job.limits.disk_mb if job.limits is not None else None)
     return RunSpec(command=command, cwd=place.cwd, env=env, timeout_s=job.timeout_s, log_path=place.log_path,
                    token=token, result_file=place.result_file, log_cap_bytes=job.log_cap_bytes,
                    kill_grace_s=job.kill_grace_s, limits=job.limits)
 
 
 def sandboxed(command: str, *, top: Path, cwd: Path, writable: Sequence[Path], arena: Path, state_dir: Path,
-              env: Mapping[str, str], extra_ro: Sequence[str], masked: Sequence[Path]) -> str:
-    """``command`` inside bubblewrap (see ``runners/sandbox.py``)."""
-    from ..runners.sandbox import bwrap_command, require_bwrap
+              env: Mapping[str, str], extra_ro: Sequence[str], masked: Sequence[Path], tmp_mb: float | None = None,
+              as_user: tuple[int, int] | None = None) -> str:
+    """``command`` inside bubblewrap (see ``runners/sandbox.py``), which ``as_user`` starts
+    (``run_as``: the limits switch user before the sandbox)."""
+    from ..runners.sandbox import bwrap_command, require_bwrap, user_namespaces
 
-    return bwrap_command(command, bwrap=require_bwrap(), worktree=top, cwd=cwd, writable=writable, arena=arena,
+    bwrap = require_bwrap()
+    return bwrap_command(command, bwrap=bwrap, worktree=top, cwd=cwd, writable=writable, arena=arena,
                          state_dir=state_dir, home=env.get("HOME"), path_env=env.get("PATH", ""),
-                         extra_ro=extra_ro, masked=masked)
+                         extra_ro=extra_ro, masked=masked, tmp_mb=tmp_mb,
+                         user_namespace=user_namespaces(bwrap, as_user))
+
+
+def fresh_dir(path: Path) -> None:
+    """An empty directory at ``path``: whatever was there goes (a planted file, link or
+    directory; an earlier run's result). A directory already there is emptied, not
+    recreated (creating one costs more than removing a file on some file systems)."""
+    import shutil
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    if not stat.S_ISDIR(mode):
+        path.unlink()
+        path.mkdir()
+        return
+    with os.scandir(path) as entries:
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path, ignore_errors=True)
+            else:
+                os.unlink(e.path)
 
 
 def resolve_user(name: str) -> tuple[int, int]:

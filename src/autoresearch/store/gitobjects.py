@@ -40,9 +40,12 @@ _IDENTITY_ENV = {
     "GIT_COMMITTER_NAME": "autoresearch", "GIT_COMMITTER_EMAIL": "autoresearch@localhost",
 }
 # What our git processes must never do on the repository's say-so: run hooks, an fsmonitor,
-# signing programs, background maintenance.
+# signing programs, background maintenance; nor believe what could lie about history
+# (replace refs, a commit-graph file). Filter drivers are switched off per command where
+# git could run them (``no_filters``).
 GIT_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "commit.gpgsign=false",
-              "-c", "gc.auto=0", "-c", "maintenance.auto=false", "-c", "core.untrackedCache=false")
+              "-c", "gc.auto=0", "-c", "maintenance.auto=false", "-c", "core.untrackedCache=false",
+              "-c", "core.useReplaceRefs=false", "-c", "core.commitGraph=false")
 TMP_PREFIX = "tmp_obj_autoresearch_"
 MODE_TREE, MODE_FILE, MODE_EXEC, MODE_LINK, MODE_GITLINK = "40000", "100644", "100755", "120000", "160000"
 
@@ -55,8 +58,23 @@ def git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(_IDENTITY_ENV)
     env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_NO_REPLACE_OBJECTS"] = "1"
     env["LC_ALL"] = "C"
     return env
+
+
+def no_filters(root: Path) -> list[str]:
+    """Overrides that switch off every filter driver the configuration defines (``clean``,
+    ``smudge``, long-running ``process``), for a git command that could run them on the
+    working tree (``status``). Reading the configuration runs nothing."""
+    out = git(["config", "--name-only", "--get-regexp", r"^filter\..*\.(clean|smudge|process)$"], root,
+              check=False).stdout.decode(errors="replace").split()
+    args: list[str] = []
+    for driver in sorted({name.rsplit(".", 1)[0] for name in out}):
+        for key in ("clean", "smudge", "process"):
+            args += ["-c", f"{driver}.{key}="]
+        args += ["-c", f"{driver}.required=false"]
+    return args
 
 
 _EXTRA_CONFIG: list[str] = []
@@ -175,12 +193,21 @@ class ObjectStore:
                             continue
                         data = proc.stdout.read(int(header[2]) + 1)[:-1]
                         out[n] = (header[1].decode(), data)
+                        self._verify(header[0].decode(), header[1].decode(), data)
                     return out
                 except (BrokenPipeError, ValueError, OSError):
                     self._stop()
                     if attempt:
                         raise GitError(f"git cat-file stopped answering in {self.root}") from None
         return out
+
+    def _verify(self, sha: str, kind: str, data: bytes) -> None:
+        """An object's content must hash to its id: git does not check when it reads, so an
+        object planted under a future id (loose, in a pack, through alternates) would
+        otherwise stand in for ours."""
+        if self.hash(kind, data) != sha:
+            raise GitError(f"object {sha} in {self.root} does not match its id: the object database was "
+                           "tampered with (a planted object?); run `git fsck`")
 
     def read(self, name: str) -> tuple[str, bytes]:
         got = self.read_many([name])[name]
@@ -224,18 +251,22 @@ class ObjectStore:
         return hashlib.new(self.algo, b"%s %d\0" % (kind.encode(), len(data)) + data).hexdigest()
 
     def write(self, kind: str, data: bytes) -> str:
-        """Store an object (loose) unless it is there already; its id."""
+        """Store an object (loose); its id. Written even when a file of that name exists:
+        one planted there before we wrote it must not stand in for ours (reads check ids
+        too)."""
         raw = b"%s %d\0" % (kind.encode(), len(data)) + data
         sha = hashlib.new(self.algo, raw).hexdigest()
         folder = f"{self._objects}/{sha[:2]}"
         path = f"{folder}/{sha[2:]}"
-        if os.path.exists(path):
-            return sha
         if folder not in self._folders:
             os.makedirs(folder, mode=0o777 & ~self._umask, exist_ok=True)
             self._folders.add(folder)
         tmp = f"{folder}/{TMP_PREFIX}{os.getpid()}_{threading.get_ident()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444 & ~self._umask)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444 & ~self._umask)
+        except FileNotFoundError:  # the folder went (git gc prunes empty ones)
+            os.makedirs(folder, mode=0o777 & ~self._umask, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444 & ~self._umask)
         try:
             os.write(fd, zlib.compress(raw, 1))
         finally:

@@ -107,6 +107,16 @@ CREATE TABLE IF NOT EXISTS ablations (
 """
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection that writes the ledger at ``path``."""
+    db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
 class LedgerError(AutoresearchError):
     pass
 
@@ -202,17 +212,14 @@ class Ledger:
     def __init__(self, path: Path, readonly: bool = False):
         self.path = path
         self.readonly = readonly
+        self.watch: Any = None  # a LedgerWatch while a campaign runs (store/ledger_watch.py)
         try:
             if readonly:
                 self.db = _open_readonly(path)
                 self._check_version()
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-                self.db.row_factory = sqlite3.Row
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.execute("PRAGMA foreign_keys=ON")
+                self.db = connect(path)
                 self._migrate()
         except sqlite3.DatabaseError as e:
             if not is_damage(e):
@@ -256,21 +263,35 @@ class Ledger:
         self.db.close()
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection):
-            self.db = db
+        def __init__(self, ledger: "Ledger"):
+            self.ledger = ledger
 
         def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
+            db = self.ledger.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.ledger.watch is not None:
+                    self.ledger.watch.on_begin()  # another process's writes, noticed before ours
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return db
 
         def __exit__(self, exc_type, exc, tb) -> None:
+            db = self.ledger.db
             if exc_type is None:
-                self.db.execute("COMMIT")
+                try:
+                    if self.ledger.watch is not None:
+                        self.ledger.watch.on_commit()
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
             else:
-                self.db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
 
     def tx(self) -> "Ledger._Tx":
-        return Ledger._Tx(self.db)
+        return Ledger._Tx(self)
 
     # -- campaigns ------------------------------------------------------------------------
     def _campaign(self, row: sqlite3.Row | None) -> Campaign | None:
@@ -388,7 +409,9 @@ class Ledger:
 # -- results.tsv ------------------------------------------------------------------------------
 
 def _tsv_text(value: str) -> str:
-    return " ".join(value.replace("\t", " ").split())
+    from ..sanitize import one_line
+
+    return one_line(value.replace("\t", " "), limit=1000)
 
 
 def results_tsv(metric: str, experiments: list[Experiment]) -> str:

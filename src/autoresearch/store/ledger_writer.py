@@ -5,6 +5,7 @@ takes each step in the documented order (an architecture test keeps it so)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import socket
 import time
 from typing import Any, Mapping
@@ -16,7 +17,10 @@ from .ledger import Campaign, Ledger, _clean_metrics, _finite
 class LedgerWriter:
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
-        self.db = ledger.db
+
+    @property
+    def db(self) -> "sqlite3.Connection":
+        return self.ledger.db  # reopened when the watch rebuilt a replaced ledger file
 
     def tx(self) -> "Ledger._Tx":
         return self.ledger.tx()

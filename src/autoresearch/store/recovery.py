@@ -52,11 +52,30 @@ class RecoveryLog:
     def __init__(self, path: Path):
         self.path = path
         self.problems = 0  # lines the last read could not parse
+        self._sig = _sig(path)  # the file as we last left it
 
     def append(self, record: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True, allow_nan=False, default=str) + "\n")
+        self._sig = _sig(self.path)
+
+    def intact(self) -> bool:
+        """Whether the file is as we last left it (a change of any kind changes its ctime)."""
+        return _sig(self.path) == self._sig
+
+    def rewrite(self, ledger: Ledger, campaign: Campaign) -> None:
+        """The file rebuilt from the ledger: a record per terminal experiment."""
+        ids = [e.id for e in ledger.experiments(campaign) if e.status.terminal]
+        text = "".join(json.dumps(experiment_record(ledger, campaign, i), sort_keys=True, allow_nan=False, default=str)
+                       + "\n" for i in ids)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir() and not self.path.is_symlink():
+            import shutil
+
+            shutil.rmtree(self.path)
+        write_atomic(self.path, text)
+        self._sig = _sig(self.path)
 
     def read(self) -> dict[int, dict[str, Any]]:
         """Experiment id -> its last record. Lines that do not parse are skipped (a torn last
@@ -75,6 +94,16 @@ class RecoveryLog:
             except (ValueError, KeyError, TypeError):
                 self.problems += 1
         return out
+
+
+def _sig(path: Path) -> tuple[int, int, int, int] | None:
+    import os
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def write_campaign(state_dir: Path, record: Mapping[str, Any]) -> None:
@@ -106,14 +135,20 @@ class TsvExport:
         self._rows: dict[int, str] = {}
         self._rendered: dict[int, Experiment] = {}
         self._written: list[str] | None = None
+        self._sigs: dict[Path, tuple[int, int, int, int] | None] = {}  # the files as we last left them
 
     def write(self, experiments: list[Experiment], full: bool = False) -> None:
         rows = [r for r in (self._row(e) for e in experiments) if r is not None]
         written = self._written
-        if full or written is None or rows[:len(written)] != written:
+        changed = any(_sig(p) != sig for p, sig in self._sigs.items())  # by someone else (another campaign's copy)
+        if full or changed or written is None or rows[:len(written)] != written:
             text = "\n".join([f"commit\t{self.metric}\tmemory_gb\tstatus\tdescription", *rows]) + "\n"
             for path in self.paths:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                if path.is_dir() and not path.is_symlink():
+                    import shutil
+
+                    shutil.rmtree(path)
                 write_atomic(path, text)
         elif len(rows) > len(written):
             text = "".join(r + "\n" for r in rows[len(written):])
@@ -121,6 +156,14 @@ class TsvExport:
                 with open(path, "a", encoding="utf-8") as f:
                     f.write(text)
         self._written = rows
+        self._sigs = {p: _sig(p) for p in self.paths}
+
+    def intact(self) -> bool:
+        """Whether the campaign's own copy is as we last left it (nothing written yet: yes).
+        The arena's root copy is shared by the campaigns of the arena: rewritten when it
+        changed, not watched."""
+        own = self.paths[0]
+        return own not in self._sigs or _sig(own) == self._sigs[own]
 
     def _row(self, e: Experiment) -> str | None:
         if e is not self._rendered.get(e.id):

@@ -125,7 +125,7 @@ class RunDirs:
         if commit is None:
             raise OSError(f"{run_dir} is not a run directory of this harness")
         eval_dir = self.materialize(tag, name, commit)
-        moved, removed = move_outputs(self.top_of(run_dir), self.top_of(eval_dir), self.outputs(run_dir))
+        moved, removed = move_outputs(self.top_of(run_dir), self.top_of(eval_dir), self.outputs(run_dir), self.prefix)
         return eval_dir, moved, removed
 
     def hide(self, arena_dir: Path, patterns: Iterable[str]) -> list[str]:

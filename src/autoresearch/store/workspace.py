@@ -4,8 +4,8 @@ The user's checkout (working tree, index, HEAD) is never touched: we add objects
 own refs, and keep run directories under ``.autoresearch/`` (``rundirs.py``, as
 ``workspace.dirs``). Reads and writes of objects
 and refs go through ``gitobjects`` (in process, or one long-lived ``git cat-file``); the
-few git processes left (``status`` of the user's checkout, ``merge-base``, ``archive``)
-run with a fixed environment and configuration.
+few git processes left (``status`` of the user's checkout, ``merge-base``) run with a fixed
+environment and configuration, filter drivers off.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import fnmatch
 import threading
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import ArenaError, EditError
-from .gitobjects import (MODE_FILE, MODE_TREE, GitError, ObjectStore, RefStore, TreeEntry, git, git_out,
-                         stale_temp_objects)
+from .gitobjects import (MODE_FILE, MODE_GITLINK, MODE_LINK, MODE_TREE, GitError, ObjectStore, RefStore, TreeEntry,
+                         git, git_out, no_filters, stale_temp_objects)
 from .rundirs import RunDirs, TreeCache
 
 STATE_DIR = ".autoresearch"
@@ -29,6 +29,20 @@ __all__ = ["Workspace", "GitError", "git", "git_out", "STATE_DIR", "OUR_FILES"]
 
 def _kind(e: TreeEntry) -> str:
     return {"120000": "a symlink", "40000": "a directory", "160000": "a submodule"}.get(e.mode, "a file")
+
+
+def commit_present(ws: "Workspace", sha: str) -> bool:
+    """Whether the repository holds commit ``sha`` intact (a run may have pruned or
+    planted objects)."""
+    try:
+        return ws.has_commit(sha)
+    except GitError:  # an object that does not match its id
+        return False
+
+
+def attribute_files(ws: "Workspace") -> list[str]:
+    """Repository-relative paths of the ``.gitattributes`` files in HEAD's tree."""
+    return [p for p in ws._flat(ws.head()) if p.rsplit("/", 1)[-1] == ".gitattributes"]
 
 
 class Workspace:
@@ -65,6 +79,7 @@ class Workspace:
         self._lock = threading.Lock()  # the tree cache
         self.dirs = RunDirs(self.objects, self.trees, prefix=self.prefix, base=self.state_dir / "worktrees",
                             trees_lock=self._lock)
+        self.watchers: list[Any] = []  # told before and after each of our ref writes (engine/guard.py)
 
     def close(self) -> None:
         self.objects.close()
@@ -83,11 +98,19 @@ class Workspace:
 
     def update_ref(self, ref: str, new: str, old: str | None = None, message: str = "autoresearch") -> None:
         """Move one of our refs. Only the journal calls this (architecture test)."""
+        for w in list(self.watchers):
+            w.before_ref_write(ref)
         self.refs.update(ref, new, old, message)
+        for w in list(self.watchers):
+            w.after_ref_write(ref)
 
     def delete_ref(self, ref: str, old: str | None = None) -> None:
         """Remove one of our refs. Only the journal calls this (architecture test)."""
+        for w in list(self.watchers):
+            w.before_ref_write(ref)
         self.refs.delete(ref, old)
+        for w in list(self.watchers):
+            w.after_ref_write(ref)
 
     def ref_lock_path(self, ref: str) -> Path:
         return self.refs.lock_path(ref)
@@ -109,7 +132,10 @@ class Workspace:
 
     def dirty_paths(self) -> list[str]:
         """Uncommitted changes in the user's checkout, ignoring our own files."""
-        out = git(["status", "--porcelain", "-z", "--untracked-files=normal", "--", "."], self.arena).stdout
+        # no filter driver, fsmonitor or submodule's git runs on the repository's say-so
+        args = [*no_filters(self.root), "status", "--porcelain", "-z", "--untracked-files=normal",
+                "--ignore-submodules=all", "--", "."]
+        out = git(args, self.arena).stdout
         paths = []
         for entry in out.decode(errors="replace").split("\0"):
             if len(entry) > 3:
@@ -160,7 +186,33 @@ class Workspace:
         return files, sorted(set(old) - set(new))
 
     def archive(self, commit: str) -> bytes:
-        return git(["archive", "--format=tar", commit], self.root).stdout
+        """The commit's files as a tar, written here (``git archive`` would run filter
+        drivers and ``export-subst`` on the repository's say-so)."""
+        import io
+        import tarfile
+
+        with self._lock:
+            flat = dict(self.trees.of_commit(commit))
+        blobs = self.objects.read_many(e.sha for e in flat.values() if e.mode != MODE_GITLINK)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path in sorted(flat):
+                e = flat[path]
+                info = tarfile.TarInfo(path)
+                if e.mode == MODE_GITLINK:  # a submodule: an empty directory, as git archive writes it
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+                    continue
+                got = blobs.get(e.sha)
+                if got is None:
+                    raise GitError(f"{commit}: object {e.sha} of {path} is missing")
+                if e.mode == MODE_LINK:
+                    info.type, info.linkname, info.mode = tarfile.SYMTYPE, got[1].decode("utf-8", "surrogateescape"), 0o777
+                    tar.addfile(info)
+                else:
+                    info.size, info.mode = len(got[1]), 0o755 if e.mode == "100755" else 0o644
+                    tar.addfile(info, io.BytesIO(got[1]))
+        return buf.getvalue()
 
     def commit_files(self, parent: str, files: Mapping[str, str], message: str) -> str:
         """A new commit: ``parent`` with ``files`` (arena-relative path -> text) written.
