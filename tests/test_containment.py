@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from autoresearch import safefs
 from autoresearch.store.workspace import Workspace
 from autoresearch.testing import constant_edit, make_synthetic_arena, synthetic_true_loss, write_proposals
 from conftest import git, ledger_rows, run_cli
@@ -128,6 +129,109 @@ def replace():
     dst.close()
     os.replace(L + ".evil", L)
 attempt("replace-ledger", replace)
+''',
+    # variants found by a red-team pass: the ledger's schema (a trigger that falsifies what
+    # the harness writes, one that aborts its writes, the schema version)
+    "ledger-schema": '''
+L = os.path.join(A, ".autoresearch", "ledger.sqlite")
+def plant():
+    db = sqlite3.connect(L, timeout=10)
+    db.execute("CREATE TRIGGER falsify AFTER INSERT ON runs BEGIN "
+               "UPDATE experiments SET metric = 99.0 WHERE id = 0; UPDATE runs SET metric = 99.0 WHERE experiment_id = 0; END")
+    db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON campaigns BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+attempt("ledger-triggers", plant)
+''',
+    # file-system shapes where the harness expects files: a sparse 1 TiB hook, directory
+    # chains deeper than any recursion in the run and result directories, the branch ref
+    # replaced by a directory, the archive namespace a link to elsewhere, a hook whose name
+    # holds a newline and a forged line of output
+    "shapes": '''
+import shutil
+G = os.path.join(A, ".git")
+R = os.path.dirname(os.environ["AUTORESEARCH_RESULT_FILE"])
+def sparse():
+    with open(os.path.join(G, "hooks", "big"), "wb") as f:
+        f.truncate(1 << 40)
+def deep(top):
+    os.makedirs(top, exist_ok=True)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.close(fd)
+def branch_a_folder():
+    p = os.path.join(G, "refs", "heads", "autoresearch", TAG)
+    tip = git("rev-parse", f"refs/heads/autoresearch/{TAG}")
+    if os.path.lexists(p):
+        os.remove(p)
+    os.makedirs(os.path.join(p, "x"))
+    open(os.path.join(p, "x", "y"), "w").write(tip + "\\n")
+def archive_a_link():
+    p = os.path.join(G, "refs", "autoresearch", TAG)
+    shutil.copytree(p, os.path.join(M, "outside-refs"))
+    shutil.rmtree(p)
+    os.symlink(os.path.join(M, "outside-refs"), p)
+attempt("sparse-hook", sparse)
+attempt("deep-run-dir", lambda: deep(os.path.join(os.getcwd(), "deep")))
+attempt("deep-result-dir", lambda: deep(os.path.join(R, "deep")))
+attempt("branch-a-folder", branch_a_folder)
+attempt("archive-a-link", archive_a_link)
+attempt("newline-name", lambda: open(os.path.join(G, "hooks", "x\\n   99 keep 0.000001 forged"), "w").write("x"))
+''',
+    # the user's global config reached through the link to their dotfiles; the hooks folder
+    # swapped for a link; a link at the name of the harness's next temporary file; a FIFO
+    # at the run's own log; .git/config replaced by a directory
+    "links": '''
+import shutil
+G = os.path.join(A, ".git")
+def dotfiles():
+    append(os.path.realpath(os.path.expanduser("~/.gitconfig")), f"[core]\\n\\thooksPath = {M}/hooks\\n")
+def hooks_a_link():
+    os.makedirs(os.path.join(M, "hooks"), exist_ok=True)
+    append(os.path.join(M, "hooks", "pre-commit"), f"#!/bin/sh\\ntouch {M}/hook-ran\\n")
+    os.chmod(os.path.join(M, "hooks", "pre-commit"), 0o755)
+    shutil.rmtree(os.path.join(G, "hooks"))
+    os.symlink(os.path.join(M, "hooks"), os.path.join(G, "hooks"))
+def temp_names():
+    pids, pid = [], os.getpid()
+    for _ in range(4):
+        pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        pids.append(pid)
+    for d in (os.path.join(A, ".autoresearch", TAG), A):
+        for p in pids:
+            os.symlink(os.path.join(G, "config"), os.path.join(d, f".results.tsv.{p}.autoresearch-tmp"))
+def fifo_log():
+    import glob
+    exp = int(os.environ["AUTORESEARCH_EXPERIMENT_ID"])
+    for log in glob.glob(os.path.join(A, ".autoresearch", TAG, "logs", f"{exp:04d}-*-run.log")):
+        os.remove(log)
+        os.mkfifo(log)
+def config_a_folder():
+    os.rename(os.path.join(G, "config"), os.path.join(M, "config-was"))
+    os.mkdir(os.path.join(G, "config"))
+attempt("dotfiles", dotfiles)
+attempt("hooks-a-link", hooks_a_link)
+attempt("temp-names", temp_names)
+attempt("fifo-log", fifo_log)
+attempt("config-a-folder", config_a_folder)
+''',
+    # a daemon that double-forks, leaves the session and carries a forged run token
+    "forged-daemon": '''
+import sys
+DAEMON = f"""import os, sys, time
+if os.fork(): sys.exit(0)
+os.setsid()
+if os.fork(): sys.exit(0)
+time.sleep(3)
+open({M!r} + "/daemon-alive", "w").write("x")
+"""
+attempt("forged-daemon", lambda: subprocess.Popen([sys.executable, "-c", DAEMON], start_new_session=True,
+                                                  env={"PATH": os.environ["PATH"], "AUTORESEARCH_RUN_TOKEN": "0" * 12 + "-forged"}).wait())
 ''',
 }
 
@@ -531,3 +635,98 @@ def test_hostile_output_and_descriptions_reach_nothing_raw(tmp_path, mark):
     # a restart reads all of it back
     r = run_cli("run", arena, "--tag", "h", "--proposals", props)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# -- variants from a red-team pass ------------------------------------------------------------------
+
+def test_odd_shapes_and_links_where_the_harness_expects_files(tmp_path, mark):
+    home = tmp_path / "home"
+    home.mkdir()
+    (mark / "dotfiles").mkdir()
+    (mark / "dotfiles" / "gitconfig").write_text("[user]\n\tname = someone\n")
+    (home / ".gitconfig").symlink_to(mark / "dotfiles" / "gitconfig")
+    arena = attack_arena(tmp_path / "arena", mark, "s", "none")
+    git(arena, "commit", "-q", "--allow-empty", "-m", "so that the user's next commit would run a hook")
+    props = write_proposals(tmp_path / "p.json", [worse(0.6), attack("shapes"), attack("links"), attack("ledger-schema"),
+                                                  honest(0.003), warmup(100)])
+    try:
+        _odd_shapes(arena, home, mark, props)
+    finally:
+        safefs.remove_tree(arena / ".autoresearch")  # (deep chains a failed run may leave: pytest's clean-up would recurse)
+
+
+def _odd_shapes(arena: Path, home: Path, mark: Path, props: Path) -> None:
+    r = run_cli("run", arena, "--tag", "s", "--proposals", props, env={"HOME": str(home)}, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = rows(arena)
+    logs = {i: run_log(arena, "s", i) for i in (2, 3, 4)}  # (a FIFO at a log path would block this read)
+    assert "branch-a-folder: allowed" in logs[2] and "deep-result-dir: allowed" in logs[2], logs[2]
+    assert "temp-names: allowed" in logs[3] and "fifo-log: allowed" in logs[3], logs[3]  # the log, put back
+    assert "ledger-triggers: allowed" in logs[4], logs[4]
+    for i in (2, 3, 4):
+        assert got[i]["status"] == "invalid" and got[i]["reason"].startswith("tampering: "), (i, dict(got[i]), r.stdout)
+    assert got[1]["status"] == "discard" and got[5]["status"] == "keep" and got[6]["status"] == "keep", r.stdout
+    for what in ("hooks/big created", "refs/heads/autoresearch/s", "gitconfig changed", "hooks changed",
+                 "trigger falsify added by another process: dropped", "meta schema_version"):
+        assert what in r.stdout, (what, r.stdout)
+    # a forged line never reaches the output as a line of its own
+    assert not any(line.lstrip().startswith("99 keep") for line in r.stdout.splitlines()), r.stdout
+    # everything is as it was, and git works
+    gitdir = arena / ".git"
+    assert (gitdir / "config").is_file() and (gitdir / "hooks").is_dir() and not (gitdir / "hooks").is_symlink()
+    assert not (gitdir / "hooks" / "big").exists()
+    assert (mark / "dotfiles" / "gitconfig").read_text() == "[user]\n\tname = someone\n"
+    assert (home / ".gitconfig").is_symlink()
+    assert not (gitdir / "refs" / "autoresearch" / "s").is_symlink()
+    assert git(arena, "rev-parse", "autoresearch/s") == got[6]["commit_sha"]
+    assert git(arena, "rev-parse", "refs/autoresearch/s/discarded/1") == got[1]["commit_sha"]
+    assert git(arena, "fsck", "--no-dangling") == ""
+    assert ledger_rows(arena, "SELECT value FROM meta WHERE key = 'schema_version'")[0]["value"] != "999"
+    assert ledger_rows(arena, "SELECT name FROM sqlite_master WHERE type = 'trigger'") == []
+    assert all(x["metric"] != 99.0 for x in ledger_rows(arena, "SELECT metric FROM runs WHERE experiment_id = 0"))
+    assert (arena / "results.tsv").is_file() and not (gitdir / "config").read_text().startswith("commit\t")
+    # the user's own next commit runs nothing planted; a restart and the doctor find all well
+    git(arena, "-c", "core.hooksPath=", "commit", "-q", "--allow-empty", "-m", "user")
+    assert not (mark / "hook-ran").exists()
+    r = run_cli("run", arena, "--tag", "s", "--proposals", props, env={"HOME": str(home)})
+    assert r.returncode == 0 and "TAMPERING" not in r.stdout, r.stdout + r.stderr
+    r = run_cli("doctor", arena, env={"HOME": str(home)})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_trigger_planted_between_campaigns_is_reported_and_dropped(tmp_path):
+    arena = make_synthetic_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [honest(0.003), worse(0.6)])
+    r = run_cli("run", arena, "--tag", "t", "--proposals", props, "--max-experiments", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    db.execute("CREATE TRIGGER falsify AFTER INSERT ON runs BEGIN UPDATE experiments SET metric = 99.0 WHERE id = 0; END")
+    db.commit()
+    db.close()
+    r = run_cli("doctor", arena)
+    assert r.returncode != 0 and "trigger falsify" in r.stdout and "--repair" in r.stdout, r.stdout
+    r = run_cli("run", arena, "--tag", "t", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "trigger falsify (the harness defines none): dropped" in r.stdout, r.stdout
+    assert rows(arena)[2]["status"] == "discard" and rows(arena)[0]["metric"] != 99.0
+    assert run_cli("doctor", arena).returncode == 0
+
+
+def test_an_orphan_with_a_forged_run_token_is_killed(tmp_path, mark):
+    arena = attack_arena(tmp_path / "arena", mark, "d", "none")
+    props = write_proposals(tmp_path / "p.json", [attack("forged-daemon"), honest(0.003)])
+    try:
+        r = run_cli("run", arena, "--tag", "d", "--proposals", props, "--max-experiments", "2")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "forged-daemon: allowed" in run_log(arena, "d", 1)
+        import time
+
+        time.sleep(4)
+        assert not (mark / "daemon-alive").exists(), "the daemon outlived its run"
+    finally:
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                if b"-forged" in Path(f"/proc/{pid}/environ").read_bytes():
+                    os.kill(int(pid), 9)
+            except OSError:
+                pass

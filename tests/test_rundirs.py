@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from autoresearch import safefs
 from autoresearch.store.workspace import Workspace
 from autoresearch.testing import commit_all
 from conftest import git
@@ -117,3 +118,29 @@ def test_an_arena_in_a_subdirectory(tmp_path):
         assert git(r, "show", f"{c}:projects/arena/train.py") == "LR = 2"
     finally:
         ws.close()
+
+
+def test_odd_shapes_a_run_leaves_are_hashed_walked_and_removed_without_reading_or_recursing(ws):
+    head = ws.head()
+    d = ws.dirs.materialize("t", "slot-0", head)
+    with open(d / "prepare.py", "r+b") as f:  # a sparse terabyte where a readonly file was
+        f.truncate(1 << 40)
+    (d / "pkg" / "model.py").unlink()
+    os.mkfifo(d / "pkg" / "model.py")  # a FIFO: never opened for reading
+    hashes = ws.dirs.hash_files(d, ["prepare.py", "pkg/model.py", "train.py"])
+    assert hashes["prepare.py"].startswith("larger than") and hashes["pkg/model.py"] is None
+    assert hashes["train.py"] == git(ws.root, "rev-parse", f"{head}:train.py")
+    fd = os.open(d, os.O_RDONLY)  # a chain of directories deeper than Python's recursion and PATH_MAX
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.close(fd)
+    try:
+        assert ws.dirs.outputs(d) == []  # (empty folders are no outputs; walking them does not recurse)
+        ws.dirs.materialize("t", "slot-0", head)
+        assert snapshot(d) == {**FILES, "run.sh": "echo hi\n", "alias.py": "-> train.py"}
+        assert not (d / "d").exists()
+    finally:
+        safefs.remove_tree(d / "d")  # (pytest's own clean-up would recurse)

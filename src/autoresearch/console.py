@@ -25,8 +25,9 @@ STATUS_STYLE = {
 
 
 def safe(text: str) -> str:
-    """Text from a run or a model, for the terminal: no control sequences, no rich markup."""
-    return escape(clean_text(text))
+    """Text from a run or a model, for the terminal: one line (a newline in a reason cannot
+    forge a line of the campaign's output), no control sequences, no rich markup."""
+    return escape(clean_text(text, newlines=False))
 
 
 def fmt(x: float | None) -> str:

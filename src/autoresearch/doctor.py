@@ -24,6 +24,7 @@ from .engine.opening import LEDGER_FILE, CampaignLock
 from .errors import AutoresearchError, CampaignLockedError
 from .store.gitobjects import git
 from .store.ledger import Ledger, integrity
+from .store.ledger_watch import foreign_objects
 from .store.recovery import RECORDS, RecoveryLog, read_campaigns
 from .store.workspace import Workspace
 
@@ -111,6 +112,10 @@ class Doctor:
         if problems:
             ledger.close()
             return self._rebuild(f"SQLite finds the ledger damaged: {'; '.join(problems)}")
+        planted = foreign_objects(ledger.db, drop=self.repair)
+        for what in planted:
+            self.add("repaired" if self.repair else "problem", what,
+                     "" if self.repair else f"autoresearch doctor {self.ws.arena} --repair drops it")
         self.add("ok", f"the ledger {self.path} is sound ({len(ledger.campaigns())} campaign(s))")
         return ledger
 

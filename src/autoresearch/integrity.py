@@ -89,7 +89,9 @@ def eval_only_files(root: Path, patterns: Iterable[str]) -> list[str]:
     if not patterns:
         return []
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    from .safefs import walk
+
+    for dirpath, dirnames, filenames in walk(root):
         dirnames[:] = [d for d in dirnames if d not in (".git", ".autoresearch")]
         for name in filenames:
             rel = (Path(dirpath) / name).relative_to(root).as_posix()

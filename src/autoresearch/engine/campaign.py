@@ -61,15 +61,19 @@ class CampaignEngine:
         with ctx.lock:
             try:
                 outcome = self._run()
-                ctx.guard.check()  # what runs stopped at the end changed
-                return outcome
             except BaseException:
                 with contextlib.suppress(Exception):  # the error that stopped the campaign is the one to show
+                    ctx.journal.export(full=True)
+                with contextlib.suppress(Exception):
                     ctx.guard.check()
+                ctx.guard.close()
                 raise
+            try:
+                ctx.journal.export(full=True)
+                ctx.guard.check()  # last: what runs stopped at the end changed, our last writes included
             finally:
                 ctx.guard.close()
-                ctx.journal.export(full=True)
+            return outcome
 
     def _run(self) -> Outcome:
         ctx = self.ctx

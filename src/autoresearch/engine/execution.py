@@ -11,7 +11,6 @@ the journal records the plan before the run and the result after it.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,14 +144,10 @@ LOG_TAIL_READ = 2 << 20  # what measuring reads of a log: its end (the summary b
 
 
 def read_log(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > LOG_TAIL_READ:
-                f.seek(size - LOG_TAIL_READ)
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
+    from ..safefs import read_regular
+
+    data = read_regular(path, LOG_TAIL_READ, tail=True)
+    return "" if data is None else data.decode("utf-8", errors="replace")
 
 
 class Execution:

@@ -37,16 +37,23 @@ class Guard:
         self.ours = (f"refs/heads/{journal.campaign.branch}", f"refs/autoresearch/{tag}/", *OURS)
 
         def not_ours(ref: str) -> bool:  # another campaign's refs: its own harness watches them
-            return ref.startswith(("refs/heads/autoresearch/", "refs/autoresearch/")) and not ref.startswith(self.ours)
+            return ref.startswith(("refs/heads/autoresearch/", "refs/autoresearch/")) and not self.is_ours(ref)
 
         self.git = GitWatch(ws.git_dir, ws.root, attributes=attribute_files(ws), home=os.environ.get("HOME"),
                             xdg=os.environ.get("XDG_CONFIG_HOME"), ignore_ref=not_ours,
                             extra=[journal.out_dir / "campaign.json"])
         self.ledger = LedgerWatch(journal.ledger, journal.campaign.id)
+        if self.ledger.planted:
+            note("the ledger held objects another process added while no campaign ran: " + "; ".join(self.ledger.planted))
         self.live: set[int] = set()     # experiments with a run in progress
         self.charged: dict[int, str] = {}  # experiment -> why its run is invalid
         self._busy = False
         ws.watchers.append(self)
+
+    def is_ours(self, ref: str) -> bool:
+        """The campaign's branch, its archive namespace (and the name of that folder itself:
+        a link or a file planted there), replace refs."""
+        return ref.startswith(self.ours) or ref in (p.rstrip("/") for p in self.ours)
 
     # -- runs ---------------------------------------------------------------------------------
     def started(self, exp_id: int) -> None:
@@ -75,11 +82,16 @@ class Guard:
             return []
         self._busy = True
         try:
-            changes = self.git.scan()
             found = self.ledger.check() + self._own_files()
-            if not changes and not found:
+            for _ in range(3):  # what putting back reveals (a folder's link replaced: its content) is looked at again
+                changes = self.git.scan()
+                if not changes:
+                    break
+                found += self._undo(changes)
+                if self.sandboxed:
+                    break
+            if not found:
                 return []
-            found += self._undo(changes)
             self.git.accept()
         finally:
             self._busy = False
@@ -107,7 +119,7 @@ class Guard:
             elif c.kind == "file":
                 problem = self.git.restore(c)
                 out.append(f"{text}: {'put back' if problem is None else problem}")
-            elif c.name.startswith(self.ours):
+            elif self.is_ours(c.name):
                 refs[c.name] = c.before if isinstance(c.before, str) and c.before else None
                 out.append(f"{text}: put back")
             else:

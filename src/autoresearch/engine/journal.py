@@ -190,15 +190,22 @@ class Journal:
     def restore_refs(self, refs: Mapping[str, str | None]) -> list[str]:
         """Our refs put back where they pointed before a run moved them (engine/guard.py);
         what could not be."""
+        from ..store.gitobjects import GitError
+
         problems = []
         for ref, sha in refs.items():
-            if sha is None:
-                self.ws.delete_ref(ref)
-            elif commit_present(self.ws, sha):
-                self.ws.update_ref(ref, sha, message="autoresearch: put back after tampering")
-            else:
-                problems.append(f"{ref}: commit {sha} is gone from the repository (deleted by the run?); "
-                                "`autoresearch doctor` lists what the ledger knows")
+            try:
+                if sha is None:
+                    self.ws.refs._plain(ref)  # (a link or a folder planted at the name)
+                    if self.ws.resolve(ref) is not None:
+                        self.ws.delete_ref(ref)
+                elif commit_present(self.ws, sha):
+                    self.ws.update_ref(ref, sha, message="autoresearch: put back after tampering")
+                else:
+                    problems.append(f"{ref}: commit {sha} is gone from the repository (deleted by the run?); "
+                                    "`autoresearch doctor` lists what the ledger knows")
+            except (GitError, OSError) as e:
+                problems.append(f"{ref}: could not be put back ({e})")
         return problems
 
     # -- ablation -------------------------------------------------------------------------------

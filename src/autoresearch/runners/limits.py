@@ -193,7 +193,9 @@ class RunCgroup:
 
 def dir_size_mb(path: Path) -> float:
     total = 0
-    for root, dirs, files in os.walk(path):
+    from ..safefs import walk
+
+    for root, dirs, files in walk(path):
         if ".git" in dirs and Path(root) == path:
             dirs.remove(".git")
         for f in files:

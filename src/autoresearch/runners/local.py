@@ -25,8 +25,9 @@ from typing import BinaryIO
 
 from ..records import RunOutcome
 from ..runs.spec import RunSpec
+from .. import safefs
 from .limits import Cgroups, RunCgroup, dir_size_mb, machine_cgroups, wrap
-from .proctree import ACTIVE_ROOTS, HARNESS_PREFIX, PROTECTED, SPAWN_LOCK, ProcessTracker, become_subreaper
+from .proctree import ACTIVE_ROOTS, ACTIVE_TOKENS, HARNESS_PREFIX, PROTECTED, SPAWN_LOCK, ProcessTracker, become_subreaper
 
 RESULT_FILE_CAP = 1 << 20
 
@@ -35,16 +36,10 @@ def read_result_file(path: Path) -> str | None:
     """A run's result file: a regular file, not followed through a link (a link to a file
     only the harness may read, a FIFO that would block the read), at most RESULT_FILE_CAP
     bytes. None when there is none such."""
-    import stat
+    data = safefs.read_regular(path, RESULT_FILE_CAP)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return f.read(RESULT_FILE_CAP).decode("utf-8", errors="replace")
+
 TAIL_LINES = 60
 
 
@@ -64,7 +59,7 @@ class _CappedLog:
         self.tail_cap = cap - self.head_cap
         self.total = 0
         self.tail = bytearray()
-        self.file = open(path, "wb")
+        self.file = os.fdopen(safefs.open_new(path, readable=True), "r+b")  # (never through a link planted at that name)
         self._closing = threading.Event()
         self.thread = threading.Thread(target=self._pump, name=f"log:{path.name}", daemon=True)
         self.thread.start()
@@ -106,6 +101,10 @@ class _CappedLog:
             if omitted > 0:
                 self.file.write(f"\n[autoresearch: {omitted} bytes of output omitted; the log keeps the head and the tail]\n".encode())
             self.file.write(bytes(self.tail))
+        self.file.flush()
+        if not safefs.is_at(self.path, self.file.fileno()):  # the run removed or replaced its log: ours goes back
+            self.file.seek(0)
+            safefs.write_file(self.path, self.file.read())
         self.file.close()
         try:
             self.pipe.close()
@@ -114,13 +113,8 @@ class _CappedLog:
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
+    data = safefs.read_regular(path, max_bytes, tail=True)  # (a FIFO planted there would block a plain read)
+    if data is None:
         return ""
     text = data.decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
@@ -160,7 +154,8 @@ class LocalHandle:
                 start_new_session=True,
             )
             ACTIVE_ROOTS.add(self.proc.pid)
-        self.tracker = ProcessTracker(self.proc.pid, spec.token)
+            self.tracker = ProcessTracker(self.proc.pid, spec.token)
+            ACTIVE_TOKENS.add(self.tracker.token)
         try:
             self._pidfd: int | None = os.pidfd_open(self.proc.pid)
         except (AttributeError, OSError):  # not Linux, or an old kernel
@@ -247,6 +242,7 @@ class LocalHandle:
             self.proc.wait()
         self._signal_group(signal.SIGKILL)
         ACTIVE_ROOTS.discard(self.proc.pid)
+        ACTIVE_TOKENS.discard(self.tracker.token)
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None

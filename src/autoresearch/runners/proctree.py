@@ -33,6 +33,10 @@ _libc = None
 # Root pids of runs in progress in this process: a re-parented orphan is attributed to the
 # run being cleaned up unless it carries another run's token.
 ACTIVE_ROOTS: set[int] = set()
+# The tokens of those runs (``AUTORESEARCH_RUN_TOKEN=...``): an orphan carrying one belongs
+# to that run; an orphan carrying any other (forged, or a finished run's) to the run being
+# cleaned up.
+ACTIVE_TOKENS: set[bytes] = set()
 # Our own helper processes (the guardian): never a run's member.
 PROTECTED: set[int] = set()
 # Held while a run's root is spawned and registered in ACTIVE_ROOTS, and while a tracker
@@ -162,10 +166,11 @@ class ProcessTracker:
             token = run_token_of(pid)
             if token == self.token:
                 members.add(pid)
-            elif (ppid == me and token is None and pid not in ACTIVE_ROOTS and pid not in PROTECTED
-                  and session_of(pid) != my_session):
-                # an orphan re-parented to us (subreaper) that scrubbed its environment; our
-                # own helpers (git, started by other threads) share the harness's session
+            elif (ppid == me and (token is None or token not in ACTIVE_TOKENS) and pid not in ACTIVE_ROOTS
+                  and pid not in PROTECTED and session_of(pid) != my_session):
+                # an orphan re-parented to us (subreaper) that scrubbed or forged its
+                # environment; our own helpers (git, started by other threads) share the
+                # harness's session
                 members.add(pid)
         members |= descendants(table, members)
         members.discard(me)

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import safefs
 from ..config import RayTable
 from ..errors import ConfigError, InfraError
 from ..records import RunOutcome
@@ -324,18 +325,18 @@ class RayHandle:
                 target.unlink(missing_ok=True)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                safefs.write_file(target, data)
         if log_path is not None:
-            log_path.write_bytes(res.log)
+            safefs.write_file(log_path, res.log)
 
     def _outcome(self, res: NodeResult, spec: RunSpec, problems: list[str]) -> RunOutcome:
         self._write_back(res, spec.top, spec.log_path)
         if problems:
-            with open(spec.log_path, "ab") as f:
-                f.write(f"\n[autoresearch: retried on node {res.host} after: {'; '.join(problems)}]\n".encode())
+            safefs.write_file(spec.log_path, f"\n[autoresearch: retried on node {res.host} after: {'; '.join(problems)}]\n".encode(),
+                              append=True)
         if spec.result_file is not None and res.result_json is not None:
             spec.result_file.parent.mkdir(parents=True, exist_ok=True)
-            spec.result_file.write_text(res.result_json)
+            safefs.write_file(spec.result_file, res.result_json.encode())
         return RunOutcome(
             exit_code=res.exit_code, timed_out=res.timed_out, interrupted=res.interrupted,
             duration_s=res.duration_s, log_path=str(spec.log_path), log_tail=log_tail(spec.log_path),
@@ -344,7 +345,7 @@ class RayHandle:
 
     def _infra_outcome(self, problems: list[str]) -> RunOutcome:
         text = "\n".join(f"[autoresearch: try {i + 1} failed: {p}]" for i, p in enumerate(problems))
-        self.spec.log_path.write_text(text + "\n")
+        safefs.write_file(self.spec.log_path, (text + "\n").encode())
         return RunOutcome(exit_code=None, timed_out=False, interrupted=False,
                           duration_s=time.monotonic() - self.started, log_path=str(self.spec.log_path),
                           log_tail=text, log_bytes=0, result_json=None,
@@ -352,7 +353,7 @@ class RayHandle:
 
     def _interrupted_outcome(self) -> RunOutcome:
         text = "[autoresearch: the harness was stopped; the run was cancelled on its node]"
-        self.spec.log_path.write_text(text + "\n")
+        safefs.write_file(self.spec.log_path, (text + "\n").encode())
         return RunOutcome(exit_code=None, timed_out=False, interrupted=True,
                           duration_s=time.monotonic() - self.started, log_path=str(self.spec.log_path),
                           log_tail=text, log_bytes=0, result_json=None)

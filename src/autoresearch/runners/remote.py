@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from .. import safefs
 from ..integrity import matches, move_outputs
 from ..runs.spec import Phase, Placement, RemoteJob, child_env, fresh_dir, node_spec
 from .local import LocalRunner
@@ -83,9 +84,9 @@ def ensure_base(work: Path, tree: str, fetch: Callable[[], bytes]) -> tuple[Path
     listing = work / "base" / f"{tree}.files"
     with _locked(work / "base" / f"{tree}.lock"):
         if not listing.is_file():
-            shutil.rmtree(base, ignore_errors=True)
+            _remove(base)
             tmp = work / "base" / f"{tree}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(tmp)
             tmp.mkdir(parents=True)
             files = []
             with tarfile.open(fileobj=io.BytesIO(fetch()), mode="r:") as tar:
@@ -134,8 +135,7 @@ def build_scratch(base: Path, files: list[str], scratch: Path, changed: Mapping[
     """A fresh worktree: the base's tracked files (copies, never links: a run may write to
     them), then the experiment's changed files, without the ``hidden`` ones (``[arena]
     eval_only`` patterns, for a run phase). Returns the hash of every tracked file."""
-    if scratch.exists():
-        shutil.rmtree(scratch)
+    safefs.remove_tree(scratch)  # (however deep a run's leftovers go)
     scratch.mkdir(parents=True)
     gone = set(deleted)
     tracked = [f for f in files if f not in gone and not matches(f, hidden)]
@@ -178,11 +178,18 @@ def changed_files(scratch: Path, hashes: Mapping[str, str | None]) -> dict[str, 
     return out
 
 
+def _remove(path: Path) -> None:
+    """Best effort: what cannot be removed now is a leftover the next sweep of stale scratch
+    directories tries again."""
+    with contextlib.suppress(OSError):
+        safefs.remove_tree(path)
+
+
 def untracked_files(root: Path, tracked: set[str]) -> list[str]:
     """Files (and links) under ``root`` that are not in ``tracked``: what a run left."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+    for dirpath, dirnames, filenames in safefs.walk(root):
+        for name in filenames:  # (links to directories are listed as files: never followed)
             rel = (Path(dirpath) / name).relative_to(root).as_posix()
             if rel not in tracked:
                 out.append(rel)
@@ -197,7 +204,7 @@ def _sweep_stale(work: Path, keep: str) -> None:
     for f in state.glob("*.json"):
         key = f.stem
         if key != keep and now - f.stat().st_mtime > STALE_SCRATCH_S:
-            shutil.rmtree(work / "scratch" / key, ignore_errors=True)
+            _remove(work / "scratch" / key)
             f.unlink(missing_ok=True)
 
 
@@ -279,10 +286,10 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
         raise SetupError(f"node {socket.gethostname()}: {e}") from None
     try:
         out = LocalRunner(in_ray_worker=True).run(spec)
-        log = place.log_path.read_bytes() if place.log_path.is_file() else b""
+        log = safefs.read_regular(place.log_path, 1 << 40) or b""
     finally:
         place.log_path.unlink(missing_ok=True)
-        shutil.rmtree(place.result_file.parent, ignore_errors=True)
+        _remove(place.result_file.parent)
     return NodeResult(exit_code=out.exit_code, timed_out=out.timed_out, interrupted=out.interrupted,
                       duration_s=out.duration_s, log=log, log_bytes=out.log_bytes, result_json=out.result_json,
                       limit=out.limit, changed=changed_files(scratch, hashes), removed=tuple(removed),

@@ -263,7 +263,6 @@ def fresh_dir(path: Path) -> None:
     """An empty directory at ``path``: whatever was there goes (a planted file, link or
     directory; an earlier run's result). A directory already there is emptied, not
     recreated (creating one costs more than removing a file on some file systems)."""
-    import shutil
     import stat
 
     try:
@@ -275,12 +274,11 @@ def fresh_dir(path: Path) -> None:
         path.unlink()
         path.mkdir()
         return
+    from .. import safefs
+
     with os.scandir(path) as entries:
         for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                shutil.rmtree(e.path, ignore_errors=True)
-            else:
-                os.unlink(e.path)
+            safefs.clear(e.path)
 
 
 def resolve_user(name: str) -> tuple[int, int]:
@@ -315,7 +313,9 @@ def grant(path: Path, uid: int, gid: int) -> None:
             raise ConfigError(f"[runner] run_as: uid {uid} cannot reach {path}: {parent} is not searchable by "
                               f"others (chmod o+x {parent}, or keep the arena somewhere every user can reach)")
     os.lchown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
+    from ..safefs import walk
+
+    for root, dirs, files in walk(path):
         for name in dirs + files:
             os.lchown(os.path.join(root, name), uid, gid)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import AutoresearchError
+from .. import safefs
 
 IDENTITY = "autoresearch <autoresearch@localhost>"
 _IDENTITY_ENV = {
@@ -263,10 +264,10 @@ class ObjectStore:
             self._folders.add(folder)
         tmp = f"{folder}/{TMP_PREFIX}{os.getpid()}_{threading.get_ident()}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444 & ~self._umask)
+            fd = safefs.open_new(tmp, 0o444 & ~self._umask)  # (never through a link planted at that name)
         except FileNotFoundError:  # the folder went (git gc prunes empty ones)
             os.makedirs(folder, mode=0o777 & ~self._umask, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444 & ~self._umask)
+            fd = safefs.open_new(tmp, 0o444 & ~self._umask)
         try:
             os.write(fd, zlib.compress(raw, 1))
         finally:
@@ -379,6 +380,7 @@ class RefStore:
             return
         lock = self.lock_path(ref)
         with self._lock:
+            self._plain(ref)
             lock.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_umask())
@@ -399,11 +401,30 @@ class RefStore:
                     os.close(fd)
                 lock.unlink(missing_ok=True)
 
+    def _plain(self, ref: str) -> None:
+        """Nothing but folders on the way to ``ref`` and a file or nothing at it: a link (to
+        a folder outside), a file where a folder belongs, a folder where the ref belongs
+        are what a run planted; we never write through them."""
+        import stat
+
+        path = self.git_dir
+        parts = ref.split("/")
+        for i, part in enumerate(parts):
+            path = path / part
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                return
+            last = i == len(parts) - 1
+            if stat.S_ISLNK(mode) or (last and stat.S_ISDIR(mode)) or (not last and not stat.S_ISDIR(mode)):
+                safefs.clear(path)
+                return
+
     def _log(self, ref: str, old: str, new: str, message: str) -> None:
         log = self.git_dir / "logs" / ref
         if not ref.startswith("refs/heads/") and not log.exists():
             return  # git logs branches only, unless told otherwise
         log.parent.mkdir(parents=True, exist_ok=True)
         line = f"{old} {new} {IDENTITY} {int(time.time())} +0000\t{' '.join(message.split())}\n"
-        with open(log, "a", encoding="utf-8", errors="surrogateescape") as f:
+        with os.fdopen(safefs.open_new(log, append=True), "a", encoding="utf-8", errors="surrogateescape") as f:
             f.write(line)

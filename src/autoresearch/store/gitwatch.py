@@ -16,10 +16,14 @@ ctime cannot be set back by a run). ``restore`` puts a file back as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+
+from ..safefs import read_regular, remove_tree
 
 Sig = tuple[int, int, int, int]
 MAX_KEPT = 1 << 20  # files larger than this are compared by content but cannot be put back
@@ -39,6 +43,16 @@ class Change:
     after: bytes | str | None
 
     def describe(self) -> str:
+        """One line (a run chooses names: a newline in one must not forge a line of ours)."""
+        from ..sanitize import one_line
+
+        name = one_line(self.name, 300)
+        if name != self.name:
+            name = repr(self.name)[:300]
+        return self._describe(name)
+
+    def _describe(self, name: str) -> str:
+        self = dataclasses.replace(self, name=name)
         what = "ref" if self.kind == "ref" else "file"
         if self.before is None:
             return f"{what} {self.name} created" + (f" (-> {self.after})" if self.kind == "ref" else "")
@@ -71,16 +85,22 @@ def _sig(st: os.stat_result) -> Sig:
 def config_includes(text: str, config: Path, home: str | None) -> list[Path]:
     """The files a git config file includes (``[include] path``, ``[includeIf "..."] path``),
     whether or not the condition holds. Pure."""
+    return config_paths(text, config, home, "include", "path") + config_paths(text, config, home, "includeif", "path")
+
+
+def config_paths(text: str, config: Path, home: str | None, want_section: str, want_key: str) -> list[Path]:
+    """The paths a git config file gives to ``want_section.want_key`` (lower case), resolved
+    as git does (``~/``, relative to the config's folder). Pure."""
     out, section = [], ""
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("["):
             section = line[1:line.find("]")].strip().split(" ", 1)[0].lower() if "]" in line else ""
             line = line[line.find("]") + 1:].strip() if "]" in line else ""
-        if section not in ("include", "includeif") or "=" not in line:
+        if section != want_section or "=" not in line:
             continue
         key, _, value = line.partition("=")
-        if key.strip().lower() != "path":
+        if key.strip().lower() != want_key:
             continue
         value = value.split(" #")[0].split(" ;")[0].strip().strip('"')
         if value.startswith("~/") and home:
@@ -114,12 +134,14 @@ class GitWatch:
         self.fixed += [root / ".gitattributes", root / ".git", *(root / a for a in attributes)]
         self.fixed += [git_dir / "objects" / "info" / n for n in ("alternates", "http-alternates")]
         self.fixed += global_configs(home, xdg) + list(extra)
+        # the folders themselves: one swapped for a link (to a copy a later run adds to) shows
+        self.fixed += [git_dir / n for n in ("info", "hooks", "refs", "worktrees", "objects/info", "logs")]
         self.ignore_ref = ignore_ref
         self.files: dict[Path, tuple[Sig | None, bytes | None]] = {}
         self._loose: dict[str, tuple[Sig, str]] = {}   # ref files as last read (by stat signature)
         self._packed: tuple[Sig | None, dict[str, str]] = (None, {})
         self._dirs: dict[Path, tuple[Sig, list[tuple[Path, bool]]]] = {}  # folder listings, by signature
-        self._parsed: dict[Path, tuple[Sig | None, list[Path]]] = {}      # a config's includes, by signature
+        self._parsed: dict[Path, tuple[Sig | None, tuple[list[Path], list[Path]]]] = {}  # includes, hooks paths
         self._included: set[Path] = set()
         self.files, self.refs = self._read_files({}), self._read_refs()
 
@@ -145,10 +167,18 @@ class GitWatch:
                 continue
             sig = _sig(st)
             out[p] = old[p] if p in old and old[p][0] == sig else (sig, _content(p, st))
-            if p.name in CONFIG_NAMES or p in included:
-                more = self._includes(p, out[p])
+            is_config = p.name in CONFIG_NAMES or p in included
+            if stat.S_ISLNK(st.st_mode):  # what git reads is the target (a dotfiles link, say)
+                target = Path(os.path.realpath(p))
+                queue.append(target)
+                if is_config:
+                    included.add(target)
+            elif is_config:
+                more, hooks = self._includes(p, out[p])
                 included.update(more)
                 queue += more
+                for folder in hooks:  # core.hooksPath: git runs what is there
+                    queue += self._listing(folder)
         self._included = included
         return out
 
@@ -160,9 +190,12 @@ class GitWatch:
         while stack:
             d = stack.pop()
             try:
-                sig = _sig(os.lstat(d))
+                st = os.lstat(d)
             except OSError:
                 continue
+            if not stat.S_ISDIR(st.st_mode):  # a link in a folder's place is not listed through
+                continue
+            sig = _sig(st)
             cached = self._dirs.get(d)
             if cached is None or cached[0] != sig:
                 try:
@@ -174,12 +207,14 @@ class GitWatch:
                 (stack if is_dir else out).append(path)
         return out
 
-    def _includes(self, config: Path, state: tuple[Sig | None, bytes | None]) -> list[Path]:
+    def _includes(self, config: Path, state: tuple[Sig | None, bytes | None]) -> tuple[list[Path], list[Path]]:
+        """The files a config includes and the hooks folders it names (``core.hooksPath``)."""
         sig, content = state
         cached = self._parsed.get(config)
         if cached is None or cached[0] != sig:
             text = (content or b"").partition(b"\n")[2].decode(errors="replace")
-            cached = self._parsed[config] = (sig, config_includes(text, config, self.home))
+            cached = self._parsed[config] = (sig, (config_includes(text, config, self.home),
+                                                   config_paths(text, config, self.home, "core", "hookspath")))
         return cached[1]
 
     def _read_refs(self) -> dict[str, str]:
@@ -266,14 +301,14 @@ class GitWatch:
             self.refs[ref] = value
 
     def restore(self, change: Change) -> str | None:
-        """Put a changed file back as it was (content and permissions); None when done,
-        else why it could not be."""
+        """Put a changed file back as it was (content and permissions; a folder as a real
+        folder holding what it held); None when done, else why it could not be."""
         path = Path(change.name)
+        before = change.before
         try:
-            if path.is_dir() and not path.is_symlink():
-                return f"{path} is now a directory; remove it by hand"
-            path.unlink(missing_ok=True)
-            before = change.before
+            if before == _FOLDER:
+                return self._restore_folder(path)
+            remove_tree(path)  # a file, a link, or a directory a run put in a file's place
             if before is None:
                 return None
             assert isinstance(before, bytes)
@@ -283,17 +318,42 @@ class GitWatch:
             elif mode.startswith(b"mode "):
                 if data.startswith(_TOO_BIG):
                     return f"{path} was larger than {MAX_KEPT >> 20} MiB; its old content was not kept to put back"
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.autoresearch-tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.chmod(tmp, int(mode[5:], 8))
-                os.replace(tmp, path)
+                _write(path, data, int(mode[5:], 8))
             else:
                 return f"{path} was {data.decode(errors='replace')}; put it back by hand"
         except OSError as e:
             return f"cannot restore {path}: {e.strerror}"
         return None
+
+    def _restore_folder(self, path: Path) -> str | None:
+        """A watched folder (hooks, info, refs...) replaced by a link or a file: a real
+        folder again, with every file we knew in it (refs: every ref we knew, loose)."""
+        remove_tree(path)
+        path.mkdir()
+        for p, (_, content) in self.files.items():
+            if path in p.parents and isinstance(content, bytes) and content.startswith(b"mode "):
+                p.parent.mkdir(parents=True, exist_ok=True)
+                head, _, data = content.partition(b"\n")
+                _write(p, data, int(head[5:], 8))
+        if path == self.git_dir / "refs":
+            for name, value in self.refs.items():
+                if name.startswith("refs/") and value and not value.startswith("ref: "):
+                    (self.git_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                    _write(self.git_dir / name, f"{value}\n".encode(), 0o644)
+        return None
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    from ..safefs import open_new
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.autoresearch-tmp")
+    with os.fdopen(open_new(tmp, 0o600), "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+_FOLDER = b"other\na directory"
 
 
 _TOO_BIG = b"\0<too big to keep>\0"
@@ -312,15 +372,10 @@ def _content(p: Path, st: os.stat_result) -> bytes | None:
     if not stat.S_ISREG(st.st_mode):
         return b"other\n" + (b"a directory" if stat.S_ISDIR(st.st_mode) else b"a special file")
     head = b"mode %o\n" % stat.S_IMODE(st.st_mode)
-    try:
-        with open(p, "rb") as f:
-            if st.st_size > MAX_KEPT:
-                import hashlib
-
-                return head + _TOO_BIG + hashlib.sha256(f.read()).digest()
-            return head + f.read()
-    except OSError:
-        return head + b"<unreadable>"
+    if st.st_size > MAX_KEPT:  # not read (a sparse terabyte): compared by its signature
+        return head + _TOO_BIG + repr(_sig(st)).encode()
+    data = read_regular(p, MAX_KEPT + 1)
+    return head + (b"<unreadable>" if data is None else data)
 
 
 def _parse_packed(content: bytes | None) -> dict[str, str]:

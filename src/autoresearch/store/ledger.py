@@ -433,8 +433,10 @@ def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file next to the target (same directory, so the same file
     system: ``os.replace`` is atomic there), so a kill mid-write leaves the old file or the
     new one, never a torn one. The temporary name starts with a dot and carries our pid."""
+    from .. import safefs
+
     target = os.fspath(path)
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.autoresearch-tmp")  # TMP_SUFFIX
-    with open(tmp, "w", encoding="utf-8") as f:
+    with os.fdopen(safefs.open_new(tmp), "w", encoding="utf-8") as f:  # never through a link planted at that name
         f.write(text)
     os.replace(tmp, target)

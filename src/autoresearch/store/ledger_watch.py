@@ -13,6 +13,10 @@ So the harness keeps a copy of its campaign's rows in memory and notices foreign
 - When another connection wrote, the campaign's rows are compared with the copy; each
   difference is put back in the same transaction, and described. (Another campaign's rows
   in the same ledger are its own business.)
+- The schema is compared too: a trigger, view or index someone else added (a trigger can
+  rewrite every row we write, or abort our writes) is dropped before our statements run;
+  ``meta`` rows (the schema version) are put back; a table of ours altered or dropped is
+  reported (``autoresearch doctor --repair`` rebuilds the ledger).
 - A ledger file replaced or deleted under us is noticed by its inode and rebuilt from
   this connection's view (SQLite's backup), then reopened.
 """
@@ -35,8 +39,11 @@ class LedgerWatch:
     def __init__(self, ledger: Ledger, campaign_id: int):
         self.ledger, self.campaign_id = ledger, campaign_id
         self.found: list[str] = []  # differences found and put back, until taken
+        self.planted = foreign_objects(ledger.db, drop=True)  # while no harness ran: reported, charged to no run
         self._install()
         self.rows = self._load()
+        self.schema = self._schema()
+        self.meta = self._meta()
         self.seen = self._version()
         self.ino = self._inode()
 
@@ -76,13 +83,51 @@ class LedgerWatch:
             out.update(((t, int(r[0])), tuple(r)[1:]) for r in rows)
         return out
 
+    def _schema(self) -> dict[tuple[str, str], str | None]:
+        return {(str(t), str(n)): s for t, n, s in self.ledger.db.execute("SELECT type, name, sql FROM main.sqlite_master")}
+
+    def _meta(self) -> dict[str, Any]:
+        return dict(self.ledger.db.execute("SELECT key, value FROM meta").fetchall())
+
     # -- the hooks of our own transactions (Ledger._Tx) ---------------------------------------
     def on_begin(self) -> None:
         """Inside our write transaction, before our first statement."""
         version = self._version()
         if version != self.seen:
+            self.found += self._put_back_schema()
             self.found += self._put_back()
             self.seen = version
+
+    def _put_back_schema(self) -> list[str]:
+        """Foreign triggers, views and indexes dropped; meta rows put back; a changed table of
+        ours reported."""
+        from ..sanitize import one_line
+
+        db, out = self.ledger.db, []
+        now = self._schema()
+        for (kind, name), sql in sorted(now.items()):
+            if (kind, name) in self.schema:
+                if self.schema[(kind, name)] != sql:
+                    out.append(f"ledger: {kind} {one_line(name, 60)} altered (run `autoresearch doctor --repair`)")
+                continue
+            if kind in ("trigger", "view", "index"):
+                db.execute(f"DROP {kind.upper()} IF EXISTS main.\"{name.replace(chr(34), chr(34) * 2)}\"")
+                out.append(f"ledger: {kind} {one_line(name, 60)} added by another process: dropped")
+            else:
+                out.append(f"ledger: {kind} {one_line(name, 60)} added by another process (left as is)")
+        for kind, name in sorted(set(self.schema) - set(now)):
+            out.append(f"ledger: {kind} {one_line(name, 60)} dropped by another process (run `autoresearch doctor --repair`)")
+        if ("table", "meta") in now:
+            meta = self._meta()
+            for key in sorted(set(meta) | set(self.meta), key=str):
+                if meta.get(key) != self.meta.get(key):
+                    out.append(f"ledger: meta {one_line(str(key), 40)} {one_line(repr(self.meta.get(key)), 40)} -> "
+                               f"{one_line(repr(meta.get(key)), 40)}: put back")
+                    if key in self.meta:
+                        db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, self.meta[key]))
+                    else:
+                        db.execute("DELETE FROM meta WHERE key=?", (key,))
+        return out
 
     def on_commit(self) -> None:
         """Inside our write transaction, before it commits: the copy follows what we wrote."""
@@ -147,6 +192,22 @@ class LedgerWatch:
         self._install()
         self.seen, self.ino = self._version(), self._inode()
         return f"the ledger file {path} was {what}; rebuilt from the harness's copy"
+
+
+def foreign_objects(db: sqlite3.Connection, *, drop: bool) -> list[str]:
+    """Triggers and views in the ledger: the harness defines none, so each was planted
+    (a trigger can rewrite every row the harness writes, or abort its writes). Dropped
+    when ``drop``; described either way."""
+    from ..sanitize import one_line
+
+    out = []
+    for kind, name in db.execute("SELECT type, name FROM main.sqlite_master WHERE type IN ('trigger', 'view')").fetchall():
+        if drop:
+            db.execute(f"DROP {str(kind).upper()} IF EXISTS main.\"{str(name).replace(chr(34), chr(34) * 2)}\"")
+        out.append(f"ledger: a {kind} {one_line(str(name), 60)} (the harness defines none)" + (": dropped" if drop else ""))
+    if out and drop:
+        db.commit()
+    return out
 
 
 def _columns(db: sqlite3.Connection, table: str) -> list[str]:

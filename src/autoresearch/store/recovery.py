@@ -16,11 +16,13 @@ name. Appending a line costs ~20 µs, nothing next to a run.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..records import Experiment
+from .. import safefs
 from .ledger import Campaign, Ledger, tsv_row, write_atomic
 
 RECORDS = "records.jsonl"
@@ -56,7 +58,7 @@ class RecoveryLog:
 
     def append(self, record: Mapping[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
+        with os.fdopen(safefs.open_new(self.path, append=True), "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True, allow_nan=False, default=str) + "\n")
         self._sig = _sig(self.path)
 
@@ -70,10 +72,7 @@ class RecoveryLog:
         text = "".join(json.dumps(experiment_record(ledger, campaign, i), sort_keys=True, allow_nan=False, default=str)
                        + "\n" for i in ids)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.is_dir() and not self.path.is_symlink():
-            import shutil
-
-            shutil.rmtree(self.path)
+        safefs.clear(self.path)
         write_atomic(self.path, text)
         self._sig = _sig(self.path)
 
@@ -97,8 +96,6 @@ class RecoveryLog:
 
 
 def _sig(path: Path) -> tuple[int, int, int, int] | None:
-    import os
-
     try:
         st = os.lstat(path)
     except OSError:
@@ -146,14 +143,12 @@ class TsvExport:
             for path in self.paths:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if path.is_dir() and not path.is_symlink():
-                    import shutil
-
-                    shutil.rmtree(path)
+                    safefs.remove_tree(path)
                 write_atomic(path, text)
         elif len(rows) > len(written):
             text = "".join(r + "\n" for r in rows[len(written):])
             for path in self.paths:
-                with open(path, "a", encoding="utf-8") as f:
+                with os.fdopen(safefs.open_new(path, append=True), "a", encoding="utf-8") as f:
                     f.write(text)
         self._written = rows
         self._sigs = {p: _sig(p) for p in self.paths}

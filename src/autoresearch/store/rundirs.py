@@ -11,17 +11,18 @@ restart every directory is rebuilt from scratch.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from .. import safefs
+from ..safefs import read_regular
 from .gitobjects import MODE_EXEC, MODE_GITLINK, MODE_LINK, ObjectStore, TreeEntry
 
+HASHED_MAX = 1 << 30  # a readonly file larger than this is not read to be hashed
 Flat = Mapping[str, TreeEntry]  # repo-relative path -> entry (blobs, links and gitlinks; no trees)
 _Sig = tuple[int, int, int, int]
 
@@ -144,7 +145,18 @@ class RunDirs:
         out: dict[str, str | None] = {}
         for rel in paths:
             p = arena_dir / rel
-            out[rel] = self.objects.hash("blob", p.read_bytes()) if p.is_file() and not p.is_symlink() else None
+            try:
+                st = os.lstat(p)
+            except OSError:
+                out[rel] = None
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                out[rel] = None
+            elif st.st_size > HASHED_MAX:  # (a sparse terabyte is not read: it differs, whatever it holds)
+                out[rel] = f"larger than {HASHED_MAX >> 20} MiB: {st.st_size} bytes"
+            else:
+                data = read_regular(p, HASHED_MAX + 1)
+                out[rel] = None if data is None else self.objects.hash("blob", data)
         return out
 
     def remove_all(self, tag: str) -> list[str]:
@@ -181,16 +193,19 @@ class RunDirs:
             self._held[top] = _Held(commit, flat, sigs)
 
     def _reset(self, top: Path, held: _Held, flat: Flat) -> None:
-        # 1. everything untracked goes, links that replaced directories included
+        # 1. everything untracked goes, links that replaced directories included; a folder
+        #    that holds nothing tracked goes whole (however deep: never walked into)
         keep_dirs = {p for rel in flat for p in _parents(rel)}
-        dirs: list[str] = []
-        for rel, st in walk(top, dirs):
-            if rel not in flat:
-                _remove(top / rel, st)
-        for rel in sorted(dirs, key=len, reverse=True):
-            if rel not in keep_dirs:
-                with contextlib.suppress(OSError):
-                    (top / rel).rmdir()
+        stack = [""]
+        while stack:
+            prefix = stack.pop()
+            for e in list(os.scandir(top / prefix if prefix else top)):
+                rel = prefix + e.name
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode) and (rel in keep_dirs or rel in flat):  # (in flat: a submodule's folder)
+                    stack.append(rel + "/")
+                elif rel not in flat:
+                    _remove(top / rel, st)
         # 2. tracked files: rewritten where the entry differs or the file changed since we wrote it
         stale = []
         for rel, entry in flat.items():
@@ -250,9 +265,9 @@ def _safe_target(top: Path, rel: str) -> Path:
     return top / rel
 
 
-def walk(top: Path, dirs: list[str] | None = None) -> Iterable[tuple[str, os.stat_result]]:
+def walk(top: Path) -> Iterable[tuple[str, os.stat_result]]:
     """(relative path, lstat) of every file, link and other non-directory under ``top``;
-    links to directories are not followed. The directories seen go to ``dirs``."""
+    links to directories are not followed."""
     stack = [("", os.fspath(top))]
     while stack:
         prefix, here = stack.pop()
@@ -268,8 +283,6 @@ def walk(top: Path, dirs: list[str] | None = None) -> Iterable[tuple[str, os.sta
                 continue
             if stat.S_ISDIR(st.st_mode):
                 stack.append((rel + "/", e.path))
-                if dirs is not None:
-                    dirs.append(rel)
             else:
                 yield rel, st
 
@@ -282,20 +295,5 @@ def _remove(path: Path, st: os.stat_result) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a directory whatever a run did to its modes."""
-    if not path.exists() and not path.is_symlink():
-        return
-    if path.is_symlink() or not path.is_dir():
-        path.unlink()
-        return
-
-    def fix(func, p, exc):  # a directory a run made unreadable or unwritable
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        with contextlib.suppress(OSError):
-            func(p)
-
-    shutil.rmtree(path, onerror=fix)
-    if path.exists():
-        shutil.rmtree(path)
+    """Remove a directory whatever a run did to it (modes, depth, links inside)."""
+    safefs.remove_tree(path)
