@@ -296,7 +296,7 @@ def test_baseline_timeout(arena, tmp_path):
         ("missing-editable", ["--editable", "model.py"], "not in commit"),
         ("missing-readonly", ["--readonly", "data.py"], "data.py"),
         ("badconfig", [], "unknown key 'budget' in [arena] (autoresearch.toml)"),
-        ("noknobs", [], "the knobs proposer found no tunable constants in the editable files (train.py)"),
+        ("noknobs", [], "the knobs proposer found nothing to tune in the editable files (train.py)"),
         ("llm", ["--proposer", "llm"], "the llm proposer needs a model: pass --model NAME"),
         ("llm-nokey", ["--proposer", "llm", "--model", "gpt-x", "--set", "proposer.llm.api_key_env=NO_SUCH_KEY_FOR_TESTS"],
          "needs an API key in the environment variable NO_SUCH_KEY_FOR_TESTS"),
@@ -310,6 +310,7 @@ def test_clear_errors_before_the_campaign_starts(tmp_path, setup, args, message)
         arena = tmp_path / "plain"
         arena.mkdir()
         (arena / "train.py").write_text("print(1)\n")
+        (arena / "prepare.py").write_text("TIME_BUDGET = 300\n")  # a karpathy layout: zero-config, then git is checked
     else:
         arena = make_synthetic_arena(tmp_path / "arena")
     config = arena / "autoresearch.toml"

@@ -111,12 +111,13 @@ def test_parse_override_refuses_malformed_keys_as_usage_errors(text, words):
         ({"train.py": "", "prepare.py": "TIME_BUDGET = 300  # seconds\n", "program.md": ""}, False,
          {"arena": {"editable": ["train.py"], "readonly": ["prepare.py"], "program": "program.md", "run": "python train.py",
                     "time_budget_s": 300.0}, "metric": {"name": "val_bpb", "goal": "minimize"}}),
-        ({"train.py": "", "prepare.py": "MAX_SEQ_LEN = 2048\n", "pyproject.toml": ""}, True,
-         {"arena": {"editable": ["train.py"], "readonly": ["prepare.py"], "run": "uv run train.py"},
+        ({"train.py": "", "prepare.py": "TIME_BUDGET: int = 60\n", "pyproject.toml": ""}, True,
+         {"arena": {"editable": ["train.py"], "readonly": ["prepare.py"], "run": "uv run train.py", "time_budget_s": 60.0},
           "metric": {"name": "val_bpb", "goal": "minimize"}}),
-        ({"train.py": "", "pyproject.toml": ""}, False,
-         {"arena": {"editable": ["train.py"], "run": "python train.py"}, "metric": {"name": "val_bpb", "goal": "minimize"}}),
-        ({"prepare.py": ""}, True, None),
+        # not karpathy's layout (train.py and a prepare.py that sets TIME_BUDGET): `init`, not guesses
+        ({"train.py": "", "prepare.py": "MAX_SEQ_LEN = 2048\n", "pyproject.toml": ""}, True, None),
+        ({"train.py": "", "pyproject.toml": ""}, False, None),
+        ({"prepare.py": "TIME_BUDGET = 300\n"}, True, None),
     ],
 )
 def test_infer_karpathy_layout(files, uv, expected):

@@ -62,8 +62,11 @@ def f():
 
 def test_find_knobs():
     knobs = {k.name: k for k in find_knobs("train.py", SOURCE)}
-    assert list(knobs) == ["MATRIX_LR", "DEPTH", "TOTAL_BATCH_SIZE", "WARMDOWN_RATIO", "ADAM_BETA2", "NEG", "SMALL",
-                           "PRODUCT", "ANNOTATED", "SEED", "ZERO"]
+    # (tuple elements, strings, booleans and a lowercase global bound once are knobs too:
+    # test_knob_sources.py; a name bound twice and a function's local are not)
+    assert list(knobs) == ["MATRIX_LR", "DEPTH", "TOTAL_BATCH_SIZE", "WARMDOWN_RATIO", "ADAM_BETAS[0]", "ADAM_BETAS[1]",
+                           "ADAM_BETA2", "NEG", "SMALL", "PRODUCT", "ANNOTATED", "FLAG", "NAME", "lower_case", "SEED",
+                           "ZERO", "SPLIT"]
     assert knobs["TOTAL_BATCH_SIZE"].value == 524288 and knobs["TOTAL_BATCH_SIZE"].text == "2**19"
     assert knobs["NEG"].value == -3 and knobs["NEG"].is_int
     assert knobs["SMALL"].value == 3e-4 and not knobs["SMALL"].is_int

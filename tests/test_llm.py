@@ -381,6 +381,23 @@ def test_knobs_mode_json_answers_become_edits(tmp_path, server):
     assert "(Your previous answer could not be used: WIDTH: 100000 is outside its allowed range)" in retry
 
 
+def test_knobs_mode_answers_that_break_a_constraint_go_back_to_the_model(tmp_path, server):
+    server.push(
+        {"text": '{"changes": [{"name": "WIDTH", "value": 256}], "description": "much bigger"}'},
+        {"text": '{"changes": [{"name": "WIDTH", "value": 128}], "description": "bigger"}'},
+    )
+    cfg = {"model": "fake-model", "base_url": server.openai_url, "max_attempts": 2, "timeout_s": 5, "mode": "knobs",
+           "knobs_offer": 0}
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={
+        "proposer": {"kind": "llm", "lookahead": 0}, "proposer.llm": cfg,
+        "proposer.knobs": {"constraints": ["WIDTH <= 128"]}})
+    r = run_cli("run", arena, "--tag", "l", "--max-experiments", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ledger_rows(arena, "SELECT description FROM experiments WHERE id = 1")[0]["description"] == "WIDTH 64 → 128 (bigger)"
+    retry = server.requests[1]["messages"][-1]["content"]
+    assert "break the constraint WIDTH <= 128" in retry, retry
+
+
 @pytest.mark.slow
 def test_anthropic_provider_in_a_campaign(tmp_path, server):
     server.push({"text": search_replace_reply("lower lr", "train.py", LR_LINE, "LEARNING_RATE = 0.003")})

@@ -283,6 +283,16 @@ def test_a_bare_repository_is_refused_by_run_and_init(tmp_path):
     assert sorted(p.name for p in bare.iterdir()) == before
 
 
+def _running_runs(arena: Path) -> int:
+    """Runs recorded running; 0 while the ledger is being created (the file exists before its tables)."""
+    if not (arena / ".autoresearch" / "ledger.sqlite").exists():
+        return 0
+    try:
+        return ledger_rows(arena, "SELECT COUNT(*) AS n FROM runs WHERE status = 'running'")[0]["n"]
+    except sqlite3.OperationalError:
+        return 0
+
+
 def test_status_says_when_the_harness_that_ran_an_experiment_is_gone(tmp_path):
     arena = make_synthetic_arena(tmp_path / "arena", run_seconds=30, config_overrides={"arena": {"timeout_s": 90}})
     props = write_proposals(tmp_path / "p.json", PROPOSALS[:1])
@@ -290,8 +300,7 @@ def test_status_says_when_the_harness_that_ran_an_experiment_is_gone(tmp_path):
                              str(props)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
-        while not (arena / ".autoresearch" / "ledger.sqlite").exists() or \
-                not ledger_rows(arena, "SELECT COUNT(*) AS n FROM runs WHERE status = 'running'")[0]["n"]:
+        while not _running_runs(arena):
             assert time.time() < deadline and proc.poll() is None, "the baseline never started"
             time.sleep(0.2)
         live = json.loads(run_cli("status", arena, "--json").stdout)["campaign"]

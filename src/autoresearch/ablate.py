@@ -197,7 +197,7 @@ def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config
         chain = kept_chain(ledger.experiments(campaign), tip, ws)
         variants = plan_variants(ws, ledger, journal, campaign, tip, chain, config.arena.editable)
         execution = _execution(ws, campaign, config, make_runner(config, ws), base_env)
-        guard = Guard(journal, sandboxed=execution.settings.sandbox_paths is not None, note=report)
+        guard = Guard(journal, sandboxed=execution.settings.sandbox_paths is not None, note=report, data=execution.data)
         try:
             samples, problems = _measure_all(execution, variants, parse_slots(config.runner.slots, cpu_count()), runs,
                                              report, guard)
@@ -219,7 +219,7 @@ def _execution(ws: Workspace, campaign: Campaign, config: Config, runner: Any,
     readonly = {p: campaign.readonly.get(p) for p in config.arena.readonly}
     return Execution(settings, runner, ws, tag=campaign.tag, out_dir=ws.state_dir / campaign.tag / "ablation",
                      judged=Judged(campaign.metric, m.min, m.max, settings.limits.disk_mb, settings.limits.memory_mb,
-                                   settings.run_timeout_s, settings.eval_timeout_s),
+                                   settings.run_timeout_s, settings.eval_timeout_s, m.pattern, dict(m.patterns)),
                      readonly=readonly, base_env=dict(os.environ if base_env is None else base_env),
                      stop=threading.Event(), dir_prefix="ablate-")
 

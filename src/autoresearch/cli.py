@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import signal
 import sys
 from pathlib import Path
@@ -18,14 +17,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .config import Config, load_config, parse_override
+from .cli_views import print_dry_run, print_status, print_summary
+from .config import load_config, parse_override
 from .console import safe
 from .errors import AutoresearchError, ForcedStop, UsageError
-from .records import Goal, Status
+from .helptext import PlainHelpGroup
+from .records import Goal
 
 app = typer.Typer(
     name="autoresearch",
-    help="An unattended research loop: propose a change, run it under a time budget, keep it only if the metric improved.",
+    cls=PlainHelpGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,13 +47,16 @@ DEBUG = {"on": False}
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
           debug: bool = typer.Option(False, "--debug", help="Show a traceback for errors of the machine (a path, a disk, the ledger).")) -> None:
-    """An unattended research loop on a git repository (an "arena").
+    """An unattended research loop on a git repository (an "arena"): propose a change, run it
+    under a time budget, keep it only if the metric improved.
 
     \b
     Quick start:
       autoresearch init --example synthetic my-arena
       autoresearch run my-arena --proposer scripted --proposals my-arena/proposals.yaml
       autoresearch status my-arena
+
+    Each command's options: autoresearch COMMAND --help.
     """
     DEBUG["on"] = debug
 
@@ -73,7 +77,7 @@ def init(
     from .scaffold import init_arena
 
     for line in init_arena(directory, example):
-        console.print(line)
+        console.print(line, markup=False)
 
 
 # -- run -----------------------------------------------------------------------------------
@@ -160,8 +164,7 @@ def run(
     if sampler is not None:
         overrides["proposer.knobs.sampler"] = sampler
     if dry_run:
-        loaded = load_config(arena, overrides)
-        _print_config(loaded.config, loaded.source, overrides)
+        print_dry_run(console, err_console, arena, load_config(arena, overrides), overrides)
         return
     _run_watched(arena, dict(tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
                              max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty))
@@ -214,64 +217,37 @@ def _run_watched(arena: Path, options: dict[str, Any]) -> None:
             watch.live.__exit__(None, None, None)
         for s, h in previous.items():
             signal.signal(s, h)
-    _print_summary(arena, oc.campaign.tag)
+    print_summary(console, arena, oc.campaign.tag)
     console.print(f"[bold]done:[/] {safe(outcome.reason)}")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 
 
-def _print_config(config: Config, source: str, overrides: dict[str, Any]) -> None:
-    console.print(f"# effective config (source: {source}" + (f"; command-line overrides: {', '.join(sorted(overrides))}" if overrides else "") + ")")
-    data = config.model_dump(mode="json")
-    data["arena"]["timeout_s"] = config.arena.hard_timeout_s
-    data["arena"]["eval_timeout_s"] = config.arena.hard_eval_timeout_s if config.arena.eval else None
-    for table, values in data.items():
-        console.print(f"[{table}]", markup=False)
-        for key, value in values.items():
-            if isinstance(value, dict):
-                continue
-            if value is not None:
-                console.print(f"{key} = {json.dumps(value)}", markup=False)
-        for key, value in values.items():
-            if isinstance(value, dict):
-                console.print(f"[{table}.{key}]", markup=False)
-                for k2, v2 in value.items():
-                    if v2 is not None:
-                        console.print(f"{k2} = {json.dumps(v2)}", markup=False)
-        console.print("")
+@app.command()
+def knobs(
+    arena: Path = typer.Argument(Path("."), help="The arena directory."),
+    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Read a campaign's tip (branch autoresearch/TAG) instead of HEAD."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable: a list of {name, file, line, value, kind, space, frozen}."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key, as for run: --set 'proposer.knobs.freeze=[\"LR\"]' (repeatable)."),
+) -> None:
+    """List what the knobs proposer tunes: every literal found in the editable files (module
+    constants, config files, argparse defaults, dataclass fields, YAML/JSON/TOML leaves), with
+    its file and line, its value and search space in its own units, or why it is frozen."""
+    from .knobs_view import print_table, rows, survey
 
-
-def _print_summary(arena: Path, tag: str) -> None:
-    from .console import fmt
-    from .status import open_ledger_readonly
-
-    ledger, campaign = open_ledger_readonly(arena, tag)
-    try:
-        exps = ledger.experiments(campaign)
-    finally:
-        ledger.close()
-    goal = Goal(campaign.goal)
-    kept = [e for e in exps if e.status is Status.KEEP and e.metric is not None]
-    baseline = next((e for e in exps if e.id == 0 and e.metric is not None), None)
-    best = None
-    for e in kept:
-        if best is None or goal.better(e.metric, best.metric):  # type: ignore[arg-type]
-            best = e
-    counts = _counts(exps)
-    console.print(f"experiments: {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
-    if best is not None and baseline is not None:
-        delta = best.metric - baseline.metric  # type: ignore[operator]
-        rel = delta / abs(baseline.metric) * 100 if baseline.metric else math.nan  # type: ignore[operator]
-        console.print(f"best {campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
-                      f"(#{best.id}; baseline {fmt(baseline.metric)}, {delta:+.6f}, {rel:+.2f}%)")
-    console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
-
-
-def _counts(exps: list) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for e in exps:
-        counts[e.status.value] = counts.get(e.status.value, 0) + 1
-    return counts
+    arena = arena.resolve()
+    if not arena.is_dir():
+        raise UsageError(f"{arena} is not a directory")
+    overrides: dict[str, Any] = {}
+    for text in sets or []:
+        key, value = parse_override(text)
+        overrides[key] = value
+    loaded = load_config(arena, overrides)
+    where, found, spaces = survey(arena, loaded.config, tag)
+    if as_json:
+        sys.stdout.write(json.dumps(rows(found, spaces), indent=2) + "\n")
+        return
+    print_table(console, where, found, spaces, list(loaded.config.proposer.knobs.constraints))
 
 
 # -- status --------------------------------------------------------------------------------
@@ -294,38 +270,7 @@ def status(
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
-    _print_status(data, last)
-
-
-def _print_status(data: dict[str, Any], last: int) -> None:
-    from .console import STATUS_STYLE, fmt, safe
-
-    c = data["campaign"]
-    exps = data["experiments"]
-    console.print(f"[bold]campaign {c['tag']}[/]  branch {c['branch']}  base {c['base_commit'][:7]}  "
-                  f"{c['metric']} ({c['goal']})")
-    console.print("  ".join(f"{k}: {v}" for k, v in c["counts"].items()) or "no experiments yet")
-    if c.get("harness") == "stopped" and c["counts"].get("running"):
-        console.print("[yellow]no harness is running this campaign: the experiment(s) shown as running were cut off "
-                      "(the harness was killed); `autoresearch run` resumes them[/]")
-    if c.get("best"):
-        b = c["best"]
-        console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
-                      + (f"; baseline {fmt(c['baseline'])}" if c.get("baseline") is not None else ""))
-    table = Table(show_edge=False, pad_edge=False)
-    with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
-    cols = ["#", "status", c["metric"]] + (["± se", "runs", "p"] if with_stats else []) + ["commit", "description"]
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right")
-    for e in exps[-last:]:
-        style = STATUS_STYLE[Status(e["status"])]
-        desc = safe(e["description"]) if e["status"] in ("keep", "discard") or not e.get("reason") else \
-            f"{safe(e['description'])} [dim]({safe(e['reason'][:80])})[/]"
-        value = e["mean"] if e.get("mean") is not None else e["metrics"].get(c["metric"])
-        stats = [fmt(e["se"]) if e.get("se") is not None else "", str(e["runs_n"] or ""),
-                 f"{e['p_value']:.3g}" if e.get("p_value") is not None else ""] if with_stats else []
-        table.add_row(str(e["id"]), f"[{style}]{e['status']}[/]", fmt(value), *stats, (e["commit"] or "")[:7], desc)
-    console.print(table)
+    print_status(console, data, last)
 
 
 # -- report --------------------------------------------------------------------------------

@@ -13,14 +13,16 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .integrity import matches
+from .metrics import check_pattern, check_pattern_names
 from .records import Goal
 from .slots import cpu_count, parse_slots
+from .survey import karpathy_budget, zero_config_refusal
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,11 +64,31 @@ class ArenaTable(_Table):
     # files only the eval may read (validation data): absent from the run's worktree, and
     # hidden from the run by the sandbox; patterns relative to the arena (fnmatch, or a directory)
     eval_only: list[str] = []
+    # untracked files runs need (a gitignored dataset next to the code): linked into every run
+    # directory at the same path, read-only under bwrap (datafiles.py); checked to exist by `run`
+    data: list[str] = []
 
     @field_validator("editable", "readonly", "eval_only")
     @classmethod
     def _paths(cls, v: list[str]) -> list[str]:
         return [check_relative_path(x) for x in v]
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, v: list[str]) -> list[str]:
+        out = [check_relative_path(x) for x in v]
+        for p in out:
+            if p == ".":
+                raise ValueError("'.' is the whole arena; list the directories or files git does not hold")
+            if {".git", ".autoresearch"} & set(PurePosixPath(p).parts):
+                raise ValueError(f"{p!r} is inside .git or .autoresearch")
+        twice = sorted({p for p in out if out.count(p) > 1})
+        if twice:
+            raise ValueError(f"{twice} listed twice")
+        nested = [(a, b) for a in out for b in out if b.startswith(a + "/")]
+        if nested:
+            raise ValueError(f"{nested[0][1]!r} is inside {nested[0][0]!r}: list one of them")
+        return out
 
     @field_validator("program")
     @classmethod
@@ -91,6 +113,10 @@ class ArenaTable(_Table):
         clash = sorted(p for p in self.eval_only if any(matches(e, [p]) for e in self.editable))
         if clash:
             raise ValueError(f"eval_only {clash} covers editable files")
+        held = sorted(set(self.data) & {*self.editable, *self.readonly, *([self.program] if self.program else [])})
+        if held:
+            raise ValueError(f"data {held} also listed as editable, readonly or program: files git holds are in "
+                             "every run directory already")
         if self.timeout_s is not None and self.timeout_s < self.time_budget_s:
             raise ValueError(
                 f"timeout_s ({self.timeout_s:g}) is shorter than time_budget_s "
@@ -113,6 +139,8 @@ class MetricTable(_Table):
     goal: Goal = Goal.MINIMIZE
     min: float | None = None   # a value outside [min, max] is a crash (a broken or gamed evaluation)
     max: float | None = None
+    pattern: Annotated[str, AfterValidator(check_pattern)] | None = None  # the target as printed: 'val loss ([0-9.]+)'
+    patterns: dict[str, Annotated[str, AfterValidator(check_pattern)]] = {}  # other metrics as printed: name = regex
 
     @field_validator("name")
     @classmethod
@@ -120,6 +148,10 @@ class MetricTable(_Table):
         if not re.fullmatch(r"[A-Za-z_][\w.\-/]*", v):
             raise ValueError(f"{v!r} is not a metric name (letters, digits, _ . - /)")
         return v
+
+    @model_validator(mode="after")
+    def _pattern_names(self) -> "MetricTable":
+        return check_pattern_names(self.name, self.patterns) or self  # ValueError: what is wrong, and the fix
 
 
 class ScriptedTable(_Table):
@@ -154,6 +186,9 @@ class KnobsTable(_Table):
     freeze: list[str] = []
     only: list[str] = []
     space: dict[str, KnobSpaceTable] = {}
+    # expressions every proposal must satisfy, over knob names and the constants of the
+    # arena's Python files, e.g. "TOTAL_BATCH_SIZE % (DEVICE_BATCH_SIZE * MAX_SEQ_LEN) == 0"
+    constraints: list[str] = []
 
 
 class LLMTable(_Table):
@@ -336,21 +371,19 @@ def read_raw_config(arena: Path) -> tuple[dict[str, Any], str] | None:
 
 
 def infer_config(files: Mapping[str, str], uv_on_path: bool = False) -> dict[str, Any] | None:
-    """Defaults for a karpathy/autoresearch-shaped arena, from its file names and texts.
+    """Defaults for a karpathy/autoresearch checkout, from its file names and texts.
 
-    ``files`` maps arena-relative names to their text (only the few files looked at are
-    needed: ``program.md``, ``train.py``, ``prepare.py``, ``pyproject.toml``). Returns None
-    when the layout is not recognised.
+    ``train.py`` and a ``prepare.py`` that sets ``TIME_BUDGET`` at module level; ``files`` maps
+    the names looked at (``program.md``, ``train.py``, ``prepare.py``, ``pyproject.toml``) to
+    their text. None for anything else (nanoGPT's lone train.py): ``init`` writes its config.
     """
-    if "train.py" not in files:
+    karpathy, budget = karpathy_budget(files)
+    if not karpathy:
         return None
     run = "uv run train.py" if uv_on_path and "pyproject.toml" in files else "python train.py"
-    arena: dict[str, Any] = {"editable": ["train.py"], "run": run}
-    if "prepare.py" in files:
-        arena["readonly"] = ["prepare.py"]
-        m = re.search(r"^TIME_BUDGET\s*=\s*([0-9][0-9_]*(?:\.[0-9]*)?)\s*(?:#.*)?$", files["prepare.py"], re.M)
-        if m:
-            arena["time_budget_s"] = float(m.group(1).replace("_", ""))
+    arena: dict[str, Any] = {"editable": ["train.py"], "readonly": ["prepare.py"], "run": run}
+    if budget is not None:
+        arena["time_budget_s"] = budget
     if "program.md" in files:
         arena["program"] = "program.md"
     return {"arena": arena, "metric": {"name": "val_bpb", "goal": "minimize"}}
@@ -444,12 +477,8 @@ def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> Load
             if p.is_file():
                 files[name] = p.read_text(encoding="utf-8", errors="replace")
         raw = infer_config(files, uv_on_path=shutil.which("uv") is not None)
-        if raw is None:
-            raise ConfigError(
-                f"{arena} has no {CONFIG_FILE} (nor [tool.autoresearch] in pyproject.toml) and does "
-                "not look like a karpathy/autoresearch checkout (train.py, prepare.py, program.md). "
-                f"Run `autoresearch init {arena}` to write a config, then edit it."
-            )
+        if raw is None:  # anything but karpathy's layout: `init` writes a config instead of guesses
+            raise ConfigError(zero_config_refusal(str(arena), CONFIG_FILE, files))
         source = "inferred from the karpathy/autoresearch layout"
     else:
         raw, source = found

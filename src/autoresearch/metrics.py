@@ -2,16 +2,24 @@
 
 Precedence (DESIGN.md): with an ``eval`` command configured only the eval's result counts
 for the target metric. Otherwise the JSON the run wrote to ``AUTORESEARCH_RESULT_FILE``
-wins over printed ``name: value`` lines, and a printed value that disagrees is kept as a
-warning.
+wins over printed values, and a printed value that disagrees is kept as a warning. Printed
+values are ``name: value`` lines and, when configured, regexes (``[metric] pattern`` for the
+target, ``[metric.patterns]`` for others) that read metrics as a program prints them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from typing import Any, Mapping
+import sys
+from typing import Any, Mapping, Sequence
+
+if sys.version_info >= (3, 11):
+    from re import _parser as _regex_parser  # the standard library's own regex parser
+else:  # pragma: no cover - exercised on 3.10 only
+    import sre_parse as _regex_parser
 
 from .records import Measurement
 
@@ -140,6 +148,204 @@ def parse_result_json(text: str, keep: str = "") -> tuple[dict[str, float], str]
     return values, ""
 
 
+# -- metrics as programs print them: [metric] pattern and [metric.patterns] -------------------
+
+MAX_PATTERN_CHARS = 500        # a metric regex longer than this is refused at config load
+MAX_PATTERNS = 20              # secondary patterns ([metric.patterns]) at most
+PATTERN_LINE_CHARS = 2048      # a line longer than this is cut to its last PATTERN_LINE_CHARS
+PATTERN_EXAMPLE = "val loss ([0-9.]+)"
+
+
+def _unbounded_nesting(sub: Any) -> int:
+    """How deeply unbounded repetitions (``+``, ``*``, ``{n,}``) nest in a parsed regex."""
+    deepest = 0
+    for op, av in sub:
+        if op in (_regex_parser.MAX_REPEAT, _regex_parser.MIN_REPEAT):
+            _, high, inner = av
+            deepest = max(deepest, (high == _regex_parser.MAXREPEAT) + _unbounded_nesting(inner))
+            continue
+        stack = [av]
+        while stack:  # the sub-patterns inside groups, branches and lookarounds
+            item = stack.pop()
+            if isinstance(item, _regex_parser.SubPattern):
+                deepest = max(deepest, _unbounded_nesting(item))
+            elif isinstance(item, (tuple, list)):
+                stack.extend(item)
+    return deepest
+
+
+def compile_pattern(text: str) -> re.Pattern[str]:
+    """A metric regex, compiled, or ValueError saying what is wrong and how to fix it. Pure.
+
+    The value is the group named ``value``, else the only capture group. Refused: no such
+    group, a regex that matches an empty line (it would match every line), one longer than
+    MAX_PATTERN_CHARS, and one that nests unbounded repetitions (``(a+)+``), which can take
+    exponential time on a line that almost matches."""
+    fix = f"write one regex with one group around the number, e.g. '{PATTERN_EXAMPLE}'"
+    if not text.strip():
+        raise ValueError(f"the pattern is empty; {fix}")
+    if len(text) > MAX_PATTERN_CHARS:
+        raise ValueError(f"the pattern is {len(text)} characters long (at most {MAX_PATTERN_CHARS}); {fix}")
+    try:
+        rx = re.compile(text)
+    except re.error as e:
+        raise ValueError(f"not a valid regular expression: {e}; {fix}") from None
+    except (RecursionError, OverflowError):
+        raise ValueError(f"the regular expression is too complex; {fix}") from None
+    if "value" not in rx.groupindex and rx.groups != 1:
+        raise ValueError(f"it has {rx.groups} capture groups, it needs exactly one around the number (make the "
+                         f"others non-capturing, (?:...), or name the number's (?P<value>...)); {fix}")
+    if rx.search("") is not None:
+        raise ValueError(f"it matches an empty line, so every line would match; {fix}")
+    if _unbounded_nesting(_regex_parser.parse(text)) > 1:
+        raise ValueError("it repeats a repetition (like '(a+)+' or '(\\w+\\s?)*'), which can take exponential time "
+                         f"on a line that almost matches; repeat only once, e.g. '{PATTERN_EXAMPLE}'")
+    return rx
+
+
+def check_pattern(text: str) -> str:
+    """``text`` when ``compile_pattern`` accepts it (for config validation)."""
+    compile_pattern(text)
+    return text
+
+
+def check_pattern_names(target: str, patterns: Mapping[str, str]) -> None:
+    """ValueError unless ``patterns`` (``[metric.patterns]``) names at most MAX_PATTERNS
+    metrics, each a metric name as results show it, none of them the target. Pure."""
+    if len(patterns) > MAX_PATTERNS:
+        raise ValueError(f"[metric.patterns] has {len(patterns)} patterns (at most {MAX_PATTERNS}); keep the ones "
+                         "you will look at")
+    bad = next((name for name in patterns if not _NAME.fullmatch(name)), None)
+    if bad is not None:
+        raise ValueError(f"[metric.patterns] {bad!r} is not a metric name (a letter or _, then letters, digits, "
+                         "_ . - /; at most 200 characters)")
+    if target in patterns:
+        raise ValueError(f"[metric.patterns] has {target!r}, the target metric; set its regex as [metric] pattern")
+
+
+@functools.lru_cache(maxsize=64)
+def _usable_pattern(text: str) -> re.Pattern[str] | None:
+    try:
+        return compile_pattern(text)
+    except ValueError:
+        return None  # the config refuses it at load; a direct caller's bad regex matches nothing
+
+
+def _last_capture(rx: re.Pattern[str], lines: Sequence[str]) -> str | None:
+    """The value group of the last match in ``lines``, read from the end (bounded lines)."""
+    for line in reversed(lines):
+        found = None
+        for m in rx.finditer(line[-PATTERN_LINE_CHARS:]):
+            captured = m.group("value") if "value" in rx.groupindex else m.group(1)
+            if captured is not None:
+                found = captured
+        if found is not None:
+            return found.strip()
+    return None
+
+
+PATTERN_SECONDS = 5.0  # all the patterns of one output, in a child process (a regex that backtracks cannot hang the harness)
+_MATCHER = r"""
+import json, re, sys
+d = json.load(sys.stdin)
+out = {}
+for name, text in d["patterns"]:
+    rx = re.compile(text)
+    group = "value" if "value" in rx.groupindex else 1
+    for line in reversed(d["lines"]):
+        found = None
+        for m in rx.finditer(line):
+            if m.group(group) is not None:
+                found = m.group(group)
+        if found is not None:
+            out[name] = found.strip()
+            break
+json.dump(out, sys.stdout)
+"""
+
+
+class PatternTimeout(Exception):
+    pass
+
+
+def _captures_bounded(lines: Sequence[str], patterns: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The last capture of each pattern, computed by a child Python with a deadline."""
+    import json
+    import subprocess
+    import sys
+
+    data = json.dumps({"lines": [line[-PATTERN_LINE_CHARS:] for line in lines], "patterns": list(patterns)})
+    try:
+        p = subprocess.run([sys.executable, "-I", "-S", "-c", _MATCHER], input=data, capture_output=True, text=True,
+                           timeout=PATTERN_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise PatternTimeout(f"the [metric] patterns took more than {PATTERN_SECONDS:g} s on this output (a regex that "
+                             "backtracks: avoid nested or adjacent unbounded repeats such as '.*x.*'); no value read") from None
+    if p.returncode != 0:
+        raise PatternTimeout(f"the [metric] patterns could not be applied: {p.stderr.strip()[-300:]}")
+    return json.loads(p.stdout)
+
+
+def parse_patterns(output: str, patterns: Mapping[str, str], bounded: bool = False) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
+    """Metrics read with regexes (``{name: regex}``): for each name, the group of the last
+    match in the output. Returns the values, the captures that are not numbers, and the text
+    of each value (its printed precision), like ``parse_summary_texts``. Pure.
+
+    Bounded like the summary parser: only the last MB of output is read. Lines end at
+    ``\\n``, ``\\r`` (progress lines) and the other line breaks; a line is cut to its last
+    PATTERN_LINE_CHARS characters before a regex sees it, and lines are read from the end,
+    stopping at the first that matches. At most MAX_PATTERNS + 1 regexes are applied."""
+    lines = output[-SUMMARY_TAIL_CHARS:].splitlines()
+    values: dict[str, float] = {}
+    unparsable: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    usable = [(name, text) for name, text in list(patterns.items())[: MAX_PATTERNS + 1] if _usable_pattern(text) is not None]
+    if bounded:
+        captures: dict[str, str] = _captures_bounded(lines, usable) if usable and lines else {}
+    else:
+        captures = {}
+        for name, text in usable:
+            got = _last_capture(_usable_pattern(text), lines)  # type: ignore[arg-type]
+            if got is not None:
+                captures[name] = got
+    for name, _ in usable:
+        captured = captures.get(name)
+        if captured is None:
+            continue
+        value = _number(captured)
+        if value is None:
+            unparsable[name] = captured[:40]
+        else:
+            values[name], texts[name] = value, captured
+    return values, unparsable, texts
+
+
+def parse_printed(output: str, target: str, patterns: Mapping[str, str], bounded: bool = False) -> tuple[
+        dict[str, float], dict[str, str], dict[str, str], list[str]]:
+    """Everything one output printed: ``name: value`` lines, and the ``patterns``; a name's
+    pattern, when it matches, wins over its ``name: value`` line. Returns values, unparsable
+    texts, printed texts and warnings (a secondary capture that is not a finite number is
+    dropped with a warning; the target's is left for ``measure`` to judge). Pure."""
+    values, unparsable, texts = parse_summary_texts(output, target)
+    if not patterns:
+        return values, unparsable, texts, []
+    try:
+        found, bad, found_texts = parse_patterns(output, patterns, bounded=bounded)
+    except PatternTimeout as e:
+        return values, unparsable, texts, [str(e)]
+    warnings = []
+    for name in (*found, *bad):  # the pattern matched: it decides this name in this output
+        values.pop(name, None)
+        unparsable.pop(name, None)
+        texts.pop(name, None)
+        if name != target and name in bad:
+            warnings.append(f"pattern for {name} matched {bad.pop(name)!r}, which is not a number")
+        elif name != target and not math.isfinite(found[name]):
+            warnings.append(f"pattern for {name} matched {found_texts.pop(name)!r}, which is not a finite number")
+            del found[name]
+    return {**values, **found}, {**unparsable, **bad}, {**texts, **found_texts}, warnings
+
+
 def printed_tolerance(text: str) -> float:
     """Half a unit in the last printed digit: ``0.9979`` -> 5e-5, ``953`` -> 0.5,
     ``1.2e-3`` -> 5e-5. Pure."""
@@ -166,15 +372,21 @@ def measure(
     eval_output: str | None = None,
     eval_json: str | None = None,
     eval_configured: bool = False,
+    pattern: str | None = None,
+    patterns: Mapping[str, str] | None = None,
 ) -> Measurement:
     """Apply metric precedence to one run (and its eval) and check the target metric.
 
     With an eval configured the run is untrusted: its result file is not even parsed, and
     its printed values are kept as information only. The eval's result file wins over its
     printed value; when the two disagree beyond the printed value's own precision, the
-    measurement is in ``conflict`` (the engine makes the run invalid)."""
+    measurement is in ``conflict`` (the engine makes the run invalid). ``pattern`` (the
+    target's regex) and ``patterns`` (other metrics, ``{name: regex}``) read every output
+    too; in one output, a name's regex that matches wins over its ``name: value`` line."""
     warnings: list[str] = []
-    run_printed, run_bad, run_texts = parse_summary_texts(run_output, target)
+    regexes = _regexes(target, pattern, patterns)
+    run_printed, run_bad, run_texts, found = parse_printed(run_output, target, regexes, bounded=True)
+    warnings += [f"run: {w}" for w in found]
     run_file: dict[str, float] = {}
     if not eval_configured and run_json is not None and run_json.strip():
         run_file, problem = parse_result_json(run_json, target)
@@ -187,7 +399,7 @@ def measure(
             warnings.append(f"printed {name}={value:g} disagrees with the result file ({run_file[name]:g}); the result file counts")
     conflict = ""
     if eval_configured:
-        trusted, bad, conflict = _trusted(target, eval_output or "", eval_json, warnings)
+        trusted, bad, conflict = _trusted(target, eval_output or "", eval_json, warnings, regexes)
         if target in metrics and target in trusted and not _agrees(metrics[target], trusted[target]):
             warnings.append(f"the run reported {target}={metrics[target]:g}; only the eval's {trusted[target]:g} counts")
         metrics.pop(target, None)
@@ -203,18 +415,26 @@ def measure(
         if target in bad:
             problem = f"{target} is not a number: {bad[target]!r}"
         else:
-            problem = f"{source} reported no {target} (expected a '{target}: <number>' line or a JSON result)"
+            expected = f"a line matching [metric] pattern {pattern!r}, a" if pattern else "a"
+            problem = f"{source} reported no {target} (expected {expected} '{target}: <number>' line or a JSON result)"
     elif not math.isfinite(value):
         problem = f"{target} is {value}"
         value = None
     return Measurement(metric=value, metrics=metrics, problem=problem, warnings=tuple(warnings), conflict=conflict)
 
 
-def _trusted(target: str, output: str, result_json: str | None,
-             warnings: list[str]) -> tuple[dict[str, float], dict[str, str], str]:
-    """The eval's metrics (its result file over its printed lines), what did not parse, and
+def _regexes(target: str, pattern: str | None, patterns: Mapping[str, str] | None) -> dict[str, str]:
+    """``{name: regex}``, the target's first (so no bound can drop it)."""
+    others = {name: regex for name, regex in (patterns or {}).items() if not (pattern and name == target)}
+    return {target: pattern, **others} if pattern else others
+
+
+def _trusted(target: str, output: str, result_json: str | None, warnings: list[str],
+             regexes: Mapping[str, str]) -> tuple[dict[str, float], dict[str, str], str]:
+    """The eval's metrics (its result file over its printed values), what did not parse, and
     a conflict when its file and its printed target disagree beyond the printed precision."""
-    printed, bad, texts = parse_summary_texts(output, target)
+    printed, bad, texts, found = parse_printed(output, target, regexes, bounded=True)
+    warnings += [f"eval: {w}" for w in found]
     from_file: dict[str, float] = {}
     if result_json is not None and result_json.strip():
         from_file, problem = parse_result_json(result_json, target)
@@ -229,7 +449,10 @@ def _trusted(target: str, output: str, result_json: str | None,
 
 
 def memory_gb(metrics: Mapping[str, float]) -> float | None:
-    for key in ("peak_vram_mb", "peak_memory_mb"):
+    """results.tsv's memory_gb: the memory the run reported (``peak_vram_mb``, else
+    ``peak_memory_mb``), else the peak RSS of its process tree the harness measured
+    (``peak_rss_mb``, which a run cannot set: ``Measurement.with_harness_metrics``)."""
+    for key in ("peak_vram_mb", "peak_memory_mb", "peak_rss_mb"):
         if key in metrics and math.isfinite(metrics[key]):
             return metrics[key] / 1024
     return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -111,6 +113,14 @@ class RunOutcome:
     result_json: str | None  # the text the process left in AUTORESEARCH_RESULT_FILE
     limit: str = ""  # a resource limit that stopped the run ("memory", "disk"), else ""
     infra: str = ""  # why the infrastructure (not the candidate) failed the run, else ""
+    # The peak resident memory of the run's whole process tree in MB, measured by the
+    # harness (its memory cgroup's peak when it has one); None when nothing was measured.
+    peak_rss_mb: float | None = None
+
+
+# Metrics only the harness measures: a run that prints or writes one of these names does
+# not set it (``Measurement.with_harness_metrics``).
+HARNESS_METRICS = ("peak_rss_mb",)
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,17 @@ class Measurement:
     problem: str = ""  # why ``metric`` is None
     warnings: tuple[str, ...] = ()
     conflict: str = ""  # the trusted channel contradicts itself (the run is invalid)
+
+    def with_harness_metrics(self, measured: Mapping[str, float | None]) -> "Measurement":
+        """These metrics with the harness's own measurements (``HARNESS_METRICS``; other
+        names in ``measured`` are ignored) in place of anything the run or its eval printed
+        or wrote under those names, which is dropped with a warning. Pure."""
+        metrics = {k: v for k, v in self.metrics.items() if k not in HARNESS_METRICS}
+        forged = [k for k in HARNESS_METRICS if k in self.metrics]
+        metrics.update({k: v for k, v in measured.items() if k in HARNESS_METRICS and v is not None and math.isfinite(v)})
+        warnings = (*self.warnings, *(f"the run reported {k}; the harness measures it itself, the run's value is ignored"
+                                      for k in forged))
+        return dataclasses.replace(self, metrics=metrics, warnings=warnings)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,26 @@
-"""``autoresearch init``: turn a directory into an arena."""
+"""``autoresearch init``: turn a directory into an arena.
+
+On a repository that already trains something, the config is written from what the
+repository holds (``survey.py``): the training script and the config file its run uses
+are editable, data and evaluation scripts readonly, the metric is the number the code
+prints (with a ``[metric] pattern`` when it is not a ``name: value`` line), and every line
+says where it came from, so the user reviews guesses instead of writing from nothing.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .arenas import EXAMPLES, example_dir
-from .config import CONFIG_FILE
+from .config import CONFIG_FILE, ArenaTable, MetricTable
 from .errors import ArenaError, UsageError
 from .store.gitobjects import git
+from .survey import BUDGET_ENV, Survey, survey
 
 _PROGRAM = """# Research program
 
@@ -21,32 +32,206 @@ Goal: improve the metric named in autoresearch.toml ([metric] name and goal).
 - Propose one idea at a time, small enough to judge, and describe it in one line.
 """
 
+_SURVEY_MAX_FILES = 2000
+_SURVEY_MAX_BYTES = 1 << 20
+_SURVEY_DEPTH = 4  # path parts: data/shakespeare_char/prepare.py is 3
+_SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "venv", "env", "build", "dist", "wandb", "out"}
 
-def _config_template(editable: list[str], readonly: list[str], run: str) -> str:
-    return f"""# autoresearch arena config. Every key can be overridden on the command line.
-[arena]
-editable = {editable!r}          # the only files a proposal may change
-readonly = {readonly!r}          # hashed; any change makes an experiment invalid
-program = "program.md"           # research instructions for LLM proposers
-run = "{run}"                    # started in the experiment's run directory
-# eval = "python evaluate.py"    # optional: when set, only its result counts
-time_budget_s = 300              # exported as AUTORESEARCH_TIME_BUDGET
-# timeout_s = 660                # hard kill; default 2 x budget + 60
 
-[metric]
-name = "val_bpb"                 # read from the result JSON or a 'name: value' line
-goal = "minimize"
+def _str(value: str) -> str:
+    """A TOML string: literal ('...') when that needs no escape (regexes stay readable)."""
+    return f"'{value}'" if "'" not in value and not re.search(r"[\x00-\x1f]", value) else json.dumps(value)
 
+
+def _list(values: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def _comment(text: str, width: int = 96) -> list[str]:
+    """``text`` as ``# `` lines (control characters of printed examples made spaces)."""
+    words, lines, line = re.sub(r"[\x00-\x1f]", " ", text).split(), [], "#"
+    for word in words:
+        if len(line) + 1 + len(word) > width and line != "#":
+            lines.append(line)
+            line = "#"
+        line += " " + word
+    return lines + [line]
+
+
+def _arena_lines(s: Survey, ready: Sequence[str]) -> list[str]:
+    script = s.script or "train.py"
+    out = ["[arena]"]
+    out += _comment("the only files a proposal may change: the training script" + (
+        ", and the files it imports or is given that hold its settings" if len(s.editable) > 1 else ""))
+    out.append(f"editable = {_list(s.editable)}")
+    out += _comment("hashed: a change to any of them makes an experiment invalid (data preparation, evaluation)")
+    out.append(f"readonly = {_list(s.readonly)}")
+    out += _data_lines(s, ready)
+    if s.helpers:
+        out += _comment(f"also used by {script}, neither editable nor readonly: {', '.join(s.helpers)} (add them "
+                        "to editable to let proposals change them, or to readonly to guard them)")
+    if s.unused_configs:
+        out += _comment(f"config files the run does not use: {', '.join(s.unused_configs)} (put one in run and "
+                        "editable to study it instead)")
+    if s.other_scripts:
+        out += _comment(f"other training scripts: {', '.join(s.other_scripts)}")
+    out.append('program = "program.md"           # research instructions for LLM proposers')
+    out += _comment("started with /bin/sh in each experiment's run directory (a clean checkout of the commit "
+                    "under test)" + (f"; with this config file because {s.run_why}" if s.run_why else ""))
+    if s.uv_run:
+        out += _comment(f"the README runs `uv run {script}`: use that when the dependencies live in uv's environment")
+    out.append(f"run = {json.dumps(s.run)}")
+    out.append('# eval = "python evaluate.py"      # optional: when set, only its result counts')
+    out += _comment(_budget_comment(s, script))
+    budget = s.budget if s.budget is not None else 300
+    out.append(f"time_budget_s = {budget:g}")
+    out.append(f"# timeout_s = {2 * budget + 60:g}                # hard kill of a run; default 2 x budget + 60 s")
+    return out
+
+
+def _data_lines(s: Survey, ready: Sequence[str]) -> list[str]:
+    """``[arena] data``: the data directories the run reads, when they hold untracked files
+    (``ready``: the data was prepared); commented out until then."""
+    if not s.data and not s.data_other:
+        return []
+    why = ("runs start in a clean checkout of the commit (tracked files only): the data a prepare script writes "
+           "and git ignores is not there")
+    if "data" not in ArenaTable.model_fields:
+        return _comment(f"{why}; a run finds your checkout in AUTORESEARCH_ARENA_DIR")
+    out = _comment(f"{why}; data = [...] links it into every run directory")
+    if s.data and all(d in ready for d in s.data):
+        out.append(f"data = {_list(s.data)}")
+    elif s.data:
+        out += _comment(f"prepare it first ({', '.join(f'python {d}/prepare.py' for d in s.data)}), then uncomment:")
+        out.append(f"# data = {_list(s.data)}")
+    else:
+        out += _comment(f"data directories: {', '.join(s.data_other)}; once prepared, list the one(s) the run reads:")
+        out.append(f"# data = {_list(s.data_other[:1])}")
+    if s.data and s.data_other:
+        out += _comment(f"other data directories: {', '.join(s.data_other)}")
+    return out
+
+
+def _budget_comment(s: Survey, script: str) -> str:
+    if s.script is None:
+        return f"seconds a run may train, exported as {BUDGET_ENV}"
+    if s.budget is not None:
+        return (f"prepare.py's TIME_BUDGET, which {script} imports: a different value here reaches {script} "
+                f"only if it reads {BUDGET_ENV}")
+    if s.reads_budget:
+        return f"seconds a run may train, exported as {BUDGET_ENV} ({script} reads it)"
+    length = "; ".join(f"{name} = {value} ({path})" for name, (value, path) in s.length.items())
+    return (f"exported as {BUDGET_ENV}, which {script} does not read"
+            + (f": a run's length is set by {length}" if length else "")
+            + f". Make the script stop after {BUDGET_ENV} seconds, or set "
+            + (f"{next(iter(s.length))}" if s.length else "its length")
+            + " so that a run takes about this long (runs that take far longer are reported).")
+
+
+def _metric_lines(s: Survey, pattern_ok: bool) -> list[str]:
+    m, script = s.metric, s.script or "train.py"
+    out = ["[metric]"]
+    if m is None:
+        out += _comment(f"no printed metric found in {script}: print `NAME: value` lines at the end of a run "
+                        "(or write a JSON object to AUTORESEARCH_RESULT_FILE) and name it here")
+        return out + ['name = "val_bpb"', 'goal = "minimize"']
+    if m.pattern is None:
+        out += _comment(f"{m.where} prints it as a line of its own, `{m.example}`, read as is")
+        out.append(f"name = {json.dumps(m.name)}")
+    else:
+        out += _comment(f"{m.where} prints `{m.example}`; the pattern reads the number after '{m.label}' "
+                        "(one group; the last match in a run's output counts)")
+        out.append(f"name = {json.dumps(m.name)}")
+        if pattern_ok:
+            out.append(f"pattern = {_str(m.pattern)}")
+        else:
+            out += _comment(f"[metric] pattern is not supported by this version yet: until it is, make {script} "
+                            f"print `{m.name}: <value>` as a line of its own")
+            out.append(f"# pattern = {_str(m.pattern)}")
+    better = "lower" if m.goal == "minimize" else "higher"
+    out.append(f'goal = "{m.goal}"' + " " * max(1, 25 - len(m.goal)) + f"# {better} is better")
+    if s.others:
+        out += _comment("other numbers it prints: " + ", ".join(f"{o.name} ({o.where})" for o in s.others[:6]))
+    return out
+
+
+_TAIL = """
 [proposer]
-# kind = "scripted"              # knobs | llm | hybrid | agent | scripted
+# kind = "scripted"                # knobs | llm | hybrid | agent | scripted
 
 [judge]
-policy = "confirm"               # repeated runs and a test against the measured noise; or "greedy"
+policy = "confirm"                 # repeated runs and a test against the measured noise; or "greedy"
 
 [runner]
 kind = "local"
 slots = 1
-""".replace("'", '"')
+"""
+
+
+def config_text(s: Survey, *, pattern_ok: bool, data_ready: Sequence[str] = ()) -> str:
+    """The commented ``autoresearch.toml`` for what ``survey`` found (``data_ready``: data
+    directories that hold untracked files). Pure."""
+    head = ["# autoresearch arena config. Every key can be overridden on the command line;",
+            "# `autoresearch run --dry-run` shows the effective config."]
+    if s.script is not None:
+        head += ["# Written by `autoresearch init` from what it found in this repository: review every line."]
+    return "\n".join([*head, *_arena_lines(s, data_ready), "", *_metric_lines(s, pattern_ok)]) + "\n" + _TAIL
+
+
+def _wanted(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return rel.endswith(".py") or name.lower().startswith("readme")
+
+
+def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
+    """The Python files and READMEs ``survey`` reads: tracked and untracked-but-not-ignored
+    ones in a repository, else a bounded walk; big, deep and hidden ones left out."""
+    if in_repo:
+        out = git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], directory, check=False).stdout
+        rels = [r for r in out.decode("utf-8", errors="replace").split("\0") if r]
+    else:
+        rels = []
+        for root, dirs, names in os.walk(directory):
+            depth = len(Path(root).relative_to(directory).parts)
+            dirs[:] = [] if depth + 1 >= _SURVEY_DEPTH else \
+                sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+            rels += [(Path(root) / n).relative_to(directory).as_posix() for n in sorted(names)]
+    files: dict[str, str] = {}
+    for rel in rels:
+        path = directory / rel
+        if len(files) >= _SURVEY_MAX_FILES or not _wanted(rel) or rel.count("/") >= _SURVEY_DEPTH:
+            continue
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= _SURVEY_MAX_BYTES:
+            files[rel] = path.read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
+    if s.script is None:
+        yield "note: there is no train.py yet; write it (or change [arena] editable and run in autoresearch.toml)"
+        return
+    yield f"found: {s.script} (run: {s.run}); editable {', '.join(s.editable)}" + (
+        f"; readonly {', '.join(s.readonly)}" if s.readonly else "")
+    if s.metric is None:
+        yield f"note: no printed metric found in {s.script}; set [metric] name in {CONFIG_FILE}"
+    else:
+        how = "a `name: value` line" if s.metric.pattern is None else "a pattern"
+        yield f"metric: {s.metric.name} ({s.metric.goal}), read from {how} ({s.metric.where})"
+        if s.metric.pattern is not None and not pattern_ok:
+            yield (f"note: this version cannot read a metric with a pattern yet: make {s.script} print "
+                   f"`{s.metric.name}: <value>` as a line of its own, or the baseline will find no {s.metric.name}")
+    if s.budget is None and not s.reads_budget:
+        yield (f"note: {s.script} does not read {BUDGET_ENV}; its own settings decide how long a run takes "
+               f"(see the comment on time_budget_s)")
+
+
+def _write_config(directory: Path, in_repo: bool) -> Iterator[str]:
+    if (directory / CONFIG_FILE).exists():
+        raise ArenaError(f"{directory / CONFIG_FILE} already exists; edit it instead")
+    found, pattern_ok = survey(repo_files(directory, in_repo)), "pattern" in MetricTable.model_fields
+    ready = [d for d in found.data if in_repo and git(["ls-files", "-z", "--others", "--", d], directory, check=False).stdout]
+    (directory / CONFIG_FILE).write_text(config_text(found, pattern_ok=pattern_ok, data_ready=ready))
+    yield from _found(found, pattern_ok)
 
 
 def init_arena(directory: Path, example: str | None) -> Iterator[str]:
@@ -78,17 +263,11 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
             shutil.copyfile(src / name, directory / name)
             written.append(name)
     else:
-        if (directory / CONFIG_FILE).exists():
-            raise ArenaError(f"{directory / CONFIG_FILE} already exists; edit it instead")
-        editable = ["train.py"] if (directory / "train.py").exists() else ["train.py"]
-        readonly = ["prepare.py"] if (directory / "prepare.py").exists() else []
-        (directory / CONFIG_FILE).write_text(_config_template(editable, readonly, "python train.py"))
+        yield from _write_config(directory, in_repo)
         written.append(CONFIG_FILE)
         if not (directory / "program.md").exists():
             (directory / "program.md").write_text(_PROGRAM)
             written.append("program.md")
-        if not (directory / "train.py").exists():
-            yield "note: there is no train.py yet; write it (or change [arena] editable and run in autoresearch.toml)"
 
     yield f"wrote {', '.join(written)} in {directory}"
     if not in_repo:

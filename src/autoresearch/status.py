@@ -87,6 +87,9 @@ def campaign_status(ledger: Ledger, campaign: Campaign, arena: Path | None = Non
             "tokens": e.tokens, "cost": e.cost, "log_path": e.log_path,
             "runs_n": e.runs_n, "mean": _num(e.metric) if e.runs_n else None, "se": _num(e.se), "p_value": _num(e.p_value),
         })
+        params = knob_values(e.meta)
+        if params is not None:
+            experiments[-1]["params"] = params
         if e.id == 0 and e.status is Status.KEEP:
             baseline = _num(e.metric)
         if e.status is Status.KEEP and _num(e.metric) is not None:
@@ -101,3 +104,23 @@ def campaign_status(ledger: Ledger, campaign: Campaign, arena: Path | None = Non
         },
         "experiments": experiments,
     }
+
+
+def knob_values(meta: Any) -> dict[str, Any] | None:
+    """A knobs experiment's values, in the user's units (never Optuna's exponents or
+    ``1 - x``): stored as such since they were, converted from the stored spaces before."""
+    from .proposers.knob_space import Space
+
+    knobs = meta.get("knobs") if hasattr(meta, "get") else None
+    if not hasattr(knobs, "get") or not hasattr(knobs.get("params"), "items"):
+        return None
+    if hasattr(knobs.get("values"), "items"):
+        return dict(knobs["values"])
+    spaces = knobs.get("spaces") or {}
+    out = {}
+    for name, param in knobs["params"].items():
+        try:
+            out[name] = Space.from_dict(spaces[name]).to_value(param) if name in spaces else param
+        except (KeyError, TypeError, ValueError):
+            out[name] = param
+    return out

@@ -16,6 +16,7 @@ from ..records import Goal, Purpose, Status
 from ..runs.spec import RunSettings, run_settings
 from ..slots import Slot, cpu_count, parse_slots
 from .baseline import calibrate
+from .budget import noted_before, unseen_budget_note
 from .candidate import Rules
 from .context import Engine
 from .execution import Execution, Judged
@@ -46,7 +47,7 @@ class CampaignEngine:
         execution = Execution(
             self.settings, runner, ws, tag=campaign.tag, out_dir=ws.state_dir / campaign.tag,
             judged=Judged(campaign.metric, m.min, m.max, self.settings.limits.disk_mb, self.settings.limits.memory_mb,
-                          self.settings.run_timeout_s, self.settings.eval_timeout_s),
+                          self.settings.run_timeout_s, self.settings.eval_timeout_s, m.pattern, dict(m.patterns)),
             readonly=readonly, base_env=dict(os.environ if base_env is None else base_env), stop=stop.event)
         journal = Journal(oc.ledger, ws, campaign)
         self.ctx = Engine(
@@ -54,7 +55,8 @@ class CampaignEngine:
             state=CampaignState(oc.ledger, ws, campaign, editable, journal.experiments), execution=execution, judge=judge,
             rules=Rules(editable, tuple(config.arena.protected)), report=report or no_report, stop=stop,
             suspicious_sigma=config.judge.suspicious_sigma)
-        self.ctx.guard = Guard(journal, sandboxed=self.settings.sandbox_paths is not None, note=self.ctx.note)
+        self.ctx.guard = Guard(journal, sandboxed=self.settings.sandbox_paths is not None, note=self.ctx.note,
+                               data=execution.data)
 
     def run(self) -> Outcome:
         ctx = self.ctx
@@ -78,6 +80,7 @@ class CampaignEngine:
     def _run(self) -> Outcome:
         ctx = self.ctx
         self._describe_limits()
+        self._describe_budget()
         if self.limits.deadline is not None and time.time() >= self.limits.deadline:
             return Outcome("reached --max-hours; nothing new is started after the deadline", 0)
         history = ctx.state.history()
@@ -105,6 +108,17 @@ class CampaignEngine:
             cgroups = machine_cgroups() if lim.cgroups else Cgroups(0, {})
             for line in describe(lim, cgroups, os.geteuid() == 0, self.config.runner.run_as or ""):
                 self.ctx.note(f"limit: {line}")
+
+    def _describe_budget(self) -> None:
+        """A budget the script cannot see is said at the start; the overrun note is said once
+        per campaign, so a resumed campaign that said it already stays quiet."""
+        ctx, arena = self.ctx, self.config.arena
+        ctx.budget_noted = noted_before(r["warnings"] for r in ctx.state.ledger.runs(ctx.campaign))
+        sources = tuple(p for p in (*arena.editable, *arena.readonly) if p.endswith(".py"))  # not the data
+        note = unseen_budget_note(ctx.state.files_at(ctx.state.incumbent_ref()[0], sources), arena.editable,
+                                  arena.readonly, arena.time_budget_s)
+        if note is not None:
+            ctx.note(note)
 
     def proposal_context(self) -> ProposalContext:
         """What the proposer sees (lock held)."""

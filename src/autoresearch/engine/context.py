@@ -22,6 +22,7 @@ from ..judge import Judge
 from ..records import Goal, Purpose, RunStatus
 from ..slots import Slot
 from ..store.ledger import Campaign
+from .budget import overran, overrun_note
 from .candidate import Rules
 from .execution import Execution, RunPlan, RunResult
 from .journal import Journal
@@ -43,6 +44,7 @@ class Engine:
     error: BaseException | None = None
     guard: Any = None  # engine/guard.py: tampering, looked for after each run
     abandoned: bool = False  # a forced stop: threads still working are left to die with the process
+    budget_noted: bool = False  # a run went far over its time budget, and the campaign was told (once)
 
     @property
     def goal(self) -> Goal:
@@ -81,9 +83,22 @@ class Engine:
             result = dataclasses.replace(result, status=RunStatus.INVALID, reason=tampered)
         if not result.run.interrupted:
             self.state.counters.timed(result.duration_s)
+        result = self._over_budget(plan, result)
         self.journal.run_finished(plan, result)
         self._infra(slot, plan, result)
         return result
+
+    def _over_budget(self, plan: RunPlan, result: RunResult) -> RunResult:
+        """Once per campaign, a run that took far longer than its time budget is said, with
+        the fix (engine/budget.py): on the console and in the run's warnings in the ledger."""
+        settings, run = self.execution.settings, result.run
+        if self.budget_noted or run.interrupted or run.infra or not overran(run.duration_s, settings.time_budget_s):
+            return result
+        self.budget_noted = True
+        note = overrun_note(exp_id=plan.exp_id, duration_s=run.duration_s, budget_s=settings.time_budget_s,
+                            files=self.state.files_at(plan.commit, self.state.editable), timeout_s=settings.run_timeout_s)
+        self.note(note, plan.exp_id, slot=plan.slot.name)
+        return dataclasses.replace(result, warnings=(*result.warnings, note))
 
     def _infra(self, slot: Slot, plan: RunPlan, result: RunResult) -> None:
         counters = self.state.counters

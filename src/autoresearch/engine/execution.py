@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..datafiles import DataFiles, data_hint
 from ..faults import crash_point
 from ..integrity import out_of_range
 from ..metrics import measure
@@ -65,7 +66,8 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Judged:
-    """What ``classify`` needs besides the outcomes: the campaign's limits and bounds."""
+    """What measuring and ``classify`` need besides the outcomes: the campaign's metric (and
+    the regexes that read it as printed), limits and bounds."""
 
     metric: str
     metric_min: float | None = None
@@ -74,6 +76,8 @@ class Judged:
     memory_mb: float | None = None
     run_timeout_s: float = 0.0
     eval_timeout_s: float = 0.0
+    pattern: str | None = None                                  # [metric] pattern
+    patterns: Mapping[str, str] = field(default_factory=dict)   # [metric.patterns]
 
 
 def first_line_reason(outcome: RunOutcome, what: str) -> str:
@@ -161,10 +165,12 @@ class Execution:
         self.out_dir, self.judged, self.readonly = out_dir, judged, dict(readonly)
         self.stop, self.dir_prefix = stop, dir_prefix
         self.env = child_env(base_env, settings.env_allow, {})  # what runs may see of the harness's environment
+        # [arena] data: linked into every run directory, fingerprinted now (the guard compares after each run)
+        self.data = DataFiles(workspace.arena, settings.data, settings.eval_only) if settings.data else None
 
     def checkout(self, slot: Slot, commit: str) -> Path:
         """The slot's run directory holding ``commit`` (nothing a previous run left)."""
-        return self.ws.dirs.materialize(self.tag, f"{self.dir_prefix}slot-{slot.index}", commit)
+        return self.ws.dirs.materialize(self.tag, f"{self.dir_prefix}slot-{slot.index}", commit, self.data, hide=True)
 
     def log_path(self, stem: str, phase: Phase = Phase.RUN) -> Path:
         return self.out_dir / "logs" / f"{stem}-{phase.value}.log"
@@ -202,19 +208,48 @@ class Execution:
             # could otherwise print a fake score and then restore itself
             changed = self.readonly_changes(plan.workdir, skip=hidden)
             if not changed:
-                final_dir, _, removed = self.ws.dirs.prepare_eval(self.tag, f"{self.dir_prefix}eval-{plan.slot.index}", plan.workdir)
+                final_dir, _, removed = self.ws.dirs.prepare_eval(self.tag, f"{self.dir_prefix}eval-{plan.slot.index}",
+                                                                  plan.workdir, self.data)
                 espec = self._spec(plan.slot, Phase.EVAL, final_dir, plan.commit, plan.stem, plan.seed, plan.exp_id,
                                    plan.attempt)
                 ev = self.runner.start(espec, self.stop).wait()
         m = measure(self.judged.metric, run_output=read_log(out.log_path), run_json=out.result_json,
                     eval_output=read_log(ev.log_path) if ev else None, eval_json=ev.result_json if ev else None,
-                    eval_configured=bool(self.settings.eval))
+                    eval_configured=bool(self.settings.eval), pattern=self.judged.pattern,
+                    patterns=self.judged.patterns)
+        m = m.with_harness_metrics({"peak_rss_mb": out.peak_rss_mb})  # the run phase's memory, never a printed value
         if not (out.interrupted or out.infra or changed):
             changed = self.readonly_changes(final_dir, skip=hidden if ev is None else ())
         status, reason = classify(out, ev, m, changed, self.judged)
+        if status is RunStatus.CRASH:
+            reason = self.with_data_hint(reason, (out, plan.workdir, True), (ev, final_dir, False))
         warnings = (*m.warnings, *([f"removed before the eval: {', '.join(removed[:20])}"] if removed else []))
         took = out.duration_s + (ev.duration_s if ev else 0.0)
         return RunResult(status, reason, m, out, ev, warnings, took)
+
+    def with_data_hint(self, reason: str, *phases: tuple[RunOutcome | None, Path, bool]) -> str:
+        """A crash on a file the user's checkout has and git does not: the reason says which
+        ``[arena] data`` line provides it (``datafiles.data_hint``). ``phases``: (outcome,
+        its directory, whether it is a run phase)."""
+        import os
+
+        prefix = self.ws.prefix
+        for outcome, where, run_phase in phases:
+            if outcome is None or outcome.exit_code == 0:
+                continue
+            tracked = self.ws.dirs.tracked(self.ws.dirs.top_of(where))
+
+            def checkout(rel: str) -> str | None:
+                path, full = self.ws.arena / rel, prefix + rel
+                if full in tracked or any(t.startswith(full + "/") for t in tracked) or not os.path.lexists(path):
+                    return None
+                return "dir" if path.is_dir() else "file"
+
+            hint = data_hint(outcome.log_tail, [str(where), os.path.realpath(where)], checkout, self.settings.data,
+                             self.settings.eval_only if run_phase else ())
+            if hint is not None:
+                return f"{reason}. {hint}"
+        return reason
 
     def readonly_changes(self, workdir: Path, skip: Sequence[str] = ()) -> list[str]:
         """Readonly files whose content differs from the campaign's base (``skip``: the

@@ -4,10 +4,11 @@ steps, case 3).
 
 Watched: every file git reads for configuration or attributes (the repository's config
 and what it includes, the user's and the system's, ``info/``, hooks, alternates, the
-checkout's ``.gitattributes``), every ref, the ledger's rows of this campaign, and the
-harness's own files (``campaign.json``, ``records.jsonl``, ``results.tsv``). A change
-found after a run, or just before the harness moves a ref, makes every experiment whose
-run was live since the last look ``invalid`` ("tampering: ..."); the change is put back:
+checkout's ``.gitattributes``), every ref, the ledger's rows of this campaign, the
+harness's own files (``campaign.json``, ``records.jsonl``, ``results.tsv``), and the
+checkout's ``[arena] data`` (``datafiles.py``; reported, not put back: no copy is kept).
+A change found after a run, or just before the harness moves a ref, makes every
+experiment whose run was live since the last look ``invalid`` ("tampering: ..."); the change is put back:
 files as they were, our refs (the campaign's branch and archive refs, replace refs) where
 they pointed, ledger rows as the harness wrote them. A moved ref that is not the
 harness's (the user's branch, a tag, HEAD) is reported with the command that puts it
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from ..datafiles import DataFiles
 from ..store.gitwatch import Change, GitWatch
 from ..store.ledger_watch import LedgerWatch
 from ..store.workspace import attribute_files
@@ -31,7 +33,8 @@ OURS = ("refs/replace/",)  # besides the campaign's namespace: refs the harness 
 
 
 class Guard:
-    def __init__(self, journal: Journal, *, sandboxed: bool, note: Callable[[str], None]):
+    def __init__(self, journal: Journal, *, sandboxed: bool, note: Callable[[str], None],
+                 data: DataFiles | None = None):
         ws, tag = journal.ws, journal.tag
         self.journal, self.sandboxed, self.note = journal, sandboxed, note
         self.ours = (f"refs/heads/{journal.campaign.branch}", f"refs/autoresearch/{tag}/", *OURS)
@@ -45,6 +48,7 @@ class Guard:
         self.ledger = LedgerWatch(journal.ledger, journal.campaign.id)
         if self.ledger.planted:
             note("the ledger held objects another process added while no campaign ran: " + "; ".join(self.ledger.planted))
+        self.data = data                # [arena] data: the checkout's copies, fingerprinted at the start
         self.live: set[int] = set()     # experiments with a run in progress
         self.charged: dict[int, str] = {}  # experiment -> why its run is invalid
         self._busy = False
@@ -82,7 +86,7 @@ class Guard:
             return []
         self._busy = True
         try:
-            found = self.ledger.check() + self._own_files()
+            found = self.ledger.check() + self._own_files() + (self.data.check() if self.data is not None else [])
             for _ in range(3):  # what putting back reveals (a folder's link replaced: its content) is looked at again
                 changes = self.git.scan()
                 if not changes:

@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Sequence
 
 from ..config import Config
 from ..errors import ArenaError, CampaignLockedError, ConfigError
@@ -164,12 +164,60 @@ def refuse_bare(directory: Path) -> None:
                          f"(`git clone {directory} {directory.name.removesuffix('.git') or 'work'}`) and use the clone")
 
 
+def check_data(workspace: Workspace, data: Sequence[str], eval_only: Sequence[str] = ()) -> None:
+    """``[arena] data``: every path exists in the checkout, and git does not hold all of it
+    (what git holds is in every run directory already); an ``eval_only`` file inside it is
+    not reached through a link (the sandbox masks paths in the checkout: a file reached
+    through a link to elsewhere could not be hidden from the run)."""
+    from ..datafiles import covered, scan
+
+    for pattern in eval_only:
+        if not covered(pattern, data):
+            continue
+        parts = pattern.split("/")
+        for i in range(1, len(parts)):
+            here = workspace.arena.joinpath(*parts[:i])
+            if here.is_symlink():
+                raise ConfigError(
+                    f"[arena] eval_only {pattern!r} lies under {'/'.join(parts[:i])!r}, a link to {os.path.realpath(here)}: "
+                    "a file reached through a link cannot be hidden from the run. Make it a real directory in the "
+                    "checkout (with links to the training files only), or keep the evaluation data outside it")
+
+    problems = []
+    head = workspace.head() if data else ""
+    for rel in data:
+        path = workspace.arena / rel
+        if not os.path.lexists(path):
+            problems.append(f"{rel!r} does not exist in the checkout ({path}): build it first (the data's "
+                            "prepare script), or remove it from the list")
+            continue
+        files = list(scan({rel: path})) or [rel]
+        if all(e is not None for e in workspace.tree_entries(head, files).values()):
+            problems.append(f"{rel!r} is tracked by git: it is in every run directory already; remove it from the list")
+    if problems:
+        raise ConfigError("[arena] data: " + "; ".join(problems))
+
+
+def not_data(workspace: Workspace, data: Sequence[str], dirty: list[str]) -> list[str]:
+    """Uncommitted changes less the untracked files ``[arena] data`` names: they are meant to
+    stay out of git (a tracked file changed under a data directory still counts)."""
+    from ..datafiles import covered
+
+    if not data:
+        return dirty
+    rel = {p: p[len(workspace.prefix):].rstrip("/") for p in dirty if p.startswith(workspace.prefix)}
+    inside = [p for p in rel if covered(rel[p], data)]
+    tracked = workspace.tree_entries(workspace.head(), [rel[p] for p in inside])
+    return [p for p in dirty if p not in inside or tracked.get(rel[p]) is not None]
+
+
 def preflight(arena: Path, config: Config, *, allow_dirty: bool, run_env_path: str) -> Workspace:
     """Checks that need no campaign: a git repository, a clean tree, commands that exist."""
     workspace = Workspace(arena)
     workspace.ensure_excluded()
+    check_data(workspace, config.arena.data, config.arena.eval_only)
     if not allow_dirty:
-        dirty = workspace.dirty_paths()
+        dirty = not_data(workspace, config.arena.data, workspace.dirty_paths())
         if dirty:
             shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
             raise ArenaError(

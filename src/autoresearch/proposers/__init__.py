@@ -25,25 +25,27 @@ def _scripted(config: Config, arena: Path, options: dict) -> Proposer:
 
 
 def _knobs(config: Config, arena: Path, options: dict) -> Proposer:
-    from .knobs import KnobsProposer
+    from ..knobs_view import knob_proposer
 
-    t = config.proposer.knobs
-    spaces = {name: spec.model_dump(exclude_none=True) for name, spec in t.space.items()}
-    proposer = KnobsProposer(
-        sampler=t.sampler, seed=t.seed, changes_per_trial=t.changes_per_trial,
-        startup_trials=t.startup_trials, freeze=tuple(t.freeze), only=tuple(t.only), spaces=spaces,
-    )
+    proposer = knob_proposer(config)
     # Fail before the campaign starts when there is nothing to tune (FAULTS 30).
     files = {p: (arena / p).read_text(encoding="utf-8", errors="replace") for p in config.arena.editable
              if (arena / p).is_file()}
-    if not proposer.knobs_and_spaces(files)[1]:
+    readonly = {p: (arena / p).read_text(encoding="utf-8", errors="replace") for p in config.arena.readonly
+                if (arena / p).is_file()}
+    knobs, spaces = proposer.survey(files, readonly)
+    if not spaces:
         found = ", ".join(sorted(files)) or "none"
+        frozen = ("every one frozen (" + "; ".join(f"{k.name}: {k.frozen}" for k in knobs[:8])
+                  + ("; ..." if len(knobs) > 8 else "") + ")") if knobs else "no literal found"
         raise ConfigError(
-            f"the knobs proposer found no tunable constants in the editable files ({found}): it tunes "
-            "module-level UPPER_CASE names bound to positive int/float literals. Declare ranges under "
-            "[proposer.knobs.space.NAME], or choose another proposer with --proposer "
+            f"the knobs proposer found nothing to tune in the editable files ({found}): {frozen}. "
+            "It tunes literals where hyperparameters live (module constants, config files, argparse defaults, "
+            "dataclass fields, YAML/JSON/TOML leaves). `autoresearch knobs` lists them; declare a range under "
+            "[proposer.knobs.space.\"NAME\"], or choose another proposer with --proposer "
             f"({', '.join(PROPOSER_KINDS)})"
         )
+    proposer._constraints(knobs, files, readonly)  # a constraint that is wrong, or broken now: an error before the start
     return proposer
 
 

@@ -9,9 +9,10 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 
-_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT")
-_MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA")
-_FROZEN = re.compile(r"SEED|BUDGET|TIMEOUT")
+_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT", re.IGNORECASE)
+_MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA", re.IGNORECASE)
+_SEED = re.compile(r"SEED", re.IGNORECASE)
+_BUDGET = re.compile(r"BUDGET|TIMEOUT", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class Space:
     def to_param(self, value: Any) -> Any:
         """The Optuna parameter for a knob value, or None when the space cannot hold it."""
         if self.kind == "choice":
-            return value if value in self.choices else None
+            return value if any(type(c) is type(value) and c == value for c in self.choices) else None
+        if isinstance(value, (bool, str)):
+            return None
         if self.kind == "pow2":
             if not isinstance(value, int) or value < 1 or value & (value - 1):
                 return None
@@ -58,6 +61,14 @@ class Space:
             p = float(value)
         return p if self.low <= p <= self.high else None
 
+    def user_range(self) -> tuple[float, float]:
+        """(low, high) in the knob's own units (not Optuna's exponent or ``1 - x``)."""
+        if self.kind == "pow2":
+            return float(2 ** int(self.low)), float(2 ** int(self.high))
+        if self.kind == "beta":
+            return 1.0 - self.high, 1.0 - self.low
+        return float(self.low), float(self.high)
+
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log, "choices": list(self.choices)}
 
@@ -66,30 +77,56 @@ class Space:
         return cls(d["kind"], d.get("low", 0.0), d.get("high", 0.0), d.get("log", False), tuple(d.get("choices", ())))
 
 
-def infer_space(name: str, value: float | int, is_int: bool) -> Space | None:
-    """The default space of a knob, or None when it is frozen by default."""
-    if isinstance(value, bool) or _FROZEN.search(name) or value <= 0:
-        return None
+def infer_space(name: str, value: Any, is_int: bool) -> Space | None:
+    """The default space of a knob, or None when it is frozen by default (``frozen_by_value``
+    says why)."""
+    return _infer(name, value, is_int)[0]
+
+
+def frozen_by_value(name: str, value: Any, is_int: bool) -> str | None:
+    """Why a knob has no default space (None: it has one). Pure."""
+    return _infer(name, value, is_int)[1]
+
+
+def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | None]:
+    short = name.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    if isinstance(value, bool):
+        return None, "a boolean: searched only with declared choices ([proposer.knobs.space] choices = [true, false])"
+    if isinstance(value, str):
+        return None, "a string: searched only with declared choices ([proposer.knobs.space] choices = [...])"
+    if _SEED.search(short):
+        return None, "a seed"
+    if _BUDGET.search(short):
+        return None, "a time budget or timeout: the harness sets the budget"
+    if value < 0:
+        return None, "negative: declare low and high to search it"
+    if value == 0:
+        if not is_int and _RATIO.search(short):
+            return Space("float", 0.0, 1.0), None
+        return None, "zero: no scale to search around; declare low and high to search it"
     if is_int:
         if value >= 2 and value & (value - 1) == 0:
             e = value.bit_length() - 1
-            return Space("pow2", max(0, e - 2), e + 2)
-        return Space("int", max(1, round(value / 3)), max(2, round(value * 3)), log=True)
-    if value <= 1 and _RATIO.search(name):
-        return Space("float", 0.0, 1.0)
-    if value < 1 and _MOMENTUM.search(name):
+            return Space("pow2", max(0, e - 2), e + 2), None
+        return Space("int", max(1, round(value / 3)), max(2, round(value * 3)), log=True), None
+    if value <= 1 and _RATIO.search(short):
+        return Space("float", 0.0, 1.0), None
+    if value < 1 and _MOMENTUM.search(short):
         gap = 1.0 - value
-        return Space("beta", gap / 10, min(1.0, gap * 10), log=True)
-    return Space("float", value / 10, value * 10, log=True)
+        return Space("beta", gap / 10, min(1.0, gap * 10), log=True), None
+    return Space("float", value / 10, value * 10, log=True), None
 
 
-def declared_space(name: str, spec: Mapping[str, Any], value: float | int, is_int: bool) -> Space:
+def declared_space(name: str, spec: Mapping[str, Any], value: Any, is_int: bool) -> Space:
     """A space from ``[proposer.knobs.space.NAME]``: ``choices``, or ``low``/``high`` (+ ``log``, ``int``)."""
     if "choices" in spec:
         choices = tuple(spec["choices"])
         if not choices:
             raise ConfigError(f"[proposer.knobs.space.{name}] choices is empty")
         return Space("choice", choices=choices)
+    if isinstance(value, (bool, str)):
+        raise ConfigError(f"[proposer.knobs.space.{name}]: {name} is a {type(value).__name__} ({value!r}); "
+                          "declare choices = [...] for it")
     try:
         low, high = float(spec["low"]), float(spec["high"])
     except KeyError:

@@ -1,15 +1,21 @@
 """The ``knobs`` proposer: Optuna over the numeric constants of the editable files.
 
-Knobs are module-level UPPER_CASE assignments of int/float literals (``2**19``, ``-1``,
-``3e-4``, ``16 * 1024`` included) found with ``ast``. Each knob gets a search space
-inferred from its value and name (or declared in ``[proposer.knobs.space.NAME]``):
+Knobs are literals where people keep hyperparameters (``knob_code``: module constants,
+config-only Python files, tuple elements, argparse defaults, dataclass fields, YAML/JSON/TOML
+leaves). Settings that only print, pace or bound the run are frozen by how the code uses
+them (``knob_usage``). Each other knob gets a search space inferred from its value and name
+(or declared in ``[proposer.knobs.space."NAME"]``):
 
 - positive floats: log-uniform over a decade each side of the value;
 - floats in [0, 1] named like a ratio (RATIO, FRAC, DROPOUT, PROB, ...): uniform in [0, 1];
 - floats in (0, 1) named like a momentum (BETA, MOMENTUM, EMA): ``1 - x`` within a decade;
 - powers of two (ints >= 2): powers of two, two doublings each side (``2**19`` stays ``2**k``);
 - other positive ints: ints, log-scaled over a factor of 3 each side;
-- zero, negative, boolean values and names with SEED/BUDGET/TIMEOUT are frozen by default.
+- a zero ratio (``WARMUP_RATIO = 0.0``): uniform in [0, 1];
+- other zero and negative values, seeds, budgets are frozen by default; strings and
+  booleans are searched only through declared ``choices``.
+
+Proposals that break a declared constraint (``[proposer.knobs] constraints``) are not made.
 
 How trials are made and remembered (the ledger is the truth):
 
@@ -34,14 +40,17 @@ import hashlib
 import importlib
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
 from ..protocols import ProposalContext
 from ..records import Experiment, Goal, Proposal, Status
-from .knob_code import Knob, code_signature, describe, find_knobs, format_value, render_edits, written_value
-from .knob_space import Space, declared_space, infer_space, knob_grid
+from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
+                        render_edits, written_value)
+from .knob_constraints import Constraint, broken, parse_constraints
+from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
+from .knob_usage import default_unused, frozen_by_use, metric_words, modules
 
 __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
            "format_value", "infer_space", "knob_grid", "make_sampler", "render_edits", "written_value"]
@@ -75,6 +84,11 @@ class KnobsProposer:
     freeze: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     spaces: Mapping[str, Mapping[str, Any]] | None = None
+    constraints: tuple[str, ...] = ()
+    metric_words: tuple[str, ...] = ()  # what a line printing the metric contains (a value printed there is used)
+    run_command: str = ""  # [arena] run: an argparse option it sets has a default nobody uses
+    _checks: tuple[list[Constraint], dict[str, Any]] = field(default_factory=lambda: ([], {}), init=False, repr=False)
+    _surveys: dict[str, tuple[list[Knob], dict[str, Space]]] = field(default_factory=dict, init=False, repr=False)
     name: str = "knobs"
     max_attempts: int = 25
     stop_reason: str | None = None
@@ -97,34 +111,94 @@ class KnobsProposer:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     # knobs and spaces of the incumbent code
-    def knobs_and_spaces(self, files: Mapping[str, str]) -> tuple[list[Knob], dict[str, Space]]:
-        knobs = [k for path in sorted(files) if path.endswith(".py") for k in find_knobs(path, files[path])]
-        names = [k.name for k in knobs]
-        dupes = {n for n in names if names.count(n) > 1}
-        knobs = [k for k in knobs if k.name not in dupes]
+    def survey(self, files: Mapping[str, str], readonly: Mapping[str, str] | None = None) -> tuple[list[Knob], dict[str, Space]]:
+        """Every knob of the editable files (each with why it is frozen, or None) and the
+        spaces of those searched. ``readonly`` files are read to see how values are used.
+        (Remembered for the last few code versions: proposals on one incumbent share it.)"""
+        key = hashlib.sha256(repr((sorted(files.items()), sorted((readonly or {}).items()), self.freeze, self.only,
+                                   sorted((self.spaces or {}).items()), self.metric_words)).encode()).hexdigest()
+        if key not in self._surveys:
+            if len(self._surveys) >= 8:
+                self._surveys.pop(next(iter(self._surveys)))
+            self._surveys[key] = self._survey(files, readonly)
+        knobs, spaces = self._surveys[key]
+        return list(knobs), dict(spaces)
+
+    def _survey(self, files: Mapping[str, str], readonly: Mapping[str, str] | None) -> tuple[list[Knob], dict[str, Space]]:
+        from dataclasses import replace
+
+        knobs = discover(files)
         declared = dict(self.spaces or {})
-        unknown = sorted(set(declared) - {k.name for k in knobs})
-        if unknown:
-            raise ConfigError(f"[proposer.knobs.space] names knobs that were not found in the editable files: {', '.join(unknown)}")
+        names = {k.name for k in knobs}
+        for label, given in (("[proposer.knobs.space]", declared), ("[proposer.knobs] freeze", self.freeze),
+                             ("[proposer.knobs] only", self.only)):
+            unknown = sorted(set(given) - names)
+            if unknown:
+                import difflib
+
+                hints = [f"{u} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, names, 1)) else u for u in unknown]
+                raise ConfigError(f"{label} names knobs that were not found in the editable files: {', '.join(hints)}; "
+                                  "`autoresearch knobs` lists them")
+        mods = modules({**(readonly or {}), **files}, self.metric_words)
         spaces: dict[str, Space] = {}
+        out = []
         for k in knobs:
-            if k.name in self.freeze or (self.only and k.name not in self.only):
-                continue
-            space = declared_space(k.name, declared[k.name], k.value, k.is_int) if k.name in declared else infer_space(k.name, k.value, k.is_int)
-            if space is not None and space.to_param(k.value) is not None:
+            why: str | None = None
+            space: Space | None = None
+            if self.only and k.name not in self.only:
+                why = "not in [proposer.knobs] only"
+            elif k.name in self.freeze:
+                why = "in [proposer.knobs] freeze"
+            elif k.name in declared:
+                space = declared_space(k.name, declared[k.name], k.value, k.is_int)
+                if space.to_param(k.value) is None:
+                    space, why = None, f"its value {k.text} lies outside the declared space"
+            else:
+                why = frozen_by_use(k.symbol, mods) if k.symbol else None
+                if why is None and k.kind == "field":
+                    why = default_unused(k.name.rsplit(":", 1)[-1].split(".")[0], k.symbol, mods)
+                if why is None and k.kind == "argparse":
+                    why = _given_on_command_line(k.symbol, self.run_command)
+                if why is None:
+                    why = frozen_by_value(k.name, k.value, k.is_int)
+                    space = infer_space(k.name, k.value, k.is_int) if why is None else None
+                if space is not None and space.to_param(k.value) is None:
+                    space, why = None, "its value lies outside its inferred space"
+            if space is not None:
                 spaces[k.name] = space
-        return knobs, spaces
+            out.append(replace(k, frozen=why))
+        return out, spaces
+
+    def knobs_and_spaces(self, files: Mapping[str, str], readonly: Mapping[str, str] | None = None) -> tuple[list[Knob], dict[str, Space]]:
+        return self.survey(files, readonly)
+
+    def _constraints(self, knobs: Sequence[Knob], files: Mapping[str, str],
+                     readonly: Mapping[str, str] | None) -> tuple[list[Constraint], dict[str, Any]]:
+        """The compiled constraints and the values they are evaluated against now (the
+        arena's constants, then every knob's current value)."""
+        if not self.constraints:
+            return [], {}
+        env = {**module_constants({**(readonly or {}), **files}), **{k.name: k.value for k in knobs}}
+        compiled = parse_constraints(self.constraints, env)
+        bad = broken(compiled, env)
+        if bad is not None:
+            raise ConfigError(f"[proposer.knobs] constraints: {bad.text!r} does not hold for the current values; "
+                              "fix the values or the constraint")
+        return compiled, env
 
     def propose(self, context: ProposalContext) -> Proposal | None:
         import optuna
 
-        knobs, inferred = self.knobs_and_spaces(context.files)
+        if not self.metric_words:
+            self.metric_words = metric_words(context.metric)
+        knobs, inferred = self.survey(context.files, context.readonly)
         if not inferred:
             raise ConfigError(
-                "the knobs proposer found no tunable constants in the editable files (module-level "
-                "UPPER_CASE names bound to int/float literals); declare some under [proposer.knobs.space] "
+                "the knobs proposer found no tunable constants in the editable files (`autoresearch knobs` lists "
+                "what it found and why each is frozen); declare some under [proposer.knobs.space] "
                 "or choose another proposer"
             )
+        self._checks = self._constraints(knobs, context.files, context.readonly)
         signature = code_signature(context.files, knobs)
         spaces, current = self._spaces(context.history, knobs, inferred)
         study = optuna.create_study(direction="minimize" if context.goal is Goal.MINIMIZE else "maximize")
@@ -143,10 +217,11 @@ class KnobsProposer:
             return None
         changes, params = found
         names = sorted(spaces)
+        values = {nm: written_value(_knob(knobs, nm), spaces[nm].to_value(params[nm])) for nm in names}
         return Proposal(
             description=describe(knobs, changes), edits=render_edits(knobs, changes), proposer=self.name,
             meta={"knobs": {
-                "params": params, "signature": signature, "sampler": self.sampler, "trial": n,
+                "params": params, "values": values, "signature": signature, "sampler": self.sampler, "trial": n,
                 "spaces": {nm: s.as_dict() for nm, s in spaces.items()},
                 "parent": {"params": {nm: spaces[nm].to_param(current[nm]) for nm in names},
                            "metric": context.incumbent_metric},
@@ -189,7 +264,7 @@ class KnobsProposer:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)  # only sampled; the real result comes from the ledger
             changes, params = _as_written(knobs, spaces, params)
             key = tuple(sorted(params.items()))
-            if changes and key not in taken:
+            if changes and key not in taken and self._allowed(changes):
                 return changes, params
             taken.add(key)
         return None
@@ -205,9 +280,14 @@ class KnobsProposer:
             params = {x: spaces[x].to_param(current[x]) for x in spaces}
             params[nm] = spaces[nm].to_param(v)
             changes, params = _as_written(knobs, spaces, params)
-            if changes and tuple(sorted(params.items())) not in taken:
+            if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
                 return changes, params
         return None
+
+    def _allowed(self, changes: Mapping[str, Any]) -> bool:
+        """Whether a proposal keeps every declared constraint."""
+        compiled, env = self._checks
+        return not compiled or broken(compiled, {**env, **changes}) is None
 
     def _trials(self, history: Sequence[Experiment], spaces: Mapping[str, Space], dists: Mapping[str, Any],
                 current: Mapping[str, Any], signature: str, incumbent_metric: float | None) -> list[Any]:
@@ -246,6 +326,20 @@ class KnobsProposer:
             add({nm: spaces[nm].to_param(current[nm]) for nm in spaces}, incumbent_metric)
         return out
 
+
+
+def _given_on_command_line(dest: str, command: str) -> str | None:
+    """Why an argparse option's default does not matter: the run command sets it. Pure."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    for flag in {f"--{dest}", f"--{dest.replace('_', '-')}"}:
+        if any(w == flag or w.startswith(flag + "=") for w in words):
+            return f"set by the run command ({flag}): its default is never used"
+    return None
 
 
 def _importable(module: str) -> bool:

@@ -30,6 +30,7 @@ from ..errors import EditError
 from ..llm import Client, Completion, LLMFatal, LLMUnavailable, cost_of
 from ..protocols import ProposalContext
 from ..records import Experiment, FileEdit, Goal, Proposal, Status
+from .knob_constraints import broken
 from .knobs import KnobsProposer, Space, describe, knob_grid, render_edits, written_value
 
 SYSTEM_EDITS = """You are a machine-learning research engineer. You improve a training script \
@@ -336,7 +337,7 @@ class LLMProposer:
         if again is not None:
             q = again
         else:
-            knob_list, space = self.knobs.knobs_and_spaces(context.files)
+            knob_list, space = self.knobs.knobs_and_spaces(context.files, context.readonly)
             current = {k.name: k.value for k in knob_list if k.name in space}
             q = _Question(SYSTEM_KNOBS, "", space=space, current=current, knob_list=knob_list,
                           rng=random.Random(len(context.history) * 7919 + self.table.seed),
@@ -355,6 +356,10 @@ class LLMProposer:
             changes = {n: v for n, v in changes.items() if written_value(by_name[n], v) != by_name[n].value}
             if not changes:
                 raise ValueError("no value differs from the current one once written; change one to three constants")
+            compiled, env = self.knobs._constraints(q.knob_list, context.files, context.readonly) if self.knobs else ([], {})
+            bad = broken(compiled, {**env, **changes})
+            if bad is not None:
+                raise ValueError(f"these values break the constraint {bad.text}; choose values that keep it")
             return (describe(q.knob_list, changes) + (f" ({description})" if description else ""),
                     list(render_edits(q.knob_list, changes)))
         parsed = parse_reply(text)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..records import Experiment, Goal, Status
 
@@ -43,14 +43,16 @@ def _short(text: str, n: int = 38) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def write_progress_png(experiments: Sequence[Experiment], metric: str, goal: Goal, path: Path) -> dict:
+def draw_progress(pts: dict, metric: str, goal: Goal) -> Any:
+    """The chart of ``progress_points`` as a matplotlib figure (Agg backend). The legend
+    and the note on experiments without a metric sit below the axes, outside the plot
+    area, so they never hide a point (the latest ones, top right, included)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = progress_points(experiments, goal)
-    fig, ax = plt.subplots(figsize=(11, 6), dpi=110)
+    fig, ax = plt.subplots(figsize=(11, 6), dpi=110, layout="constrained")
     if pts["discarded"]:
         xs, ys = zip(*pts["discarded"])
         ax.scatter(xs, ys, s=18, color="#b0b0b0", label="discarded", zorder=2)
@@ -65,15 +67,26 @@ def write_progress_png(experiments: Sequence[Experiment], metric: str, goal: Goa
     n, k = pts["total"], len(pts["kept"])
     improvements = max(0, k - 1)  # the baseline is kept but is not an improvement
     ax.set_title(f"{n} experiments, {improvements} kept improvements")
-    ax.set_xlabel("experiment #")
+    xlabel = "experiment #"
+    if pts["no_metric"]:
+        xlabel += f"\n{pts['no_metric']} without a metric (crash, timeout, invalid) not shown"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{metric} ({'lower' if goal is Goal.MINIMIZE else 'higher'} is better)")
     ax.grid(alpha=0.3)
-    if pts["no_metric"]:
-        ax.text(0.99, 0.01, f"{pts['no_metric']} without a metric (crash, timeout, invalid) not shown",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#888888")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    return fig
+
+
+def write_progress_png(experiments: Sequence[Experiment], metric: str, goal: Goal, path: Path) -> dict:
+    pts = progress_points(experiments, goal)
+    fig = draw_progress(pts, metric, goal)
+    import matplotlib.pyplot as plt  # (after draw_progress chose the Agg backend)
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
     return pts

@@ -183,6 +183,19 @@ class RunCgroup:
                 return True
         return False
 
+    def peak_memory_mb(self) -> float | None:
+        """The most memory the run's memory cgroup held (v2 ``memory.peak``, kernel >= 5.19;
+        v1 ``memory.max_usage_in_bytes``; both count the page cache too), or None when the
+        run has no memory cgroup or the kernel does not say. Read before ``remove``."""
+        if not self.memory:
+            return None
+        for name in ("memory.peak", "memory.max_usage_in_bytes"):
+            try:
+                return int((self.dirs[0] / name).read_text().split()[0]) / (1 << 20)
+            except (OSError, ValueError, IndexError):
+                continue
+        return None
+
     def remove(self) -> None:
         for d in self.dirs:
             try:

@@ -5,7 +5,8 @@ group or ignore SIGTERM (found and killed, see ``proctree``), output floods (the
 disk keeps the head and the tail up to a cap; memory use is bounded by the same cap),
 secrets in the harness's environment (the child environment is built from an allowlist).
 With ``[runner.limits]`` it also bounds memory, processes, file size, open files and disk
-(``limits.py``); with ``[runner] sandbox = "bwrap"`` the command arrives wrapped in
+(``limits.py``). It measures the peak resident memory of the run's process tree
+(``PeakRss``); with ``[runner] sandbox = "bwrap"`` the command arrives wrapped in
 bubblewrap (``runs/spec.py``, ``sandbox.py``). Without those, a run can use the machine as
 its user can: read what that user can read, use the network, fill the disk.
 """
@@ -41,6 +42,49 @@ def read_result_file(path: Path) -> str | None:
 
 
 TAIL_LINES = 60
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+def _start_and_rss(pid: int) -> tuple[int, int] | None:
+    """(start time in clock ticks, resident pages) of a live process, from one read of
+    ``/proc/PID/stat``; None when it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        rest = data[data.rfind(b")") + 2 :].split()  # the command name may hold spaces and parentheses
+        return None if rest[0] == b"Z" else (int(rest[19]), int(rest[21]))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class PeakRss:
+    """The peak of the summed resident memory of a run's processes: its root and every
+    descendant the tracker has seen (with their start times, so a reused pid is not
+    counted), sampled when the handle scans the tree (at most twice a second). One read of
+    ``/proc/PID/stat`` per live member; members found gone are not read again. Pages that
+    processes share (a fork's copy-on-write memory) count once per process."""
+
+    def __init__(self, tracker: ProcessTracker):
+        self.tracker = tracker
+        self.peak_pages = 0
+        self._gone: set[tuple[int, int]] = set()
+
+    def sample(self) -> None:
+        members = {self.tracker.root_pid: self.tracker.not_before, **self.tracker.known}
+        total = 0
+        for pid, start in members.items():
+            if (pid, start) in self._gone:
+                continue
+            now = _start_and_rss(pid)
+            if now is None or now[0] != start:
+                self._gone.add((pid, start))
+                continue
+            total += now[1]
+        self.peak_pages = max(self.peak_pages, total)
+
+    @property
+    def peak_mb(self) -> float | None:
+        return self.peak_pages * _PAGE_MB if self.peak_pages else None
 
 
 class _CappedLog:
@@ -156,6 +200,8 @@ class LocalHandle:
             ACTIVE_ROOTS.add(self.proc.pid)
             self.tracker = ProcessTracker(self.proc.pid, spec.token)
             ACTIVE_TOKENS.add(self.tracker.token)
+        self.rss = PeakRss(self.tracker)
+        self.cgroup_peak_mb: float | None = None
         try:
             self._pidfd: int | None = os.pidfd_open(self.proc.pid)
         except (AttributeError, OSError):  # not Linux, or an old kernel
@@ -176,6 +222,23 @@ class LocalHandle:
             return True
         except subprocess.TimeoutExpired:
             return False
+
+    def _sample_memory(self) -> None:
+        try:
+            self.rss.sample()
+        except Exception:  # a measurement never fails a run
+            pass
+
+    def peak_rss_mb(self) -> float | None:
+        """The run's memory cgroup's peak when it has one (exact), else the sampled peak of
+        its tree; None when nothing was measured (a run over before the first sample).
+
+        Not ``wait4``'s ``ru_maxrss``: the root is spawned with vfork, and exec records the
+        high-water mark of the memory it leaves, the harness's own, as the root's peak."""
+        if self.cgroup_peak_mb:
+            return round(self.cgroup_peak_mb, 1)
+        peak = self.rss.peak_mb
+        return round(peak, 1) if peak else None
 
     def _signal_group(self, sig: int) -> None:
         try:
@@ -198,7 +261,7 @@ class LocalHandle:
             exit_code=None if ended in ("timeout", "stopped") or self.limit_hit == "disk" else self.proc.returncode,
             timed_out=ended == "timeout", interrupted=ended == "stopped", duration_s=time.monotonic() - self.started,
             log_path=str(spec.log_path), log_tail=log_tail(spec.log_path), log_bytes=self.log.total,
-            result_json=result_json, limit=self.limit_hit,
+            result_json=result_json, limit=self.limit_hit, peak_rss_mb=self.peak_rss_mb(),
         )
 
     def _watch(self) -> str:
@@ -223,11 +286,13 @@ class LocalHandle:
                 next_disk = time.monotonic() + 2.0
             if time.monotonic() >= next_scan:
                 self.tracker.snapshot()  # remember descendants while their parents live
+                self._sample_memory()
                 next_scan = time.monotonic() + 0.5
 
     def _terminate(self) -> None:
         """SIGTERM to the group, SIGKILL after the grace period."""
         self.tracker.snapshot()
+        self._sample_memory()
         self._signal_group(signal.SIGTERM)
         try:
             self.proc.wait(timeout=self.spec.kill_grace_s)
@@ -252,6 +317,10 @@ class LocalHandle:
         if self.cgroup is not None:
             if not self.limit_hit and self.cgroup.oom_killed():
                 self.limit_hit = "memory"
+            try:
+                self.cgroup_peak_mb = self.cgroup.peak_memory_mb()
+            except Exception:  # a measurement never fails a run
+                pass
             self.cgroup.remove()
 
 

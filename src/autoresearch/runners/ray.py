@@ -340,7 +340,7 @@ class RayHandle:
         return RunOutcome(
             exit_code=res.exit_code, timed_out=res.timed_out, interrupted=res.interrupted,
             duration_s=res.duration_s, log_path=str(spec.log_path), log_tail=log_tail(spec.log_path),
-            log_bytes=res.log_bytes, result_json=res.result_json, limit=res.limit,
+            log_bytes=res.log_bytes, result_json=res.result_json, limit=res.limit, peak_rss_mb=res.peak_rss_mb,
         )
 
     def _infra_outcome(self, problems: list[str]) -> RunOutcome:

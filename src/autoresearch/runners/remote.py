@@ -19,7 +19,8 @@ The run gets the same guarantees as on the driver's machine (the local runner do
 own session, timeout, whole-tree kill, log cap, limits, env allowlist) with the node's own
 environment filtered by the same allowlist. What comes back: the outcome, the whole
 (capped) log, the result JSON, and every tracked file the run changed or deleted, so that
-the driver's readonly check sees runtime writes as if they had happened at home.
+the driver's readonly check sees runtime writes as if they had happened at home, and the
+peak RSS of the run's processes, measured on the node.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .. import safefs
+from ..datafiles import covered, link_units, make_links, scan
 from ..integrity import matches, move_outputs
-from ..runs.spec import Phase, Placement, RemoteJob, child_env, fresh_dir, node_spec
+from ..runs.spec import Phase, Placement, RemoteJob, RemoteParts, child_env, fresh_dir, node_spec
 from .local import LocalRunner
 from .proctree import new_run_token
 
@@ -220,6 +222,7 @@ class NodeResult:
     log_bytes: int = 0
     result_json: str | None = None
     limit: str = ""
+    peak_rss_mb: float | None = None  # measured on the node by the local runner
     changed: Mapping[str, bytes | None] = field(default_factory=dict)  # tracked files the run changed (None: deleted)
     removed: tuple[str, ...] = ()     # outputs deleted before the eval (importable code)
     host: str = ""
@@ -227,6 +230,38 @@ class NodeResult:
     node_id: str = ""
     lost: str = ""                    # an eval that finds no directory of its run here: why
     setup_error: str = ""             # the node cannot run the arena at all: why
+
+
+def provide_data(scratch: Path, parts: RemoteParts, base_arena: Path,
+                 tracked: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """``[arena] data`` in a scratch directory: links to the driver's copy where this node sees
+    it (the same machine, or a file system every node mounts at the same path), else to the
+    node's copy of the arena (where ``[runner.ray] prepare`` built it). Returns the links
+    (scratch-relative) and the copies they lead to (the sandbox binds those read-only). A
+    node with neither raises SetupError."""
+    if not parts.data:
+        return [], []
+    prefix = "" if parts.rel == "." else parts.rel.rstrip("/") + "/"
+    ours = {t[len(prefix):] for t in tracked if t.startswith(prefix)}
+    where: dict[str, Path] = {}
+    found: dict[str, Any] = {}
+    for entry, driver_copy in parts.data:
+        for source, shared in ((Path(driver_copy), True), (base_arena / entry, False)):
+            files = scan({entry: source}) if os.path.exists(source) else None
+            if files is not None and (shared or any(f not in ours for f in files)):
+                where[entry] = source
+                found.update(files)
+                break
+        else:
+            raise SetupError(
+                f"node {socket.gethostname()} has no {entry} ([arena] data): the driver's copy {driver_copy} is not "
+                "visible here, and [runner.ray] prepare did not build it in the node's copy of the arena. Have prepare "
+                "build it, or keep it on a file system every node mounts at the same path (listed in [runner.ray] "
+                "data_paths)")
+    units = link_units(list(where), found, ours, parts.hidden)
+    targets = {u: where[e] / u[len(e) + 1:] for u in units for e in where if covered(u, [e])}
+    made = make_links(scratch / parts.rel if parts.rel != "." else scratch, targets)
+    return [prefix + m for m in made], [os.path.realpath(s) for s in where.values()]
 
 
 def _check_node(job: RemoteJob) -> None:
@@ -261,8 +296,9 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
         _sweep_stale(work, job.key)
         scratch = run_scratch
         hashes = build_scratch(base, files, scratch, job.files, list(job.deleted), p.hidden)
+        links, data_ro = provide_data(scratch, p, base_arena, hashes)
         state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"commit": p.commit, "hashes": hashes}))
+        state_file.write_text(json.dumps({"commit": p.commit, "hashes": hashes, "data": links}))
     else:
         try:
             state = json.loads(state_file.read_text())
@@ -273,15 +309,17 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
         # the eval gets a directory of its own: every tracked file as committed, the run's outputs moved in
         scratch = work / "scratch" / f"{job.key}-eval"
         hashes = build_scratch(base, files, scratch, job.files, list(job.deleted))
+        _, data_ro = provide_data(scratch, p, base_arena, hashes)
         prefix = "" if p.rel == "." else p.rel.rstrip("/") + "/"
-        _, removed = move_outputs(run_scratch, scratch, untracked_files(run_scratch, set(state["hashes"])), prefix)
+        left = untracked_files(run_scratch, {*state["hashes"], *state.get("data", [])})  # (not the data's links)
+        _, removed = move_outputs(run_scratch, scratch, left, prefix)
     token = new_run_token()  # this node's harness prefix: its guardian finds the run's processes
     place = Placement(top=scratch, cwd=scratch / p.rel if p.rel != "." else scratch,
                       result_file=work / "results" / token / "result.json", log_path=work / "logs" / f"{token}.log",
                       arena=base_arena, state_dir=work / "scratch", git_dir=work / "base")
     fresh_dir(place.result_file.parent)
     try:
-        spec = node_spec(job, place=place, token=token, environ=os.environ)
+        spec = node_spec(job, place=place, token=token, environ=os.environ, data_ro=data_ro)
     except Exception as e:  # no bubblewrap on this node
         raise SetupError(f"node {socket.gethostname()}: {e}") from None
     try:
@@ -292,7 +330,7 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
         _remove(place.result_file.parent)
     return NodeResult(exit_code=out.exit_code, timed_out=out.timed_out, interrupted=out.interrupted,
                       duration_s=out.duration_s, log=log, log_bytes=out.log_bytes, result_json=out.result_json,
-                      limit=out.limit, changed=changed_files(scratch, hashes), removed=tuple(removed),
+                      limit=out.limit, peak_rss_mb=out.peak_rss_mb, changed=changed_files(scratch, hashes), removed=tuple(removed),
                       host=socket.gethostname(), node_s=time.monotonic() - t0)
 
 

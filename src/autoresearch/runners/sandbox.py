@@ -8,7 +8,8 @@ and ``[runner] sandbox_paths`` given back read-only), no ``.autoresearch/`` of t
 worktrees are invisible), with ``[arena] eval_only`` set: the validation data (in the
 user's checkout, and git's objects, which hold it too) masked during the run phase, and no network (``--unshare-net``: only a loopback device of its
 own). ``[runner] sandbox_paths`` adds read-only paths under the hidden home (a dataset
-cache, say). It dies with the harness (``--die-with-parent``). It runs in PID, IPC, UTS and
+cache, say), and ``[arena] data`` (the checkout's untracked dataset the run directory links to) is
+bound read-only wherever it lives. It dies with the harness (``--die-with-parent``). It runs in PID, IPC, UTS and
 user namespaces of its own with every capability dropped: root inside is powerless, sees
 no process of the harness in ``/proc``, cannot enter another namespace or make a new one.
 
@@ -99,7 +100,8 @@ def user_namespaces(bwrap: str, as_user: tuple[int, int] | None = None) -> bool:
 
 def bwrap_command(command: str, *, bwrap: str, worktree: Path, cwd: Path, writable: Sequence[Path], arena: Path,
                   state_dir: Path, home: str | None, path_env: str = "", extra_ro: Sequence[str] = (),
-                  masked: Sequence[Path] = (), tmp_mb: float | None = None, user_namespace: bool = True) -> str:
+                  masked: Sequence[Path] = (), tmp_mb: float | None = None, user_namespace: bool = True,
+                  data_ro: Sequence[str] = ()) -> str:
     """The shell command that runs ``command`` inside the sandbox. Pure (but for links and
     the type of each ``masked`` path: a directory becomes an empty one, a file an empty file)."""
     size = str(int((tmp_mb or DEFAULT_TMPFS_MB) * (1 << 20)))
@@ -115,6 +117,8 @@ def bwrap_command(command: str, *, bwrap: str, worktree: Path, cwd: Path, writab
     if any(arena == Path(h) or Path(h).resolve() in arena.resolve().parents for h in hidden):
         keep.append(str(arena))
     for p in keep:
+        args += ["--ro-bind-try", p, p]
+    for p in data_ro:  # [arena] data: the copies the run directory's links lead to, read-only wherever they live
         args += ["--ro-bind-try", p, p]
     args += ["--tmpfs", str(state_dir)]
     for path in masked:  # what the run must not read (validation data for the eval only)

@@ -78,6 +78,7 @@ class RunSettings:
     env_allow: tuple[str, ...] = DEFAULT_ENV_ALLOW
     sandbox_paths: tuple[str, ...] | None = None  # None: no sandbox; else bwrap, with these given back read-only
     eval_only: tuple[str, ...] = ()               # validation data: the eval's only
+    data: tuple[str, ...] = ()                    # [arena] data: untracked paths linked into run directories
     seed: int = 0
     wrap_here: bool = True                        # False on Ray: each node wraps its runs itself
 
@@ -104,7 +105,7 @@ def run_settings(config: "Config", *, check_user: bool = True) -> RunSettings:
                               cgroups=lim.cgroups, run_as=run_as),
         env_allow=(*DEFAULT_ENV_ALLOW, *r.env_allow),
         sandbox_paths=tuple(r.sandbox_paths) if r.sandbox == "bwrap" else None,
-        eval_only=tuple(a.eval_only), seed=r.seed, wrap_here=r.kind != "ray",
+        eval_only=tuple(a.eval_only), data=tuple(a.data), seed=r.seed, wrap_here=r.kind != "ray",
     )
 
 
@@ -121,6 +122,7 @@ class RemoteParts:
     extra_env: Mapping[str, str]      # the harness's AUTORESEARCH_* variables
     sandbox_paths: tuple[str, ...] | None = None
     hidden: tuple[str, ...] = ()      # [arena] eval_only patterns kept from this (run) phase
+    data: tuple[tuple[str, str], ...] = ()  # [arena] data: (path in the arena, the driver's copy, resolved)
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,10 @@ def build_run_spec(settings: RunSettings, *, slot: "Slot", phase: Phase, place: 
     env = {**base_env, **slot.env, **ours} if allowed else child_env(base_env, settings.env_allow, {**slot.env, **ours})
     hidden = settings.eval_only if phase is Phase.RUN else ()
     command = settings.command(phase)
+    data = tuple((rel, os.path.realpath(place.arena / rel)) for rel in settings.data)
     remote = RemoteParts(command=command, commit=commit, rel=place.cwd.relative_to(place.top).as_posix(), phase=phase,
                          slot=slot.index, env_allow=settings.env_allow, extra_env=ours,
-                         sandbox_paths=settings.sandbox_paths, hidden=hidden)
+                         sandbox_paths=settings.sandbox_paths, hidden=hidden, data=data)
     if settings.sandbox_paths is not None and settings.wrap_here:
         from ..integrity import eval_only_files
 
@@ -220,15 +223,18 @@ def build_run_spec(settings: RunSettings, *, slot: "Slot", phase: Phase, place: 
             masked.append(place.git_dir)  # git's objects hold the validation data too
         command = sandboxed(command, top=place.top, cwd=place.cwd, writable=[place.result_file.parent],
                             arena=place.arena, state_dir=place.state_dir, env=env, extra_ro=settings.sandbox_paths,
-                            masked=masked, tmp_mb=settings.limits.disk_mb, as_user=settings.limits.run_as)
+                            masked=masked, tmp_mb=settings.limits.disk_mb, as_user=settings.limits.run_as,
+                            data_ro=[source for _, source in data])
     return RunSpec(command=command, cwd=place.cwd, env=env, timeout_s=settings.timeout(phase), log_path=place.log_path,
                    token=token, result_file=place.result_file, log_cap_bytes=settings.log_cap_bytes,
                    kill_grace_s=settings.kill_grace_s, limits=settings.limits, remote=remote)
 
 
-def node_spec(job: RemoteJob, *, place: Placement, token: str, environ: Mapping[str, str]) -> RunSpec:
+def node_spec(job: RemoteJob, *, place: Placement, token: str, environ: Mapping[str, str],
+              data_ro: Sequence[str] = ()) -> RunSpec:
     """The same run rebuilt on a Ray node, from the node's own environment (allowlisted) and
-    the node's paths; sandboxed there when the campaign is."""
+    the node's paths; sandboxed there when the campaign is (``data_ro``: what the run
+    directory's ``[arena] data`` links lead to, bound read-only)."""
     p = job.parts
     extra = {**p.extra_env, "AUTORESEARCH_ARENA_DIR": str(place.arena)}
     env = child_env(environ, p.env_allow, extra)
@@ -239,7 +245,8 @@ def node_spec(job: RemoteJob, *, place: Placement, token: str, environ: Mapping[
         masked = [place.arena / rel for rel in eval_only_files(place.arena, p.hidden)]
         command = sandboxed(command, top=place.top, cwd=place.cwd, writable=[place.result_file.parent],
                             arena=place.arena, state_dir=place.state_dir, env=env, extra_ro=p.sandbox_paths,
-                            masked=masked, tmp_mb=job.limits.disk_mb if job.limits is not None else None)
+                            masked=masked, tmp_mb=job.limits.disk_mb if job.limits is not None else None,
+                            data_ro=data_ro)
     return RunSpec(command=command, cwd=place.cwd, env=env, timeout_s=job.timeout_s, log_path=place.log_path,
                    token=token, result_file=place.result_file, log_cap_bytes=job.log_cap_bytes,
                    kill_grace_s=job.kill_grace_s, limits=job.limits)
@@ -247,7 +254,7 @@ def node_spec(job: RemoteJob, *, place: Placement, token: str, environ: Mapping[
 
 def sandboxed(command: str, *, top: Path, cwd: Path, writable: Sequence[Path], arena: Path, state_dir: Path,
               env: Mapping[str, str], extra_ro: Sequence[str], masked: Sequence[Path], tmp_mb: float | None = None,
-              as_user: tuple[int, int] | None = None) -> str:
+              as_user: tuple[int, int] | None = None, data_ro: Sequence[str] = ()) -> str:
     """``command`` inside bubblewrap (see ``runners/sandbox.py``), which ``as_user`` starts
     (``run_as``: the limits switch user before the sandbox)."""
     from ..runners.sandbox import bwrap_command, require_bwrap, user_namespaces
@@ -255,7 +262,7 @@ def sandboxed(command: str, *, top: Path, cwd: Path, writable: Sequence[Path], a
     bwrap = require_bwrap()
     return bwrap_command(command, bwrap=bwrap, worktree=top, cwd=cwd, writable=writable, arena=arena,
                          state_dir=state_dir, home=env.get("HOME"), path_env=env.get("PATH", ""),
-                         extra_ro=extra_ro, masked=masked, tmp_mb=tmp_mb,
+                         extra_ro=extra_ro, masked=masked, tmp_mb=tmp_mb, data_ro=data_ro,
                          user_namespace=user_namespaces(bwrap, as_user))
 
 

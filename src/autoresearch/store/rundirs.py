@@ -6,7 +6,9 @@ no git process. Each slot keeps its directory between experiments; resetting it 
 commit rewrites the files whose content differs (by tree entry, or by a stat signature that
 changed since we wrote them: a run that wrote a tracked file changed its ctime) and deletes
 everything else the run left. What a directory holds is known in memory only; after a
-restart every directory is rebuilt from scratch.
+restart every directory is rebuilt from scratch. Links to the checkout's ``[arena] data``
+(``datafiles.py``) are removed like anything untracked (never followed) and made again after
+every reset.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .. import safefs
+from ..datafiles import DataFiles, make_links
 from ..safefs import read_regular
 from .gitobjects import MODE_EXEC, MODE_GITLINK, MODE_LINK, ObjectStore, TreeEntry
 
@@ -36,6 +39,7 @@ class _Held:
     commit: str
     flat: Flat
     sigs: dict[str, _Sig] = field(default_factory=dict)
+    provided: tuple[str, ...] = ()  # links to the checkout's [arena] data (repo-relative)
 
 
 class TreeCache:
@@ -90,12 +94,14 @@ class RunDirs:
         """The run directory's top, from the arena directory inside it."""
         return Path(str(arena_dir)[: -len(self.prefix.rstrip("/")) - 1]) if self.prefix else arena_dir
 
-    def materialize(self, tag: str, name: str, commit: str) -> Path:
-        """The run directory ``name`` holding exactly ``commit``; returns the arena inside it."""
+    def materialize(self, tag: str, name: str, commit: str, data: DataFiles | None = None, hide: bool = False) -> Path:
+        """The run directory ``name`` holding exactly ``commit`` (and links to the checkout's
+        ``[arena] data``; ``hide``: a run's directory, without ``eval_only`` files); returns
+        the arena inside it."""
         top = self.path(tag, name)
         with self._trees_lock:
             flat = self.trees.of_commit(commit)
-        self._materialize(top, commit, flat)
+        self._materialize(top, commit, flat, data, hide)
         return self.arena_in(top)
 
     def commit_of(self, arena_dir: Path) -> str | None:
@@ -109,12 +115,17 @@ class RunDirs:
         return held.flat if held else {}
 
     def outputs(self, arena_dir: Path) -> list[str]:
-        """Repo-relative paths of what a run left in its directory (untracked files and links)."""
+        """Repo-relative paths of what a run left in its directory (untracked files and links;
+        not the links to ``[arena] data``)."""
         top = self.top_of(arena_dir)
         tracked = self.tracked(top)
-        return [rel for rel, _ in walk(top) if rel not in tracked]
+        with self._lock:
+            held = self._held.get(top)
+        ours = set(held.provided) if held else set()
+        return [rel for rel, _ in walk(top) if rel not in tracked and rel not in ours]
 
-    def prepare_eval(self, tag: str, name: str, run_dir: Path) -> tuple[Path, list[str], list[str]]:
+    def prepare_eval(self, tag: str, name: str, run_dir: Path,
+                     data: DataFiles | None = None) -> tuple[Path, list[str], list[str]]:
         """The eval's own directory (``name``, e.g. ``eval-0``) holding the run's commit exactly
         as committed (the evaluator and every tracked file; the readonly ones are the
         campaign's, checked by hash), never what the run left; then the run's outputs moved in
@@ -125,7 +136,7 @@ class RunDirs:
         commit = self.commit_of(run_dir)
         if commit is None:
             raise OSError(f"{run_dir} is not a run directory of this harness")
-        eval_dir = self.materialize(tag, name, commit)
+        eval_dir = self.materialize(tag, name, commit, data)
         moved, removed = move_outputs(self.top_of(run_dir), self.top_of(eval_dir), self.outputs(run_dir), self.prefix)
         return eval_dir, moved, removed
 
@@ -173,15 +184,18 @@ class RunDirs:
         return removed
 
     # -- by path ----------------------------------------------------------------------------------
-    def _materialize(self, top: Path, commit: str, flat: Flat) -> None:
-        """Make ``top`` hold exactly the files of ``commit`` (nothing more)."""
+    def _materialize(self, top: Path, commit: str, flat: Flat, data: DataFiles | None = None,
+                     hide: bool = False) -> None:
+        """Make ``top`` hold exactly the files of ``commit`` (nothing more but the links to
+        ``[arena] data``, made again after every reset)."""
         with self._lock:
             held = self._held.pop(top, None)
         if held is not None:
             try:
                 self._reset(top, held, flat)
+                provided = self._provide(top, commit, flat, data, hide)
                 with self._lock:
-                    self._held[top] = _Held(commit, flat, held.sigs)
+                    self._held[top] = _Held(commit, flat, held.sigs, provided)
                 return
             except OSError:
                 pass  # anything odd: start from nothing
@@ -189,8 +203,17 @@ class RunDirs:
         top.mkdir(parents=True)
         sigs: dict[str, _Sig] = {}
         self._write(top, flat, list(flat), sigs)
+        provided = self._provide(top, commit, flat, data, hide)
         with self._lock:
-            self._held[top] = _Held(commit, flat, sigs)
+            self._held[top] = _Held(commit, flat, sigs, provided)
+
+    def _provide(self, top: Path, commit: str, flat: Flat, data: DataFiles | None, hide: bool) -> tuple[str, ...]:
+        """Links to the checkout's ``[arena] data`` (``datafiles.py``); repo-relative."""
+        if data is None:
+            return ()
+        n = len(self.prefix)
+        units = data.units(commit, lambda: [p[n:] for p in flat if p.startswith(self.prefix)], hide)
+        return tuple(self.prefix + rel for rel in make_links(self.arena_in(top), data.targets(units)))
 
     def _reset(self, top: Path, held: _Held, flat: Flat) -> None:
         # 1. everything untracked goes, links that replaced directories included; a folder

@@ -1,0 +1,111 @@
+"""What the CLI prints: the effective config, a campaign's summary and status table."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config
+from .records import Goal, Status
+
+
+def print_config(console: Console, config: Config, source: str, overrides: dict[str, Any]) -> None:
+    console.print(f"# effective config (source: {source}" + (f"; command-line overrides: {', '.join(sorted(overrides))}" if overrides else "") + ")")
+    data = config.model_dump(mode="json")
+    data["arena"]["timeout_s"] = config.arena.hard_timeout_s
+    data["arena"]["eval_timeout_s"] = config.arena.hard_eval_timeout_s if config.arena.eval else None
+    for table, values in data.items():
+        console.print(f"[{table}]", markup=False)
+        for key, value in values.items():
+            if isinstance(value, dict):
+                continue
+            if value is not None:
+                console.print(f"{key} = {json.dumps(value)}", markup=False)
+        for key, value in values.items():
+            if isinstance(value, dict):
+                console.print(f"[{table}.{key}]", markup=False)
+                for k2, v2 in value.items():
+                    if v2 is not None:
+                        console.print(f"{k2} = {json.dumps(v2)}", markup=False)
+        console.print("")
+
+
+def print_summary(console: Console, arena: Path, tag: str) -> None:
+    from .console import fmt
+    from .status import open_ledger_readonly
+
+    ledger, campaign = open_ledger_readonly(arena, tag)
+    try:
+        exps = ledger.experiments(campaign)
+    finally:
+        ledger.close()
+    goal = Goal(campaign.goal)
+    kept = [e for e in exps if e.status is Status.KEEP and e.metric is not None]
+    baseline = next((e for e in exps if e.id == 0 and e.metric is not None), None)
+    best = None
+    for e in kept:
+        if best is None or goal.better(e.metric, best.metric):  # type: ignore[arg-type]
+            best = e
+    counts = counts_by_status(exps)
+    console.print(f"experiments: {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    if best is not None and baseline is not None:
+        delta = best.metric - baseline.metric  # type: ignore[operator]
+        rel = delta / abs(baseline.metric) * 100 if baseline.metric else math.nan  # type: ignore[operator]
+        console.print(f"best {campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
+                      f"(#{best.id}; baseline {fmt(baseline.metric)}, {delta:+.6f}, {rel:+.2f}%)")
+    console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
+
+
+def counts_by_status(exps: list) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in exps:
+        counts[e.status.value] = counts.get(e.status.value, 0) + 1
+    return counts
+
+
+def print_status(console: Console, data: dict[str, Any], last: int) -> None:
+    from .console import STATUS_STYLE, fmt, safe
+
+    c = data["campaign"]
+    exps = data["experiments"]
+    console.print(f"[bold]campaign {c['tag']}[/]  branch {c['branch']}  base {c['base_commit'][:7]}  "
+                  f"{c['metric']} ({c['goal']})")
+    console.print("  ".join(f"{k}: {v}" for k, v in c["counts"].items()) or "no experiments yet")
+    if c.get("harness") == "stopped" and c["counts"].get("running"):
+        console.print("[yellow]no harness is running this campaign: the experiment(s) shown as running were cut off "
+                      "(the harness was killed); `autoresearch run` resumes them[/]")
+    if c.get("best"):
+        b = c["best"]
+        console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
+                      + (f"; baseline {fmt(c['baseline'])}" if c.get("baseline") is not None else ""))
+    table = Table(show_edge=False, pad_edge=False)
+    with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
+    cols = ["#", "status", c["metric"]] + (["± se", "runs", "p"] if with_stats else []) + ["commit", "description"]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right")
+    for e in exps[-last:]:
+        style = STATUS_STYLE[Status(e["status"])]
+        desc = safe(e["description"]) if e["status"] in ("keep", "discard") or not e.get("reason") else \
+            f"{safe(e['description'])} [dim]({safe(e['reason'][:80])})[/]"
+        value = e["mean"] if e.get("mean") is not None else e["metrics"].get(c["metric"])
+        stats = [fmt(e["se"]) if e.get("se") is not None else "", str(e["runs_n"] or ""),
+                 f"{e['p_value']:.3g}" if e.get("p_value") is not None else ""] if with_stats else []
+        table.add_row(str(e["id"]), f"[{style}]{e['status']}[/]", fmt(value), *stats, (e["commit"] or "")[:7], desc)
+    console.print(table)
+
+
+def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any]) -> None:
+    """``run --dry-run``: the effective config, what the campaign would warn about at its
+    start, and the knobs table when the proposer tunes knobs."""
+    from .engine.budget import checkout_budget_note
+    from .knobs_view import dry_run_table
+
+    print_config(console, loaded.config, loaded.source, overrides)
+    for note in checkout_budget_note(arena, loaded.config.arena):
+        err_console.print(f"warning: {note}", markup=False)
+    dry_run_table(console, arena, loaded.config)

@@ -1,0 +1,86 @@
+"""Honest budgets: the harness exports AUTORESEARCH_TIME_BUDGET, but only a script that
+reads it stops there. Two checks say so, with the fix: at the start, a budget the script
+cannot see (it imports its own from a readonly file, as karpathy's ``train.py`` does from
+``prepare.py``); and once per campaign, runs that took clearly longer than the budget
+(nanoGPT's length is set by ``max_iters``). Pure (numbers and file texts in, words out),
+but for ``checkout_budget_note``, which reads the user's checkout for ``run --dry-run``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..survey import BUDGET_ENV, budget_from_readonly, length_settings
+
+# A run "overran" only past both margins: 1.5 x is far beyond the jitter of a script that
+# stops at its budget (karpathy's 300 s runs take ~326 s with start-up and evaluation),
+# and 10 s covers the start-up of a short run (Python and torch take ~2-3 s to import; a
+# CUDA context and the first compile take more, and are outside most training clocks).
+OVERRUN_FACTOR = 1.5
+OVERRUN_SLACK_S = 10.0
+OVERRUN_MARK = "over budget:"  # how the note starts, in the console and in a run's warnings
+
+
+def overran(duration_s: float, budget_s: float) -> bool:
+    """Whether a run took clearly longer than its time budget."""
+    return duration_s > OVERRUN_FACTOR * budget_s and duration_s > budget_s + OVERRUN_SLACK_S
+
+
+def noted_before(warnings: Iterable[Sequence[str]]) -> bool:
+    """Whether an earlier run of the campaign already carries the overrun note (resume)."""
+    return any(w.startswith(OVERRUN_MARK) for ws in warnings for w in ws)
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.0f} s" if x >= 10 else f"{x:.1f} s"
+
+
+def overrun_note(*, exp_id: int, duration_s: float, budget_s: float, files: Mapping[str, str | None],
+                 timeout_s: float) -> str:
+    """The one note a campaign gets when a run overran, with what to do about it.
+    ``files``: the editable files of the code that ran."""
+    head = (f"{OVERRUN_MARK} a run of #{exp_id} took {_seconds(duration_s)} on a {_seconds(budget_s)} time budget "
+            f"(hard timeout {_seconds(timeout_s)}).")
+    if any(BUDGET_ENV in (text or "") for text in files.values()):
+        return (f"{head} The code reads {BUDGET_ENV}, so start-up and evaluation outside its training clock "
+                f"take about {_seconds(duration_s - budget_s)}: count them in when you choose --time-budget, and "
+                "make sure the script stops training when the budget is spent. Said once per campaign.")
+    names = ", ".join(files) or "the run command"
+    texts = {k: v for k, v in files.items() if v is not None}
+    lengths = ", ".join(f"{name} in {path}" for name, (_, path) in length_settings(texts, list(texts)).items())
+    return (f"{head} Nothing in {names} reads {BUDGET_ENV}, so the script decides its own length (a step "
+            f"or epoch count). Fix one of: make it stop after {BUDGET_ENV} seconds; raise --time-budget (or "
+            "[arena] time_budget_s) to what a run really takes; or set the script's own length "
+            f"({lengths or 'its step or epoch count'}) so that a run fits the budget. Said once per campaign.")
+
+
+def unseen_budget_note(files: Mapping[str, str | None], editable: Sequence[str], readonly: Sequence[str],
+                       budget_s: float) -> str | None:
+    """A warning at the start when the configured budget is not the one the script will
+    use: it imports its own from a readonly file and never reads AUTORESEARCH_TIME_BUDGET."""
+    found = budget_from_readonly({k: v for k, v in files.items() if v is not None}, editable, readonly)
+    if found is None:
+        return None
+    script, source, name, value = found
+    if value == budget_s:
+        return None
+    module = source[:-3].replace("/", ".")
+    return (f"time budget: runs get {BUDGET_ENV}={budget_s:g}, but {script} takes {name} = {value:g} from {source} "
+            f"(readonly) and never reads {BUDGET_ENV}, so each run still trains {value:g} s. To use {budget_s:g} s, "
+            f"commit to {script}, after `from {module} import ... {name}`: "
+            f"`{name} = float(os.environ.get(\"{BUDGET_ENV}\", {name}))` (with `import os`); or keep the budget at "
+            f"{value:g} s (no --time-budget; [arena] time_budget_s = {value:g}) so that the harness expects what the "
+            "runs do.")
+
+
+def checkout_budget_note(arena: Path, table: Any) -> list[str]:
+    """``unseen_budget_note`` for the files in the user's checkout (``run --dry-run``);
+    ``table``: the config's ``[arena]``."""
+    files: dict[str, str | None] = {}
+    for rel in (*table.editable, *table.readonly):
+        path = arena / rel
+        if rel.endswith(".py") and path.is_file() and path.stat().st_size <= 1 << 20:
+            files[rel] = path.read_text(encoding="utf-8", errors="replace")
+    note = unseen_budget_note(files, table.editable, table.readonly, table.time_budget_s)
+    return [note] if note is not None else []

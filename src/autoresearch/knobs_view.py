@@ -1,0 +1,119 @@
+"""``autoresearch knobs``: every knob the knobs proposer finds, where it is, its value,
+its search space in the user's units, or why it is frozen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import ArenaError, ConfigError
+from .proposers.knob_space import Space
+
+
+def knob_proposer(config: Config) -> Any:
+    from .proposers.knob_usage import metric_words
+    from .proposers.knobs import KnobsProposer
+
+    t = config.proposer.knobs
+    return KnobsProposer(
+        sampler=t.sampler, seed=t.seed, changes_per_trial=t.changes_per_trial, startup_trials=t.startup_trials,
+        freeze=tuple(t.freeze), only=tuple(t.only),
+        spaces={name: spec.model_dump(exclude_none=True) for name, spec in t.space.items()},
+        constraints=tuple(t.constraints), run_command=config.arena.run,
+        metric_words=metric_words(config.metric.name, [p for p in (getattr(config.metric, "pattern", None),
+                                                                 *getattr(config.metric, "patterns", {}).values()) if p]),
+    )
+
+
+def space_text(space: Space) -> str:
+    """A space in the user's units. Pure."""
+    if space.kind == "choice":
+        return "choices " + ", ".join(repr(c) for c in space.choices)
+    low, high = space.user_range()
+    scale = {"pow2": "powers of 2", "beta": "1 - x log-uniform", "int": "integers"}.get(space.kind, "")
+    scale = ", ".join(x for x in (scale, "log-uniform" if space.log and space.kind in ("float", "int") else "") if x)
+    return f"[{_num(low)}, {_num(high)}]" + (f" ({scale})" if scale else "")
+
+
+def _num(x: float) -> str:
+    if abs(x) < 1e-9:
+        return "0"
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def space_json(space: Space) -> dict[str, Any]:
+    if space.kind == "choice":
+        return {"kind": "choice", "choices": list(space.choices)}
+    low, high = space.user_range()
+    return {"kind": space.kind, "low": low, "high": high, "log": space.log or space.kind in ("pow2", "beta")}
+
+
+def survey(arena: Path, config: Config, tag: str | None = None) -> tuple[str, list[Any], dict[str, Space]]:
+    """(where the files were read, every knob with why it is frozen, the searched ones'
+    spaces) at the checkout's HEAD or a campaign's tip."""
+    from .store.workspace import Workspace
+
+    ws = Workspace(arena)
+    try:
+        if tag is not None:
+            commit = ws.resolve(f"refs/heads/autoresearch/{tag}")
+            if commit is None:
+                raise ArenaError(f"no campaign {tag!r} in {arena} (no branch autoresearch/{tag}); "
+                                 "`autoresearch status` lists the campaigns")
+            where = f"autoresearch/{tag} at {commit[:7]}"
+        else:
+            commit = ws.head()
+            where = f"HEAD at {commit[:7]}"
+        files = {p: t for p, t in ws.read_files(commit, tuple(config.arena.editable)).items() if t is not None}
+        readonly = {p: t for p, t in ws.read_files(commit, tuple(config.arena.readonly)).items() if t is not None}
+    finally:
+        ws.close()
+    if not files:
+        raise ConfigError(f"none of the editable files ({', '.join(config.arena.editable)}) is committed at {where}")
+    proposer = knob_proposer(config)
+    knobs, spaces = proposer.survey(files, readonly)
+    proposer._constraints(knobs, files, readonly)  # (a constraint that does not hold now is an error here too)
+    return where, knobs, spaces
+
+
+def rows(knobs: list[Any], spaces: dict[str, Space]) -> list[dict[str, Any]]:
+    """``knobs --json``: one object per knob. Pure."""
+    return [{"name": k.name, "file": k.path, "line": k.lineno, "value": k.value, "kind": k.kind,
+             "space": space_json(spaces[k.name]) if k.name in spaces else None,
+             "frozen": False if k.name in spaces else (k.frozen or "no space")} for k in knobs]
+
+
+def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Space], constraints: list[str]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"knobs ({where}): {len(spaces)} searched, {len(knobs) - len(spaces)} frozen",
+                  title_justify="left")
+    for col in ("name", "where", "value", "space, or why frozen"):
+        table.add_column(col, overflow="fold")
+    for k in knobs:
+        value = escape(repr(k.value) if isinstance(k.value, (str, bool)) else f"{k.value:.6g}" if isinstance(k.value, float)
+                       else str(k.value))
+        what = escape(space_text(spaces[k.name])) if k.name in spaces else f"[dim]frozen: {escape(k.frozen or 'no space')}[/]"
+        table.add_row(escape(k.name), escape(f"{k.path}:{k.lineno}"), value, what)
+    console.print(table)
+    for c in constraints:
+        console.print(f"constraint: {escape(c)}", markup=False)
+
+
+def dry_run_table(console: Any, arena: Path, config: Config) -> None:
+    """``run --dry-run``: the knobs table too, when the proposer tunes knobs."""
+    from .errors import AutoresearchError
+    from .proposers import DEFAULT_KIND
+
+    p = config.proposer
+    kind = p.kind or DEFAULT_KIND
+    if not (kind in ("knobs", "hybrid") or (kind == "llm" and (p.llm.mode == "knobs" or p.llm.on_error == "knobs"))):
+        return
+    try:
+        where, found, spaces = survey(arena, config)
+    except AutoresearchError as e:
+        console.print(f"knobs: {e}", markup=False)
+        return
+    print_table(console, where, found, spaces, list(p.knobs.constraints))

@@ -1,0 +1,270 @@
+"""Why a knob should not be searched, from how the code uses it (not from its name).
+
+A setting can be a literal in the right place and still be no hyperparameter: a value
+only printed or logged (the peak FLOPs in a printed MFU), a cadence (``step % EVAL_EVERY
+== 0``), a bound on a counter or on elapsed time that sets how much is computed
+(``if step > MAX_ITERS: break``), a seed. Each use of the knob's symbol in the Python
+files (the editable ones and the readonly ones: nanoGPT reads its config file's values as
+globals of ``train.py``) is classified; when every use is one of those, the knob is frozen
+by default with that reason. A value used any other way (or whose uses cannot be seen)
+is searched. Pure: text in, reasons out.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable, Mapping
+
+PRINTED, CADENCE, BOUND, SEED, REAL = "printed", "cadence", "bound", "seed", "real"
+
+REASONS = {
+    PRINTED: "only printed or logged: it cannot change the metric",
+    CADENCE: "a cadence (how often something is logged or evaluated): it sets no model or optimiser property",
+    BOUND: "bounds a step counter or the elapsed time: it sets how much is computed (the time budget does that)",
+    SEED: "a seed",
+}
+_PRINTERS = {"print", "log", "info", "debug", "warning", "warn", "error", "write", "add_scalar", "add_scalars",
+             "set_postfix", "set_description", "log_metrics", "log_dict", "pprint", "echo"}  # methods (logger.info, ...)
+_MATH = {"math", "cmath", "torch", "np", "numpy", "jnp", "jax", "F", "tf", "scipy", "mx"}
+# keyword arguments of training frameworks that set a run's length, or a cadence
+_BOUND_KW = {"max_epochs", "max_steps", "num_train_epochs", "max_iters", "max_time", "epochs", "num_epochs", "total_steps"}
+_CADENCE_KW = {"logging_steps", "save_steps", "eval_steps", "log_every_n_steps", "val_check_interval",
+               "check_val_every_n_epoch", "save_every", "log_interval", "eval_interval", "print_every",
+               "every_n_train_steps", "every_n_epochs"}
+_TRAINING_STEP_METHODS = {"step", "zero_grad", "backward", "clip_grad_norm_", "unscale_"}
+
+
+def _steps_training(stmt: ast.AST) -> bool:
+    """Whether a guarded block steps an optimiser (then the guard is part of training)."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _TRAINING_STEP_METHODS
+               for b in getattr(stmt, "body", []) for n in ast.walk(b))
+
+
+def _stops(stmt: ast.If) -> bool:
+    """Whether an ``if`` ends a loop or the run (break, return, raise, exit)."""
+    for b in stmt.body:
+        for n in ast.walk(b):
+            if isinstance(n, (ast.Break, ast.Return, ast.Raise)):
+                return True
+            if isinstance(n, ast.Call) and _func_name(n) in ("exit", "_exit"):
+                return True
+    return False
+_CLOCKS = {"time", "perf_counter", "monotonic", "process_time", "perf_counter_ns", "monotonic_ns", "time_ns"}
+
+
+def _func_name(call: ast.Call) -> str:
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id
+    if isinstance(f, ast.Attribute):
+        return f.attr
+    return ""
+
+
+class _Module:
+    def __init__(self, tree: ast.Module, metric_words: tuple[str, ...] = ()):
+        """One pass over the module: parents, reads by symbol, counters, assignments, calls."""
+        self.tree = tree
+        self.metric_words = tuple(w.lower() for w in metric_words if w)
+        self.parent: dict[ast.AST, ast.AST] = {}
+        self.reads: dict[str, list[ast.AST]] = {}  # symbol -> where it is read (shared by every knob)
+        self.calls: dict[str, list[ast.Call]] = {}  # function name -> its calls
+        self.counters: set[str] = set()
+        assignments: list[ast.AST] = []
+        stack: list[ast.AST] = [tree]
+        while stack:
+            n = stack.pop()
+            for child in ast.iter_child_nodes(n):
+                self.parent[child] = n
+                stack.append(child)
+            key = None
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                key = n.id
+            elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load):
+                key = n.attr
+            elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load) and isinstance(n.slice, ast.Constant) \
+                    and isinstance(n.slice.value, str):
+                key = n.slice.value
+            elif isinstance(n, ast.Call):
+                self.calls.setdefault(_func_name(n), []).append(n)
+            elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and n.value is not None:
+                assignments.append(n)
+                if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+                    self.counters.add(n.target.id)
+            if key is not None:
+                self.reads.setdefault(key, []).append(n)
+        self.clock_names = self._clock_names(assignments)
+
+    def _clock_names(self, assignments: list[ast.AST]) -> set[str]:
+        """Names bound to an expression that reads a clock (or another such name)."""
+        out: set[str] = set()
+        for _ in range(3):
+            for n in assignments:
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]  # type: ignore[attr-defined]
+                if self._reads_clock(n.value, out):  # type: ignore[attr-defined]
+                    out |= {t.id for t in targets if isinstance(t, ast.Name)}
+        return out
+
+    @staticmethod
+    def _reads_clock(expr: ast.AST, names: set[str]) -> bool:
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Call) and _func_name(n) in _CLOCKS:
+                return True
+            if isinstance(n, ast.Name) and n.id in names:
+                return True
+        return False
+
+    def uses(self, symbol: str) -> list[ast.AST]:
+        """Where ``symbol`` is read: a name, an attribute (``args.lr``, ``config.lr``), or a
+        string subscript (``cfg["lr"]``)."""
+        return self.reads.get(symbol, [])
+
+    def classify(self, node: ast.AST, seen: set[str]) -> set[str]:
+        """What one read of a value leads to."""
+        child, here = node, self.parent.get(node)
+        while here is not None:
+            if isinstance(here, ast.Call):
+                name = _func_name(here)
+                if child is here.func:  # a method of the value: called for its effect, or its result flows on
+                    if isinstance(self.parent.get(here), ast.Expr):
+                        return {REAL}  # loss.backward()
+                else:
+                    kw = child.arg if isinstance(child, ast.keyword) else None
+                    if self._is_printer(here):
+                        return {REAL} if self._prints_metric(here) else {PRINTED}
+                    if "seed" in name.lower() or kw == "seed":
+                        return {SEED}
+                    if kw in _BOUND_KW:
+                        return {BOUND}
+                    if kw in _CADENCE_KW:
+                        return {CADENCE}
+                    if name not in ("int", "float", "round", "str", "abs", "min", "max"):
+                        return {REAL}  # passed to code we do not follow
+            elif isinstance(here, ast.BinOp) and isinstance(here.op, ast.Mod) and child is here.right:
+                if isinstance(self.parent.get(here), (ast.Compare, ast.If, ast.UnaryOp)):
+                    guarded = self._guarded(here)
+                    if guarded is not None and _steps_training(guarded):
+                        return {REAL}  # step % ACCUM == 0: optimizer.step() -- gradient accumulation
+                    return {CADENCE}
+            elif isinstance(here, ast.Compare):
+                others = [o for o in (here.left, *here.comparators) if o is not child]
+                if any(self._counter_or_clock(o) for o in others):
+                    guarded = self._guarded(here)
+                    if isinstance(guarded, ast.While) or (isinstance(guarded, ast.If) and _stops(guarded)):
+                        return {BOUND}
+                return {REAL}  # (a counter compared to start something, such as EMA_START, is a setting)
+            elif isinstance(here, (ast.FormattedValue, ast.JoinedStr, ast.keyword)):
+                pass  # text, or an argument: what happens to the text, or the call, decides
+            elif isinstance(here, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = here.targets if isinstance(here, ast.Assign) else [here.target]
+                if child is not here.value or not all(isinstance(t, ast.Name) for t in targets):
+                    return {REAL}
+                out: set[str] = set()
+                for t in targets:
+                    assert isinstance(t, ast.Name)
+                    if t.id in seen:
+                        continue
+                    seen.add(t.id)
+                    uses = self.uses(t.id)
+                    if not uses:
+                        out.add(REAL)
+                    for u in uses:
+                        out |= self.classify(u, seen)
+                return out or {PRINTED}
+            elif isinstance(here, (ast.stmt, ast.comprehension, ast.Lambda, ast.Return, ast.Yield, ast.YieldFrom,
+                                   ast.Subscript, ast.Starred, ast.Dict, ast.List, ast.Tuple, ast.Set)):
+                if isinstance(here, ast.Expr):
+                    return {PRINTED}  # a value computed and dropped
+                return {REAL}
+            child, here = here, self.parent.get(here)
+        return {REAL}
+
+    def _guarded(self, node: ast.AST) -> ast.AST | None:
+        """The ``if`` or ``while`` whose test holds ``node`` (None when it is in anything else)."""
+        child, here = node, self.parent.get(node)
+        while here is not None and not isinstance(here, ast.stmt):
+            child, here = here, self.parent.get(here)
+        if isinstance(here, (ast.If, ast.While)) and child is here.test:
+            return here
+        return None
+
+    def _is_printer(self, call: ast.Call) -> bool:
+        f = call.func
+        if isinstance(f, ast.Name):
+            return f.id in ("print", "pprint", "echo")
+        if isinstance(f, ast.Attribute) and f.attr in _PRINTERS:
+            root = f.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            return not (isinstance(root, ast.Name) and root.id in _MATH)  # math.log, torch.log: arithmetic
+        return False
+
+    def _prints_metric(self, call: ast.Call) -> bool:
+        """Whether the text of a print or log call names the metric (then what it prints is
+        the measurement, not a side remark)."""
+        for n in ast.walk(call):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and \
+                    any(w in n.value.lower() for w in self.metric_words):
+                return True
+        return False
+
+    def _counter_or_clock(self, expr: ast.AST) -> bool:
+        for n in ast.walk(expr):
+            if isinstance(n, ast.Name) and (n.id in self.counters or n.id in self.clock_names):
+                return True
+            if isinstance(n, ast.Call) and _func_name(n) in _CLOCKS:
+                return True
+        return False
+
+
+def metric_words(name: str, patterns: Iterable[str] = ()) -> tuple[str, ...]:
+    """What a line that prints the metric contains: its name, and the literal text a
+    pattern starts with (``val loss`` of ``val loss ([0-9.]+)``). Pure."""
+    import re
+
+    words = [name]
+    for p in patterns:
+        m = re.match(r"[A-Za-z_ ]+", p.replace("\\s", " ").replace("\\", ""))
+        if m and m.group(0).strip():
+            words.append(m.group(0).strip())
+    return tuple(w for w in words if w)
+
+
+def modules(files: Mapping[str, str], words: tuple[str, ...] = ()) -> list[_Module]:
+    out = []
+    for path in sorted(files):
+        if path.endswith(".py"):
+            try:
+                out.append(_Module(ast.parse(files[path]), words))
+            except (SyntaxError, ValueError, RecursionError):
+                continue
+    return out
+
+
+def frozen_by_use(symbol: str, mods: Iterable[_Module]) -> str | None:
+    """Why a knob read as ``symbol`` is not a hyperparameter, or None (a real use, or no use seen)."""
+    kinds: set[str] = set()
+    for m in mods:
+        for u in m.uses(symbol):
+            kinds |= m.classify(u, {symbol})
+    if not kinds or REAL in kinds:
+        return None
+    for k in (SEED, BOUND, CADENCE, PRINTED):
+        if k in kinds:
+            return REASONS[k]
+    return None
+
+
+def default_unused(cls: str, name: str, mods: Iterable[_Module]) -> str | None:
+    """Why a class field's default value does not matter: every place that builds the class
+    (``cls(...)``) passes the field by keyword. None when it may be used (no call seen, or
+    a call with positional or ``**`` arguments). Pure."""
+    calls = 0
+    for m in mods:
+        for n in m.calls.get(cls, ()):
+            if n.args or any(kw.arg is None for kw in n.keywords):
+                return None
+            if not any(kw.arg == name for kw in n.keywords):
+                return None
+            calls += 1
+    return f"its default is never used: every {cls}(...) sets {name}" if calls else None

@@ -1,0 +1,423 @@
+"""What an arena's own files say about it, read without running anything.
+
+Pure functions over source text (``ast``, nothing imported or executed): whether a
+repository is a real karpathy/autoresearch layout (zero-config), what ``init`` should write
+for a repository it did not make (the training script, the config files the run uses, data
+and evaluation scripts, the metric the code prints and how to read it back), and where a
+training script takes its time budget from (the budget checks).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Iterable, Iterator, Mapping
+
+BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
+# what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
+# must read as NaN, not as the last finite value printed before it)
+NUMBER = r"([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
+LENGTH_NAMES = {"max_iters", "max_steps", "num_iterations", "num_steps", "total_steps", "n_steps", "train_steps",
+                "iterations", "epochs", "num_epochs", "n_epochs", "max_epochs"}
+
+_METRIC_WORDS = {"bpb": 0, "bpc": 0, "loss": 1, "nll": 1, "ppl": 2, "perplexity": 2, "acc": 3, "accuracy": 3,
+                 "error": 4, "err": 4, "mse": 4, "mae": 4, "rmse": 4, "f1": 5, "auc": 5, "bleu": 5, "score": 6,
+                 "reward": 6}
+_HIGHER_BETTER = {"acc", "accuracy", "f1", "auc", "bleu", "score", "reward"}
+_HELD_OUT = {"val", "valid", "validation", "eval", "test", "dev", "holdout"}
+_PRINTERS = {"print", "print0", "print_rank0", "log0"}
+_LOG_METHODS = {"info", "warning", "debug", "log", "write", "print"}
+_LABEL = re.compile(r"([A-Za-z][\w./-]*(?: [A-Za-z][\w./-]*){0,2})(\s*[:=]?\s*)$")
+_NAME_VALUE = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*:\s*$")
+_LITERAL_LINE = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*:\s*([-+]?\d[\d.eE+-]*)\s*$")
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
+_BRACES = re.compile(r"\{[^{}]*\}")
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+def parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _number(node: ast.AST) -> float | None:
+    """A numeric literal or plain arithmetic of literals (``5 * 60``); None otherwise."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        v = _number(node.operand)
+        return None if v is None else -v
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        a, b = _number(node.left), _number(node.right)
+        if a is None or b is None or (isinstance(node.op, ast.Div) and b == 0):
+            return None
+        return _ARITHMETIC[type(node.op)](a, b)
+    return None
+
+
+def module_assignments(tree: ast.Module) -> dict[str, ast.AST]:
+    """Module-level ``NAME = value`` / ``NAME: T = value``; the last one wins."""
+    out: dict[str, ast.AST] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    out[target.id] = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            out[node.target.id] = node.value
+    return out
+
+
+def module_constant(text: str, name: str) -> tuple[bool, float | None]:
+    """Whether ``name`` is set at module level, and its value when it is a number."""
+    tree = parse(text)
+    if tree is None:  # a file that does not parse: a line at the left margin still counts
+        m = re.search(rf"^{re.escape(name)}\s*(?::[^=\n]*)?=\s*([0-9][0-9_]*(?:\.[0-9]*)?)?", text, re.M)
+        return (m is not None, float(m.group(1).replace("_", "")) if m and m.group(1) else None)
+    found = module_assignments(tree)
+    return (name in found, _number(found[name]) if name in found else None)
+
+
+def karpathy_budget(files: Mapping[str, str]) -> tuple[bool, float | None]:
+    """Whether ``files`` is a karpathy/autoresearch layout (``train.py`` and a ``prepare.py``
+    that sets ``TIME_BUDGET`` at module level), and the budget when it is a number."""
+    if "train.py" not in files or "prepare.py" not in files:
+        return False, None
+    return module_constant(files["prepare.py"], "TIME_BUDGET")
+
+
+def zero_config_refusal(arena: str, config_file: str, files: Mapping[str, str]) -> str:
+    """Why a repository without a config gets none inferred, and what to do (``init``)."""
+    if "train.py" not in files:
+        why = "there is no train.py"
+    else:
+        why = "it has train.py but no prepare.py" if "prepare.py" not in files else "its prepare.py does not set TIME_BUDGET"
+    return (f"{arena} has no {config_file} (nor [tool.autoresearch] in pyproject.toml), and it is not a "
+            f"karpathy/autoresearch checkout ({why}; zero config needs train.py and a prepare.py that sets "
+            "TIME_BUDGET): the files to edit, the metric and the run's length would be guesses. Run "
+            f"`autoresearch init {arena}`: it writes a commented config from what it finds (the training script, "
+            "the config files it uses, the metric it prints); review it, commit it, and run again.")
+
+
+# -- where a script's budget comes from ---------------------------------------------------------
+
+def _module_file(module: str, known: Iterable[str]) -> str | None:
+    path = module.replace(".", "/") + ".py"
+    return path if path in set(known) else None
+
+
+def budget_from_readonly(files: Mapping[str, str], editable: Iterable[str],
+                         readonly: Iterable[str]) -> tuple[str, str, str, float] | None:
+    """``(script, readonly file, name, value)`` when an editable script takes a numeric time
+    budget from a readonly file (``from prepare import TIME_BUDGET``) and none of these files
+    mentions AUTORESEARCH_TIME_BUDGET; None otherwise."""
+    editable, readonly = list(editable), list(readonly)
+    if any(BUDGET_ENV in (files.get(p) or "") for p in [*editable, *readonly]):
+        return None
+    for script in editable:
+        tree = parse(files.get(script) or "") if script.endswith(".py") else None
+        for node in ast.walk(tree) if tree is not None else ():
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            source = _module_file(node.module, readonly)
+            for alias in node.names:
+                if source is None or "budget" not in alias.name.lower():
+                    continue
+                assigned, value = module_constant(files.get(source) or "", alias.name)
+                if assigned and value is not None:
+                    return script, source, alias.name, value
+    return None
+
+
+# -- what the code prints ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Printed:
+    """A number the code prints, and how a run's output is read for it."""
+
+    name: str             # the metric's name (``val_loss``)
+    label: str            # as printed (``val loss``)
+    pattern: str | None   # None: a ``name: value`` line, read as is
+    where: str            # ``train.py:265``
+    example: str          # the printed line, holes as ``…``
+    order: int = 0
+
+    @property
+    def goal(self) -> str:
+        return "maximize" if set(_words(self.label)) & _HIGHER_BETTER else "minimize"
+
+    def rank(self) -> tuple[int, int, int, int, int]:
+        words = _words(self.label)
+        ranks = [_METRIC_WORDS[w] for w in words if w in _METRIC_WORDS]
+        return (int(bool(set(words) & _HELD_OUT)), int("train" not in words and "training" not in words),
+                int(self.pattern is None), -min(ranks, default=9), self.order)
+
+
+def _words(label: str) -> list[str]:
+    return [w for w in re.split(r"[\s_./-]+", label.lower()) if w]
+
+
+def _pieces(node: ast.AST) -> list[str | None] | None:
+    """A string expression as literal pieces and holes (None), or None when it is not one."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [v.value if isinstance(v, ast.Constant) else None for v in node.values]
+    template, splitter = None, None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant):
+        template, splitter = node.left.value, _PERCENT
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
+            and isinstance(node.func.value, ast.Constant):
+        template, splitter = node.func.value.value, _BRACES
+    if not isinstance(template, str) or splitter is None:
+        return None
+    out: list[str | None] = []
+    for i, part in enumerate(splitter.split(template)):
+        out += ([None] if i else []) + [part]
+    return out
+
+
+def _printed_pieces(call: ast.Call) -> tuple[list[str | None], bool] | None:
+    """What a print or logging call writes, and whether its lines start where it starts."""
+    f = call.func
+    if isinstance(f, ast.Name) and f.id in _PRINTERS:
+        pieces: list[str | None] = []
+        for i, arg in enumerate(call.args):
+            pieces += ([" "] if i else []) + (_pieces(arg) or [None])
+        return pieces, True
+    if isinstance(f, ast.Attribute) and f.attr in _LOG_METHODS and call.args:
+        first = _pieces(call.args[0])
+        if len(call.args) > 1 and first is not None and len(first) == 1:  # logger.info("val loss %.4f", x)
+            first = _pieces(ast.BinOp(call.args[0], ast.Mod(), call.args[1]))
+        return (first, f.attr == "write") if first is not None else None
+    return None
+
+
+def _lines(pieces: list[str | None]) -> Iterator[list[str | None]]:
+    line: list[str | None] = []
+    for piece in pieces:
+        if piece is None:
+            line.append(None)
+            continue
+        parts = piece.split("\n")
+        for j, part in enumerate(parts):
+            if j:
+                yield line
+                line = []
+            line.append(part)
+    yield line
+
+
+def _from_line(line: list[str | None], starts: bool, where: str, order: int) -> Iterator[Printed]:
+    example = "".join("…" if p is None else p for p in line).strip()
+    if starts and None not in line:
+        m = _LITERAL_LINE.match("".join(p for p in line if p is not None))
+        if m and any(w in _METRIC_WORDS for w in _words(m.group(1))):
+            yield Printed(m.group(1), m.group(1), None, where, example, order)
+        return
+    before = ""
+    for i, piece in enumerate(line):
+        if piece is not None:
+            before += piece
+            continue
+        m = _LABEL.search(before)
+        if m and any(w in _METRIC_WORDS for w in _words(m.group(1))):
+            rest = line[i + 1:]
+            whole_line = starts and None not in line[:i] and None not in rest and not "".join(rest).strip()  # type: ignore[arg-type]
+            if whole_line and _NAME_VALUE.match(before):
+                yield Printed(m.group(1), m.group(1), None, where, example, order)
+            else:
+                yield Printed(re.sub(r"\s+", "_", m.group(1).lower()), m.group(1), label_pattern(m.group(1), m.group(2)),
+                              where, example, order)
+        before = ""
+
+
+def label_pattern(label: str, separator: str) -> str:
+    """A regex for the number printed after ``label``: ``val loss (NUMBER)``."""
+    text = re.escape(label).replace("\\ ", " ").replace("\\-", "-")
+    sep = separator.strip()
+    if sep:
+        text += re.escape(sep) + r"\s*"
+    elif separator:
+        text += " " if separator == " " else r"\s+"
+    return text + NUMBER
+
+
+def printed_metrics(path: str, text: str) -> list[Printed]:
+    """Every metric-like number a file prints or logs, in source order."""
+    tree = parse(text)
+    if tree is None:
+        return []
+    out: list[Printed] = []
+    calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: (n.lineno, n.col_offset))
+    for call in calls:
+        found = _printed_pieces(call)
+        if found is None:
+            continue
+        pieces, starts = found
+        for line_no, line in enumerate(_lines(pieces)):
+            out += _from_line(line, starts or line_no > 0, f"{path}:{call.lineno}", call.lineno)
+    return out
+
+
+def best_metric(found: Iterable[Printed]) -> Printed | None:
+    """The number worth optimising: held-out before training numbers, a ``name: value``
+    summary line before a pattern, bits per byte before loss before accuracy, the last
+    printed last."""
+    unique = {(p.name, p.pattern): p for p in found}
+    return max(unique.values(), key=Printed.rank, default=None)
+
+
+# -- a repository as a whole -------------------------------------------------------------------
+
+def is_config_only(text: str) -> bool:
+    """A Python file of assignments (imports and docstrings allowed): nanoGPT's ``config/*.py``."""
+    tree = parse(text)
+    if tree is None or not tree.body:
+        return False
+    assigns = 0
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if not all(isinstance(t, ast.Name) for t in targets):
+                return False
+            assigns += 1
+        elif not (isinstance(node, (ast.Import, ast.ImportFrom))
+                  or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))):
+            return False
+    return assigns > 0
+
+
+def local_imports(text: str, known: Iterable[str]) -> list[str]:
+    """Files of the repository a script imports or execs (``exec(open('configurator.py').read())``)."""
+    tree = parse(text)
+    known = set(known)
+    out: list[str] = []
+    for node in ast.walk(tree) if tree is not None else ():
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
+            out.append(node.value)
+        out += [p for p in (_module_file(n, known) for n in names) if p is not None]
+    return list(dict.fromkeys(out))
+
+
+def reads_argv(text: str) -> bool:
+    return "sys.argv" in text or "configurator.py" in text
+
+
+def length_settings(files: Mapping[str, str], paths: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Module-level settings that fix a run's length (``max_iters``): name -> (value, file);
+    a later file (a config passed to the script) overrides an earlier one."""
+    out: dict[str, tuple[str, str]] = {}
+    for path in paths:
+        tree = parse(files.get(path) or "")
+        for name, value in (module_assignments(tree) if tree is not None else {}).items():
+            if name.lower() in LENGTH_NAMES:
+                out[name] = (ast.unparse(value), path)
+    return out
+
+
+def data_dirs(files: Mapping[str, str], editable: Iterable[str], readonly: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Directories of data scripts (``data/shakespeare_char/prepare.py``): the ones the run
+    reads (named by a ``dataset = '...'`` setting, or the only one), and the others."""
+    dirs = sorted({PurePosixPath(p).parent.as_posix() for p in readonly if p.startswith(("data/", "datasets/"))})
+    named: dict[str, object] = {}  # a later file (the config the script is given) overrides an earlier one
+    for path in editable:
+        tree = parse(files.get(path) or "")
+        for name, value in (module_assignments(tree) if tree is not None else {}).items():
+            if "dataset" in name.lower() and isinstance(value, ast.Constant):
+                named[name] = value.value
+    chosen = [d for d in dirs if PurePosixPath(d).name in named.values()] or (dirs if len(dirs) == 1 else [])
+    return tuple(chosen), tuple(d for d in dirs if d not in chosen)
+
+
+def readonly_candidates(paths: Iterable[str], exclude: Iterable[str]) -> list[str]:
+    """Data, preparation and evaluation scripts: what a proposal must not change."""
+    exclude = set(exclude)
+    out = []
+    for path in sorted(paths):
+        p = PurePosixPath(path)
+        if p.suffix != ".py" or path in exclude or any(part.startswith("test") for part in p.parts):
+            continue
+        if p.stem.startswith(("prepare", "eval", "evaluate", "data")) or (len(p.parts) > 1 and p.parts[0] in ("data", "datasets")):
+            out.append(path)
+    return out
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What ``init`` found in a repository (see ``survey``)."""
+
+    script: str | None                      # the training script the run command starts
+    editable: tuple[str, ...]               # the script, scripts it imports, the config files it uses
+    readonly: tuple[str, ...]               # data, preparation and evaluation scripts
+    run: str
+    run_why: str                            # why the run command passes a config file ("" when it does not)
+    unused_configs: tuple[str, ...]         # config-only files under config/ the run does not use
+    helpers: tuple[str, ...]                # files the script uses that are neither editable nor readonly
+    other_scripts: tuple[str, ...]          # further train*.py the run does not start
+    metric: Printed | None
+    others: tuple[Printed, ...]             # the other numbers it prints
+    budget: float | None                    # karpathy's TIME_BUDGET in prepare.py
+    reads_budget: bool                      # an editable file reads AUTORESEARCH_TIME_BUDGET
+    length: Mapping[str, tuple[str, str]]   # settings that fix a run's length (max_iters)
+    uv_run: bool = False                    # the README starts the script with `uv run`
+    data: tuple[str, ...] = ()              # data directories the run reads (untracked data, `[arena] data`)
+    data_other: tuple[str, ...] = ()        # the other directories of data scripts
+
+
+def _run_config(script: str, files: Mapping[str, str], configs: list[str], readme: str) -> tuple[str | None, str]:
+    """The config file the run command passes to a script that reads its arguments: the
+    first one a README runs it with, else the only training config there is."""
+    if not reads_argv(files[script]):
+        return None, ""
+    for m in re.finditer(rf"python3?\s+{re.escape(script)}\s+(\S+\.py)\b", readme):
+        if m.group(1) in configs:
+            return m.group(1), f"the README runs `{m.group(0)}`"
+    train_like = [c for c in configs if PurePosixPath(c).stem.startswith("train")]
+    if len(train_like) == 1:
+        return train_like[0], f"{train_like[0]} is the only training config"
+    return None, ""
+
+
+def survey(files: Mapping[str, str]) -> Survey:
+    """``files``: the repository's Python files and READMEs by relative path."""
+    py = {p: t for p, t in files.items() if p.endswith(".py")}
+    readme = "\n".join(t for p, t in sorted(files.items()) if PurePosixPath(p).name.lower().startswith("readme"))
+    scripts = sorted((p for p in py if re.fullmatch(r"train[\w-]*\.py", p)), key=lambda p: (p != "train.py", p))
+    script = scripts[0] if scripts else None
+    configs = sorted(p for p in py if p not in scripts and "/" in p and not p.startswith(("data/", "datasets/"))
+                     and is_config_only(py[p]))
+    if script is None:  # a new arena: the files are still to be written
+        return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
+                      run="python train.py", run_why="", unused_configs=tuple(configs), helpers=(), other_scripts=(),
+                      metric=None, others=(), budget=None, reads_budget=False, length={})
+    config, why = _run_config(script, py, configs, readme)
+    used = local_imports(py[script], py)
+    editable = [script, *[p for p in used if p in scripts or is_config_only(py[p])], *([config] if config else [])]
+    editable = list(dict.fromkeys(editable))
+    readonly = readonly_candidates(py, [*editable, *configs])
+    found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
+    metric = best_metric(found)
+    karpathy, budget = karpathy_budget(files) if "prepare.py" in readonly else (False, None)
+    data, data_other = data_dirs(py, editable, readonly)
+    return Survey(
+        script=script, editable=tuple(editable), readonly=tuple(readonly),
+        run=f"python {script}" + (f" {config}" if config else ""), run_why=why,
+        unused_configs=tuple(c for c in configs if c not in editable and "config" in c.lower()),
+        helpers=tuple(p for p in used if p not in editable and p not in readonly),
+        other_scripts=tuple(s for s in scripts if s not in editable),
+        metric=metric, others=tuple({m.name: m for m in found if metric is not None and m.name != metric.name}.values()),
+        budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
+        length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
+        data=data, data_other=data_other,
+    )

@@ -1,0 +1,120 @@
+"""Honest budgets: runs that take far longer than their time budget are said once per
+campaign, and a budget the script cannot see is said at the start."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from autoresearch.engine.budget import OVERRUN_MARK, noted_before, overran, overrun_note, unseen_budget_note
+from autoresearch.testing import commit_all
+from conftest import git, ledger_rows, run_cli
+
+
+@pytest.mark.parametrize("duration_s, budget_s, expected", [
+    (101.0, 60.0, True),     # nanoGPT: max_iters decides, the budget does not
+    (326.0, 300.0, False),   # karpathy: 300 s of training, then start-up and evaluation
+    (450.0, 300.0, False),   # exactly 1.5 x is not "clearly" over
+    (451.0, 300.0, True),
+    (11.0, 1.0, False),      # start-up of a short run: within budget + 10 s
+    (11.5, 1.0, True),
+    (14.0, 5.0, False),      # torch's import and a first compile on a 5 s budget
+    (16.0, 5.0, True),
+    (0.3, 300.0, False),     # a script that finishes early is never over
+    (89.0, 60.0, False),
+    (91.0, 60.0, True),
+])
+def test_overran(duration_s, budget_s, expected):
+    assert overran(duration_s, budget_s) is expected
+
+
+def test_the_note_says_what_to_do():
+    ignores = overrun_note(exp_id=0, duration_s=101.2, budget_s=60, files={"train.py": "max_iters = 5000\n"},
+                           timeout_s=180)
+    assert ignores.startswith(OVERRUN_MARK)
+    assert "#0 took 101 s on a 60 s time budget" in ignores and "train.py" in ignores
+    for fix in ("AUTORESEARCH_TIME_BUDGET seconds", "--time-budget", "(max_iters in train.py)"):
+        assert fix in ignores
+    reads = overrun_note(exp_id=3, duration_s=130, budget_s=60,
+                         files={"train.py": "B = os.environ['AUTORESEARCH_TIME_BUDGET']\n"}, timeout_s=180)
+    assert "reads AUTORESEARCH_TIME_BUDGET" in reads and "about 70 s" in reads
+    assert "\n" not in ignores + reads  # a console line is one line
+
+
+@pytest.mark.parametrize("warnings, expected", [
+    ([], False),
+    ([[], ["printed value disagrees"]], False),
+    ([[], [OVERRUN_MARK + " a run of #0 took 101 s"]], True),
+])
+def test_said_once_per_campaign_across_resumes(warnings, expected):
+    assert noted_before(warnings) is expected
+
+
+KARPATHY_TRAIN = "from prepare import MAX_SEQ_LEN, TIME_BUDGET\nDEPTH = 8\nprint(f'val_bpb: {1.0:.6f}')\n"
+
+
+@pytest.mark.parametrize("train, budget_s, words", [
+    (KARPATHY_TRAIN, 60.0, ["AUTORESEARCH_TIME_BUDGET=60", "TIME_BUDGET = 300 from prepare.py", "trains 300 s",
+                            "from prepare import ... TIME_BUDGET", "time_budget_s = 300"]),
+    (KARPATHY_TRAIN, 300.0, None),   # the same budget: nothing to say
+    ("import os\nfrom prepare import TIME_BUDGET\nTIME_BUDGET = int(os.environ.get('AUTORESEARCH_TIME_BUDGET', "
+     "TIME_BUDGET))\n", 60.0, None),
+    ("print('val_bpb: 1.0')\n", 60.0, None),
+])
+def test_a_budget_the_script_cannot_see(train, budget_s, words):
+    files = {"train.py": train, "prepare.py": "TIME_BUDGET = 300        # seconds\n"}
+    note = unseen_budget_note(files, ["train.py"], ["prepare.py"], budget_s)
+    if words is None:
+        assert note is None
+    else:
+        assert note is not None and all(w in note for w in words), note
+
+
+SLEEPER = """import os, time
+# ignores AUTORESEARCH_TIME_BUDGET, like a script whose length is a step count
+SLEEP_S = 11.6
+time.sleep(SLEEP_S)
+print("val_loss: 1.0")
+"""
+
+
+PYTHON_ENV = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+
+
+def _arena(path, train: str, files: dict[str, str] | None = None):
+    path.mkdir()
+    (path / "train.py").write_text(train)
+    for name, text in (files or {}).items():
+        (path / name).write_text(text)
+    git(path, "init", "-q")
+    commit_all(path, "arena")
+    return path
+
+
+@pytest.mark.slow
+def test_runs_over_budget_are_said_once(tmp_path):
+    arena = _arena(tmp_path / "a", SLEEPER, {"autoresearch.toml": (
+        '[arena]\neditable = ["train.py"]\nrun = "python train.py"\ntime_budget_s = 1\ntimeout_s = 60\n'
+        '[metric]\nname = "val_loss"\n[judge]\nbaseline_runs = 2\n[runner]\nslots = 2\n')})
+    r = run_cli("run", arena, "--max-experiments", "1", env=PYTHON_ENV, timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count(OVERRUN_MARK) == 1, r.stdout  # two runs over budget, one note
+    assert "on a 1.0 s time budget" in r.stdout and "AUTORESEARCH_TIME_BUDGET" in r.stdout
+    warned = [w for row in ledger_rows(arena, "SELECT warnings_json FROM runs") for w in json.loads(row[0])]
+    assert len([w for w in warned if w.startswith(OVERRUN_MARK)]) == 1
+    status = json.loads(run_cli("status", arena, "--json").stdout)
+    assert any(OVERRUN_MARK in w for run in status["experiments"][0]["runs"] for w in run["warnings"])
+
+
+def test_a_budget_from_a_readonly_file_is_warned_at_the_start(tmp_path):
+    arena = _arena(tmp_path / "k", KARPATHY_TRAIN, {"prepare.py": "MAX_SEQ_LEN = 2048\nTIME_BUDGET = 300        # seconds\n",
+                                                  "program.md": "# go\n"})
+    dry = run_cli("run", arena, "--dry-run", "--time-budget", "5")
+    assert dry.returncode == 0 and "warning: time budget: runs get AUTORESEARCH_TIME_BUDGET=5" in dry.stderr, dry.stderr
+    r = run_cli("run", arena, "--time-budget", "5", "--judge", "greedy", "--max-experiments", "1", env=PYTHON_ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "time budget: runs get AUTORESEARCH_TIME_BUDGET=5" in r.stdout
+    assert OVERRUN_MARK not in r.stdout  # the run itself was short

@@ -1,0 +1,181 @@
+"""What ``init`` and zero-config read from an arena's files: pure, table-driven, literal inputs."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from autoresearch.config import ArenaTable, MetricTable, validate_config
+from autoresearch.scaffold import config_text
+from autoresearch.survey import (NUMBER, best_metric, budget_from_readonly, is_config_only, karpathy_budget,
+                                 printed_metrics, survey)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+NANO_TRAIN = '''import sys
+import torch
+from model import GPT
+out_dir = 'out'
+dataset = 'openwebtext'
+max_iters = 600000
+learning_rate = 6e-4
+exec(open('configurator.py').read())
+for iter_num in range(max_iters):
+    if iter_num % 250 == 0:
+        print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    print(f"iter {iter_num}: loss {lossf:.4f}, time {dt*1000:.2f}ms, mfu {running_mfu*100:.2f}%")
+'''
+NANO_FILES = {
+    "train.py": NANO_TRAIN,
+    "model.py": "import torch\nclass GPT:\n    pass\n",
+    "configurator.py": "import sys\nfor arg in sys.argv[1:]:\n    exec(open(arg).read())\n",
+    "config/train_shakespeare_char.py": "# small\nout_dir = 'out-shakespeare-char'\ndataset = 'shakespeare_char'\nmax_iters = 5000\n",
+    "config/train_gpt2.py": "batch_size = 12\nmax_iters = 600000\n",
+    "config/eval_gpt2.py": "batch_size = 8\neval_only = True\n",
+    "data/shakespeare_char/prepare.py": "import os\nprint('prepared')\n",
+    "data/openwebtext/prepare.py": "import os\nprint('prepared')\n",
+    "sample.py": "print('sampled')\n",
+    "README.md": "Train it:\n\n```\npython train.py config/train_shakespeare_char.py\n```\n",
+}
+
+
+@pytest.mark.parametrize("code, name, pattern, goal", [
+    ('print(f"val_bpb:          {val_bpb:.6f}")', "val_bpb", None, "minimize"),
+    ("print('val_bpb: 1.0')", "val_bpb", None, "minimize"),
+    ('print("val_loss:", loss)', "val_loss", None, "minimize"),
+    ('print(f"step {i}: train loss {a:.4f}, val loss {b:.4f}")', "val_loss", "val loss " + NUMBER, "minimize"),
+    ('print("step %d | val_acc=%.3f" % (i, acc))', "val_acc", "val_acc=" + r"\s*" + NUMBER, "maximize"),
+    ('logger.info("eval loss: {:.4f}".format(x))', "eval_loss", "eval loss:" + r"\s*" + NUMBER, "minimize"),
+    ('logging.info("test accuracy %.2f", acc)', "test_accuracy", "test accuracy " + NUMBER, "maximize"),
+    ('print(f"tokens per iteration will be: {n:,}")', None, None, None),
+    ("print('epoch: 3')", None, None, None),
+    ('wandb.log({"val/loss": x})', None, None, None),
+])
+def test_the_metric_a_line_prints(code, name, pattern, goal):
+    m = best_metric(printed_metrics("train.py", code))
+    if name is None:
+        assert m is None
+        return
+    assert (m.name, m.pattern, m.goal) == (name, pattern, goal)
+    assert m.where == "train.py:1"
+
+
+def test_held_out_numbers_beat_training_numbers_and_summary_lines_beat_patterns():
+    code = ('print(f"step {i} | loss: {l:.4f}")\nprint(f"step {i}: train loss {a}, val loss {b}")\n'
+            'print(f"val_bpb: {v:.6f}")\nprint(f"train_loss: {t}")\n')
+    assert best_metric(printed_metrics("t.py", code)).name == "val_bpb"
+    assert best_metric(printed_metrics("t.py", code.replace('print(f"val_bpb: {v:.6f}")\n', ""))).name == "val_loss"
+
+
+@pytest.mark.parametrize("line, value", [
+    ("step 250: train loss 1.2345, val loss 1.4567", "1.4567"),
+    ("step 250: train loss 1.2345, val loss nan", "nan"),
+    ("step 9: train loss 1e-3, val loss 2.5e-03", "2.5e-03"),
+])
+def test_the_pattern_reads_the_printed_number(line, value):
+    m = best_metric(printed_metrics("train.py", NANO_TRAIN))
+    assert re.findall(m.pattern, line)[-1] == value
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"train.py": "", "prepare.py": "TIME_BUDGET = 300        # seconds\n"}, (True, 300.0)),
+    ({"train.py": "", "prepare.py": "TIME_BUDGET: int = 5 * 60\n"}, (True, 300.0)),
+    ({"train.py": "", "prepare.py": "import os\nTIME_BUDGET = int(os.environ['B'])\n"}, (True, None)),
+    ({"train.py": "", "prepare.py": "def f():\n    TIME_BUDGET = 300\n"}, (False, None)),   # not module-level
+    ({"train.py": "", "prepare.py": "TIME_BUDGET = 300\ndef broken(:\n"}, (True, 300.0)),  # does not parse
+    ({"train.py": "", "prepare.py": "MAX_SEQ_LEN = 2048\n"}, (False, None)),
+    ({"train.py": ""}, (False, None)),
+    ({"prepare.py": "TIME_BUDGET = 300\n"}, (False, None)),
+])
+def test_karpathy_layout(files, expected):
+    assert karpathy_budget(files) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("out_dir = 'out'\nmax_iters = 5000\n", True),
+    ('"""doc"""\nimport time\nwandb_run_name = "ft-" + str(time.time())\n', True),
+    ("max_iters = 5000\nprint(max_iters)\n", False),
+    ("import os\n", False),
+    ("def f():\n    pass\n", False),
+    ("cfg.lr = 3\n", False),
+    ("x = (\n", False),
+])
+def test_config_only_files(text, expected):
+    assert is_config_only(text) is expected
+
+
+@pytest.mark.parametrize("train, prepare, expected", [
+    ("from prepare import MAX_SEQ_LEN, TIME_BUDGET\n", "TIME_BUDGET = 300\n", ("train.py", "prepare.py", "TIME_BUDGET", 300.0)),
+    ("import os\nfrom prepare import TIME_BUDGET\nTIME_BUDGET = float(os.environ.get('AUTORESEARCH_TIME_BUDGET', TIME_BUDGET))\n",
+     "TIME_BUDGET = 300\n", None),
+    ("from prepare import TIME_BUDGET\n", "import os\nTIME_BUDGET = int(os.environ['AUTORESEARCH_TIME_BUDGET'])\n", None),
+    ("from prepare import MAX_SEQ_LEN\n", "TIME_BUDGET = 300\n", None),
+    ("from other import TIME_BUDGET\n", "TIME_BUDGET = 300\n", None),
+])
+def test_a_budget_taken_from_a_readonly_file(train, prepare, expected):
+    files = {"train.py": train, "prepare.py": prepare}
+    assert budget_from_readonly(files, ["train.py"], ["prepare.py"]) == expected
+
+
+def test_survey_of_a_nanogpt_layout():
+    s = survey(NANO_FILES)
+    assert s.script == "train.py"
+    assert s.editable == ("train.py", "config/train_shakespeare_char.py")
+    assert s.run == "python train.py config/train_shakespeare_char.py" and "README" in s.run_why
+    assert s.readonly == ("data/openwebtext/prepare.py", "data/shakespeare_char/prepare.py")
+    assert (s.data, s.data_other) == (("data/shakespeare_char",), ("data/openwebtext",))  # the config's dataset
+    assert set(s.helpers) == {"model.py", "configurator.py"}
+    assert s.unused_configs == ("config/eval_gpt2.py", "config/train_gpt2.py")
+    assert (s.metric.name, s.metric.pattern) == ("val_loss", "val loss " + NUMBER)
+    assert s.length == {"max_iters": ("5000", "config/train_shakespeare_char.py")}
+    assert s.budget is None and not s.reads_budget
+
+
+def test_survey_without_a_readme_takes_the_only_training_config():
+    files = {k: v for k, v in NANO_FILES.items() if k not in ("README.md", "config/train_gpt2.py")}
+    assert survey(files).run == "python train.py config/train_shakespeare_char.py"
+    files["config/train_gpt2.py"] = NANO_FILES["config/train_gpt2.py"]
+    assert survey(files).run == "python train.py"  # two candidates: the comment lists them
+
+
+def test_survey_of_a_karpathy_layout():
+    s = survey({"train.py": 'from prepare import TIME_BUDGET\nprint(f"val_bpb:          {v:.6f}")\n',
+                "prepare.py": "TIME_BUDGET = 300\ndef evaluate_bpb():\n    pass\n", "README.md": "uv run train.py\n"})
+    assert (s.editable, s.readonly, s.run, s.budget, s.uv_run) == (("train.py",), ("prepare.py",), "python train.py", 300.0, True)
+    assert (s.metric.name, s.metric.pattern) == ("val_bpb", None)
+
+
+@pytest.mark.parametrize("files", [NANO_FILES, {}, {"train.py": "print('val_bpb: 1.0')\n"},
+                                   {"train.py": "import os\nB = os.environ['AUTORESEARCH_TIME_BUDGET']\n"}])
+@pytest.mark.parametrize("pattern_ok", [True, False])
+def test_the_written_config_is_valid_and_says_where_each_guess_came_from(files, pattern_ok):
+    if pattern_ok and "pattern" not in MetricTable.model_fields:
+        pytest.skip("[metric] pattern is not in the config schema yet")
+    s = survey(files)
+    text = config_text(s, pattern_ok=pattern_ok)
+    raw = tomllib.loads(text)
+    config = validate_config(raw, "autoresearch.toml")
+    assert list(config.arena.editable) == list(s.editable)
+    assert "experiment's run directory" in text and 'experiment"s' not in text
+    if s.metric is not None and s.metric.pattern is not None:
+        assert raw["metric"].get("pattern") == (s.metric.pattern if pattern_ok else None)
+        assert s.metric.where in text
+
+
+@pytest.mark.parametrize("ready, line", [
+    (("data/shakespeare_char",), '\ndata = ["data/shakespeare_char"]\n'),
+    ((), '\n# data = ["data/shakespeare_char"]\n'),   # not prepared yet: the run would refuse the line
+])
+def test_the_data_a_run_reads_is_linked_once_it_is_prepared(ready, line):
+    if "data" not in ArenaTable.model_fields:
+        pytest.skip("[arena] data is not in the config schema")
+    s = survey(NANO_FILES)
+    assert s.data == ("data/shakespeare_char",)
+    text = config_text(s, pattern_ok=True, data_ready=ready)
+    assert line in text
+    assert ("python data/shakespeare_char/prepare.py" in text) is (not ready)
