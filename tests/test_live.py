@@ -81,3 +81,31 @@ def test_run_into_a_pipe_prints_plain_lines(tmp_path):
     r = run_cli("run", arena, "--proposals", props)
     assert r.returncode == 0 and "\x1b[" not in r.stdout and "━" not in r.stdout
     assert "#1 keep" in r.stdout and "#1 running  lower lr" in r.stdout
+
+
+def test_with_two_slots_the_live_view_draws_a_line_per_slot(tmp_path):
+    # `--slots 2` gives two slots with the same descriptor (cpu:1): events name the slot by
+    # its label (slot0=cpu:1, slot1=cpu:1), so the view keeps both running lines
+    from autoresearch.api import run_campaign
+
+    arena = make_synthetic_arena(tmp_path / "arena", run_seconds=1.0)
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": f"lr {lr}", "edits": [constant_edit("LEARNING_RATE", 0.01, lr)]} for lr in (0.003, 0.02, 0.005)])
+    state = LiveState("val_loss", 10)
+    most = 0
+
+    def report(event: Event) -> None:
+        nonlocal most
+        state.apply(event, time.monotonic())
+        most = max(most, len(state.running))
+
+    outcome, _ = run_campaign(arena, tag="s", proposals=props, overrides={"runner.slots": 2}, report=report)
+    assert outcome.exit_code == 0, outcome
+    assert most == 2
+    console = Console(record=True, force_terminal=True, width=140)
+    live = LiveReporter(console, "val_loss", 10)
+    live(Event(EventKind.START, 1, "a", slot="slot0=cpu:1"))
+    live(Event(EventKind.START, 2, "b", slot="slot1=cpu:1"))
+    console.print(live.render())
+    text = console.export_text()
+    assert "slot0=cpu:1" in text and "slot1=cpu:1" in text and "#1" in text and "#2" in text

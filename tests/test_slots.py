@@ -125,7 +125,7 @@ def test_three_slots_run_concurrently_in_their_own_worktrees_with_their_env(tmp_
         {"description": f"{n} {a}->{b}", "edits": [constant_edit(n, a, b)]} for n, a, b in steps])
     r = run_cli("run", arena, "--tag", "s", "--proposals", props, "--slots", "cuda:0,cuda:1,cpu:2", timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "on cuda:1" in r.stdout
+    assert "=cuda:1" in r.stdout
 
     runs = traces(arena)
     ledger_runs = ledger_rows(arena, "SELECT * FROM runs")

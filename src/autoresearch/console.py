@@ -45,7 +45,7 @@ class ConsoleReporter:
         eid = f"#{event.experiment_id}" if event.experiment_id is not None else ""
         desc = safe(event.description)
         if event.kind == EventKind.START:
-            where = f" on {event.slot}" if event.slot and event.slot != "local" else ""
+            where = f" on {event.slot}" if event.slot and event.slot.split("=")[-1] != "local" else ""
             self.console.print(f"[blue]{eid:>5} running{where}[/]  {desc}")
         elif event.kind == EventKind.FINISH and event.status is not None:
             style = STATUS_STYLE[event.status]

@@ -97,14 +97,14 @@ class Engine:
         self.budget_noted = True
         note = overrun_note(exp_id=plan.exp_id, duration_s=run.duration_s, budget_s=settings.time_budget_s,
                             files=self.state.files_at(plan.commit, self.state.editable), timeout_s=settings.run_timeout_s)
-        self.note(note, plan.exp_id, slot=plan.slot.name)
+        self.note(note, plan.exp_id, slot=plan.slot.label)
         return dataclasses.replace(result, warnings=(*result.warnings, note))
 
     def _infra(self, slot: Slot, plan: RunPlan, result: RunResult) -> None:
         counters = self.state.counters
         if result.status is RunStatus.INFRA:
             counters.infra_streak += 1
-            self.note(f"run {plan.k} of #{plan.exp_id}: {result.reason}", plan.exp_id, slot=slot.name)
+            self.note(f"run {plan.k} of #{plan.exp_id}: {result.reason}", plan.exp_id, slot=slot.label)
             if counters.infra_streak >= MAX_INFRA_STREAK and self.error is None:
                 # the campaign stops once this experiment is back in the queue (the others are interrupted)
                 self.fail(InfraError(

@@ -70,7 +70,7 @@ def run_experiment(ctx: Engine, slot: Slot, exp_id: int) -> bool:
     attempt = exp.attempt  # a pending experiment never ran: this is its first attempt
     if exp.status is not Status.PENDING:
         attempt += 1
-        ctx.note(f"resuming (attempt {attempt})", exp_id, exp.description, slot.name)
+        ctx.note(f"resuming (attempt {attempt})", exp_id, exp.description, slot.label)
     tip, tip_exp = ctx.state.incumbent_ref()
     try:
         built = build(ctx, slot, exp_id, proposal, tip)
@@ -83,7 +83,7 @@ def run_experiment(ctx: Engine, slot: Slot, exp_id: int) -> bool:
     if decided.requeue:
         ctx.journal.requeued(exp_id, attempt=decided.attempt + 1, reason=decided.reason)
         ctx.state.claimed.pop(decided.built.candidate.code_hash, None)
-        ctx.note(f"back in the queue: {decided.reason}", exp_id, proposal.description, slot.name)
+        ctx.note(f"back in the queue: {decided.reason}", exp_id, proposal.description, slot.label)
         return False
     record(ctx, slot, exp_id, proposal, decided)
     return True
@@ -115,7 +115,7 @@ def refuse(ctx: Engine, slot: Slot, exp_id: int, proposal: Proposal, r: Refused,
     if proposed_on is not None and proposed_on != tip and r.kind != "proposer":
         reason = f"stale: proposed for {proposed_on[:7]}; on the incumbent {tip[:7]}: {r.reason}"
     ctx.journal.refused(exp_id, reason, parent=tip, diff=r.extra.get("diff"), code_hash=r.extra.get("code_hash"))
-    ctx.report(Event(EventKind.FINISH, exp_id, proposal.description, Status.INVALID, detail=reason, slot=slot.name,
+    ctx.report(Event(EventKind.FINISH, exp_id, proposal.description, Status.INVALID, detail=reason, slot=slot.label,
                      tokens=proposal.tokens, cost=proposal.cost))
     ctx.state.counters.finished(exp_id, Status.INVALID)
 
@@ -143,7 +143,7 @@ def judge_on_the_incumbent(ctx: Engine, slot: Slot, exp_id: int, proposal: Propo
                                                f"the new incumbent #{now_exp}: {r.reason}")
         note = f"rebased onto #{now_exp} ({now_tip[:7]}) after beating its parent #{parent_exp}; measuring again"
         warnings.append(note)
-        ctx.note(note, exp_id, proposal.description, slot.name)
+        ctx.note(note, exp_id, proposal.description, slot.label)
         attempt += 1
         parent_exp = now_exp
     raise AssertionError("unreachable")
@@ -155,7 +155,7 @@ def measure_until_decided(ctx: Engine, slot: Slot, exp_id: int, desc: str, built
     ctx.journal.running(exp_id, commit=built.commit, parent=built.parent, diff=built.candidate.diff,
                         code_hash=built.candidate.code_hash, attempt=attempt, slot=slot.label, seed=ctx.execution.settings.seed,
                         log_path=str(ctx.execution.log_path(run_stem(exp_id, attempt, 0))))
-    ctx.report(Event(EventKind.START, exp_id, desc, slot=slot.name))
+    ctx.report(Event(EventKind.START, exp_id, desc, slot=slot.label))
     values = ctx.state.samples(exp_id)
     values.clear()  # this attempt's runs only
     decision: Decision | None = None
@@ -178,7 +178,7 @@ def measure_until_decided(ctx: Engine, slot: Slot, exp_id: int, desc: str, built
         decision = second_look(ctx, ctx.judge.decide(values, parent_runs, ctx.goal, ctx.state.noise()), values,
                                parent_runs, warnings)
         if decision.verdict is Verdict.MORE_RUNS and not ctx.stop.is_set():
-            ctx.note(decision.reason, exp_id, desc, slot.name)
+            ctx.note(decision.reason, exp_id, desc, slot.label)
             k += 1
             continue
         status = Status.KEEP if decision.verdict is Verdict.KEEP else Status.DISCARD
@@ -226,6 +226,6 @@ def record(ctx: Engine, slot: Slot, exp_id: int, proposal: Proposal, d: Decided)
     if d.status is Status.KEEP:
         ctx.state.advanced(d.built.commit, exp_id, d.built.candidate.files)
     ctx.report(Event(EventKind.FINISH, exp_id, proposal.description, d.status, metric, detail=d.reason,
-                     best=ctx.state.incumbent()[1], slot=slot.name, tokens=proposal.tokens, cost=proposal.cost))
+                     best=ctx.state.incumbent()[1], slot=slot.label, tokens=proposal.tokens, cost=proposal.cost))
     if d.status is not Status.INTERRUPTED:
         ctx.state.counters.finished(exp_id, d.status)
