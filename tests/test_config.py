@@ -144,3 +144,17 @@ def test_the_readme_config_example_is_valid():
         data = tomllib.loads(block)
         Config.model_validate({"arena": {"editable": ["train.py"], "run": "python train.py"},
                                "metric": {"name": "val_bpb"}, **data})
+
+
+@pytest.mark.parametrize("loc, hint", [
+    (("judge", "polcy"), ": did you mean 'policy'?"),
+    (("proposer", "knobs", "space", "LR", "lwo"), ": did you mean 'low'?"),
+    (("arena", "editible"), ": did you mean 'editable'?"),
+    (("arena", "zzzz"), ""),
+    (("nosuch", "x"), ""),
+])
+def test_a_misspelt_key_gets_the_closest_one(loc, hint):
+    from autoresearch.config import Config
+    from autoresearch.config_hints import close_key
+
+    assert close_key(Config, loc) == hint

@@ -145,3 +145,18 @@ def test_the_runs_json_is_not_even_parsed_when_an_eval_decides():
     m = measure("val_bpb", run_output="", run_json="[" * 100_000, eval_output="val_bpb: 1.0\n", eval_json=None,
                 eval_configured=True)
     assert m.metric == 1.0 and m.warnings == ()
+
+
+@pytest.mark.parametrize("target, printed, hint", [
+    ("val_bpb", {"val_loss": 0.6974}, 'did you mean [metric] name = "val_loss"'),
+    ("val_loss", {"val_loss_ema": 1.0, "acc": 0.5}, 'did you mean [metric] name = "val_loss_ema"'),
+    ("val_bpb", {"acc": 0.5, "loss": 3.0}, "it printed acc, loss"),
+    ("val_bpb", {}, ""),
+])
+def test_a_missing_target_names_what_was_printed(target, printed, hint):
+    from autoresearch.metrics import did_you_mean
+
+    got = did_you_mean(target, printed)
+    assert (hint in got) if hint else got == ""
+    m = measure(target, run_output="".join(f"{k}: {v}\n" for k, v in printed.items()), run_json=None)
+    assert m.metric is None and (hint in m.problem if hint else m.problem.endswith("or a JSON result)"))

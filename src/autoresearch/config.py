@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .config_hints import close_key
 from .errors import ConfigError
 from .integrity import matches
 from .metrics import check_pattern, check_pattern_names
@@ -446,7 +447,7 @@ def _describe_errors(err: ValidationError, source: str, overridden: set[str]) ->
         all_cli = all_cli and cli
         if e["type"] == "extra_forbidden":
             table = ".".join(str(x) for x in e["loc"][:-1]) or "top level"
-            lines.append(f"unknown key '{e['loc'][-1]}' in [{table}] ({where})")
+            lines.append(f"unknown key '{e['loc'][-1]}' in [{table}] ({where})" + close_key(Config, e["loc"]))
         elif e["type"] == "missing":
             lines.append(f"missing key '{loc}' ({where})")
         else:

@@ -417,6 +417,7 @@ def measure(
         else:
             expected = f"a line matching [metric] pattern {pattern!r}, a" if pattern else "a"
             problem = f"{source} reported no {target} (expected {expected} '{target}: <number>' line or a JSON result)"
+            problem += did_you_mean(target, metrics)
     elif not math.isfinite(value):
         problem = f"{target} is {value}"
         value = None
@@ -456,3 +457,19 @@ def memory_gb(metrics: Mapping[str, float]) -> float | None:
         if key in metrics and math.isfinite(metrics[key]):
             return metrics[key] / 1024
     return None
+
+
+def did_you_mean(target: str, printed: Mapping[str, float]) -> str:
+    """What to say when the target is missing but other names were printed: the closest
+    one, else the names seen. Pure."""
+    import difflib
+
+    names = sorted(n for n in printed if n != target)
+    if not names:
+        return ""
+    close = difflib.get_close_matches(target, names, 1, 0.5)
+    if close:
+        return (f"; it printed {close[0]}: {printed[close[0]]:g}: did you mean [metric] name = \"{close[0]}\" "
+                f"(--metric {close[0]})?")
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return f"; it printed {shown}"
