@@ -274,6 +274,17 @@ def test_baseline_without_the_metric(tmp_path):
     r = run_cli("run", arena, "--proposals", props)
     assert r.returncode == 1
     assert "the run reported no val_bpb" in r.stderr and "reports val_bpb" in r.stderr
+    assert 'did you mean [metric] name = "val_loss"' in r.stderr  # the log tail had val_loss: ...
+    # a campaign whose only experiment is the failed baseline restarts with the metric named now
+    # (here on the command line; a committed config change does the same)
+    r = run_cli("run", arena, "--proposals", props, "--metric", "val_loss")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert statuses(arena) == [(0, "keep"), (1, "keep")]
+    campaign = json.loads(run_cli("status", arena, "--json").stdout)["campaign"]
+    assert campaign["metric"] == "val_loss" and campaign["baseline"] is not None
+    # once the campaign has measured something, its metric is settled
+    r = run_cli("run", arena, "--proposals", props, "--metric", "val_bpb")
+    assert r.returncode == 1 and "start a new campaign with --tag NEW" in r.stderr
 
 
 def test_baseline_timeout(arena, tmp_path):

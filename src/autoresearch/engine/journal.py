@@ -233,11 +233,13 @@ def continue_campaign(ledger: Ledger, ws: Workspace, campaign: Campaign, config:
 
 
 def restart_campaign(ledger: Ledger, ws: Workspace, campaign: Campaign, head: str,
-                     readonly: Mapping[str, str | None]) -> Campaign:
-    """A campaign whose only experiment is a failed baseline starts again from ``head``."""
+                     readonly: Mapping[str, str | None], metric: str | None = None, goal: str | None = None) -> Campaign:
+    """A campaign whose only experiment is a failed baseline starts again from ``head``
+    (measuring ``metric`` when the config now names another)."""
     ref = branch_ref(campaign)
-    ws.update_ref(ref, head, ws.resolve(ref), message="autoresearch: restart after a failed baseline")
-    campaign = LedgerWriter(ledger).rebase_campaign(campaign, head, readonly)
+    if ws.resolve(ref) != head:
+        ws.update_ref(ref, head, ws.resolve(ref), message="autoresearch: restart after a failed baseline")
+    campaign = LedgerWriter(ledger).rebase_campaign(campaign, head, readonly, metric, goal)
     write_campaign(ws.state_dir, campaign_record(ledger, campaign))
     return campaign
 

@@ -257,7 +257,8 @@ def open_campaign(workspace: Workspace, config: Config, *, tag: str | None) -> O
             assert campaign is not None
             return OpenCampaign(workspace, ledger, campaign, lock, True)
         assert ledger is not None
-        if (campaign.metric, campaign.goal) != (config.metric.name, config.metric.goal.value):
+        measured = (config.metric.name, config.metric.goal.value)
+        if (campaign.metric, campaign.goal) != measured and not _only_a_failed_baseline(ledger, campaign):
             raise ConfigError(
                 f"campaign {tag!r} measures {campaign.metric} ({campaign.goal}) but the config now says "
                 f"{config.metric.name} ({config.metric.goal.value}); start a new campaign with --tag NEW"
@@ -308,14 +309,22 @@ def _new_campaign(workspace: Workspace, config: Config, tag: str, ledger: Ledger
     return ledger
 
 
+def _only_a_failed_baseline(ledger: Ledger, campaign: Campaign) -> bool:
+    experiments = ledger.experiments(campaign)
+    return len(experiments) == 1 and experiments[0].id == 0 and \
+        experiments[0].status not in (Status.KEEP, Status.INTERRUPTED)
+
+
 def _maybe_rebase(workspace: Workspace, ledger: Ledger, campaign: Campaign, config: Config) -> Campaign:
     """A campaign whose baseline failed and that has nothing else restarts from the current
-    HEAD, so "fix, commit, run again" works without inventing a new tag."""
-    experiments = ledger.experiments(campaign)
-    if len(experiments) != 1 or experiments[0].id != 0 or experiments[0].status in (Status.KEEP, Status.INTERRUPTED):
+    HEAD, and with the metric the config now names, so "fix, commit, run again" works
+    without inventing a new tag."""
+    if not _only_a_failed_baseline(ledger, campaign):
         return campaign
     head = workspace.head()
-    if head == campaign.base_commit:
+    measured = (config.metric.name, config.metric.goal.value)
+    if head == campaign.base_commit and (campaign.metric, campaign.goal) == measured:
         return campaign
     check_arena_files(workspace, config, head)
-    return restart_campaign(ledger, workspace, campaign, head, workspace.tree_blobs(head, config.arena.readonly))
+    return restart_campaign(ledger, workspace, campaign, head, workspace.tree_blobs(head, config.arena.readonly),
+                            *measured)

@@ -51,12 +51,15 @@ class LedgerWriter:
                 (time.time(), json.dumps(config, sort_keys=True, default=str), campaign.id),
             )
 
-    def rebase_campaign(self, campaign: Campaign, base_commit: str, readonly: Mapping[str, str | None]) -> Campaign:
-        """Move a campaign whose only experiment is a failed baseline onto a new base commit."""
+    def rebase_campaign(self, campaign: Campaign, base_commit: str, readonly: Mapping[str, str | None],
+                        metric: str | None = None, goal: str | None = None) -> Campaign:
+        """Move a campaign whose only experiment is a failed baseline onto a new base commit
+        (and, when given, the metric the config now names)."""
         with self.tx() as db:
             db.execute(
-                "UPDATE campaigns SET base_commit=?, readonly_json=? WHERE id=?",
-                (base_commit, json.dumps(readonly, sort_keys=True), campaign.id),
+                "UPDATE campaigns SET base_commit=?, readonly_json=?, metric=?, goal=? WHERE id=?",
+                (base_commit, json.dumps(readonly, sort_keys=True), metric or campaign.metric, goal or campaign.goal,
+                 campaign.id),
             )
             db.execute("UPDATE experiments SET commit_sha=? WHERE campaign_id=? AND id=0", (base_commit, campaign.id))
         updated = self.campaign(campaign.tag)
