@@ -155,15 +155,7 @@ R = os.path.dirname(os.environ["AUTORESEARCH_RESULT_FILE"])
 def sparse():
     with open(os.path.join(G, "hooks", "big"), "wb") as f:
         f.truncate(1 << 40)
-def deep(top):
-    os.makedirs(top, exist_ok=True)
-    fd = os.open(top, os.O_RDONLY)
-    for _ in range(3000):
-        os.mkdir("d", dir_fd=fd)
-        nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
-        os.close(fd)
-        fd = nfd
-    os.close(fd)
+from autoresearch.testing import deep_chain as deep
 def branch_a_folder():
     p = os.path.join(G, "refs", "heads", "autoresearch", TAG)
     tip = git("rev-parse", f"refs/heads/autoresearch/{TAG}")

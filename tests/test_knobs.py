@@ -193,7 +193,7 @@ def test_history_becomes_trials_and_crashes_are_failures():
     first = p.propose(context([baseline()]))
     done = Experiment(id=1, status=Status.CRASH, description=first.description, proposer="knobs", parent="c0",
                       commit="c1", meta=first.meta)
-    knobs, spaces = p.knobs_and_spaces({"train.py": SYNTH})
+    knobs, spaces = p.survey({"train.py": SYNTH})
     dists = {n: s.distribution() for n, s in spaces.items()}
     current = {k.name: k.value for k in knobs if k.name in spaces}
     sig = code_signature({"train.py": SYNTH}, knobs)

@@ -12,7 +12,7 @@ import pytest
 
 from autoresearch import safefs
 from autoresearch.store.workspace import Workspace
-from autoresearch.testing import commit_all
+from autoresearch.testing import commit_all, deep_chain
 from conftest import git
 
 FILES = {"train.py": "LR = 0.1\n", "prepare.py": "# readonly\n", "pkg/model.py": "W = 1\n", "pkg/data/x.txt": "x\n"}
@@ -130,13 +130,7 @@ def test_odd_shapes_a_run_leaves_are_hashed_walked_and_removed_without_reading_o
     hashes = ws.dirs.hash_files(d, ["prepare.py", "pkg/model.py", "train.py"])
     assert hashes["prepare.py"].startswith("larger than") and hashes["pkg/model.py"] is None
     assert hashes["train.py"] == git(ws.root, "rev-parse", f"{head}:train.py")
-    fd = os.open(d, os.O_RDONLY)  # a chain of directories deeper than Python's recursion and PATH_MAX
-    for _ in range(3000):
-        os.mkdir("d", dir_fd=fd)
-        nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
-        os.close(fd)
-        fd = nfd
-    os.close(fd)
+    deep_chain(d)  # deeper than Python's recursion and PATH_MAX
     try:
         assert ws.dirs.outputs(d) == []  # (empty folders are no outputs; walking them does not recurse)
         ws.dirs.materialize("t", "slot-0", head)

@@ -20,18 +20,12 @@ from pathlib import Path
 import pytest
 
 from autoresearch.errors import environment_error
-from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
+from autoresearch.testing import REFERENCE_PROPOSALS, constant_edit, make_synthetic_arena, write_proposals
 from conftest import _env, git, ledger_rows, run_cli
 
 pytestmark = [pytest.mark.slow]  # end-to-end: make test-fast leaves it out
 
-PROPOSALS = [
-    {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},   # 1 keep
-    {"description": "narrow", "edits": [constant_edit("WIDTH", 64, 16)]},                  # 2 discard
-    {"description": "bad dropout", "edits": [constant_edit("DROPOUT", 0.3, -0.5)]},        # 3 crash
-    {"description": "not editable", "edits": [{"path": "prepare.py", "search": "a", "replace": "b"}]},  # 4 invalid
-    {"description": "wider", "edits": [constant_edit("WIDTH", 64, 256)]},                  # 5 keep
-]
+PROPOSALS = REFERENCE_PROPOSALS  # keep, discard, crash, invalid, keep
 
 
 @pytest.fixture(scope="module")

@@ -268,7 +268,8 @@ class PatternTimeout(Exception):
     pass
 
 
-def _captures_bounded(lines: Sequence[str], patterns: Sequence[tuple[str, str]]) -> dict[str, str]:
+def _captures_bounded(lines: Sequence[str], patterns: Sequence[tuple[str, str]],
+                      seconds: float = PATTERN_SECONDS) -> dict[str, str]:
     """The last capture of each pattern, computed by a child Python with a deadline."""
     import json
     import subprocess
@@ -277,16 +278,17 @@ def _captures_bounded(lines: Sequence[str], patterns: Sequence[tuple[str, str]])
     data = json.dumps({"lines": [line[-PATTERN_LINE_CHARS:] for line in lines], "patterns": list(patterns)})
     try:
         p = subprocess.run([sys.executable, "-I", "-S", "-c", _MATCHER], input=data, capture_output=True, text=True,
-                           timeout=PATTERN_SECONDS)
+                           timeout=seconds)
     except subprocess.TimeoutExpired:
-        raise PatternTimeout(f"the [metric] patterns took more than {PATTERN_SECONDS:g} s on this output (a regex that "
+        raise PatternTimeout(f"the [metric] patterns took more than {seconds:g} s on this output (a regex that "
                              "backtracks: avoid nested or adjacent unbounded repeats such as '.*x.*'); no value read") from None
     if p.returncode != 0:
         raise PatternTimeout(f"the [metric] patterns could not be applied: {p.stderr.strip()[-300:]}")
     return json.loads(p.stdout)
 
 
-def parse_patterns(output: str, patterns: Mapping[str, str], bounded: bool = False) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
+def parse_patterns(output: str, patterns: Mapping[str, str], bounded: float | None = None) -> tuple[
+        dict[str, float], dict[str, str], dict[str, str]]:
     """Metrics read with regexes (``{name: regex}``): for each name, the group of the last
     match in the output. Returns the values, the captures that are not numbers, and the text
     of each value (its printed precision), like ``parse_summary_texts``. Pure.
@@ -300,8 +302,8 @@ def parse_patterns(output: str, patterns: Mapping[str, str], bounded: bool = Fal
     unparsable: dict[str, str] = {}
     texts: dict[str, str] = {}
     usable = [(name, text) for name, text in list(patterns.items())[: MAX_PATTERNS + 1] if _usable_pattern(text) is not None]
-    if bounded:
-        captures: dict[str, str] = _captures_bounded(lines, usable) if usable and lines else {}
+    if bounded is not None:  # seconds for all the patterns, in a child process
+        captures: dict[str, str] = _captures_bounded(lines, usable, bounded) if usable and lines else {}
     else:
         captures = {}
         for name, text in usable:
@@ -320,7 +322,7 @@ def parse_patterns(output: str, patterns: Mapping[str, str], bounded: bool = Fal
     return values, unparsable, texts
 
 
-def parse_printed(output: str, target: str, patterns: Mapping[str, str], bounded: bool = False) -> tuple[
+def parse_printed(output: str, target: str, patterns: Mapping[str, str], bounded: float | None = None) -> tuple[
         dict[str, float], dict[str, str], dict[str, str], list[str]]:
     """Everything one output printed: ``name: value`` lines, and the ``patterns``; a name's
     pattern, when it matches, wins over its ``name: value`` line. Returns values, unparsable
@@ -385,7 +387,7 @@ def measure(
     too; in one output, a name's regex that matches wins over its ``name: value`` line."""
     warnings: list[str] = []
     regexes = _regexes(target, pattern, patterns)
-    run_printed, run_bad, run_texts, found = parse_printed(run_output, target, regexes, bounded=True)
+    run_printed, run_bad, run_texts, found = parse_printed(run_output, target, regexes, bounded=PATTERN_SECONDS)
     warnings += [f"run: {w}" for w in found]
     run_file: dict[str, float] = {}
     if not eval_configured and run_json is not None and run_json.strip():
@@ -434,7 +436,7 @@ def _trusted(target: str, output: str, result_json: str | None, warnings: list[s
              regexes: Mapping[str, str]) -> tuple[dict[str, float], dict[str, str], str]:
     """The eval's metrics (its result file over its printed values), what did not parse, and
     a conflict when its file and its printed target disagree beyond the printed precision."""
-    printed, bad, texts, found = parse_printed(output, target, regexes, bounded=True)
+    printed, bad, texts, found = parse_printed(output, target, regexes, bounded=PATTERN_SECONDS)
     warnings += [f"eval: {w}" for w in found]
     from_file: dict[str, float] = {}
     if result_json is not None and result_json.strip():

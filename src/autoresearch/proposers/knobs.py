@@ -169,9 +169,6 @@ class KnobsProposer:
             out.append(replace(k, frozen=why))
         return out, spaces
 
-    def knobs_and_spaces(self, files: Mapping[str, str], readonly: Mapping[str, str] | None = None) -> tuple[list[Knob], dict[str, Space]]:
-        return self.survey(files, readonly)
-
     def _constraints(self, knobs: Sequence[Knob], files: Mapping[str, str],
                      readonly: Mapping[str, str] | None) -> tuple[list[Constraint], dict[str, Any]]:
         """The compiled constraints and the values they are evaluated against now (the

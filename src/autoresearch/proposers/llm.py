@@ -337,7 +337,7 @@ class LLMProposer:
         if again is not None:
             q = again
         else:
-            knob_list, space = self.knobs.knobs_and_spaces(context.files, context.readonly)
+            knob_list, space = self.knobs.survey(context.files, context.readonly)
             current = {k.name: k.value for k in knob_list if k.name in space}
             q = _Question(SYSTEM_KNOBS, "", space=space, current=current, knob_list=knob_list,
                           rng=random.Random(len(context.history) * 7919 + self.table.seed),

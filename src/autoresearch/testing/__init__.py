@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
@@ -142,3 +143,26 @@ from .servers import FakeLLMServer, LocalModelServer, search_replace_reply, smol
 __all__ = ["SYNTHETIC_DEFAULTS", "synthetic_true_loss", "set_constant", "commit_all", "make_synthetic_arena",
            "write_proposals", "constant_edit", "FakeLLMServer", "LocalModelServer", "search_replace_reply",
            "smollm2_path", "RayCluster"]
+
+
+# The reference campaign on the synthetic arena: one experiment of each kind.
+REFERENCE_PROPOSALS = [
+    {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},   # 1 keep
+    {"description": "narrow", "edits": [constant_edit("WIDTH", 64, 16)]},                  # 2 discard
+    {"description": "bad dropout", "edits": [constant_edit("DROPOUT", 0.3, -0.5)]},        # 3 crash
+    {"description": "not editable", "edits": [{"path": "prepare.py", "search": "a", "replace": "b"}]},  # 4 invalid
+    {"description": "wider", "edits": [constant_edit("WIDTH", 64, 256)]},                  # 5 keep
+]
+
+
+def deep_chain(top: str | Path, depth: int = 3000) -> None:
+    """A chain of ``depth`` directories named ``d`` under ``top``, deeper than Python's
+    recursion limit and longer than PATH_MAX (built through directory descriptors)."""
+    os.makedirs(top, exist_ok=True)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        nfd = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.close(fd)
