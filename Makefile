@@ -7,6 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 DEMO_DIR         ?= demo
 DEMO_EXPERIMENTS ?= 12
 DEMO_BUDGET      ?= 30
+DEMO_VERIFY_RUNS ?= 3
 
 .PHONY: setup setup-test demo test test-fast clean
 
@@ -42,7 +43,9 @@ setup-test: $(VENV)/.installed-test
 demo: setup
 	rm -rf $(DEMO_DIR)
 	$(BIN)/autoresearch init --example tiny-gpt $(DEMO_DIR)
-	$(BIN)/autoresearch run $(DEMO_DIR) --max-experiments $(DEMO_EXPERIMENTS) --time-budget $(DEMO_BUDGET)
+	$(BIN)/autoresearch run $(DEMO_DIR) --max-experiments $(DEMO_EXPERIMENTS) --time-budget $(DEMO_BUDGET) --no-report
+	# does the gain hold? the best against the baseline on fresh seeds, side by side
+	$(BIN)/autoresearch ablate $(DEMO_DIR) --net --runs $(DEMO_VERIFY_RUNS)
 	$(BIN)/autoresearch report $(DEMO_DIR) --plot $(DEMO_DIR)/progress.png
 	$(BIN)/autoresearch status $(DEMO_DIR)
 

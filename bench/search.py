@@ -1,4 +1,7 @@
-"""Knobs (Optuna TPE, the default) vs random search on the synthetic arena.
+"""The knobs proposer's strategies vs random search on the synthetic arena, through the real loop.
+
+(Against plain Optuna samplers on the same spaces, BBOB functions included:
+``bench/search_suites.py``.)
 
 Real campaigns through the real loop (subprocess runs, git, ledger) on the synthetic arena
 with run noise; the regret is computed on the noise-free objective, whose optimum is 1.0:
@@ -6,7 +9,8 @@ with run noise; the regret is computed on the noise-free objective, whose optimu
 - incumbent regret: true loss of the branch tip after the campaign (what a user gets);
 - best-tried regret: the lowest true loss among all configurations tried.
 
-Strategies: `tpe` (the knobs proposer's defaults: TPE, <= 2 knobs changed per trial),
+Strategies: `auto` (the knobs proposer's default: the portfolio of ``knob_strategy.py``),
+`tpe` (the default until issue 18: TPE, <= 2 knobs changed per trial),
 `random-local` (the same proposer with Optuna's RandomSampler), and `random` (classic random
 search: every knob drawn at random over its whole space each trial).
 
@@ -27,6 +31,7 @@ from autoresearch.testing import make_synthetic_arena, synthetic_true_loss
 from autoresearch.store.gitobjects import git
 
 STRATEGIES = {
+    "auto": dict(sampler="auto", changes_per_trial=2),
     "tpe": dict(sampler="tpe", changes_per_trial=2),
     "random-local": dict(sampler="random", changes_per_trial=2),
     "random": dict(sampler="random", changes_per_trial=0),

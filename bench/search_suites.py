@@ -9,13 +9,19 @@ edits applied to a real file and the values read back, and a greedy keep-if-bett
 enqueued first. Regret is the true (noise-free) value of what each method would hand over
 (the knobs incumbent; Optuna's best trial) minus the optimum.
 
-    python bench/search_suites.py [--seeds 10] [--budget 31] [--functions 1,2,8,10,15]
-        [--instances 1] [--dim 5] [--methods knobs,tpe,gp,cmaes,random,knobs:gp:0:4]
+    python bench/search_suites.py [--seeds 10] [--first-seed 0] [--budget 31] [--functions 1,2,8,10,15]
+        [--instances 1] [--dim 5] [--no-synthetic] [--jobs 2]
+        [--methods knobs,tpe,gp,cmaes,random,knobs:tpe:2:4,knobs:auto:2:4:patience=5]
+
+``knobs`` is the proposer's default (``sampler = "auto"``, ``knob_strategy.py``). Where
+``knobs`` runs next to plain samplers, the last column says whether the issue-18 goal holds on
+that suite: its median at most the best plain sampler's, and at most 10 % over plain TPE's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import statistics
@@ -125,51 +131,132 @@ def run_optuna(suite: Suite, seed: int, budget: int, sampler_name: str) -> float
 
 
 def knobs_options(method: str) -> dict[str, Any]:
-    """``knobs`` (the defaults) or ``knobs:SAMPLER:CHANGES_PER_TRIAL:STARTUP`` (a variant). Pure."""
+    """``knobs`` (the defaults) or ``knobs:SAMPLER:CHANGES_PER_TRIAL:STARTUP[:POLICY]`` (a
+    variant); POLICY sets fields of the auto portfolio's ``Policy``, ``key=value/key=value``. Pure."""
+    from dataclasses import fields
+
+    from autoresearch.proposers.knob_strategy import Policy
+
     parts = method.split(":")[1:]
     out: dict[str, Any] = {}
     for key, text in zip(("sampler", "changes_per_trial", "startup_trials"), parts):
         if text:
             out[key] = text if key == "sampler" else int(text)
+    if len(parts) > 3 and parts[3]:
+        types = {f.name: type(getattr(Policy(), f.name)) for f in fields(Policy)}
+        given = dict(kv.split("=", 1) for kv in parts[3].split("/"))
+        out["policy"] = Policy(**{k: (v in ("1", "true")) if types[k] is bool else types[k](v) for k, v in given.items()})
     return out
+
+
+def make_suites(spec: tuple[str, ...]) -> list[Suite]:
+    """Suites by name: ``synthetic``, ``synthetic+noise:SD``, ``bbob:F:I:D``."""
+    out = []
+    for name in spec:
+        kind, *rest = name.split(":")
+        if kind == "synthetic":
+            out.append(synthetic())
+        elif kind == "synthetic+noise":
+            out.append(synthetic(float(rest[0])))
+        else:
+            out.append(bbob(int(rest[0]), int(rest[1]), int(rest[2])))
+    return out
+
+
+_SUITES: dict[str, Suite] = {}
+
+
+def _one(task: tuple[str, str, int, int]) -> float:
+    """One campaign (a worker's unit): suite name, method, seed, budget."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    name, method, seed, budget = task
+    if name not in _SUITES:
+        _SUITES[name] = make_suites((name,))[0]
+    suite = _SUITES[name]
+    return run_knobs(suite, seed, budget, **knobs_options(method)) if method.startswith("knobs") \
+        else run_optuna(suite, seed, budget, method)
+
+
+def goal_check(medians: Mapping[str, float], method: str = "knobs") -> str:
+    """Whether ``method``'s median is at most the best plain sampler's and at most 10 % over
+    plain TPE's. Pure."""
+    plain = {m: v for m, v in medians.items() if not m.startswith("knobs")}
+    if method not in medians or not plain:
+        return ""
+    best = min(plain.values())
+    ok_best = medians[method] <= best
+    ok_tpe = "tpe" not in plain or medians[method] <= 1.1 * plain["tpe"]
+    return ("yes" if ok_best else f"no ({medians[method] / best:.2f}x best)") + ", " + \
+        ("yes" if ok_tpe else f"no ({medians[method] / plain['tpe']:.2f}x TPE)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--budget", type=int, default=31)
     ap.add_argument("--functions", default="1,2,8,10,15")
     ap.add_argument("--instances", default="1")
     ap.add_argument("--dim", type=int, default=5)
-    ap.add_argument("--methods", default="knobs,tpe,gp,cmaes,random")
+    ap.add_argument("--no-synthetic", action="store_true", help="BBOB suites only")
+    ap.add_argument("--methods", default="knobs,tpe,gp,cmaes")
     ap.add_argument("--noise", type=float, default=0.02, help="sd of the noisy synthetic variant")
+    ap.add_argument("--jobs", type=int, default=1, help="campaigns run in parallel (processes)")
+    ap.add_argument("--out", help="also write every campaign's regret here (JSON lines: suite, method, seed, regret)")
+    ap.add_argument("--merge", nargs="+", help="print the table of these --out files (runs split by seed or suite)")
     args = ap.parse_args()
+    if args.merge:
+        rows = [json.loads(line) for f in args.merge for line in open(f) if line.strip()]
+        print_table(rows, f"optuna {optuna.__version__}; budget {args.budget}; merged from {', '.join(args.merge)}")
+        return
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    suites = [synthetic(), synthetic(args.noise)]
-    suites += [bbob(int(f), int(i), args.dim) for i in args.instances.split(",") for f in args.functions.split(",")]
+    names = [] if args.no_synthetic else ["synthetic", f"synthetic+noise:{args.noise}"]
+    names += [f"bbob:{f}:{i}:{args.dim}" for i in args.instances.split(",") for f in args.functions.split(",")]
     methods = args.methods.split(",")
-    print(f"optuna {optuna.__version__}; budget {args.budget} evaluations (the first at the default point); "
-          f"{args.seeds} seeds; median (mean) regret")
-    print("| suite | " + " | ".join(methods) + " |")
-    print("| --- |" + " --- |" * len(methods))
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tasks = [(n, m, s, args.budget) for n in names for m in methods for s in seeds]
+    started = time.perf_counter()
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            results = pool.map(_one, tasks, chunksize=1)
+    else:
+        results = [_one(t) for t in tasks]
+    rows = [{"suite": n, "method": m, "seed": s, "regret": r} for (n, m, s, _), r in zip(tasks, results)]
+    if args.out:
+        with open(args.out, "a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    print_table(rows, f"optuna {optuna.__version__}; budget {args.budget} evaluations (the first at the default "
+                      f"point); seeds {seeds.start}-{seeds.stop - 1}; {time.perf_counter() - started:.0f} s")
+
+
+def print_table(rows: list[dict[str, Any]], title: str) -> None:
+    """Median (mean) regret per suite and method, the goal check, and who wins where."""
+    names = list(dict.fromkeys(r["suite"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    regrets: dict[tuple[str, str], list[float]] = {}
+    seeds: set[int] = set()
+    for r in rows:
+        regrets.setdefault((r["suite"], r["method"]), []).append(r["regret"])
+        seeds.add(r["seed"])
+    print(f"{title}; {len(seeds)} seeds; median (mean) regret")
+    check = "knobs" in methods
+    print("| suite | " + " | ".join(methods) + (" | knobs <= best plain, <= 1.1 x TPE |" if check else " |"))
+    print("| --- |" + " --- |" * (len(methods) + check))
     wins = {m: 0 for m in methods}
-    for suite in suites:
-        row = []
-        medians = {}
+    for n, suite in zip(names, make_suites(tuple(names))):
+        if any(len(regrets.get((n, m), [])) != len(seeds) for m in methods):
+            print(f"| {suite.name} | (not every method has every seed) |")
+            continue
+        medians = {m: statistics.median(regrets[n, m]) for m in methods}
+        row = [f"{medians[m]:.4g} ({statistics.fmean(regrets[n, m]):.4g})" for m in methods]
         for m in methods:
-            started = time.perf_counter()
-            regrets = [run_knobs(suite, s, args.budget, **knobs_options(m)) if m.startswith("knobs")
-                       else run_optuna(suite, s, args.budget, m) for s in range(args.seeds)]
-            medians[m] = statistics.median(regrets)
-            row.append(f"{medians[m]:.4g} ({statistics.fmean(regrets):.4g})")
-            del started
-        best = min(medians.values())
-        for m in methods:
-            wins[m] += medians[m] <= best
-        print(f"| {suite.name} | " + " | ".join(row) + " |", flush=True)
+            wins[m] += medians[m] <= min(medians.values())
+        print(f"| {suite.name} | " + " | ".join(row) + (f" | {goal_check(medians)} |" if check else " |"), flush=True)
     print("suites where each method has the lowest median: " + ", ".join(f"{m} {w}" for m, w in wins.items()))
 
 

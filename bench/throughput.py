@@ -5,6 +5,10 @@
     0``). Targets: >= 97 % pipelined (serial is ~80 % by construction).
 (b) Sleep-runs of RUN seconds on 1 slot vs N slots (default 8): experiments per second.
     Target: >= 7.6x with 8 slots.
+(d) Two slots, the knobs proposer (Optuna) and ``lookahead = "auto"`` on the synthetic
+    landscape, where keeps happen and proposals prepared ahead meet a new incumbent: how
+    many proposals were dropped or refused as stale (target 0: a knobs proposal is written
+    again on the new incumbent's code), how many were moved, and the duty cycle.
 (c) ``--runner ray``: the same on a Ray cluster started on loopback (a head and one worker
     node with 4 logical CPUs; each experiment takes one), 1 slot vs 4 (target >= 3.6x),
     and the runner's overhead per run (ledger start to finish minus the run's own
@@ -117,8 +121,30 @@ def main() -> None:
         print(f"    {args.slots} slots  {many['per_s']:.3f} experiments/s (duty {100 * many['duty']:.1f} %)")
         print(f"    speed-up {ratio:.2f}x (target >= {0.95 * args.slots:.1f}x)")
         out["speedup"] = {"ratio": ratio}
+        print(f"(d) 2 slots, knobs proposer, lookahead auto, sleep-runs of {R:g} s, {n} candidates")
+        d = knobs_campaign(root, run_seconds=R, experiments=n)
+        out["d_knobs_2"] = d
+        print(f"    duty {100 * d['duty']:.1f} %   keeps {d['keeps']:.0f}   moved onto a new incumbent "
+              f"{d['rebased']:.0f}   dropped or stale {d['dropped']:.0f} (target 0)")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
+
+
+def knobs_campaign(root: Path, *, run_seconds: float, experiments: int) -> dict[str, float]:
+    arena = make_synthetic_arena(root / "d-knobs", run_seconds=run_seconds,
+                                 config_overrides={"arena": {"time_budget_s": max(10.0, run_seconds * 2)}})
+    outcome, _ = run_campaign(arena, tag="bench", proposer_kind="knobs", max_experiments=experiments + 1,
+                              overrides={"runner.slots": 2, "proposer.lookahead": "auto", "judge.policy": "greedy"})
+    assert outcome.exit_code == 0, outcome
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    runs = db.execute("SELECT started_at, finished_at, duration_s FROM runs WHERE experiment_id > 0").fetchall()
+    rows = db.execute("SELECT status, reason, proposal_json FROM experiments WHERE id > 0").fetchall()
+    db.close()
+    wall = max(r[1] for r in runs) - min(r[0] for r in runs)
+    dropped = sum(1 for st, why, _ in rows if st == "invalid" or (why or "").startswith(("dropped", "stale")))
+    rebased = sum(1 for *_, pj in rows if json.loads(pj).get("meta", {}).get("knobs", {}).get("rebased"))
+    return {"duty": sum(r[2] for r in runs) / (wall * 2), "keeps": sum(1 for st, *_ in rows if st == "keep"),
+            "rebased": rebased, "dropped": dropped, "experiments": len(rows)}
 
 
 def ray_bench(R: float, n: int, slots: int = 4) -> dict[str, dict[str, float]]:

@@ -101,12 +101,37 @@ def test_ablation_finds_the_essential_the_harmful_and_the_neutral(tmp_path):
     assert rows["without #5"]["verdict"] == "essential" and rows["without #5"]["effect"] == pytest.approx(0.2, rel=1e-6)
     assert all(len(rows[v]["runs"]) == 3 for v in rows if v != "without #1")
     assert "harmful" in r.stdout and "does not revert cleanly" in r.stdout
+    # what holds of the whole campaign: the final incumbent against the baseline, paired
+    assert rows["baseline"]["verdict"] == "holds" and rows["baseline"]["effect"] > 0
+    assert "net, 3 fresh seed(s) each: val_loss" in r.stdout and "the improvement holds" in r.stdout
     # (the -0.3 of #2 also shows the runs used fresh seeds: on the campaign's seed 0 the
     # lucky trick helps, and removing it would cost +0.3)
     # the report shows the ablation
     rep = run_cli("report", arena, "--tag", "a", "--format", "md")
     assert "### Ablation (leave-one-out" in rep.stdout and "| without #2 | lucky trick |" in rep.stdout
     assert run_cli("ablate", arena, "--tag", "nope").returncode == 2
+
+
+def test_net_measures_only_the_incumbent_against_the_baseline_and_one_keep_is_not_measured_twice(tmp_path):
+    arena = make_synthetic_arena(tmp_path / "arena", noise_seed_sd=0.01, extra_files={"train.py": TRAIN},
+                                 config_overrides={"judge": {"policy": "greedy"}})
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "lucky trick", "edits": [constant_edit("LUCKY", 0, 1)]},   # kept on seed 0; harmful elsewhere
+    ])
+    assert run_cli("run", arena, "--tag", "a", "--proposals", props, "--no-report").returncode == 0
+    r = run_cli("ablate", arena, "--tag", "a", "--runs", "2", "--net", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["variant"]: x for x in json.loads(ledger_rows(arena, "SELECT rows_json FROM ablations")[0]["rows_json"])}
+    assert set(rows) == {"full", "baseline"}
+    assert rows["baseline"]["verdict"] == "worse than the baseline" and rows["baseline"]["effect"] == pytest.approx(-0.3)
+    assert "the final incumbent is worse than the baseline" in r.stdout
+    assert len(rows["full"]["runs"]) == len(rows["baseline"]["runs"]) == 2
+    # leave-one-out with one kept change: "without #1" is the baseline's code, measured once
+    r = run_cli("ablate", arena, "--tag", "a", "--runs", "2", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["variant"]: x for x in json.loads(ledger_rows(arena, "SELECT rows_json FROM ablations ORDER BY id")[-1]["rows_json"])}
+    assert rows["without #1"]["runs"] == rows["baseline"]["runs"] and rows["without #1"]["verdict"] == "harmful"
+    assert r.stdout.count(" run 1/2: ") == 2 and "without #1     run" not in r.stdout, r.stdout  # full, baseline
 
 
 SNEAKY = '''"""Synthetic arena whose tricks show only on fresh seeds (an ablation's, >= 1000)."""
@@ -162,3 +187,191 @@ def test_ablation_runs_get_the_campaigns_readonly_check_and_the_evaluators_refus
     assert rows["without #1"]["runs"] == [] and "readonly file(s) changed" in rows["without #1"]["problem"]
     assert len(rows["baseline"]["runs"]) == 1 and not rows["baseline"]["problem"]  # no trick: measured
     assert "readonly file(s) changed" in r.stdout
+
+
+# -- the campaign's settings, nothing kept, knobs tuned again and again, Ctrl-C --------------------
+
+NOTING = '''"""Synthetic arena whose runs note the time budget they were given."""
+import os
+from prepare import evaluate, report
+
+LEARNING_RATE = 0.01
+WIDTH = 64
+DROPOUT = 0.3
+WARMUP_STEPS = 500
+
+if __name__ == "__main__":
+    with open({notes!r}, "a") as f:
+        f.write(os.environ["AUTORESEARCH_TIME_BUDGET"] + "\\n")
+    report(evaluate(LEARNING_RATE, WIDTH, DROPOUT, WARMUP_STEPS))
+'''
+
+
+def _budgets(notes) -> list[str]:
+    seen = notes.read_text().split() if notes.exists() else []
+    notes.write_text("")
+    return seen
+
+
+@pytest.mark.slow
+def test_ablate_and_a_resumed_run_use_the_campaigns_settings(tmp_path):
+    # a campaign started with --time-budget 7 (the file says 10) keeps 7: for ablate and for
+    # a resumed run, unless their own command line says otherwise
+    notes = tmp_path / "budgets.txt"
+    arena = make_synthetic_arena(tmp_path / "arena", extra_files={"train.py": NOTING.format(notes=str(notes))},
+                                 config_overrides={"judge": {"policy": "greedy"}})
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
+        {"description": "wider", "edits": [constant_edit("WIDTH", 64, 256)]},
+    ])
+    r = run_cli("run", arena, "--tag", "a", "--time-budget", "7", "--proposals", props, "-n", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _budgets(notes) == ["7", "7"]
+    r = run_cli("ablate", arena, "--tag", "a", "--runs", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "time budget 7 s per run (the settings recorded with campaign a), timeout 30 s" in r.stdout
+    assert "arena.time_budget_s = 7.0 (the file: 10.0)" in r.stdout  # the file says otherwise: said, not used
+    assert _budgets(notes) == ["7"] * 3  # full, baseline, without #1
+    r = run_cli("ablate", arena, "--tag", "a", "--runs", "1", "--time-budget", "4")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "time budget 4 s per run (this command line)" in r.stdout
+    assert _budgets(notes) == ["4"] * 3
+    # the ablation's own override is not the campaign's: a resumed run is back at 7
+    r = run_cli("run", arena, "--tag", "a", "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "config: recorded with campaign a" in r.stdout and _budgets(notes) == ["7"]
+    dry = run_cli("run", arena, "--tag", "a", "--dry-run")
+    assert "source: recorded with campaign a" in dry.stdout and "time_budget_s = 7.0" in dry.stdout
+    # overridden again on a resumed run: used, and recorded with the campaign from then on
+    more = write_proposals(tmp_path / "q.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
+        {"description": "wider", "edits": [constant_edit("WIDTH", 64, 256)]},
+        {"description": "less dropout", "edits": [constant_edit("DROPOUT", 0.3, 0.1)]},
+    ])
+    r = run_cli("run", arena, "--tag", "a", "--proposals", more, "--time-budget", "5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _budgets(notes) == ["5"]
+    config = json.loads(ledger_rows(arena, "SELECT config_json FROM campaigns WHERE tag = 'a'")[0]["config_json"])
+    assert config["arena"]["time_budget_s"] == 5.0
+    # the report says what the campaign ran with
+    md = run_cli("report", arena, "--tag", "a", "--format", "md").stdout
+    assert "- settings: time budget 5 s per run, timeout 30 s, judge greedy, slots 1, seed 0" in md
+
+
+def test_with_nothing_kept_ablate_says_so_and_runs_nothing(tmp_path):
+    notes = tmp_path / "budgets.txt"
+    arena = make_synthetic_arena(tmp_path / "arena", extra_files={"train.py": NOTING.format(notes=str(notes))},
+                                 config_overrides={"judge": {"policy": "greedy"}})
+    props = write_proposals(tmp_path / "p.json", [{"description": "narrow", "edits": [constant_edit("WIDTH", 64, 16)]}])
+    assert run_cli("run", arena, "--tag", "a", "--proposals", props).returncode == 0
+    _budgets(notes)
+    r = run_cli("ablate", arena, "--tag", "a")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "nothing to ablate: campaign a kept no change besides the baseline; nothing was run" in r.stdout
+    assert _budgets(notes) == [] and ledger_rows(arena, "SELECT id FROM ablations") == []
+
+
+@pytest.mark.slow
+def test_knobs_tuned_again_and_again_are_set_back_one_value_at_a_time(tmp_path):
+    # the knobs proposer moves LEARNING_RATE in several kept steps: its diffs do not revert
+    # on the final incumbent, its values do. The last kept change of a knob is set back to
+    # the value before it; earlier ones hold none of their values any more (superseded)
+    from autoresearch.testing import SYNTHETIC_DEFAULTS, synthetic_true_loss
+
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"judge": {"policy": "greedy"}})
+    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--seed", "0", "-n", "12",
+                "--set", 'proposer.knobs.only=["LEARNING_RATE", "WIDTH"]', "--set", "proposer.knobs.changes_per_trial=1",
+                "--set", 'proposer.knobs.sampler="tpe"', timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exps = json.loads(run_cli("status", arena, "--tag", "k", "--json").stdout)["experiments"]
+    chain = [e for e in exps if e["status"] == "keep" and e["id"] > 0]
+    values, before, changed_by = dict(SYNTHETIC_DEFAULTS), {}, {}
+    for e in chain:  # the knob values before and after each kept change
+        before[e["id"]] = dict(values)
+        changed_by[e["id"]] = {n for n, v in e["params"].items() if v != values[n]}
+        values.update(e["params"])
+    final = dict(values)
+    setters = [i for i in changed_by if "LEARNING_RATE" in changed_by[i]]
+    assert len(setters) >= 2, f"precondition: LEARNING_RATE changed by several kept experiments ({changed_by})"
+    r = run_cli("ablate", arena, "--tag", "k", "--runs", "1", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["variant"]: x for x in json.loads(ledger_rows(arena, "SELECT rows_json FROM ablations")[0]["rows_json"])}
+    assert not any(x.get("verdict") == "does not revert cleanly" for x in rows.values()), rows
+    loss = lambda v: synthetic_true_loss(v["LEARNING_RATE"], v["WIDTH"], v["DROPOUT"], v["WARMUP_STEPS"])  # noqa: E731
+    assert rows["full"]["mean"] == pytest.approx(loss(final))
+    for i, knobs in changed_by.items():
+        row = rows[f"without #{i}"]
+        later = {n for j in changed_by if j > i for n in changed_by[j]}
+        if knobs <= later:
+            assert row["verdict"] == "superseded" and row["runs"] == [], row
+            continue
+        variant = {**final, **{n: before[i][n] for n in knobs - later}}  # its own values set back, the others kept
+        assert row["mean"] == pytest.approx(loss(variant)), (i, row)
+        assert row["effect"] == pytest.approx(loss(variant) - loss(final))
+    assert rows[f"without #{setters[0]}"]["verdict"] == "superseded"
+    assert "superseded by #" in r.stdout and "sets back LEARNING_RATE" in r.stdout
+
+
+SLOW = '''"""Synthetic arena whose ablation runs (fresh seeds, >= 1000) take long."""
+import os, time
+from prepare import evaluate, report
+
+LEARNING_RATE = 0.01
+WIDTH = 64
+DROPOUT = 0.3
+WARMUP_STEPS = 500
+
+if __name__ == "__main__":
+    if int(os.environ["AUTORESEARCH_SEED"]) >= 1000:
+        open({started!r}, "a").write(str(os.getpid()) + "\\n")
+        time.sleep(120)
+    report(evaluate(LEARNING_RATE, WIDTH, DROPOUT, WARMUP_STEPS))
+'''
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_ablation_says_what_was_lost_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import _env
+
+    started = tmp_path / "started.txt"
+    arena = make_synthetic_arena(tmp_path / "arena", extra_files={"train.py": SLOW.format(started=str(started))},
+                                 config_overrides={"judge": {"policy": "greedy"}})
+    props = write_proposals(tmp_path / "p.json", [{"description": "lower lr",
+                                                   "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    assert run_cli("run", arena, "--tag", "a", "--proposals", props).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "ablate", str(arena), "--tag", "a", "--runs", "2"],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (started.exists() and started.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "the first ablation run never started"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert time.monotonic() - t0 < 20  # the run was stopped, not waited for
+    assert "interrupted (SIGINT): 0 of 6 runs finished" in err and "was not recorded in the ledger" in err, err
+    assert ledger_rows(arena, "SELECT id FROM ablations") == []
+    pid = int(started.read_text().split()[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the run's process is gone
+    assert len(started.read_text().split()) == 1  # and no other run started after the stop
+
+
+@pytest.mark.parametrize("effect, ci, goal, words", [
+    (0.3, 0.02, "minimize", "0.3 worse ± 0.02"),
+    (-0.3, None, "minimize", "0.3 better"),
+    (-0.3, None, "maximize", "0.3 worse"),
+    (0.0, 0.1, "minimize", "no change"),
+    (None, None, "minimize", "-"),
+])
+def test_what_removing_a_change_does_in_words(effect, ci, goal, words):
+    from autoresearch.cli_ablate import removal_words
+
+    assert removal_words(effect, ci, goal) == words

@@ -42,6 +42,11 @@ def test_the_note_says_what_to_do():
                          files={"train.py": "B = os.environ['AUTORESEARCH_TIME_BUDGET']\n"}, timeout_s=180)
     assert "reads AUTORESEARCH_TIME_BUDGET" in reads and "about 70 s" in reads
     assert "\n" not in ignores + reads  # a console line is one line
+    # karpathy's layout: train.py takes its budget through the readonly prepare.py, which reads it
+    through = overrun_note(exp_id=1, duration_s=45, budget_s=10, timeout_s=80, files={
+        "train.py": "import prepare\nbudget = prepare.time_budget()\n",
+        "prepare.py": "def time_budget():\n    return float(os.environ.get('AUTORESEARCH_TIME_BUDGET', 300))\n"})
+    assert "reads AUTORESEARCH_TIME_BUDGET" in through and "Nothing in" not in through
 
 
 @pytest.mark.parametrize("warnings, expected", [

@@ -305,6 +305,8 @@ def test_baseline_timeout(arena, tmp_path):
         ("untracked", [], "uncommitted changes (notes.txt)"),
         ("badcmd", [], "'definitely-not-a-command' is not on the PATH"),
         ("missing-editable", ["--editable", "model.py"], "not in commit"),
+        ("missing-editable-knobs", ["--editable", "model.py", "--proposer", "knobs"],
+         "editable file(s) not found in"),
         ("missing-readonly", ["--readonly", "data.py"], "data.py"),
         ("badconfig", [], "unknown key 'budget' in [arena] (autoresearch.toml)"),
         ("noknobs", [], "the knobs proposer found nothing to tune in the editable files (train.py)"),

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
 
 from autoresearch.store.ledger import SCHEMA_VERSION, Ledger
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
@@ -109,3 +114,161 @@ def test_schema_1_ledger_is_migrated(tmp_path):
         assert "newer autoresearch" in str(e)
     else:
         raise AssertionError("a newer schema must be refused")
+
+
+# -- the early start (issue 19): candidates after 2 baseline runs, the rest interleaved --------
+
+# The noise of run k of a change is NOISE[(k + NOISE_PHASE) % 16]: deterministic, so the
+# verdicts cannot flake. The baseline's first two runs are unlucky AND agree closely: judged
+# on them alone (sd 0.0007, mean +0.30) any neutral change looks far better; the full
+# calibration (8 runs: mean +0.075, sd about 0.14) says it is not.
+NOISE = [0.300, 0.301, -0.02, 0.03, -0.04, 0.01, -0.03, 0.05, 0.02, -0.01, 0.04, -0.05, 0.00, 0.03, -0.02, 0.01]
+TINY_PREPARE = f'''"""Readonly part of a tiny arena: val_loss = QUALITY + a deterministic noise."""
+import os
+import time
+
+NOISE = {NOISE!r}
+SLEEP = 0.0
+
+
+def main(quality, phase):
+    seed = int(os.environ.get("AUTORESEARCH_SEED", "0"))
+    time.sleep(SLEEP)
+    print(f"val_loss: {{quality + NOISE[(seed + phase) % len(NOISE)]:.6f}}")
+'''
+TINY_TRAIN = '''from prepare import main
+
+QUALITY = 1.0
+NOISE_PHASE = 0
+
+main(QUALITY, NOISE_PHASE)
+'''
+
+
+def make_tiny_arena(path, sleep=0.0):
+    import shlex
+    import sys
+
+    from autoresearch.testing import commit_all
+
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    (path / "prepare.py").write_text(TINY_PREPARE.replace("SLEEP = 0.0", f"SLEEP = {sleep}"))
+    (path / "train.py").write_text(TINY_TRAIN)
+    (path / "autoresearch.toml").write_text(
+        "[arena]\neditable = [\"train.py\"]\nreadonly = [\"prepare.py\"]\n"
+        f"run = {json.dumps(shlex.quote(sys.executable) + ' train.py')}\ntime_budget_s = 10\ntimeout_s = 60\n\n"
+        "[metric]\nname = \"val_loss\"\ngoal = \"minimize\"\n\n"
+        "[proposer]\nkind = \"scripted\"\n\n[judge]\npolicy = \"confirm\"\nremeasure_every = 0\n")
+    commit_all(path, "tiny arena")
+    return path
+
+
+def neutral(phase):  # another draw of the same noise: no better, no worse
+    return {"description": f"neutral: noise phase {phase}", "edits": [constant_edit("NOISE_PHASE", 0, phase)]}
+
+
+def quality(q, what):
+    return {"description": what, "edits": [constant_edit("QUALITY", 1.0, q)]}
+
+
+def purposes(arena):
+    return [(r["experiment_id"], r["purpose"]) for r in
+            ledger_rows(arena, "SELECT experiment_id, purpose FROM runs WHERE status != 'interrupted' ORDER BY id")]
+
+
+def test_candidates_start_after_two_baseline_runs_and_calibration_is_interleaved(tmp_path):
+    arena = make_tiny_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [quality(2.0, "worse a"), quality(2.1, "worse b"),
+                                                  quality(2.2, "worse c"), neutral(4), quality(2.3, "worse d")])
+    r = run_cli("run", arena, "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    seq = purposes(arena)
+    # 2 baseline runs, then candidates alternate with calibration runs; the neutral change
+    # (promising against the first runs) waits and runs the baseline's last runs on its slot
+    assert seq[:12] == [(0, "baseline"), (0, "baseline"), (1, "screen"), (0, "baseline"), (2, "screen"),
+                        (0, "baseline"), (3, "screen"), (0, "baseline"), (4, "screen"), (0, "baseline"),
+                        (0, "baseline"), (0, "baseline")]
+    assert (0, "baseline") not in seq[12:]
+    assert "judged once the baseline's noise calibration is complete (5 of 8 runs)" in r.stdout
+    exps = {x["id"]: x for x in ledger_rows(arena, "SELECT * FROM experiments")}
+    assert [exps[i]["status"] for i in range(6)] == ["keep"] + ["discard"] * 5
+    base_runs = ledger_rows(arena, "SELECT seed, metric FROM runs WHERE experiment_id = 0 ORDER BY id")
+    assert [x["seed"] for x in base_runs] == list(range(8))
+    assert exps[0]["runs_n"] == 8 and abs(exps[0]["metric"] - (1 + sum(NOISE[:8]) / 8)) < 1e-6
+    assert exps[0]["reason"].startswith("baseline: 8 runs, noise sd ")
+    status = json.loads(run_cli("status", arena, "--json").stdout)
+    e0 = status["experiments"][0]
+    assert [x["purpose"] for x in e0["runs"]] == ["baseline"] * 8 and e0["runs_n"] == 8
+    tsv = (arena / "results.tsv").read_text().splitlines()
+    assert tsv[1].split("\t")[1] == f"{1 + sum(NOISE[:8]) / 8:.6f}"  # the calibrated mean
+
+
+def test_no_false_keep_when_the_first_baseline_runs_were_lucky(tmp_path):
+    from autoresearch.judge import confirm_decision
+    from autoresearch.records import Goal
+    from autoresearch.stats import pooled_sd
+
+    first_two = [1 + NOISE[0], 1 + NOISE[1]]
+    trap = confirm_decision([1 + NOISE[4]], first_two, Goal.MINIMIZE, *pooled_sd([first_two]))  # type: ignore[arg-type]
+    assert trap.verdict.value == "keep"  # judged on two runs alone, the neutral change would be kept
+    arena = make_tiny_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [neutral(4), neutral(8), neutral(12), neutral(5)])
+    r = run_cli("run", arena, "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exps = {x["id"]: x for x in ledger_rows(arena, "SELECT * FROM experiments")}
+    assert [exps[i]["status"] for i in range(1, 5)] == ["discard"] * 4
+    assert exps[0]["runs_n"] == 8
+    assert "judged once the baseline's noise calibration is complete (2 of 8 runs)" in r.stdout
+
+
+def test_a_clearly_better_change_is_kept_once_calibrated(tmp_path):
+    arena = make_tiny_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [quality(2.0, "worse"), quality(0.3, "better")])
+    r = run_cli("run", arena, "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exps = {x["id"]: x for x in ledger_rows(arena, "SELECT * FROM experiments")}
+    assert [exps[i]["status"] for i in range(3)] == ["keep", "discard", "keep"]
+    # screened against 3 baseline runs, then kept on the full calibration: after all 8
+    screen = ledger_rows(arena, "SELECT MIN(id) AS id FROM runs WHERE experiment_id = 2")[0]["id"]
+    before = "SELECT COUNT(*) AS n FROM runs WHERE experiment_id = 0 AND status = 'ok' AND id < ?"
+    assert ledger_rows(arena, before, (screen,))[0]["n"] == 3
+    last_baseline = ledger_rows(arena, "SELECT MAX(finished_at) AS t FROM runs WHERE experiment_id = 0")[0]["t"]
+    assert exps[2]["finished_at"] > last_baseline and exps[0]["runs_n"] == 8
+    assert exps[2]["p_value"] < 0.05 / 3
+
+
+@pytest.mark.slow
+def test_killed_mid_calibration_resumes_to_the_same_ledger(tmp_path):
+    props = write_proposals(tmp_path / "p.json", [quality(2.0, "worse a"), quality(2.1, "worse b"),
+                                                  quality(2.2, "worse c"), neutral(4), quality(0.3, "better")])
+    ref = make_tiny_arena(tmp_path / "ref", sleep=0.3)
+    assert run_cli("run", ref, "--proposals", props).returncode == 0
+    arena = make_tiny_arena(tmp_path / "arena", sleep=0.3)
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "run", str(arena), "--proposals", str(props)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = arena / ".autoresearch" / "ledger.sqlite"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill -9 once the baseline is kept with 3 to 7 of its 8 runs
+        if ledger.exists():
+            try:
+                base = ledger_rows(arena, "SELECT status, runs_n FROM experiments WHERE id = 0")
+            except sqlite3.OperationalError:
+                base = []
+            if base and base[0]["status"] == "keep" and 3 <= (base[0]["runs_n"] or 0) < 8:
+                break
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    mid = ledger_rows(arena, "SELECT runs_n FROM experiments WHERE id = 0")[0]["runs_n"]
+    assert 3 <= mid < 8
+    r = run_cli("run", arena, "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shape = "SELECT id, status, metric, runs_n FROM experiments ORDER BY id"
+    assert [tuple(x) for x in ledger_rows(arena, shape)] == [tuple(x) for x in ledger_rows(ref, shape)]
+    ok = ledger_rows(arena, "SELECT seed FROM runs WHERE experiment_id = 0 AND status = 'ok' ORDER BY seed")
+    assert [x["seed"] for x in ok] == list(range(8))  # a killed run is run again with its own seed
+    assert ledger_rows(arena, "SELECT reason FROM experiments WHERE id = 0")[0]["reason"].startswith("baseline: 8 runs")
+    again = run_cli("run", arena, "--proposals", props)  # converged: nothing left to do
+    assert again.returncode == 0
+    assert [tuple(x) for x in ledger_rows(arena, shape)] == [tuple(x) for x in ledger_rows(ref, shape)]

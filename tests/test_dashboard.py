@@ -127,7 +127,11 @@ def test_in_a_real_browser_a_new_experiment_appears_without_reload(campaign, tmp
             metric = ledger[int(r.get_attribute("data-id"))]["metric"]
             cell = r.find_element(By.CSS_SELECTOR, "td.metric").get_attribute("data-v")
             assert (cell == "" if metric is None else float(cell) == pytest.approx(metric))
-        circles = browser.find_elements(By.CSS_SELECTOR, "#chart circle")
+        circles = browser.find_elements(By.CSS_SELECTOR, "#chart circle.pt")
+        runs = ledger_rows(arena, "SELECT experiment_id FROM runs")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline g.run")) == len(runs)  # the slots' timeline
+        assert "#1" in browser.find_element(By.CSS_SELECTOR, "#net-diff").text or \
+            browser.find_element(By.CSS_SELECTOR, "#net-diff").text  # the net change, from the arena's git
         assert len(circles) == sum(1 for x in ledger.values() if x["status"] in ("keep", "discard"))
         marker = browser.execute_script("window.__marker = 42; return window.__marker;")
         add_experiment(arena, tmp_path, "wider", constant_edit("WIDTH", 64, 256))
@@ -138,7 +142,7 @@ def test_in_a_real_browser_a_new_experiment_appears_without_reload(campaign, tmp
             lambda b: "keep" in b.find_element(By.CSS_SELECTOR, '#experiments tbody tr[data-id="3"]').text)
         row = browser.find_element(By.CSS_SELECTOR, '#experiments tbody tr[data-id="3"]')
         assert "wider" in row.text
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#chart circle")) == len(circles) + 1
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#chart circle.pt")) == len(circles) + 1
         artifacts = Path(os.environ.get("AUTORESEARCH_TEST_ARTIFACTS") or tmp_path)
         artifacts.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(artifacts / "dashboard.png"))

@@ -87,3 +87,43 @@ def test_the_incumbent_mean_not_its_luckiest_run():
     d = confirm_decision([0.971] * 6, INC, MIN, SIGMA, DF)
     assert d.verdict is Verdict.KEEP and d.stats["incumbent_mean"] == pytest.approx(1.0)
     assert confirm_decision([0.972] * 6, INC, MIN, SIGMA, DF).verdict is Verdict.DISCARD  # p just above alpha/3
+
+
+# -- while the baseline's calibration is incomplete (issue 19): discard, or wait for it ----------
+
+FIRST_TWO = [1.00, 1.001]  # the first two baseline runs: they agree closely, so the noise looks tiny
+SIGMA2, DF2 = pooled_sd([FIRST_TWO])
+
+
+@pytest.mark.parametrize(
+    "cand, goal, verdict, why",
+    [
+        ([1.05], MIN, Verdict.DISCARD, "not better"),             # no better than the mean so far: discarded early
+        ([1.0005], MIN, Verdict.DISCARD, "not better"),           # equal to the mean: the same
+        ([0.99], MIN, Verdict.CALIBRATE, "calibration is complete"),  # a little better: waits for the calibration
+        ([0.50], MIN, Verdict.CALIBRATE, "calibration is complete"),  # far better on these runs: waits all the same
+        ([1.50], MAX, Verdict.CALIBRATE, "calibration is complete"),  # maximize: higher is better
+        ([0.50], MAX, Verdict.DISCARD, "not better"),
+    ],
+)
+def test_while_calibrating_the_judge_discards_or_waits_but_never_keeps(cand, goal, verdict, why):
+    d = confirm_decision(cand, FIRST_TWO, goal, SIGMA2, DF2, calibrating=True)
+    assert d.verdict is verdict, d.reason
+    assert why in d.reason
+
+
+def test_calibrating_changes_nothing_once_the_calibration_is_complete():
+    for cand in ([0.9], [0.99], [1.05], [0.96, 0.965, 0.96, 0.965]):
+        assert confirm_decision(cand, INC, MIN, SIGMA, DF).verdict is \
+            confirm_decision(cand, INC, MIN, SIGMA, DF, calibrating=False).verdict
+    # the trap the rule avoids: judged on the first two runs alone, 0.95 would be kept
+    assert confirm_decision([0.95], FIRST_TWO, MIN, SIGMA2, DF2).verdict is Verdict.KEEP
+
+
+@pytest.mark.parametrize("policy, start", [(ConfirmPolicy(), 2), (ConfirmPolicy(baseline_runs=2), 2),
+                                           (ConfirmPolicy(start_runs=5), 5), (ConfirmPolicy(start_runs=9), 8)])
+def test_start_runs_never_exceed_the_calibration(policy, start):
+    from autoresearch.judge import ConfirmJudge, GreedyJudge
+
+    assert ConfirmJudge(policy=policy).start_runs == start
+    assert GreedyJudge().start_runs == GreedyJudge().baseline_runs == 1

@@ -237,7 +237,7 @@ def test_knobs_campaign_improves_and_resume_matches_an_uninterrupted_run(tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler", ["tpe", "cmaes", "gp", "random"])
+@pytest.mark.parametrize("sampler", ["auto", "tpe", "cmaes", "gp", "random"])
 def test_every_sampler_runs_a_campaign(tmp_path, sampler):
     arena = knobs_arena(tmp_path / "arena")
     r = run_cli("run", arena, "--sampler", sampler, "--max-experiments", "7")

@@ -559,8 +559,8 @@ def test_a_restarted_agent_keeps_the_logs_the_history_points_at(factory: Callabl
 
 
 def test_knobs_does_not_give_up_while_untried_values_remain(factory: Callable[..., Setup]):
-    """One power-of-two knob, WIDTH 64 in 16..256 (2**4..2**8): 256 is kept, 32 and 16 are
-    discarded; 128 was never tried, so there is a change left to propose."""
+    """One power-of-two knob, WIDTH 64 in 16..256 (2**4..2**8): after three proposals one
+    value was never tried, so there is a change left to propose, and it is that one."""
     s = factory("knobs", overrides={"proposer.knobs": {"only": ["WIDTH"]}})
     history = list(s.history)
     proposer = s.build()
@@ -581,6 +581,7 @@ def test_knobs_does_not_give_up_while_untried_values_remain(factory: Callable[..
         history.append(exp)
         if keep:
             s.incumbent, s.incumbent_metric = exp.commit, metric  # type: ignore[assignment]
-    assert tried == {4, 5, 6, 8}  # what this seed happens to try; 7 (128) is left
+    left = set(range(4, 9)) - tried
+    assert len(left) == 1  # three different proposals: one value is left
     p = propose_checked(proposer, s.context(history), s.editable)
-    assert p is not None and p.meta["knobs"]["params"]["WIDTH"] == 7
+    assert p is not None and p.meta["knobs"]["params"]["WIDTH"] in left

@@ -1,21 +1,43 @@
+"""The reports: the progress chart (PNG), the HTML report (checked parsed, and rendered in
+a real headless Chromium), the markdown report, and what ``run`` writes when it ends. The
+pure parts (ticks, kinds, lanes, importance) table-driven; the rest on real campaigns in
+temporary git repositories."""
+
+import html.parser
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
 from autoresearch.records import Experiment, Goal, Status
+from autoresearch.report.axes import log_ticks, nice_ticks, pow2_ticks, tick_label
+from autoresearch.report.charts import chart_svg, kind, lanes
+from autoresearch.report.data import effect, incumbent, summarize
+from autoresearch.report.importance import MIN_TRIALS, param_importance
+from autoresearch.report.netdiff import fence
+from autoresearch.report.text import effect_text
 from autoresearch.report.plot import progress_points, write_progress_png
-from autoresearch.testing import write_proposals
-from conftest import run_cli
+from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
+from conftest import git, ledger_rows, run_cli
 
 
-def exp(i, status, metric, desc="x"):
-    return Experiment(id=i, status=Status(status), description=desc, proposer="p", parent=None, commit=None, metric=metric)
+def exp(i, status, metric, desc="x", reason=""):
+    return Experiment(id=i, status=Status(status), description=desc, proposer="p", parent=None, commit=None, metric=metric,
+                      reason=reason)
 
 
 def test_progress_points():
     exps = [exp(0, "keep", 2.0, "baseline"), exp(1, "discard", 2.5), exp(2, "keep", 1.5, "lr"), exp(3, "crash", None),
-            exp(4, "discard", 1.7), exp(5, "invalid", None), exp(6, "keep", 1.2, "wider"), exp(7, "running", None)]
+            exp(4, "discard", 1.7), exp(5, "invalid", None), exp(6, "keep", 1.2, "wider"), exp(7, "running", None),
+            exp(8, "discard", 1.1, reason="dropped: beat its parent #2 (...), but on the new incumbent #6: ...")]
     pts = progress_points(exps, Goal.MINIMIZE)
     assert pts["kept"] == [(0, 2.0, "baseline"), (2, 1.5, "lr"), (6, 1.2, "wider")]
-    assert pts["discarded"] == [(1, 2.5), (4, 1.7)]
-    assert pts["best_x"] == [0, 1, 2, 4, 6] and pts["best_y"] == [2.0, 2.0, 1.5, 1.5, 1.2]
-    assert pts["no_metric"] == 2 and pts["total"] == 7
+    assert pts["discarded"] == [(1, 2.5), (4, 1.7)] and pts["dropped"] == [(8, 1.1)]
+    assert pts["best_x"] == [0, 1, 2, 4, 6, 8] and pts["best_y"] == [2.0, 2.0, 1.5, 1.5, 1.2, 1.2]
+    assert pts["no_metric"] == 2 and pts["total"] == 8
 
 
 def test_report_plot_writes_a_png(arena, tmp_path):
@@ -37,13 +59,8 @@ def test_write_progress_png_directly(tmp_path):
 
 
 # -- the HTML and markdown reports ----------------------------------------------------------------
-import html.parser  # noqa: E402
 
-import pytest  # noqa: E402
 
-from autoresearch.report.data import effect, summarize  # noqa: E402
-from autoresearch.testing import constant_edit  # noqa: E402
-from conftest import ledger_rows  # noqa: E402
 
 
 def test_effect_with_and_without_standard_errors():
@@ -64,7 +81,12 @@ def test_summarize_counts_chain_duty_and_money():
     assert s["experiments"] == 5 and s["candidates"] == 4 and s["crash_rate"] == 0.25
     assert s["counts"] == {"keep": 2, "discard": 1, "crash": 1, "timeout": 0, "invalid": 1}
     assert s["best"]["id"] == 1 and s["baseline"] == 2.0
-    assert s["vs_baseline"] == pytest.approx({"delta": -0.2, "ci": 1.959964 * (0.01 ** 2 + 0.02 ** 2) ** 0.5, "pct": -10.0})
+    vs = dict(s["vs_baseline"])
+    assert vs.pop("better") is True  # lower is better here: -0.2 is an improvement
+    assert vs == pytest.approx({"delta": -0.2, "ci": 1.959964 * (0.01 ** 2 + 0.02 ** 2) ** 0.5, "pct": -10.0})
+    assert effect_text(s["vs_baseline"]) == "0.2 (10.00 %) better, 95 % interval ±0.044"
+    assert effect_text(effect(2.2, 2.0, None, None, Goal.MINIMIZE)) == "0.2 (10.00 %) worse"
+    assert effect_text(effect(2.2, 2.0, None, None, Goal.MAXIMIZE)) == "0.2 (10.00 %) better"
     assert [(r["id"], r["parent_id"], round(r["delta"], 6)) for r in s["chain"]] == [(1, 0, -0.2)]
     assert s["wall_s"] == 20.0 and s["busy_s"] == 35.0 and s["slots"] == 2 and s["duty"] == pytest.approx(35 / 40)
     assert (s["tokens"], s["cost"]) == (150, 0.75)
@@ -83,7 +105,7 @@ class _Page(html.parser.HTMLParser):
             self.rows.append({"id": int(a["data-id"]), "metric": None})
         if tag == "td" and "metric" in (a.get("class") or "") and self.rows:
             self.rows[-1]["metric"] = float(a["data-v"]) if a.get("data-v") else None
-        if tag == "circle":
+        if tag == "circle" and (a.get("class") or "").startswith("pt "):
             self.circles.append((int(a["data-id"]), float(a["data-metric"]), a["class"].split()[1]))
 
 
@@ -117,7 +139,322 @@ def test_html_and_markdown_reports_match_the_ledger(arena, tmp_path):
     assert "1.12886 (#5, wider" in text.replace("1.128856", "1.12886")
     md = run_cli("report", arena, "--format", "md")
     assert md.returncode == 0, md.stderr
-    assert "| 5 | keep | 1.12886 | 1 | wider &lt;b&gt;bold&lt;/b&gt; |" in md.stdout  # HTML inert in markdown too
-    assert "| 1 | lower lr | 1.32886 | -0.1367 (-9.33 %) |" in md.stdout
+    assert "| # | status | val_loss | runs | description | reason |" in md.stdout
+    assert "| 5 | keep | 1.12886 | 1 | wider &lt;b&gt;bold&lt;/b&gt; | 1.12886 beats the incumbent's" in md.stdout  # HTML inert
+    assert "| 3 | crash | - | 1 | bad dropout | " in md.stdout and "DROPOUT must be in \\[0, 1)" in md.stdout
+    assert "| 1 | lower lr | 1.32886 | 0.1367 (9.33 %) better |" in md.stdout
     assert "- experiments: 6 (keep 3, discard 1, crash 1, invalid 1)" in md.stdout
     assert run_cli("report", arena, "--format", "pdf").returncode == 2
+
+
+# -- axes, kinds, lanes, importance: pure -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("lo, hi, n, ticks", [
+    (0.0, 10.0, 5, [0, 2, 4, 6, 8, 10]),
+    (1.1294, 2.8131, 5, [1.5, 2.0, 2.5]),
+    (-0.5, 13.5, 5, [0, 2.5, 5, 7.5, 10, 12.5]),
+    (0.97, 1.03, 4, [0.98, 1.0, 1.02]),
+    (-3.0, -1.0, 4, [-3.0, -2.5, -2.0, -1.5, -1.0]),
+    (5.0, 5.0, 5, [5.0]),
+    (2.0, 1.0, 2, [1.0, 1.5, 2.0]),
+])
+def test_nice_ticks(lo, hi, n, ticks):
+    assert nice_ticks(lo, hi, n) == pytest.approx(ticks)
+
+
+@pytest.mark.parametrize("lo, hi, ticks", [
+    (0.001, 0.1, [0.001, 0.01, 0.1]),
+    (0.0015, 0.09, [0.002, 0.005, 0.01, 0.02, 0.05]),
+    (16, 256, [20, 50, 100, 200]),
+    (150, 1500, [200, 500, 1000]),
+    (0.0, 1.0, []),  # not a log range
+])
+def test_log_ticks(lo, hi, ticks):
+    assert log_ticks(lo, hi) == pytest.approx(ticks)
+
+
+@pytest.mark.parametrize("values, ticks", [
+    ([16, 64, 256], [16, 32, 64, 128, 256]), ([8, 4096], [8, 32, 128, 512, 2048]), ([64], [64]),
+    ([16, 20], None), ([0.5, 2], None), ([], None),
+])
+def test_pow2_ticks(values, ticks):
+    assert pow2_ticks(values, 5) == ticks
+
+
+@pytest.mark.parametrize("x, text", [(0.0, "0"), (2.5, "2.5"), (1500.0, "1500"), (0.001, "0.001"), (0.0001, "0.0001"),
+                                     (2e5, "2e+05"), (1.0000000001, "1"), (-0.25, "-0.25")])
+def test_tick_label(x, text):
+    assert tick_label(x) == text
+
+
+@pytest.mark.parametrize("status, reason, expected", [
+    ("keep", "1.2 beats the incumbent's 1.3", "keep"), ("discard", "1.4 does not beat the incumbent's 1.3", "discard"),
+    ("discard", "dropped: beat its parent #7 (...), but on the new incumbent #9: ...", "dropped"),
+    ("invalid", "stale: proposed for abc1234; on the incumbent def5678: ...", "stale"),
+    ("invalid", "edit outside editable: ../x", "invalid"), ("crash", "exit code 1", "crash"),
+])
+def test_kind(status, reason, expected):
+    assert kind({"status": status, "reason": reason}) == expected
+
+
+@pytest.mark.parametrize("kept, tip", [
+    ([(0, "c0", None)], 0),
+    ([(0, "c0", None), (2, "c2", "c0"), (5, "c5", "c2")], 5),
+    ([(0, "c0", None), (3, "c3", "c0"), (2, "c2", "c3")], 2),  # kept in finishing order, not id order
+    ([], None),
+])
+def test_incumbent_is_the_tip_of_the_kept_chain(kept, tip):
+    exps = [{"id": i, "status": "keep", "commit": c, "parent": p} for i, c, p in kept]
+    exps.append({"id": 9, "status": "discard", "commit": "c9", "parent": "c0"})
+    got = incumbent(exps)
+    assert (got["id"] if got else None) == tip
+
+
+def test_lanes_split_a_slot_label_shared_by_overlapping_runs():
+    runs = [{"slot": "cpu:1", "start": 0.0, "end": 2.0, "exp": 1}, {"slot": "cpu:1", "start": 1.0, "end": 3.0, "exp": 2},
+            {"slot": "cpu:1", "start": 2.0, "end": 4.0, "exp": 3}, {"slot": "cuda:0", "start": 0.0, "end": 9.0, "exp": 4}]
+    assert [(name, [r["exp"] for r in row]) for name, row in lanes(runs)] == [
+        ("cpu:1 (1)", [1, 3]), ("cpu:1 (2)", [2]), ("cuda:0", [4])]
+
+
+def test_chart_marks_dropped_stale_and_failed_experiments_apart_from_ordinary_discards():
+    exps = [{"id": 0, "status": "keep", "metric": 2.0, "description": "baseline", "reason": "baseline"},
+            {"id": 1, "status": "discard", "metric": 2.2, "description": "a", "reason": "2.2 does not beat 2.0"},
+            {"id": 2, "status": "discard", "metric": 1.5, "description": "b", "reason": "dropped: beat its parent #0"},
+            {"id": 3, "status": "invalid", "metric": None, "description": "c", "reason": "stale: proposed for abc"},
+            {"id": 4, "status": "crash", "metric": None, "description": "d", "reason": "exit code 1"}]
+    svg = chart_svg(exps, Goal.MINIMIZE)
+    page = _Svg()
+    page.feed(svg)
+    marks = {int(a["data-id"]): (tag, a["class"].split(), a.get("fill"), a.get("stroke")) for tag, a in page.marks}
+    assert marks[1][:3] == ("circle", ["pt", "discard", "discard"], "#9a9a9a")
+    assert marks[2][0] == "circle" and marks[2][1][2] == "dropped" and marks[2][2] == "#fff"  # hollow, orange ring
+    assert marks[2][3] not in (None, "#9a9a9a")
+    assert marks[3][0] == "path" and marks[3][1] == ["nm", "invalid", "stale"]  # no metric: a cross under the axis
+    assert marks[4][0] == "path" and marks[4][1] == ["nm", "crash", "crash"]
+    assert "dropped (beat its parent; the incumbent moved)" in svg and "stale (proposed for an old incumbent)" in svg
+    assert len(page.ticks) >= 4  # axis ticks, not only min and max
+
+
+class _Svg(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.marks, self.ticks = [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "data-id" in a and tag in ("circle", "path"):
+            self.marks.append((tag, a))
+        if tag == "text" and a.get("class") == "tick":
+            self.ticks.append(a)
+
+
+def knobs_history(n, value=lambda lr, width: (lr - 0.01) ** 2 * 1e4 + width * 1e-5):
+    """A knobs history of ``n`` experiments (the stored shape of proposers/knobs.py)."""
+    import random
+    rng = random.Random(1)
+    spaces = {"LR": {"kind": "float", "low": 1e-4, "high": 0.1, "log": True, "choices": []},
+              "WIDTH": {"kind": "pow2", "low": 3, "high": 9, "log": False, "choices": []}}
+    parent = {"params": {"LR": 0.01, "WIDTH": 6}, "metric": value(0.01, 64)}
+    out = [Experiment(id=0, status=Status.KEEP, description="baseline", proposer="baseline", parent=None, commit="c0",
+                      metric=parent["metric"])]
+    for i in range(1, n + 1):
+        params = {"LR": round(10 ** rng.uniform(-4, -1), 6), "WIDTH": rng.randint(3, 9)}
+        out.append(Experiment(id=i, status=Status.DISCARD, description=f"e{i}", proposer="knobs", parent="c0", commit=f"c{i}",
+                              metric=value(params["LR"], 2 ** params["WIDTH"]),
+                              meta={"knobs": {"params": params, "spaces": spaces, "parent": parent}}))
+    return out
+
+
+def test_importance_says_plainly_when_there_are_too_few_trials():
+    few = param_importance(knobs_history(MIN_TRIALS - 2), Goal.MINIMIZE)  # + the baseline: MIN_TRIALS - 1 points
+    assert few["importances"] == {} and few["trials"] == MIN_TRIALS - 1
+    assert few["note"].startswith("too few trials for parameter importance: 9 distinct knob settings")
+    none = param_importance([exp(0, "keep", 2.0, "baseline"), exp(1, "discard", 2.5)], Goal.MINIMIZE)
+    assert none["importances"] == {} and "no knobs experiments" in none["note"]
+
+
+@pytest.mark.parametrize("goal", [Goal.MINIMIZE, Goal.MAXIMIZE])
+def test_importance_ranks_the_knob_that_moves_the_metric_first(goal):
+    sign = 1 if goal is Goal.MINIMIZE else -1
+    history = knobs_history(40, lambda lr, width: sign * ((lr - 0.01) ** 2 * 1e4 + width * 1e-6))
+    imp = param_importance(history, goal)
+    assert imp["trials"] == 41 and imp["note"] == ""
+    assert list(imp["importances"]) == ["LR", "WIDTH"] and imp["importances"]["LR"] > 0.6
+    assert sum(imp["importances"].values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("text, expected", [("plain", "```"), ("a ``` b", "````"), ("x ````` y", "``````")])
+def test_fence_is_longer_than_any_backtick_run(text, expected):
+    assert fence(text) == expected
+
+
+# -- what `run` writes when it ends ---------------------------------------------------------------
+
+def report_lines(arena: Path, tag: str) -> list[str]:
+    folder = arena / ".autoresearch" / tag
+    return [f"report:   {folder / 'report.html'}", f"markdown: {folder / 'report.md'} (for a pull request)",
+            f"chart:    {folder / 'progress.png'} (also {arena / 'progress.png'})"]
+
+
+def constants(text: str) -> dict[str, float]:
+    return {m[1]: float(m[2]) for m in re.finditer(r"^([A-Z_]+) = ([-+0-9.e]+)", text, re.M)}
+
+
+@pytest.fixture(scope="module")
+def knobs_campaign(tmp_path_factory):
+    """A real knobs campaign on two slots (so some proposals go stale or are dropped), long
+    enough for parameter importance."""
+    arena = make_synthetic_arena(tmp_path_factory.mktemp("knobs") / "arena")
+    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--sampler", "tpe", "-n", "20", "--slots", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return arena, r
+
+
+@pytest.mark.slow
+def test_run_ends_naming_the_report_chart_and_markdown(knobs_campaign):
+    arena, r = knobs_campaign
+    lines = r.stdout.rstrip().splitlines()
+    assert "done: reached --max-experiments 20" in lines[-4]
+    assert lines[-3:] == report_lines(arena, "k")
+    for line in lines[-3:]:
+        assert Path(line.split()[1]).stat().st_size > 1000
+    assert (arena / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert git(arena, "status", "--porcelain") == ""  # our files stay out of the user's checkout
+
+
+@pytest.mark.slow
+def test_status_json_carries_every_knobs_experiments_values(knobs_campaign):
+    arena, _ = knobs_campaign
+    searched = sorted(k["name"] for k in json.loads(run_cli("knobs", arena, "--json").stdout) if not k["frozen"])
+    status = json.loads(run_cli("status", arena, "--json", "--tag", "k").stdout)
+    knob_exps = [e for e in status["experiments"] if e["proposer"] == "knobs"]
+    assert len(knob_exps) == 19 and searched
+    for e in knob_exps:
+        assert sorted(e["params"]) == searched, e  # complete: every knob searched, not only the changed ones
+        for name, old, new in re.findall(r"([A-Z_]+) ([^\s,]+) → ([^\s,]+)", e["description"]):
+            assert e["params"][name] == pytest.approx(float(new)), e  # the user's units (never 2**k or 1 - x)
+        if e["commit"]:  # what ran: the committed file holds exactly these values
+            written = constants(git(arena, "show", f"{e['commit']}:train.py"))
+            assert {n: written[n] for n in searched} == pytest.approx(e["params"]), e
+    assert "params" not in status["experiments"][0]  # the baseline is no knobs experiment
+
+
+@pytest.mark.slow
+def test_markdown_report_has_reasons_and_the_net_diff(knobs_campaign):
+    arena, _ = knobs_campaign
+    md = (arena / ".autoresearch" / "k" / "report.md").read_text()
+    base = ledger_rows(arena, "SELECT base_commit FROM campaigns WHERE tag='k'")[0]["base_commit"]
+    net = git(arena, "diff", "--no-color", f"{base}..autoresearch/k", "--", "train.py")
+    assert net and f"```diff\n{net}\n```" in md
+    tip = git(arena, "rev-parse", "autoresearch/k")
+    assert f"### Net change: base `{base[:7]}` → #" in md and f"`{tip[:7]}` (editable files)" in md
+    assert "| # | status | val_loss | runs | description | reason |" in md
+    rows = {int(m[1]): m[2] for m in re.finditer(r"^\| (\d+) \| \w+ \| .* \| ([^|]*) \|$", md, re.M)}
+    for x in ledger_rows(arena, "SELECT id, reason FROM experiments"):
+        assert rows[x["id"]].strip(), x["id"]  # every experiment says why
+    assert "### Parameter importance (Optuna's PED-ANOVA, " in md and "| WIDTH | " in md
+
+
+def test_report_failures_cost_neither_the_outcome_nor_the_exit_code(arena, tmp_path):
+    props = write_proposals(tmp_path / "p.json", [{"description": "lower lr", "edits": [
+        constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    r = run_cli("run", arena, "--tag", "f", "--proposals", props, "-n", "1", "--no-report")
+    assert r.returncode == 0 and "report:" not in r.stdout and not (arena / ".autoresearch" / "f" / "report.md").exists()
+    (arena / ".autoresearch" / "f" / "report.html").mkdir()  # the report cannot be written there
+    r = run_cli("run", arena, "--tag", "f", "--proposals", props)
+    assert r.returncode == 0, r.stderr
+    assert "done: proposals exhausted" in r.stdout
+    assert f"report: the report ({arena}/.autoresearch/f/report.html) was not written: " in " ".join(r.stderr.split())
+    assert r.stdout.rstrip().splitlines()[-2:] == report_lines(arena, "f")[1:]  # the others were written
+    assert ledger_rows(arena, "SELECT status FROM experiments WHERE id=1")[0]["status"] == "keep"
+
+
+# -- the HTML report in a real browser ------------------------------------------------------------
+
+def chromium():
+    chrome, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chrome or not driver:
+        pytest.fail("Debian's chromium and chromium-driver are needed: apt-get install chromium chromium-driver "
+                    "(make setup does it when it runs as root)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chrome
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1100"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+@pytest.mark.slow
+def test_the_html_report_in_a_real_browser(knobs_campaign, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    arena, _ = knobs_campaign
+    page = arena / ".autoresearch" / "k" / "report.html"
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # offline: nothing to fetch
+    ledger = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason, metric FROM experiments")}
+    runs = ledger_rows(arena, "SELECT experiment_id, slot FROM runs")
+    browser = chromium()
+    try:
+        browser.get(page.as_uri())
+        css = lambda sel: browser.find_elements(By.CSS_SELECTOR, sel)  # noqa: E731
+        severe = [x for x in browser.get_log("browser") if x["level"] == "SEVERE"]
+        assert not severe, severe
+        for sel in ("#chart", "#timeline", "#params", "#importance", "#net-diff", "#experiments"):
+            assert css(sel) and css(sel)[0].size["height"] > 0, sel  # rendered, not only present
+        importance = {r.get_attribute("data-param"): float(r.find_element(By.CSS_SELECTOR, "td.num").text)
+                      for r in css("#importance tr[data-param]")}
+        assert set(importance) == {"LEARNING_RATE", "WIDTH", "DROPOUT", "WARMUP_STEPS"}
+        assert sum(importance.values()) == pytest.approx(1.0, abs=0.01)
+        assert len(css("#params svg.param")) == 4
+        bars = css("#timeline g.run")
+        assert sorted(int(b.get_attribute("data-exp")) for b in bars) == sorted(r["experiment_id"] for r in runs)
+        assert len({b.get_attribute("data-slot") for b in bars}) >= 2  # both slots visible
+        assert len(css("#chart text.tick")) >= 6  # ticks on both axes, not only min and max
+        for i, x in ledger.items():
+            k = "dropped" if str(x["reason"]).startswith("dropped") else \
+                "stale" if str(x["reason"]).startswith("stale") else x["status"]
+            mark = css(f'#chart [data-id="{i}"]')
+            assert len(mark) == 1 and k in mark[0].get_attribute("class").split(), (i, k)
+            assert mark[0].tag_name == ("circle" if x["metric"] is not None else "path"), (i, k)
+        artifacts = Path(os.environ.get("AUTORESEARCH_TEST_ARTIFACTS") or tmp_path)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        browser.set_window_size(1300, 3000)
+        assert browser.save_screenshot(str(artifacts / "report.png"))
+    finally:
+        browser.quit()
+
+
+def test_a_dropped_candidate_is_marked_as_such_everywhere(tmp_path):
+    # two slots, two improving edits of one line, both made on the baseline: the first to
+    # finish is kept; the other beat its parent but cannot be re-applied, so it is dropped
+    arena = make_synthetic_arena(tmp_path / "arena", run_seconds=1.0)
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "lr 0.003", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
+        {"description": "lr 0.004", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.004)]}])
+    r = run_cli("run", arena, "--tag", "d", "--proposals", props, "--slots", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason, metric FROM experiments")}
+    dropped = [i for i, x in rows.items() if x["reason"].startswith("dropped")]
+    assert len(dropped) == 1 and rows[dropped[0]]["status"] == "discard", rows
+    text = (arena / ".autoresearch" / "d" / "report.html").read_text()
+    page = _Svg()
+    page.feed(text[text.index('<svg id="chart"'):text.index("</svg>", text.index('<svg id="chart"'))])
+    mark = next(a for tag, a in page.marks if a["data-id"] == str(dropped[0]))
+    assert mark["class"] == "pt discard dropped" and mark["fill"] == "#fff"  # a hollow ring, not a grey dot
+    assert f'<tr data-id="{dropped[0]}" data-kind="dropped">' in text
+    md = (arena / ".autoresearch" / "d" / "report.md").read_text()
+    assert re.search(rf"^\| {dropped[0]} \| discard \| .* \| dropped: beat its parent #0 ", md, re.M), md
+    from autoresearch.status import open_ledger_readonly
+
+    ledger, campaign = open_ledger_readonly(arena, "d")
+    try:
+        pts = progress_points(ledger.experiments(campaign), Goal.MINIMIZE)
+    finally:
+        ledger.close()
+    assert [i for i, _ in pts["dropped"]] == dropped and all(i != dropped[0] for i, _ in pts["discarded"])

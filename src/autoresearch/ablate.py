@@ -13,6 +13,16 @@ significantly worse without it), **harmful** (significantly better without it), 
 and the verdict says so. A change that does not revert cleanly on the final incumbent
 (a later change rewrote the same lines) is reported as such and not measured.
 
+A knobs experiment is a set of values, not a text patch: its variant sets the knobs it
+changed back to their values before it, one knob at a time (``ablate_knobs.py``), so a
+knob tuned by several kept experiments still gives each of them a variant. One whose
+every knob was set again later is *superseded* (the final incumbent holds none of its
+values) and not measured.
+
+The settings are the campaign's (``campaign_config.py``: the config recorded when it
+started, command-line overrides included) unless ``ablate``'s own command line overrides
+them. With no kept change nothing is run; Ctrl-C stops the runs and records nothing.
+
 Every variant run goes through the campaign's execution path (``engine/execution.py``):
 readonly files are checked, the eval runs in its own directory, an evaluator's refusal
 makes the run invalid, and the run's status and reason are reported as in a campaign.
@@ -29,6 +39,7 @@ from pathlib import Path
 from statistics import fmean, stdev
 from typing import Any, Callable, Mapping, Sequence
 
+from .ablate_knobs import KnobHistory, is_knobs_experiment, revert_knobs
 from .config import Config
 from .edits import apply_edits
 from .engine.execution import Execution, Judged
@@ -53,7 +64,10 @@ class Variant:
     removed: int | None       # the kept experiment reverted, for leave-one-out variants
     description: str
     commit: str | None
-    problem: str = ""         # why it could not be built (does not revert cleanly)
+    problem: str = ""         # why it could not be built (does not revert cleanly), or is not measured
+    verdict: str = ""         # for a variant not measured: "does not revert cleanly" | "superseded"
+    note: str = ""            # what the variant sets back (knobs experiments)
+    same_as: str = ""         # a variant whose code is another's (the baseline): its runs are that one's
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,17 @@ def judge_change(without: Mapping[int, float], full: Mapping[int, float], goal: 
     return Verdict(effect, ci, p, "neutral")
 
 
+def net_verdict(baseline: Mapping[int, float], full: Mapping[int, float], goal: Goal, alpha: float,
+                min_effect: float) -> Verdict:
+    """Does the campaign's improvement hold on fresh seeds? The final incumbent against the
+    baseline, paired over the seeds: "holds", "not confirmed" or "worse than the baseline". Pure."""
+    v = judge_change(baseline, full, goal, alpha, min_effect)
+    words = {"essential": "holds", "harmful": "worse than the baseline", "neutral": "not confirmed"}
+    if v.verdict in words:
+        return Verdict(v.effect, v.ci, v.p_value, words[v.verdict])
+    return v
+
+
 def kept_chain(history: Sequence[Experiment], tip: str, ws: Workspace) -> list[Experiment]:
     """Kept experiments (baseline excluded) whose commits are on the branch, oldest first."""
     return [e for e in history if e.id > 0 and e.status is Status.KEEP and e.commit and ws.is_ancestor(e.commit, tip)]
@@ -152,23 +177,41 @@ def three_way_revert(ws: Workspace, tip: str, commit: str, editable: Sequence[st
 
 
 def plan_variants(ws: Workspace, ledger: Ledger, journal: Journal, campaign: Campaign, tip: str,
-                  chain: Sequence[Experiment], editable: Sequence[str]) -> list[Variant]:
-    """The full incumbent, the baseline, and the incumbent without each kept change: the
-    change's own edits undone when they still occur as they were written, else a three-way
-    revert of its commit; neither working means it does not revert cleanly."""
+                  chain: Sequence[Experiment], editable: Sequence[str], net_only: bool = False) -> list[Variant]:
+    """The full incumbent, the baseline, and the incumbent without each kept change. A knobs
+    experiment's knob values are set back one at a time (``ablate_knobs``); any other
+    change has its own edits undone when they still occur as they were written, else a
+    three-way revert of its commit; neither working means it does not revert cleanly."""
     variants = [Variant("full", None, "the final incumbent", tip),
                 Variant("baseline", None, "the campaign's start", campaign.base_commit)]
+    if net_only:
+        return variants
     tip_files = ws.read_files(tip, tuple(editable))
-    for e in chain:
-        edits = stored_edits(ledger.proposal(campaign, e.id))
-        new = reverted_files(tip_files, edits, editable) or three_way_revert(ws, tip, e.commit, editable)  # type: ignore[arg-type]
+    base_files = ws.read_files(campaign.base_commit, tuple(editable))
+    history = KnobHistory(ws, editable)
+    for i, e in enumerate(chain):
+        name, note = f"without #{e.id}", ""
+        if is_knobs_experiment(e):
+            back = revert_knobs(history, tip, e, chain[i + 1:])
+            if back.files is None:
+                verdict = "superseded" if back.superseded else "does not revert cleanly"
+                variants.append(Variant(name, e.id, e.description, None, back.problem, verdict))
+                continue
+            new, note = back.files, f"sets back {back.summary}"
+        else:
+            edits = stored_edits(ledger.proposal(campaign, e.id))
+            new = reverted_files(tip_files, edits, editable) or three_way_revert(ws, tip, e.commit, editable)  # type: ignore[arg-type]
         if new is None or all(tip_files.get(p) == t for p, t in new.items()):
-            variants.append(Variant(f"without #{e.id}", e.id, e.description, None,
-                                    "does not revert cleanly on the final incumbent (a later change touched the same lines)"))
+            variants.append(Variant(name, e.id, e.description, None, "does not revert cleanly on the final incumbent "
+                                    "(a later change touched the same lines)", "does not revert cleanly"))
+            continue
+        if all(base_files.get(p) == t for p, t in {**tip_files, **new}.items()):
+            variants.append(Variant(name, e.id, e.description, None, note="the baseline's code (the only kept "
+                                    "change): measured as the baseline", same_as="baseline"))
             continue
         commit = ws.commit_files(tip, new, f"autoresearch ablation: without #{e.id}")
         journal.ablation_variant(e.id, commit)
-        variants.append(Variant(f"without #{e.id}", e.id, e.description, commit))
+        variants.append(Variant(name, e.id, e.description, commit, note=note))
     return variants
 
 
@@ -182,12 +225,21 @@ class AblationResult:
     samples: dict[str, dict[int, float]]
     problems: dict[str, list[str]]
     rows: list[dict[str, Any]]
+    kept: int = 0                 # kept changes on the branch (0: nothing to ablate, nothing was run)
+    planned: int = 0              # runs planned
+    finished: int = 0             # runs that finished (with a value or a problem)
+    interrupted: bool = False     # stopped before the end: nothing was recorded in the ledger
 
 
 def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config, *, runs: int,
-                 report: Callable[[str], None] = lambda s: None, base_env: Mapping[str, str] | None = None) -> AblationResult:
+                 report: Callable[[str], None] = lambda s: None, base_env: Mapping[str, str] | None = None,
+                 stop: threading.Event | None = None, net_only: bool = False) -> AblationResult:
+    """Plan, measure and record the ablation. With no kept change nothing is run; when
+    ``stop`` is set (Ctrl-C) the runs in progress are stopped, no new one starts, and
+    nothing is recorded (the result says how far it got)."""
     from .api import make_runner
 
+    stop = stop if stop is not None else threading.Event()
     ws = Workspace(arena)
     lock = CampaignLock(ws.state_dir, campaign.tag)
     lock.acquire()
@@ -195,8 +247,13 @@ def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config
         journal = Journal(ledger, ws, campaign)
         tip = ws.resolve(f"refs/heads/{campaign.branch}") or campaign.base_commit
         chain = kept_chain(ledger.experiments(campaign), tip, ws)
-        variants = plan_variants(ws, ledger, journal, campaign, tip, chain, config.arena.editable)
-        execution = _execution(ws, campaign, config, make_runner(config, ws), base_env)
+        if not chain:
+            return AblationResult([], {}, {}, [])
+        variants = plan_variants(ws, ledger, journal, campaign, tip, chain, config.arena.editable, net_only)
+        for v in variants:
+            if v.removed is not None:
+                report(f"{v.name:<14} {v.note or v.problem or 'reverts its edits'}")
+        execution = _execution(ws, campaign, config, make_runner(config, ws), base_env, stop)
         guard = Guard(journal, sandboxed=execution.settings.sandbox_paths is not None, note=report, data=execution.data)
         try:
             samples, problems = _measure_all(execution, variants, parse_slots(config.runner.slots, cpu_count()), runs,
@@ -204,16 +261,20 @@ def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config
         finally:
             guard.check()
             guard.close()
+        planned = runs * sum(v.commit is not None for v in variants)
+        finished = sum(len(x) for x in samples.values()) + sum(len(x) for x in problems.values())
         rows = _rows(variants, samples, problems, Goal(campaign.goal), config)
+        if stop.is_set():
+            return AblationResult(variants, samples, problems, rows, len(chain), planned, finished, interrupted=True)
         journal.ablation_recorded(runs, rows)
-        return AblationResult(variants, samples, problems, rows)
+        return AblationResult(variants, samples, problems, rows, len(chain), planned, finished)
     finally:
         lock.release()
         ws.close()
 
 
 def _execution(ws: Workspace, campaign: Campaign, config: Config, runner: Any,
-               base_env: Mapping[str, str] | None) -> Execution:
+               base_env: Mapping[str, str] | None, stop: threading.Event) -> Execution:
     settings = run_settings(config)
     m = config.metric
     readonly = {p: campaign.readonly.get(p) for p in config.arena.readonly}
@@ -221,7 +282,7 @@ def _execution(ws: Workspace, campaign: Campaign, config: Config, runner: Any,
                      judged=Judged(campaign.metric, m.min, m.max, settings.limits.disk_mb, settings.limits.memory_mb,
                                    settings.run_timeout_s, settings.eval_timeout_s, m.pattern, dict(m.patterns)),
                      readonly=readonly, base_env=dict(os.environ if base_env is None else base_env),
-                     stop=threading.Event(), dir_prefix="ablate-")
+                     stop=stop, dir_prefix="ablate-")
 
 
 def _measure_all(execution: Execution, variants: list[Variant], slots: list[Slot], runs: int,
@@ -237,7 +298,7 @@ def _measure_all(execution: Execution, variants: list[Variant], slots: list[Slot
     def worker(slot: Slot) -> None:
         while True:
             with lock:
-                if not jobs or errors:
+                if not jobs or errors or execution.stop.is_set():
                     return
                 v, k = jobs.pop(0)
                 key = len(variants) * k + variants.index(v)
@@ -251,6 +312,8 @@ def _measure_all(execution: Execution, variants: list[Variant], slots: list[Slot
                 return
             with lock:
                 tampered = guard.finished(key)
+                if execution.stop.is_set() and value is None:
+                    return  # stopped by Ctrl-C: not a result
                 if tampered is not None:
                     value, problem = None, f"invalid: {tampered}"
                 if value is not None:
@@ -289,14 +352,19 @@ def _rows(variants: list[Variant], samples: Mapping[str, dict[int, float]], prob
     rows = []
     full = samples["full"]
     for v in variants:
-        values = samples[v.name]
+        values = samples[v.same_as or v.name]
         row: dict[str, Any] = {"variant": v.name, "experiment_id": v.removed, "description": v.description,
                                "commit": v.commit, "runs": [values[k] for k in sorted(values)],
                                "mean": fmean(values.values()) if values else None,
                                "problem": v.problem or "; ".join(sorted(set(problems[v.name])))}
+        if v.note:
+            row["note"] = v.note
+        if v.name == "baseline":
+            net = net_verdict(values, full, goal, config.judge.alpha, config.judge.min_effect)
+            row.update(effect=net.effect, ci=net.ci, p_value=net.p_value, verdict=net.verdict)
         if v.removed is not None:
-            if v.commit is None:
-                verdict = Verdict(None, None, None, "does not revert cleanly")
+            if v.commit is None and not v.same_as:
+                verdict = Verdict(None, None, None, v.verdict or "does not revert cleanly")
             else:
                 verdict = judge_change(values, full, goal, config.judge.alpha, config.judge.min_effect)
             row.update(effect=verdict.effect, ci=verdict.ci, p_value=verdict.p_value, verdict=verdict.verdict)

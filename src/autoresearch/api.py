@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .config import Config, LoadedConfig, load_config
+from .campaign_config import run_config
+from .seeds import names_a_seed, random_seed, seed_note, seed_overrides
+from .config import Config, LoadedConfig
 from .engine import CampaignEngine
 from .engine.journal import Reconciled
 from .engine.opening import OpenCampaign, open_campaign, preflight, refuse_bare
@@ -16,7 +19,7 @@ from .events import Event, EventKind, Limits, Outcome, Reporter, StopSignal
 from .judge import make_judge
 from .protocols import Proposer, Runner
 from .proposers import make_proposer
-from .runs.spec import child_env, run_settings
+from .runs.spec import child_env, run_settings, venv_first
 from .store.workspace import Workspace
 
 __all__ = ["run_campaign", "make_runner", "check_built", "Event", "Outcome", "StopSignal"]
@@ -64,6 +67,7 @@ def run_campaign(
     stop: StopSignal | None = None,
     report: Reporter | None = None,
     on_open: Callable[[OpenCampaign, LoadedConfig, Reconciled], None] | None = None,
+    new_seed: bool = False,
 ) -> tuple[Outcome, OpenCampaign]:
     """Open (or continue) a campaign and run it until a limit, a stop, or exhaustion.
 
@@ -73,12 +77,12 @@ def run_campaign(
     """
     arena = arena.resolve()
     refuse_bare(arena)
-    loaded = load_config(arena, overrides)
+    loaded = _settings(arena, tag, overrides, new_seed)
     config = loaded.config
     check_built(config)
     judge = make_judge(config.judge)
     settings = run_settings(config)
-    run_path = child_env(os.environ, settings.env_allow, {}).get("PATH", "")
+    run_path = venv_first(child_env(os.environ, settings.env_allow, {}), settings.venv).get("PATH", "")
     workspace = preflight(arena, config, allow_dirty=allow_dirty, run_env_path=run_path)
     if proposer is None:
         options = {"proposals": proposals.resolve()} if proposals is not None else {}
@@ -107,6 +111,17 @@ def run_campaign(
                 exporter.close()
     finally:
         oc.close()
+
+
+def _settings(arena: Path, tag: str | None, overrides: Mapping[str, Any] | None, new_seed: bool) -> Any:
+    """The campaign's settings: a continued campaign keeps its recorded ones; a new one that
+    names no seed gets a random seed when ``new_seed`` (seeds.py), recorded with them."""
+    loaded = run_config(arena, tag, overrides)
+    if new_seed and not loaded.recorded and not names_a_seed(loaded.raw, overrides or {}):
+        seed = random_seed()
+        loaded = run_config(arena, tag, {**(overrides or {}), **seed_overrides(seed)})
+        loaded = dataclasses.replace(loaded, notes=(*loaded.notes, seed_note(seed, chosen=True)))
+    return loaded
 
 
 def _mlflow(config: Config, oc: OpenCampaign, shown: Reporter) -> Any:

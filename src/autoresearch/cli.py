@@ -14,12 +14,12 @@ from typing import Any, Iterator, List, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from .seeds import seed_overrides
 from . import __version__
 from .cli_views import print_dry_run, print_status, print_summary
 from .config import load_config, parse_override
-from .console import safe
+from .console import safe, stamp
 from .errors import AutoresearchError, ForcedStop, UsageError
 from .helptext import PlainHelpGroup
 from .records import Goal
@@ -93,12 +93,14 @@ def _overrides(
     pairs = {
         "arena.time_budget_s": time_budget, "arena.timeout_s": timeout, "arena.run": run_cmd, "arena.eval": eval_cmd,
         "metric.name": metric, "metric.goal": goal, "judge.policy": judge, "proposer.kind": proposer,
-        "runner.seed": seed, "arena.editable": editable or None, "arena.readonly": readonly or None,
+        "arena.editable": editable or None, "arena.readonly": readonly or None,
         "runner.slots": _slots_value(slots), "runner.kind": runner,
         "proposer.llm.provider": provider, "proposer.llm.model": model, "proposer.llm.base_url": base_url,
         "proposer.llm.mode": mode, "proposer.agent.command": agent_cmd, "runner.ray.address": ray_address,
     }
     o.update({k: v for k, v in pairs.items() if v is not None})
+    if seed is not None:
+        o.update(seed_overrides(seed))
     for text in sets or []:
         key, value = parse_override(text)
         o[key] = value
@@ -118,7 +120,7 @@ def run(
     tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name; branch autoresearch/TAG. Default: the arena's latest campaign, or today's date (e.g. nov27)."),
     proposer: Optional[str] = typer.Option(None, "--proposer", "-p", help="Who proposes changes: knobs (default) | llm | hybrid | agent | scripted."),
     proposals: Optional[Path] = typer.Option(None, "--proposals", help="Scripted proposer: YAML/JSON list of {description, edits: [{path, search, replace}]}."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="Knobs proposer (the default): tpe | cmaes | gp | random."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Knobs proposer (the default): auto | tpe | cmaes | gp | random."),
     max_experiments: Optional[int] = typer.Option(None, "--max-experiments", "-n", min=1, help="Stop after N experiments in total (baseline and invalid ones included)."),
     max_hours: Optional[float] = typer.Option(None, "--max-hours", min=0.0, help="Start nothing new after H hours."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds each run may train (AUTORESEARCH_TIME_BUDGET)."),
@@ -129,7 +131,7 @@ def run(
     eval_cmd: Optional[str] = typer.Option(None, "--eval-cmd", help="Override arena.eval (when set, only its result counts)."),
     metric: Optional[str] = typer.Option(None, "--metric", help="Override metric.name."),
     goal: Optional[str] = typer.Option(None, "--goal", help="minimize | maximize."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override runner.seed (AUTORESEARCH_SEED)."),
+    seed: Optional[int] = typer.Option(None, "--seed", envvar="AUTORESEARCH_SEED", help="The campaign's seed (runs and proposers); a new campaign without one gets a random seed, printed and recorded."),
     editable: Optional[List[str]] = typer.Option(None, "--editable", help="Override arena.editable (repeatable)."),
     readonly: Optional[List[str]] = typer.Option(None, "--readonly", help="Override arena.readonly (repeatable)."),
     slots: Optional[str] = typer.Option(None, "--slots", help="Concurrent experiments: a number (N CPU slots sharing the cores) or descriptors, e.g. cuda:0,cuda:1 or cpu:4,cpu:4."),
@@ -142,19 +144,20 @@ def run(
     agent_cmd: Optional[str] = typer.Option(None, "--agent-cmd", help="Coding-agent command template for --proposer agent; {prompt} / {prompt_file} are filled in."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help="Override any config key: --set arena.time_budget_s=30 (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the effective config and where it came from, then exit."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the report (HTML, markdown) and the progress chart when the campaign ends."),
 ) -> None:
     """Run (or continue) a research campaign until a budget, Ctrl-C, or the proposer stops it.
 
     First the baseline, then proposals one by one: each is applied to the incumbent, checked,
     committed, run in its own directory under .autoresearch/, measured and judged. Kept changes
     advance branch autoresearch/TAG; others stay reachable under refs/autoresearch/TAG/discarded/.
-    Results: .autoresearch/ledger.sqlite (the truth), results.tsv (a view).
+    Results: .autoresearch/ledger.sqlite (the truth), results.tsv (a view); at the end the
+    report (.autoresearch/TAG/report.html, report.md) and the chart (progress.png).
     """
     arena = arena.resolve()
     if not arena.is_dir():
         raise UsageError(f"{arena} is not a directory")
-    if proposals is not None and proposer is None:
-        proposer = "scripted"  # a proposals file means: replay it
+    proposer = proposer or ("scripted" if proposals is not None else None)  # a proposals file means: replay it
     overrides = _overrides(
         time_budget=time_budget, timeout=timeout, run_cmd=run_cmd, eval_cmd=eval_cmd, metric=metric, goal=goal,
         judge=judge, proposer=proposer, seed=seed, editable=editable, readonly=readonly, slots=slots, runner=runner,
@@ -164,23 +167,32 @@ def run(
     if sampler is not None:
         overrides["proposer.knobs.sampler"] = sampler
     if dry_run:
-        print_dry_run(console, err_console, arena, load_config(arena, overrides), overrides)
+        from .campaign_config import run_config
+
+        print_dry_run(console, err_console, arena, run_config(arena, tag, overrides), overrides)
         return
     _run_watched(arena, dict(tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
-                             max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty))
+                             max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty,
+                             new_seed=True),
+                 write_report=not no_report)
 
 
 class _Watch:
     """What a person sees while ``run`` works: a live view on a terminal, plain lines when
     stdout is a file, a pipe, CI or nohup; and what Ctrl-C / SIGTERM do."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_experiments: int | None = None, max_hours: float | None = None) -> None:
+        import time
+
         from .console import ConsoleReporter, LiveReporter
-        from .events import StopSignal
+        from .events import Limits, StopSignal
 
         self.stop = StopSignal()
-        self.live = LiveReporter(console, "metric", 0.0) if console.is_terminal else None
-        self.lines = self.live.lines if self.live is not None else ConsoleReporter(console, "metric")
+        limits = Limits(max_experiments, time.time() + max_hours * 3600 if max_hours is not None else None)
+        if console.is_terminal:  # words wrap at the terminal's width, never mid-word
+            console.soft_wrap = err_console.soft_wrap = False
+        self.live = LiveReporter(console, "metric", 0.0, limits=limits) if console.is_terminal else None
+        self.lines = self.live.lines if self.live is not None else ConsoleReporter(console, "metric", limits=limits)
         self.report = self.live if self.live is not None else self.lines
 
     def on_signal(self, signum: int, frame: Any) -> None:
@@ -193,20 +205,20 @@ class _Watch:
     def on_open(self, oc: Any, loaded: Any, rec: Any) -> None:
         c, config = oc.campaign, loaded.config
         verb = "starting" if oc.created else "continuing"
-        console.print(f"[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
+        console.print(f"{stamp(console)}[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
                       f"({config.metric.name}, {config.metric.goal.value}; config: {loaded.source})")
+        for note in getattr(loaded, "notes", ()):
+            console.print(f"{stamp(console)}[dim]{escape(note)}[/]")
         if rec.killed_processes or rec.advanced or rec.archived or rec.cleaned:
-            console.print(f"[dim]resumed: killed {rec.killed_processes} leftover process(es), cleaned {len(rec.cleaned)} "
+            console.print(f"{stamp(console)}[dim]resumed: killed {rec.killed_processes} leftover process(es), cleaned {len(rec.cleaned)} "
                           f"stale item(s), advanced the branch for {rec.advanced or 'none'}, archived {rec.archived or 'none'}[/]")
-        self.lines.metric = config.metric.name
-        if self.live is not None:
-            self.live.state.metric, self.live.state.budget_s = config.metric.name, config.arena.time_budget_s
+        self.lines.opened(config.metric.name, config.metric.goal, config.arena.time_budget_s, oc.ledger.experiments(c))
 
 
-def _run_watched(arena: Path, options: dict[str, Any]) -> None:
+def _run_watched(arena: Path, options: dict[str, Any], write_report: bool = True) -> None:
     from .api import run_campaign
 
-    watch = _Watch()
+    watch = _Watch(options.get("max_experiments"), options.get("max_hours"))
     previous = {s: signal.signal(s, watch.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         if watch.live is not None:
@@ -218,7 +230,12 @@ def _run_watched(arena: Path, options: dict[str, Any]) -> None:
         for s, h in previous.items():
             signal.signal(s, h)
     print_summary(console, arena, oc.campaign.tag)
-    console.print(f"[bold]done:[/] {safe(outcome.reason)}")
+    console.print(f"{stamp(console)}[bold]done:[/] {safe(outcome.reason)}")
+    if write_report:  # never changes the outcome or the exit code (report/write.py)
+        from .report.write import write_and_tell
+
+        write_and_tell(arena, oc.campaign.tag, lambda line: console.print(line, markup=False, soft_wrap=True),
+                       lambda line: err_console.print(line, markup=False, soft_wrap=True, style="yellow"))
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 
@@ -284,10 +301,14 @@ def report(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write karpathy's progress chart (PNG) to this file."),
 ) -> None:
     """Write the campaign's report: summary (best vs baseline with its interval, crash rate,
-    wall time, duty cycle, tokens and money), the progress chart, the chain of kept changes
-    with effect sizes, and every experiment with its diff and log tail."""
+    wall time, duty cycle, tokens and money), the progress chart, the net diff from the base
+    commit to the incumbent, parameter importance and each knob against the metric, a
+    timeline of the slots, the chain of kept changes with effect sizes, and every experiment
+    with its reason, diff and log tail. `run` writes it (and report.md, progress.png) when
+    a campaign ends."""
     from .report.data import report_data
-    from .report.html import report_html, report_markdown
+    from .report.html import report_html
+    from .report.markdown import report_markdown
     from .report.plot import write_progress_png
     from .status import open_ledger_readonly
 
@@ -296,7 +317,7 @@ def report(
     arena = arena.resolve()
     ledger, campaign = open_ledger_readonly(arena, tag)
     try:
-        data = report_data(ledger, campaign)
+        data = report_data(ledger, campaign, arena)
         exps = ledger.experiments(campaign) if plot is not None else []
     finally:
         ledger.close()
@@ -336,33 +357,56 @@ def ablate(
     arena: Path = typer.Argument(Path("."), help="The arena directory."),
     tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name (default: the latest)."),
     runs: int = typer.Option(3, "--runs", min=1, help="Runs (fresh seeds) per variant."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds each run may train (default: the campaign's)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Hard kill of a run after S seconds (default: the campaign's)."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help="Override a config key, e.g. --set runner.slots=4."),
+    net: bool = typer.Option(False, "--net", help="Only the final incumbent against the baseline: does the campaign's improvement hold on fresh seeds?"),
 ) -> None:
     """Which kept changes matter? Re-measure the final incumbent with each kept change reverted
     (leave-one-out), next to the full incumbent and the baseline, with fresh seeds; verdict per
-    change: essential / neutral / harmful (Welch's t-test at the judge's alpha)."""
+    change: essential / neutral / harmful (a paired t-test at the judge's alpha).
+
+    The runs use the campaign's settings (those it started with, command-line overrides
+    included); options given here override them for this ablation only."""
     from .ablate import run_ablation
+    from .campaign_config import campaign_config
+    from .cli_ablate import AblationStop, ablation_table, net_line
     from .status import open_ledger_readonly
 
     arena = arena.resolve()
-    loaded = load_config(arena, _overrides(
-        time_budget=None, timeout=None, run_cmd=None, eval_cmd=None, metric=None, goal=None, judge=None, proposer=None,
-        seed=None, editable=None, readonly=None, slots=None, runner=None, sets=sets))
+    overrides = _overrides(
+        time_budget=time_budget, timeout=timeout, run_cmd=None, eval_cmd=None, metric=None, goal=None, judge=None,
+        proposer=None, seed=None, editable=None, readonly=None, slots=None, runner=None, sets=sets)
     ledger, campaign = open_ledger_readonly(arena, tag, readonly=False)
+    stop = AblationStop(err_console)
+    previous = {s: signal.signal(s, stop.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        console.print(f"ablation of campaign {campaign.tag}: {runs} run(s) per variant, fresh seeds", markup=False)
-        result = run_ablation(arena, ledger, campaign, loaded.config, runs=runs,
+        loaded = campaign_config(arena, campaign, overrides, topics=("arena", "metric", "judge", "runner"))
+        a = loaded.config.arena
+        console.print(f"ablation of campaign {campaign.tag}: {runs} run(s) per variant, fresh seeds; time budget "
+                      f"{a.time_budget_s:g} s per run ({loaded.origin('arena.time_budget_s')}), timeout "
+                      f"{a.hard_timeout_s:g} s", markup=False)
+        for note in loaded.notes:
+            console.print(f"note: {note}", markup=False)
+        result = run_ablation(arena, ledger, campaign, loaded.config, runs=runs, stop=stop.event, net_only=net,
                               report=lambda line: console.print("  " + line, markup=False))
     finally:
         ledger.close()
-    table = Table(title=f"leave-one-out ablation ({campaign.metric}, {campaign.goal})")
-    for col in ("variant", "change", "mean", "effect when removed (95 % CI)", "p", "verdict"):
-        table.add_column(col)
-    for r in result.rows:
-        eff = "-" if r.get("effect") is None else f"{r['effect']:+.4g}" + (f" ± {r['ci']:.2g}" if r.get("ci") is not None else "")
-        table.add_row(escape(r["variant"]), safe(r["description"]), "-" if r["mean"] is None else f"{r['mean']:.6g}", eff,
-                      "-" if r.get("p_value") is None else f"{r['p_value']:.3g}", safe(r.get("verdict", "") or r.get("problem", "")))
-    console.print(table)
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if not result.kept:
+        console.print(f"nothing to ablate: campaign {campaign.tag} kept no change besides the baseline; nothing was run",
+                      markup=False)
+        return
+    console.print(ablation_table(result.rows, campaign))
+    console.print(net_line(result.rows, campaign, runs), markup=False)
+    if result.interrupted:
+        err_console.print(
+            f"interrupted ({stop.name}): {result.finished} of {result.planned} runs finished (shown above); the "
+            "ablation was not recorded in the ledger (the report keeps the previous one, if any); the variants' "
+            f"commits stay under refs/autoresearch/{campaign.tag}/ablation/. Run `autoresearch ablate` again to "
+            "measure it all.", markup=False)
+        raise typer.Exit(stop.exit_code)
 
 
 @app.command()

@@ -54,11 +54,23 @@ def print_summary(console: Console, arena: Path, tag: str) -> None:
     counts = counts_by_status(exps)
     console.print(f"experiments: {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
     if best is not None and baseline is not None:
-        delta = best.metric - baseline.metric  # type: ignore[operator]
-        rel = delta / abs(baseline.metric) * 100 if baseline.metric else math.nan  # type: ignore[operator]
         console.print(f"best {campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
-                      f"(#{best.id}; baseline {fmt(baseline.metric)}, {delta:+.6f}, {rel:+.2f}%)")
+                      f"(#{best.id}; {against_baseline(best.metric, baseline.metric, goal)})")  # type: ignore[arg-type]
     console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
+
+
+def against_baseline(value: float, baseline: float, goal: Goal) -> str:
+    """"0.1367 (9.33 %) better than the baseline 1.465557": the judge's words for a change
+    (``judge.better_or_worse``), never a bare signed number."""
+    from .console import fmt
+    from .judge import better_or_worse
+
+    gain = baseline - value if goal is Goal.MINIMIZE else value - baseline
+    words = better_or_worse(gain, f"the baseline {fmt(baseline)}")
+    if gain and baseline and math.isfinite(gain):
+        amount, rest = words.split(" ", 1)
+        words = f"{amount} ({abs(gain / baseline) * 100:.3g} %) {rest}"
+    return words
 
 
 def counts_by_status(exps: list) -> dict[str, int]:
@@ -82,7 +94,8 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
     if c.get("best"):
         b = c["best"]
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
-                      + (f"; baseline {fmt(c['baseline'])}" if c.get("baseline") is not None else ""))
+                      + (f"; {against_baseline(b['metric'], c['baseline'], Goal(c['goal']))}"
+                         if c.get("baseline") is not None and b.get("metric") is not None else ""))
     table = Table(show_edge=False, pad_edge=False)
     with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
     cols = ["#", "status", c["metric"]] + (["± se", "runs", "p"] if with_stats else []) + ["commit", "description"]
@@ -106,6 +119,14 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
     from .knobs_view import dry_run_table
 
     print_config(console, loaded.config, loaded.source, overrides)
+    for note in getattr(loaded, "notes", ()):  # a campaign's recorded settings that the file now contradicts
+        err_console.print(f"note: {note}", markup=False)
+    from .runs.spec import run_settings
+
+    venv = run_settings(loaded.config, check_user=False).venv
+    if venv is not None:
+        console.print(f"# runs find {venv}/bin first on PATH: the virtual environment autoresearch runs from "
+                      "([runner] harness_venv = false: the PATH as it is)", markup=False)
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
     dry_run_table(console, arena, loaded.config)

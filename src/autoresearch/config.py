@@ -180,7 +180,7 @@ class KnobSpaceTable(_Table):
 
 
 class KnobsTable(_Table):
-    sampler: Literal["tpe", "cmaes", "gp", "random"] = "tpe"
+    sampler: Literal["auto", "tpe", "cmaes", "gp", "random"] = "auto"  # auto: proposers/knob_strategy.py
     seed: int = 0
     changes_per_trial: int = Field(default=2, ge=0)  # 0: every knob may change at once
     startup_trials: int = Field(default=4, ge=0)
@@ -264,6 +264,9 @@ class JudgeTable(_Table):
     max_runs: int = Field(default=6, ge=1)            # runs of one candidate at most
     remeasure_every: int = Field(default=10, ge=0)    # re-run the incumbent after this many candidates
     suspicious_sigma: float = Field(default=10.0, ge=0)  # larger improvements get extra runs and a flag (0: off)
+    early_stop: Literal["auto", "off"] = "auto"       # stop clearly worse candidates (docs/early-stopping.md)
+    early_stop_min_fraction: float = Field(default=0.2, ge=0.05, le=0.95)  # never before this fraction of the budget
+    early_stop_margin: float | None = Field(default=None, gt=0, le=1)  # relative; default 0.10 greedy, 0.05 confirm
 
 
 class LimitsTable(_Table):
@@ -308,6 +311,7 @@ class RunnerTable(_Table):
     sandbox_paths: list[str] = []                # read-only paths under the (hidden) home a run needs
     ray: RayTable = RayTable()                   # kind = "ray" (see runners/ray.py)
     run_as: str | None = None                    # a user the runs switch to when the harness is root ("nobody")
+    harness_venv: bool = True                    # runs find the venv autoresearch runs from first on PATH (runs/spec.py)
 
     @model_validator(mode="after")
     def _run_as(self) -> "RunnerTable":

@@ -18,6 +18,7 @@ class EventKind(str, enum.Enum):
     START = "start"    # an experiment's run starts on a slot
     FINISH = "finish"  # an experiment reached a terminal status
     NOTE = "note"      # anything else worth a line: a re-measurement, a limit in force, a fallback
+    PHASE = "phase"    # a run on a slot enters a phase (detail "run 2", "eval"): the live view's slot line
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ class Verdict(str, enum.Enum):
     KEEP = "keep"
     DISCARD = "discard"
     MORE_RUNS = "more_runs"
+    CALIBRATE = "calibrate"  # promising, but the noise is not calibrated yet: judged again once it is
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,30 @@ class Decision:
     stats: Mapping[str, float] = field(default_factory=dict)
 
 
+def better_or_worse(improvement: float, than: str) -> str:
+    """An improvement said in words, the one sign convention of every text we write
+    (positive: better in the goal's direction): "0.0225 better than the incumbent",
+    "0.003 worse than the incumbent", "equal to the incumbent"."""
+    if improvement == 0 or not math.isfinite(improvement):
+        return f"equal to {than}" if improvement == 0 else f"not comparable with {than}"
+    return f"{abs(improvement):.4g} {'better' if improvement > 0 else 'worse'} than {than}"
+
+
 Noise = tuple[float | None, int]  # (pooled sd of repeated runs of unchanged code, its degrees of freedom)
 
 
 class Judge(Protocol):
     name: str
     baseline_runs: int  # how many times the baseline runs (noise calibration)
+    start_runs: int  # baseline runs before the first candidate; the rest run alongside the candidates
     remeasure_every: int  # re-run the incumbent after this many candidates (0: never)
 
-    def decide(self, candidate: Sequence[float], incumbent: Sequence[float], goal: Goal, noise: Noise) -> Decision:
+    def decide(self, candidate: Sequence[float], incumbent: Sequence[float], goal: Goal, noise: Noise, *,
+               calibrating: bool = False) -> Decision:
         """Judge a candidate's metric values against the incumbent's: keep, discard, or
-        ask for one more run of the candidate."""
+        ask for one more run of the candidate. ``calibrating``: the baseline has fewer than
+        ``baseline_runs`` runs yet; a judge may then answer ``CALIBRATE`` (judge me again
+        once it has them) where it would otherwise keep or ask for more runs."""
         ...
 
 
@@ -50,9 +64,11 @@ class GreedyJudge:
 
     name: str = "greedy"
     baseline_runs: int = 1
+    start_runs: int = 1
     remeasure_every: int = 0
 
-    def decide(self, candidate: Sequence[float], incumbent: Sequence[float], goal: Goal, noise: Noise = (None, 0)) -> Decision:
+    def decide(self, candidate: Sequence[float], incumbent: Sequence[float], goal: Goal, noise: Noise = (None, 0), *,
+               calibrating: bool = False) -> Decision:
         return greedy_decision(candidate, incumbent, goal)
 
 
@@ -62,9 +78,10 @@ def greedy_decision(candidate: Sequence[float], incumbent: Sequence[float], goal
     c, i = fmean(candidate), fmean(incumbent)
     delta = c - i
     stats = {"mean": c, "incumbent_mean": i, "delta": delta}
+    words = better_or_worse(-delta if goal is Goal.MINIMIZE else delta, "the incumbent")
     if goal.better(c, i):
-        return Decision(Verdict.KEEP, f"{c:.6g} beats the incumbent's {i:.6g} ({delta:+.4g})", stats)
-    return Decision(Verdict.DISCARD, f"{c:.6g} does not beat the incumbent's {i:.6g} ({delta:+.4g})", stats)
+        return Decision(Verdict.KEEP, f"{c:.6g} beats the incumbent's {i:.6g}: {words}", stats)
+    return Decision(Verdict.DISCARD, f"{c:.6g} does not beat the incumbent's {i:.6g}: {words}", stats)
 
 
 # -- the confirm judge ------------------------------------------------------------------
@@ -78,13 +95,16 @@ class ConfirmPolicy:
     look tested at alpha/3: about 4 % of neutral changes are kept (greedy: 50 %), changes
     better by 2 sigma are kept about 84 % of the time, and a candidate costs about 2.3 runs
     on the benchmark's mix. 6 baseline runs fall short of 80 % power at 2 sigma (72 %); 3
-    fall far short (28 %).
+    fall far short (28 %). Candidates start after ``start_runs`` of the baseline's runs; one
+    judged before the rest exist can only be discarded (``calibrating`` below): the first
+    candidate keeps 4.0 % of neutral changes and 82 % of those better by 2 sigma.
     """
 
     alpha: float = 0.05        # one-sided level; each look is tested at alpha / LOOK_DIVISOR
     min_effect: float = 0.0    # improvement (metric units) a change must beat to be kept
     baseline_runs: int = 8     # n0: runs of the baseline that calibrate the noise
     max_runs: int = 6          # runs of one candidate before it is discarded undecided
+    start_runs: int = 2        # baseline runs before the first candidate (the rest are interleaved)
 
     # Pocock-style constant level per look. Most neutral candidates stop at the screen run
     # (futility), so about three looks are spent on them; alpha / 3 keeps the overall false
@@ -102,6 +122,7 @@ def confirm_decision(
     sigma: float,
     df: int,
     policy: ConfirmPolicy = ConfirmPolicy(),
+    calibrating: bool = False,
 ) -> Decision:
     """Judge a candidate's runs against the incumbent's *mean*, given the noise ``sigma``
     (pooled over repeated runs of unchanged code, ``df`` degrees of freedom).
@@ -113,6 +134,13 @@ def confirm_decision(
     - discard when the estimate is not better than min_effect (after the screen run this
       is "clearly worse or no better"), or when max_runs runs did not decide;
     - otherwise ask for one more run.
+
+    While the baseline's calibration is incomplete (``calibrating``: it has fewer than
+    ``baseline_runs`` runs; candidates start after ``start_runs``) a candidate can only be
+    discarded, by the futility rule above. Instead of a keep or another run it gets
+    ``CALIBRATE``: judged again, on the same runs, once the baseline has all its runs. So
+    every keep is made by exactly the test the full calibration makes; the early start only
+    adds a chance to discard (the price, measured in ``bench/judge.py``: a little power).
     """
     if not candidate or not incumbent:
         raise ValueError("confirm judging needs at least one value on each side")
@@ -128,14 +156,21 @@ def confirm_decision(
         p = 0.0 if d > policy.min_effect else 1.0
     level = policy.look_level()
     stats = {"mean": mc, "incumbent_mean": mi, "improvement": d, "se": se, "t": t, "p_value": p, "runs": float(n_c)}
+    if calibrating and d > policy.min_effect:
+        return Decision(Verdict.CALIBRATE, f"promising: {better_or_worse(d, 'the incumbent')} after {n_c} "
+                                           f"run{'s' if n_c > 1 else ''}; judged once the baseline's noise "
+                                           "calibration is complete", stats)
     if p < level:
-        return Decision(Verdict.KEEP, f"better by {d:.4g} (se {se:.3g}, p={p:.3g} < {level:.3g}, {n_c} runs)", stats)
+        return Decision(Verdict.KEEP, f"{better_or_worse(d, 'the incumbent')} (se {se:.3g}, p={p:.3g} < {level:.3g}, "
+                                      f"{n_c} run{'s' if n_c > 1 else ''})", stats)
     if d <= policy.min_effect:
         return Decision(Verdict.DISCARD, f"not better than the incumbent's mean {mi:.6g} by more than {policy.min_effect:g} "
-                                         f"({d:+.4g} after {n_c} run{'s' if n_c > 1 else ''})", stats)
+                                         f"({better_or_worse(d, 'it')} after {n_c} run{'s' if n_c > 1 else ''})", stats)
     if n_c >= policy.max_runs:
-        return Decision(Verdict.DISCARD, f"undecided after {n_c} runs (better by {d:.4g}, p={p:.3g} >= {level:.3g})", stats)
-    return Decision(Verdict.MORE_RUNS, f"promising ({d:+.4g}, p={p:.3g}); one more run", stats)
+        return Decision(Verdict.DISCARD, f"undecided after {n_c} runs ({better_or_worse(d, 'the incumbent')}, "
+                                         f"p={p:.3g} >= {level:.3g})", stats)
+    return Decision(Verdict.MORE_RUNS, f"promising: {better_or_worse(d, 'the incumbent')} (p={p:.3g}); one more run",
+                    stats)
 
 
 @dataclass(frozen=True)
@@ -150,9 +185,14 @@ class ConfirmJudge:
     def baseline_runs(self) -> int:
         return self.policy.baseline_runs
 
-    def decide(self, candidate: Sequence[float], incumbent: Sequence[float], goal: Goal, noise: Noise = (None, 0)) -> Decision:
+    @property
+    def start_runs(self) -> int:
+        return min(self.policy.start_runs, self.policy.baseline_runs)
+
+    def decide(self, candidate: Sequence[float], incumbent: Sequence[float], goal: Goal, noise: Noise = (None, 0), *,
+               calibrating: bool = False) -> Decision:
         sigma, df = noise
-        return confirm_decision(candidate, incumbent, goal, sigma or 0.0, df, self.policy)
+        return confirm_decision(candidate, incumbent, goal, sigma or 0.0, df, self.policy, calibrating)
 
 
 def make_judge(table: Any) -> Judge:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from .records import Experiment, Goal, Proposal, RunOutcome
 from .runs.spec import RunSpec
@@ -46,6 +46,8 @@ class RunHandle(Protocol):
 class Runner(Protocol):
     name: str
 
-    def start(self, spec: RunSpec, stop: threading.Event | None = None) -> RunHandle:
-        """Start a run; a crash or a timeout comes back from ``wait`` as data."""
+    def start(self, spec: RunSpec, stop: threading.Event | None = None, watch: Any = None) -> RunHandle:
+        """Start a run; a crash or a timeout comes back from ``wait`` as data. ``watch``
+        (``runners.watch.WatchSpec``): the run's progress is read as it goes, and the run is
+        stopped when the early-stopping rule says so (``RunOutcome.stopped``)."""
         ...

@@ -43,6 +43,9 @@ class RunStatus(str, enum.Enum):
     # The cluster failed the run (a Ray worker or node died twice): not the candidate's
     # fault. The experiment goes back to ``pending``; nothing counts against it.
     INFRA = "infra"
+    # The harness stopped it early: its progress was clearly worse than the incumbent's at
+    # the same fraction of the budget (progress.py). Its experiment is discarded.
+    STOPPED = "stopped"
 
 
 class Purpose(str, enum.Enum):
@@ -116,11 +119,16 @@ class RunOutcome:
     # The peak resident memory of the run's whole process tree in MB, measured by the
     # harness (its memory cgroup's peak when it has one); None when nothing was measured.
     peak_rss_mb: float | None = None
+    # What the run reported of its progress (name -> ((fraction, value), ...), progress.py)
+    # and, when the harness stopped it early, at what fraction of the budget and why.
+    progress: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    stopped_early_at: float | None = None
+    stopped_reason: str = ""
 
 
 # Metrics only the harness measures: a run that prints or writes one of these names does
 # not set it (``Measurement.with_harness_metrics``).
-HARNESS_METRICS = ("peak_rss_mb",)
+HARNESS_METRICS = ("peak_rss_mb", "stopped_early_at")
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def _metric_lines(s: Survey, pattern_ok: bool) -> list[str]:
 
 _TAIL = """
 [proposer]
-# kind = "scripted"                # knobs | llm | hybrid | agent | scripted
+# kind = "knobs"                   # the default; or llm | hybrid | agent | scripted
 
 [judge]
 policy = "confirm"                 # repeated runs and a test against the measured noise; or "greedy"

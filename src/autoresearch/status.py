@@ -72,7 +72,10 @@ def campaign_status(ledger: Ledger, campaign: Campaign, arena: Path | None = Non
             "status": r["status"], "exit_code": r["exit_code"], "eval_exit_code": r["eval_exit_code"],
             "metric": _num(r["metric"]), "metrics": r["metrics"], "warnings": r["warnings"], "problem": r["problem"],
             "duration_s": r["duration_s"], "log_path": r["log_path"], "started_at": r["started_at"],
+            "finished_at": r["finished_at"],
         })
+        if "stopped_early_at" in r["metrics"]:  # a run the early-stopping rule stopped (docs/early-stopping.md)
+            runs_by_exp[r["experiment_id"]][-1]["stopped_early_at"] = r["metrics"]["stopped_early_at"]
     experiments = []
     counts: dict[str, int] = {}
     best = None

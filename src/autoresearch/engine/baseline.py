@@ -1,9 +1,11 @@
 """The baseline and the incumbent's re-measurements.
 
-The baseline (experiment 0, the campaign's base commit) runs ``judge.baseline_runs`` times,
-spread over the slots, to calibrate the noise; the search never starts without it. Later
-the incumbent is run once more now and then (``judge.remeasure_every``): drift over a night
-shows up, and its mean firms up. Called with the engine's lock held.
+The baseline (experiment 0, the campaign's base commit) runs ``judge.baseline_runs`` times
+to calibrate the noise; the search never starts without it. The first ``judge.start_runs``
+of them (or one per slot, when there are more slots) run here, spread over the slots; the
+rest run alongside the first candidates (``engine/calibration.py``). Later the incumbent
+is run once more now and then (``judge.remeasure_every``): drift over a night shows up, and
+its mean firms up. Called with the engine's lock held.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..events import Event, EventKind, Outcome
 from ..records import Experiment, Purpose, RunStatus, Status
 from ..slots import Slot
 from ..stats import pooled_sd
+from .calibration import baseline_reason
 from .context import Engine
 from .execution import RunResult
 from .experiment import run_stem
@@ -33,9 +36,11 @@ class _Calibration:
     running: int = 0
 
 
-def calibrate(ctx: Engine, slots: Sequence[Slot], previous: Experiment | None) -> Outcome | None:
-    """Run the baseline until it is calibrated. None when it is; the interrupted outcome
-    when the harness was stopped; raises BaselineError when it failed."""
+def calibrate(ctx: Engine, slots: Sequence[Slot], previous: Experiment | None, *, whole: bool = False) -> Outcome | None:
+    """Run the baseline until the search can start: ``judge.start_runs`` runs, or one per
+    slot when there are more slots, or all its runs when ``whole`` (no candidate will run
+    this time, so there is nothing to interleave them with). None when done; the
+    interrupted outcome when the harness was stopped; raises BaselineError when it failed."""
     base = ctx.campaign.base_commit
     files = {k: v for k, v in ctx.state.files_at(base, ctx.rules.editable).items() if v is not None}
     attempt = previous.attempt + 1 if previous is not None else 1
@@ -43,13 +48,15 @@ def calibrate(ctx: Engine, slots: Sequence[Slot], previous: Experiment | None) -
                                  slot=slots[0].label, log_path=str(ctx.execution.log_path(run_stem(0, attempt, 0))))
     ctx.state.reload_samples()  # a new attempt: its runs start from nothing
     n0 = ctx.judge.baseline_runs
-    ctx.report(Event(EventKind.START, 0, "baseline" + (f" ({n0} runs calibrate the noise)" if n0 > 1 else "")))
+    first = n0 if whole else min(n0, max(ctx.judge.start_runs, len(slots)))  # one round over the slots at least
+    later = f"; {n0 - first} more alongside the first candidates" if first < n0 else ""
+    ctx.report(Event(EventKind.START, 0, "baseline" + (f" ({first} runs calibrate the noise{later})" if n0 > 1 else "")))
     cal = _Calibration(attempt)
-    _spread(ctx, cal, slots, n0)
+    _spread(ctx, cal, slots, first)
     if ctx.error is not None:
         raise ctx.error
     interrupted = next((f for f in cal.failed if f.status is RunStatus.INTERRUPTED), None)
-    if interrupted is not None or (ctx.stop.is_set() and len(ctx.state.samples(0)) < n0):
+    if interrupted is not None or (ctx.stop.is_set() and len(ctx.state.samples(0)) < first):
         reason = interrupted.reason if interrupted else "the harness was stopped during the baseline"
         ctx.journal.baseline_finished(Status.INTERRUPTED, reason, metric=None, metrics={}, warnings=(), stats={})
         ctx.report(Event(EventKind.FINISH, 0, "baseline", Status.INTERRUPTED, detail=reason))
@@ -58,7 +65,7 @@ def calibrate(ctx: Engine, slots: Sequence[Slot], previous: Experiment | None) -
 
 
 def _spread(ctx: Engine, cal: _Calibration, slots: Sequence[Slot], n0: int) -> None:
-    """The n0 runs over the slots: slot i takes runs i, i + width, ...; one thread per slot."""
+    """``n0`` runs over the slots: slot i takes runs i, i + width, ...; one thread per slot."""
     width = min(len(slots), n0)
     if width == 1:
         cal.running = 1
@@ -108,7 +115,7 @@ def _conclude(ctx: Engine, cal: _Calibration, n0: int) -> None:
         stats = {"runs": float(len(values)), "mean": mean}
         if sigma is not None:
             stats["se"] = sigma / math.sqrt(len(values))
-        reason = "baseline" if n0 == 1 else f"baseline: {len(values)} runs, noise sd {sigma:.4g}"
+        reason = baseline_reason(len(values), n0, sigma)
         ctx.journal.baseline_finished(Status.KEEP, reason, metric=mean, metrics=last.measurement.metrics,
                                       warnings=last.measurement.warnings, stats=stats)
         ctx.report(Event(EventKind.FINISH, 0, "baseline", Status.KEEP, mean, detail=reason, best=mean))

@@ -6,19 +6,20 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..config import Config
 from ..events import Limits, Outcome, Reporter, StopSignal, no_report
 from ..judge import Judge
 from ..protocols import ProposalContext, Proposer, Runner
-from ..records import Goal, Purpose, Status
+from ..records import Goal, Proposal, Purpose, Status
 from ..runs.spec import RunSettings, run_settings
 from ..slots import Slot, cpu_count, parse_slots
 from .baseline import calibrate
 from .budget import noted_before, unseen_budget_note
 from .candidate import Rules
 from .context import Engine
+from .early_stop import attach as attach_early_stop
 from .execution import Execution, Judged
 from .guard import Guard
 from .journal import Journal
@@ -55,8 +56,11 @@ class CampaignEngine:
             state=CampaignState(oc.ledger, ws, campaign, editable, journal.experiments), execution=execution, judge=judge,
             rules=Rules(editable, tuple(config.arena.protected)), report=report or no_report, stop=stop,
             suspicious_sigma=config.judge.suspicious_sigma)
+        self.ctx.rebase = _knobs_rebase(config, self.ctx.state, campaign.base_commit)
+        attach_early_stop(self.ctx)  # candidates' screening runs get the early-stopping rule (early_stop.py)
         self.ctx.guard = Guard(journal, sandboxed=self.settings.sandbox_paths is not None, note=self.ctx.note,
                                data=execution.data)
+        execution.on_phase = self.ctx.phase
 
     def run(self) -> Outcome:
         ctx = self.ctx
@@ -86,7 +90,8 @@ class CampaignEngine:
         history = ctx.state.history()
         baseline = next((e for e in history if e.id == 0), None)
         if baseline is None or baseline.status is not Status.KEEP:
-            stopped = calibrate(ctx, self.slots, baseline)
+            only_baseline = self.limits.max_experiments is not None and self.limits.max_experiments <= 1
+            stopped = calibrate(ctx, self.slots, baseline, whole=only_baseline)
             if stopped is not None:
                 return stopped
             history = ctx.state.history()
@@ -141,3 +146,16 @@ class CampaignEngine:
             readonly={k: v for k, v in state.files_at(ctx.campaign.base_commit, readonly).items() if v is not None},
             noise_sd=state.noise()[0], crash_logs=crash_logs, tag=ctx.campaign.tag,
         )
+
+
+def _knobs_rebase(config: Config, state: CampaignState, base_commit: str) -> Callable[..., Proposal | str]:
+    """How a knobs proposal moves onto a new incumbent (its constraints checked there)."""
+    from ..proposers.knob_rebase import rebase_knobs
+
+    constraints, ro = tuple(config.proposer.knobs.constraints), tuple(config.arena.readonly)
+
+    def rebase(proposal: Proposal, files: Mapping[str, str], metric: float | None) -> Proposal | str:
+        readonly = {k: v for k, v in state.files_at(base_commit, ro).items() if v is not None} if constraints else None
+        return rebase_knobs(proposal, files, metric, constraints=constraints, readonly=readonly)
+
+    return rebase

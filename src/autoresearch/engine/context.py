@@ -45,6 +45,7 @@ class Engine:
     guard: Any = None  # engine/guard.py: tampering, looked for after each run
     abandoned: bool = False  # a forced stop: threads still working are left to die with the process
     budget_noted: bool = False  # a run went far over its time budget, and the campaign was told (once)
+    rebase: Any = None  # (proposal, files, metric) -> Proposal | reason: a knobs proposal moved to a new incumbent
 
     @property
     def goal(self) -> Goal:
@@ -96,9 +97,15 @@ class Engine:
             return result
         self.budget_noted = True
         note = overrun_note(exp_id=plan.exp_id, duration_s=run.duration_s, budget_s=settings.time_budget_s,
-                            files=self.state.files_at(plan.commit, self.state.editable), timeout_s=settings.run_timeout_s)
+                            files=self.state.files_at(plan.commit, self._sources()), timeout_s=settings.run_timeout_s)
         self.note(note, plan.exp_id, slot=plan.slot.label)
         return dataclasses.replace(result, warnings=(*result.warnings, note))
+
+    def _sources(self) -> tuple[str, ...]:
+        """The code a run executes: the editable files and the readonly Python files (karpathy's
+        ``train.py`` reads its budget through ``prepare.py``)."""
+        readonly = tuple(p for p in self.execution.readonly if p.endswith(".py") and p not in self.state.editable)
+        return (*self.state.editable, *readonly)
 
     def _infra(self, slot: Slot, plan: RunPlan, result: RunResult) -> None:
         counters = self.state.counters
@@ -116,6 +123,11 @@ class Engine:
 
     def note(self, detail: str, exp_id: int | None = None, description: str = "", slot: str = "") -> None:
         self.report(Event(EventKind.NOTE, exp_id, description, detail=detail, slot=slot))
+
+    def phase(self, exp_id: int, slot: str, what: str) -> None:
+        """A run on a slot enters a phase ("run 2", "eval"): called from the slot's thread,
+        without the lock (reporters are thread-safe)."""
+        self.report(Event(EventKind.PHASE, exp_id, detail=what, slot=slot))
 
     def fail(self, error: BaseException) -> None:
         """A thread hit an error the campaign cannot go on with: the first one is kept and

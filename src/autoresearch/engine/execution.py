@@ -14,7 +14,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..datafiles import DataFiles, data_hint
 from ..faults import crash_point
@@ -22,8 +22,10 @@ from ..integrity import out_of_range
 from ..metrics import measure
 from ..protocols import Runner
 from ..records import Measurement, Purpose, RunOutcome, RunStatus
+from ..progress import curve_file_for, write_curve_file
 from ..runners.proctree import new_run_token
-from ..runs.spec import Phase, Placement, RunSettings, RunSpec, build_run_spec, child_env
+from ..runners.watch import WatchSpec
+from ..runs.spec import Phase, Placement, RunSettings, RunSpec, build_run_spec, child_env, with_interpreter
 from ..slots import Slot
 from ..store.workspace import Workspace
 
@@ -43,6 +45,7 @@ class RunPlan:
     stem: str            # names the run's log and result files
     spec: RunSpec        # the run phase
     crash_id: int | None = None  # the experiment the ``mid_run`` crash point belongs to
+    watch: WatchSpec | None = None  # its progress reports to record, and the early-stopping rule
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ class Execution:
         self.env = child_env(base_env, settings.env_allow, {})  # what runs may see of the harness's environment
         # [arena] data: linked into every run directory, fingerprinted now (the guard compares after each run)
         self.data = DataFiles(workspace.arena, settings.data, settings.eval_only) if settings.data else None
+        self.early_stop: Any = None  # engine/early_stop.py EarlyStop: the rule a run gets (None: curves only)
+        self.on_phase: Callable[[int, str, str], None] | None = None  # (experiment, slot, "run 2" | "eval"): the live view
 
     def checkout(self, slot: Slot, commit: str) -> Path:
         """The slot's run directory holding ``commit`` (nothing a previous run left)."""
@@ -193,15 +198,23 @@ class Execution:
              stem: str, seed: int | None = None, crash_id: int | None = None) -> RunPlan:
         seed = self.settings.seed + k if seed is None else seed
         spec = self._spec(slot, Phase.RUN, workdir, commit, stem, seed, exp_id, attempt)
-        return RunPlan(slot, exp_id, attempt, k, seed, purpose, workdir, commit, stem, spec, crash_id)
+        watch = WatchSpec(self.settings.time_budget_s, self.judged.metric, self.judged.pattern)
+        if self.early_stop is not None:
+            watch = self.early_stop.watch_for(exp_id, purpose, watch)
+        return RunPlan(slot, exp_id, attempt, k, seed, purpose, workdir, commit, stem, spec, crash_id, watch)
 
     def run(self, plan: RunPlan) -> RunResult:
         """Run, check, evaluate and measure (call without the engine's lock: it waits)."""
         hidden = self.ws.dirs.hide(plan.workdir, self.settings.eval_only)
-        handle = self.runner.start(plan.spec, self.stop)
+        if self.on_phase is not None:
+            self.on_phase(plan.exp_id, plan.slot.label, f"run {plan.k + 1}")
+        handle = self.runner.start(plan.spec, self.stop, watch=plan.watch)
         if plan.crash_id is not None:
             crash_point("mid_run", plan.crash_id)
         out = handle.wait()
+        self.keep_curves(out)
+        if out.stopped_early_at is not None:
+            return self.stopped_early(plan, out, hidden)
         ev, removed, changed, final_dir = None, [], [], plan.workdir
         if self.settings.eval and not (out.timed_out or out.interrupted or out.infra) and out.exit_code == 0:
             # a readonly file the run wrote is caught before the eval: a tampered evaluator
@@ -212,6 +225,8 @@ class Execution:
                                                                   plan.workdir, self.data)
                 espec = self._spec(plan.slot, Phase.EVAL, final_dir, plan.commit, plan.stem, plan.seed, plan.exp_id,
                                    plan.attempt)
+                if self.on_phase is not None:
+                    self.on_phase(plan.exp_id, plan.slot.label, "eval")
                 ev = self.runner.start(espec, self.stop).wait()
         m = measure(self.judged.metric, run_output=read_log(out.log_path), run_json=out.result_json,
                     eval_output=read_log(ev.log_path) if ev else None, eval_json=ev.result_json if ev else None,
@@ -223,9 +238,41 @@ class Execution:
         status, reason = classify(out, ev, m, changed, self.judged)
         if status is RunStatus.CRASH:
             reason = self.with_data_hint(reason, (out, plan.workdir, True), (ev, final_dir, False))
+            reason = self.with_interpreter(reason, out, ev, plan, final_dir)
         warnings = (*m.warnings, *([f"removed before the eval: {', '.join(removed[:20])}"] if removed else []))
         took = out.duration_s + (ev.duration_s if ev else 0.0)
         return RunResult(status, reason, m, out, ev, warnings, took)
+
+    def keep_curves(self, out: RunOutcome) -> None:
+        """The run's progress curves, in a file beside its log (an incumbent's are the
+        reference for early stopping, on resume too)."""
+        if out.progress:
+            try:
+                write_curve_file(curve_file_for(out.log_path), {k: list(c) for k, c in out.progress.items()})
+            except OSError:
+                pass  # no curve: its candidates run their full budget
+
+    def stopped_early(self, plan: RunPlan, out: RunOutcome, hidden: Sequence[str]) -> RunResult:
+        """A run the progress rule stopped: no eval, no metric; ``stopped_early_at`` among
+        its metrics (the harness's own). A readonly file it changed still makes it invalid."""
+        m = Measurement(None, {}, problem=out.stopped_reason)
+        m = m.with_harness_metrics({"peak_rss_mb": out.peak_rss_mb, "stopped_early_at": out.stopped_early_at})
+        changed = self.readonly_changes(plan.workdir, skip=hidden)
+        if changed:
+            return RunResult(RunStatus.INVALID, f"readonly file(s) changed during the run: {', '.join(changed)}", m,
+                             out, None, (), out.duration_s)
+        return RunResult(RunStatus.STOPPED, out.stopped_reason, m, out, None, (), out.duration_s)
+
+    def with_interpreter(self, reason: str, out: RunOutcome, ev: RunOutcome | None, plan: RunPlan, eval_dir: Path) -> str:
+        """A failed phase started with ``python``: the reason names the Python it found on
+        the run's PATH (on a Ray node the node's PATH decides: not known here)."""
+        if not self.settings.wrap_here:
+            return reason
+        if out.exit_code not in (0, None):
+            return with_interpreter(reason, self.settings.command(Phase.RUN), plan.spec.env, plan.workdir)
+        if ev is not None and ev.exit_code not in (0, None):
+            return with_interpreter(reason, self.settings.command(Phase.EVAL), plan.spec.env, eval_dir)
+        return reason
 
     def with_data_hint(self, reason: str, *phases: tuple[RunOutcome | None, Path, bool]) -> str:
         """A crash on a file the user's checkout has and git does not: the reason says which

@@ -26,9 +26,11 @@ from ..errors import EditError
 from ..events import Event, EventKind
 from ..integrity import suspicious
 from ..judge import Decision, Verdict
+from ..proposers.knob_rebase import is_knobs_proposal
 from ..records import Goal, Proposal, Purpose, RunStatus, Status
 from ..slots import Slot
 from ..store.workspace import commit_present
+from .calibration import judged
 from .candidate import Candidate, Refused, check_candidate
 from .context import Engine
 from .execution import RunResult
@@ -45,6 +47,7 @@ class Built:
     parent: str
     workdir: Path
     candidate: Candidate
+    proposal: Proposal  # what runs (a knobs proposal is written again for a new incumbent)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def run_experiment(ctx: Engine, slot: Slot, exp_id: int) -> bool:
         ctx.note(f"resuming (attempt {attempt})", exp_id, exp.description, slot.label)
     tip, tip_exp = ctx.state.incumbent_ref()
     try:
+        if exp.parent is not None and exp.parent != tip:
+            proposal = rebased(ctx, exp_id, proposal, tip)
         built = build(ctx, slot, exp_id, proposal, tip)
     except Refused as r:
         refuse(ctx, slot, exp_id, proposal, r, proposed_on=exp.parent, tip=tip)
@@ -85,7 +90,7 @@ def run_experiment(ctx: Engine, slot: Slot, exp_id: int) -> bool:
         ctx.state.claimed.pop(decided.built.candidate.code_hash, None)
         ctx.note(f"back in the queue: {decided.reason}", exp_id, proposal.description, slot.label)
         return False
-    record(ctx, slot, exp_id, proposal, decided)
+    record(ctx, slot, exp_id, decided.built.proposal, decided)
     return True
 
 
@@ -106,7 +111,21 @@ def build(ctx: Engine, slot: Slot, exp_id: int, proposal: Proposal, parent: str)
         raise Refused("apply", str(e), diff=candidate.diff, code_hash=candidate.code_hash) from None
     with ctx.unlocked():  # the slot's own directory
         workdir = ctx.execution.checkout(slot, commit)
-    return Built(commit, parent, workdir, candidate)
+    return Built(commit, parent, workdir, candidate, proposal)
+
+
+def rebased(ctx: Engine, exp_id: int, proposal: Proposal, tip: str) -> Proposal:
+    """A knobs proposal written again on ``tip``'s code (its values, not its old text);
+    other proposals as they are. Raises ``Refused`` when its knobs cannot move there."""
+    if ctx.rebase is None or not is_knobs_proposal(proposal):
+        return proposal
+    files = {k: v for k, v in ctx.state.files_at(tip, ctx.rules.editable).items() if v is not None}
+    now, metric = ctx.state.incumbent()
+    metric = metric if now == tip else None
+    moved = ctx.rebase(proposal, files, metric)
+    if isinstance(moved, str):
+        raise Refused("apply", moved)
+    return moved  # the ledger gets it with the run (journal.running)
 
 
 def refuse(ctx: Engine, slot: Slot, exp_id: int, proposal: Proposal, r: Refused, *, proposed_on: str | None,
@@ -137,6 +156,7 @@ def judge_on_the_incumbent(ctx: Engine, slot: Slot, exp_id: int, proposal: Propo
             return decided.but(Status.DISCARD, f"dropped: {decided.reason}; but the incumbent moved again "
                                                f"({rebases} rebases)")
         try:
+            proposal = rebased(ctx, exp_id, proposal, now_tip)
             built = build(ctx, slot, exp_id, proposal, now_tip)
         except Refused as r:
             return decided.but(Status.DISCARD, f"dropped: beat its parent #{parent_exp} ({decided.reason}), but on "
@@ -154,8 +174,9 @@ def measure_until_decided(ctx: Engine, slot: Slot, exp_id: int, desc: str, built
     """Mark the candidate running, then run it until the judge decides against its parent."""
     ctx.journal.running(exp_id, commit=built.commit, parent=built.parent, diff=built.candidate.diff,
                         code_hash=built.candidate.code_hash, attempt=attempt, slot=slot.label, seed=ctx.execution.settings.seed,
-                        log_path=str(ctx.execution.log_path(run_stem(exp_id, attempt, 0))))
-    ctx.report(Event(EventKind.START, exp_id, desc, slot=slot.label))
+                        log_path=str(ctx.execution.log_path(run_stem(exp_id, attempt, 0))),
+                        proposal=built.proposal if built.proposal.meta.get("knobs", {}).get("rebased") else None)
+    ctx.report(Event(EventKind.START, exp_id, built.proposal.description, slot=slot.label))
     values = ctx.state.samples(exp_id)
     values.clear()  # this attempt's runs only
     decision: Decision | None = None
@@ -169,14 +190,18 @@ def measure_until_decided(ctx: Engine, slot: Slot, exp_id: int, desc: str, built
         done = Decided(Status.DISCARD, r.reason, built, attempt, r, decision, warnings=warnings)
         if r.status is RunStatus.INFRA:
             return dataclasses.replace(done, requeue=True)
+        if r.status is RunStatus.STOPPED:  # clearly worse than the incumbent part-way (engine/early_stop.py)
+            return done.but(Status.DISCARD, r.reason)
         if r.status is not RunStatus.OK:  # crash, timeout, invalid, interrupted: data, not a verdict
             return done.but(Status(r.status.value), r.reason)
         values.append(r.measurement.metric)  # type: ignore[arg-type]
         parent_runs = list(ctx.state.samples(parent_exp)) if parent_exp is not None else []
         if not parent_runs:
             return done.but(Status.DISCARD, "the incumbent has no metric to compare with")
-        decision = second_look(ctx, ctx.judge.decide(values, parent_runs, ctx.goal, ctx.state.noise()), values,
-                               parent_runs, warnings)
+        verdict = judged(ctx, slot, exp_id, desc, values, parent_exp)  # type: ignore[arg-type]
+        if verdict is None:  # stopped while it waited for the baseline's calibration: run again on resume
+            return done.but(Status.INTERRUPTED, "the harness stopped while it waited for the baseline's calibration")
+        decision = second_look(ctx, verdict[0], values, verdict[1], warnings)
         if decision.verdict is Verdict.MORE_RUNS and not ctx.stop.is_set():
             ctx.note(decision.reason, exp_id, desc, slot.label)
             k += 1

@@ -98,7 +98,11 @@ class Journal:
         return commit
 
     def running(self, exp_id: int, *, commit: str, parent: str | None, diff: str, code_hash: str, attempt: int,
-                slot: str, log_path: str, seed: int) -> None:
+                slot: str, log_path: str, seed: int, proposal: Proposal | None = None) -> None:
+        """Running, with the commit that runs; ``proposal`` when it was written again for a new
+        incumbent (a knobs proposal moved: the ledger holds what runs)."""
+        if proposal is not None:
+            self.write.set_proposal(self.campaign, exp_id, description=proposal.description, proposal=proposal.to_json())
         self.write.set_running(self.campaign, exp_id, commit=commit, parent=parent, diff=diff, code_hash=code_hash,
                                 attempt=attempt, seed=seed, slot=slot, log_path=log_path)
         self._wrote(exp_id)

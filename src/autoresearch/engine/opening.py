@@ -266,6 +266,7 @@ def open_campaign(workspace: Workspace, config: Config, *, tag: str | None) -> O
         campaign = _maybe_rebase(workspace, ledger, campaign, config)
         check_arena_files(workspace, config, campaign.base_commit)
         continue_campaign(ledger, workspace, campaign, config.model_dump(mode="json"))
+        campaign = ledger.campaign(tag) or campaign  # with the settings just recorded (this run's overrides)
         return OpenCampaign(workspace, ledger, campaign, lock, False)
     except BaseException:
         lock.release()

@@ -3,8 +3,9 @@ thread per running experiment, the limits, and the stop.
 
 The queue of work is the ledger's ``pending`` rows: the pump registers each proposal at
 once (the journal's first step), so nothing prepared is lost when the harness stops and a
-resumed campaign runs them first. A free slot takes a due re-measurement of the incumbent,
-else the oldest pending experiment.
+resumed campaign runs them first. A free slot takes a calibration run of the baseline when
+its calibration is incomplete and the slot started last took a candidate (so the two
+alternate), else a due re-measurement of the incumbent, else the oldest pending experiment.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..records import Proposal, Status
 from ..sanitize import one_line
 from ..slots import Slot
 from .baseline import remeasure
+from .calibration import calibration_run, runs_missing
 from .candidate import Refused, Rules, check_candidate
 from .context import Engine
 from .experiment import run_experiment
@@ -31,6 +33,7 @@ from .experiment import run_experiment
 class JobKind(str, enum.Enum):
     CANDIDATE = "candidate"
     REMEASURE = "remeasure"
+    CALIBRATE = "calibrate"  # one of the baseline's calibration runs (engine/calibration.py)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class Scheduler:
         self.ctx, self.slots, self.limits, self.lookahead_setting = ctx, slots, limits, lookahead
         self.active: dict[int, Job] = {}  # slot index -> what runs there
         self.pending: list[int] = []       # proposed, not started; oldest first
+        self.last_started: JobKind | None = None  # calibration runs alternate with candidates
         self.pump = Pump(ctx, proposer, self.proposal_demand, context, self.pending.append)
 
     def run(self) -> Outcome:
@@ -178,7 +182,9 @@ class Scheduler:
         """Give a free slot its next job; False when there is nothing to do."""
         at_max = self.limits.max_experiments is not None and \
             self.ctx.state.counters.done + self._candidates_running() >= self.limits.max_experiments
-        if self._remeasure_due():
+        if self.last_started is JobKind.CANDIDATE and runs_missing(self.ctx) > 0:
+            job = Job(slot, JobKind.CALIBRATE, 0)
+        elif self._remeasure_due():
             job = Job(slot, JobKind.REMEASURE, self.ctx.state.incumbent_ref()[1])
             self.ctx.state.counters.remeasures += 1
         elif self.pending and not at_max:
@@ -186,6 +192,7 @@ class Scheduler:
         else:
             return False
         self.active[slot.index] = job
+        self.last_started = job.kind
         threading.Thread(target=self._job_main, args=(job,), name=f"slot{slot.index}", daemon=True).start()
         return True
 
@@ -193,7 +200,9 @@ class Scheduler:
         ctx = self.ctx
         with ctx.lock:
             try:
-                if job.kind is JobKind.REMEASURE:
+                if job.kind is JobKind.CALIBRATE:
+                    calibration_run(ctx, job.slot)
+                elif job.kind is JobKind.REMEASURE:
                     remeasure(ctx, job.slot, job.exp_id)
                 elif not run_experiment(ctx, job.slot, job.exp_id):  # type: ignore[arg-type]
                     self.pending.append(job.exp_id)  # type: ignore[arg-type]  # requeued: at the end of the queue

@@ -50,6 +50,7 @@ class CampaignState:
     records: Callable[[], list[Experiment]]  # the journal's view of the campaign's experiments
     counters: Counters = field(default_factory=Counters)
     claimed: dict[str, int] = field(default_factory=dict)  # code hash -> experiment being built with it
+    calibration_runs: set[int] = field(default_factory=set)  # run indices of the baseline's calibration runs in flight
     _incumbent: tuple[str, int | None] | None = None
     _samples: dict[int, list[float]] | None = None
     _files: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = field(default_factory=dict)

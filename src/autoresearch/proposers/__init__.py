@@ -33,6 +33,10 @@ def _knobs(config: Config, arena: Path, options: dict) -> Proposer:
              if (arena / p).is_file()}
     readonly = {p: (arena / p).read_text(encoding="utf-8", errors="replace") for p in config.arena.readonly
                 if (arena / p).is_file()}
+    missing = [p for p in config.arena.editable if p not in files]
+    if missing:
+        raise ConfigError(f"editable file(s) not found in {arena}: {', '.join(missing)}; fix [arena] editable in the "
+                          "config (or --editable), or create and commit the file(s)")
     knobs, spaces = proposer.survey(files, readonly)
     if not spaces:
         found = ", ".join(sorted(files)) or "none"
@@ -70,7 +74,11 @@ def _llm_proposer(config: Config, arena: Path, options: dict, *, need_knobs: boo
         max_attempts=t.max_attempts, temperature=t.temperature, max_tokens=t.max_tokens,
         json_format=t.json_format,
     )
-    return LLMProposer(client=client, table=t, editable=tuple(config.arena.editable), knobs=knobs)  # type: ignore[arg-type]
+    proposer = LLMProposer(client=client, table=t, editable=tuple(config.arena.editable), knobs=knobs)  # type: ignore[arg-type]
+    if knobs is not None:  # what the knobs proposer has to say (a missing package): the campaign prints the llm's notes
+        proposer.notes.extend(knobs.notes)  # type: ignore[attr-defined]
+        knobs.notes.clear()  # type: ignore[attr-defined]
+    return proposer
 
 
 def _llm(config: Config, arena: Path, options: dict) -> Proposer:

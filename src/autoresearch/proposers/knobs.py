@@ -21,13 +21,17 @@ How trials are made and remembered (the ledger is the truth):
 
 - Every proposal is rebuilt from the history it is given: the baseline and every earlier
   knobs experiment become Optuna trials (keep/discard with their metric as COMPLETE;
-  crash, timeout and invalid as FAIL), then the sampler, seeded with ``seed + number of
+  crash, timeout and invalid as FAIL; a discard stopped early as PRUNED, with its progress
+  curve as intermediate values), then the sampler, seeded with ``seed + number of
   trials``, is asked for the next one. Nothing lives only in memory, so a resumed campaign
   proposes exactly what an uninterrupted one would.
-- Each proposal changes at most ``changes_per_trial`` knobs (default 2), chosen at random;
-  the others keep the incumbent's values. Trials record the full vector of knob values
-  they ran with, so every trial, made against whichever incumbent, is an observation of
-  the same function of the knobs.
+- The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: local moves of at
+  most ``changes_per_trial`` knobs around the incumbent (first around the user's values),
+  then a GP over every knob, switching arms when one stalls; its schedule is replayed from
+  the history. With a named sampler each proposal changes at most ``changes_per_trial``
+  knobs (default 2), chosen at random; the others keep the incumbent's values. Trials
+  record the full vector of knob values they ran with, so every trial, made against
+  whichever incumbent, is an observation of the same function of the knobs.
 - When a kept change came from another proposer (an LLM edited the model), code outside
   the knobs differs: trials whose non-knob code (the editable files with knob values
   masked) differs from the incumbent's are left out of the study. The study's notion of
@@ -37,6 +41,7 @@ How trials are made and remembered (the ledger is the truth):
 from __future__ import annotations
 
 import hashlib
+import logging
 import importlib
 import math
 import random
@@ -44,12 +49,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
+from ..progress import intermediate_values
 from ..protocols import ProposalContext
 from ..records import Experiment, Goal, Proposal, Status
 from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
+from .knob_strategy import Policy, local_point, next_arm, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
 
 __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
@@ -57,7 +64,7 @@ __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space",
 
 
 
-SAMPLERS = ("tpe", "cmaes", "gp", "random")
+SAMPLERS = ("auto", "tpe", "cmaes", "gp", "random")  # auto: the portfolio of knob_strategy
 _SAMPLER_NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy", "torch")}
 
 
@@ -77,7 +84,7 @@ def make_sampler(kind: str, seed: int, startup_trials: int) -> Any:
 
 @dataclass
 class KnobsProposer:
-    sampler: str = "tpe"
+    sampler: str = "auto"
     seed: int = 0
     changes_per_trial: int = 2
     startup_trials: int = 4
@@ -92,6 +99,8 @@ class KnobsProposer:
     name: str = "knobs"
     max_attempts: int = 25
     stop_reason: str | None = None
+    policy: Policy = field(default_factory=Policy)  # sampler "auto": its portfolio
+    notes: list[str] = field(default_factory=list)  # what the user should know (the campaign prints them)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -108,7 +117,18 @@ class KnobsProposer:
             )
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # said at import when greenlet is missing; only the GP's speed depends on it, not the results
+        logging.getLogger("optuna._gp.batched_lbfgsb").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        if self.sampler == "auto" and self.policy.model == "gp":
+            missing = [m for m in _SAMPLER_NEEDS["gp"] if not _importable(m)]
+            if missing:
+                from dataclasses import replace
+
+                self.policy = replace(self.policy, model="tpe")
+                self.notes.append(f"knobs: {' and '.join(missing)} not installed, so the search uses TPE where it "
+                                  "would use a Gaussian process (measured weaker on smooth landscapes; "
+                                  f"pip install {' '.join(missing)} to use it)")
 
     # knobs and spaces of the incumbent code
     def survey(self, files: Mapping[str, str], readonly: Mapping[str, str] | None = None) -> tuple[list[Knob], dict[str, Space]]:
@@ -206,7 +226,9 @@ class KnobsProposer:
         in_flight = _in_flight(context.history, signature)
         taken = {tuple(sorted(t.params.items())) for t in trials} | in_flight
         n = len(trials) + len(in_flight)
-        found = self._sample(study, dists, knobs, spaces, current, n, taken) or \
+        done = outcomes(context.history, signature) if self.sampler == "auto" else []
+        arm = next_arm(done, self.policy) if self.sampler == "auto" else None
+        found = self._draw(arm, done, study, dists, knobs, spaces, current, n, taken) or \
             self._untried_grid_point(knobs, spaces, current, n, taken)
         if found is None:
             self.stop_reason = ("the knobs search space is exhausted: every value on its grid was tried around the "
@@ -219,6 +241,7 @@ class KnobsProposer:
             description=describe(knobs, changes), edits=render_edits(knobs, changes), proposer=self.name,
             meta={"knobs": {
                 "params": params, "values": values, "signature": signature, "sampler": self.sampler, "trial": n,
+                **({"arm": arm} if arm else {}),
                 "spaces": {nm: s.as_dict() for nm, s in spaces.items()},
                 "parent": {"params": {nm: spaces[nm].to_param(current[nm]) for nm in names},
                            "metric": context.incumbent_metric},
@@ -243,18 +266,41 @@ class KnobsProposer:
             raise ConfigError("every knob's current value lies outside its search space; widen [proposer.knobs.space]")
         return spaces, current
 
+    def _draw(self, arm: str | None, done: Sequence[tuple[str, bool | None]], study: Any, dists: Mapping[str, Any],
+              knobs: Sequence[Knob], spaces: Mapping[str, Space], current: Mapping[str, Any], n: int,
+              taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """An untried point from the configured sampler, or from the portfolio's arm."""
+        if arm is None:
+            return self._sample(study, dists, knobs, spaces, current, n, taken,
+                                self.sampler, self.changes_per_trial, self.startup_trials)
+        if arm == "model":  # a model that keeps proposing tried points has converged: local moves instead
+            found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0,
+                                 self.policy.startup, attempts=2)
+            if found is not None:
+                return found
+        centre = {nm: spaces[nm].to_param(current[nm]) for nm in spaces}
+        length = trust_length(done, self.policy)
+        for attempt in range(self.max_attempts):
+            point = local_point(random.Random(_mix(self.seed, n, attempt)), spaces, centre, length, self.changes_per_trial)
+            changes, params = _as_written(knobs, spaces, point)
+            if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
+                return changes, params
+            taken.add(tuple(sorted(params.items())))
+        return None
+
     def _sample(self, study: Any, dists: Mapping[str, Any], knobs: Sequence[Knob], spaces: Mapping[str, Space],
-                current: Mapping[str, Any], n: int, taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Ask the sampler (at most ``changes_per_trial`` knobs move) for an untried point."""
+                current: Mapping[str, Any], n: int, taken: set[tuple], sampler: str, changes_per_trial: int,
+                startup_trials: int, attempts: int | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried point."""
         import optuna
 
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
-        for attempt in range(self.max_attempts):
-            k = len(names) if self.changes_per_trial <= 0 else min(self.changes_per_trial, len(names))
+        for attempt in range(attempts or self.max_attempts):
+            k = len(names) if changes_per_trial <= 0 else min(changes_per_trial, len(names))
             chosen = set(rng.sample(names, k))
             fixed = {nm: spaces[nm].to_param(current[nm]) for nm in names if nm not in chosen}
-            base = make_sampler(self.sampler, _mix(self.seed, n, attempt), self.startup_trials)
+            base = make_sampler(sampler, _mix(self.seed, n, attempt), startup_trials)
             study.sampler = optuna.samplers.PartialFixedSampler(fixed, base)
             trial = study.ask(dists)
             params = dict(trial.params)
@@ -295,7 +341,7 @@ class KnobsProposer:
         out: list[Any] = []
         seen: set[tuple[Any, ...]] = set()
 
-        def add(params: Mapping[str, Any], value: float | None) -> None:
+        def add(params: Mapping[str, Any], value: float | None, pruned: Mapping[int, float] | None = None) -> None:
             if any(params.get(nm) is None or not _contains(dists[nm], params[nm]) for nm in spaces):
                 return
             vector = {nm: params[nm] for nm in spaces}
@@ -303,7 +349,10 @@ class KnobsProposer:
             if key in seen:
                 return
             seen.add(key)
-            if value is not None and math.isfinite(value):
+            if pruned is not None:  # stopped early: Optuna's own notion, with its intermediate values
+                out.append(create_trial(params=vector, distributions=dict(dists), state=TrialState.PRUNED,
+                                        intermediate_values=dict(pruned)))
+            elif value is not None and math.isfinite(value):
                 out.append(create_trial(params=vector, distributions=dict(dists), value=value))
             else:
                 out.append(create_trial(params=vector, distributions=dict(dists), state=TrialState.FAIL))
@@ -315,7 +364,9 @@ class KnobsProposer:
             parent = stored.get("parent") or {}
             if parent.get("metric") is not None:
                 add(parent.get("params", {}), parent["metric"])
-            if e.status in (Status.KEEP, Status.DISCARD) and e.metric is not None:
+            if e.status is Status.DISCARD and "stopped_early_at" in e.metrics:
+                add(stored["params"], None, pruned=intermediate_values(e.log_path))
+            elif e.status in (Status.KEEP, Status.DISCARD) and e.metric is not None:
                 add(stored["params"], e.metric)
             elif e.status in (Status.CRASH, Status.TIMEOUT, Status.INVALID):
                 add(stored["params"], None)

@@ -97,7 +97,7 @@ class Dashboard:
 
         ledger, campaign = open_ledger_readonly(self.arena, self.tag)
         try:
-            return report_data(ledger, campaign)
+            return report_data(ledger, campaign, self.arena)
         finally:
             ledger.close()
 

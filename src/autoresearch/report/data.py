@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..campaign_config import settings_text
 from ..store.ledger import Campaign, Ledger
 from ..records import Goal
 from ..status import campaign_status
@@ -13,11 +15,16 @@ from ..status import campaign_status
 Z95 = 1.959964
 
 
-def report_data(ledger: Ledger, campaign: Campaign) -> dict[str, Any]:
-    """The status data with each experiment's diff, warnings and last log tail added, and
-    the summary (see ``summarize``)."""
+def report_data(ledger: Ledger, campaign: Campaign, arena: Path | None = None) -> dict[str, Any]:
+    """The status data with each experiment's diff, warnings and last log tail added, the
+    summary (see ``summarize``), the knobs' importance and search scales, and (given the
+    arena, whose git it reads) the net diff from the base commit to the incumbent."""
+    from .importance import param_importance
+    from .netdiff import net_diff
+
     data = campaign_status(ledger, campaign)
-    extra = {e.id: e for e in ledger.experiments(campaign)}
+    history = ledger.experiments(campaign)
+    extra = {e.id: e for e in history}
     tails: dict[int, str] = {}
     for r in ledger.runs(campaign):
         tails[r["experiment_id"]] = r["log_tail"]
@@ -27,18 +34,51 @@ def report_data(ledger: Ledger, campaign: Campaign) -> dict[str, Any]:
         e["log_tail"] = tails.get(e["id"], "")
         e["metric"] = _num(x.metric)
     data["summary"] = summarize(data["campaign"], data["experiments"])
+    data["summary"]["settings"] = settings_text(campaign.config)  # what the campaign ran with (campaign_config.py)
     data["ablation"] = ledger.latest_ablation(campaign)
+    data["importance"] = param_importance(history, Goal(campaign.goal))
+    data["param_logs"] = log_scales(history)
+    _baseline_params(data["experiments"], history)
+    if arena is not None:
+        tip = incumbent(data["experiments"])
+        editable = list((campaign.config.get("arena") or {}).get("editable") or [])
+        data["net_diff"] = net_diff(arena, campaign.base_commit, tip["commit"] if tip else None, editable)
+        data["net_diff"]["to_id"] = tip["id"] if tip else None
     return data
+
+
+def incumbent(experiments: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The tip of the chain of kept commits (the branch's last keep): the kept experiment
+    no other kept experiment starts from. Pure."""
+    kept = [e for e in experiments if e["status"] == "keep" and e.get("commit")]
+    parents = {e.get("parent") for e in kept}
+    tips = [e for e in kept if e["commit"] not in parents]
+    return max(tips, key=lambda e: e["id"]) if tips else None
+
+
+def log_scales(history: Sequence[Any]) -> dict[str, bool]:
+    """Knob name -> whether its search space is logarithmic (log, or powers of two), from
+    the spaces stored with the campaign's knobs proposals. Pure."""
+    for e in history:
+        stored = e.meta.get("knobs") if hasattr(e.meta, "get") else None
+        spaces = stored.get("spaces") if hasattr(stored, "get") else None
+        if hasattr(spaces, "items"):
+            return {n: bool(d.get("log")) or d.get("kind") == "pow2" for n, d in spaces.items() if hasattr(d, "get")}
+    return {}
 
 
 def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def effect(a: float, b: float, se_a: float | None, se_b: float | None) -> dict[str, float | None]:
-    """a - b with a 95 % interval when both standard errors are known. Pure."""
+def effect(a: float, b: float, se_a: float | None, se_b: float | None, goal: Goal | None = None) -> dict[str, Any]:
+    """a - b with a 95 % interval when both standard errors are known; with ``goal``, also
+    whether a is better than b (the words the reports print). Pure."""
     half = Z95 * math.sqrt(se_a ** 2 + se_b ** 2) if se_a is not None and se_b is not None else None
-    return {"delta": a - b, "ci": half, "pct": (a - b) / abs(b) * 100 if b else None}
+    out: dict[str, Any] = {"delta": a - b, "ci": half, "pct": (a - b) / abs(b) * 100 if b else None}
+    if goal is not None:
+        out["better"] = goal.better(a, b)
+    return out
 
 
 def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -64,11 +104,11 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
         parent = by_commit.get(e.get("parent"))
         row = {"id": e["id"], "description": e["description"], "metric": e["metric"], "parent_id": parent["id"] if parent else None}
         if parent is not None and parent.get("metric") is not None:
-            row.update(effect(e["metric"], parent["metric"], e.get("se"), parent.get("se")))
+            row.update(effect(e["metric"], parent["metric"], e.get("se"), parent.get("se"), goal))
         chain.append(row)
     vs_baseline = None
     if best is not None and baseline is not None and baseline.get("metric") is not None:
-        vs_baseline = effect(best["metric"], baseline["metric"], best.get("se"), baseline.get("se"))
+        vs_baseline = effect(best["metric"], baseline["metric"], best.get("se"), baseline.get("se"), goal)
     runs = [r for e in experiments for r in e.get("runs", []) if r.get("duration_s") is not None and r.get("started_at")]
     wall = busy = duty = None
     slots = len({r.get("slot") for r in runs}) or 1
@@ -88,3 +128,21 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
         "cost": sum(float(e.get("cost") or 0.0) for e in experiments),
         "runs": sum(len(e.get("runs", [])) for e in experiments),
     }
+
+
+def _baseline_params(experiments: Sequence[dict[str, Any]], history: Sequence[Any]) -> None:
+    """The baseline's knob values (for the parameter plots), from the first knobs proposal
+    made on the baseline, which stored the values it started from."""
+    from ..status import knob_values
+
+    base = next((e for e in experiments if e["id"] == 0), None)
+    if base is None or base.get("params") or not base.get("commit"):
+        return
+    for e in history:
+        stored = e.meta.get("knobs") if hasattr(e.meta, "get") else None
+        parent = stored.get("parent") if hasattr(stored, "get") else None
+        if e.parent == base["commit"] and hasattr(parent, "get") and hasattr(parent.get("params"), "items"):
+            values = knob_values({"knobs": {"params": parent["params"], "spaces": stored.get("spaces") or {}}})
+            if values:
+                base["params"] = values
+            return

@@ -15,8 +15,11 @@ from ..records import Experiment, Goal, Status
 
 def progress_points(experiments: Sequence[Experiment], goal: Goal) -> dict:
     """The chart's data, separated from drawing so it can be tested: kept and discarded
-    points, the running best as a step line, and how many experiments had no metric."""
-    kept, discarded, best_x, best_y = [], [], [], []
+    points, the running best as a step line, and how many experiments had no metric.
+    A discard that beat its parent but was dropped because the incumbent had moved (its
+    reason starts with ``dropped``) is a point of its own: it must not pass for an ordinary
+    grey dot, least of all below the best line."""
+    kept, discarded, dropped, best_x, best_y = [], [], [], [], []
     best = None
     no_metric = 0
     for e in experiments:
@@ -29,12 +32,14 @@ def progress_points(experiments: Sequence[Experiment], goal: Goal) -> dict:
             kept.append((e.id, e.metric, e.description))
             if best is None or goal.better(e.metric, best):
                 best = e.metric
+        elif e.reason.startswith("dropped"):
+            dropped.append((e.id, e.metric))
         else:
             discarded.append((e.id, e.metric))
         if best is not None:
             best_x.append(e.id)
             best_y.append(best)
-    return {"kept": kept, "discarded": discarded, "best_x": best_x, "best_y": best_y, "no_metric": no_metric,
+    return {"kept": kept, "discarded": discarded, "dropped": dropped, "best_x": best_x, "best_y": best_y, "no_metric": no_metric,
             "total": sum(1 for e in experiments if e.status.counted)}
 
 
@@ -56,6 +61,10 @@ def draw_progress(pts: dict, metric: str, goal: Goal) -> Any:
     if pts["discarded"]:
         xs, ys = zip(*pts["discarded"])
         ax.scatter(xs, ys, s=18, color="#b0b0b0", label="discarded", zorder=2)
+    if pts.get("dropped"):
+        xs, ys = zip(*pts["dropped"])
+        ax.scatter(xs, ys, s=40, facecolors="white", edgecolors="#ff7f0e", linewidths=1.6, zorder=3,
+                   label="dropped (beat its parent; the incumbent moved)")
     if pts["kept"]:
         xs, ys, labels = zip(*pts["kept"])
         ax.scatter(xs, ys, s=36, color="#2ca02c", label="kept", zorder=3)
@@ -73,6 +82,9 @@ def draw_progress(pts: dict, metric: str, goal: Goal) -> Any:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{metric} ({'lower' if goal is Goal.MINIMIZE else 'higher'} is better)")
     ax.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # experiment numbers, never 0.25
     handles, _ = ax.get_legend_handles_labels()
     if handles:
         fig.legend(loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)

@@ -13,6 +13,7 @@ its user can: read what that user can read, use the network, fill the disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -22,12 +23,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from ..records import RunOutcome
 from ..runs.spec import RunSpec
 from .. import safefs
 from .limits import Cgroups, RunCgroup, dir_size_mb, machine_cgroups, wrap
+from .watch import ProgressWatch, WatchSpec
 from .proctree import ACTIVE_ROOTS, ACTIVE_TOKENS, HARNESS_PREFIX, PROTECTED, SPAWN_LOCK, ProcessTracker, become_subreaper
 
 RESULT_FILE_CAP = 1 << 20
@@ -95,8 +97,9 @@ class _CappedLog:
     a short drain.
     """
 
-    def __init__(self, pipe: BinaryIO, path: Path, cap: int):
+    def __init__(self, pipe: BinaryIO, path: Path, cap: int, on_chunk: Callable[[bytes], None] | None = None):
         self.pipe = pipe
+        self.on_chunk = on_chunk  # every chunk, before the cap (progress reports)
         self.fd = pipe.fileno()
         self.path = path
         self.head_cap = cap // 2
@@ -124,6 +127,8 @@ class _CappedLog:
                 break
             if not chunk:
                 break
+            if self.on_chunk is not None:
+                self.on_chunk(chunk)
             room = self.head_cap - self.total
             self.total += len(chunk)
             if room > 0:
@@ -164,8 +169,15 @@ def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str
     return "\n".join(text.splitlines()[-lines:])
 
 
+def progress_file_of(spec: RunSpec) -> Path | None:
+    """Where the run may append JSON progress lines (AUTORESEARCH_PROGRESS_FILE): beside its
+    result file, in the directory only this run's results live in."""
+    return spec.result_file.parent / "progress.jsonl" if spec.result_file is not None else None
+
+
 class LocalHandle:
-    def __init__(self, spec: RunSpec, stop: threading.Event | None, subreaper: bool = False):
+    def __init__(self, spec: RunSpec, stop: threading.Event | None, subreaper: bool = False,
+                 watch: WatchSpec | None = None):
         self.spec = spec
         self.stop = stop
         self.subreaper = subreaper  # orphans of the run are children of this process
@@ -176,6 +188,11 @@ class LocalHandle:
         env["AUTORESEARCH_RUN_TOKEN"] = spec.token
         if spec.result_file is not None:
             env["AUTORESEARCH_RESULT_FILE"] = str(spec.result_file)
+        progress_file = progress_file_of(spec)
+        if progress_file is not None:
+            with contextlib.suppress(OSError):  # (the result directory is emptied before each run anyway)
+                progress_file.unlink(missing_ok=True)
+            env["AUTORESEARCH_PROGRESS_FILE"] = str(progress_file)
         command = spec.command
         self.cgroup: RunCgroup | None = None
         self.limit_hit = ""
@@ -185,6 +202,8 @@ class LocalHandle:
             command = wrap(spec.command, spec.limits, self.cgroup.procs, os.geteuid() == 0,
                            self.cgroup.memory, self.cgroup.pids)
         self.started = time.monotonic()
+        self.watch = ProgressWatch(watch, progress_file, self.started) if watch is not None else None
+        self.early_at: float | None = None
         # No preexec_fn (it forbids vfork and costs milliseconds per run): if the harness
         # dies, its guardian kills the run's processes.
         with SPAWN_LOCK:
@@ -207,7 +226,8 @@ class LocalHandle:
         except (AttributeError, OSError):  # not Linux, or an old kernel
             self._pidfd = None
         assert self.proc.stdout is not None
-        self.log = _CappedLog(self.proc.stdout, spec.log_path, spec.log_cap_bytes)
+        self.log = _CappedLog(self.proc.stdout, spec.log_path, spec.log_cap_bytes,
+                              self.watch.output if self.watch is not None else None)
 
     def _exited_within(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for the run's root to exit. With a pidfd (Linux >= 5.3)
@@ -257,15 +277,22 @@ class LocalHandle:
             self._sweep()  # also when the wait itself was aborted (a second Ctrl-C)
         spec = self.spec
         result_json = read_result_file(spec.result_file) if spec.result_file is not None else None
+        early = self.watch.stop if self.watch is not None and ended == "early" else None
+        if self.watch is not None:
+            self.watch.finish()
         return RunOutcome(
-            exit_code=None if ended in ("timeout", "stopped") or self.limit_hit == "disk" else self.proc.returncode,
+            exit_code=None if ended in ("timeout", "stopped", "early") or self.limit_hit == "disk" else self.proc.returncode,
             timed_out=ended == "timeout", interrupted=ended == "stopped", duration_s=time.monotonic() - self.started,
             log_path=str(spec.log_path), log_tail=log_tail(spec.log_path), log_bytes=self.log.total,
             result_json=result_json, limit=self.limit_hit, peak_rss_mb=self.peak_rss_mb(),
+            progress=self.watch.snapshot() if self.watch is not None else {},
+            stopped_early_at=early.fraction if early is not None else None,
+            stopped_reason=early.reason() if early is not None else "",
         )
 
     def _watch(self) -> str:
-        """Poll until the run ends: "exited", "timeout", "stopped" or "limit"."""
+        """Poll until the run ends: "exited", "timeout", "stopped", "limit", or "early" (the
+        progress rule stopped it)."""
         spec = self.spec
         deadline = self.started + spec.timeout_s
         next_scan, next_disk = self.started + 0.25, self.started + 2.0
@@ -278,6 +305,8 @@ class LocalHandle:
                 return "stopped"
             if self._exited_within(min(0.1, deadline - now)):
                 return "exited"
+            if self.watch is not None and self.watch.poll() is not None:
+                return "early"
             if disk_mb is not None and time.monotonic() >= next_disk:
                 used = dir_size_mb(spec.top) + (dir_size_mb(spec.result_file.parent) if spec.result_file else 0.0)
                 if used > disk_mb:  # its directory and its private result directory count
@@ -389,11 +418,12 @@ class LocalRunner:
         if not self.in_ray_worker:
             self._subreaper = become_subreaper()
 
-    def start(self, spec: RunSpec, stop: threading.Event | None = None) -> LocalHandle:
+    def start(self, spec: RunSpec, stop: threading.Event | None = None, watch: WatchSpec | None = None) -> LocalHandle:
         """Start a run. Its token should come from ``new_run_token`` so that the guardian
-        can find its processes if this harness dies."""
+        can find its processes if this harness dies. ``watch``: record its progress reports
+        and, with a rule, stop it early (``runners/watch.py``)."""
         Guardian.ensure(detached=self.in_ray_worker)
-        return LocalHandle(spec, stop, subreaper=self._subreaper)
+        return LocalHandle(spec, stop, subreaper=self._subreaper, watch=watch)
 
-    def run(self, spec: RunSpec, stop: threading.Event | None = None) -> RunOutcome:
-        return self.start(spec, stop).wait()
+    def run(self, spec: RunSpec, stop: threading.Event | None = None, watch: WatchSpec | None = None) -> RunOutcome:
+        return self.start(spec, stop, watch).wait()

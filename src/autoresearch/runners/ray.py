@@ -40,6 +40,7 @@ from ..store.workspace import Workspace
 from .local import log_tail
 from .proctree import HARNESS_PREFIX
 from .remote import NodeResult, autoresearch_run
+from .watch import WatchSpec
 
 try:
     import ray
@@ -202,11 +203,13 @@ class RayRunner:
                          key=f"{HARNESS_PREFIX}-{r.slot}", tree=tree, files=files, deleted=tuple(deleted),
                          node=self._setup)
 
-    def start(self, spec: RunSpec, stop: threading.Event | None = None) -> "RayHandle":
-        return RayHandle(self, spec, stop)
+    def start(self, spec: RunSpec, stop: threading.Event | None = None, watch: WatchSpec | None = None) -> "RayHandle":
+        """``watch``: the run's progress to record and its early-stopping rule, applied on the
+        node that runs it (the rule is plain data)."""
+        return RayHandle(self, spec, stop, watch)
 
-    def run(self, spec: RunSpec, stop: threading.Event | None = None) -> RunOutcome:
-        return self.start(spec, stop).wait()
+    def run(self, spec: RunSpec, stop: threading.Event | None = None, watch: WatchSpec | None = None) -> RunOutcome:
+        return self.start(spec, stop, watch).wait()
 
 
 class _Infra(Exception):
@@ -214,10 +217,11 @@ class _Infra(Exception):
 
 
 class RayHandle:
-    def __init__(self, runner: RayRunner, spec: RunSpec, stop: threading.Event | None):
+    def __init__(self, runner: RayRunner, spec: RunSpec, stop: threading.Event | None, watch: WatchSpec | None = None):
         self.runner = runner
         self.spec = spec
         self.stop = stop
+        self.watch = watch.to_json() if watch is not None else None
         self.started = time.monotonic()
         self.job = runner.job(spec)
         self.key = self.job.key
@@ -233,7 +237,8 @@ class RayHandle:
         options = dict(self.runner._options)
         if node is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
-        return self.runner._remote.options(**options).remote(job, [self.runner._base[2]])  # type: ignore[index]
+        watch = self.watch if job.parts.phase is Phase.RUN else None
+        return self.runner._remote.options(**options).remote(job, [self.runner._base[2]], watch)  # type: ignore[index]
 
     def _await(self, ref: Any) -> NodeResult | None:
         """The task's answer; None when the harness was stopped; raises _Infra when the
@@ -341,6 +346,7 @@ class RayHandle:
             exit_code=res.exit_code, timed_out=res.timed_out, interrupted=res.interrupted,
             duration_s=res.duration_s, log_path=str(spec.log_path), log_tail=log_tail(spec.log_path),
             log_bytes=res.log_bytes, result_json=res.result_json, limit=res.limit, peak_rss_mb=res.peak_rss_mb,
+            progress=res.progress, stopped_early_at=res.stopped_early_at, stopped_reason=res.stopped_reason,
         )
 
     def _infra_outcome(self, problems: list[str]) -> RunOutcome:

@@ -44,8 +44,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from .. import safefs
 from ..datafiles import covered, link_units, make_links, scan
 from ..integrity import matches, move_outputs
-from ..runs.spec import Phase, Placement, RemoteJob, RemoteParts, child_env, fresh_dir, node_spec
+from ..runs.spec import (Phase, Placement, RemoteJob, RemoteParts, child_env, fresh_dir, harness_venv, node_spec,
+                         venv_first)
 from .local import LocalRunner
+from .watch import WatchSpec
 from .proctree import new_run_token
 
 CHANGED_FILE_CAP = 1 << 20  # a changed tracked file comes back whole up to this size
@@ -223,6 +225,9 @@ class NodeResult:
     result_json: str | None = None
     limit: str = ""
     peak_rss_mb: float | None = None  # measured on the node by the local runner
+    progress: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)  # the run's curves
+    stopped_early_at: float | None = None  # the early-stopping rule stopped it here (fraction of the budget)
+    stopped_reason: str = ""
     changed: Mapping[str, bytes | None] = field(default_factory=dict)  # tracked files the run changed (None: deleted)
     removed: tuple[str, ...] = ()     # outputs deleted before the eval (importable code)
     host: str = ""
@@ -277,10 +282,11 @@ def _check_node(job: RemoteJob) -> None:
                          "each node")
 
 
-def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
+def execute(job: RemoteJob, fetch_base: Callable[[], bytes], watch: WatchSpec | None = None) -> NodeResult:
     """Run one phase of one experiment on this node; see the module docstring. An eval that
     finds no directory of its run here answers ``lost``; a node that cannot run the arena
-    at all raises SetupError."""
+    at all raises SetupError. ``watch``: the run's progress to record and its early-stopping
+    rule, applied here on the node (``runners/watch.py``)."""
     t0 = time.monotonic()
     _check_node(job)
     p = job.parts
@@ -289,6 +295,8 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
     base_arena = base / p.rel if p.rel != "." else base
     if job.node.prepare:
         env = child_env(os.environ, p.env_allow, {**p.extra_env, "AUTORESEARCH_ARENA_DIR": str(base_arena)})
+        if p.venv_first:
+            env = venv_first(env, harness_venv())
         ensure_prepared(work, job.tree, base_arena, job.node.prepare, env, job.node.prepare_timeout_s)
     run_scratch, state_file = work / "scratch" / job.key, work / "state" / f"{job.key}.json"
     removed: list[str] = []
@@ -323,7 +331,7 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
     except Exception as e:  # no bubblewrap on this node
         raise SetupError(f"node {socket.gethostname()}: {e}") from None
     try:
-        out = LocalRunner(in_ray_worker=True).run(spec)
+        out = LocalRunner(in_ray_worker=True).run(spec, watch=watch)
         log = safefs.read_regular(place.log_path, 1 << 40) or b""
     finally:
         place.log_path.unlink(missing_ok=True)
@@ -331,10 +339,11 @@ def execute(job: RemoteJob, fetch_base: Callable[[], bytes]) -> NodeResult:
     return NodeResult(exit_code=out.exit_code, timed_out=out.timed_out, interrupted=out.interrupted,
                       duration_s=out.duration_s, log=log, log_bytes=out.log_bytes, result_json=out.result_json,
                       limit=out.limit, peak_rss_mb=out.peak_rss_mb, changed=changed_files(scratch, hashes), removed=tuple(removed),
-                      host=socket.gethostname(), node_s=time.monotonic() - t0)
+                      host=socket.gethostname(), node_s=time.monotonic() - t0, progress=out.progress,
+                      stopped_early_at=out.stopped_early_at, stopped_reason=out.stopped_reason)
 
 
-def autoresearch_run(job: RemoteJob, base: list[Any]) -> NodeResult:
+def autoresearch_run(job: RemoteJob, base: list[Any], watch: dict[str, Any] | None = None) -> NodeResult:
     """The Ray task (process title ``ray::autoresearch_run``). It lives here, not in
     ``ray.py``, so that a worker process imports only this light module, not the driver's
     (pydantic, git): a fresh worker answers its first task sooner."""
@@ -343,7 +352,7 @@ def autoresearch_run(job: RemoteJob, base: list[Any]) -> NodeResult:
     import ray
 
     try:
-        out = execute(job, lambda: ray.get(base[0]))
+        out = execute(job, lambda: ray.get(base[0]), WatchSpec.from_json(watch) if watch else None)
     except SetupError as e:
         return NodeResult(setup_error=str(e))
     return dataclasses.replace(out, node_id=ray.get_runtime_context().get_node_id())

@@ -81,6 +81,8 @@ class RunSettings:
     data: tuple[str, ...] = ()                    # [arena] data: untracked paths linked into run directories
     seed: int = 0
     wrap_here: bool = True                        # False on Ray: each node wraps its runs itself
+    venv_first: bool = True                       # [runner] harness_venv: the harness's venv first on PATH
+    venv: str | None = None                       # that venv here (None: none applies; see ``harness_venv``)
 
     def command(self, phase: Phase) -> str:
         return self.run if phase is Phase.RUN else (self.eval or "")
@@ -106,7 +108,83 @@ def run_settings(config: "Config", *, check_user: bool = True) -> RunSettings:
         env_allow=(*DEFAULT_ENV_ALLOW, *r.env_allow),
         sandbox_paths=tuple(r.sandbox_paths) if r.sandbox == "bwrap" else None,
         eval_only=tuple(a.eval_only), data=tuple(a.data), seed=r.seed, wrap_here=r.kind != "ray",
+        venv_first=r.harness_venv, venv=harness_venv() if r.harness_venv and r.kind != "ray" else None,
     )
+
+
+# -- the harness's virtual environment ------------------------------------------------------------
+
+TOOL_ENV_MARKERS = ("pipx_metadata.json", "uv-receipt.toml")  # pipx / `uv tool install` environments
+
+
+def harness_venv(prefix: str | None = None, base_prefix: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> str | None:
+    """The virtual environment the harness runs from (default: this interpreter's), when
+    runs should find it first on PATH: ``.venv/bin/autoresearch run`` without activating
+    the venv must not leave ``python train.py`` to the system Python. None when the
+    harness is not in a venv; when the venv is a tool's own (pipx, ``uv tool``: it holds
+    autoresearch, not what runs need); or when the user activated another environment
+    (``VIRTUAL_ENV`` names another one: theirs is the one runs should use)."""
+    import sys
+
+    prefix = sys.prefix if prefix is None else prefix
+    base_prefix = sys.base_prefix if base_prefix is None else base_prefix
+    environ = os.environ if environ is None else environ
+    if os.path.realpath(prefix) == os.path.realpath(base_prefix):
+        return None
+    if any(os.path.exists(os.path.join(prefix, m)) for m in TOOL_ENV_MARKERS):
+        return None
+    active = environ.get("VIRTUAL_ENV")
+    if active and os.path.realpath(active) != os.path.realpath(prefix):
+        return None
+    return prefix
+
+
+def venv_first(env: Mapping[str, str], venv: str | None) -> dict[str, str]:
+    """``env`` with ``venv``'s bin directory first on PATH (once) and VIRTUAL_ENV naming it,
+    as activating it would. Pure."""
+    out = dict(env)
+    if venv is None:
+        return out
+    bin_dir = os.path.join(venv, "Scripts" if os.name == "nt" else "bin")
+    rest = [p for p in out.get("PATH", "").split(os.pathsep) if p and os.path.normpath(p) != os.path.normpath(bin_dir)]
+    out["PATH"] = os.pathsep.join([bin_dir, *rest])
+    out["VIRTUAL_ENV"] = venv
+    return out
+
+
+_PYTHON = re.compile(r"python(\d+(\.\d+)*)?(\.exe)?")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def interpreter(command: str, env: Mapping[str, str], cwd: Path) -> str | None:
+    """The Python a command that starts with ``python``/``python3`` (or a path to one) runs:
+    found on the run's PATH as the shell finds it. None for any other command, or when the
+    command sets PATH itself. Pure but for looking at the file system."""
+    import shlex
+    import shutil
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    while words and (words[0] == "env" or _ASSIGNMENT.match(words[0])):
+        if words[0].startswith("PATH="):
+            return None
+        words = words[1:]
+    if not words or not _PYTHON.fullmatch(os.path.basename(words[0])):
+        return None
+    first = words[0]
+    if "/" in first:
+        return os.path.normpath(first if os.path.isabs(first) else os.path.join(cwd, first))
+    return shutil.which(first, path=env.get("PATH", ""))
+
+
+def with_interpreter(reason: str, command: str, env: Mapping[str, str], cwd: Path) -> str:
+    """A failed run's reason, naming the Python that ran (a module missing from the Python
+    the command found is the usual cause: the wrong environment)."""
+    python = interpreter(command, env, cwd)
+    return reason if python is None else f"{reason} (ran with {python})"
 
 
 @dataclass(frozen=True)
@@ -123,6 +201,7 @@ class RemoteParts:
     sandbox_paths: tuple[str, ...] | None = None
     hidden: tuple[str, ...] = ()      # [arena] eval_only patterns kept from this (run) phase
     data: tuple[tuple[str, str], ...] = ()  # [arena] data: (path in the arena, the driver's copy, resolved)
+    venv_first: bool = False          # [runner] harness_venv: the node's own venv first on PATH (``harness_venv``)
 
 
 @dataclass(frozen=True)
@@ -209,12 +288,14 @@ def build_run_spec(settings: RunSettings, *, slot: "Slot", phase: Phase, place: 
     ours = harness_env(slot=slot.index, seed=seed, budget=settings.budget_text, exp_id=exp_id, attempt=attempt,
                        phase=phase, arena=place.arena, commit=commit)
     env = {**base_env, **slot.env, **ours} if allowed else child_env(base_env, settings.env_allow, {**slot.env, **ours})
+    env = venv_first(env, settings.venv)
     hidden = settings.eval_only if phase is Phase.RUN else ()
     command = settings.command(phase)
     data = tuple((rel, os.path.realpath(place.arena / rel)) for rel in settings.data)
     remote = RemoteParts(command=command, commit=commit, rel=place.cwd.relative_to(place.top).as_posix(), phase=phase,
                          slot=slot.index, env_allow=settings.env_allow, extra_env=ours,
-                         sandbox_paths=settings.sandbox_paths, hidden=hidden, data=data)
+                         sandbox_paths=settings.sandbox_paths, hidden=hidden, data=data,
+                         venv_first=settings.venv_first)
     if settings.sandbox_paths is not None and settings.wrap_here:
         from ..integrity import eval_only_files
 
@@ -238,6 +319,8 @@ def node_spec(job: RemoteJob, *, place: Placement, token: str, environ: Mapping[
     p = job.parts
     extra = {**p.extra_env, "AUTORESEARCH_ARENA_DIR": str(place.arena)}
     env = child_env(environ, p.env_allow, extra)
+    if p.venv_first:
+        env = venv_first(env, harness_venv(environ=environ))
     command = p.command
     if p.sandbox_paths is not None:
         from ..integrity import eval_only_files

@@ -426,7 +426,13 @@ def tsv_row(e: Experiment) -> str:
     value = f"{e.metric:.6f}" if e.metric is not None and math.isfinite(e.metric) else "0.000000"
     mem = memory_gb(e.metrics)
     mem_text = f"{mem:.1f}" if mem is not None else "0.0"
-    return f"{commit}\t{value}\t{mem_text}\t{e.status.value}\t{_tsv_text(e.description)}"
+    description = e.description
+    stopped = e.metrics.get("stopped_early_at")
+    if stopped is not None and e.status is Status.DISCARD:  # early stopping (progress.py)
+        from ..progress import suffix
+
+        description = f"{description} {suffix(stopped)}"
+    return f"{commit}\t{value}\t{mem_text}\t{e.status.value}\t{_tsv_text(description)}"
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -79,6 +79,12 @@ class LedgerWriter:
                  json.dumps(proposal, sort_keys=True, default=str), tokens, cost, socket.gethostname(), time.time()),
             )
 
+    def set_proposal(self, campaign: Campaign, id: int, *, description: str, proposal: Mapping[str, Any]) -> None:
+        """A proposal written again for a new incumbent (a knobs proposal rebased): what will run."""
+        with self.tx() as db:
+            db.execute("UPDATE experiments SET description=?, proposal_json=? WHERE campaign_id=? AND id=?",
+                       (description, json.dumps(proposal, sort_keys=True, default=str), campaign.id, id))
+
     def set_running(
         self, campaign: Campaign, id: int, *, commit: str, parent: str | None, diff: str, code_hash: str,
         attempt: int, seed: int, slot: str, log_path: str,

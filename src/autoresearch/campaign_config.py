@@ -1,0 +1,181 @@
+"""A campaign's settings: the effective config (file plus command-line overrides) recorded
+with the campaign when it starts belongs to it. ``run`` (resuming), ``ablate`` and
+``run --dry-run`` on an existing campaign start from those recorded settings, not from
+the file as it is now; what their own command line overrides applies on top (and a
+resumed ``run`` records the result). So a campaign started with ``--time-budget 10`` is
+resumed and ablated at 10 s although the file says 60.
+
+Two exceptions: a new campaign, and a campaign whose only experiment is a failed baseline
+(it restarts with the config as it is now: "fix the config, run again"), take the file.
+A recorded config that no longer validates (written by another version) gives way to the
+file, with a note that says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .config import LoadedConfig, load_config, set_dotted, validate_config
+from .errors import AutoresearchError
+from .store.ledger import Campaign
+
+SHOWN_DIFFERENCES = 6
+
+
+@dataclass(frozen=True)
+class CampaignConfig(LoadedConfig):
+    """A ``LoadedConfig`` that knows where its values came from."""
+
+    tag: str | None = None                      # the campaign whose recorded settings it is
+    recorded: bool = False                      # from the campaign's recorded settings (else: the file)
+    overridden: frozenset[str] = frozenset()    # keys this command line set
+    notes: tuple[str, ...] = ()                 # what a person should know (the file now says otherwise)
+
+    def origin(self, key: str) -> str:
+        """Where the value of a dotted key came from, in words."""
+        if any(key == k or key.startswith(k + ".") for k in self.overridden):
+            return "this command line"
+        if self.recorded:
+            return f"the settings recorded with campaign {self.tag}"
+        return self.source
+
+
+def campaign_config(arena: Path, campaign: Campaign | None, overrides: Mapping[str, Any] | None = None, *,
+                    fresh: bool = False, topics: tuple[str, ...] = ()) -> CampaignConfig:
+    """The settings a command on ``campaign`` uses: its recorded ones with ``overrides`` on
+    top; the file's (with ``overrides``) for no campaign, or when ``fresh`` (a failed
+    baseline restarts with the config as it is now). ``topics``: the tables the command
+    uses (its notes name differences there only; default all)."""
+    overrides = dict(overrides or {})
+    if campaign is None or fresh or not campaign.config:
+        return _from_file(arena, overrides, campaign)
+    label = f"the settings recorded with campaign {campaign.tag!r}"
+    try:
+        validate_config(campaign.config, label)
+    except AutoresearchError as e:
+        loaded = _from_file(arena, overrides, campaign)
+        note = (f"{label} no longer validate ({str(e).splitlines()[-1].strip()}); using {loaded.source} as it is now")
+        return CampaignConfig(loaded.config, loaded.source, loaded.raw, campaign.tag, False, loaded.overridden,
+                              (*loaded.notes, note))
+    raw = copy.deepcopy(dict(campaign.config))
+    for key, value in overrides.items():
+        set_dotted(raw, key, value)
+    config = validate_config(raw, label, set(overrides))
+    return CampaignConfig(config, f"recorded with campaign {campaign.tag}", raw, campaign.tag, True,
+                          frozenset(overrides), tuple(_file_differs(arena, overrides, config.model_dump(mode="json"), topics)))
+
+
+def _from_file(arena: Path, overrides: Mapping[str, Any], campaign: Campaign | None) -> CampaignConfig:
+    loaded = load_config(arena, overrides)
+    return CampaignConfig(loaded.config, loaded.source, loaded.raw, campaign.tag if campaign else None, False,
+                          frozenset(overrides))
+
+
+def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, Any],
+                  topics: tuple[str, ...] = ()) -> list[str]:
+    """A note when the config file (with this command line) now says otherwise than the
+    campaign's recorded settings: those stay, and the note says how to change them."""
+    try:
+        now = load_config(arena, overrides)
+    except (AutoresearchError, OSError):
+        return []  # a file that no longer loads does not matter here: the recorded settings are used
+    file = now.config.model_dump(mode="json")
+    keys = [k for k in differences(file, used) if not topics or k.split(".")[0] in topics]
+    if not keys:
+        return []
+    shown = ", ".join(f"{k} = {_text(_get(used, k))} (the file: {_text(_get(file, k))})" for k in keys[:SHOWN_DIFFERENCES])
+    more = f" and {len(keys) - SHOWN_DIFFERENCES} more" if len(keys) > SHOWN_DIFFERENCES else ""
+    return [f"the campaign keeps its recorded settings where {now.source} now says otherwise: {shown}{more}. "
+            "Give a setting on the command line to change it (e.g. --set arena.time_budget_s=30)"]
+
+
+def differences(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested tables. Pure."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            out += differences(x, y, name + ".")
+        elif x != y:
+            out.append(name)
+    return out
+
+
+def _get(table: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = table
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def run_config(arena: Path, tag: str | None, overrides: Mapping[str, Any] | None = None) -> CampaignConfig:
+    """The settings ``run`` uses: the campaign it continues (``tag``, or the latest) keeps its
+    recorded ones; a new campaign, or one whose only experiment is a failed baseline, takes
+    the file's."""
+    campaign, failed_baseline = find_campaign(arena, tag)
+    return campaign_config(arena, campaign, overrides, fresh=failed_baseline)
+
+
+def find_campaign(arena: Path, tag: str | None) -> tuple[Campaign | None, bool]:
+    """The campaign a ``run`` would continue (``tag``, or the latest) and whether its only
+    experiment is a failed baseline, read without writing anything; (None, False) when there
+    is none, or the ledger cannot be read (opening the campaign says why)."""
+    import sqlite3
+
+    from .engine.opening import LEDGER_FILE
+    from .store.ledger import Ledger
+    from .store.workspace import STATE_DIR
+
+    path = arena / STATE_DIR / LEDGER_FILE
+    if not path.is_file():
+        return None, False
+    try:
+        ledger = Ledger(path, readonly=True)
+    except (AutoresearchError, sqlite3.Error, OSError):
+        try:  # an older schema: opening the campaign upgrades it anyway (its settings must not be lost)
+            ledger = Ledger(path)
+        except (AutoresearchError, sqlite3.Error, OSError):
+            return None, False
+    try:
+        campaign = ledger.campaign(tag) if tag else ledger.latest_campaign()
+        if campaign is None:
+            return None, False
+        exps = ledger.experiments(campaign)
+    except (AutoresearchError, sqlite3.Error, OSError, ValueError):
+        return None, False
+    finally:
+        ledger.close()
+    from .records import Status
+
+    failed = len(exps) == 1 and exps[0].id == 0 and exps[0].status not in (Status.KEEP, Status.INTERRUPTED)
+    return campaign, failed
+
+
+
+def settings_text(config: Mapping[str, Any]) -> str:
+    """The recorded settings a reader of a campaign's numbers needs (budget, timeout, judge,
+    slots, seed), in one line; "" when none are recorded. Pure."""
+    a, j, r = (config.get(t) if isinstance(config.get(t), Mapping) else {} for t in ("arena", "judge", "runner"))
+    parts = []
+    budget = a.get("time_budget_s")
+    if isinstance(budget, (int, float)):
+        timeout = a.get("timeout_s") if isinstance(a.get("timeout_s"), (int, float)) else 2 * budget + 60
+        parts.append(f"time budget {budget:g} s per run, timeout {timeout:g} s")
+    if j.get("policy"):
+        parts.append(f"judge {j['policy']}")
+    if r.get("slots") is not None:
+        slots = r["slots"] if isinstance(r["slots"], int) else ",".join(map(str, r["slots"])) \
+            if isinstance(r["slots"], list) else r["slots"]
+        parts.append(f"slots {slots}")
+    if r.get("seed") is not None:
+        parts.append(f"seed {r['seed']}")
+    return ", ".join(parts)

@@ -1,0 +1,127 @@
+"""The baseline's calibration, finished alongside the candidates.
+
+The search starts after ``judge.start_runs`` runs of the baseline (``baseline.calibrate``);
+the rest of its ``judge.baseline_runs`` runs are interleaved with the candidates: the
+scheduler gives every other free slot a calibration run while runs are missing, and a
+candidate the judge finds promising before the calibration is complete (verdict
+``CALIBRATE``) runs the missing ones on its own slot, then is judged again on the same runs
+of its own. So nothing is kept on the weak noise estimate of two runs: every keep is made
+by the test of the full calibration (see ``judge.confirm_decision``).
+
+A calibration run is an ordinary run of experiment 0 (purpose ``baseline``, the baseline's
+attempt, the next run index and so the next seed): the ledger and ``status`` show it among
+the baseline's runs, and the baseline's mean and standard error follow each one. Nothing
+about the calibration is kept in memory that the ledger does not hold, so a campaign killed
+mid-calibration resumes it where it stopped. Called with the engine's lock held.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import fmean
+from typing import Mapping, Sequence
+
+from ..errors import BaselineError
+from ..judge import Decision, Verdict
+from ..records import Purpose, RunStatus, Status
+from ..slots import Slot
+from ..stats import pooled_sd
+from .context import Engine
+
+
+def calibrating(ctx: Engine) -> bool:
+    """The baseline has fewer runs than the judge's calibration asks for."""
+    return len(ctx.state.samples(0)) < ctx.judge.baseline_runs
+
+
+def runs_missing(ctx: Engine) -> int:
+    """Calibration runs of the baseline still to start (those in flight are not missing)."""
+    return max(0, ctx.judge.baseline_runs - len(ctx.state.samples(0)) - len(ctx.state.calibration_runs))
+
+
+def baseline_reason(runs: int, target: int, sigma: float | None) -> str:
+    """The baseline's reason in the ledger, for ``runs`` of its ``target`` runs."""
+    if target <= 1:
+        return "baseline"
+    noise = f", noise sd {sigma:.4g}" if sigma is not None else ""
+    if runs >= target:
+        return f"baseline: {runs} runs{noise}"
+    return f"baseline: {runs} of {target} runs so far{noise}; the rest run alongside the first candidates"
+
+
+def calibration_run(ctx: Engine, slot: Slot) -> None:
+    """One more run of the baseline on ``slot``, folded into its mean and the noise. A run
+    the baseline fails now (it worked before: it is flaky) stops the campaign."""
+    base = ctx.journal.experiment(0)
+    assert base is not None and base.status is Status.KEEP
+    k = len(ctx.state.samples(0))
+    while k in ctx.state.calibration_runs:  # each run its own index, so its own seed
+        k += 1
+    ctx.state.calibration_runs.add(k)
+    try:
+        while True:  # a run the infrastructure failed is done again (bounded by the streak)
+            with ctx.unlocked():
+                workdir = ctx.execution.checkout(slot, ctx.campaign.base_commit)
+            r = ctx.measure(slot, exp_id=0, attempt=base.attempt, k=k, purpose=Purpose.BASELINE, workdir=workdir,
+                            commit=ctx.campaign.base_commit)
+            if r.status is not RunStatus.INFRA or ctx.error is not None:
+                break
+    finally:
+        ctx.state.calibration_runs.discard(k)
+        ctx.lock.notify_all()
+    if r.status is RunStatus.OK:
+        _fold(ctx, slot, r.measurement.metric, r.measurement.metrics, r.measurement.warnings)  # type: ignore[arg-type]
+    elif r.status not in (RunStatus.INTERRUPTED, RunStatus.INFRA):
+        ctx.fail(BaselineError(
+            f"run {k} of the baseline ({r.status.value}) failed: {r.reason}\n"
+            f"--- last lines of {r.run.log_path} ---\n{r.log_tail}\n---\n"
+            "Its earlier runs worked, so the arena is flaky; the judge needs every calibration run of the "
+            "baseline. Make the run reliable and run the campaign again: it goes on where it stopped."))
+
+
+def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], warnings: Sequence[str]) -> None:
+    """A calibration run's value: the baseline's mean, run count and standard error follow;
+    the last run's reason says the calibration is complete."""
+    values = ctx.state.samples(0)
+    values.append(value)
+    sigma, _ = pooled_sd([values])
+    mean, n0 = fmean(values), ctx.judge.baseline_runs
+    se = sigma / math.sqrt(len(values)) if sigma is not None else None
+    if len(values) == n0:  # complete: the reason says so
+        stats = {"runs": float(len(values)), "mean": mean, **({"se": se} if se is not None else {})}
+        ctx.journal.finished(0, Status.KEEP, baseline_reason(len(values), n0, sigma), metric=mean, metrics=metrics,
+                             warnings=warnings, stats=stats)
+        ctx.journal.export()
+        ctx.note(f"calibrated: the baseline's {n0} runs give a noise sd of {sigma:.4g}", 0, "baseline", slot.label)
+    else:
+        ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se)
+        ctx.note(f"calibrating: run {len(values)} of {n0}: {value:.6g} (mean {mean:.6g})", 0, "baseline", slot.label)
+
+
+def finish_calibration(ctx: Engine, slot: Slot) -> bool:
+    """Wait for the calibration to be complete, running the missing runs on ``slot``.
+    False when the harness was stopped or failed meanwhile."""
+    while calibrating(ctx):
+        if ctx.stop.is_set() or ctx.error is not None:
+            return False
+        if runs_missing(ctx) > 0:
+            calibration_run(ctx, slot)
+        else:  # the last ones run on other slots
+            ctx.lock.wait(timeout=0.25)
+    return True
+
+
+def judged(ctx: Engine, slot: Slot, exp_id: int, desc: str, values: list[float],
+           parent_exp: int) -> tuple[Decision, list[float]] | None:
+    """The judge's decision on a candidate's runs, and the parent's runs it was judged
+    against. A candidate found promising while the baseline calibrates waits for the
+    calibration (see above) and is judged again; None when the harness stopped meanwhile."""
+    while True:
+        parent_runs = list(ctx.state.samples(parent_exp))
+        decision = ctx.judge.decide(values, parent_runs, ctx.goal, ctx.state.noise(), calibrating=calibrating(ctx))
+        if decision.verdict is not Verdict.CALIBRATE:
+            return decision, parent_runs
+        have = len(ctx.state.samples(0))
+        ctx.note(f"{decision.reason} ({have} of {ctx.judge.baseline_runs} runs)", exp_id, desc, slot.label)
+        if not finish_calibration(ctx, slot):
+            return None

@@ -1,0 +1,129 @@
+"""Early stopping in a campaign: the rule a candidate's screening run gets, made from the
+incumbent's recorded curves (docs/early-stopping.md).
+
+Every run's progress reports are kept in a file beside its log (``Execution.run``), so
+nothing is lost on resume. When a candidate's screening run is planned, ``EarlyStop``
+reads the curves of the incumbent's successful runs, drops every curve whose end does not
+agree with that run's trusted final metric (the scale between the two comes from the
+baseline's runs, the user's own code), and makes the band: with the confirm judge and two
+or more curves, their mean and spread (``z`` spreads, at least ``margin`` of the value);
+otherwise (greedy: one curve) only the conservative ``margin``. No usable curve: no rule,
+the run goes its full budget.
+
+Settings: ``[judge] early_stop = "auto" | "off"``, ``early_stop_min_fraction``,
+``early_stop_margin``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..progress import Curves, StopRule, curve_end, curve_file_for, end_agrees, end_scale, read_curve_file, reference_band
+from ..records import Purpose
+from ..runners.watch import WatchSpec
+
+GREEDY_MARGIN = 0.10     # one incumbent curve: stop only when 10 % worse than it
+CONFIRM_MARGIN = 0.05    # a band from repeated curves: at least 5 % worse, and beyond Z spreads
+Z = 4.0
+END_TOLERANCE = 0.05     # a curve's end, scaled, may differ from the trusted final by 5 % (or 3 sd of the noise)
+
+
+@dataclass(frozen=True)
+class EarlyStopSettings:
+    mode: str = "auto"               # "auto": on where progress is reported; "off"
+    min_fraction: float = 0.2
+    margin: float | None = None      # None: GREEDY_MARGIN or CONFIRM_MARGIN by the judge's policy
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "EarlyStopSettings":
+        """From a campaign's recorded config (``[judge]``; a campaign from before these
+        settings existed gets the defaults)."""
+        judge = config.get("judge") or {}
+        return cls(str(judge.get("early_stop", "auto")), float(judge.get("early_stop_min_fraction", 0.2)),
+                   judge.get("early_stop_margin"))
+
+
+@dataclass(frozen=True)
+class TrustedRun:
+    """One successful run of an experiment: its curves and its trusted final metric."""
+
+    curves: Curves
+    final: float
+
+
+def trusted_runs(rows: list[Mapping[str, Any]], attempt: int | None) -> list[TrustedRun]:
+    """The OK runs among ledger rows (of ``attempt``, and re-measurements), with their curves."""
+    out = []
+    for r in rows:
+        if r.get("status") != "ok" or r.get("metric") is None or not r.get("log_path"):
+            continue
+        if attempt is not None and r.get("attempt") != attempt and r.get("purpose") != Purpose.REMEASURE.value:
+            continue
+        out.append(TrustedRun(read_curve_file(curve_file_for(r["log_path"])), float(r["metric"])))
+    return out
+
+
+def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric: str, goal: str, policy: str,
+              settings: EarlyStopSettings, noise_sd: float | None, incumbent_id: int) -> StopRule | None:
+    """The rule for a candidate of this incumbent, or None when its curves cannot be trusted
+    or there are none. Pure."""
+    common = [k for k in (incumbent[0].curves if incumbent else {}) if all(k in t.curves for t in incumbent)]
+    keys = sorted(common, key=lambda k: k != metric)  # the metric's own curve first
+    for key in keys:
+        scale = end_scale((curve_end(t.curves[key]), t.final) for t in baseline if key in t.curves)  # type: ignore[misc]
+        if scale is None:
+            continue
+        usable = [t.curves[key] for t in incumbent
+                  if end_agrees(curve_end(t.curves[key]), t.final, scale, noise_sd, END_TOLERANCE)]  # type: ignore[arg-type]
+        if not usable:
+            continue
+        band = len(usable) >= 2 and policy == "confirm"
+        margin = settings.margin if settings.margin is not None else (CONFIRM_MARGIN if band else GREEDY_MARGIN)
+        reference = reference_band(usable)
+        if reference:
+            return StopRule(key, goal, reference, min_fraction=settings.min_fraction, margin=margin,
+                            z=Z if band else 0.0, curves=len(usable), incumbent=incumbent_id)
+    return None
+
+
+class EarlyStop:
+    """What every run is watched for (``Execution.watch_for``): its curves always; for a
+    candidate's screening run, the rule from the incumbent's curves. Called with the
+    engine's lock held (it reads the ledger and the state)."""
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+        self.settings = EarlyStopSettings.from_config(ctx.campaign.config)
+        self.notes: set[int] = set()
+
+    def watch_for(self, exp_id: int, purpose: Purpose, base: WatchSpec) -> WatchSpec:
+        if exp_id <= 0 or purpose is not Purpose.SCREEN or self.settings.mode == "off":
+            return base
+        rule = self.rule()
+        return WatchSpec(base.budget_s, base.metric, base.pattern, rule) if rule is not None else base
+
+    def rule(self) -> StopRule | None:
+        ctx = self.ctx
+        inc = ctx.state.incumbent_ref()[1]
+        if inc is None:
+            return None
+        ledger, campaign = ctx.state.ledger, ctx.campaign
+        attempt: Callable[[int], int | None] = lambda i: (e.attempt if (e := ctx.journal.experiment(i)) else None)
+        incumbent = trusted_runs(ledger.runs(campaign, inc), attempt(inc))
+        if not any(t.curves for t in incumbent):
+            return None  # no progress reported: early stopping is off by itself
+        baseline = incumbent if inc == 0 else trusted_runs(ledger.runs(campaign, 0), attempt(0))
+        rule = make_rule(incumbent, baseline, metric=ctx.metric, goal=ctx.goal.value, policy=ctx.judge.name,
+                         settings=self.settings, noise_sd=ctx.state.noise()[0], incumbent_id=inc)
+        if rule is None and inc not in self.notes:
+            self.notes.add(inc)
+            ctx.note(f"early stopping paused: the progress curves of the incumbent #{inc} do not agree with its "
+                     "trusted metric (or share no name with the baseline's); its candidates run their full budget")
+        return rule
+
+
+def attach(ctx: Any) -> None:
+    """Give the campaign's execution its early-stopping rule maker (once)."""
+    if getattr(ctx.execution, "early_stop", None) is None:
+        ctx.execution.early_stop = EarlyStop(ctx)

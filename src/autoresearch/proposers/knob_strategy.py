@@ -1,0 +1,150 @@
+"""The knobs proposer's default strategy (``sampler = "auto"``): an adaptive portfolio of two
+arms, chosen from the history alone (so a resumed campaign chooses what an uninterrupted one
+would):
+
+- **local**: a trust region around the incumbent (TuRBO-style): each proposal moves at most
+  ``changes_per_trial`` knobs by a Gaussian step in the knobs' unit cube (log-scaled where
+  the space is); the region's side doubles after ``grow_after`` keeps in a row and halves
+  after ``shrink_after`` local proposals in a row that were not kept (back to its first
+  size once it has shrunk below ``min_length``). The first ``startup`` proposals on a
+  code version are local: a prior centred on the user's values, not uniform random trials
+  over the whole space (real defaults are usually sensible, and a wild first trial costs a
+  whole run).
+- **model**: a model-based global search over every knob (Optuna's GP sampler; TPE where
+  torch is not installed).
+
+After the start-up the model proposes; ``patience`` model proposals in a row without a keep
+hand over to local moves, and ``patience`` local ones without a keep hand back. A keep is
+the judge's word (the confirm judge's keep is a confirmed one), so noise does not move the
+schedule by itself.
+
+Pure functions of (history, policy); the proposer draws the points.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ..records import Experiment, Status
+from .knob_space import Space
+
+ARMS = ("local", "model")
+_RESULTS = (Status.KEEP, Status.DISCARD, Status.CRASH, Status.TIMEOUT, Status.INVALID)
+
+
+@dataclass(frozen=True)
+class Policy:
+    startup: int = 4          # local proposals around the user's values before any model
+    patience: int = 3         # proposals of one arm in a row without a keep before the other takes over
+    first: str = "model"      # the arm after the start-up
+    length: float = 0.2       # the trust region's first side, as a fraction of each knob's range
+    min_length: float = 0.2 / 16
+    max_length: float = 0.8
+    grow_after: int = 2
+    shrink_after: int = 3
+    model: str = "gp"         # the model arm's sampler (tpe where torch is missing)
+    alternate: bool = False   # model and local in turn, instead of switching on stalls
+
+
+def outcomes(history: Sequence[Experiment], signature: str) -> list[tuple[str, bool | None]]:
+    """(arm, kept) of this code version's knobs proposals made by the portfolio, in order;
+    kept is None while one has no result yet. Pure."""
+    out: list[tuple[str, bool | None]] = []
+    for e in sorted(history, key=lambda e: e.id):
+        k = e.meta.get("knobs") if isinstance(e.meta, Mapping) else None
+        if not isinstance(k, Mapping) or k.get("signature") != signature or k.get("arm") not in ARMS:
+            continue
+        if e.status is Status.INTERRUPTED:
+            continue
+        out.append((k["arm"], e.status is Status.KEEP if e.status in _RESULTS else None))
+    return out
+
+
+def next_arm(done: Sequence[tuple[str, bool | None]], policy: Policy) -> str:
+    """The arm of the next proposal. Pure."""
+    if len(done) < policy.startup:
+        return "local"
+    after = done[policy.startup:]
+    if policy.alternate:
+        return "model" if len(after) % 2 == 0 else "local"
+    arm, misses = policy.first, 0
+    for a, kept in after:
+        if a != arm or kept is None:
+            continue
+        misses = 0 if kept else misses + 1
+        if misses >= policy.patience:
+            arm, misses = ("local" if arm == "model" else "model"), 0
+    return arm
+
+
+def trust_length(done: Sequence[tuple[str, bool | None]], policy: Policy) -> float:
+    """The trust region's side now, replayed from the local proposals' results. Pure."""
+    length, wins, misses = policy.length, 0, 0
+    for a, kept in done:
+        if a != "local" or kept is None:
+            continue
+        if kept:
+            wins, misses = wins + 1, 0
+            if wins >= policy.grow_after:
+                length, wins = min(policy.max_length, 2 * length), 0
+        else:
+            wins, misses = 0, misses + 1
+            if misses >= policy.shrink_after:
+                length, misses = length / 2, 0
+                if length < policy.min_length:
+                    length = policy.length
+    return length
+
+
+def to_unit(space: Space, param: Any) -> float:
+    """Where a parameter lies in its space, 0..1 (log-scaled where the space is). Pure."""
+    if space.kind == "choice":
+        i = next(j for j, c in enumerate(space.choices) if type(c) is type(param) and c == param)
+        return i / max(1, len(space.choices) - 1)
+    lo, hi, p = float(space.low), float(space.high), float(param)
+    if hi <= lo:
+        return 0.5
+    if space.log:
+        return (math.log(p) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    return (p - lo) / (hi - lo)
+
+
+def from_unit(space: Space, u: float) -> Any:
+    """The parameter at ``u`` (0..1) of a space: rounded for integer spaces. Pure."""
+    u = min(1.0, max(0.0, u))
+    if space.kind == "choice":
+        return space.choices[round(u * (len(space.choices) - 1))]
+    lo, hi = float(space.low), float(space.high)
+    p = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if space.log else lo + u * (hi - lo)
+    if space.kind in ("int", "pow2"):
+        return int(min(hi, max(lo, round(p))))
+    return min(hi, max(lo, p))
+
+
+def local_point(rng: random.Random, spaces: Mapping[str, Space], centre: Mapping[str, Any], length: float,
+                changes: int) -> dict[str, Any]:
+    """A point in the trust region around ``centre`` (params): ``changes`` knobs (0: all)
+    moved by a Gaussian step of sd ``length / 2`` in the unit cube; an integer knob whose
+    step rounds back to its value moves one notch. Pure given ``rng``."""
+    names = sorted(spaces)
+    k = len(names) if changes <= 0 else min(changes, len(names))
+    moved = set(rng.sample(names, k))
+    out = dict(centre)
+    for nm in sorted(moved):
+        sp = spaces[nm]
+        if sp.kind == "choice":
+            if rng.random() < max(length, 0.25):
+                out[nm] = rng.choice([c for c in sp.choices if c != centre[nm]] or list(sp.choices))
+            continue
+        u = to_unit(sp, centre[nm])
+        p = from_unit(sp, u + rng.gauss(0.0, length / 2))
+        if p == centre[nm] and sp.kind in ("int", "pow2") and sp.low < sp.high:
+            step = rng.choice((-1, 1))
+            if not sp.low <= centre[nm] + step <= sp.high:
+                step = -step
+            p = centre[nm] + step
+        out[nm] = p
+    return out

@@ -1,0 +1,100 @@
+"""A campaign's settings belong to it (DESIGN.md): what it recorded when it started is what
+a resumed run and an ablation use, unless their own command line says otherwise. Pure
+parts table-driven; the rest through the real CLI and a real ledger."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from autoresearch.ablate_knobs import _edit_back
+from autoresearch.campaign_config import differences, settings_text
+from autoresearch.cli_ablate import verdict_text
+from autoresearch.edits import apply_edits
+from autoresearch.proposers.knob_code import find_knobs
+from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
+from conftest import run_cli
+
+
+@pytest.mark.parametrize("a, b, keys", [
+    ({"arena": {"time_budget_s": 10.0}}, {"arena": {"time_budget_s": 10.0}}, []),
+    ({"arena": {"time_budget_s": 10.0, "run": "x"}}, {"arena": {"time_budget_s": 7.0, "run": "x"}}, ["arena.time_budget_s"]),
+    ({"runner": {"slots": 1}}, {"runner": {"slots": [1, 2]}}, ["runner.slots"]),
+    ({"a": {"b": {"c": 1}}}, {"a": {"b": {}}}, ["a.b.c"]),
+    ({"a": 1}, {"b": 1}, ["a", "b"]),
+])
+def test_differences(a, b, keys):
+    assert differences(a, b) == keys
+
+
+@pytest.mark.parametrize("config, text", [
+    ({"arena": {"time_budget_s": 10.0, "timeout_s": 30.0}, "judge": {"policy": "greedy"}, "runner": {"slots": 2, "seed": 3}},
+     "time budget 10 s per run, timeout 30 s, judge greedy, slots 2, seed 3"),
+    ({"arena": {"time_budget_s": 60, "timeout_s": None}}, "time budget 60 s per run, timeout 180 s"),  # 2 x budget + 60
+    ({"runner": {"slots": ["cuda:0", "cuda:1"]}}, "slots cuda:0,cuda:1"),
+    ({}, ""),
+    ({"arena": "not a table"}, ""),
+])
+def test_settings_text(config, text):
+    assert settings_text(config) == text
+
+
+@pytest.mark.parametrize("row, text", [
+    ({"verdict": "essential", "problem": "", "effect": 0.2}, "essential"),
+    ({"verdict": "does not revert cleanly", "problem": "does not revert cleanly on the final incumbent", "effect": None},
+     "does not revert cleanly on the final incumbent"),
+    ({"verdict": "superseded", "problem": "superseded by #10: LR set again later", "effect": None},
+     "superseded by #10: LR set again later"),
+    ({"verdict": "does not revert cleanly", "problem": "the knob LR is no longer in the code", "effect": None},
+     "does not revert cleanly: the knob LR is no longer in the code"),
+    ({"problem": "crash: the run exited with code 1"}, "crash: the run exited with code 1"),
+])
+def test_verdict_text(row, text):
+    assert verdict_text(row) == text
+
+
+@pytest.mark.parametrize("before, now, after", [
+    ("LR = 0.01\n", "LR = 0.004841  # tuned\n", "LR = 0.01  # tuned\n"),
+    ("LR = 0.0012345\n", "LR = 0.003\n", "LR = 0.0012345\n"),          # more digits than the proposer writes: kept
+    ("WIDTH = 2**6\n", "WIDTH = 2**8\n", "WIDTH = 2**6\n"),
+    ("BETAS = (0.9, 0.95)\n", "BETAS = (0.9, 0.99)\n", "BETAS = (0.9, 0.95)\n"),
+])
+def test_a_knob_is_set_back_to_its_value_before(before, now, after):
+    old = {k.name: k for k in find_knobs("train.py", before)}
+    cur = {k.name: k for k in find_knobs("train.py", now)}
+    name = next(n for n in cur if cur[n].value != old[n].value)
+    assert apply_edits({"train.py": now}, [_edit_back(cur[name], old[name])], ["train.py"])["train.py"] == after
+
+
+def test_a_recorded_config_that_no_longer_validates_gives_way_to_the_file(tmp_path):
+    arena = make_synthetic_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [{"description": "lower lr",
+                                                   "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    assert run_cli("run", arena, "--tag", "a", "--time-budget", "7", "--proposals", props, "-n", "1").returncode == 0
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    config = json.loads(db.execute("SELECT config_json FROM campaigns").fetchone()[0])
+    config["arena"]["retired_key"] = 1  # what another version of autoresearch may have written
+    db.execute("UPDATE campaigns SET config_json = ?", (json.dumps(config),))
+    db.commit()
+    db.close()
+    r = run_cli("run", arena, "--tag", "a", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "source: autoresearch.toml" in r.stdout and "time_budget_s = 10.0" in r.stdout
+    assert "settings recorded with campaign 'a' no longer validate" in r.stderr and "retired_key" in r.stderr
+
+
+def test_a_ledger_of_an_older_schema_keeps_its_campaigns_settings(tmp_path):
+    # opening the campaign upgrades the ledger; its recorded settings are read all the same
+    arena = make_synthetic_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [{"description": "lower lr",
+                                                   "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    assert run_cli("run", arena, "--tag", "a", "--time-budget", "7", "--proposals", props, "-n", "1").returncode == 0
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    r = run_cli("run", arena, "--tag", "a", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "source: recorded with campaign a" in r.stdout and "time_budget_s = 7.0" in r.stdout

@@ -1,0 +1,174 @@
+"""Progress reports and the early-stopping rule: pure functions, table-driven."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from autoresearch.engine.early_stop import EarlyStopSettings, TrustedRun, make_rule
+from autoresearch.progress import (LineSplitter, StopRule, add_point, curve_file_for, decide, end_agrees, end_scale,
+                                   parse_progress_json, parse_progress_line, pattern_value, read_curve_file,
+                                   reference_band, suffix, value_at, write_curve_file)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("progress: 0.25 train_loss: 3.1", (0.25, {"train_loss": 3.1})),
+    ("progress: 25% train_loss: 3.1 lr: 1e-3", (0.25, {"train_loss": 3.1, "lr": 0.001})),
+    ("  progress=0.5 loss=2.0", (0.5, {"loss": 2.0})),
+    ("progress: 0.5, loss: 2.0, acc: 0.9", (0.5, {"loss": 2.0, "acc": 0.9})),
+    ("progress: 0.3 train_loss: nan", (0.3, {})),            # not finite: left out
+    ("progress: 0.3 train_loss: 3,1", (0.3, {})),            # unparsable: left out
+    ("progress: 1.7 loss: 2", (None, {"loss": 2.0})),        # not a fraction: elapsed time then
+    ("progress: 150% loss: 2", (1.0, {"loss": 2.0})),        # kept in [0, 1]
+    ("progress: -0.1 loss: 2", (None, {"loss": 2.0})),
+    ("progress: 0.4", (0.4, {})),
+    ("step 200: train loss 3.1", None),
+    ("val_bpb: 1.5", None),
+    ("my progress: 0.5 loss: 2", None),
+])
+def test_parse_progress_line(line, expected):
+    assert parse_progress_line(line) == expected
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('{"progress": 0.25, "train_loss": 3.1}', (0.25, {"train_loss": 3.1})),
+    ('{"train_loss": 3.1}', (None, {"train_loss": 3.1})),
+    ('{"progress": 0.5, "loss": 2, "note": "x", "ok": true}', (0.5, {"loss": 2.0})),
+    ('{"progress": 0.5, "loss": NaN}', (0.5, {})),
+    ("[1, 2]", None),
+    ("not json", None),
+    ('{"progress": 0.5', None),
+])
+def test_parse_progress_json(line, expected):
+    assert parse_progress_json(line) == expected
+
+
+@pytest.mark.parametrize("pattern, line, expected", [
+    (r"val loss ([0-9.]+)", "step 100: train loss 3.2, val loss 3.3", 3.3),
+    (r"val loss (?P<value>[0-9.]+)", "val loss 1.5 ... val loss 1.4", 1.4),
+    (r"val loss ([0-9.]+)", "train loss 3.2", None),
+    (r"val loss (\S+)", "val loss inf", None),
+])
+def test_pattern_value(pattern, line, expected):
+    assert pattern_value(re.compile(pattern), line) == expected
+
+
+def test_add_point_bounds_and_monotone_fractions():
+    curves: dict = {}
+    add_point(curves, 0.5, {"a": 1.0})
+    add_point(curves, 0.4, {"a": 2.0})  # a fraction never goes back
+    assert curves["a"] == [(0.5, 1.0), (0.5, 2.0)]
+    for i in range(1000):
+        add_point(curves, 0.5 + i / 2000, {"a": float(i)})
+    assert len(curves["a"]) <= 256 and curves["a"][-1][1] == 999.0
+    for i in range(20):
+        add_point(curves, 1.0, {f"k{i}": 1.0})
+    assert len(curves) == 8
+
+
+@pytest.mark.parametrize("chunks, lines", [
+    ([b"a\nb", b"c\n"], ["a", "bc"]),
+    ([b"x\r\n"], ["x"]),
+    ([b"y" * 5000], ["y" * 4096]),
+])
+def test_line_splitter(chunks, lines):
+    s = LineSplitter()
+    out = [line for c in chunks for line in s.feed(c)]
+    assert out == lines
+
+
+@pytest.mark.parametrize("f, expected", [(0.1, None), (0.2, 4.0), (0.3, 3.5), (0.4, 3.0), (0.5, None)])
+def test_value_at(f, expected):
+    assert value_at([(0.2, 4.0), (0.4, 3.0)], f) == expected
+
+
+def test_reference_band_mean_and_sd():
+    band = reference_band([[(0.0, 4.0), (1.0, 2.0)], [(0.0, 5.0), (1.0, 3.0)]], grid=(0.5,))
+    assert band == ((0.5, 3.5, pytest.approx(0.7071, abs=1e-4)),)
+    assert reference_band([[(0.5, 1.0), (1.0, 1.0)]], grid=(0.25,)) == ()  # outside the curve
+
+
+RULE = StopRule("loss", "minimize", ((0.1, 4.0, 0.1), (1.0, 3.0, 0.1)), min_fraction=0.2, margin=0.1, z=4.0)
+
+
+@pytest.mark.parametrize("curve, stopped", [
+    ([(0.3, 5.0), (0.35, 5.0)], True),                    # both points far above the band
+    ([(0.3, 5.0)], False),                                 # one point: patience 2
+    ([(0.3, 5.0), (0.35, 3.8)], False),                    # the last point within the band
+    ([(0.1, 9.0), (0.15, 9.0)], False),                    # before min_fraction
+    ([(0.3, 4.15), (0.35, 4.15)], False),                  # worse, but within max(4 sd, 10 %)
+    ([(0.3, 3.0), (0.35, 2.9)], False),                    # better
+])
+def test_decide_minimize(curve, stopped):
+    assert (decide(RULE, curve) is not None) == stopped
+
+
+def test_decide_maximize_and_reason():
+    rule = StopRule("acc", "maximize", ((0.0, 0.5, 0.0), (1.0, 0.9, 0.0)), margin=0.1, z=0.0)
+    stop = decide(rule, [(0.5, 0.3), (0.6, 0.3)])
+    assert stop is not None
+    assert stop.reason() == "stopped early at 60 % of the budget: acc 0.3 vs the incumbent's 0.74 ± 0"
+    assert decide(rule, [(0.5, 0.7), (0.6, 0.74)]) is None
+    assert suffix(0.3) == "(stopped early at 30 %)"
+    assert StopRule.from_json(rule.to_json()) == rule
+
+
+@pytest.mark.parametrize("end, final, scale, sd, ok", [
+    (3.0, 4.3, 1.44, None, True),        # the baseline's scale: train loss -> bpb
+    (1.0, 4.3, 1.44, None, False),       # a lying curve: far better than what was measured
+    (3.0, 4.3, 1.44, 0.2, True),
+    (2.8, 4.3, 1.44, 0.01, False),       # 6 % off, noise tiny
+    (2.8, 4.3, 1.44, 0.1, True),         # within 3 sd
+])
+def test_end_agrees(end, final, scale, sd, ok):
+    assert end_agrees(end, final, scale, sd, 0.05) is ok
+
+
+def test_end_scale():
+    assert end_scale([(2.0, 3.0), (4.0, 6.0), (0.0, 1.0)]) == 1.5
+    assert end_scale([]) is None
+
+
+def curve(start: float, end: float) -> list[tuple[float, float]]:
+    return [(i / 10, start + (end - start) * i / 10) for i in range(11)]
+
+
+S = EarlyStopSettings()
+
+
+@pytest.mark.parametrize("incumbent, policy, expected", [
+    ([TrustedRun({"loss": curve(4, 2)}, 2.0)], "greedy", ("loss", 0.1, 0.0, 1)),
+    ([TrustedRun({"loss": curve(4, 2)}, 2.0), TrustedRun({"loss": curve(4.1, 2.1)}, 2.1)], "confirm",
+     ("loss", 0.05, 4.0, 2)),
+    ([TrustedRun({"loss": curve(4, 2)}, 2.0), TrustedRun({"loss": curve(4.1, 2.1)}, 2.1)], "greedy",
+     ("loss", 0.1, 0.0, 2)),
+    ([TrustedRun({"loss": curve(4, 0.5)}, 2.0)], "greedy", None),            # a lying curve: not used
+    ([TrustedRun({"other": curve(4, 2)}, 2.0)], "greedy", None),             # nothing the baseline shares
+    ([TrustedRun({}, 2.0)], "greedy", None),
+    ([TrustedRun({"loss": curve(4, 0.5)}, 2.0), TrustedRun({"loss": curve(4, 2)}, 2.0)], "confirm",
+     ("loss", 0.1, 0.0, 1)),                                                  # the liar dropped, the other kept
+])
+def test_make_rule(incumbent, policy, expected):
+    baseline = [TrustedRun({"loss": curve(4, 2)}, 2.0)]
+    rule = make_rule(incumbent, baseline, metric="val_bpb", goal="minimize", policy=policy, settings=S,
+                     noise_sd=None, incumbent_id=3)
+    got = (rule.key, rule.margin, rule.z, rule.curves) if rule is not None else None
+    assert got == expected
+
+
+def test_make_rule_prefers_the_metric_itself():
+    inc = [TrustedRun({"loss": curve(4, 2), "val_bpb": curve(3, 1.5)}, 1.5)]
+    rule = make_rule(inc, inc, metric="val_bpb", goal="minimize", policy="greedy", settings=S, noise_sd=None,
+                     incumbent_id=0)
+    assert rule is not None and rule.key == "val_bpb"
+
+
+def test_curve_file_round_trip(tmp_path):
+    path = curve_file_for(tmp_path / "0003-a1-run.log")
+    assert path.name == "0003-a1-run.progress.json"
+    write_curve_file(path, {"loss": [(0.1, 3.0), (0.2, 2.5)]})
+    assert read_curve_file(path) == {"loss": [(0.1, 3.0), (0.2, 2.5)]}
+    path.write_text('{"loss": [[0.1, "x"], [0.2, 2.0]], "bad": 3}')
+    assert read_curve_file(path) == {"loss": [(0.2, 2.0)]}
+    assert read_curve_file(tmp_path / "missing.json") == {}
