@@ -59,10 +59,14 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(*args: str | os.PathLike, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess."""
+            timeout: float = 120, report: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess. ``run`` writes no end-of-campaign report unless
+    ``report`` (~1 s of CPU each, matplotlib's import mostly; tests/test_report.py checks it)."""
+    words = [str(a) for a in args]
+    if words and words[0] == "run" and not report and not {"--no-report", "--dry-run"} & set(words):
+        words.append("--no-report")
     return subprocess.run(
-        [sys.executable, "-m", "autoresearch", *map(str, args)],
+        [sys.executable, "-m", "autoresearch", *words],
         cwd=cwd, env=_env(env), capture_output=True, text=True, timeout=timeout,
     )
 

@@ -231,11 +231,11 @@ def test_ablate_and_a_resumed_run_use_the_campaigns_settings(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "time budget 7 s per run (the settings recorded with campaign a), timeout 30 s" in r.stdout
     assert "arena.time_budget_s = 7.0 (the file: 10.0)" in r.stdout  # the file says otherwise: said, not used
-    assert _budgets(notes) == ["7"] * 3  # full, baseline, without #1
+    assert _budgets(notes) == ["7"] * 2  # full, baseline (without #1, the only keep, is the baseline's code)
     r = run_cli("ablate", arena, "--tag", "a", "--runs", "1", "--time-budget", "4")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "time budget 4 s per run (this command line)" in r.stdout
-    assert _budgets(notes) == ["4"] * 3
+    assert _budgets(notes) == ["4"] * 2
     # the ablation's own override is not the campaign's: a resumed run is back at 7
     r = run_cli("run", arena, "--tag", "a", "--proposals", props)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -356,7 +356,7 @@ def test_ctrl_c_stops_the_ablation_says_what_was_lost_and_exits_130(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     assert time.monotonic() - t0 < 20  # the run was stopped, not waited for
-    assert "interrupted (SIGINT): 0 of 6 runs finished" in err and "was not recorded in the ledger" in err, err
+    assert "interrupted (SIGINT): 0 of 4 runs finished" in err and "was not recorded in the ledger" in err, err
     assert ledger_rows(arena, "SELECT id FROM ablations") == []
     pid = int(started.read_text().split()[0])
     with pytest.raises(ProcessLookupError):
@@ -375,3 +375,20 @@ def test_what_removing_a_change_does_in_words(effect, ci, goal, words):
     from autoresearch.cli_ablate import removal_words
 
     assert removal_words(effect, ci, goal) == words
+
+
+@pytest.mark.parametrize("base, words", [
+    ({"mean": 2.0, "effect": 0.5, "ci": 0.1, "p_value": 0.001, "verdict": "holds"}, "0.5 (25.00 %) better"),
+    ({"mean": 2.0, "effect": None, "ci": None, "p_value": None, "verdict": "not measured"}, "no seed on which both"),
+    ({"mean": 2.0, "effect": 0.5, "ci": None, "p_value": None, "verdict": "worse without it (1 run each: no test)"},
+     "one run each: no test"),
+    ({"mean": 2.0, "effect": -0.1, "ci": 0.3, "p_value": 0.4, "verdict": "not confirmed"}, "not confirmed"),
+    ({"mean": None, "effect": None}, "net: not measured (a variant has no value"),
+])
+def test_the_net_line(base, words):
+    from types import SimpleNamespace
+
+    from autoresearch.cli_ablate import net_line
+
+    rows = [{"variant": "full", "mean": 1.5}, {"variant": "baseline", **base}]
+    assert words in net_line(rows, SimpleNamespace(goal="minimize", metric="val_bpb"), 3)

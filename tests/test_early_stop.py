@@ -255,3 +255,24 @@ def test_the_tiny_gpt_arena_reports_a_training_loss_proxy(tmp_path):
     assert len(points) >= 15 and fractions == sorted(fractions) and 0 < fractions[0] and fractions[-1] < 1
     assert all(set(values) == {"train_loss"} for _, values in points)
     assert points[-1][1]["train_loss"] < points[0][1]["train_loss"]  # it learns
+
+
+def _run(curves, final):
+    from autoresearch.engine.early_stop import TrustedRun
+
+    return TrustedRun({k: tuple(v) for k, v in curves.items()}, final)
+
+
+@pytest.mark.parametrize("metric, goal, curves, key", [
+    ("val_bpb", "minimize", {"train_loss": [(0.5, 3.0), (1.0, 2.0)]}, "train_loss"),     # a proxy the goal's way
+    ("val_bpb", "minimize", {"val_bpb": [(0.5, 3.0), (1.0, 2.0)], "train_loss": [(0.5, 3.0), (1.0, 2.0)]}, "val_bpb"),
+    ("accuracy", "maximize", {"train_loss": [(0.5, 3.0), (1.0, 2.0)]}, None),            # the other way: not used
+    ("val_bpb", "minimize", {"step": [(0.5, 300.0), (1.0, 600.0)]}, None),               # says nothing of better
+])
+def test_which_curve_may_stand_for_the_metric(metric, goal, curves, key):
+    from autoresearch.engine.early_stop import EarlyStopSettings, make_rule
+
+    runs = [_run(curves, 2.0)]
+    rule = make_rule(runs, runs, metric=metric, goal=goal, policy="greedy", settings=EarlyStopSettings(),
+                     noise_sd=None, incumbent_id=0)
+    assert (rule.key if rule is not None else None) == key

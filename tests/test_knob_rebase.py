@@ -81,6 +81,8 @@ def test_a_knobs_proposal_is_written_again_on_the_new_code(proposed, incumbent_c
 @pytest.mark.parametrize("proposed, incumbent_code, constraints, reason", [
     ({"LR": 0.02}, "LEARNING = 0.01\nBETAS = (0.9, 0.95)\nDROPOUT = 0.3\n", (), "no longer in the code: LR"),
     ({"LR": 0.02}, "LR = 0.02\nBETAS = (0.9, 0.95)\nDROPOUT = 0.3\n", (), "already holds every value"),
+    # another proposer moved a knob outside its space: the point would not be the code that runs
+    ({"LR": 0.02}, "LR = 0.01\nBETAS = (0.9, 0.95)\nDROPOUT = 1.5\n", (), "DROPOUT lie outside the search space"),
     ({"LR": 0.02}, "LR = 0.01\nBETAS = (0.9, 0.95)\nDROPOUT = 0.9\n", ("LR * DROPOUT < 0.015",),
      "breaks the constraint 'LR * DROPOUT < 0.015'"),
 ])

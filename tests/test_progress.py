@@ -8,7 +8,7 @@ import pytest
 
 from autoresearch.engine.early_stop import EarlyStopSettings, TrustedRun, make_rule
 from autoresearch.progress import (LineSplitter, StopRule, add_point, curve_file_for, decide, end_agrees, end_scale,
-                                   parse_progress_json, parse_progress_line, pattern_value, read_curve_file,
+                                   parse_progress_json, parse_progress_line, pattern_value, proxy_direction, read_curve_file,
                                    reference_band, suffix, value_at, write_curve_file)
 
 
@@ -20,7 +20,7 @@ from autoresearch.progress import (LineSplitter, StopRule, add_point, curve_file
     ("progress: 0.3 train_loss: nan", (0.3, {})),            # not finite: left out
     ("progress: 0.3 train_loss: 3,1", (0.3, {})),            # unparsable: left out
     ("progress: 1.7 loss: 2", (None, {"loss": 2.0})),        # not a fraction: elapsed time then
-    ("progress: 150% loss: 2", (1.0, {"loss": 2.0})),        # kept in [0, 1]
+    ("progress: 150% loss: 2", (None, {"loss": 2.0})),        # not a fraction: elapsed time then
     ("progress: -0.1 loss: 2", (None, {"loss": 2.0})),
     ("progress: 0.4", (0.4, {})),
     ("step 200: train loss 3.1", None),
@@ -39,6 +39,7 @@ def test_parse_progress_line(line, expected):
     ("[1, 2]", None),
     ("not json", None),
     ('{"progress": 0.5', None),
+    ('{"progress": 25, "loss": 2}', (None, {"loss": 2.0})),   # not a fraction: elapsed time then
 ])
 def test_parse_progress_json(line, expected):
     assert parse_progress_json(line) == expected
@@ -99,9 +100,20 @@ RULE = StopRule("loss", "minimize", ((0.1, 4.0, 0.1), (1.0, 3.0, 0.1)), min_frac
     ([(0.1, 9.0), (0.15, 9.0)], False),                    # before min_fraction
     ([(0.3, 4.15), (0.35, 4.15)], False),                  # worse, but within max(4 sd, 10 %)
     ([(0.3, 3.0), (0.35, 2.9)], False),                    # better
+    ([(0.3, 5.0), (0.301, 5.0), (0.302, 5.0)], False),     # fast reports: worse over 0.2 % of the budget only
+    ([(0.25, 5.0), (0.3, 5.0), (0.301, 5.0)], True),       # worse over the last 5 % of the budget
+    ([(0.25, 3.0), (0.3, 5.0), (0.301, 5.0)], False),      # the span's first point was within the band
 ])
 def test_decide_minimize(curve, stopped):
     assert (decide(RULE, curve) is not None) == stopped
+
+
+@pytest.mark.parametrize("name, direction", [
+    ("train_loss", "minimize"), ("val_bpb", "minimize"), ("perplexity", "minimize"), ("val_acc", "maximize"),
+    ("reward", "maximize"), ("step", None), ("tokens", None), ("lr", None), ("loss_scale_acc", None),
+])
+def test_a_proxy_only_where_its_name_says_which_way_is_better(name, direction):
+    assert proxy_direction(name) == direction
 
 
 def test_decide_maximize_and_reason():

@@ -307,7 +307,7 @@ def knobs_campaign(tmp_path_factory):
     """A real knobs campaign on two slots (so some proposals go stale or are dropped), long
     enough for parameter importance."""
     arena = make_synthetic_arena(tmp_path_factory.mktemp("knobs") / "arena")
-    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--sampler", "tpe", "-n", "20", "--slots", "2")
+    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--sampler", "tpe", "-n", "20", "--slots", "2", report=True)
     assert r.returncode == 0, r.stdout + r.stderr
     return arena, r
 
@@ -363,7 +363,7 @@ def test_report_failures_cost_neither_the_outcome_nor_the_exit_code(arena, tmp_p
     r = run_cli("run", arena, "--tag", "f", "--proposals", props, "-n", "1", "--no-report")
     assert r.returncode == 0 and "report:" not in r.stdout and not (arena / ".autoresearch" / "f" / "report.md").exists()
     (arena / ".autoresearch" / "f" / "report.html").mkdir()  # the report cannot be written there
-    r = run_cli("run", arena, "--tag", "f", "--proposals", props)
+    r = run_cli("run", arena, "--tag", "f", "--proposals", props, report=True)
     assert r.returncode == 0, r.stderr
     assert "done: proposals exhausted" in r.stdout
     assert f"report: the report ({arena}/.autoresearch/f/report.html) was not written: " in " ".join(r.stderr.split())
@@ -437,7 +437,7 @@ def test_a_dropped_candidate_is_marked_as_such_everywhere(tmp_path):
     props = write_proposals(tmp_path / "p.json", [
         {"description": "lr 0.003", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
         {"description": "lr 0.004", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.004)]}])
-    r = run_cli("run", arena, "--tag", "d", "--proposals", props, "--slots", "2")
+    r = run_cli("run", arena, "--tag", "d", "--proposals", props, "--slots", "2", report=True)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason, metric FROM experiments")}
     dropped = [i for i, x in rows.items() if x["reason"].startswith("dropped")]

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .campaign_config import run_config
+from .campaign_config import find_campaign, run_config
 from .seeds import names_a_seed, random_seed, seed_note, seed_overrides
 from .config import Config, LoadedConfig
 from .engine import CampaignEngine
@@ -117,7 +117,9 @@ def _settings(arena: Path, tag: str | None, overrides: Mapping[str, Any] | None,
     """The campaign's settings: a continued campaign keeps its recorded ones; a new one that
     names no seed gets a random seed when ``new_seed`` (seeds.py), recorded with them."""
     loaded = run_config(arena, tag, overrides)
-    if new_seed and not loaded.recorded and not names_a_seed(loaded.raw, overrides or {}):
+    campaign, failed_baseline = find_campaign(arena, tag)
+    new = campaign is None or failed_baseline  # not an existing campaign whose recorded config no longer loads
+    if new_seed and new and not names_a_seed(loaded.raw, overrides or {}):
         seed = random_seed()
         loaded = run_config(arena, tag, {**(overrides or {}), **seed_overrides(seed)})
         loaded = dataclasses.replace(loaded, notes=(*loaded.notes, seed_note(seed, chosen=True)))

@@ -78,13 +78,18 @@ def net_line(rows: Sequence[Mapping[str, Any]], campaign: Any, runs: int) -> str
     base = next((r for r in rows if r["variant"] == "baseline"), None)
     if full is None or base is None or full.get("mean") is None or base.get("mean") is None:
         return "net: not measured (a variant has no value; see the problems above)"
+    if base.get("effect") is None:
+        return "net: not measured (no seed on which both the final incumbent and the baseline ran)"
     gain = base["effect"] if campaign.goal == "minimize" else -base["effect"]  # how much better the incumbent is
     pct = f" ({100 * gain / abs(base['mean']):.2f} %)" if base["mean"] else ""
     interval = f", 95 % interval ±{base['ci']:.3g}, p = {base['p_value']:.3g}" if base.get("ci") is not None else ""
     word = "better" if gain >= 0 else "worse"
-    verdict = {"holds": "the improvement holds",
+    if base.get("p_value") is None:  # one run each
+        verdict = "one run each: no test (use --runs 3 or more)"
+    else:
+        verdict = {"holds": "the improvement holds",
                "not confirmed": "the improvement is not confirmed (within the noise of these runs)",
-               "worse than the baseline": "the final incumbent is worse than the baseline"}.get(base.get("verdict"),
-                                                                                             base.get("verdict") or "")
+                   "worse than the baseline": "the final incumbent is worse than the baseline"}.get(
+                       base.get("verdict"), base.get("verdict") or "")
     return (f"net, {runs} fresh seed(s) each: {campaign.metric} {full['mean']:.6g} (final incumbent) vs "
             f"{base['mean']:.6g} (baseline): {abs(gain):.4g}{pct} {word}{interval}: {verdict}")

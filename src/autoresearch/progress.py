@@ -54,9 +54,9 @@ def _finite(text: Any) -> float | None:
 
 def _fraction(x: float | None) -> float | None:
     """A reported fraction, kept in [0, 1]; None when it is not one (negative, absurd)."""
-    if x is None or x < 0 or x > 100:
+    if x is None or x < 0 or x > 1:
         return None
-    return min(x, 1.0)
+    return x
 
 
 def parse_progress_line(line: str) -> tuple[float | None, dict[str, float]] | None:
@@ -155,6 +155,20 @@ def reference_band(curves: Sequence[Curve], grid: Sequence[float] = GRID) -> tup
     return tuple(out)
 
 
+_LOWER = re.compile(r"loss|bpb|bpc|perplexity|ppl|error|err$|nll|mse|mae|rmse|cost|regret", re.IGNORECASE)
+_HIGHER = re.compile(r"acc|accuracy|score|reward|f1|auc|bleu|rouge|precision|recall|map$|iou|return", re.IGNORECASE)
+
+
+def proxy_direction(name: str) -> str | None:
+    """Which way a reported value is better, when its name says so ("train_loss":
+    minimize, "val_acc": maximize); None for anything else ("step", "tokens", "lr"),
+    which is never used as a proxy for the metric. Pure."""
+    lower, higher = bool(_LOWER.search(name)), bool(_HIGHER.search(name))
+    if lower == higher:
+        return None
+    return "minimize" if lower else "maximize"
+
+
 def curve_end(curve: Sequence[tuple[float, float]]) -> float | None:
     return curve[-1][1] if curve else None
 
@@ -245,10 +259,21 @@ def percent(fraction: float) -> str:
     return f"{round(100 * fraction):d} %"
 
 
+SPAN = 0.05  # the budget the worse points must span: one noisy stretch of fast reports is not enough
+
+
 def decide(rule: StopRule, curve: Sequence[tuple[float, float]]) -> Stop | None:
-    """Stop when the last ``rule.patience`` points of the candidate's ``rule.key`` curve are
-    all clearly worse than the incumbent's band (``StopRule.limit``). Pure."""
-    last = list(curve[-rule.patience:])
+    """Stop when the candidate's ``rule.key`` curve is clearly worse than the incumbent's
+    band (``StopRule.limit``) at every point of its last ``SPAN`` of the budget, and those
+    are at least ``rule.patience`` points (a program that reports every step is judged over
+    the same share of its budget as one that reports every 5 %). Pure."""
+    if not curve:
+        return None
+    end = curve[-1][0]
+    start = max((i for i, (f, _) in enumerate(curve) if f <= end - SPAN + 1e-9), default=None)
+    if start is None:
+        return None
+    last = list(curve[start:])
     if len(last) < rule.patience or not all(rule.worse(f, v) for f, v in last):
         return None
     f, v = last[-1]

@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..progress import Curves, StopRule, curve_end, curve_file_for, end_agrees, end_scale, read_curve_file, reference_band
+from ..progress import (Curves, StopRule, curve_end, curve_file_for, end_agrees, end_scale, proxy_direction,
+                        read_curve_file, reference_band)
 from ..records import Purpose
 from ..runners.watch import WatchSpec
 
@@ -69,7 +70,8 @@ def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric
     """The rule for a candidate of this incumbent, or None when its curves cannot be trusted
     or there are none. Pure."""
     common = [k for k in (incumbent[0].curves if incumbent else {}) if all(k in t.curves for t in incumbent)]
-    keys = sorted(common, key=lambda k: k != metric)  # the metric's own curve first
+    # the metric's own curve first; another name only as a proxy that goes the goal's way
+    keys = sorted((k for k in common if k == metric or proxy_direction(k) == goal), key=lambda k: k != metric)
     for key in keys:
         scale = end_scale((curve_end(t.curves[key]), t.final) for t in baseline if key in t.curves)  # type: ignore[misc]
         if scale is None:

@@ -148,7 +148,8 @@ def judge_on_the_incumbent(ctx: Engine, slot: Slot, exp_id: int, proposal: Propo
     attempt (the ledger's warnings and runs show both), or dropped when its edits no longer
     apply there; so a keep always advances the branch from its own parent."""
     for rebases in range(MAX_REBASES + 1):
-        decided = measure_until_decided(ctx, slot, exp_id, proposal.description, built, attempt, parent_exp, warnings)
+        decided = measure_until_decided(ctx, slot, exp_id, proposal.description, built, attempt, parent_exp, warnings,
+                                        screen=rebases == 0)  # a winner measured again is not stopped early
         now_tip, now_exp = ctx.state.incumbent_ref()
         if decided.status is not Status.KEEP or built.parent == now_tip:
             return decided
@@ -170,8 +171,9 @@ def judge_on_the_incumbent(ctx: Engine, slot: Slot, exp_id: int, proposal: Propo
 
 
 def measure_until_decided(ctx: Engine, slot: Slot, exp_id: int, desc: str, built: Built, attempt: int,
-                          parent_exp: int | None, warnings: list[str]) -> Decided:
-    """Mark the candidate running, then run it until the judge decides against its parent."""
+                          parent_exp: int | None, warnings: list[str], screen: bool = True) -> Decided:
+    """Mark the candidate running, then run it until the judge decides against its parent.
+    ``screen``: its first run may be stopped early (not when it beat its parent already)."""
     ctx.journal.running(exp_id, commit=built.commit, parent=built.parent, diff=built.candidate.diff,
                         code_hash=built.candidate.code_hash, attempt=attempt, slot=slot.label, seed=ctx.execution.settings.seed,
                         log_path=str(ctx.execution.log_path(run_stem(exp_id, attempt, 0))),
@@ -185,7 +187,7 @@ def measure_until_decided(ctx: Engine, slot: Slot, exp_id: int, desc: str, built
         if k > 0:
             with ctx.unlocked():
                 workdir = ctx.execution.checkout(slot, built.commit)  # a clean directory for every run
-        r = ctx.measure(slot, exp_id=exp_id, attempt=attempt, k=k, purpose=Purpose.SCREEN if k == 0 else Purpose.CONFIRM,
+        r = ctx.measure(slot, exp_id=exp_id, attempt=attempt, k=k, purpose=Purpose.SCREEN if k == 0 and screen else Purpose.CONFIRM,
                         workdir=workdir, commit=built.commit)
         done = Decided(Status.DISCARD, r.reason, built, attempt, r, decision, warnings=warnings)
         if r.status is RunStatus.INFRA:

@@ -216,6 +216,8 @@ class Scheduler:
         every = self.ctx.judge.remeasure_every
         if every <= 0 or any(j.kind is JobKind.REMEASURE for j in self.active.values()):
             return False
+        if runs_missing(self.ctx) > 0 or self.ctx.state.calibration_runs:
+            return False  # the baseline is still being calibrated (its runs would share indices)
         counters = self.ctx.state.counters
         return counters.candidates_done // every > counters.remeasures
 

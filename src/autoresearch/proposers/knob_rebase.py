@@ -57,15 +57,18 @@ def rebase_knobs(proposal: Proposal, files: Mapping[str, str], metric: float | N
         if bad is not None:
             return f"on the new incumbent it breaks the constraint {bad.text!r}"
     spaces = {nm: Space.from_dict(d) for nm, d in stored["spaces"].items()}
+    outside = sorted(nm for nm, sp in spaces.items() if nm not in changes
+                     and (nm not in by_name or sp.to_param(by_name[nm].value) is None))
+    if outside:  # the study's point would not be the code that runs
+        return f"on the new incumbent, knob(s) {', '.join(outside)} lie outside the search space (or are gone)"
     current_params: dict[str, Any] = {}
     params: dict[str, Any] = {}
     values: dict[str, Any] = {}
     for nm, space in sorted(spaces.items()):
         k = by_name.get(nm)
-        now = space.to_param(k.value) if k is not None else None
-        current_params[nm] = now if now is not None else stored["parent"]["params"].get(nm)
+        current_params[nm] = space.to_param(k.value) if k is not None else stored["parent"]["params"].get(nm)
         params[nm] = stored["params"][nm] if nm in changes else current_params[nm]
-        values[nm] = stored["values"][nm] if nm in changes else (k.value if k is not None else stored["values"].get(nm))
+        values[nm] = stored["values"][nm] if nm in changes else k.value  # type: ignore[union-attr]
     knobs = list(by_name.values())
     meta = dict(proposal.meta)
     meta["knobs"] = {**stored, "params": params, "values": values, "signature": code_signature(files, knobs),

@@ -273,7 +273,11 @@ class KnobsProposer:
         if arm is None:
             return self._sample(study, dists, knobs, spaces, current, n, taken,
                                 self.sampler, self.changes_per_trial, self.startup_trials)
-        if arm == "model":  # a model that keeps proposing tried points has converged: local moves instead
+        complete = sum(1 for t in study.trials if t.state.name == "COMPLETE")
+        # a model that keeps proposing tried points has converged: local moves instead; and one
+        # with fewer finished trials than its start-up would draw uniformly over every knob
+        # (pruned, failed and in-flight trials do not count): local moves until it has them
+        if arm == "model" and complete >= self.policy.startup:
             found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0,
                                  self.policy.startup, attempts=2)
             if found is not None:
