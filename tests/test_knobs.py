@@ -281,3 +281,25 @@ def test_config_declares_and_freezes_knobs(tmp_path):
     bad = make_synthetic_arena(tmp_path / "bad", config_overrides={"proposer.knobs.space.NOPE": {"low": 1, "high": 2}})
     r = run_cli("run", bad, "--proposer", "knobs", "--max-experiments", "2")
     assert r.returncode == 1 and "NOPE" in r.stderr
+
+
+@pytest.mark.parametrize("direction, worst", [("minimize", 3.0), ("maximize", 1.0)])
+def test_a_trial_stopped_early_counts_as_the_worst_for_the_gp(direction, worst):
+    """Optuna's GP ignores pruned trials: without this it proposed the point it had just
+    seen stopped early again (a demo campaign did, twice in a row)."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from autoresearch.proposers.knobs import pruned_as_worst
+
+    d = {"x": FloatDistribution(0, 1)}
+    study = optuna.create_study(direction=direction)
+    study.add_trials([create_trial(params={"x": 0.1}, distributions=d, value=1.0),
+                      create_trial(params={"x": 0.5}, distributions=d, value=3.0),
+                      create_trial(params={"x": 0.9}, distributions=d, state=TrialState.PRUNED,
+                                   intermediate_values={30: 9.0})])
+    out = pruned_as_worst(study)
+    assert [(t.state, t.value) for t in out.trials] == [(TrialState.COMPLETE, 1.0), (TrialState.COMPLETE, 3.0),
+                                                       (TrialState.COMPLETE, worst)]
+    assert [t.state for t in study.trials][-1] is TrialState.PRUNED  # the study rebuilt from the ledger is unchanged

@@ -67,6 +67,7 @@ def test_a_new_campaign_gets_a_random_seed_printed_recorded_and_kept_on_resume(t
     # resumed: the recorded seed, no new one
     r = run_unseeded("run", arena, "--tag", "a", "-n", "5", "--no-report")
     assert r.returncode == 0 and "chosen at random" not in r.stdout, r.stdout + r.stderr
+    assert "runner.seed" not in r.stdout  # the campaign's own seed is not "the file says otherwise"
     assert _seeds(arena, "a") == (seeds[0], seeds[0])
     # --seed N in a new campaign replays campaign a's search
     r = run_unseeded("run", arena, "--tag", "c", "-n", "5", "--seed", str(seeds[0]), "--no-report")

@@ -84,7 +84,11 @@ def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, 
     except (AutoresearchError, OSError):
         return []  # a file that no longer loads does not matter here: the recorded settings are used
     file = now.config.model_dump(mode="json")
-    keys = [k for k in differences(file, used) if not topics or k.split(".")[0] in topics]
+    from .seeds import SEED_KEYS, names_a_seed
+
+    unseeded = not names_a_seed(now.raw, overrides)  # the file names no seed: the campaign's own, not a difference
+    keys = [k for k in differences(file, used) if (not topics or k.split(".")[0] in topics)
+            and not (unseeded and k in SEED_KEYS)]
     if not keys:
         return []
     shown = ", ".join(f"{k} = {_text(_get(used, k))} (the file: {_text(_get(file, k))})" for k in keys[:SHOWN_DIFFERENCES])

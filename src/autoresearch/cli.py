@@ -337,7 +337,8 @@ def report(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     s = data["summary"]
-    console.print(f"wrote {target} ({s['experiments']} experiments, best {s['best']['metric'] if s['best'] else '-'})", markup=False)
+    best = f"{s['best']['metric']:.6g}" if s["best"] else "-"
+    console.print(f"wrote {target} ({s['experiments']} experiments, best {best})", markup=False)
 
 
 @contextlib.contextmanager

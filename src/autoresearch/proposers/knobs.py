@@ -298,6 +298,8 @@ class KnobsProposer:
         """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried point."""
         import optuna
 
+        if sampler == "gp":
+            study = pruned_as_worst(study)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         for attempt in range(attempts or self.max_attempts):
@@ -411,6 +413,24 @@ def _mix(seed: int, trial: int, attempt: int) -> int:
 
 def _knob(knobs: Sequence[Knob], name: str) -> Knob:
     return next(k for k in knobs if k.name == name)
+
+
+def pruned_as_worst(study: Any) -> Any:
+    """The study for Optuna's GP, which ignores pruned trials (TPE uses them): each trial
+    stopped early counts as the worst finished value, so the model does not propose the
+    point it just saw stopped again (a run stopped early was clearly worse than the incumbent)."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
+    values = [t.value for t in study.trials if t.state is TrialState.COMPLETE]
+    if not pruned or not values:
+        return study
+    worst = max(values) if study.direction == optuna.study.StudyDirection.MINIMIZE else min(values)
+    out = optuna.create_study(direction=study.direction)
+    out.add_trials([create_trial(params=t.params, distributions=t.distributions, value=worst)
+                    if t.state is TrialState.PRUNED else t for t in study.trials])
+    return out
 
 
 def _contains(dist: Any, param: Any) -> bool:

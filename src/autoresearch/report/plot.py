@@ -78,7 +78,7 @@ def draw_progress(pts: dict, metric: str, goal: Goal) -> Any:
     ax.set_title(f"{n} experiments, {improvements} kept improvements")
     xlabel = "experiment #"
     if pts["no_metric"]:
-        xlabel += f"\n{pts['no_metric']} without a metric (crash, timeout, invalid) not shown"
+        xlabel += f"\n{pts['no_metric']} without a metric (stopped early, crash, timeout, invalid) not shown"
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{metric} ({'lower' if goal is Goal.MINIMIZE else 'higher'} is better)")
     ax.grid(alpha=0.3)
