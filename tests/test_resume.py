@@ -123,7 +123,7 @@ def _kill_sweep(tmp_path: Path, props: Path, kills_wanted: int, seed: int) -> in
         campaign += 1
         for _ in range(50):
             proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "run", str(arena), "--tag", "t",
-                                     "--proposals", str(props)], env=_env(), stdout=subprocess.PIPE,
+                                     "--proposals", str(props), "--no-report"], env=_env(), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
             time.sleep(rng.uniform(0.3, 1.6))
             if proc.poll() is None:
