@@ -49,13 +49,17 @@ demo: setup
 	$(BIN)/autoresearch report $(DEMO_DIR) --plot $(DEMO_DIR)/progress.png
 	$(BIN)/autoresearch status $(DEMO_DIR)
 
-# Every test, the long end-to-end ones included (what CI runs).
+# Every test, the long end-to-end ones included (what CI runs). Two test processes
+# (pytest-xdist): most tests wait on real subprocesses, so two share 2 cores well
+# (21 min serial, 12 min this way on the 2-core CI machine); the Ray tests stay in one of
+# them (tests/conftest.py). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The quick subset for the edit-test loop.
 test-fast: setup-test
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

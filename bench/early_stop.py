@@ -13,9 +13,13 @@
    - a greedy campaign over the set in its fixed order, early stopping on vs off: compute
      spent (measured run and eval times; a stopped run costs its fraction of the training
      time, no eval), experiments per hour, and the best val_bpb reached at equal compute.
+3. **Live** (``--live N``). Two real greedy campaigns through the CLI over the first N
+   candidates, replayed by the scripted proposer, early stopping off then on: wall time,
+   experiments per hour, runs stopped, best val_bpb.
 
-    python bench/early_stop.py [--candidates 64] [--budget 5] [--out early_stop.json]
+    python bench/early_stop.py [--set choices|proposer] [--candidates 64] [--budget 5] [--out early_stop.json]
     python bench/early_stop.py --replay early_stop.json      # step 2 only
+    python bench/early_stop.py --set proposer --live 24 --budget 10   # 3. two real campaigns, off then on
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -36,6 +41,8 @@ from statistics import fmean
 
 from autoresearch.engine.early_stop import EarlyStopSettings, TrustedRun, make_rule
 from autoresearch.progress import decide
+from autoresearch.proposers.knob_code import find_knobs
+from autoresearch.proposers.knob_space import infer_space
 from autoresearch.runners.local import LocalRunner
 from autoresearch.runners.watch import WatchSpec
 from autoresearch.runs.spec import DEFAULT_ENV_ALLOW, RunSpec, child_env
@@ -49,11 +56,42 @@ CHOICES = {
 
 
 def candidates(n: int) -> list[dict[str, float]]:
-    """Every single change, then pairs drawn with seed 0, up to ``n``."""
+    """The ``choices`` set: every single change of ``CHOICES``, then pairs drawn with seed 0,
+    up to ``n`` (mild changes around a sound default)."""
     singles = [{k: v} for k, vs in CHOICES.items() for v in vs]
     pairs = [{**a, **b} for a, b in itertools.combinations(singles, 2) if a.keys() != b.keys()]
     random.Random(0).shuffle(pairs)
     return (singles + pairs)[:n]
+
+
+def proposer_candidates(n: int) -> list[dict[str, float]]:
+    """The ``proposer`` set: what the knobs proposer's random start-up trials propose for the
+    bundled train.py (the knobs it finds, their inferred spaces, one or two knobs per trial,
+    uniform in each space's own scale), drawn with seed 0. The README demo's proposals
+    before issue 18 were of this kind (7 of 11 ended more than 1.3x worse than the baseline)."""
+    text = (example_dir("tiny-gpt") / "train.py").read_text()
+    spaces = {}
+    for k in find_knobs("train.py", text):
+        space = infer_space(k.name, k.value, isinstance(k.value, int) and not isinstance(k.value, bool))
+        if space is not None:
+            spaces[k.name] = (space, k.value)
+    rng, out = random.Random(0), []
+    while len(out) < n:
+        change = {}
+        for name in rng.sample(sorted(spaces), rng.choice((1, 2))):
+            space, current = spaces[name]
+            if space.kind in ("int", "pow2"):
+                lo, hi = int(space.low), int(space.high)
+                param = round(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))) if space.log else rng.randint(lo, hi)
+                param = min(hi, max(lo, param))
+            else:
+                param = (math.exp(rng.uniform(math.log(space.low), math.log(space.high))) if space.log
+                         else rng.uniform(space.low, space.high))
+            value = space.to_value(param)
+            change[name] = value if isinstance(value, int) else float(f"{value:.3g}")
+        if all(change[k] != spaces[k][1] for k in change):
+            out.append(change)
+    return out
 
 
 def variant(train: str, change: dict[str, float]) -> str:
@@ -89,12 +127,13 @@ def record_one(src: Path, work: Path, change: dict[str, float], seed: int, budge
 def record(args: argparse.Namespace) -> dict:
     src = example_dir("tiny-gpt")
     t0 = time.time()
-    data: dict = {"budget": args.budget, "steps": args.steps, "baseline": [], "candidates": []}
+    data: dict = {"budget": args.budget, "steps": args.steps, "set": args.set, "baseline": [], "candidates": []}
     with tempfile.TemporaryDirectory() as tmp:
         for s in range(args.baseline_seeds):
             data["baseline"].append(record_one(src, Path(tmp), {}, s, args.budget, args.steps))
             print(f"baseline seed {s}: {data['baseline'][-1]['final']}", flush=True)
-        for i, change in enumerate(candidates(args.candidates)):
+        chosen = proposer_candidates(args.candidates) if args.set == "proposer" else candidates(args.candidates)
+        for i, change in enumerate(chosen):
             data["candidates"].append(record_one(src, Path(tmp), change, 0, args.budget, args.steps))
             c = data["candidates"][-1]
             print(f"{i + 1}/{args.candidates} {change}: {c['final']} ({c['run_s']:.1f}+{c['eval_s']:.1f} s)", flush=True)
@@ -217,6 +256,75 @@ def replay(data: dict) -> None:
               f"on {n1} experiments, best {b1:.4f}")
 
 
+# -- live: two real campaigns over the same proposals ---------------------------------------------
+
+def scripted(train: str, chosen: list[dict[str, float]]) -> list[dict]:
+    """The set as the scripted proposer's patches (SEARCH/REPLACE of each knob's line)."""
+    out = []
+    for change in chosen:
+        edits = []
+        for k, v in change.items():
+            line = re.search(rf"^{k} = \S+", train, re.M).group(0)  # type: ignore[union-attr]
+            edits.append({"path": "train.py", "search": line, "replace": f"{k} = {v!r}"})
+        out.append({"description": ", ".join(f"{k}={v}" for k, v in change.items()), "edits": edits})
+    return out
+
+
+def cli(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autoresearch", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def live_arm(chosen: list[dict[str, float]], early: bool, budget: float) -> dict:
+    """A real greedy campaign (the CLI, the local runner, the arena's evaluator) over the
+    set, replayed by the scripted proposer; wall time from start to end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        arena = Path(tmp) / "arena"
+        r = cli("init", "--example", "tiny-gpt", str(arena))
+        assert r.returncode == 0, r.stderr
+        patches = Path(tmp) / "proposals.json"
+        patches.write_text(json.dumps(scripted((arena / "train.py").read_text(), chosen)))
+        toml = arena / "autoresearch.toml"
+        text = toml.read_text().replace('kind = "knobs"', 'kind = "scripted"')
+        text = text.replace('policy = "greedy"', f'policy = "greedy"\nearly_stop = "{"auto" if early else "off"}"')
+        toml.write_text(text + f'\n[proposer.scripted]\nproposals = "{patches}"\n')
+        subprocess.run(["git", "-C", str(arena), "-c", "user.name=bench", "-c", "user.email=bench@localhost",
+                        "commit", "-qam", "the scripted set"], check=True)
+        t0 = time.monotonic()
+        r = cli("run", str(arena), "--max-experiments", str(len(chosen) + 1), "--time-budget", str(budget),
+                "--no-report", "--seed", "0")
+        wall = time.monotonic() - t0
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        st = json.loads(cli("status", str(arena), "--json").stdout)
+    exps = [e for e in st["experiments"] if e["id"] > 0]
+    stopped = [e for e in exps if any("stopped_early_at" in run for run in e.get("runs", []))]
+    kept = [e["metrics"].get("val_bpb") for e in st["experiments"] if e["status"] == "keep"]
+    detail = [(e["id"], e["status"], e["description"], e["metrics"].get("val_bpb"),
+               next((run["stopped_early_at"] for run in e.get("runs", []) if "stopped_early_at" in run), None)) for e in exps]
+    return {"early": early, "wall_s": wall, "experiments": len(exps), "stopped": len(stopped), "detail": detail,
+            "statuses": [e["status"] for e in exps], "best": min(x for x in kept if x is not None),
+            "stopped_at": [run["stopped_early_at"] for e in stopped for run in e["runs"] if "stopped_early_at" in run]}
+
+
+def live(args: argparse.Namespace) -> None:
+    chosen = proposer_candidates(args.live) if args.set == "proposer" else candidates(args.live)
+    arms = {}
+    for early in (False, True):
+        arms[early] = live_arm(chosen, early, args.budget)
+        a = arms[early]
+        print(f"early stopping {'on' if early else 'off'}: {a['experiments']} experiments in {a['wall_s']:.0f} s "
+              f"({3600 * a['experiments'] / a['wall_s']:.0f}/h), {a['stopped']} stopped "
+              f"(at {', '.join(f'{x:.0%}' for x in a['stopped_at']) or '-'}), best val_bpb {a['best']:.4f}; "
+              f"{' '.join(a['statuses'])}", flush=True)
+    off, on = arms[False], arms[True]
+    ran = {k: sum(1 for d in a["detail"] if d[1] != "invalid") for k, a in arms.items()}
+    print(f"live, {len(chosen)} candidates of the {args.set} set, budget {args.budget} s: "
+          f"{(on['experiments'] / on['wall_s']) / (off['experiments'] / off['wall_s']):.2f}x experiments per hour "
+          f"(wall {off['wall_s']:.0f} s off, {on['wall_s']:.0f} s on); counting only experiments that ran (not the "
+          f"scripted patches that no longer applied: {ran[False]} off, {ran[True]} on): "
+          f"{(ran[True] / on['wall_s']) / (ran[False] / off['wall_s']):.2f}x")
+    Path(args.out).write_text(json.dumps({"set": args.set, "budget": args.budget, "arms": [off, on]}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--candidates", type=int, default=64)
@@ -224,9 +332,16 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=5.0)
     ap.add_argument("--steps", type=int, default=0, help="> 0: train exactly this many steps (AUTORESEARCH_MAX_STEPS): "
                     "curves that do not depend on the machine's load; the fraction is then steps done / steps")
+    ap.add_argument("--set", choices=("choices", "proposer"), default="choices",
+                    help="choices: mild hand-picked changes (CHOICES); proposer: the knobs proposer's random start-up draws")
     ap.add_argument("--out", default="early_stop.json")
     ap.add_argument("--replay", help="replay a recorded file only")
+    ap.add_argument("--live", type=int, default=0, help="> 0: two real campaigns (early stopping off, then on) over "
+                    "this many candidates of the set, the scripted proposer replaying them; --budget seconds each")
     args = ap.parse_args()
+    if args.live:
+        live(args)
+        return
     data = json.loads(Path(args.replay).read_text()) if args.replay else record(args)
     if not args.replay:
         print(f"recorded in {data['record_s']:.0f} s")

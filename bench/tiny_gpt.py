@@ -8,6 +8,14 @@
    (mean +- sd), and whether the gain exceeds the noise (Welch's t).
 
     python bench/tiny_gpt.py [--experiments 30] [--budget 30] [--seeds 3]
+
+``--compare auto,tpe --campaign-seeds 0,1,2`` (issue 18): the demo's campaign (12
+experiments of 30 s) once per strategy and campaign seed, two campaigns at a time (one per
+core, paired by seed so the machine's load falls on both strategies alike), no
+re-measurement; per strategy the mean and spread of the final val_bpb, and the proposals
+that scored worse than 1.5x the baseline:
+
+    python bench/tiny_gpt.py --compare auto,tpe --campaign-seeds 0,1,2 --experiments 12 --budget 30
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import time
 from pathlib import Path
 
 from autoresearch.api import run_campaign
+from autoresearch.seeds import seed_overrides
 from autoresearch.store.ledger import Ledger
 from autoresearch.store.gitobjects import git
 
@@ -43,21 +52,62 @@ def measure(arena: Path, commit: str, seed: int, budget: float, work: Path) -> d
     return result
 
 
+def compare(args: argparse.Namespace) -> None:
+    """Campaigns per (strategy, campaign seed), two at a time, each in its own process."""
+    arms, seeds = args.compare.split(","), [int(x) for x in args.campaign_seeds.split(",")]
+    t0, results = time.time(), {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            procs = {}
+            for arm in arms:  # one per core, started together: the load falls on both alike
+                out = Path(tmp) / f"{arm}-{seed}.json"
+                cmd = [sys.executable, __file__, "--experiments", str(args.experiments), "--budget", str(args.budget),
+                       "--seeds", "0", "--sampler", arm, "--seed", str(seed), "--json", str(out)]
+                procs[arm] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}), out)
+            for arm, (proc, out) in procs.items():
+                assert proc.wait() == 0, f"{arm} seed {seed} failed"
+                results[(arm, seed)] = r = json.loads(out.read_text())
+                print(f"{arm:>5} seed {seed}: baseline {r['baseline']:.4f} -> best {r['best']:.4f}; worst finished "
+                      f"{r['worst_ratio']:.2f}x the baseline; {r['over_1_5']} over 1.5x; {r['stopped']} stopped early; "
+                      f"{r['seconds']:.0f} s", flush=True)
+    print(f"{len(seeds)} campaign seeds, {args.experiments} experiments of {args.budget:g} s "
+          f"({time.time() - t0:.0f} s):")
+    for arm in arms:
+        best = [results[(arm, s)]["best"] for s in seeds]
+        sd = statistics.stdev(best) if len(best) > 1 else 0.0
+        print(f"  {arm:>5}: final val_bpb {statistics.fmean(best):.4f} +- {sd:.4f} ({', '.join(f'{b:.4f}' for b in best)}); "
+              f"finished proposals over 1.5x the baseline: {sum(results[(arm, s)]['over_1_5'] for s in seeds)}; worst "
+              f"{max(results[(arm, s)]['worst_ratio'] for s in seeds):.2f}x; stopped early (clearly worse part-way, "
+              f"no final value): {sum(results[(arm, s)]['stopped'] for s in seeds)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiments", type=int, default=30)
     ap.add_argument("--budget", type=float, default=30)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="fresh seeds to re-measure with (0: none)")
+    ap.add_argument("--sampler", help="[proposer.knobs] sampler (default: the arena's, auto)")
+    ap.add_argument("--seed", type=int, help="the campaign's seed (default: the arena's random one)")
+    ap.add_argument("--json", type=Path, help="write the campaign's figures here")
+    ap.add_argument("--compare", help="strategies to compare, e.g. auto,tpe (see the module docstring)")
+    ap.add_argument("--campaign-seeds", default="0,1,2")
     ap.add_argument("--keep", type=Path, help="keep the arena here instead of a temporary directory")
     args = ap.parse_args()
+    if args.compare:
+        return compare(args)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         arena = args.keep or Path(tmp) / "tiny-gpt"
         subprocess.run([sys.executable, "-m", "autoresearch", "init", "--example", "tiny-gpt", str(arena)], check=True,
                        capture_output=True)
         os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        overrides: dict = {"arena.time_budget_s": args.budget}
+        if args.sampler:
+            overrides["proposer.knobs.sampler"] = args.sampler
+        if args.seed is not None:
+            overrides.update(seed_overrides(args.seed))  # as --seed N: the runs' and the sampler's seeds
         outcome, oc = run_campaign(arena, tag="bench", proposer_kind="knobs", max_experiments=args.experiments,
-                                   overrides={"arena.time_budget_s": args.budget})
+                                   overrides=overrides, new_seed=args.seed is None)
         ledger = Ledger(arena / ".autoresearch" / "ledger.sqlite")
         campaign = ledger.campaign("bench")
         exps = ledger.experiments(campaign)
@@ -74,6 +124,15 @@ def main() -> None:
         kept = [e for e in exps if e.status.value == "keep" and e.id > 0]
         for e in kept:
             print(f"  kept #{e.id}: {e.metric:.4f}  {e.description}")
+        finished = [e.metric / base.metric for e in exps if e.id > 0 and e.metric is not None]
+        if args.json:
+            args.json.write_text(json.dumps({
+                "baseline": base.metric, "best": best.metric, "seconds": time.time() - t0, "counts": counts,
+                "worst_ratio": max(finished, default=1.0), "over_1_5": sum(r > 1.5 for r in finished),
+                "stopped": sum("stopped_early_at" in e.metrics for e in exps),
+                "proposals": [(e.description, e.status.value, e.metric) for e in exps]}))
+        if args.seeds <= 0:
+            return
         fresh = [1000 + i for i in range(args.seeds)]
         work = Path(tmp) / "remeasure"
         default_runs = [measure(arena, base.commit, s, args.budget, work) for s in fresh]

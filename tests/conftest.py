@@ -47,6 +47,14 @@ GIT_IDENTITY = {"GIT_AUTHOR_NAME": "autoresearch-tests", "GIT_AUTHOR_EMAIL": "te
                 "GIT_COMMITTER_NAME": "autoresearch-tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With two test processes (``make test``: pytest-xdist ``--dist loadgroup``) the tests
+    that start a Ray cluster all run in one of them: one cluster at a time on the machine."""
+    for item in items:
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 

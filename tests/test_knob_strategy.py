@@ -108,8 +108,11 @@ def test_outcomes_read_this_code_versions_portfolio_proposals_in_order():
         _exp(6, Status.RUNNING, M),                                 # no result yet
         Experiment(7, Status.KEEP, "llm idea", "llm", "c", "c7", metric=0.9, meta={"model": "m"}),
         _exp(8, Status.KEEP, None),                                 # a plain-sampler proposal
+        Experiment(9, Status.INVALID, "x", "knobs", "c", None, metric=None,  # refused before it ran: no result
+                   meta={"knobs": {"signature": "s", "arm": L, "params": {}}}),
+        _exp(10, Status.INVALID, L, metric=None),                   # ran, and was invalid (a readonly file changed)
     ]
-    assert outcomes(history, "s") == [(L, True), (L, False), (M, False), (M, None)]
+    assert outcomes(history, "s") == [(L, True), (L, False), (M, False), (M, None), (L, False)]
 
 
 # -- the proposer with the portfolio ---------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import pytest
@@ -204,6 +206,52 @@ def test_history_becomes_trials_and_crashes_are_failures():
     stale = Experiment(id=2, status=Status.DISCARD, description="x", proposer="knobs", parent="c0", commit="c2",
                        metric=2.0, meta={"knobs": other_code})
     assert len(p._trials([baseline(), stale], spaces, dists, current, sig, 1.5)) == 1  # only the incumbent
+
+
+def test_a_proposal_refused_before_it_ran_is_no_failed_trial_and_is_not_proposed_again():
+    """Review finding 10: a rebase refused because the new incumbent already holds its values
+    (or any refusal before a commit) measured nothing: no FAIL trial, but its point is taken."""
+    from autoresearch.proposers.knobs import _in_flight
+
+    p = KnobsProposer(seed=0)
+    first = p.propose(context([baseline()]))
+    knobs, spaces = p.survey({"train.py": SYNTH})
+    dists = {n: s.distribution() for n, s in spaces.items()}
+    current = {k.name: k.value for k in knobs if k.name in spaces}
+    sig = code_signature({"train.py": SYNTH}, knobs)
+    refused = Experiment(id=1, status=Status.INVALID, description=first.description, proposer="knobs", parent="c0",
+                         commit=None, reason="stale: the new incumbent already holds every value it proposes",
+                         meta=first.meta)
+    ran = dataclasses.replace(refused, commit="c1", reason="readonly file(s) changed during the run: prepare.py")
+    states = lambda h: sorted(t.state.name for t in p._trials([baseline(), h], spaces, dists, current, sig, 1.5))
+    assert states(refused) == ["COMPLETE"]          # the incumbent only
+    assert states(ran) == ["COMPLETE", "FAIL"]      # it ran: a failure of that point
+    point = tuple(sorted(first.meta["knobs"]["params"].items()))
+    assert _in_flight([baseline(), refused], sig) == {point}
+    assert _in_flight([baseline(), ran], sig) == set()
+
+
+def test_a_requeued_experiment_refused_on_its_next_attempt_has_no_commit(tmp_path):
+    """It ran once (a commit), went back to the queue (the cluster failed it), and was refused
+    on its next attempt: the ledger's outcome has no commit, so the knobs study sees a point
+    that was never measured, not a failed trial."""
+    from autoresearch.proposers.knobs import _never_ran
+    from autoresearch.store.ledger import Ledger
+    from autoresearch.store.ledger_writer import LedgerWriter
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    w = LedgerWriter(ledger)
+    c = w.create_campaign(tag="t", branch="autoresearch/t", base_commit="0" * 40, metric="loss", goal="minimize",
+                          config={}, readonly={})
+    w.add_experiment(c, id=1, description="x", proposer="knobs", parent="p" * 40, proposal={"description": "x", "edits": []})
+    w.set_running(c, 1, commit="c" * 40, parent="p" * 40, diff="d", code_hash="h", attempt=1, seed=0, slot="s",
+                  log_path=str(tmp_path / "1.log"))
+    w.requeue(c, 1, attempt=2, reason="the node died")
+    w.finish_experiment(c, 1, status=Status.INVALID, reason="stale: the new incumbent already holds every value",
+                        uncommitted=True)
+    e = ledger.experiment(c, 1)
+    assert e is not None and e.status is Status.INVALID and e.commit is None and _never_ran(e)
+    ledger.close()
 
 
 def test_no_knobs_is_a_clear_error():

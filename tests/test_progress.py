@@ -184,3 +184,21 @@ def test_curve_file_round_trip(tmp_path):
     path.write_text('{"loss": [[0.1, "x"], [0.2, 2.0]], "bad": 3}')
     assert read_curve_file(path) == {"loss": [(0.2, 2.0)]}
     assert read_curve_file(tmp_path / "missing.json") == {}
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"loss": [[0.1, 3.0], [0.2, 2.5]]}, {"loss": [(0.1, 3.0), (0.2, 2.5)]}),
+    ({"loss": [[0.1, float("nan")], [0.2, True], [0.3], ["x", 1], [0.4, 2.0]]}, {"loss": [(0.4, 2.0)]}),
+    ({"loss": 5, "acc": [[0.5, 0.9]]}, {"acc": [(0.5, 0.9)]}),           # not a list: that name is dropped
+    ({"loss": []}, {}),
+    ([[0.1, 3.0]], {}),                                                  # not a mapping
+    (None, {}),
+    ({f"k{i}": [[0.1, 1.0]] for i in range(20)}, {f"k{i}": [(0.1, 1.0)] for i in range(8)}),  # at most MAX_KEYS names
+])
+def test_curves_from_json_keep_only_finite_pairs(raw, expected):
+    """Curves come from the run (a file beside its log, a ledger row): untrusted."""
+    from autoresearch.progress import curves_from_json, intermediate_values
+
+    assert curves_from_json(raw) == expected
+    first = next(iter(expected.values()), [])
+    assert intermediate_values(raw, None) == {round(100 * f): v for f, v in first}

@@ -46,7 +46,16 @@ if plan.get("left", 0) > 0 and exp in plan.get("exps", []) and plan.get("phase",
         pid = int(stat[stat.rfind(")") + 2:].split()[1])
         chain.append(pid)
         if target in open(f"/proc/{{pid}}/cmdline", "rb").read()[:200]:
-            for p in (chain if target == b"raylet" else [pid]):
+            doomed = chain if target == b"raylet" else [pid]
+            json.dump(doomed, open(os.path.join(CONTROL, "killed.json"), "w"))
+            # all of them stopped before any dies, as when the machine goes away at once: were
+            # the run's shell killed first while its Ray worker still ran, the worker would report
+            # a plain crash (the run killed by SIGKILL) and its sweep of the run would kill this
+            # helper before it reached the rest
+            for p in doomed:
+                os.kill(p, signal.SIGSTOP)
+                time.sleep(plan.get("pause_s", 0))  # (a test makes this helper as slow as a loaded machine can)
+            for p in doomed:
                 os.kill(p, signal.SIGKILL)
             break
     time.sleep(60)  # the node's guardian kills this process once its worker is dead
@@ -253,11 +262,17 @@ def test_a_node_dying_during_the_eval_reruns_the_experiment_on_another_node(tmp_
     is killed), the run is done again on a surviving node and the eval follows it there."""
     cluster.add_worker()  # a second node; the first one dies in this test (so: the last test here)
     arena, control = _arena(tmp_path, cluster, "nodedeath")
-    (control / "kill.json").write_text(json.dumps({"exps": [1], "left": 1, "phase": "eval", "target": "raylet"}))
+    # the helper pauses after its first signal, as a loaded machine can make it: were the
+    # node's processes killed one by one, its Ray worker would see only its run killed by
+    # SIGKILL (a plain crash) and sweep the run, this helper included, before the rest died
+    plan = {"exps": [1], "left": 1, "phase": "eval", "target": "raylet", "pause_s": 0.5}
+    (control / "kill.json").write_text(json.dumps(plan))
     proposals = write_proposals(tmp_path / "p.json", [
         {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
     outcome, _ = run_campaign(arena, proposer_kind="scripted", proposals=proposals, max_experiments=2)
     assert outcome.exit_code == 0, outcome
+    # the node did die: its raylet, its Ray worker and the eval's shell
+    assert _gone_within(json.loads((control / "killed.json").read_text()), 1), "the helper did not kill the node"
     db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
     status, reason = db.execute("SELECT status, reason FROM experiments WHERE id=1").fetchone()
     tails = db.execute("SELECT status, problem, log_tail FROM runs WHERE experiment_id=1").fetchall()

@@ -305,13 +305,20 @@ def read_curve_file(path: str | Path) -> Curves:
         raw = json.loads(data)
     except ValueError:
         return {}
-    if not isinstance(raw, dict):
+    return curves_from_json(raw)
+
+
+def curves_from_json(raw: Any) -> Curves:
+    """Curves as JSON holds them (a file beside a log, a ledger row): reported by the run, so
+    only pairs of finite numbers are kept, of the first ``MAX_KEYS`` names; {} for anything
+    else. Pure."""
+    if not isinstance(raw, Mapping):
         return {}
     out: Curves = {}
     for key, pts in list(raw.items())[:MAX_KEYS]:
-        if isinstance(pts, list):
+        if isinstance(pts, (list, tuple)):
             curve = [(float(p[0]), float(p[1])) for p in pts
-                     if isinstance(p, list) and len(p) == 2 and all(_finite(x) is not None for x in p)]
+                     if isinstance(p, (list, tuple)) and len(p) == 2 and all(_finite(x) is not None for x in p)]
             if curve:
                 out[str(key)] = curve
     return out
@@ -323,9 +330,10 @@ def write_curve_file(path: str | Path, curves: Mapping[str, Curve]) -> None:
     write_file(Path(path), json.dumps({k: [list(p) for p in c] for k, c in curves.items()}).encode())
 
 
-def intermediate_values(log_path: str | None) -> dict[int, float]:
+def intermediate_values(curves: Mapping[str, Sequence[Sequence[float]]], log_path: str | None) -> dict[int, float]:
     """A stopped run's curve as Optuna's intermediate values of a pruned trial: step = percent
-    of the budget (the first name the run reported; {} when none was kept)."""
-    curves = read_curve_file(curve_file_for(log_path)) if log_path else {}
-    curve = next(iter(curves.values()), [])
+    of the budget (the first name the run reported; {} when none was kept). ``curves``: the
+    ledger's (its run's row); else the file beside ``log_path`` (a run recorded before)."""
+    checked = curves_from_json(curves) or (read_curve_file(curve_file_for(log_path)) if log_path else {})
+    curve = next(iter(checked.values()), [])
     return {round(100 * f): v for f, v in curve}

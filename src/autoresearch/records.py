@@ -177,3 +177,4 @@ class Experiment:
     se: float | None = None
     p_value: float | None = None
     code_hash: str | None = None  # of the editable files as tested (duplicates are refused)
+    curves: Mapping[str, Any] = field(default_factory=dict)  # a stopped run's progress curves (from its run's row)

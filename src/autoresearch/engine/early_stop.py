@@ -1,14 +1,14 @@
 """Early stopping in a campaign: the rule a candidate's screening run gets, made from the
 incumbent's recorded curves (docs/early-stopping.md).
 
-Every run's progress reports are kept in a file beside its log (``Execution.run``), so
-nothing is lost on resume. When a candidate's screening run is planned, ``EarlyStop``
-reads the curves of the incumbent's successful runs, drops every curve whose end does not
-agree with that run's trusted final metric (the scale between the two comes from the
-baseline's runs, the user's own code), and makes the band: with the confirm judge and two
-or more curves, their mean and spread (``z`` spreads, at least ``margin`` of the value);
-otherwise (greedy: one curve) only the conservative ``margin``. No usable curve: no rule,
-the run goes its full budget.
+Every run's progress reports are kept in its ledger row (``Journal.run_finished``) and a
+file beside its log (``Execution.run``), so nothing is lost on resume. When a candidate's
+screening run is planned, ``EarlyStop`` reads the curves of the incumbent's successful
+runs, drops every curve whose end does not agree with that run's trusted final metric (the
+scale between the two comes from the baseline's runs, the user's own code), and makes the
+band: with the confirm judge and two or more curves, their mean and spread (``z`` spreads,
+at least ``margin`` of the value); otherwise (greedy: one curve) only the conservative
+``margin``. No usable curve: no rule, the run goes its full budget.
 
 Settings: ``[judge] early_stop = "auto" | "off"``, ``early_stop_min_fraction``,
 ``early_stop_margin``.
@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..progress import (Curves, StopRule, curve_end, curve_file_for, end_agrees, end_scale, proxy_direction,
-                        read_curve_file, reference_band)
+from ..progress import (Curves, StopRule, curve_end, curve_file_for, curves_from_json, end_agrees, end_scale,
+                        proxy_direction, read_curve_file, reference_band)
 from ..records import Purpose
 from ..runners.watch import WatchSpec
 
@@ -54,14 +54,16 @@ class TrustedRun:
 
 
 def trusted_runs(rows: list[Mapping[str, Any]], attempt: int | None) -> list[TrustedRun]:
-    """The OK runs among ledger rows (of ``attempt``, and re-measurements), with their curves."""
+    """The OK runs among ledger rows (of ``attempt``, and re-measurements), with their curves:
+    the ledger's (schema 5), else the file beside the run's log (a run recorded before)."""
     out = []
     for r in rows:
-        if r.get("status") != "ok" or r.get("metric") is None or not r.get("log_path"):
+        if r.get("status") != "ok" or r.get("metric") is None:
             continue
         if attempt is not None and r.get("attempt") != attempt and r.get("purpose") != Purpose.REMEASURE.value:
             continue
-        out.append(TrustedRun(read_curve_file(curve_file_for(r["log_path"])), float(r["metric"])))
+        curves = curves_from_json(r.get("curves")) or (read_curve_file(curve_file_for(r["log_path"])) if r.get("log_path") else {})
+        out.append(TrustedRun(curves, float(r["metric"])))
     return out
 
 

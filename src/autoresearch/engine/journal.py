@@ -121,7 +121,7 @@ class Journal:
             eval_exit_code=r.eval.exit_code if r.eval else None, metric=r.measurement.metric,
             metrics=r.measurement.metrics, problem=clean_text(r.reason, limit=4000), log_tail=clean_text(r.log_tail),
             warnings=[clean_text(w, limit=2000) for w in r.warnings],
-            duration_s=r.duration_s)
+            duration_s=r.duration_s, curves=r.run.progress if r.run is not None else None)
         if plan.purpose is not Purpose.REMEASURE:
             crash_point("after_run", plan.exp_id)
 
@@ -129,7 +129,7 @@ class Journal:
                 code_hash: str | None = None) -> None:
         """A proposal refused before it ran: terminal ``invalid`` (nothing was committed)."""
         self.write.finish_experiment(self.campaign, exp_id, status=Status.INVALID, reason=clean_text(reason, limit=4000), diff=diff,
-                                      code_hash=code_hash, parent=parent)
+                                      code_hash=code_hash, parent=parent, uncommitted=True)
         self._wrote(exp_id, terminal=True)
         self.export()
 

@@ -8,6 +8,8 @@ that resumes after being killed can find and stop processes its predecessor left
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import os
@@ -20,7 +22,7 @@ from ..errors import AutoresearchError
 from ..metrics import memory_gb
 from ..records import Experiment, Status
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -93,6 +95,7 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at     REAL NOT NULL,
     finished_at    REAL,
     duration_s     REAL,
+    curves_json    TEXT NOT NULL DEFAULT '{}',
     FOREIGN KEY (campaign_id, experiment_id) REFERENCES experiments(campaign_id, id)
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(campaign_id, experiment_id);
@@ -257,6 +260,8 @@ class Ledger:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+            if "curves_json" not in {r[1] for r in db.execute("PRAGMA table_info(runs)")}:  # v5: progress curves
+                db.execute("ALTER TABLE runs ADD COLUMN curves_json TEXT NOT NULL DEFAULT '{}'")
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -344,7 +349,13 @@ class Ledger:
             wanted = sorted(set(ids))
             rows = self.db.execute(f"SELECT * FROM experiments WHERE campaign_id=? AND id IN ({','.join('?' * len(wanted))})"
                                    " ORDER BY id", (campaign.id, *wanted))
-        return [self._experiment(r) for r in rows]
+        out = [self._experiment(r) for r in rows]
+        if any("stopped_early_at" in e.metrics for e in out):  # with the curve of its stopped run (the last)
+            curves = {r["experiment_id"]: _json(self.path, r, "curves_json", f"run {r['id']}") for r in self.db.execute(
+                "SELECT experiment_id, id, curves_json FROM runs WHERE campaign_id=? AND status='stopped' ORDER BY id",
+                (campaign.id,))}
+            out = [dataclasses.replace(e, curves=curves[e.id]) if curves.get(e.id) else e for e in out]
+        return out
 
     def experiment(self, campaign: Campaign, id: int) -> Experiment | None:
         row = self.db.execute("SELECT * FROM experiments WHERE campaign_id=? AND id=?", (campaign.id, id)).fetchone()
@@ -374,8 +385,9 @@ class Ledger:
             d = dict(r)
             d["metrics"] = _json(self.path, r, "metrics_json", f"run {r['id']}")
             d["warnings"] = _json(self.path, r, "warnings_json", f"run {r['id']}")
-            d.pop("metrics_json")
-            d.pop("warnings_json")
+            d["curves"] = _json(self.path, r, "curves_json", f"run {r['id']}")
+            for column in ("metrics_json", "warnings_json", "curves_json"):
+                d.pop(column)
             out.append(d)
         return out
 

@@ -5,6 +5,7 @@ takes each step in the documented order (an architecture test keeps it so)."""
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import socket
 import time
@@ -101,10 +102,14 @@ class LedgerWriter:
         self, campaign: Campaign, id: int, *, status: Status, reason: str = "",
         metric: float | None = None, metrics: Mapping[str, float] | None = None,
         warnings: tuple[str, ...] | list[str] = (), diff: str | None = None, code_hash: str | None = None,
-        parent: str | None = None, stats: Mapping[str, float] | None = None,
+        parent: str | None = None, stats: Mapping[str, float] | None = None, uncommitted: bool = False,
     ) -> None:
+        """``uncommitted``: the outcome has no commit (refused before it ran; a commit of an
+        earlier attempt, requeued, is no longer what this experiment stands for)."""
         assert status.terminal, status
         sets = ["status=?", "reason=?", "metric=?", "metrics_json=?", "warnings_json=?", "finished_at=?"]
+        if uncommitted:
+            sets.append("commit_sha=NULL")
         args: list[Any] = [status.value, reason, _finite(metric), json.dumps(_clean_metrics(metrics or {}), sort_keys=True),
                            json.dumps(list(warnings)), time.time()]
         stats = stats or {}
@@ -150,15 +155,17 @@ class LedgerWriter:
     def finish_run_by_token(
         self, campaign: Campaign, token: str, *, status: str, exit_code: int | None, eval_exit_code: int | None,
         metric: float | None, metrics: Mapping[str, float], warnings: list[str], problem: str, log_tail: str,
-        duration_s: float,
+        duration_s: float, curves: Mapping[str, Any] | None = None,
     ) -> None:
-        """The end of the run whose processes carried ``token`` (unique per run)."""
+        """The end of the run whose processes carried ``token`` (unique per run); ``curves``:
+        its progress curves (the early-stopping reference, a pruned trial's values)."""
         with self.tx() as db:
             db.execute(
                 "UPDATE runs SET status=?, exit_code=?, eval_exit_code=?, metric=?, metrics_json=?, warnings_json=?,"
-                " problem=?, log_tail=?, duration_s=?, finished_at=? WHERE campaign_id=? AND run_token=?",
+                " problem=?, log_tail=?, duration_s=?, finished_at=?, curves_json=? WHERE campaign_id=? AND run_token=?",
                 (status, exit_code, eval_exit_code, _finite(metric), json.dumps(_clean_metrics(metrics), sort_keys=True),
-                 json.dumps(list(warnings)), problem, log_tail, duration_s, time.time(), campaign.id, token),
+                 json.dumps(list(warnings)), problem, log_tail, duration_s, time.time(), _curves_json(curves),
+                 campaign.id, token),
             )
 
     def add_ablation(self, campaign: Campaign, *, runs: int, rows: list[dict[str, Any]]) -> None:
@@ -185,3 +192,10 @@ class LedgerWriter:
         with self.tx() as db:
             db.execute(f"INSERT OR REPLACE INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                        [row[c] for c in names])
+
+
+def _curves_json(curves: Mapping[str, Any] | None) -> str:
+    """Finite points only (a curve is reported by the run: untrusted, bounded by the reader)."""
+    out = {str(k): [[float(f), float(v)] for f, v in c if math.isfinite(f) and math.isfinite(v)]
+           for k, c in (curves or {}).items()}
+    return json.dumps(out)

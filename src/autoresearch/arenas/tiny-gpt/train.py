@@ -113,8 +113,10 @@ def main():
     t0 = time.time()
     step, loss_ema = 0, None
     # Progress for the harness's early stopping: the training loss (a proxy; the validation
-    # text stays the evaluator's) every 5 % of the budget, as `progress: F train_loss: X`.
-    next_report, report_every = 0.05, 0.05
+    # text stays the evaluator's) every 5 % of the budget, as `progress: F train_loss: X`,
+    # X the mean over the steps since the last report (a moving average would lag the run).
+    reports, reported = 20, 0  # every 1/20 of the budget (counted in whole steps of it: no float drift)
+    window_sum, window_n = 0.0, 0
     while True:
         elapsed = time.time() - t0
         progress = step / steps_wanted if steps_wanted else elapsed / budget
@@ -132,12 +134,15 @@ def main():
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
         opt.step()
         step += 1
-        loss_ema = loss.item() if loss_ema is None else 0.98 * loss_ema + 0.02 * loss.item()
+        loss_now = loss.item()
+        loss_ema = loss_now if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_now
         if not math.isfinite(loss_ema):
             raise SystemExit(f"training diverged at step {step} (loss {loss_ema})")
-        if progress >= next_report:
-            print(f"progress: {progress:.3f} train_loss: {loss_ema:.4f}", flush=True)
-            next_report += report_every
+        window_sum, window_n = window_sum + loss_now, window_n + 1
+        if int(progress * reports + 1e-9) > reported:
+            print(f"progress: {progress:.3f} train_loss: {window_sum / window_n:.4f}", flush=True)
+            window_sum, window_n = 0.0, 0
+            reported = int(progress * reports + 1e-9)
         if step % 200 == 0:
             print(f"step {step:05d} ({100 * progress:.1f}%) | loss: {loss_ema:.4f} | lr: {opt.param_groups[0]['lr']:.2e}")
 
