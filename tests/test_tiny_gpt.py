@@ -75,7 +75,10 @@ def test_a_model_that_peeks_at_future_tokens_is_invalid(tmp_path):
     props = tmp_path / "p.json"
     props.write_text(json.dumps([{"description": "bidirectional attention (a cheat)", "edits": [
         {"path": "train.py", "search": "is_causal=True", "replace": "is_causal=False"}]}]))
-    r = run_cli("run", arena, "--proposals", props, "--time-budget", "2", "--judge", "greedy", env=ENV_PATH, timeout=300)
+    # early stopping off: this checks the evaluator's verdict, and 2 s runs on a loaded machine
+    # can be stopped as clearly worse before any eval
+    r = run_cli("run", arena, "--proposals", props, "--time-budget", "2", "--judge", "greedy",
+                "--set", "judge.early_stop=off", env=ENV_PATH, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     row = ledger_rows(arena, "SELECT status, reason FROM experiments WHERE id = 1")[0]
     assert row["status"] == "invalid", dict(row)
@@ -93,7 +96,7 @@ def test_patching_torch_from_the_model_code_does_not_change_the_score(tmp_path):
     props.write_text(json.dumps([{"description": "patch the loss to zero", "edits": [
         {"path": "train.py", "search": "MAX_STEPS = 0", "replace": cheat + "MAX_STEPS = 0"}]}]))
     r = run_cli("run", arena, "--proposals", props, "--judge", "greedy", "--set", "arena.time_budget_s=2",
-                env=ENV_PATH, timeout=300)
+                "--set", "judge.early_stop=off", env=ENV_PATH, timeout=300)  # the evaluator's score is the point
     assert r.returncode == 0, r.stdout + r.stderr
     rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, metric, reason FROM experiments")}
     # the evaluator scored the model with its own functions: a real cross-entropy in bits
