@@ -235,7 +235,6 @@ def test_a_requeued_experiment_refused_on_its_next_attempt_has_no_commit(tmp_pat
     """It ran once (a commit), went back to the queue (the cluster failed it), and was refused
     on its next attempt: the ledger's outcome has no commit, so the knobs study sees a point
     that was never measured, not a failed trial."""
-    from autoresearch.proposers.knobs import _never_ran
     from autoresearch.store.ledger import Ledger
     from autoresearch.store.ledger_writer import LedgerWriter
 
@@ -250,7 +249,7 @@ def test_a_requeued_experiment_refused_on_its_next_attempt_has_no_commit(tmp_pat
     w.finish_experiment(c, 1, status=Status.INVALID, reason="stale: the new incumbent already holds every value",
                         uncommitted=True)
     e = ledger.experiment(c, 1)
-    assert e is not None and e.status is Status.INVALID and e.commit is None and _never_ran(e)
+    assert e is not None and e.status is Status.INVALID and e.commit is None and e.never_ran
     ledger.close()
 
 

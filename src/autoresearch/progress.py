@@ -330,10 +330,14 @@ def write_curve_file(path: str | Path, curves: Mapping[str, Curve]) -> None:
     write_file(Path(path), json.dumps({k: [list(p) for p in c] for k, c in curves.items()}).encode())
 
 
-def intermediate_values(curves: Mapping[str, Sequence[Sequence[float]]], log_path: str | None) -> dict[int, float]:
-    """A stopped run's curve as Optuna's intermediate values of a pruned trial: step = percent
-    of the budget (the first name the run reported; {} when none was kept). ``curves``: the
-    ledger's (its run's row); else the file beside ``log_path`` (a run recorded before)."""
-    checked = curves_from_json(curves) or (read_curve_file(curve_file_for(log_path)) if log_path else {})
-    curve = next(iter(checked.values()), [])
+def recorded_curves(raw: Any, log_path: str | None) -> Curves:
+    """A run's curves: its ledger row's (``raw``, schema 5), else the file beside its log (a
+    run recorded before)."""
+    return curves_from_json(raw) or (read_curve_file(curve_file_for(log_path)) if log_path else {})
+
+
+def intermediate_values(curves: Any, log_path: str | None) -> dict[int, float]:
+    """A stopped run's curve (``recorded_curves``) as Optuna's intermediate values of a pruned
+    trial: step = percent of the budget (the first name the run reported; {} when none was kept)."""
+    curve = next(iter(recorded_curves(curves, log_path).values()), [])
     return {round(100 * f): v for f, v in curve}

@@ -178,3 +178,9 @@ class Experiment:
     p_value: float | None = None
     code_hash: str | None = None  # of the editable files as tested (duplicates are refused)
     curves: Mapping[str, Any] = field(default_factory=dict)  # a stopped run's progress curves (from its run's row)
+
+    @property
+    def never_ran(self) -> bool:
+        """Refused before it ran (``Journal.refused``: invalid, nothing committed; e.g. a knobs
+        rebase onto an incumbent that already holds its values): nothing was measured."""
+        return self.status is Status.INVALID and self.commit is None

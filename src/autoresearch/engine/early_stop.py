@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..progress import (Curves, StopRule, curve_end, curve_file_for, curves_from_json, end_agrees, end_scale,
-                        proxy_direction, read_curve_file, reference_band)
+from ..progress import (Curves, StopRule, curve_end, end_agrees, end_scale, proxy_direction, recorded_curves,
+                        reference_band)
 from ..records import Purpose
 from ..runners.watch import WatchSpec
 
@@ -62,8 +62,7 @@ def trusted_runs(rows: list[Mapping[str, Any]], attempt: int | None) -> list[Tru
             continue
         if attempt is not None and r.get("attempt") != attempt and r.get("purpose") != Purpose.REMEASURE.value:
             continue
-        curves = curves_from_json(r.get("curves")) or (read_curve_file(curve_file_for(r["log_path"])) if r.get("log_path") else {})
-        out.append(TrustedRun(curves, float(r["metric"])))
+        out.append(TrustedRun(recorded_curves(r.get("curves"), r.get("log_path")), float(r["metric"])))
     return out
 
 

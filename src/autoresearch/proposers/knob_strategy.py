@@ -57,7 +57,7 @@ def outcomes(history: Sequence[Experiment], signature: str) -> list[tuple[str, b
         k = e.meta.get("knobs") if isinstance(e.meta, Mapping) else None
         if not isinstance(k, Mapping) or k.get("signature") != signature or k.get("arm") not in ARMS:
             continue
-        if e.status is Status.INTERRUPTED or (e.status is Status.INVALID and e.commit is None):
+        if e.status is Status.INTERRUPTED or e.never_ran:
             continue  # no result of the arm's: refused before it ran (a rebase that could not move it)
         out.append((k["arm"], e.status is Status.KEEP if e.status in _RESULTS else None))
     return out

@@ -374,7 +374,7 @@ class KnobsProposer:
                 add(stored["params"], None, pruned=intermediate_values(e.curves, e.log_path))
             elif e.status in (Status.KEEP, Status.DISCARD) and e.metric is not None:
                 add(stored["params"], e.metric)
-            elif e.status in (Status.CRASH, Status.TIMEOUT) or (e.status is Status.INVALID and not _never_ran(e)):
+            elif e.status in (Status.CRASH, Status.TIMEOUT, Status.INVALID) and not e.never_ran:
                 add(stored["params"], None)
         if incumbent_metric is not None:
             add({nm: spaces[nm].to_param(current[nm]) for nm in spaces}, incumbent_metric)
@@ -458,19 +458,13 @@ def _as_written(knobs: Sequence[Knob], spaces: Mapping[str, Space],
     return changes, out
 
 
-def _never_ran(e: Experiment) -> bool:
-    """Refused before it ran (nothing committed: e.g. a rebase onto an incumbent that already
-    holds its values): the point was never measured, so it is no failed trial."""
-    return e.status is Status.INVALID and e.commit is None
-
-
 def _in_flight(history: Sequence[Experiment], signature: str) -> set[tuple]:
     """Points of knobs proposals on this code that have no result: still waiting or running,
     or refused before they ran (taken all the same: not proposed again)."""
     return {
         tuple(sorted(e.meta["knobs"]["params"].items()))
         for e in history
-        if (not e.status.terminal or _never_ran(e)) and isinstance(e.meta, Mapping)
+        if (not e.status.terminal or e.never_ran) and isinstance(e.meta, Mapping)
         and isinstance(e.meta.get("knobs"), Mapping) and e.meta["knobs"].get("signature") == signature
     }
 
