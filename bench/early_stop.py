@@ -13,13 +13,15 @@
    - a greedy campaign over the set in its fixed order, early stopping on vs off: compute
      spent (measured run and eval times; a stopped run costs its fraction of the training
      time, no eval), experiments per hour, and the best val_bpb reached at equal compute.
-3. **Live** (``--live N``). Two real greedy campaigns through the CLI over the first N
-   candidates, replayed by the scripted proposer, early stopping off then on: wall time,
-   experiments per hour, runs stopped, best val_bpb.
+3. **Live** (``--live N``). Real greedy campaigns through the CLI over the first N
+   candidates, replayed by the scripted proposer, early stopping off then on (``--live-seeds
+   S`` pairs, campaign seeds 0..S-1, arms alternating): wall time, experiments per hour,
+   runs stopped, best val_bpb. Each patch sets its knobs whatever the incumbent holds, so
+   no candidate goes stale after a keep and both arms run the whole set.
 
     python bench/early_stop.py [--set choices|proposer] [--candidates 64] [--budget 5] [--out early_stop.json]
     python bench/early_stop.py --replay early_stop.json      # step 2 only
-    python bench/early_stop.py --set proposer --live 24 --budget 10   # 3. two real campaigns, off then on
+    python bench/early_stop.py --set proposer --live 24 --live-seeds 2 --budget 10   # 3. real campaigns, off and on
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def record_one(src: Path, work: Path, change: dict[str, float], seed: int, budge
 def record(args: argparse.Namespace) -> dict:
     src = example_dir("tiny-gpt")
     t0 = time.time()
-    data: dict = {"budget": args.budget, "steps": args.steps, "set": args.set, "baseline": [], "candidates": []}
+    data: dict = {"budget": args.budget, "steps": args.steps, "set": args.set, "baseline": [], "candidates": [],
+                  "startup_s": args.startup_s or startup_s()}  # measured with the runs, under the same load
     with tempfile.TemporaryDirectory() as tmp:
         for s in range(args.baseline_seeds):
             data["baseline"].append(record_one(src, Path(tmp), {}, s, args.budget, args.steps))
@@ -158,9 +161,10 @@ def stopped_at(rule, curve: list) -> float | None:
     return None
 
 
-def rule_for(incumbent: list[dict], baseline: list[dict], policy: str, noise: float | None):
+def rule_for(incumbent: list[dict], baseline: list[dict], policy: str, noise: float | None,
+             settings: EarlyStopSettings = EarlyStopSettings()):
     return make_rule([trusted(r) for r in incumbent], [trusted(r) for r in baseline], metric="val_bpb",
-                     goal="minimize", policy=policy, settings=EarlyStopSettings(), noise_sd=noise, incumbent_id=0)
+                     goal="minimize", policy=policy, settings=settings, noise_sd=noise, incumbent_id=0)
 
 
 def loss_vs_baseline(data: dict, policy: str, noise: float | None) -> str:
@@ -175,11 +179,11 @@ def loss_vs_baseline(data: dict, policy: str, noise: float | None) -> str:
             f"baseline ({ref:.4f}), {len(lost)} stopped ({100 * len(lost) / max(1, len(better)):.1f} %)")
 
 
-def loss_over_pairs(data: dict, noise: float | None) -> str:
+def loss_over_pairs(data: dict, noise: float | None, settings: EarlyStopSettings = EarlyStopSettings()) -> str:
     ok = [c for c in data["candidates"] if c["final"] is not None and c["curve"]]
     pairs = lost = 0
     for inc in ok:
-        rule = rule_for([inc], data["baseline"], "greedy", noise)
+        rule = rule_for([inc], data["baseline"], "greedy", noise, settings)
         if rule is None:
             continue
         for c in ok:
@@ -203,13 +207,14 @@ def startup_s() -> float:
     return sorted(times)[1]
 
 
-def campaign(data: dict, early: bool, noise: float | None, budget_s: float | None) -> tuple[int, float, float]:
+def campaign(data: dict, early: bool, noise: float | None, budget_s: float | None,
+             settings: EarlyStopSettings = EarlyStopSettings()) -> tuple[int, float, float]:
     """A greedy campaign over the set in order: (experiments done, compute spent, best val_bpb).
     A stopped run costs its start-up and its fraction of the rest of its run, no eval."""
     base, s0 = data["baseline"][0], data["startup_s"]
     inc, spent, done = base, base["run_s"] + base["eval_s"], 0
     for c in data["candidates"]:
-        rule = rule_for([inc], data["baseline"], "greedy", noise) if early else None
+        rule = rule_for([inc], data["baseline"], "greedy", noise, settings) if early else None
         at = stopped_at(rule, c["curve"]) if rule is not None else None
         cost = s0 + at * max(0.0, c["run_s"] - s0) if at is not None else c["run_s"] + c["eval_s"]
         if budget_s is not None and spent + cost > budget_s:
@@ -254,18 +259,29 @@ def replay(data: dict) -> None:
         n1, _, b1 = campaign(data, True, noise, b)
         print(f"equal compute ({b:.0f} s, {share:.0%} of the whole set off): off {n0} experiments, best {b0:.4f}; "
               f"on {n1} experiments, best {b1:.4f}")
+    print("greedy rule variants (margin, from fraction): loss over all ordered pairs; experiments per hour")
+    n_off, s_off, _ = campaign(data, False, noise, None)
+    for margin in (0.10, 0.07, 0.05):
+        for start in (0.15, 0.2, 0.3):
+            settings = EarlyStopSettings(min_fraction=start, margin=margin)
+            n_on, s_on, _ = campaign(data, True, noise, None, settings)
+            print(f"  {margin:.0%} from {start:.0%}: {loss_over_pairs(data, noise, settings).split(': ', 1)[1]}; "
+                  f"{(n_on / s_on) / (n_off / s_off):.2f}x")
 
 
 # -- live: two real campaigns over the same proposals ---------------------------------------------
 
 def scripted(train: str, chosen: list[dict[str, float]]) -> list[dict]:
-    """The set as the scripted proposer's patches (SEARCH/REPLACE of each knob's line)."""
+    """The set as the scripted proposer's patches. Each sets its knobs whatever value the
+    incumbent holds: SEARCH is the assignment's start (``\\nLR = ``) and REPLACE puts the new
+    value first and turns the old one into a comment (``LR = 0.003  # was: 1e-3 ...``). So no
+    patch goes stale after a keep, and both arms run every candidate of the set."""
     out = []
     for change in chosen:
         edits = []
         for k, v in change.items():
-            line = re.search(rf"^{k} = \S+", train, re.M).group(0)  # type: ignore[union-attr]
-            edits.append({"path": "train.py", "search": line, "replace": f"{k} = {v!r}"})
+            assert train.count(f"\n{k} = ") == 1, k
+            edits.append({"path": "train.py", "search": f"\n{k} = ", "replace": f"\n{k} = {v!r}  # was: "})
         out.append({"description": ", ".join(f"{k}={v}" for k, v in change.items()), "edits": edits})
     return out
 
@@ -274,7 +290,7 @@ def cli(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess
     return subprocess.run([sys.executable, "-m", "autoresearch", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def live_arm(chosen: list[dict[str, float]], early: bool, budget: float) -> dict:
+def live_arm(chosen: list[dict[str, float]], early: bool, budget: float, seed: int = 0) -> dict:
     """A real greedy campaign (the CLI, the local runner, the arena's evaluator) over the
     set, replayed by the scripted proposer; wall time from start to end."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -291,7 +307,7 @@ def live_arm(chosen: list[dict[str, float]], early: bool, budget: float) -> dict
                         "commit", "-qam", "the scripted set"], check=True)
         t0 = time.monotonic()
         r = cli("run", str(arena), "--max-experiments", str(len(chosen) + 1), "--time-budget", str(budget),
-                "--no-report", "--seed", "0")
+                "--no-report", "--seed", str(seed))
         wall = time.monotonic() - t0
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         st = json.loads(cli("status", str(arena), "--json").stdout)
@@ -300,29 +316,32 @@ def live_arm(chosen: list[dict[str, float]], early: bool, budget: float) -> dict
     kept = [e["metrics"].get("val_bpb") for e in st["experiments"] if e["status"] == "keep"]
     detail = [(e["id"], e["status"], e["description"], e["metrics"].get("val_bpb"),
                next((run["stopped_early_at"] for run in e.get("runs", []) if "stopped_early_at" in run), None)) for e in exps]
-    return {"early": early, "wall_s": wall, "experiments": len(exps), "stopped": len(stopped), "detail": detail,
+    return {"early": early, "seed": seed, "wall_s": wall, "experiments": len(exps), "stopped": len(stopped), "detail": detail,
             "statuses": [e["status"] for e in exps], "best": min(x for x in kept if x is not None),
             "stopped_at": [run["stopped_early_at"] for e in stopped for run in e["runs"] if "stopped_early_at" in run]}
 
 
 def live(args: argparse.Namespace) -> None:
+    """Off and on alternate (off, on, off, on, ...), one pair per campaign seed, so a
+    change in the machine's load falls on both arms."""
     chosen = proposer_candidates(args.live) if args.set == "proposer" else candidates(args.live)
-    arms = {}
-    for early in (False, True):
-        arms[early] = live_arm(chosen, early, args.budget)
-        a = arms[early]
-        print(f"early stopping {'on' if early else 'off'}: {a['experiments']} experiments in {a['wall_s']:.0f} s "
-              f"({3600 * a['experiments'] / a['wall_s']:.0f}/h), {a['stopped']} stopped "
-              f"(at {', '.join(f'{x:.0%}' for x in a['stopped_at']) or '-'}), best val_bpb {a['best']:.4f}; "
-              f"{' '.join(a['statuses'])}", flush=True)
-    off, on = arms[False], arms[True]
-    ran = {k: sum(1 for d in a["detail"] if d[1] != "invalid") for k, a in arms.items()}
-    print(f"live, {len(chosen)} candidates of the {args.set} set, budget {args.budget} s: "
-          f"{(on['experiments'] / on['wall_s']) / (off['experiments'] / off['wall_s']):.2f}x experiments per hour "
-          f"(wall {off['wall_s']:.0f} s off, {on['wall_s']:.0f} s on); counting only experiments that ran (not the "
-          f"scripted patches that no longer applied: {ran[False]} off, {ran[True]} on): "
-          f"{(ran[True] / on['wall_s']) / (ran[False] / off['wall_s']):.2f}x")
-    Path(args.out).write_text(json.dumps({"set": args.set, "budget": args.budget, "arms": [off, on]}))
+    arms: dict[bool, list[dict]] = {False: [], True: []}
+    for seed in range(args.live_seeds):
+        for early in (False, True):
+            a = live_arm(chosen, early, args.budget, seed)
+            arms[early].append(a)
+            ran = sum(1 for d in a["detail"] if d[1] != "invalid")
+            print(f"seed {seed}, early stopping {'on' if early else 'off'}: {a['experiments']} experiments "
+                  f"({ran} ran) in {a['wall_s']:.0f} s ({3600 * a['experiments'] / a['wall_s']:.0f}/h), "
+                  f"{a['stopped']} stopped (at {', '.join(f'{x:.0%}' for x in a['stopped_at']) or '-'}), "
+                  f"best val_bpb {a['best']:.4f}; {' '.join(a['statuses'])}", flush=True)
+    total = {k: (sum(a["experiments"] for a in v), sum(sum(1 for d in a["detail"] if d[1] != "invalid") for a in v),
+                 sum(a["wall_s"] for a in v)) for k, v in arms.items()}
+    (n0, r0, w0), (n1, r1, w1) = total[False], total[True]
+    print(f"live, {len(chosen)} candidates of the {args.set} set, budget {args.budget} s, {args.live_seeds} campaign(s) "
+          f"per arm: {(n1 / w1) / (n0 / w0):.2f}x experiments per hour (wall {w0:.0f} s off, {w1:.0f} s on); "
+          f"counting only experiments that ran ({r0} off, {r1} on): {(r1 / w1) / (r0 / w0):.2f}x")
+    Path(args.out).write_text(json.dumps({"set": args.set, "budget": args.budget, "arms": arms[False] + arms[True]}))
 
 
 def main() -> None:
@@ -336,13 +355,18 @@ def main() -> None:
                     help="choices: mild hand-picked changes (CHOICES); proposer: the knobs proposer's random start-up draws")
     ap.add_argument("--out", default="early_stop.json")
     ap.add_argument("--replay", help="replay a recorded file only")
-    ap.add_argument("--live", type=int, default=0, help="> 0: two real campaigns (early stopping off, then on) over "
+    ap.add_argument("--live", type=int, default=0, help="> 0: real campaigns (early stopping off, then on) over "
                     "this many candidates of the set, the scripted proposer replaying them; --budget seconds each")
+    ap.add_argument("--startup-s", type=float, default=0.0, help="a run's start-up in seconds (what a stopped run "
+                    "pays in full); default: measured when recording (a file recorded without it: measured now)")
+    ap.add_argument("--live-seeds", type=int, default=1, help="campaigns per arm (campaign seeds 0, 1, ...)")
     args = ap.parse_args()
     if args.live:
         live(args)
         return
     data = json.loads(Path(args.replay).read_text()) if args.replay else record(args)
+    if args.startup_s:
+        data["startup_s"] = args.startup_s
     if not args.replay:
         print(f"recorded in {data['record_s']:.0f} s")
     replay(data)

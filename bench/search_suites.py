@@ -207,10 +207,14 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="campaigns run in parallel (processes)")
     ap.add_argument("--out", help="also write every campaign's regret here (JSON lines: suite, method, seed, regret)")
     ap.add_argument("--merge", nargs="+", help="print the table of these --out files (runs split by seed or suite)")
+    ap.add_argument("--halves", action="store_true", help="also: each method's median on the two halves of the "
+                    "seeds, and how often the goal's verdict holds when the seeds are resampled")
     args = ap.parse_args()
     if args.merge:
         rows = [json.loads(line) for f in args.merge for line in open(f) if line.strip()]
         print_table(rows, f"optuna {optuna.__version__}; budget {args.budget}; merged from {', '.join(args.merge)}")
+        if args.halves:
+            print_halves(rows)
         return
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     names = [] if args.no_synthetic else ["synthetic", f"synthetic+noise:{args.noise}"]
@@ -232,6 +236,8 @@ def main() -> None:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     print_table(rows, f"optuna {optuna.__version__}; budget {args.budget} evaluations (the first at the default "
                       f"point); seeds {seeds.start}-{seeds.stop - 1}; {time.perf_counter() - started:.0f} s")
+    if args.halves:
+        print_halves(rows)
 
 
 def print_table(rows: list[dict[str, Any]], title: str) -> None:
@@ -258,6 +264,44 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
             wins[m] += medians[m] <= min(medians.values())
         print(f"| {suite.name} | " + " | ".join(row) + (f" | {goal_check(medians)} |" if check else " |"), flush=True)
     print("suites where each method has the lowest median: " + ", ".join(f"{m} {w}" for m, w in wins.items()))
+
+
+def goal_holds(medians: Mapping[str, float]) -> bool:
+    verdict = goal_check(medians)
+    return verdict.startswith("yes") and verdict.endswith("yes")
+
+
+def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:
+    """How much a median over these seeds says: each method's median on the first and the
+    second half of the seeds (their ratio), and the share of bootstrap resamples of the
+    seeds (each method's campaigns drawn with replacement) in which the goal holds."""
+    seeds = sorted({r["seed"] for r in rows})
+    halves = (set(seeds[: len(seeds) // 2]), set(seeds[len(seeds) // 2:]))
+    by: dict[tuple[str, str], dict[int, float]] = {}
+    for r in rows:
+        by.setdefault((r["suite"], r["method"]), {})[r["seed"]] = r["regret"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    rng = random.Random(0)
+    print("| suite | " + " | ".join(f"{m}: median, seeds {min(halves[0])}-{max(halves[0])} / "
+                                     f"{min(halves[1])}-{max(halves[1])} (ratio)" for m in methods)
+          + " | goal on each half | goal holds in resamples |")
+    print("| --- |" + " --- |" * (len(methods) + 2))
+    for suite in dict.fromkeys(r["suite"] for r in rows):
+        cells, verdicts = [], []
+        for h in halves:
+            medians = {m: statistics.median(v for k, v in by[suite, m].items() if k in h) for m in methods}
+            verdicts.append(medians)
+        for m in methods:
+            a, b = verdicts[0][m], verdicts[1][m]
+            cells.append(f"{a:.4g} / {b:.4g} ({max(a, b) / max(min(a, b), 1e-300):.2f}x)")
+        held = 0
+        for _ in range(resamples):
+            medians = {m: statistics.median(rng.choices(list(by[suite, m].values()), k=len(by[suite, m])))
+                       for m in methods}
+            held += goal_holds(medians)
+        goal = " / ".join("yes" if goal_holds(v) else "no" for v in verdicts) if "knobs" in methods else "-"
+        share = f"{held / resamples:.0%}" if "knobs" in methods else "-"
+        print(f"| {suite} | " + " | ".join(cells) + f" | {goal} | {share} |", flush=True)
 
 
 if __name__ == "__main__":

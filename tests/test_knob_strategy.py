@@ -16,8 +16,8 @@ from autoresearch.edits import apply_edits
 from autoresearch.proposers import make_proposer
 from autoresearch.proposers.knob_code import find_knobs
 from autoresearch.proposers.knob_space import Space
-from autoresearch.proposers.knob_strategy import (Policy, from_unit, local_point, next_arm, outcomes, to_unit,
-                                                  trust_length)
+from autoresearch.proposers.knob_strategy import (GLOBAL, Policy, arm_for, from_unit, local_point, next_arm,
+                                                  outcomes, to_unit, trust_length)
 from autoresearch.proposers.knobs import KnobsProposer
 from autoresearch.protocols import ProposalContext
 from autoresearch.records import Experiment, Goal, Status
@@ -40,6 +40,12 @@ L, M = "local", "model"
 ])
 def test_next_arm(done, arm):
     assert next_arm(done, Policy()) == arm
+
+
+@pytest.mark.parametrize("done", [[], [(L, False)] * 3, [(L, True)] * 4 + [(M, False)] * 3, [(GLOBAL, False)] * 9])
+def test_every_range_declared_means_the_global_arm_else_the_portfolio(done):
+    assert arm_for(done, Policy(), all_declared=True) == GLOBAL
+    assert arm_for(done, Policy(), all_declared=False) == next_arm(done, Policy())
 
 
 def test_next_arm_alternating_policy():
@@ -163,6 +169,32 @@ def test_default_strategy_starts_near_the_users_values_then_models():
             sp = Space.from_dict(space)
             assert abs(to_unit(sp, x.meta["knobs"]["params"][name]) - to_unit(sp, start[name])) < 0.6
     assert any(len(x.edits) > 2 for x in proposals[4:])  # the model moves every knob
+
+
+FOUR = "LEARNING_RATE = 0.01\nWIDTH = 64\nDROPOUT = 0.3\nWARMUP_STEPS = 500\n"
+BOX = {"LEARNING_RATE": {"low": 1e-4, "high": 0.3, "log": True}, "WIDTH": {"low": 8, "high": 512},
+       "DROPOUT": {"low": 0.0, "high": 0.6}, "WARMUP_STEPS": {"low": 0, "high": 2000}}
+
+
+def test_with_every_range_declared_the_model_starts_uniformly_over_the_box():
+    p = KnobsProposer(seed=3, spaces=BOX)
+    contexts, proposals = campaign(p, 7, source=FOUR)
+    assert [x.meta["knobs"]["arm"] for x in proposals] == [GLOBAL] * 7
+    # the start-up (3 draws after the default point) moves every knob anywhere in the box,
+    # not at most 2 of them near the user's values
+    assert all(len(x.edits) > 2 for x in proposals[:3])  # more than changes_per_trial
+    far = [abs(to_unit(Space.from_dict(x.meta["knobs"]["spaces"][nm]), x.meta["knobs"]["params"][nm])
+               - to_unit(Space.from_dict(x.meta["knobs"]["spaces"][nm]), x.meta["knobs"]["parent"]["params"][nm]))
+           for x in proposals[:3] for nm in BOX]
+    assert max(far) > 0.3
+    for ctx, x in zip(contexts, proposals):  # rebuilt from the history alone, as on resume
+        assert KnobsProposer(seed=3, spaces=BOX).propose(ctx) == x
+
+
+def test_with_some_ranges_inferred_the_portfolio_starts_near_the_users_values():
+    p = KnobsProposer(seed=3, spaces={"WIDTH": BOX["WIDTH"]})
+    _, proposals = campaign(p, 4, source=FOUR)
+    assert [x.meta["knobs"]["arm"] for x in proposals] == [L] * 4
 
 
 def test_a_proposer_rebuilt_from_any_prefix_of_the_history_proposes_the_same():

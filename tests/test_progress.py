@@ -150,16 +150,16 @@ S = EarlyStopSettings()
 
 
 @pytest.mark.parametrize("incumbent, policy, expected", [
-    ([TrustedRun({"loss": curve(4, 2)}, 2.0)], "greedy", ("loss", 0.1, 0.0, 1)),
+    ([TrustedRun({"loss": curve(4, 2)}, 2.0)], "greedy", ("loss", 0.05, 0.0, 1)),   # one curve: the margin alone
     ([TrustedRun({"loss": curve(4, 2)}, 2.0), TrustedRun({"loss": curve(4.1, 2.1)}, 2.1)], "confirm",
      ("loss", 0.05, 4.0, 2)),
     ([TrustedRun({"loss": curve(4, 2)}, 2.0), TrustedRun({"loss": curve(4.1, 2.1)}, 2.1)], "greedy",
-     ("loss", 0.1, 0.0, 2)),
+     ("loss", 0.05, 0.0, 2)),
     ([TrustedRun({"loss": curve(4, 0.5)}, 2.0)], "greedy", None),            # a lying curve: not used
     ([TrustedRun({"other": curve(4, 2)}, 2.0)], "greedy", None),             # nothing the baseline shares
     ([TrustedRun({}, 2.0)], "greedy", None),
     ([TrustedRun({"loss": curve(4, 0.5)}, 2.0), TrustedRun({"loss": curve(4, 2)}, 2.0)], "confirm",
-     ("loss", 0.1, 0.0, 1)),                                                  # the liar dropped, the other kept
+     ("loss", 0.05, 0.0, 1)),                                                 # the liar dropped, the other kept
 ])
 def test_make_rule(incumbent, policy, expected):
     baseline = [TrustedRun({"loss": curve(4, 2)}, 2.0)]

@@ -202,7 +202,7 @@ class StopRule:
     key: str
     goal: str                    # "minimize" | "maximize"
     reference: tuple[tuple[float, float, float], ...]
-    min_fraction: float = 0.2
+    min_fraction: float = 0.3
     margin: float = 0.1          # relative to the reference value
     z: float = 4.0               # band widths (sd of the incumbent's curves)
     patience: int = 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ..config import Config
 from ..events import Limits, Outcome, Reporter, StopSignal, no_report
@@ -18,7 +18,7 @@ from ..slots import Slot, cpu_count, parse_slots
 from .baseline import calibrate
 from .budget import noted_before, unseen_budget_note
 from .candidate import Rules
-from .context import Engine
+from .context import Engine, Rebase
 from .early_stop import attach as attach_early_stop
 from .execution import Execution, Judged
 from .guard import Guard
@@ -148,7 +148,7 @@ class CampaignEngine:
         )
 
 
-def _knobs_rebase(config: Config, state: CampaignState, base_commit: str) -> Callable[..., Proposal | str]:
+def _knobs_rebase(config: Config, state: CampaignState, base_commit: str) -> Rebase:
     """How a knobs proposal moves onto a new incumbent (its constraints checked there)."""
     from ..proposers.knob_rebase import rebase_knobs
 

@@ -14,12 +14,12 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from ..errors import InfraError
 from ..events import Event, EventKind, Reporter, StopSignal
 from ..judge import Judge
-from ..records import Goal, Purpose, RunStatus
+from ..records import Goal, Proposal, Purpose, RunStatus
 from ..slots import Slot
 from ..store.ledger import Campaign
 from .budget import overran, overrun_note
@@ -27,6 +27,10 @@ from .candidate import Rules
 from .execution import Execution, RunPlan, RunResult
 from .journal import Journal
 from .state import MAX_INFRA_STREAK, CampaignState
+
+# how a knobs proposal moves onto a new incumbent: (proposal, the incumbent's files, its metric) -> the
+# moved proposal, or the reason it cannot move there
+Rebase = Callable[[Proposal, Mapping[str, str], float | None], Proposal | str]
 
 
 @dataclass
@@ -45,7 +49,7 @@ class Engine:
     guard: Any = None  # engine/guard.py: tampering, looked for after each run
     abandoned: bool = False  # a forced stop: threads still working are left to die with the process
     budget_noted: bool = False  # a run went far over its time budget, and the campaign was told (once)
-    rebase: Any = None  # (proposal, files, metric) -> Proposal | reason: a knobs proposal moved to a new incumbent
+    rebase: Rebase | None = None  # knobs proposals only (engine/campaign.py)
 
     @property
     def goal(self) -> Goal:

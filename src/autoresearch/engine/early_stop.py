@@ -24,7 +24,8 @@ from ..progress import (Curves, StopRule, curve_end, end_agrees, end_scale, prox
 from ..records import Purpose
 from ..runners.watch import WatchSpec
 
-GREEDY_MARGIN = 0.10     # one incumbent curve: stop only when 10 % worse than it
+GREEDY_MARGIN = 0.05     # one incumbent curve: stop only when 5 % worse than it (4x the proxy's seed-to-seed
+                         # spread on the tiny-GPT arena after 30 %; BENCHMARKS.md)
 CONFIRM_MARGIN = 0.05    # a band from repeated curves: at least 5 % worse, and beyond Z spreads
 Z = 4.0
 END_TOLERANCE = 0.05     # a curve's end, scaled, may differ from the trusted final by 5 % (or 3 sd of the noise)
@@ -33,7 +34,7 @@ END_TOLERANCE = 0.05     # a curve's end, scaled, may differ from the trusted fi
 @dataclass(frozen=True)
 class EarlyStopSettings:
     mode: str = "auto"               # "auto": on where progress is reported; "off"
-    min_fraction: float = 0.2
+    min_fraction: float = 0.3         # before it a slow start looks like a loser
     margin: float | None = None      # None: GREEDY_MARGIN or CONFIRM_MARGIN by the judge's policy
 
     @classmethod
@@ -41,7 +42,8 @@ class EarlyStopSettings:
         """From a campaign's recorded config (``[judge]``; a campaign from before these
         settings existed gets the defaults)."""
         judge = config.get("judge") or {}
-        return cls(str(judge.get("early_stop", "auto")), float(judge.get("early_stop_min_fraction", 0.2)),
+        return cls(str(judge.get("early_stop", "auto")),
+                   float(judge.get("early_stop_min_fraction", cls.min_fraction)),
                    judge.get("early_stop_margin"))
 
 

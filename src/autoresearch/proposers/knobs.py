@@ -28,7 +28,8 @@ How trials are made and remembered (the ledger is the truth):
 - The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: local moves of at
   most ``changes_per_trial`` knobs around the incumbent (first around the user's values),
   then a GP over every knob, switching arms when one stalls; its schedule is replayed from
-  the history. With a named sampler each proposal changes at most ``changes_per_trial``
+  the history. Where every searched knob's range is declared, the GP over every knob from
+  a uniform start over that box (``startup_trials``). With a named sampler each proposal changes at most ``changes_per_trial``
   knobs (default 2), chosen at random; the others keep the incumbent's values. Trials
   record the full vector of knob values they ran with, so every trial, made against
   whichever incumbent, is an observation of the same function of the knobs.
@@ -56,7 +57,7 @@ from .knob_code import (Knob, code_signature, describe, discover, find_knobs, fo
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
-from .knob_strategy import Policy, local_point, next_arm, outcomes, trust_length
+from .knob_strategy import GLOBAL, Policy, arm_for, local_point, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
 
 __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
@@ -227,7 +228,9 @@ class KnobsProposer:
         taken = {tuple(sorted(t.params.items())) for t in trials} | in_flight
         n = len(trials) + len(in_flight)
         done = outcomes(context.history, signature) if self.sampler == "auto" else []
-        arm = next_arm(done, self.policy) if self.sampler == "auto" else None
+        declared = set(self.spaces or {})
+        arm = arm_for(done, self.policy, all_declared=bool(declared) and set(spaces) <= declared) \
+            if self.sampler == "auto" else None
         found = self._draw(arm, done, study, dists, knobs, spaces, current, n, taken) or \
             self._untried_grid_point(knobs, spaces, current, n, taken)
         if found is None:
@@ -276,10 +279,12 @@ class KnobsProposer:
         complete = sum(1 for t in study.trials if t.state.name == "COMPLETE")
         # a model that keeps proposing tried points has converged: local moves instead; and one
         # with fewer finished trials than its start-up would draw uniformly over every knob
-        # (pruned, failed and in-flight trials do not count): local moves until it has them
-        if arm == "model" and complete >= self.policy.startup:
-            found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0,
-                                 self.policy.startup, attempts=2)
+        # (pruned, failed and in-flight trials do not count): local moves until it has them;
+        # except over a declared box (GLOBAL), where that uniform start is the point
+        if arm == GLOBAL or (arm == "model" and complete >= self.policy.startup):
+            startup = self.startup_trials if arm == GLOBAL else self.policy.startup
+            found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0, startup,
+                                 attempts=2)
             if found is not None:
                 return found
         centre = {nm: spaces[nm].to_param(current[nm]) for nm in spaces}
