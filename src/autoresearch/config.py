@@ -266,7 +266,7 @@ class JudgeTable(_Table):
     suspicious_sigma: float = Field(default=10.0, ge=0)  # larger improvements get extra runs and a flag (0: off)
     early_stop: Literal["auto", "off"] = "auto"       # stop clearly worse candidates (docs/early-stopping.md)
     early_stop_min_fraction: float = Field(default=0.3, ge=0.05, le=0.95)  # never before this fraction of the budget
-    early_stop_margin: float | None = Field(default=None, gt=0, le=1)  # relative; default 0.10 greedy, 0.05 confirm
+    early_stop_margin: float | None = Field(default=None, gt=0, le=1)  # relative; default 0.05 (confirm: and 4 sd)
 
 
 class LimitsTable(_Table):

@@ -203,7 +203,7 @@ class StopRule:
     goal: str                    # "minimize" | "maximize"
     reference: tuple[tuple[float, float, float], ...]
     min_fraction: float = 0.3
-    margin: float = 0.1          # relative to the reference value
+    margin: float = 0.05         # relative to the reference value
     z: float = 4.0               # band widths (sd of the incumbent's curves)
     patience: int = 2
     curves: int = 1              # how many incumbent curves made the band
