@@ -179,7 +179,9 @@ def loss_vs_baseline(data: dict, policy: str, noise: float | None) -> str:
             f"baseline ({ref:.4f}), {len(lost)} stopped ({100 * len(lost) / max(1, len(better)):.1f} %)")
 
 
-def loss_over_pairs(data: dict, noise: float | None, settings: EarlyStopSettings = EarlyStopSettings()) -> str:
+def pairs_lost(data: dict, noise: float | None, settings: EarlyStopSettings = EarlyStopSettings()) -> tuple[int, int]:
+    """(stopped, pairs): of the ordered pairs (incumbent i, candidate j that ended better than
+    i), those in which the greedy rule of i stops j."""
     ok = [c for c in data["candidates"] if c["final"] is not None and c["curve"]]
     pairs = lost = 0
     for inc in ok:
@@ -190,8 +192,15 @@ def loss_over_pairs(data: dict, noise: float | None, settings: EarlyStopSettings
             if c is not inc and c["final"] < inc["final"]:
                 pairs += 1
                 lost += stopped_at(rule, c["curve"]) is not None
-    return (f"greedy, every candidate as the incumbent: {lost} of {pairs} better challengers stopped "
-            f"({100 * lost / max(1, pairs):.1f} %)")
+    return lost, pairs
+
+
+def lost_text(lost: int, pairs: int) -> str:
+    return f"{lost} of {pairs} better challengers stopped ({100 * lost / max(1, pairs):.1f} %)"
+
+
+def loss_over_pairs(data: dict, noise: float | None) -> str:
+    return f"greedy, every candidate as the incumbent: {lost_text(*pairs_lost(data, noise))}"
 
 
 def startup_s() -> float:
@@ -265,7 +274,7 @@ def replay(data: dict) -> None:
         for start in (0.15, 0.2, 0.3):
             settings = EarlyStopSettings(min_fraction=start, margin=margin)
             n_on, s_on, _ = campaign(data, True, noise, None, settings)
-            print(f"  {margin:.0%} from {start:.0%}: {loss_over_pairs(data, noise, settings).split(': ', 1)[1]}; "
+            print(f"  {margin:.0%} from {start:.0%}: {lost_text(*pairs_lost(data, noise, settings))}; "
                   f"{(n_on / s_on) / (n_off / s_off):.2f}x")
 
 
