@@ -299,10 +299,15 @@ def cli(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess
     return subprocess.run([sys.executable, "-m", "autoresearch", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def live_arm(chosen: list[dict[str, float]], early: bool, budget: float, seed: int = 0) -> dict:
+def live_arm(chosen: list[dict[str, float]], early: bool, budget: float, seed: int = 0, keep: str | None = None) -> dict:
     """A real greedy campaign (the CLI, the local runner, the arena's evaluator) over the
-    set, replayed by the scripted proposer; wall time from start to end."""
+    set, replayed by the scripted proposer; wall time from start to end. With ``keep``, the
+    arena (its ledger, with every run's curves, and the logs) stays in ``keep/off-0`` etc.:
+    candidates on top of the incumbent's kept changes, as a campaign really runs them."""
     with tempfile.TemporaryDirectory() as tmp:
+        if keep is not None:
+            tmp = str(Path(keep) / f"{'on' if early else 'off'}-{seed}")
+            Path(tmp).mkdir(parents=True)  # fails on a leftover: a kept arena is never overwritten
         arena = Path(tmp) / "arena"
         r = cli("init", "--example", "tiny-gpt", str(arena))
         assert r.returncode == 0, r.stderr
@@ -337,7 +342,7 @@ def live(args: argparse.Namespace) -> None:
     arms: dict[bool, list[dict]] = {False: [], True: []}
     for seed in range(args.live_seeds):
         for early in (False, True):
-            a = live_arm(chosen, early, args.budget, seed)
+            a = live_arm(chosen, early, args.budget, seed, args.keep)
             arms[early].append(a)
             ran = sum(1 for d in a["detail"] if d[1] != "invalid")
             print(f"seed {seed}, early stopping {'on' if early else 'off'}: {a['experiments']} experiments "
@@ -369,6 +374,7 @@ def main() -> None:
     ap.add_argument("--startup-s", type=float, default=0.0, help="a run's start-up in seconds (what a stopped run "
                     "pays in full); default: measured when recording (a file recorded without it: measured now)")
     ap.add_argument("--live-seeds", type=int, default=1, help="campaigns per arm (campaign seeds 0, 1, ...)")
+    ap.add_argument("--keep", help="with --live: keep each arm's arena (ledger with curves, logs) under this folder")
     args = ap.parse_args()
     if args.live:
         live(args)

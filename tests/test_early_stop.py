@@ -170,6 +170,8 @@ def test_campaign_stops_a_loser_keeps_a_winner_and_ignores_a_lying_curve(tmp_pat
     assert rows[1]["metric"] is None
     assert "stopped early" not in rows[3]["reason"] and rows[3]["metric"] == pytest.approx(6.5)
     assert "early stopping paused" in r.stdout + r.stderr
+    assert "early stopping: 1 of 3 candidate runs stopped" in r.stdout  # the summary at the end says what it did
+    assert "early stopping: 1 of 3 candidate runs stopped" in run_cli("status", arena, "--tag", "t").stdout
 
     status = json.loads(run_cli("status", arena, "--tag", "t", "--json").stdout)
     runs = {e["id"]: e["runs"] for e in status["experiments"]}

@@ -21,7 +21,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from autoresearch.cli_views import against_baseline
+from autoresearch.cli_views import against_baseline, early_stop_summary
 from autoresearch.console import LiveReporter, LiveState, Running, duration, phase_label, versus_best
 from autoresearch.events import Event, EventKind, Limits
 from autoresearch.judge import better_or_worse
@@ -68,6 +68,26 @@ def test_a_result_against_the_best(value, best, goal, words):
 ])
 def test_the_summary_says_the_change_against_the_baseline_in_words(value, baseline, goal, words):
     assert against_baseline(value, baseline, goal) == words
+
+
+def _run(exp: int, status: str, duration_s: float | None, at: float | None = None) -> dict:
+    return {"experiment_id": exp, "status": status, "duration_s": duration_s, "stopped_early_at": at}
+
+
+@pytest.mark.parametrize("runs, text", [
+    ([_run(0, "ok", 35.0), _run(1, "ok", 36.0)], None),                        # nothing stopped: no line
+    ([_run(0, "ok", 35.0), _run(1, "stopped", 15.0, 0.35), _run(2, "ok", 37.0), _run(3, "stopped", 20.0, 0.55)],
+     "early stopping: 2 of 3 candidate runs stopped, at 45 % of the budget on average; about 37s of runs not "
+     "spent (a full run takes 36s here)"),                                     # the median full run: of 35 and 37
+    ([_run(1, "stopped", 4.0, 0.3)],
+     "early stopping: 1 of 1 candidate runs stopped, at 30 % of the budget on average"),  # no full run to count against
+    ([_run(0, "ok", 10.0), _run(1, "stopped", 4.0, 0.3), _run(2, "running", None), _run(3, "interrupted", 2.0),
+      _run(4, "crash", 1.0), _run(0, "stopped", 3.0, 0.4)],  # unfinished runs and the baseline's are no candidates
+     "early stopping: 1 of 2 candidate runs stopped, at 30 % of the budget on average; about 6.0s of runs not "
+     "spent (a full run takes 10s here)"),
+])
+def test_the_summary_says_what_early_stopping_saved(runs, text):
+    assert early_stop_summary(runs) == text
 
 
 @pytest.mark.parametrize("seconds, text", [(0.04, "0.0s"), (2.34, "2.3s"), (12.4, "12s"), (65, "1m05s"),

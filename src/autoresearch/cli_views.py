@@ -42,6 +42,8 @@ def print_summary(console: Console, arena: Path, tag: str) -> None:
     ledger, campaign = open_ledger_readonly(arena, tag)
     try:
         exps = ledger.experiments(campaign)
+        runs = [{"experiment_id": r["experiment_id"], "status": r["status"], "duration_s": r["duration_s"],
+                 "stopped_early_at": r["metrics"].get("stopped_early_at")} for r in ledger.runs(campaign)]
     finally:
         ledger.close()
     goal = Goal(campaign.goal)
@@ -56,7 +58,36 @@ def print_summary(console: Console, arena: Path, tag: str) -> None:
     if best is not None and baseline is not None:
         console.print(f"best {campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
                       f"(#{best.id}; {against_baseline(best.metric, baseline.metric, goal)})")  # type: ignore[arg-type]
+    stopping = early_stop_summary(runs)
+    if stopping:
+        console.print(stopping, markup=False)
     console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
+
+
+def early_stop_summary(runs: list[dict[str, Any]]) -> str | None:
+    """What early stopping did in a campaign, from its runs (``experiment_id``, ``status``,
+    ``duration_s``, ``stopped_early_at`` or None): how many candidate runs it stopped, where,
+    and about how much run time that left unspent, each stopped run counted against the
+    median full run (its eval included). None when it stopped nothing. Pure."""
+    from statistics import median
+
+    from .console import duration
+    from .progress import percent
+
+    candidates = [r for r in runs if r["experiment_id"] > 0 and r["status"] not in ("running", "interrupted", "infra")]
+    stopped = [r for r in candidates if r.get("stopped_early_at") is not None]
+    if not stopped:
+        return None
+    mean_at = sum(r["stopped_early_at"] for r in stopped) / len(stopped)
+    text = (f"early stopping: {len(stopped)} of {len(candidates)} candidate runs stopped, at {percent(mean_at)} of "
+            "the budget on average")
+    full = [r["duration_s"] for r in runs if r["status"] == "ok" and r.get("stopped_early_at") is None
+            and r["duration_s"] is not None]
+    if full:
+        whole = median(full)
+        saved = sum(max(0.0, whole - (r["duration_s"] or 0.0)) for r in stopped)
+        text += f"; about {duration(saved)} of runs not spent (a full run takes {duration(whole)} here)"
+    return text
 
 
 def against_baseline(value: float, baseline: float, goal: Goal) -> str:
@@ -96,6 +127,9 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
                       + (f"; {against_baseline(b['metric'], c['baseline'], Goal(c['goal']))}"
                          if c.get("baseline") is not None and b.get("metric") is not None else ""))
+    stopping = early_stop_summary([{**run, "experiment_id": e["id"]} for e in exps for run in e["runs"]])
+    if stopping:
+        console.print(stopping, markup=False)
     table = Table(show_edge=False, pad_edge=False)
     with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
     cols = ["#", "status", c["metric"]] + (["± se", "runs", "p"] if with_stats else []) + ["commit", "description"]
