@@ -70,8 +70,16 @@ def test_the_summary_says_the_change_against_the_baseline_in_words(value, baseli
     assert against_baseline(value, baseline, goal) == words
 
 
-def _run(exp: int, status: str, duration_s: float | None, at: float | None = None) -> dict:
-    return {"experiment_id": exp, "status": status, "duration_s": duration_s, "stopped_early_at": at}
+def _run(exp: int, status: str, duration_s: float | None, at: float | None = None) -> tuple[int, dict]:
+    return exp, {"status": status, "duration_s": duration_s, **({"stopped_early_at": at} if at is not None else {})}
+
+
+def _listed(runs: list[tuple[int, dict]]) -> list[dict]:
+    """Runs as ``status --json`` lists them: under their experiment."""
+    by_id: dict[int, list[dict]] = {}
+    for exp, run in runs:
+        by_id.setdefault(exp, []).append(run)
+    return [{"id": i, "runs": rs} for i, rs in sorted(by_id.items())]
 
 
 @pytest.mark.parametrize("runs, text", [
@@ -87,7 +95,7 @@ def _run(exp: int, status: str, duration_s: float | None, at: float | None = Non
      "spent (a full run takes 10s here)"),
 ])
 def test_the_summary_says_what_early_stopping_saved(runs, text):
-    assert early_stop_summary(runs) == text
+    assert early_stop_summary(_listed(runs)) == text
 
 
 @pytest.mark.parametrize("seconds, text", [(0.04, "0.0s"), (2.34, "2.3s"), (12.4, "12s"), (65, "1m05s"),

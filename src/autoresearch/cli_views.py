@@ -37,13 +37,12 @@ def print_config(console: Console, config: Config, source: str, overrides: dict[
 
 def print_summary(console: Console, arena: Path, tag: str) -> None:
     from .console import fmt
-    from .status import open_ledger_readonly
+    from .status import campaign_status, open_ledger_readonly
 
     ledger, campaign = open_ledger_readonly(arena, tag)
     try:
         exps = ledger.experiments(campaign)
-        runs = [{"experiment_id": r["experiment_id"], "status": r["status"], "duration_s": r["duration_s"],
-                 "stopped_early_at": r["metrics"].get("stopped_early_at")} for r in ledger.runs(campaign)]
+        listed = campaign_status(ledger, campaign)["experiments"]
     finally:
         ledger.close()
     goal = Goal(campaign.goal)
@@ -58,23 +57,26 @@ def print_summary(console: Console, arena: Path, tag: str) -> None:
     if best is not None and baseline is not None:
         console.print(f"best {campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
                       f"(#{best.id}; {against_baseline(best.metric, baseline.metric, goal)})")  # type: ignore[arg-type]
-    stopping = early_stop_summary(runs)
+    stopping = early_stop_summary(listed)
     if stopping:
         console.print(stopping, markup=False)
     console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
 
 
-def early_stop_summary(runs: list[dict[str, Any]]) -> str | None:
-    """What early stopping did in a campaign, from its runs (``experiment_id``, ``status``,
-    ``duration_s``, ``stopped_early_at`` or None): how many candidate runs it stopped, where,
-    and about how much run time that left unspent, each stopped run counted against the
-    median full run (its eval included). None when it stopped nothing. Pure."""
+def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
+    """What early stopping did in a campaign, from its experiments as ``status --json`` lists
+    them (``id``, ``runs`` with ``status``, ``duration_s`` and, for a stopped run,
+    ``stopped_early_at``): how many candidate runs it stopped, where, and about how much run
+    time that left unspent, each stopped run counted against the median full run (its eval
+    included). None when it stopped nothing. Pure."""
     from statistics import median
 
     from .console import duration
     from .progress import percent
 
-    candidates = [r for r in runs if r["experiment_id"] > 0 and r["status"] not in ("running", "interrupted", "infra")]
+    runs = [r for e in experiments for r in e["runs"]]
+    candidates = [r for e in experiments if e["id"] > 0 for r in e["runs"]
+                  if r["status"] not in ("running", "interrupted", "infra")]
     stopped = [r for r in candidates if r.get("stopped_early_at") is not None]
     if not stopped:
         return None
@@ -127,7 +129,7 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
                       + (f"; {against_baseline(b['metric'], c['baseline'], Goal(c['goal']))}"
                          if c.get("baseline") is not None and b.get("metric") is not None else ""))
-    stopping = early_stop_summary([{**run, "experiment_id": e["id"]} for e in exps for run in e["runs"]])
+    stopping = early_stop_summary(exps)
     if stopping:
         console.print(stopping, markup=False)
     table = Table(show_edge=False, pad_edge=False)
