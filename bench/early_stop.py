@@ -17,7 +17,9 @@
    candidates, replayed by the scripted proposer, early stopping off then on (``--live-seeds
    S`` pairs, campaign seeds 0..S-1, arms alternating): wall time, experiments per hour,
    runs stopped, best val_bpb. Each patch sets its knobs whatever the incumbent holds, so
-   no candidate goes stale after a keep and both arms run the whole set.
+   no candidate goes stale after a keep and both arms run the whole set. ``--arms off``
+   with ``--keep DIR`` keeps one arm as a record of complete curves of candidates on top of
+   a moving incumbent (``bench/early_stop_record.py`` replays rules on it).
 
     python bench/early_stop.py [--set choices|proposer] [--candidates 64] [--budget 5] [--out early_stop.json]
     python bench/early_stop.py --replay early_stop.json      # step 2 only
@@ -268,11 +270,12 @@ def replay(data: dict) -> None:
         n1, _, b1 = campaign(data, True, noise, b)
         print(f"equal compute ({b:.0f} s, {share:.0%} of the whole set off): off {n0} experiments, best {b0:.4f}; "
               f"on {n1} experiments, best {b1:.4f}")
-    print("greedy rule variants (margin, from fraction): loss over all ordered pairs; experiments per hour")
+    print("greedy rule variants (one margin throughout, from fraction; the default's early margin: "
+          "bench/early_stop_record.py): loss over all ordered pairs; experiments per hour")
     n_off, s_off, _ = campaign(data, False, noise, None)
     for margin in (0.10, 0.07, 0.05):
         for start in (0.15, 0.2, 0.3):
-            settings = EarlyStopSettings(min_fraction=start, margin=margin)
+            settings = EarlyStopSettings(min_fraction=start, margin=margin, early_margin=margin)
             n_on, s_on, _ = campaign(data, True, noise, None, settings)
             print(f"  {margin:.0%} from {start:.0%}: {lost_text(*pairs_lost(data, noise, settings))}; "
                   f"{(n_on / s_on) / (n_off / s_off):.2f}x")
@@ -341,7 +344,7 @@ def live(args: argparse.Namespace) -> None:
     chosen = proposer_candidates(args.live) if args.set == "proposer" else candidates(args.live)
     arms: dict[bool, list[dict]] = {False: [], True: []}
     for seed in range(args.live_seeds):
-        for early in (False, True):
+        for early in {"both": (False, True), "off": (False,), "on": (True,)}[args.arms]:
             a = live_arm(chosen, early, args.budget, seed, args.keep)
             arms[early].append(a)
             ran = sum(1 for d in a["detail"] if d[1] != "invalid")
@@ -349,6 +352,9 @@ def live(args: argparse.Namespace) -> None:
                   f"({ran} ran) in {a['wall_s']:.0f} s ({3600 * a['experiments'] / a['wall_s']:.0f}/h), "
                   f"{a['stopped']} stopped (at {', '.join(f'{x:.0%}' for x in a['stopped_at']) or '-'}), "
                   f"best val_bpb {a['best']:.4f}; {' '.join(a['statuses'])}", flush=True)
+    if args.arms != "both":
+        Path(args.out).write_text(json.dumps({"set": args.set, "budget": args.budget, "arms": arms[args.arms == "on"]}))
+        return
     total = {k: (sum(a["experiments"] for a in v), sum(sum(1 for d in a["detail"] if d[1] != "invalid") for a in v),
                  sum(a["wall_s"] for a in v)) for k, v in arms.items()}
     (n0, r0, w0), (n1, r1, w1) = total[False], total[True]
@@ -374,6 +380,8 @@ def main() -> None:
     ap.add_argument("--startup-s", type=float, default=0.0, help="a run's start-up in seconds (what a stopped run "
                     "pays in full); default: measured when recording (a file recorded without it: measured now)")
     ap.add_argument("--live-seeds", type=int, default=1, help="campaigns per arm (campaign seeds 0, 1, ...)")
+    ap.add_argument("--arms", choices=("both", "off", "on"), default="both",
+                    help="with --live: both arms (the ratio), or one (e.g. an arm kept as a record of curves, --keep)")
     ap.add_argument("--keep", help="with --live: keep each arm's arena (ledger with curves, logs) under this folder")
     args = ap.parse_args()
     if args.live:

@@ -108,6 +108,35 @@ def test_decide_minimize(curve, stopped):
     assert (decide(RULE, curve) is not None) == stopped
 
 
+# before SETTLED (30 %) only a start far behind counts: 40 % here, 10 % from 30 % on (no spread)
+EARLY = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fraction=0.15, margin=0.1, z=0.0,
+                 early_margin=0.4)
+
+
+@pytest.mark.parametrize("curve, stopped", [
+    ([(0.15, 6.0), (0.2, 6.0)], True),                     # 50 % behind at 15-20 %: stopped at 20 %
+    ([(0.15, 5.0), (0.2, 5.0)], False),                    # 25 % behind early: a slow start, not judged yet
+    ([(0.25, 5.0), (0.3, 5.0)], False),                    # the span's first point is still early
+    ([(0.25, 5.0), (0.3, 5.0), (0.35, 5.0)], True),        # from 30 % on, the margin (10 %)
+    ([(0.1, 9.0), (0.14, 9.0)], False),                    # before min_fraction nothing is judged
+    ([(0.2, 6.0), (0.25, 4.2)], False),                    # caught up within the margin
+])
+def test_decide_with_an_early_margin(curve, stopped):
+    assert (decide(EARLY, curve) is not None) == stopped
+
+
+def test_an_early_margin_never_below_the_margin_and_none_is_the_margin_throughout():
+    low = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fraction=0.15, margin=0.1, z=0.0,
+                   early_margin=0.01)
+    assert low.limit(0.2) == pytest.approx(4.4)   # max(margin, early_margin)
+    plain = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fraction=0.15, margin=0.1, z=0.0)
+    assert plain.limit(0.2) == pytest.approx(4.4) and plain.limit(0.5) == pytest.approx(4.4)
+    assert EARLY.limit(0.2) == pytest.approx(5.6) and EARLY.limit(0.3) == pytest.approx(4.4)
+    assert StopRule.from_json(EARLY.to_json()) == EARLY
+    legacy = {k: v for k, v in EARLY.to_json().items() if k != "early_margin"}  # a rule sent before the field
+    assert StopRule.from_json(legacy).early_margin is None
+
+
 @pytest.mark.parametrize("name, direction", [
     ("train_loss", "minimize"), ("val_bpb", "minimize"), ("perplexity", "minimize"), ("val_acc", "maximize"),
     ("reward", "maximize"), ("step", None), ("tokens", None), ("lr", None), ("loss_scale_acc", None),
@@ -174,6 +203,18 @@ def test_make_rule_prefers_the_metric_itself():
     rule = make_rule(inc, inc, metric="val_bpb", goal="minimize", policy="greedy", settings=S, noise_sd=None,
                      incumbent_id=0)
     assert rule is not None and rule.key == "val_bpb"
+
+
+def test_the_settings_reach_the_rule_and_a_recorded_config_keeps_its_own():
+    inc = [TrustedRun({"loss": curve(4, 2)}, 2.0)]
+    now = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.1, "early_stop_early_margin": 0.2}})
+    rule = make_rule(inc, inc, metric="val_bpb", goal="minimize", policy="greedy", settings=now, noise_sd=None,
+                     incumbent_id=0)
+    assert rule is not None and (rule.min_fraction, rule.early_margin, rule.margin) == (0.1, 0.2, 0.05)
+    # a campaign recorded before the early margin existed resumes with its own start and the new default
+    old = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.3}})
+    assert (old.min_fraction, old.early_margin) == (0.3, EarlyStopSettings().early_margin)
+    assert EarlyStopSettings.from_config({}) == EarlyStopSettings()
 
 
 def test_curve_file_round_trip(tmp_path):

@@ -265,8 +265,9 @@ class JudgeTable(_Table):
     remeasure_every: int = Field(default=10, ge=0)    # re-run the incumbent after this many candidates
     suspicious_sigma: float = Field(default=10.0, ge=0)  # larger improvements get extra runs and a flag (0: off)
     early_stop: Literal["auto", "off"] = "auto"       # stop clearly worse candidates (docs/early-stopping.md)
-    early_stop_min_fraction: float = Field(default=0.3, ge=0.05, le=0.95)  # never before this fraction of the budget
+    early_stop_min_fraction: float = Field(default=0.1, ge=0.05, le=0.95)  # never before this fraction of the budget
     early_stop_margin: float | None = Field(default=None, gt=0, le=1)  # relative; default 0.05 (confirm: and 4 sd)
+    early_stop_early_margin: float = Field(default=0.2, gt=0, le=1)  # the margin before 30 % of the budget
 
 
 class LimitsTable(_Table):

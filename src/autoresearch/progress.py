@@ -190,14 +190,19 @@ def end_scale(pairs: Iterable[tuple[float, float]]) -> float | None:
 
 # -- the rule ----------------------------------------------------------------------------------
 
+SETTLED = 0.3  # from this fraction of the budget on, a worse candidate's gap is its own (before it, a
+               # slow start: a low learning rate, a long warm-up, a larger model); BENCHMARKS.md
+
 @dataclass(frozen=True)
 class StopRule:
     """Stop a candidate whose ``key`` curve is clearly worse than the incumbent's band.
 
     ``reference``: (fraction, mean, sd) of the incumbent's curves. At a fraction ``f`` past
     ``min_fraction``, a point is *worse* when it is beyond the band's mean by more than
-    ``max(z * sd, margin * |mean|)`` in the wrong direction; the run is stopped when its last
-    ``patience`` points are all worse. Pure data: it travels to Ray nodes as it is."""
+    ``max(z * sd, m * |mean|)`` in the wrong direction, where ``m`` is ``early_margin``
+    before ``SETTLED`` of the budget (a start so far behind that no slow start explains it)
+    and ``margin`` from there on; the run is stopped when its last ``patience`` points are
+    all worse. Pure data: it travels to Ray nodes as it is."""
 
     key: str
     goal: str                    # "minimize" | "maximize"
@@ -208,11 +213,12 @@ class StopRule:
     patience: int = 2
     curves: int = 1              # how many incumbent curves made the band
     incumbent: int = 0           # the incumbent's experiment id (for the reason)
+    early_margin: float | None = None  # the margin before SETTLED (None: ``margin`` throughout)
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "goal": self.goal, "reference": [list(r) for r in self.reference],
                 "min_fraction": self.min_fraction, "margin": self.margin, "z": self.z, "patience": self.patience,
-                "curves": self.curves, "incumbent": self.incumbent}
+                "curves": self.curves, "incumbent": self.incumbent, "early_margin": self.early_margin}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "StopRule":
@@ -231,7 +237,8 @@ class StopRule:
         if band is None:
             return None
         mean, sd = band
-        tol = max(self.z * sd, self.margin * abs(mean))
+        margin = self.margin if self.early_margin is None or f >= SETTLED else max(self.margin, self.early_margin)
+        tol = max(self.z * sd, margin * abs(mean))
         return mean + tol if self.goal == "minimize" else mean - tol
 
     def worse(self, f: float, v: float) -> bool:

@@ -11,7 +11,7 @@ at least ``margin`` of the value); otherwise (greedy: one curve) only the conser
 ``margin``. No usable curve: no rule, the run goes its full budget.
 
 Settings: ``[judge] early_stop = "auto" | "off"``, ``early_stop_min_fraction``,
-``early_stop_margin``.
+``early_stop_margin``, ``early_stop_early_margin``.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ GREEDY_MARGIN = 0.05     # one incumbent curve: stop only when 5 % worse than it
 CONFIRM_MARGIN = 0.05    # a band from repeated curves: at least 5 % worse, and beyond Z spreads
 Z = 4.0
 END_TOLERANCE = 0.05     # a curve's end, scaled, may differ from the trusted final by 5 % (or 3 sd of the noise)
+MIN_FRACTION = 0.1       # nothing is judged before it
+EARLY_MARGIN = 0.2       # before progress.SETTLED (30 %): stop only a start this far behind (slow starters
+                         # that end better are 2-6 % behind there on the tiny-GPT arena; BENCHMARKS.md)
 
 
 @dataclass(frozen=True)
 class EarlyStopSettings:
     mode: str = "auto"               # "auto": on where progress is reported; "off"
-    min_fraction: float = 0.3         # before it a slow start looks like a loser
+    min_fraction: float = MIN_FRACTION
     margin: float | None = None      # None: GREEDY_MARGIN or CONFIRM_MARGIN by the judge's policy
+    early_margin: float = EARLY_MARGIN
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "EarlyStopSettings":
@@ -44,7 +48,8 @@ class EarlyStopSettings:
         judge = config.get("judge") or {}
         return cls(str(judge.get("early_stop", "auto")),
                    float(judge.get("early_stop_min_fraction", cls.min_fraction)),
-                   judge.get("early_stop_margin"))
+                   judge.get("early_stop_margin"),
+                   float(judge.get("early_stop_early_margin", cls.early_margin)))
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,8 @@ def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric
         reference = reference_band(usable)
         if reference:
             return StopRule(key, goal, reference, min_fraction=settings.min_fraction, margin=margin,
-                            z=Z if band else 0.0, curves=len(usable), incumbent=incumbent_id)
+                            z=Z if band else 0.0, curves=len(usable), incumbent=incumbent_id,
+                            early_margin=settings.early_margin)
     return None
 
 
