@@ -6,22 +6,24 @@ with its progress curve and its wall time in the ledger. This script
 
 1. **extracts** such arenas into a compact record (``--extract DIR... --out FILE``: per
    experiment its curve, trusted val_bpb, status, the incumbent it was judged against,
-   its wall time and its eval's; a few hundred kB, committed under ``bench/records/``);
+   its wall time and its eval's; about 30 kB a campaign, committed under ``bench/records/``);
 2. **replays** stopping rules on the record (``--replay FILE``): for each candidate the
    rule made from its incumbent's curve (``engine/early_stop.make_rule``, the baseline's
    curves for the scale, as a campaign does) and ``progress.decide`` over the candidate's
    curve, point by point, as the harness sees it. Reported per rule:
    - the **loss**: of the ordered pairs (incumbent i, candidate j of the same campaign that
-     ended better than i), the share in which i's rule stops j; and of the candidates
-     that beat their own incumbent live, how many the rule stops;
+     ended better than i), the share in which i's rule stops j, over all pairs and over
+     the pairs whose i could be an incumbent (it ended no worse than the baseline, as
+     every real incumbent does); and of the candidates that beat their own incumbent
+     live, how many the rule stops;
    - the **projected on-arm wall time** and experiments per hour against the off arm's
      measured wall time: a stopped candidate costs its full wall time less its eval process
      (its start-up and its eval_seconds) and less the training it did not do
-     (``(1 - f) * budget``). The stopped fraction is where
-     ``decide`` fires; the harness stops the process tree within a poll (0.2 s).
+     (``(1 - f) * budget``). The stopped fraction is where ``decide`` fires; the
+     harness stops the process tree within a poll (0.2 s).
 
-    python bench/early_stop_record.py --extract /tmp/rec/b10 /tmp/rec/b30 --out bench/records/live_off.json
-    python bench/early_stop_record.py --replay bench/records/live_off.json
+    python bench/early_stop_record.py --extract /tmp/rec/b10 /tmp/rec/b30 --out bench/records/live_off_2026-12-02.json
+    python bench/early_stop_record.py --replay bench/records/live_off_2026-12-02.json
 """
 
 from __future__ import annotations

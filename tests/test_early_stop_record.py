@@ -26,7 +26,7 @@ RECORD = json.loads((ROOT / "bench" / "records" / "live_off_2026-12-02.json").re
 def test_the_default_rule_loses_at_most_5_percent_and_stops_sooner_than_the_rule_before(campaign):
     now = early_stop_record.replay_campaign(campaign, EarlyStopSettings())
     before = early_stop_record.replay_campaign(campaign, EarlyStopSettings(min_fraction=0.3))
-    assert now["pairs"] >= 60 and now["pairs_inc"] >= 60       # the issue's "at least 60 better candidates"
+    assert now["pairs_inc"] >= 60      # (incumbent, better candidate) cases: the issue asks for at least 60
     assert now["lost"] <= 0.05 * now["pairs"]                   # every ordered pair
     assert now["lost_inc"] <= 0.05 * now["pairs_inc"]           # pairs whose incumbent could be one
     assert now["beat_lost"] == 0 and now["beat"] > 0            # no candidate that beat its own incumbent

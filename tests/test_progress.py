@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from autoresearch.config import JudgeTable
 from autoresearch.engine.early_stop import EarlyStopSettings, TrustedRun, make_rule
 from autoresearch.progress import (LineSplitter, StopRule, add_point, curve_file_for, decide, end_agrees, end_scale,
                                    parse_progress_json, parse_progress_line, pattern_value, proxy_direction, read_curve_file,
@@ -118,7 +119,7 @@ EARLY = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fra
     ([(0.15, 5.0), (0.2, 5.0)], False),                    # 25 % behind early: a slow start, not judged yet
     ([(0.25, 5.0), (0.3, 5.0)], False),                    # the span's first point is still early
     ([(0.25, 5.0), (0.3, 5.0), (0.35, 5.0)], True),        # from 30 % on, the margin (10 %)
-    ([(0.1, 9.0), (0.14, 9.0)], False),                    # before min_fraction nothing is judged
+    ([(0.1, 9.0), (0.15, 9.0)], False),                    # before min_fraction nothing is judged
     ([(0.2, 6.0), (0.25, 4.2)], False),                    # caught up within the margin
 ])
 def test_decide_with_an_early_margin(curve, stopped):
@@ -135,6 +136,14 @@ def test_an_early_margin_never_below_the_margin_and_none_is_the_margin_throughou
     assert StopRule.from_json(EARLY.to_json()) == EARLY
     legacy = {k: v for k, v in EARLY.to_json().items() if k != "early_margin"}  # a rule sent before the field
     assert StopRule.from_json(legacy).early_margin is None
+    maxi = StopRule("acc", "maximize", ((0.1, 0.5, 0.0), (1.0, 0.5, 0.0)), min_fraction=0.1, margin=0.1, z=0.0,
+                    early_margin=0.4)
+    assert maxi.limit(0.2) == pytest.approx(0.3) and maxi.limit(0.5) == pytest.approx(0.45)
+    band = StopRule("loss", "minimize", ((0.1, 4.0, 0.1), (1.0, 4.0, 0.1)), min_fraction=0.1, margin=0.05, z=4.0,
+                    early_margin=0.2)
+    assert band.limit(0.2) == pytest.approx(4.8) and band.limit(0.5) == pytest.approx(4.4)  # the larger: margin or 4 sd
+    newer = {**EARLY.to_json(), "a_later_field": 1}  # a rule from a newer driver: its extras are left out
+    assert StopRule.from_json(newer) == EARLY
 
 
 @pytest.mark.parametrize("name, direction", [
@@ -207,14 +216,16 @@ def test_make_rule_prefers_the_metric_itself():
 
 def test_the_settings_reach_the_rule_and_a_recorded_config_keeps_its_own():
     inc = [TrustedRun({"loss": curve(4, 2)}, 2.0)]
-    now = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.1, "early_stop_early_margin": 0.2}})
+    now = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.12, "early_stop_early_margin": 0.25}})
     rule = make_rule(inc, inc, metric="val_bpb", goal="minimize", policy="greedy", settings=now, noise_sd=None,
                      incumbent_id=0)
-    assert rule is not None and (rule.min_fraction, rule.early_margin, rule.margin) == (0.1, 0.2, 0.05)
+    assert rule is not None and (rule.min_fraction, rule.early_margin, rule.margin) == (0.12, 0.25, 0.05)
     # a campaign recorded before the early margin existed resumes with its own start and the new default
     old = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.3}})
     assert (old.min_fraction, old.early_margin) == (0.3, EarlyStopSettings().early_margin)
     assert EarlyStopSettings.from_config({}) == EarlyStopSettings()
+    judge = JudgeTable()  # a new campaign records the config's defaults: the same as the engine's
+    assert (judge.early_stop_min_fraction, judge.early_stop_early_margin) == (S.min_fraction, S.early_margin)
 
 
 def test_curve_file_round_trip(tmp_path):

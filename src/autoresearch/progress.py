@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from statistics import fmean, stdev
 from typing import Any, Iterable, Mapping, Sequence
@@ -222,7 +222,9 @@ class StopRule:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "StopRule":
-        return cls(**{**d, "reference": tuple(tuple(r) for r in d["reference"])})  # type: ignore[arg-type]
+        known = {f.name for f in fields(cls)}  # a newer sender's extra fields are not this node's to judge by
+        return cls(**{k: v for k, v in d.items() if k in known and k != "reference"},  # type: ignore[arg-type]
+                   reference=tuple(tuple(r) for r in d["reference"]))
 
     def band(self, f: float) -> tuple[float, float] | None:
         """(mean, sd) of the reference at ``f``; None outside it."""
