@@ -181,12 +181,16 @@ def loss_vs_baseline(data: dict, policy: str, noise: float | None) -> str:
             f"baseline ({ref:.4f}), {len(lost)} stopped ({100 * len(lost) / max(1, len(better)):.1f} %)")
 
 
-def pairs_lost(data: dict, noise: float | None, settings: EarlyStopSettings = EarlyStopSettings()) -> tuple[int, int]:
+def pairs_lost(data: dict, noise: float | None, settings: EarlyStopSettings = EarlyStopSettings(),
+               worst_incumbent: float | None = None) -> tuple[int, int]:
     """(stopped, pairs): of the ordered pairs (incumbent i, candidate j that ended better than
-    i), those in which the greedy rule of i stops j."""
+    i), those in which the greedy rule of i stops j; with ``worst_incumbent``, only the pairs
+    whose i ended no worse than it (i could be a campaign's incumbent)."""
     ok = [c for c in data["candidates"] if c["final"] is not None and c["curve"]]
     pairs = lost = 0
     for inc in ok:
+        if worst_incumbent is not None and inc["final"] > worst_incumbent:
+            continue
         rule = rule_for([inc], data["baseline"], "greedy", noise, settings)
         if rule is None:
             continue

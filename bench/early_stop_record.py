@@ -34,9 +34,9 @@ import sqlite3
 from pathlib import Path
 from statistics import fmean
 
-from autoresearch.engine.early_stop import GREEDY_MARGIN, EarlyStopSettings, TrustedRun, make_rule
+from autoresearch.engine.early_stop import GREEDY_MARGIN, EarlyStopSettings
 from autoresearch.progress import SETTLED
-from early_stop import stopped_at  # bench/early_stop.py: decide() point by point, as the harness sees a curve
+from early_stop import pairs_lost, rule_for, stopped_at  # bench/early_stop.py: the replay's own pieces
 
 
 def extract_arena(arena: Path, label: str) -> dict:
@@ -67,26 +67,14 @@ EVAL_START_S = 1.3  # the eval process's own start-up (mostly `import torch`), o
                     # what else a stopped run skips (its checkpoint, its teardown): projections err low
 
 
-def rule_of(inc: dict, base: dict, settings: EarlyStopSettings):
-    t = lambda e: TrustedRun({"train_loss": [tuple(p) for p in e["curve"]]}, e["final"])  # noqa: E731
-    return make_rule([t(inc)], [t(base)], metric="val_bpb", goal="minimize", policy="greedy", settings=settings,
-                     noise_sd=None, incumbent_id=inc["id"])
-
-
 def replay_campaign(c: dict, settings: EarlyStopSettings) -> dict:
     """The rule's figures on one recorded campaign (its off arm)."""
     exps = {e["id"]: e for e in c["experiments"]}
     base, budget = exps[0], c["budget"]
-    ok = [e for e in c["experiments"] if e["final"] is not None and e["curve"]]
-    lost = pairs = lost_inc = pairs_inc = 0
-    rules = {e["id"]: rule_of(e, base, settings) for e in ok}
-    for inc in ok:
-        for e in ok:
-            if e is not inc and e["final"] < inc["final"] and rules[inc["id"]] is not None:
-                stopped = stopped_at(rules[inc["id"]], e["curve"]) is not None
-                pairs, lost = pairs + 1, lost + stopped
-                if inc["final"] <= base["final"]:  # i could be an incumbent: no worse than the baseline
-                    pairs_inc, lost_inc = pairs_inc + 1, lost_inc + stopped
+    data = {"candidates": c["experiments"], "baseline": [base]}  # every experiment, the baseline too, as i and j
+    lost, pairs = pairs_lost(data, None, settings)
+    lost_inc, pairs_inc = pairs_lost(data, None, settings, worst_incumbent=base["final"])
+    rules = {i: rule_for([inc], [base], "greedy", None, settings) for i, inc in exps.items() if inc["curve"]}
     off = on = 0.0
     stops, beat_lost, beat = [], 0, 0
     for e in c["experiments"]:
