@@ -108,6 +108,7 @@ def test_in_a_real_browser_a_new_experiment_appears_without_reload(campaign, tmp
                     "(make setup does it when it runs as root)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -130,8 +131,11 @@ def test_in_a_real_browser_a_new_experiment_appears_without_reload(campaign, tmp
         circles = browser.find_elements(By.CSS_SELECTOR, "#chart circle.pt")
         runs = ledger_rows(arena, "SELECT experiment_id FROM runs")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline g.run")) == len(runs)  # the slots' timeline
-        assert "#1" in browser.find_element(By.CSS_SELECTOR, "#net-diff").text or \
-            browser.find_element(By.CSS_SELECTOR, "#net-diff").text  # the net change, from the arena's git
+        # the net change, from the arena's git; the page redraws it every 0.5 s, so an element found
+        # a moment ago may be gone when its text is read: read it again until it holds still
+        net = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda b: b.find_element(By.CSS_SELECTOR, "#net-diff").text)
+        assert "#1" in net or net
         assert len(circles) == sum(1 for x in ledger.values() if x["status"] in ("keep", "discard"))
         marker = browser.execute_script("window.__marker = 42; return window.__marker;")
         add_experiment(arena, tmp_path, "wider", constant_edit("WIDTH", 64, 256))
