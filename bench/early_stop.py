@@ -19,11 +19,16 @@
    runs stopped, best val_bpb. Each patch sets its knobs whatever the incumbent holds, so
    no candidate goes stale after a keep and both arms run the whole set. ``--arms off``
    with ``--keep DIR`` keeps one arm as a record of complete curves of candidates on top of
-   a moving incumbent (``bench/early_stop_record.py`` replays rules on it).
+   a moving incumbent (``bench/early_stop_record.py`` replays rules on it). With ``--steps``
+   every run trains a fixed number of steps and is bit-for-bit deterministic, so the arms
+   see the same metrics and differ only by the stops; ``--paired`` compares an off arm kept
+   earlier (its ``status --json``) with an on arm run later (``--arms on``).
 
     python bench/early_stop.py [--set choices|proposer] [--candidates 64] [--budget 5] [--out early_stop.json]
     python bench/early_stop.py --replay early_stop.json      # step 2 only
     python bench/early_stop.py --set proposer --live 24 --live-seeds 2 --budget 10   # 3. real campaigns, off and on
+    python bench/early_stop.py --set proposer --live 31 --steps 660 --budget 20      # 3. fixed steps: paired runs
+    python bench/early_stop.py --set proposer --live 31 --steps 660 --budget 20 --paired off_status.json on.json
 """
 
 from __future__ import annotations
@@ -302,15 +307,22 @@ def scripted(train: str, chosen: list[dict[str, float]]) -> list[dict]:
     return out
 
 
-def cli(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "autoresearch", *args], capture_output=True, text=True, timeout=timeout)
+def cli(*args: str, timeout: float | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autoresearch", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
 
 
-def live_arm(chosen: list[dict[str, float]], early: bool, budget: float, seed: int = 0, keep: str | None = None) -> dict:
+def live_arm(chosen: list[dict[str, float]], early: bool, budget: float, seed: int = 0, keep: str | None = None,
+             steps: int = 0) -> dict:
     """A real greedy campaign (the CLI, the local runner, the arena's evaluator) over the
     set, replayed by the scripted proposer; wall time from start to end. With ``keep``, the
     arena (its ledger, with every run's curves, and the logs) stays in ``keep/off-0`` etc.:
-    candidates on top of the incumbent's kept changes, as a campaign really runs them."""
+    candidates on top of the incumbent's kept changes, as a campaign really runs them.
+    With ``steps`` > 0 every run trains exactly that many steps (``AUTORESEARCH_MAX_STEPS``,
+    passed to the runs through ``[runner] env_allow``): the runs are then bit-for-bit
+    deterministic, so both arms see the same metrics and keep the same candidates unless the
+    rule stops a winner, and the ratio measures the stopping alone. A run's cost is then its
+    steps times its cost per step: a slow candidate costs more than in time-budget mode."""
     with tempfile.TemporaryDirectory() as tmp:
         if keep is not None:
             tmp = str(Path(keep) / f"{'on' if early else 'off'}-{seed}")
@@ -323,23 +335,69 @@ def live_arm(chosen: list[dict[str, float]], early: bool, budget: float, seed: i
         toml = arena / "autoresearch.toml"
         text = toml.read_text().replace('kind = "knobs"', 'kind = "scripted"')
         text = text.replace('policy = "greedy"', f'policy = "greedy"\nearly_stop = "{"auto" if early else "off"}"')
-        toml.write_text(text + f'\n[proposer.scripted]\nproposals = "{patches}"\n')
+        text += f'\n[proposer.scripted]\nproposals = "{patches}"\n'
+        if steps:
+            text += '\n[runner]\nenv_allow = ["AUTORESEARCH_MAX_STEPS"]\n'
+        toml.write_text(text)
         subprocess.run(["git", "-C", str(arena), "-c", "user.name=bench", "-c", "user.email=bench@localhost",
                         "commit", "-qam", "the scripted set"], check=True)
         t0 = time.monotonic()
+        fixed = ["--timeout", str(steps * 0.5 + 120)] if steps else []  # the slowest candidate: ~0.22 s a step here
         r = cli("run", str(arena), "--max-experiments", str(len(chosen) + 1), "--time-budget", str(budget),
-                "--no-report", "--seed", str(seed))
+                "--no-report", "--seed", str(seed), *fixed, env={**os.environ, "AUTORESEARCH_MAX_STEPS": str(steps)} if steps else None)
         wall = time.monotonic() - t0
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         st = json.loads(cli("status", str(arena), "--json").stdout)
+    return arm_summary(st, early, seed, wall, steps)
+
+
+def arm_summary(st: dict, early: bool, seed: int, wall: float, steps: int = 0) -> dict:
+    """One live arm from its campaign's ``status --json`` (also for an arena kept with --keep)."""
     exps = [e for e in st["experiments"] if e["id"] > 0]
     stopped = [e for e in exps if any("stopped_early_at" in run for run in e.get("runs", []))]
     kept = [e["metrics"].get("val_bpb") for e in st["experiments"] if e["status"] == "keep"]
     detail = [(e["id"], e["status"], e["description"], e["metrics"].get("val_bpb"),
                next((run["stopped_early_at"] for run in e.get("runs", []) if "stopped_early_at" in run), None)) for e in exps]
-    return {"early": early, "seed": seed, "wall_s": wall, "experiments": len(exps), "stopped": len(stopped), "detail": detail,
-            "statuses": [e["status"] for e in exps], "best": min(x for x in kept if x is not None),
+    return {"early": early, "seed": seed, "wall_s": wall, "done_s": done_times(st["experiments"], wall),
+            "run_s": [sum(r["duration_s"] or 0.0 for r in e.get("runs", [])) for e in st["experiments"]],
+            "baseline": st["experiments"][0]["metrics"].get("val_bpb"), "steps": steps, "experiments": len(exps),
+            "stopped": len(stopped), "detail": detail, "statuses": [e["status"] for e in exps],
+            "best": min(x for x in kept if x is not None),
             "stopped_at": [run["stopped_early_at"] for e in stopped for run in e["runs"] if "stopped_early_at" in run]}
+
+
+def time_mode(arm: dict, budget: float, s0: float) -> float:
+    """What the arm would have cost had every run trained for ``budget`` seconds (the
+    product's time-budget mode) instead of its fixed steps: each experiment's measured
+    overhead (its time to done, less its runs: eval, harness, git) plus a run of start-up
+    ``s0`` and ``budget`` seconds, or of its stopped fraction of it."""
+    done = arm["done_s"]
+    gaps = [done[0]] + [b - a for a, b in zip(done, done[1:])]
+    at = [None] + [d[4] for d in arm["detail"]]
+    return sum(max(0.0, g - r) + s0 + (f if f is not None else 1.0) * budget
+               for g, r, f in zip(gaps, arm["run_s"], at))
+
+
+def done_times(experiments: list[dict], wall: float) -> list[float]:
+    """When each experiment (baseline first) was done, in seconds from the baseline's start:
+    the next run's start after it (so its eval counts), or the campaign's end for the last."""
+    starts = [min((r["started_at"] for r in e.get("runs", [])), default=None) for e in experiments]
+    t0 = starts[0]
+    return [next((s - t0 for s in starts[k + 1:] if s is not None), wall) for k in range(len(experiments))]
+
+
+def best_by(arm: dict, t: float) -> float | None:
+    """The best kept val_bpb once ``t`` seconds of the arm had passed (an experiment counts
+    when done)."""
+    kept = [d[3] for d, done in zip(arm["detail"], arm["done_s"][1:]) if d[1] == "keep" and done <= t and d[3] is not None]
+    return min(kept + [arm["baseline"]]) if arm.get("baseline") is not None else min(kept, default=None)
+
+
+def equal_compute(off: dict, on: dict) -> str:
+    """The best val_bpb each arm had reached at the same wall time: at quarters of the on
+    arm's whole campaign, and when it ended."""
+    marks = [on["wall_s"] * q for q in (0.25, 0.5, 0.75, 1.0)]
+    return "; ".join(f"{t:.0f} s: off {best_by(off, t):.4f}, on {best_by(on, t):.4f}" for t in marks)
 
 
 def live(args: argparse.Namespace) -> None:
@@ -349,7 +407,7 @@ def live(args: argparse.Namespace) -> None:
     arms: dict[bool, list[dict]] = {False: [], True: []}
     for seed in range(args.live_seeds):
         for early in {"both": (False, True), "off": (False,), "on": (True,)}[args.arms]:
-            a = live_arm(chosen, early, args.budget, seed, args.keep)
+            a = live_arm(chosen, early, args.budget, seed, args.keep, args.steps)
             arms[early].append(a)
             ran = sum(1 for d in a["detail"] if d[1] != "invalid")
             print(f"seed {seed}, early stopping {'on' if early else 'off'}: {a['experiments']} experiments "
@@ -359,13 +417,42 @@ def live(args: argparse.Namespace) -> None:
     if args.arms != "both":
         Path(args.out).write_text(json.dumps({"set": args.set, "budget": args.budget, "arms": arms[args.arms == "on"]}))
         return
-    total = {k: (sum(a["experiments"] for a in v), sum(sum(1 for d in a["detail"] if d[1] != "invalid") for a in v),
-                 sum(a["wall_s"] for a in v)) for k, v in arms.items()}
-    (n0, r0, w0), (n1, r1, w1) = total[False], total[True]
-    print(f"live, {len(chosen)} candidates of the {args.set} set, budget {args.budget} s, {args.live_seeds} campaign(s) "
-          f"per arm: {(n1 / w1) / (n0 / w0):.2f}x experiments per hour (wall {w0:.0f} s off, {w1:.0f} s on); "
-          f"counting only experiments that ran ({r0} off, {r1} on): {(r1 / w1) / (r0 / w0):.2f}x")
+    compare(arms[False], arms[True], args)
     Path(args.out).write_text(json.dumps({"set": args.set, "budget": args.budget, "arms": arms[False] + arms[True]}))
+
+
+def compare(offs: list[dict], ons: list[dict], args: argparse.Namespace) -> None:
+    """Off against on, arm by arm (same campaign seed), then all together."""
+    for off, on in zip(offs, ons):
+        print(f"seed {off['seed']}, best val_bpb at equal wall time: {equal_compute(off, on)}")
+        if args.steps:  # deterministic runs: the arms differ only where the rule stopped a winner
+            lost = [d_off[2] for d_off, d_on in zip(off["detail"], on["detail"]) if d_off[1] == "keep" and d_on[1] != "keep"]
+            print(f"  kept off but not on (winners the rule stopped): {', '.join(lost) or 'none'}")
+    if args.steps:  # the same stops, priced as in time-budget mode (slow candidates then cost no more)
+        s0 = startup_s()
+        t_off, t_on = (sum(time_mode(a, args.budget, s0) for a in arms) for arms in (offs, ons))
+        print(f"priced as {args.budget:g}-second runs (start-up {s0:.1f} s, each experiment's measured overhead): "
+              f"{t_off:.0f} s off, {t_on:.0f} s on: {t_off / t_on:.2f}x experiments per hour")
+    total = [(sum(a["experiments"] for a in v), sum(sum(1 for d in a["detail"] if d[1] != "invalid") for a in v),
+              sum(a["wall_s"] for a in v)) for v in (offs, ons)]
+    (n0, r0, w0), (n1, r1, w1) = total
+    print(f"live, {n0 // len(offs)} candidates of the {args.set} set, budget {args.budget} s"
+          f"{f', {args.steps} steps' if args.steps else ''}, {len(offs)} campaign(s) per arm: "
+          f"{(n1 / w1) / (n0 / w0):.2f}x experiments per hour (wall {w0:.0f} s off, {w1:.0f} s on); "
+          f"counting only experiments that ran ({r0} off, {r1} on): {(r1 / w1) / (r0 / w0):.2f}x")
+
+
+def paired(args: argparse.Namespace) -> None:
+    """``--paired OFF ON``: compare an off arm kept as a campaign's ``status --json`` (its
+    first ``--live`` candidates; fixed steps make its runs what a new off arm would run)
+    with an on arm's ``--out`` file."""
+    st = json.loads(Path(args.paired[0]).read_text())
+    st["experiments"] = st["experiments"][: args.live + 2]  # the next one's start ends the last
+    off = arm_summary(st, False, 0, 0.0, args.steps)
+    st["experiments"] = st["experiments"][: args.live + 1]
+    off = arm_summary(st, False, 0, off["done_s"][args.live], args.steps)
+    ons = json.loads(Path(args.paired[1]).read_text())["arms"]
+    compare([off], ons, args)
 
 
 def main() -> None:
@@ -374,7 +461,8 @@ def main() -> None:
     ap.add_argument("--baseline-seeds", type=int, default=3)
     ap.add_argument("--budget", type=float, default=5.0)
     ap.add_argument("--steps", type=int, default=0, help="> 0: train exactly this many steps (AUTORESEARCH_MAX_STEPS): "
-                    "curves that do not depend on the machine's load; the fraction is then steps done / steps")
+                    "curves that do not depend on the machine's load; the fraction is then steps done / steps. "
+                    "With --live: both arms see the same metrics (the runs are deterministic)")
     ap.add_argument("--set", choices=("choices", "proposer"), default="choices",
                     help="choices: mild hand-picked changes (CHOICES); proposer: the knobs proposer's random start-up draws")
     ap.add_argument("--out", default="early_stop.json")
@@ -386,8 +474,13 @@ def main() -> None:
     ap.add_argument("--live-seeds", type=int, default=1, help="campaigns per arm (campaign seeds 0, 1, ...)")
     ap.add_argument("--arms", choices=("both", "off", "on"), default="both",
                     help="with --live: both arms (the ratio), or one (e.g. an arm kept as a record of curves, --keep)")
+    ap.add_argument("--paired", nargs=2, metavar=("OFF_STATUS", "ON_OUT"), help="with --live N and --steps: compare the "
+                    "first N candidates of an off arm's `status --json` with an on arm's --out file")
     ap.add_argument("--keep", help="with --live: keep each arm's arena (ledger with curves, logs) under this folder")
     args = ap.parse_args()
+    if args.paired:
+        paired(args)
+        return
     if args.live:
         live(args)
         return
