@@ -343,8 +343,9 @@ def live_arm(chosen: list[dict[str, float]], early: bool, budget: float, seed: i
                         "commit", "-qam", "the scripted set"], check=True)
         t0 = time.monotonic()
         fixed = ["--timeout", str(steps * 0.5 + 120)] if steps else []  # the slowest candidate: ~0.22 s a step here
+        env = {**os.environ, "AUTORESEARCH_MAX_STEPS": str(steps)} if steps else None
         r = cli("run", str(arena), "--max-experiments", str(len(chosen) + 1), "--time-budget", str(budget),
-                "--no-report", "--seed", str(seed), *fixed, env={**os.environ, "AUTORESEARCH_MAX_STEPS": str(steps)} if steps else None)
+                "--no-report", "--seed", str(seed), *fixed, env=env)
         wall = time.monotonic() - t0
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         st = json.loads(cli("status", str(arena), "--json").stdout)
@@ -447,10 +448,9 @@ def paired(args: argparse.Namespace) -> None:
     first ``--live`` candidates; fixed steps make its runs what a new off arm would run)
     with an on arm's ``--out`` file."""
     st = json.loads(Path(args.paired[0]).read_text())
-    st["experiments"] = st["experiments"][: args.live + 2]  # the next one's start ends the last
-    off = arm_summary(st, False, 0, 0.0, args.steps)
+    end = done_times(st["experiments"][: args.live + 2], 0.0)[args.live]  # the next one's start ends the last
     st["experiments"] = st["experiments"][: args.live + 1]
-    off = arm_summary(st, False, 0, off["done_s"][args.live], args.steps)
+    off = arm_summary(st, False, 0, end, args.steps)
     ons = json.loads(Path(args.paired[1]).read_text())["arms"]
     compare([off], ons, args)
 
@@ -479,6 +479,8 @@ def main() -> None:
     ap.add_argument("--keep", help="with --live: keep each arm's arena (ledger with curves, logs) under this folder")
     args = ap.parse_args()
     if args.paired:
+        if not (args.live and args.steps):
+            ap.error("--paired needs --live N (the candidates to compare) and --steps (the runs' fixed steps)")
         paired(args)
         return
     if args.live:
