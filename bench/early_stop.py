@@ -284,7 +284,7 @@ def replay(data: dict) -> None:
     n_off, s_off, _ = campaign(data, False, noise, None)
     for margin in (0.10, 0.07, 0.05):
         for start in (0.15, 0.2, 0.3):
-            settings = EarlyStopSettings(min_fraction=start, margin=margin, early_margin=margin)
+            settings = EarlyStopSettings(min_fraction=start, margin=margin, early_margin=margin, late_margin=margin)
             n_on, s_on, _ = campaign(data, True, noise, None, settings)
             print(f"  {margin:.0%} from {start:.0%}: {lost_text(*pairs_lost(data, noise, settings))}; "
                   f"{(n_on / s_on) / (n_off / s_off):.2f}x")

@@ -35,7 +35,7 @@ from pathlib import Path
 from statistics import fmean
 
 from autoresearch.engine.early_stop import GREEDY_MARGIN, EarlyStopSettings
-from autoresearch.progress import SETTLED
+from autoresearch.progress import LATE, SETTLED
 from early_stop import pairs_lost, rule_for, stopped_at  # bench/early_stop.py: the replay's own pieces
 
 
@@ -107,7 +107,9 @@ def replay(path: str, variants: list[EarlyStopSettings]) -> None:
         for s in variants:
             r = replay_campaign(c, s)
             early = f"{s.early_margin:.0%} until {SETTLED:.0%}, then " if s.min_fraction < SETTLED else ""
-            print(f"  from {s.min_fraction:.0%}: {early}{s.margin or GREEDY_MARGIN:.0%}: loss "
+            margin = s.margin or GREEDY_MARGIN
+            late = f", {s.late_margin:.1%} from {LATE:.0%}" if s.late_margin < margin else ""
+            print(f"  from {s.min_fraction:.0%}: {early}{margin:.0%}{late}: loss "
                   f"{share(r['lost'], r['pairs'])} of pairs, {share(r['lost_inc'], r['pairs_inc'])} where i could be "
                   f"an incumbent; of {r['beat']} that beat their incumbent {r['beat_lost']} stopped; "
                   f"{len(r['stops'])} stopped, at {fmean(r['stops'] or [0]):.0%} on average; off {r['off_s']:.0f} s, "
@@ -128,8 +130,9 @@ def main() -> None:
         default = EarlyStopSettings()
         grid = [(f, m) for f in (0.1, 0.15, 0.2) for m in (0.1, 0.15, 0.2, 0.3)]
         others = [EarlyStopSettings(min_fraction=f, early_margin=m) for f, m in grid]
-        replay(args.replay, [default, EarlyStopSettings(min_fraction=0.3)]  # the default; the rule before
-               + [s for s in others if s != default])
+        before = [EarlyStopSettings(late_margin=1.0), EarlyStopSettings(min_fraction=0.3, late_margin=1.0)]
+        lates = [EarlyStopSettings(late_margin=m) for m in (0.02, 0.025, 0.04)]
+        replay(args.replay, [default] + before + [s for s in lates + others if s != default])  # the default first
 
 
 if __name__ == "__main__":

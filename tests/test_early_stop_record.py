@@ -35,7 +35,19 @@ def test_the_default_rule_loses_at_most_5_percent_and_stops_sooner_than_the_rule
     assert now["on_s"] < before["on_s"] < now["off_s"]
 
 
-def test_a_rule_that_judges_slow_starts_by_the_late_margin_loses_more():
+@pytest.mark.parametrize("campaign", RECORD["campaigns"], ids=lambda c: f"{c['budget']:g}s")
+def test_the_late_margin_stops_more_mild_losers_and_no_winner(campaign):
+    """From 50 % of the budget the default margin is 3 %, not 5 %: more candidates are
+    stopped, none of those that beat their own incumbent, and the loss over all pairs stays
+    at most 5 %."""
+    now = early_stop_record.replay_campaign(campaign, EarlyStopSettings())
+    without = early_stop_record.replay_campaign(campaign, EarlyStopSettings(late_margin=1.0))
+    assert len(now["stops"]) > len(without["stops"]) and now["on_s"] < without["on_s"]
+    assert now["beat_lost"] == 0 and now["lost"] <= 0.05 * now["pairs"]
+    assert now["lost"] - without["lost"] <= 0.01 * now["pairs"]   # what the late margin adds to the loss
+
+
+def test_a_rule_that_judges_slow_starts_by_the_middle_margin_loses_more():
     """The control: judging from 10 % with the 5 % margin throughout (no early margin) stops
     slow starters that end better; the replay must see it, or it could not see a loss."""
     ten = RECORD["campaigns"][0]

@@ -146,6 +146,47 @@ def test_an_early_margin_never_below_the_margin_and_none_is_the_margin_throughou
     assert StopRule.from_json(newer) == EARLY
 
 
+# early 40 %, 10 % from 30 %, 4 % from 50 % on (no spread): the reference is 4.0 throughout
+LATE_RULE = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fraction=0.15, margin=0.1, z=0.0,
+                     early_margin=0.4, late_margin=0.04)
+
+
+@pytest.mark.parametrize("f, margin", [
+    (0.2, 0.4), (0.29, 0.4),          # early: the early margin
+    (0.3, 0.1), (0.49, 0.1),          # the middle: the margin
+    (0.5, 0.04), (0.9, 0.04),         # late: the late margin
+])
+def test_the_margin_by_the_fraction_of_the_budget(f, margin):
+    assert LATE_RULE.margin_at(f) == pytest.approx(margin)
+    assert LATE_RULE.limit(f) == pytest.approx(4.0 * (1 + margin))
+
+
+@pytest.mark.parametrize("curve, stopped", [
+    ([(0.4, 4.3), (0.45, 4.3)], False),                    # 7.5 % behind in the middle: within 10 %
+    ([(0.45, 4.3), (0.5, 4.3)], False),                    # the span's first point is still in the middle
+    ([(0.5, 4.3), (0.55, 4.3)], True),                     # 7.5 % behind from 50 % on: beyond 4 %
+    ([(0.5, 4.1), (0.55, 4.1)], False),                    # 2.5 % behind late: within 4 %
+    ([(0.5, 4.3), (0.55, 4.1)], False),                    # caught up within the late margin
+])
+def test_decide_with_a_late_margin(curve, stopped):
+    assert (decide(LATE_RULE, curve) is not None) == stopped
+
+
+def test_a_late_margin_never_above_the_margin_and_a_band_still_counts():
+    loose = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fraction=0.1, margin=0.05, z=0.0,
+                     late_margin=0.2)
+    assert loose.limit(0.6) == pytest.approx(4.2)          # min(margin, late_margin)
+    band = StopRule("loss", "minimize", ((0.1, 4.0, 0.1), (1.0, 4.0, 0.1)), min_fraction=0.1, margin=0.05, z=4.0,
+                    late_margin=0.03)
+    assert band.limit(0.6) == pytest.approx(4.4)           # 4 sd is the larger
+    assert StopRule.from_json(LATE_RULE.to_json()) == LATE_RULE
+    legacy = {k: v for k, v in LATE_RULE.to_json().items() if k != "late_margin"}  # a rule sent before the field
+    assert StopRule.from_json(legacy).late_margin is None and StopRule.from_json(legacy).limit(0.6) == pytest.approx(4.4)
+    maxi = StopRule("acc", "maximize", ((0.1, 0.5, 0.0), (1.0, 0.5, 0.0)), min_fraction=0.1, margin=0.1, z=0.0,
+                    late_margin=0.02)
+    assert maxi.limit(0.4) == pytest.approx(0.45) and maxi.limit(0.6) == pytest.approx(0.49)
+
+
 @pytest.mark.parametrize("name, direction", [
     ("train_loss", "minimize"), ("val_bpb", "minimize"), ("perplexity", "minimize"), ("val_acc", "maximize"),
     ("reward", "maximize"), ("step", None), ("tokens", None), ("lr", None), ("loss_scale_acc", None),
@@ -216,16 +257,19 @@ def test_make_rule_prefers_the_metric_itself():
 
 def test_the_settings_reach_the_rule_and_a_recorded_config_keeps_its_own():
     inc = [TrustedRun({"loss": curve(4, 2)}, 2.0)]
-    now = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.12, "early_stop_early_margin": 0.25}})
+    now = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.12, "early_stop_early_margin": 0.25,
+                                                   "early_stop_late_margin": 0.02}})
     rule = make_rule(inc, inc, metric="val_bpb", goal="minimize", policy="greedy", settings=now, noise_sd=None,
                      incumbent_id=0)
-    assert rule is not None and (rule.min_fraction, rule.early_margin, rule.margin) == (0.12, 0.25, 0.05)
-    # a campaign recorded before the early margin existed resumes with its own start and the new default
+    assert rule is not None
+    assert (rule.min_fraction, rule.early_margin, rule.margin, rule.late_margin) == (0.12, 0.25, 0.05, 0.02)
+    # a campaign recorded before the early and late margins existed resumes with its own start and the new defaults
     old = EarlyStopSettings.from_config({"judge": {"early_stop_min_fraction": 0.3}})
-    assert (old.min_fraction, old.early_margin) == (0.3, EarlyStopSettings().early_margin)
+    assert (old.min_fraction, old.early_margin, old.late_margin) == (0.3, S.early_margin, S.late_margin)
     assert EarlyStopSettings.from_config({}) == EarlyStopSettings()
     judge = JudgeTable()  # a new campaign records the config's defaults: the same as the engine's
-    assert (judge.early_stop_min_fraction, judge.early_stop_early_margin) == (S.min_fraction, S.early_margin)
+    assert (judge.early_stop_min_fraction, judge.early_stop_early_margin, judge.early_stop_late_margin) == \
+        (S.min_fraction, S.early_margin, S.late_margin)
 
 
 def test_curve_file_round_trip(tmp_path):

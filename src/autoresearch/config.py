@@ -268,6 +268,7 @@ class JudgeTable(_Table):
     early_stop_min_fraction: float = Field(default=0.1, ge=0.05, le=0.95)  # never before this fraction of the budget
     early_stop_margin: float | None = Field(default=None, gt=0, le=1)  # relative; default 0.05 (confirm: and 4 sd)
     early_stop_early_margin: float = Field(default=0.2, gt=0, le=1)  # the margin before 30 % of the budget
+    early_stop_late_margin: float = Field(default=0.03, gt=0, le=1)  # the margin from 50 % on (at most the margin)
 
 
 class LimitsTable(_Table):

@@ -11,7 +11,7 @@ at least ``margin`` of the value); otherwise (greedy: one curve) only the conser
 ``margin``. No usable curve: no rule, the run goes its full budget.
 
 Settings: ``[judge] early_stop = "auto" | "off"``, ``early_stop_min_fraction``,
-``early_stop_margin``, ``early_stop_early_margin``.
+``early_stop_margin``, ``early_stop_early_margin``, ``early_stop_late_margin``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ MIN_FRACTION = 0.1       # nothing is judged before it
 EARLY_MARGIN = 0.2       # before progress.SETTLED (30 %): stop only a start this far behind (in two recorded
                          # tiny-GPT campaigns the candidates that beat their incumbent were at most 4.9 %
                          # behind it there, 40 of the 106 that did not more than 20 %; BENCHMARKS.md)
+LATE_MARGIN = 0.03       # from progress.LATE (50 %): in the same campaigns those candidates were at most 1.3 %
+                         # behind there; four seeds of the baseline's code 1.1 % apart at most (10 s runs;
+                         # at 30 s more where a run got fewer steps done, and its val_bpb was as much worse)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class EarlyStopSettings:
     min_fraction: float = MIN_FRACTION
     margin: float | None = None      # None: GREEDY_MARGIN or CONFIRM_MARGIN by the judge's policy
     early_margin: float = EARLY_MARGIN
+    late_margin: float = LATE_MARGIN
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "EarlyStopSettings":
@@ -50,7 +54,8 @@ class EarlyStopSettings:
         return cls(str(judge.get("early_stop", "auto")),
                    float(judge.get("early_stop_min_fraction", cls.min_fraction)),
                    judge.get("early_stop_margin"),
-                   float(judge.get("early_stop_early_margin", cls.early_margin)))
+                   float(judge.get("early_stop_early_margin", cls.early_margin)),
+                   float(judge.get("early_stop_late_margin", cls.late_margin)))
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric
         if reference:
             return StopRule(key, goal, reference, min_fraction=settings.min_fraction, margin=margin,
                             z=Z if band else 0.0, curves=len(usable), incumbent=incumbent_id,
-                            early_margin=settings.early_margin)
+                            early_margin=settings.early_margin, late_margin=settings.late_margin)
     return None
 
 
