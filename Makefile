@@ -45,7 +45,7 @@ demo: setup
 	$(BIN)/autoresearch init --example tiny-gpt $(DEMO_DIR)
 	$(BIN)/autoresearch run $(DEMO_DIR) --max-experiments $(DEMO_EXPERIMENTS) --time-budget $(DEMO_BUDGET) --no-report
 	# does the gain hold? the best against the baseline on fresh seeds, side by side
-	$(BIN)/autoresearch ablate $(DEMO_DIR) --net --runs $(DEMO_VERIFY_RUNS)
+	$(BIN)/autoresearch ablate $(DEMO_DIR) --net --runs $(DEMO_VERIFY_RUNS) --time-budget $(DEMO_BUDGET)
 	$(BIN)/autoresearch report $(DEMO_DIR) --plot $(DEMO_DIR)/progress.png
 	$(BIN)/autoresearch status $(DEMO_DIR)
 
