@@ -114,16 +114,26 @@ EARLY = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fra
                  early_margin=0.4)
 
 
-@pytest.mark.parametrize("curve, stopped", [
-    ([(0.15, 6.0), (0.2, 6.0)], True),                     # 50 % behind at 15-20 %: stopped at 20 %
-    ([(0.15, 5.0), (0.2, 5.0)], False),                    # 25 % behind early: a slow start, not judged yet
-    ([(0.25, 5.0), (0.3, 5.0)], False),                    # the span's first point is still early
-    ([(0.25, 5.0), (0.3, 5.0), (0.35, 5.0)], True),        # from 30 % on, the margin (10 %)
-    ([(0.1, 9.0), (0.15, 9.0)], False),                    # before min_fraction nothing is judged
-    ([(0.2, 6.0), (0.25, 4.2)], False),                    # caught up within the margin
+# early 40 %, 10 % from 30 %, 4 % from 50 % on (no spread): the reference is 4.0 throughout
+LATE_RULE = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fraction=0.15, margin=0.1, z=0.0,
+                     early_margin=0.4, late_margin=0.04)
+
+
+@pytest.mark.parametrize("rule, curve, stopped", [
+    (EARLY, [(0.15, 6.0), (0.2, 6.0)], True),              # 50 % behind at 15-20 %: stopped at 20 %
+    (EARLY, [(0.15, 5.0), (0.2, 5.0)], False),             # 25 % behind early: a slow start, not judged yet
+    (EARLY, [(0.25, 5.0), (0.3, 5.0)], False),             # the span's first point is still early
+    (EARLY, [(0.25, 5.0), (0.3, 5.0), (0.35, 5.0)], True), # from 30 % on, the margin (10 %)
+    (EARLY, [(0.1, 9.0), (0.15, 9.0)], False),             # before min_fraction nothing is judged
+    (EARLY, [(0.2, 6.0), (0.25, 4.2)], False),             # caught up within the margin
+    (LATE_RULE, [(0.4, 4.3), (0.45, 4.3)], False),         # 7.5 % behind in the middle: within 10 %
+    (LATE_RULE, [(0.45, 4.3), (0.5, 4.3)], False),         # the span's first point is still in the middle
+    (LATE_RULE, [(0.5, 4.3), (0.55, 4.3)], True),          # 7.5 % behind from 50 % on: beyond 4 %
+    (LATE_RULE, [(0.5, 4.1), (0.55, 4.1)], False),         # 2.5 % behind late: within 4 %
+    (LATE_RULE, [(0.5, 4.3), (0.55, 4.1)], False),         # caught up within the late margin
 ])
-def test_decide_with_an_early_margin(curve, stopped):
-    assert (decide(EARLY, curve) is not None) == stopped
+def test_decide_by_the_margin_of_each_stretch_of_the_budget(rule, curve, stopped):
+    assert (decide(rule, curve) is not None) == stopped
 
 
 def test_an_early_margin_never_below_the_margin_and_none_is_the_margin_throughout():
@@ -146,11 +156,6 @@ def test_an_early_margin_never_below_the_margin_and_none_is_the_margin_throughou
     assert StopRule.from_json(newer) == EARLY
 
 
-# early 40 %, 10 % from 30 %, 4 % from 50 % on (no spread): the reference is 4.0 throughout
-LATE_RULE = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min_fraction=0.15, margin=0.1, z=0.0,
-                     early_margin=0.4, late_margin=0.04)
-
-
 @pytest.mark.parametrize("f, margin", [
     (0.2, 0.4), (0.29, 0.4),          # early: the early margin
     (0.3, 0.1), (0.49, 0.1),          # the middle: the margin
@@ -159,17 +164,6 @@ LATE_RULE = StopRule("loss", "minimize", ((0.1, 4.0, 0.0), (1.0, 4.0, 0.0)), min
 def test_the_margin_by_the_fraction_of_the_budget(f, margin):
     assert LATE_RULE.margin_at(f) == pytest.approx(margin)
     assert LATE_RULE.limit(f) == pytest.approx(4.0 * (1 + margin))
-
-
-@pytest.mark.parametrize("curve, stopped", [
-    ([(0.4, 4.3), (0.45, 4.3)], False),                    # 7.5 % behind in the middle: within 10 %
-    ([(0.45, 4.3), (0.5, 4.3)], False),                    # the span's first point is still in the middle
-    ([(0.5, 4.3), (0.55, 4.3)], True),                     # 7.5 % behind from 50 % on: beyond 4 %
-    ([(0.5, 4.1), (0.55, 4.1)], False),                    # 2.5 % behind late: within 4 %
-    ([(0.5, 4.3), (0.55, 4.1)], False),                    # caught up within the late margin
-])
-def test_decide_with_a_late_margin(curve, stopped):
-    assert (decide(LATE_RULE, curve) is not None) == stopped
 
 
 def test_a_late_margin_never_above_the_margin_and_a_band_still_counts():
