@@ -1,0 +1,45 @@
+"""The issue-18 verdicts of ``bench/search_suites.py`` as pure functions: the goal on one suite
+(at most the best plain sampler's median, at most 1.1x plain TPE's) and the averages over
+suites (geometric means of the median ratios)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from search_suites import average_ratios, goal_check, goal_holds, goal_ratios  # noqa: E402
+
+
+@pytest.mark.parametrize("medians, ratios, holds, words", [
+    ({"knobs": 1.0, "tpe": 2.0, "gp": 4.0}, (0.5, 0.5), True, "yes, yes"),
+    ({"knobs": 2.0, "tpe": 2.0, "gp": 4.0}, (1.0, 1.0), True, "yes, yes"),        # a tie with the best holds
+    ({"knobs": 2.0, "tpe": 4.0, "gp": 1.0}, (2.0, 0.5), False, "no (2.00x best), yes"),
+    ({"knobs": 2.3, "tpe": 2.0, "gp": 4.0}, (1.15, 1.15), False, "no (1.15x best), no (1.15x TPE)"),
+    ({"knobs": 1.0, "gp": 4.0}, (0.25, None), True, "yes, yes"),                 # without TPE: only the best
+    ({"knobs": 1.0, "knobs:gp:0:4": 0.5, "tpe": 2.0}, (0.5, 0.5), True, "yes, yes"),  # variants are not plain
+])
+def test_the_goal_on_one_suite(medians, ratios, holds, words):
+    assert goal_ratios(medians) == pytest.approx(ratios)
+    assert goal_holds(medians) is holds
+    assert goal_check(medians) == words
+
+
+def test_no_verdict_without_the_method_or_a_plain_sampler():
+    assert goal_ratios({"tpe": 1.0}) is None and not goal_holds({"tpe": 1.0}) and goal_check({"tpe": 1.0}) == ""
+    assert goal_ratios({"knobs": 1.0}) is None
+
+
+def test_average_ratios_are_geometric_means_over_the_suites():
+    table = {"a": {"knobs": 1.0, "tpe": 4.0, "gp": 0.5}, "b": {"knobs": 9.0, "tpe": 1.0, "gp": 9.0}}
+    r = average_ratios(table)
+    assert r["tpe"] == pytest.approx(math.sqrt(1 / 4 * 9))
+    assert r["gp"] == pytest.approx(math.sqrt(2 * 1))
+    assert r["best"] == pytest.approx(math.sqrt(2 * 9))  # the best plain sampler of each suite: gp, then tpe
+    assert average_ratios(table, "knobs:other") == {}
+    zero = average_ratios({"a": {"knobs": 0.0, "tpe": 1.0}})  # an optimum reached: finite, far below 1
+    assert 0 <= zero["tpe"] < 1e-100
