@@ -16,6 +16,12 @@ enqueued first. Regret is the true (noise-free) value of what each method would 
 ``knobs`` is the proposer's default (``sampler = "auto"``, ``knob_strategy.py``). Where
 ``knobs`` runs next to plain samplers, the last column says whether the issue-18 goal holds on
 that suite: its median at most the best plain sampler's, and at most 10 % over plain TPE's.
+Below the table, for each knobs method: on how many suites the goal holds, and its median
+over each plain sampler's (and over the best one's of each suite) as a geometric mean over
+the suites. ``--halves`` adds how much the medians move between two halves of the seeds,
+how often the goal holds when the seeds are resampled, and how often a copy of the best
+plain sampler would meet it (about half the time: the yardstick for those shares).
+``--merge FILE...`` prints the tables of runs saved with ``--out`` (bench/records/search_*).
 """
 
 from __future__ import annotations
@@ -314,7 +320,7 @@ def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:
     for r in rows:
         by.setdefault((r["suite"], r["method"]), {})[r["seed"]] = r["regret"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    rng = random.Random(0)
+    rng, again_rng = random.Random(0), random.Random(1)  # the copy's own draws: the older shares reproduce
     print("| suite | " + " | ".join(f"{m}: median, seeds {min(halves[0])}-{max(halves[0])} / "
                                      f"{min(halves[1])}-{max(halves[1])} (ratio)" for m in methods)
           + " | goal on each half | goal holds in resamples | a copy of the best plain sampler meets it |")
@@ -335,7 +341,7 @@ def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:
                        for m in methods}
             held += goal_holds(medians)
             if best is not None:
-                again = statistics.median(rng.choices(list(by[suite, best].values()), k=len(by[suite, best])))
+                again = statistics.median(again_rng.choices(list(by[suite, best].values()), k=len(by[suite, best])))
                 copied += goal_holds({**{m: medians[m] for m in plain}, "knobs": again})
         goal = " / ".join("yes" if goal_holds(v) else "no" for v in verdicts) if "knobs" in methods else "-"
         share = f"{held / resamples:.0%}" if "knobs" in methods else "-"
