@@ -320,7 +320,6 @@ def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:
     for r in rows:
         by.setdefault((r["suite"], r["method"]), {})[r["seed"]] = r["regret"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    rng, again_rng = random.Random(0), random.Random(1)  # the copy's own draws: the older shares reproduce
     print("| suite | " + " | ".join(f"{m}: median, seeds {min(halves[0])}-{max(halves[0])} / "
                                      f"{min(halves[1])}-{max(halves[1])} (ratio)" for m in methods)
           + " | goal on each half | goal holds in resamples | a copy of the best plain sampler meets it |")
@@ -336,12 +335,15 @@ def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:
         plain = [m for m in methods if not m.startswith("knobs")]
         best = min(plain, key=lambda m: statistics.median(by[suite, m].values()), default=None)
         held = copied = 0
+        # each method's draws on a stream of its own (named by suite and method): a share does
+        # not move when another method joins the records
+        streams = {m: random.Random(f"{suite}:{m}") for m in [*methods, "copy"]}
         for _ in range(resamples):
-            medians = {m: statistics.median(rng.choices(list(by[suite, m].values()), k=len(by[suite, m])))
+            medians = {m: statistics.median(streams[m].choices(list(by[suite, m].values()), k=len(by[suite, m])))
                        for m in methods}
             held += goal_holds(medians)
             if best is not None:
-                again = statistics.median(again_rng.choices(list(by[suite, best].values()), k=len(by[suite, best])))
+                again = statistics.median(streams["copy"].choices(list(by[suite, best].values()), k=len(by[suite, best])))
                 copied += goal_holds({**{m: medians[m] for m in plain}, "knobs": again})
         goal = " / ".join("yes" if goal_holds(v) else "no" for v in verdicts) if "knobs" in methods else "-"
         share = f"{held / resamples:.0%}" if "knobs" in methods else "-"
