@@ -186,11 +186,17 @@ def _one(task: tuple[str, str, int, int]) -> float:
         else run_optuna(suite, seed, budget, method)
 
 
+def plain_only(medians: Mapping[str, float]) -> dict[str, float]:
+    """The plain Optuna samplers' entries (every method but the knobs proposer and its
+    variants). Pure."""
+    return {m: v for m, v in medians.items() if not m.startswith("knobs")}
+
+
 def goal_ratios(medians: Mapping[str, float], method: str = "knobs") -> tuple[float, float | None] | None:
     """``method``'s median over the best plain sampler's and over plain TPE's (None without
     TPE); None when there is nothing to compare. The goal holds when the first is at most 1
     and the second at most 1.1. Pure."""
-    plain = {m: v for m, v in medians.items() if not m.startswith("knobs")}
+    plain = plain_only(medians)
     if method not in medians or not plain:
         return None
     return medians[method] / min(plain.values()), medians[method] / plain["tpe"] if "tpe" in plain else None
@@ -202,7 +208,7 @@ def average_ratios(medians: Mapping[str, Mapping[str, float]], method: str = "kn
     -> median); below 1 it is better on average. Pure."""
     logs: dict[str, list[float]] = {}
     for by in medians.values():
-        plain = {m: v for m, v in by.items() if not m.startswith("knobs")}
+        plain = plain_only(by)
         if method not in by or not plain:
             continue
         for m, v in {**plain, "best": min(plain.values())}.items():
@@ -210,8 +216,8 @@ def average_ratios(medians: Mapping[str, Mapping[str, float]], method: str = "kn
     return {m: math.exp(statistics.fmean(v)) for m, v in logs.items()}
 
 
-def goal_holds(medians: Mapping[str, float]) -> bool:
-    r = goal_ratios(medians)
+def goal_holds(medians: Mapping[str, float], method: str = "knobs") -> bool:
+    r = goal_ratios(medians, method)
     return r is not None and r[0] <= 1 and (r[1] is None or r[1] <= 1.1)
 
 
@@ -301,8 +307,7 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
     for m in (m for m in methods if m.startswith("knobs")):
         ratios = average_ratios(table, m)
         if ratios:
-            held = sum(goal_holds({**{k: v for k, v in t.items() if not k.startswith("knobs")}, "knobs": t[m]})
-                       for t in table.values())
+            held = sum(goal_holds(t, m) for t in table.values())
             print(f"{m}: the goal holds on {held} of {len(table)} suites; its median over the plain samplers' "
                   "(geometric mean over the suites): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
 
@@ -332,8 +337,8 @@ def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:
         for m in methods:
             a, b = verdicts[0][m], verdicts[1][m]
             cells.append(f"{a:.4g} / {b:.4g} ({max(a, b) / max(min(a, b), 1e-300):.2f}x)")
-        plain = [m for m in methods if not m.startswith("knobs")]
-        best = min(plain, key=lambda m: statistics.median(by[suite, m].values()), default=None)
+        whole = plain_only({m: statistics.median(by[suite, m].values()) for m in methods})
+        best = min(whole, key=whole.__getitem__, default=None)
         held = copied = 0
         # each method's draws on a stream of its own (named by suite and method): a share does
         # not move when another method joins the records
@@ -344,7 +349,7 @@ def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:
             held += goal_holds(medians)
             if best is not None:
                 again = statistics.median(streams["copy"].choices(list(by[suite, best].values()), k=len(by[suite, best])))
-                copied += goal_holds({**{m: medians[m] for m in plain}, "knobs": again})
+                copied += goal_holds({**medians, "knobs": again})
         goal = " / ".join("yes" if goal_holds(v) else "no" for v in verdicts) if "knobs" in methods else "-"
         share = f"{held / resamples:.0%}" if "knobs" in methods else "-"
         copy = f"{copied / resamples:.0%} ({best})" if best is not None else "-"

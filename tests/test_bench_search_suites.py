@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from search_suites import average_ratios, goal_check, goal_holds, goal_ratios  # noqa: E402
+from search_suites import average_ratios, goal_check, goal_holds, goal_ratios, plain_only  # noqa: E402
 
 
 @pytest.mark.parametrize("medians, ratios, holds, words", [
@@ -43,3 +43,9 @@ def test_average_ratios_are_geometric_means_over_the_suites():
     assert average_ratios(table, "knobs:other") == {}
     zero = average_ratios({"a": {"knobs": 0.0, "tpe": 1.0}})  # an optimum reached: finite, far below 1
     assert 0 <= zero["tpe"] < 1e-100
+
+
+def test_a_variant_is_judged_against_the_plain_samplers_only():
+    medians = {"knobs": 3.0, "knobs:gp:0:4": 1.5, "tpe": 2.0, "gp": 4.0}
+    assert plain_only(medians) == {"tpe": 2.0, "gp": 4.0}
+    assert goal_holds(medians, "knobs:gp:0:4") and not goal_holds(medians)
