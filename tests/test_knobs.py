@@ -269,7 +269,10 @@ def test_knobs_campaign_improves_and_resume_matches_an_uninterrupted_run(tmp_pat
     r = run_cli("run", straight, "--tag", "k", "--max-experiments", "16")  # knobs is the default proposer
     assert r.returncode == 0, r.stderr
     out = _outcome(straight)
-    assert len(out) == 16 and all(x[1] in ("keep", "discard") for x in out)
+    # the synthetic arena refuses DROPOUT = 1.0 (a crash, a failed trial for the study): the
+    # GP may try the edge of a ratio's range once
+    assert len(out) == 16 and all(x[1] in ("keep", "discard", "crash") for x in out)
+    assert sum(x[1] == "crash" for x in out) <= 2
     best = min(x[3] for x in out if x[1] == "keep")
     assert best < out[0][3] - 0.1  # a real improvement over the baseline (1.465557)
     assert all(x[2].count("→") >= 1 for x in out[1:])
@@ -338,7 +341,7 @@ def test_a_trial_stopped_early_counts_as_the_worst_for_the_gp(direction, worst):
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from autoresearch.proposers.knobs import pruned_as_worst
+    from autoresearch.proposers.knob_gp import pruned_as_worst
 
     d = {"x": FloatDistribution(0, 1)}
     study = optuna.create_study(direction=direction)

@@ -27,10 +27,12 @@ How trials are made and remembered (the ledger is the truth):
   proposes exactly what an uninterrupted one would.
 - The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: local moves of at
   most ``changes_per_trial`` knobs around the incumbent (first around the user's values),
-  then a GP over every knob, switching arms when one stalls; its schedule is replayed from
-  the history. Where every searched knob's range is declared, the GP over every knob from
-  a uniform start over that box (``startup_trials``). With a named sampler each proposal changes at most ``changes_per_trial``
-  knobs (default 2), chosen at random; the others keep the incumbent's values. Trials
+  then a GP over every knob (seeing the values through ``knob_gp``'s tail warp), switching
+  arms when one stalls; its schedule is replayed from the history. Where every searched
+  knob's range is declared, the GP over every knob from a uniform start over that box
+  (``startup_trials``). With a named sampler (Optuna's own, values unwarped) each proposal
+  changes at most ``changes_per_trial`` knobs (default 2), chosen at random; the others
+  keep the incumbent's values. Trials
   record the full vector of knob values they ran with, so every trial, made against
   whichever incumbent, is an observation of the same function of the knobs.
 - When a kept change came from another proposer (an LLM edited the model), code outside
@@ -56,6 +58,7 @@ from ..records import Experiment, Goal, Proposal, Status
 from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
+from .knob_gp import pruned_as_worst, warped
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
 from .knob_strategy import GLOBAL, Policy, arm_for, local_point, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
@@ -284,7 +287,7 @@ class KnobsProposer:
         if arm == GLOBAL or (arm == "model" and complete >= self.policy.startup):
             startup = self.startup_trials if arm == GLOBAL else self.policy.startup
             found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0, startup,
-                                 attempts=2)
+                                 attempts=2, warp=self.policy.warp)
             if found is not None:
                 return found
         centre = {nm: spaces[nm].to_param(current[nm]) for nm in spaces}
@@ -299,12 +302,14 @@ class KnobsProposer:
 
     def _sample(self, study: Any, dists: Mapping[str, Any], knobs: Sequence[Knob], spaces: Mapping[str, Space],
                 current: Mapping[str, Any], n: int, taken: set[tuple], sampler: str, changes_per_trial: int,
-                startup_trials: int, attempts: int | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried point."""
+                startup_trials: int, attempts: int | None = None,
+                warp: float = 0.0) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried
+        point; a GP sees the study through ``knob_gp`` (its values warped where ``warp``)."""
         import optuna
 
         if sampler == "gp":
-            study = pruned_as_worst(study)
+            study = warped(pruned_as_worst(study), warp)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         for attempt in range(attempts or self.max_attempts):
@@ -418,24 +423,6 @@ def _mix(seed: int, trial: int, attempt: int) -> int:
 
 def _knob(knobs: Sequence[Knob], name: str) -> Knob:
     return next(k for k in knobs if k.name == name)
-
-
-def pruned_as_worst(study: Any) -> Any:
-    """The study for Optuna's GP, which ignores pruned trials (TPE uses them): each trial
-    stopped early counts as the worst finished value, so the model does not propose the
-    point it just saw stopped again (a run stopped early was clearly worse than the incumbent)."""
-    import optuna
-    from optuna.trial import TrialState, create_trial
-
-    pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
-    values = [t.value for t in study.trials if t.state is TrialState.COMPLETE]
-    if not pruned or not values:
-        return study
-    worst = max(values) if study.direction == optuna.study.StudyDirection.MINIMIZE else min(values)
-    out = optuna.create_study(direction=study.direction)
-    out.add_trials([create_trial(params=t.params, distributions=t.distributions, value=worst)
-                    if t.state is TrialState.PRUNED else t for t in study.trials])
-    return out
 
 
 def _contains(dist: Any, param: Any) -> bool:
