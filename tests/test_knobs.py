@@ -270,7 +270,7 @@ def test_knobs_campaign_improves_and_resume_matches_an_uninterrupted_run(tmp_pat
     assert r.returncode == 0, r.stderr
     out = _outcome(straight)
     # the synthetic arena refuses DROPOUT = 1.0 (a crash, a failed trial for the study): the
-    # GP may try the edge of a ratio's range once
+    # GP may try the edge of a ratio's range (once in this campaign; at most twice allowed)
     assert len(out) == 16 and all(x[1] in ("keep", "discard", "crash") for x in out)
     assert sum(x[1] == "crash" for x in out) <= 2
     best = min(x[3] for x in out if x[1] == "keep")
