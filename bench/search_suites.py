@@ -10,7 +10,7 @@ enqueued first. Regret is the true (noise-free) value of what each method would 
 (the knobs incumbent; Optuna's best trial) minus the optimum.
 
     python bench/search_suites.py [--seeds 10] [--first-seed 0] [--budget 31] [--functions 1,2,8,10,15]
-        [--instances 1] [--dim 5] [--no-synthetic] [--jobs 2]
+        [--instances 1] [--dim 5] [--no-synthetic] [--noise 0,0.02] [--jobs 2]
         [--methods knobs,tpe,gp,cmaes,random,knobs:tpe:2:4,knobs:auto:2:4:patience=5]
 
 ``knobs`` is the proposer's default (``sampler = "auto"``, ``knob_strategy.py``). Where
@@ -139,8 +139,6 @@ def run_optuna(suite: Suite, seed: int, budget: int, sampler_name: str) -> float
 def knobs_options(method: str) -> dict[str, Any]:
     """``knobs`` (the defaults) or ``knobs:SAMPLER:CHANGES_PER_TRIAL:STARTUP[:POLICY]`` (a
     variant); POLICY sets fields of the auto portfolio's ``Policy``, ``key=value/key=value``. Pure."""
-    from dataclasses import fields
-
     from autoresearch.proposers.knob_strategy import Policy
 
     parts = method.split(":")[1:]
@@ -149,10 +147,23 @@ def knobs_options(method: str) -> dict[str, Any]:
         if text:
             out[key] = text if key == "sampler" else int(text)
     if len(parts) > 3 and parts[3]:
-        types = {f.name: type(getattr(Policy(), f.name)) for f in fields(Policy)}
-        given = dict(kv.split("=", 1) for kv in parts[3].split("/"))
-        out["policy"] = Policy(**{k: (v in ("1", "true")) if types[k] is bool else types[k](v) for k, v in given.items()})
+        out["policy"] = Policy(**policy_fields(parts[3]))
     return out
+
+
+def policy_fields(text: str) -> dict[str, Any]:
+    """Fields of the auto portfolio's ``Policy`` from ``key=value/key=value``, each of its
+    field's type; an unknown field is an error. Pure."""
+    from dataclasses import fields
+
+    from autoresearch.proposers.knob_strategy import Policy
+
+    types = {f.name: type(getattr(Policy(), f.name)) for f in fields(Policy)}
+    given = dict(kv.split("=", 1) for kv in text.split("/"))
+    unknown = sorted(set(given) - set(types))
+    if unknown:
+        raise ValueError(f"not fields of Policy: {', '.join(unknown)} (fields: {', '.join(types)})")
+    return {k: (v in ("1", "true")) if types[k] is bool else types[k](v) for k, v in given.items()}
 
 
 def make_suites(spec: tuple[str, ...]) -> list[Suite]:
@@ -242,7 +253,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=5)
     ap.add_argument("--no-synthetic", action="store_true", help="BBOB suites only")
     ap.add_argument("--methods", default="knobs,tpe,gp,cmaes")
-    ap.add_argument("--noise", type=float, default=0.02, help="sd of the noisy synthetic variant")
+    ap.add_argument("--noise", default="0,0.02", help="observation noise sd of each synthetic suite (0: noise-free)")
     ap.add_argument("--jobs", type=int, default=1, help="campaigns run in parallel (processes)")
     ap.add_argument("--out", help="also write every campaign's regret here (JSON lines: suite, method, seed, regret)")
     ap.add_argument("--merge", nargs="+", help="print the table of these --out files (runs split by seed or suite)")
@@ -256,7 +267,8 @@ def main() -> None:
             print_halves(rows)
         return
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    names = [] if args.no_synthetic else ["synthetic", f"synthetic+noise:{args.noise}"]
+    names = [] if args.no_synthetic else \
+        [f"synthetic+noise:{x}" if float(x) else "synthetic" for x in args.noise.split(",") if x]
     names += [f"bbob:{f}:{i}:{args.dim}" for i in args.instances.split(",") for f in args.functions.split(",") if f]
     methods = args.methods.split(",")
     seeds = range(args.first_seed, args.first_seed + args.seeds)

@@ -16,6 +16,9 @@ re-measurement; per strategy the mean and spread of the final val_bpb, and the p
 that scored worse than 1.5x the baseline:
 
     python bench/tiny_gpt.py --compare auto,tpe --campaign-seeds 0,1,2 --experiments 12 --budget 30
+
+A strategy may carry fields of the auto portfolio's ``Policy`` (``knob_strategy.py``), to
+measure a variant before it becomes the default: ``auto:patience=1000/warp=0``.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ def compare(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             procs = {}
-            for arm in arms:  # one per core, started together: the load falls on both alike
-                out = Path(tmp) / f"{arm}-{seed}.json"
+            for i, arm in enumerate(arms):  # one per core, started together: the load falls on both alike
+                out = Path(tmp) / f"{i}-{seed}.json"
                 cmd = [sys.executable, __file__, "--experiments", str(args.experiments), "--budget", str(args.budget),
                        "--seeds", "0", "--sampler", arm, "--seed", str(seed), "--json", str(out)]
                 procs[arm] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}), out)
@@ -79,6 +82,24 @@ def compare(args: argparse.Namespace) -> None:
               f"finished proposals over 1.5x the baseline: {sum(results[(arm, s)]['over_1_5'] for s in seeds)}; worst "
               f"{max(results[(arm, s)]['worst_ratio'] for s in seeds):.2f}x; stopped early (clearly worse part-way, "
               f"no final value): {sum(results[(arm, s)]['stopped'] for s in seeds)}")
+
+
+def _use_policy(text: str) -> None:
+    """Campaigns in this process use the auto portfolio's ``Policy`` with these fields
+    (``key=value/key=value``): a variant measured before it becomes the default."""
+    from dataclasses import replace
+
+    from autoresearch.proposers.knobs import KnobsProposer
+    from search_suites import policy_fields  # bench/, this script's folder
+
+    values = policy_fields(text)
+    setup = KnobsProposer.__post_init__
+
+    def post_init(self: KnobsProposer) -> None:
+        self.policy = replace(self.policy, **values)
+        setup(self)
+
+    KnobsProposer.__post_init__ = post_init  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -103,7 +124,10 @@ def main() -> None:
         os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         overrides: dict = {"arena.time_budget_s": args.budget}
         if args.sampler:
-            overrides["proposer.knobs.sampler"] = args.sampler
+            sampler, _, policy = args.sampler.partition(":")
+            overrides["proposer.knobs.sampler"] = sampler
+            if policy:
+                _use_policy(policy)
         if args.seed is not None:
             overrides.update(seed_overrides(args.seed))  # as --seed N: the runs' and the sampler's seeds
         outcome, oc = run_campaign(arena, tag="bench", proposer_kind="knobs", max_experiments=args.experiments,

@@ -12,7 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from search_suites import average_ratios, goal_check, goal_holds, goal_ratios, plain_only  # noqa: E402
+from search_suites import (average_ratios, goal_check, goal_holds, goal_ratios, knobs_options, plain_only,  # noqa: E402
+                           policy_fields)
 
 
 @pytest.mark.parametrize("medians, ratios, holds, words", [
@@ -49,3 +50,15 @@ def test_a_variant_is_judged_against_the_plain_samplers_only():
     medians = {"knobs": 3.0, "knobs:gp:0:4": 1.5, "tpe": 2.0, "gp": 4.0}
     assert plain_only(medians) == {"tpe": 2.0, "gp": 4.0}
     assert goal_holds(medians, "knobs:gp:0:4") and not goal_holds(medians)
+
+
+def test_policy_fields_and_variants_of_the_knobs_default():
+    from autoresearch.proposers.knob_strategy import Policy
+
+    assert policy_fields("patience=3/local_changes=-1/model_length=1.0/alternate=true") == \
+        {"patience": 3, "local_changes": -1, "model_length": 1.0, "alternate": True}
+    assert knobs_options("knobs") == {}
+    assert knobs_options("knobs:auto:2:4:patience=3") == {
+        "sampler": "auto", "changes_per_trial": 2, "startup_trials": 4, "policy": Policy(patience=3)}
+    with pytest.raises(ValueError, match="not fields of Policy: patiense"):
+        policy_fields("patiense=3")

@@ -16,8 +16,8 @@ from autoresearch.edits import apply_edits
 from autoresearch.proposers import make_proposer
 from autoresearch.proposers.knob_code import find_knobs
 from autoresearch.proposers.knob_space import Space
-from autoresearch.proposers.knob_strategy import (GLOBAL, Policy, arm_for, from_unit, local_point, next_arm,
-                                                  outcomes, to_unit, trust_length)
+from autoresearch.proposers.knob_strategy import (GLOBAL, Policy, arm_for, clip_to_region, from_unit, local_point,
+                                                  model_box, next_arm, outcomes, to_unit, trust_length)
 from autoresearch.proposers.knobs import KnobsProposer
 from autoresearch.protocols import ProposalContext
 from autoresearch.records import Experiment, Goal, Status
@@ -27,25 +27,29 @@ SYNTH = "LEARNING_RATE = 0.01\nWIDTH = 64\nDROPOUT = 0.3\nWARMUP_STEPS = 500\nSE
 L, M = "local", "model"
 
 
-@pytest.mark.parametrize("done, arm", [
-    ([], L),
-    ([(L, False)] * 3, L),                                      # the start-up: around the user's values
-    ([(L, False)] * 4, M),                                      # then the model
-    ([(L, True)] * 4 + [(M, False)] * 2, M),
-    ([(L, True)] * 4 + [(M, False)] * 3, L),                    # 3 model misses in a row: local moves
-    ([(L, True)] * 4 + [(M, False), (M, False), (M, True), (M, False)], M),   # a keep resets the count
-    ([(L, True)] * 4 + [(M, False)] * 3 + [(L, False)] * 3, M),  # local stalls too: back to the model
-    ([(L, True)] * 4 + [(M, False)] * 3 + [(L, True)] * 5, L),   # local moves pay: they go on
-    ([(L, True)] * 4 + [(M, None)] * 5, M),                     # no result yet: not a miss
+P3 = Policy(patience=3)  # the portfolio that switches arms on stalls
+
+
+@pytest.mark.parametrize("done, policy, arm", [
+    ([], Policy(), L),
+    ([(L, False)] * 3, Policy(), L),                            # the start-up: around the user's values
+    ([(L, False)] * 4, Policy(), M),                            # then the model
+    ([(L, True)] * 4 + [(M, False)] * 12, Policy(), M),         # by default it does not hand over on misses
+    ([(L, True)] * 4 + [(M, False)] * 2, P3, M),
+    ([(L, True)] * 4 + [(M, False)] * 3, P3, L),                # 3 model misses in a row: local moves
+    ([(L, True)] * 4 + [(M, False), (M, False), (M, True), (M, False)], P3, M),   # a keep resets the count
+    ([(L, True)] * 4 + [(M, False)] * 3 + [(L, False)] * 3, P3, M),  # local stalls too: back to the model
+    ([(L, True)] * 4 + [(M, False)] * 3 + [(L, True)] * 5, P3, L),   # local moves pay: they go on
+    ([(L, True)] * 4 + [(M, None)] * 5, P3, M),                 # no result yet: not a miss
 ])
-def test_next_arm(done, arm):
-    assert next_arm(done, Policy()) == arm
+def test_next_arm(done, policy, arm):
+    assert next_arm(done, policy) == arm
 
 
 @pytest.mark.parametrize("done", [[], [(L, False)] * 3, [(L, True)] * 4 + [(M, False)] * 3, [(GLOBAL, False)] * 9])
 def test_every_range_declared_means_the_global_arm_else_the_portfolio(done):
-    assert arm_for(done, Policy(), all_declared=True) == GLOBAL
-    assert arm_for(done, Policy(), all_declared=False) == next_arm(done, Policy())
+    assert arm_for(done, P3, all_declared=True) == GLOBAL
+    assert arm_for(done, P3, all_declared=False) == next_arm(done, P3)
 
 
 def test_next_arm_alternating_policy():
@@ -103,6 +107,24 @@ def _exp(i, status, arm, signature="s", metric=1.0):
                       meta={"knobs": {"signature": signature, "arm": arm, "params": {}}})
 
 
+@pytest.mark.parametrize("space, centre, point, length, clipped", [
+    (Space("float", 0.001, 0.1, log=True), 0.01, 0.1, 0.5, 10 ** -1.5),   # a decade away: half a decade, log-scaled
+    (Space("float", 0.001, 0.1, log=True), 0.01, 0.005, 0.5, 0.005),      # within: unchanged, not re-rounded
+    (Space("float", 0.0, 1.0), 0.3, 1.0, 0.5, 0.55),
+    (Space("float", 0.0, 1.0), 0.3, 0.0, 0.5, 0.05),
+    (Space("float", 0.0, 1.0), 0.9, 1.0, 0.5, 1.0),                       # the region's edge beyond the range's
+    (Space("pow2", 4, 8), 6, 8, 0.5, 7),                                  # exponents: one doubling, not two
+    (Space("int", 10, 1000, log=True), 100, 10, 0.5, 32),
+    (Space("choice", choices=("a", "b", "c")), "a", "c", 0.1, "c"),        # a choice is not a distance
+    (Space("float", 0.0, 1.0), 0.3, 1.0, 1.0, 0.8),
+])
+def test_clip_to_region(space, centre, point, length, clipped):
+    out = clip_to_region({"X": space, "Y": Space("float", 0.0, 1.0)}, {"X": centre, "Y": 0.5},
+                         {"X": point, "Y": 0.52}, length)
+    assert out["X"] == pytest.approx(clipped) if isinstance(clipped, float) else out["X"] == clipped
+    assert out["Y"] == 0.52  # within the region: unchanged
+
+
 def test_outcomes_read_this_code_versions_portfolio_proposals_in_order():
     history = [
         Experiment(0, Status.KEEP, "baseline", "baseline", None, "c0", metric=1.0),
@@ -156,19 +178,52 @@ def campaign(proposer, steps, source=SYNTH, noise=0.0):
     return contexts, proposals
 
 
+def _moves(proposal):
+    """How far each knob moved from the proposal's parent, in the unit cube."""
+    k = proposal.meta["knobs"]
+    return {name: abs(to_unit(Space.from_dict(d), k["params"][name]) - to_unit(Space.from_dict(d), k["parent"]["params"][name]))
+            for name, d in k["spaces"].items()}
+
+
 def test_default_strategy_starts_near_the_users_values_then_models():
     p = KnobsProposer(seed=5)
     assert p.sampler == "auto"
-    contexts, proposals = campaign(p, 8)
+    contexts, proposals = campaign(p, 12)
     arms = [x.meta["knobs"]["arm"] for x in proposals]
-    assert arms[:4] == [L] * 4 and M in arms[4:]
+    assert arms[:4] == [L] * 4 and arms[4:] == [M] * 8  # the model does not hand over on misses
     for x in proposals[:4]:
-        assert 1 <= len(x.edits) <= 2  # changes_per_trial (2) bounds the local moves
-        start = x.meta["knobs"]["parent"]["params"]
-        for name, space in x.meta["knobs"]["spaces"].items():
-            sp = Space.from_dict(space)
-            assert abs(to_unit(sp, x.meta["knobs"]["params"][name]) - to_unit(sp, start[name])) < 0.6
+        assert len(x.edits) >= 3  # the start-up moves every knob, a little
+        assert max(_moves(x).values()) < 0.6
     assert any(len(x.edits) > 2 for x in proposals[4:])  # the model moves every knob
+
+
+def test_the_models_proposals_stay_within_a_box_around_the_incumbent():
+    _, boxed = campaign(KnobsProposer(seed=5, policy=Policy(full_reach=0)), 12)  # the box never grows
+    for x in boxed[4:]:  # within a box of side model_length (0.5) around the incumbent
+        assert max(_moves(x).values()) <= 0.25 + 0.05  # + rounding to the written digits and integers
+    # without the box the GP goes further (this landscape's optimum lies at the inferred ranges' edges)
+    _, wide = campaign(KnobsProposer(seed=5, policy=Policy(model_length=1.0)), 12)
+    assert max(max(_moves(x).values()) for x in wide[4:]) > 0.3
+
+
+@pytest.mark.parametrize("policy, finished, knobs, side", [
+    (Policy(), 5, 12, 0.5),              # the demo: a dozen knobs, a handful of runs
+    (Policy(), 12, 12, 0.5),
+    (Policy(), 18, 12, 0.75),            # the box grows with the runs per knob ...
+    (Policy(), 24, 12, None),            # ... to the whole space at 2 per knob
+    (Policy(), 5, 4, 0.625),
+    (Policy(), 8, 4, None),
+    (Policy(full_reach=0), 100, 4, 0.5),  # never grows
+    (Policy(model_length=1.0), 1, 12, None),  # off
+    (Policy(), 0, 0, 0.5),
+])
+def test_model_box(policy, finished, knobs, side):
+    assert model_box(policy, finished, knobs) == side
+
+
+def test_local_moves_can_be_bounded_by_changes_per_trial():
+    _, proposals = campaign(KnobsProposer(seed=5, policy=Policy(local_changes=-1)), 4)
+    assert all(1 <= len(x.edits) <= 2 for x in proposals)
 
 
 FOUR = "LEARNING_RATE = 0.01\nWIDTH = 64\nDROPOUT = 0.3\nWARMUP_STEPS = 500\n"

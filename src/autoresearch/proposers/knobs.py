@@ -25,12 +25,12 @@ How trials are made and remembered (the ledger is the truth):
   curve as intermediate values), then the sampler, seeded with ``seed + number of
   trials``, is asked for the next one. Nothing lives only in memory, so a resumed campaign
   proposes exactly what an uninterrupted one would.
-- The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: local moves of at
-  most ``changes_per_trial`` knobs around the incumbent (first around the user's values),
-  then a GP over every knob (seeing the values through ``knob_gp``'s tail warp), switching
-  arms when one stalls; its schedule is replayed from the history. Where every searched
-  knob's range is declared, the GP over every knob from a uniform start over that box
-  (``startup_trials``). With a named sampler (Optuna's own, values unwarped) each proposal
+- The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: small moves of
+  every knob around the user's values first, then a GP over every knob (seeing the values
+  through ``knob_gp``'s tail warp), its proposals kept within a box around the incumbent
+  that grows with the runs, and local moves where it repeats itself; its schedule is
+  replayed from the history. Where every searched knob's range is declared, the GP over
+  every knob from a uniform start over that box (``startup_trials``). With a named sampler (Optuna's own, values unwarped) each proposal
   changes at most ``changes_per_trial`` knobs (default 2), chosen at random; the others
   keep the incumbent's values. Trials
   record the full vector of knob values they ran with, so every trial, made against
@@ -60,7 +60,7 @@ from .knob_code import (Knob, code_signature, describe, discover, find_knobs, fo
 from .knob_constraints import Constraint, broken, parse_constraints
 from .knob_gp import pruned_as_worst, warped
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
-from .knob_strategy import GLOBAL, Policy, arm_for, local_point, outcomes, trust_length
+from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
 
 __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
@@ -286,14 +286,16 @@ class KnobsProposer:
         # except over a declared box (GLOBAL), where that uniform start is the point
         if arm == GLOBAL or (arm == "model" and complete >= self.policy.startup):
             startup = self.startup_trials if arm == GLOBAL else self.policy.startup
+            region = model_box(self.policy, complete, len(spaces)) if arm != GLOBAL else None
             found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0, startup,
-                                 attempts=2, warp=self.policy.warp)
+                                 attempts=2, warp=self.policy.warp, region=region)
             if found is not None:
                 return found
         centre = {nm: spaces[nm].to_param(current[nm]) for nm in spaces}
         length = trust_length(done, self.policy)
+        moves = self.policy.local_changes if arm != GLOBAL and self.policy.local_changes >= 0 else self.changes_per_trial
         for attempt in range(self.max_attempts):
-            point = local_point(random.Random(_mix(self.seed, n, attempt)), spaces, centre, length, self.changes_per_trial)
+            point = local_point(random.Random(_mix(self.seed, n, attempt)), spaces, centre, length, moves)
             changes, params = _as_written(knobs, spaces, point)
             if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
                 return changes, params
@@ -302,10 +304,11 @@ class KnobsProposer:
 
     def _sample(self, study: Any, dists: Mapping[str, Any], knobs: Sequence[Knob], spaces: Mapping[str, Space],
                 current: Mapping[str, Any], n: int, taken: set[tuple], sampler: str, changes_per_trial: int,
-                startup_trials: int, attempts: int | None = None,
-                warp: float = 0.0) -> tuple[dict[str, Any], dict[str, Any]] | None:
+                startup_trials: int, attempts: int | None = None, warp: float = 0.0,
+                region: float | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried
-        point; a GP sees the study through ``knob_gp`` (its values warped where ``warp``)."""
+        point, brought within a box of side ``region`` around the incumbent where given; a
+        GP sees the study through ``knob_gp`` (its values warped where ``warp``)."""
         import optuna
 
         if sampler == "gp":
@@ -321,6 +324,8 @@ class KnobsProposer:
             trial = study.ask(dists)
             params = dict(trial.params)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)  # only sampled; the real result comes from the ledger
+            if region is not None:
+                params = clip_to_region(spaces, {nm: spaces[nm].to_param(current[nm]) for nm in names}, params, region)
             changes, params = _as_written(knobs, spaces, params)
             key = tuple(sorted(params.items()))
             if changes and key not in taken and self._allowed(changes):
