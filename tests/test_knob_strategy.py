@@ -117,11 +117,14 @@ def _exp(i, status, arm, signature="s", metric=1.0):
     (Space("int", 10, 1000, log=True), 100, 10, 0.5, 32),
     (Space("choice", choices=("a", "b", "c")), "a", "c", 0.1, "c"),        # a choice is not a distance
     (Space("float", 0.0, 1.0), 0.3, 1.0, 1.0, 0.8),
+    (Space("int", 1, 3, log=True), 1, 3, 0.5, 2),                         # would round back to 1: one notch
+    (Space("int", 1, 3, log=True), 3, 1, 0.5, 2),
+    (Space("beta", 0.001, 0.1, log=True), 0.01, 0.1, 0.5, 10 ** -1.5),    # 1 - x, log-scaled like a float
 ])
 def test_clip_to_region(space, centre, point, length, clipped):
     out = clip_to_region({"X": space, "Y": Space("float", 0.0, 1.0)}, {"X": centre, "Y": 0.5},
                          {"X": point, "Y": 0.52}, length)
-    assert out["X"] == pytest.approx(clipped) if isinstance(clipped, float) else out["X"] == clipped
+    assert out["X"] == (pytest.approx(clipped) if isinstance(clipped, float) else clipped)
     assert out["Y"] == 0.52  # within the region: unchanged
 
 
@@ -204,6 +207,24 @@ def test_the_models_proposals_stay_within_a_box_around_the_incumbent():
     # without the box the GP goes further (this landscape's optimum lies at the inferred ranges' edges)
     _, wide = campaign(KnobsProposer(seed=5, policy=Policy(model_length=1.0)), 12)
     assert max(max(_moves(x).values()) for x in wide[4:]) > 0.3
+
+
+def test_the_box_grows_with_the_finished_runs_per_knob():
+    """The first model proposal sees 5 finished points of 4 knobs: a box of side 5/8."""
+    contexts, proposals = campaign(KnobsProposer(seed=5), 5)
+    ctx = contexts[4]
+    assert proposals[4].meta["knobs"]["arm"] == M
+    same = KnobsProposer(seed=5, policy=Policy(model_length=0.625, full_reach=0)).propose(ctx)
+    assert same == proposals[4]
+    assert KnobsProposer(seed=5, policy=Policy(full_reach=0)).propose(ctx) != proposals[4]  # side 0.5
+
+
+def test_a_declared_box_is_neither_clipped_nor_moved_by_every_knob():
+    def run(policy):
+        return campaign(KnobsProposer(seed=2, spaces=BOX, policy=policy), 9, source=FOUR)[1]
+
+    assert [p.meta["knobs"]["arm"] for p in run(Policy())] == [GLOBAL] * 9
+    assert run(Policy(model_length=0.05, full_reach=0, local_changes=1)) == run(Policy())
 
 
 @pytest.mark.parametrize("policy, finished, knobs, side", [

@@ -72,9 +72,8 @@ class Policy:
     alternate: bool = False   # model and local in turn, instead of switching on stalls
     warp: float = 0.5         # the GP sees log(1 + (value - best) / s), s this quantile of the gaps (knob_gp); 0: off
     local_changes: int = 0    # knobs each local move changes (0: every knob; -1: the proposer's changes_per_trial)
-    model_length: float = 0.5  # the model's proposals within a box of at least this side around the incumbent
-                               # (inferred spaces; 1: off) ...
-    full_reach: float = 2.0    # ... growing to the whole space at this many finished runs per knob (0: never)
+    model_length: float = 0.5  # the side of the box around the incumbent the model proposes in, at first; 1: no box
+    full_reach: float = 2.0    # finished runs per knob at which that box covers the whole space; 0: it never grows
 
 
 def outcomes(history: Sequence[Experiment], signature: str) -> list[tuple[str, bool | None]]:
@@ -189,7 +188,9 @@ def local_point(rng: random.Random, spaces: Mapping[str, Space], centre: Mapping
 def model_box(policy: Policy, finished: int, knobs: int) -> float | None:
     """The side of the box the model's proposal is brought into (None: no box): at least
     ``model_length``, and ``finished / (full_reach * knobs)`` once that is larger, so the
-    model's reach grows with how much it has seen of each knob. Pure."""
+    model's reach grows with how much it has seen of each knob. ``finished``: the study's
+    finished points on this code version (the baseline and incumbents included; runs
+    stopped early and crashes not). Pure."""
     side = policy.model_length
     if policy.full_reach > 0 and knobs > 0:
         side = max(side, finished / (policy.full_reach * knobs))
@@ -199,7 +200,9 @@ def model_box(policy: Policy, finished: int, knobs: int) -> float | None:
 def clip_to_region(spaces: Mapping[str, Space], centre: Mapping[str, Any], point: Mapping[str, Any],
                    length: float) -> dict[str, Any]:
     """``point`` (params) with each numeric knob brought within ``length / 2`` of ``centre``
-    in the unit cube (log-scaled where the space is); choices and knobs already within are
+    in the unit cube (log-scaled where the space is), to the nearest value it can hold; an
+    integer knob that would round back to the centre moves one notch towards the point
+    instead (so a knob at 1 in 1..3 can still move). Choices and knobs already within are
     unchanged. Pure."""
     out = dict(point)
     for nm, sp in spaces.items():
@@ -207,6 +210,10 @@ def clip_to_region(spaces: Mapping[str, Space], centre: Mapping[str, Any], point
             continue
         c, u = to_unit(sp, centre[nm]), to_unit(sp, point[nm])
         lo, hi = c - length / 2, c + length / 2
-        if not lo <= u <= hi:
-            out[nm] = from_unit(sp, min(hi, max(lo, u)))
+        if lo <= u <= hi:
+            continue
+        p = from_unit(sp, min(hi, max(lo, u)))
+        if p == centre[nm] and sp.kind in ("int", "pow2"):
+            p = centre[nm] + (1 if point[nm] > centre[nm] else -1)
+        out[nm] = p
     return out
