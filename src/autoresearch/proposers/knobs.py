@@ -30,11 +30,12 @@ How trials are made and remembered (the ledger is the truth):
   through ``knob_gp``'s tail warp), its proposals kept within a box around the incumbent
   that grows with the runs, and local moves where it repeats itself; its schedule is
   replayed from the history. Where every searched knob's range is declared, the GP over
-  every knob from a uniform start over that box (``startup_trials``). With a named sampler (Optuna's own, values unwarped) each proposal
-  changes at most ``changes_per_trial`` knobs (default 2), chosen at random; the others
-  keep the incumbent's values. Trials
-  record the full vector of knob values they ran with, so every trial, made against
-  whichever incumbent, is an observation of the same function of the knobs.
+  every knob from a uniform start over that box (``startup_trials``). With a named
+  sampler (Optuna's own, values unwarped) each proposal changes at most
+  ``changes_per_trial`` knobs (default 2), chosen at random; the others keep the
+  incumbent's values. Trials record the full vector of knob values they ran with, so
+  every trial, made against whichever incumbent, is an observation of the same function
+  of the knobs.
 - When a kept change came from another proposer (an LLM edited the model), code outside
   the knobs differs: trials whose non-knob code (the editable files with knob values
   masked) differs from the incumbent's are left out of the study. The study's notion of
@@ -315,17 +316,18 @@ class KnobsProposer:
             study = warped(pruned_as_worst(study), warp)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
+        incumbent = {nm: spaces[nm].to_param(current[nm]) for nm in names}
         for attempt in range(attempts or self.max_attempts):
             k = len(names) if changes_per_trial <= 0 else min(changes_per_trial, len(names))
             chosen = set(rng.sample(names, k))
-            fixed = {nm: spaces[nm].to_param(current[nm]) for nm in names if nm not in chosen}
+            fixed = {nm: incumbent[nm] for nm in names if nm not in chosen}
             base = make_sampler(sampler, _mix(self.seed, n, attempt), startup_trials)
             study.sampler = optuna.samplers.PartialFixedSampler(fixed, base)
             trial = study.ask(dists)
             params = dict(trial.params)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)  # only sampled; the real result comes from the ledger
             if region is not None:
-                params = clip_to_region(spaces, {nm: spaces[nm].to_param(current[nm]) for nm in names}, params, region)
+                params = clip_to_region(spaces, incumbent, params, region)
             changes, params = _as_written(knobs, spaces, params)
             key = tuple(sorted(params.items()))
             if changes and key not in taken and self._allowed(changes):
