@@ -163,7 +163,16 @@ def policy_fields(text: str) -> dict[str, Any]:
     unknown = sorted(set(given) - set(types))
     if unknown:
         raise ValueError(f"not fields of Policy: {', '.join(unknown)} (fields: {', '.join(types)})")
-    return {k: (v in ("1", "true")) if types[k] is bool else types[k](v) for k, v in given.items()}
+    return {k: _boolean(k, v) if types[k] is bool else types[k](v) for k, v in given.items()}
+
+
+def _boolean(key: str, text: str) -> bool:
+    """A Policy flag's value: true/1/yes or false/0/no, any case; else an error. Pure."""
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"{key}={text}: a flag is true or false")
 
 
 def make_suites(spec: tuple[str, ...]) -> list[Suite]:

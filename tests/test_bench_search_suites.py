@@ -62,3 +62,7 @@ def test_policy_fields_and_variants_of_the_knobs_default():
         "sampler": "auto", "changes_per_trial": 2, "startup_trials": 4, "policy": Policy(patience=3)}
     with pytest.raises(ValueError, match="not fields of Policy: patiense"):
         policy_fields("patiense=3")
+    assert policy_fields("warp=0.25/alternate=Yes") == {"warp": 0.25, "alternate": True}
+    assert policy_fields("alternate=False") == {"alternate": False}
+    with pytest.raises(ValueError, match="alternate=maybe: a flag is true or false"):
+        policy_fields("alternate=maybe")
