@@ -121,11 +121,14 @@ def _kill_sweep(tmp_path: Path, props: Path, kills_wanted: int, seed: int) -> in
     while kills < kills_wanted:
         arena = make_synthetic_arena(tmp_path / f"arena{campaign}", run_seconds=0.05)
         campaign += 1
-        for _ in range(50):
+        for attempt in range(50):
             proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "run", str(arena), "--tag", "t",
                                      "--proposals", str(props), "--no-report"], env=_env(), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
-            time.sleep(rng.uniform(0.3, 1.6))
+            # the window widens 1.5x every 10 starts in a campaign: on a loaded machine a start
+            # can take longer than 1.6 s, and no run would ever get past it (CI failed so with
+            # benchmarks beside it); a resume that never progresses still fails: 50 starts
+            time.sleep(rng.uniform(0.3, 1.6) * 1.5 ** (attempt // 10))
             if proc.poll() is None:
                 proc.kill()
                 kills += 1
