@@ -70,3 +70,120 @@ def test_the_gp_sees_warped_values_in_the_studys_direction_and_the_study_is_unch
     assert out.best_trial.params == {"x": 0.1}
     assert [t.value for t in study.trials] == [sign * 1.0, sign * 3.0, None, sign * 1001.0, None]
     assert warped(study, 0.0) is study  # off
+
+
+def _warp_map(values, quantile):
+    """Each value's warp with the best and the scale held fixed (what the Jacobian differentiates)."""
+    from autoresearch.proposers.knob_gp import tail_scale
+
+    if quantile == 0:
+        return lambda v: v
+    best, s = min(values), tail_scale(values, quantile)
+    return lambda v: math.log1p((v - best) / s)
+
+
+@pytest.mark.parametrize("values", [[1.0, 2.0, 3.0, 4.0, 10.0], [0.5, 0.51, 0.7, 3.0, 90.0, 0.52],
+                                    [-10.0, -8.0, -6.0, 100.0]])
+@pytest.mark.parametrize("quantile", [0.0, 0.5, 0.75])
+def test_the_standardised_values_and_the_log_jacobian_of_their_map(values, quantile):
+    """z has mean 0 and sd 1; the log-Jacobian is the sum of log |dz/dv| (a central
+    difference of each value's map, the scale, best, mean and sd held fixed)."""
+    import statistics
+
+    from autoresearch.proposers.knob_gp import standardised
+
+    z, jacobian = standardised(values, quantile)
+    assert statistics.fmean(z) == pytest.approx(0.0, abs=1e-12) and statistics.pstdev(z) == pytest.approx(1.0)
+    f = _warp_map(values, quantile)
+    sd = statistics.pstdev([f(v) for v in values])
+    h = 1e-6
+    numeric = sum(math.log(abs(f(v + h) - f(v - h)) / (2 * h) / sd) for v in values)
+    assert jacobian == pytest.approx(numeric, rel=1e-6)
+
+
+@pytest.mark.parametrize("values, quantile", [([2.0, 2.0, 2.0, 2.0], 0.0), ([1.0, 1.0, 1.0, 1.0, 5.0], 0.5),
+                                              ([1.0, math.inf, 2.0, 3.0], 0.5)])
+def test_nothing_to_standardise_where_the_values_do_not_vary_or_the_warp_is_undefined(values, quantile):
+    from autoresearch.proposers.knob_gp import standardised
+
+    assert standardised(values, quantile) is None
+
+
+def _study(f, n, seed, direction="minimize"):
+    import random
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    d = {"x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1)}
+    rng = random.Random(seed)
+    sign = 1.0 if direction == "minimize" else -1.0
+    study = optuna.create_study(direction=direction)
+    for _ in range(n):
+        x, y = rng.random(), rng.random()
+        study.add_trial(create_trial(params={"x": x, "y": y}, distributions=d, value=sign * f(x, y)))
+    return study
+
+
+LINEAR = lambda x, y: x + 2 * y  # noqa: E731  a GP's natural prey: no warp helps
+# a bowl that rises exponentially: a few huge values, the rest near the best
+STEEP = lambda x, y: math.exp(12 * ((x - 0.3) ** 2 + (y - 0.6) ** 2))  # noqa: E731
+
+
+@pytest.mark.parametrize("n", [6, 12, 24])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_evidence_chooses_no_warp_for_a_linear_landscape_and_a_warp_for_a_steep_one(n, seed):
+    from autoresearch.proposers.knob_gp import WARPS, chosen_warp
+
+    for f, warp in ((LINEAR, lambda q: q == 0.0), (STEEP, lambda q: q > 0)):
+        trials = _study(f, n, seed).trials
+        q = chosen_warp(trials, [t.value for t in trials])
+        assert q in WARPS and warp(q), (f, q)
+
+
+def test_the_chosen_warp_in_either_direction_and_none_where_none_is_chosen():
+    """A maximised metric is warped as its negation would be; where the evidence chooses no
+    warp the GP sees the study itself."""
+    from autoresearch.proposers.knob_gp import warped
+
+    low = [t.value for t in warped(_study(STEEP, 12, 0), 0.5, choose=True).trials]
+    high = [t.value for t in warped(_study(STEEP, 12, 0, "maximize"), 0.5, choose=True).trials]
+    assert high == pytest.approx([-v for v in low]) and low != [t.value for t in _study(STEEP, 12, 0).trials]
+    linear = _study(LINEAR, 12, 0)
+    assert warped(linear, 0.5, choose=True) is linear
+    assert warped(linear, 0.5) is not linear  # the configured warp, not chosen
+
+
+def test_the_configured_warp_where_the_evidence_cannot_choose(monkeypatch, caplog):
+    """Fewer than 4 values; or an Optuna whose GP internals differ (simulated: the fitting
+    function gone): the configured warp, with one warning."""
+    import optuna._gp.gp
+
+    from autoresearch.proposers import knob_gp
+
+    trials = _study(LINEAR, 3, 0).trials
+    assert knob_gp.chosen_warp(trials, [t.value for t in trials], fallback=0.75) == 0.75
+    trials = _study(LINEAR, 12, 0).trials
+    monkeypatch.setattr(knob_gp, "_warned", set())
+    monkeypatch.delattr(optuna._gp.gp, "fit_kernel_params")
+    with caplog.at_level("WARNING", logger=knob_gp.__name__):
+        assert knob_gp.chosen_warp(trials, [t.value for t in trials], fallback=0.5) == 0.5
+        assert knob_gp.chosen_warp(trials, [t.value for t in trials], fallback=0.5) == 0.5
+    assert len([r for r in caplog.records if "cannot be chosen" in r.getMessage()]) == 1
+
+
+def test_an_optuna_without_the_gp_internals_is_said_once_and_the_fixed_warp_is_used(monkeypatch):
+    """The proposer checks at set-up; the campaign prints its notes."""
+    import optuna._gp.gp
+
+    from autoresearch.proposers.knob_gp import evidence_available
+    from autoresearch.proposers.knobs import KnobsProposer
+
+    assert evidence_available() and KnobsProposer().policy.choose_warp and not KnobsProposer().notes
+    monkeypatch.delattr(optuna._gp.gp, "fit_kernel_params")
+    assert not evidence_available()
+    p = KnobsProposer()
+    assert not p.policy.choose_warp and p.policy.warp == 0.5
+    assert len(p.notes) == 1 and "lacks the GP internals" in p.notes[0]
+    assert not KnobsProposer(sampler="gp").notes  # a named sampler sees the values unwarped: nothing to say

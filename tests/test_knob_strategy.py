@@ -382,15 +382,19 @@ def test_a_noisy_campaign_with_the_confirm_judge_and_a_resume(tmp_path):
 
 
 def test_the_default_strategys_gp_sees_the_tail_warp_and_a_named_sampler_does_not():
-    """The warp (knob_gp) changes what the default strategy's GP proposes from the same
-    history; a GP the user named, and TPE where torch is missing, see the values as they are."""
+    """The warp (knob_gp), fixed or chosen by the GP's evidence, changes what the default
+    strategy's GP proposes from the same history; a GP the user named, and TPE where torch
+    is missing, see the values as they are."""
     contexts, _ = campaign(KnobsProposer(seed=3, spaces=BOX), 8, source=FOUR)
     later = contexts[5:]  # 6 or more finished trials: the GP models (its uniform start is over)
 
     def proposals(**kwargs):
         return [KnobsProposer(seed=3, spaces=BOX, **kwargs).propose(ctx).meta["knobs"]["params"] for ctx in later]
 
-    assert proposals(policy=Policy(warp=0.5)) == proposals()  # the warp is the default
-    assert proposals(policy=Policy(warp=0.5)) != proposals(policy=Policy(warp=0.0))
-    assert proposals(sampler="gp", policy=Policy(warp=0.5)) == proposals(sampler="gp", policy=Policy(warp=0.0))
-    assert proposals(policy=Policy(model="tpe", warp=0.5)) == proposals(policy=Policy(model="tpe", warp=0.0))
+    fixed = Policy(choose_warp=False)
+    # the chosen warp is the default, the configured one only its fall-back: here the
+    # evidence chose the median gap's warp, whatever was configured
+    assert proposals(policy=Policy(warp=0.0, choose_warp=True)) == proposals() == proposals(policy=fixed)
+    assert proposals(policy=fixed) != proposals(policy=Policy(warp=0.0, choose_warp=False))
+    assert proposals(sampler="gp", policy=fixed) == proposals(sampler="gp", policy=Policy(warp=0.0))
+    assert proposals(policy=Policy(model="tpe")) == proposals(policy=Policy(model="tpe", warp=0.0, choose_warp=False))

@@ -18,12 +18,33 @@
 - Runs stopped early enter the scale as the worst value. Where many stop early (the demo:
   15 of 33), ``s`` grows towards the largest gap and the warp is milder; the demo was
   measured so. Where half the values tie at the best there is no scale and no warp.
+- **Which warp** (``chosen_warp``): no single scale suited every landscape (BENCHMARKS.md:
+  a milder warp won on a narrow 2-D valley and lost on Rosenbrock). So each time the GP is
+  asked, it is fitted to the values under each of ``WARPS`` (none; ``s`` the median gap;
+  ``s`` the upper quartile's gap) and the warp under which the values themselves are most
+  likely is used: the GP's marginal likelihood of the warped, standardised values plus
+  the log-Jacobian of that transform, as Box-Cox chooses its power. This uses Optuna's
+  internal ``optuna._gp``; where that is missing (another Optuna release) the proposer
+  says so once and the configured warp is used (``evidence_available``); a call that fails
+  on a changed signature falls back the same way, with one warning.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Sequence
+
+WARPS = (0.0, 0.5, 0.75)  # the warps chosen among (a quantile of the gaps; 0: none)
+_log = logging.getLogger(__name__)
+
+
+def tail_scale(values: Sequence[float], quantile: float) -> float:
+    """``s`` of the tail warp: the ``quantile`` of the gaps above the best (the best's own
+    zero included; at least the second smallest). Pure."""
+    best = min(values)
+    gaps = sorted(v - best for v in values)
+    return gaps[min(len(gaps) - 1, max(1, int(quantile * len(gaps))))]
 
 
 def tail_warp(values: Sequence[float], quantile: float = 0.5) -> list[float] | None:
@@ -34,8 +55,7 @@ def tail_warp(values: Sequence[float], quantile: float = 0.5) -> list[float] | N
     if len(values) < 3 or not all(math.isfinite(v) for v in values):
         return None
     best = min(values)
-    gaps = sorted(v - best for v in values)
-    s = gaps[min(len(gaps) - 1, max(1, int(quantile * len(gaps))))]
+    s = tail_scale(values, quantile)
     if not s > 0:
         return None
     out = [math.log1p((v - best) / s) for v in values]
@@ -60,14 +80,17 @@ def pruned_as_worst(study: Any) -> Any:
     return out
 
 
-def warped(study: Any, quantile: float) -> Any:
+def warped(study: Any, quantile: float, choose: bool = False) -> Any:
     """The study with its finished values warped by ``tail_warp`` (in the study's
-    direction); the study itself is unchanged. Unchanged where the warp is undefined."""
+    direction); the study itself is unchanged. Unchanged where the warp is undefined.
+    ``choose``: the warp is ``chosen_warp``'s, ``quantile`` where it cannot choose."""
     import optuna
     from optuna.trial import TrialState, create_trial
 
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
     done = [t for t in study.trials if t.state is TrialState.COMPLETE]
+    if choose:
+        quantile = chosen_warp(done, [sign * t.value for t in done], fallback=quantile)
     new = tail_warp([sign * t.value for t in done], quantile) if quantile > 0 else None
     if new is None:
         return study
@@ -76,3 +99,90 @@ def warped(study: Any, quantile: float) -> Any:
     out.add_trials([create_trial(params=t.params, distributions=t.distributions, value=value[t.number])
                     if t.number in value else t for t in study.trials])
     return out
+
+
+def standardised(values: Sequence[float], quantile: float) -> tuple[list[float], float] | None:
+    """The values (lower is better) warped by ``tail_warp`` at ``quantile`` (0: not
+    warped) and standardised, with the log-Jacobian of that map: the sum over the values of
+    ``log |dz/dv|``, the scale and the best held fixed. None where the warp is undefined or
+    the values do not vary. Pure."""
+    import numpy as np
+
+    w = tail_warp(values, quantile) if quantile > 0 else list(values)
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=float)
+    sd = float(w.std())
+    if not (sd > 0 and math.isfinite(sd)):
+        return None
+    jacobian = -len(w) * math.log(sd)
+    if quantile > 0:
+        v = np.asarray(values, dtype=float)
+        jacobian -= float(np.log(tail_scale(values, quantile) + v - v.min()).sum())
+    return list((w - w.mean()) / sd), jacobian
+
+
+def chosen_warp(trials: Sequence[Any], values: Sequence[float], quantiles: Sequence[float] = WARPS,
+                fallback: float = 0.5) -> float:
+    """The warp (a quantile for ``tail_warp``; 0: none) under which the values (lower is
+    better; those of ``trials``, finished) are most likely: the GP's log marginal likelihood
+    of the warped, standardised values plus the map's log-Jacobian (``standardised``).
+    ``fallback`` with fewer than 4 values, or where Optuna's GP internals differ."""
+    if len(values) < 4:
+        return fallback
+    evidence = {}
+    for q in quantiles:
+        z = standardised(values, q)
+        if z is None:
+            continue
+        try:
+            evidence[q] = gp_evidence(trials, z[0]) + z[1]
+        except (ImportError, AttributeError, TypeError) as e:  # another Optuna: its internals moved
+            _warn_once(f"the GP's warp cannot be chosen with this Optuna ({e}); warp {fallback} is used")
+            return fallback
+        except (RuntimeError, ValueError) as e:  # a fit that failed numerically: that warp is not a candidate
+            _log.debug("no GP fit under warp %s: %s", q, e)
+    return max(evidence, key=evidence.get) if evidence else fallback
+
+
+def gp_evidence(trials: Sequence[Any], targets: Sequence[float]) -> float:
+    """The log marginal likelihood of ``targets`` (one per trial, standardised, lower is
+    better) under Optuna's GP fitted to the trials' params (over the knobs every trial
+    shares; Optuna's internal ``optuna._gp``, as its GPSampler fits)."""
+    import numpy as np
+    import torch
+    from optuna._gp import gp, prior
+    from optuna._gp.search_space import SearchSpace
+
+    shared = [(n, d) for n, d in trials[0].distributions.items()
+              if not d.single() and all(t.distributions.get(n) == d for t in trials)]
+    space = SearchSpace(dict(shared))
+    x = space.get_normalized_params(list(trials))
+    with torch.device("cpu"):
+        model = gp.fit_kernel_params(X=x, Y=-np.asarray(targets, dtype=float), is_categorical=space.is_categorical,
+                                     log_prior=prior.default_log_prior, minimum_noise=prior.DEFAULT_MINIMUM_NOISE_VAR,
+                                     deterministic_objective=False)
+        return float(model.marginal_log_likelihood())
+
+
+def evidence_available() -> bool:
+    """Whether this Optuna has the GP internals ``gp_evidence`` uses (``optuna._gp``, as
+    in Optuna 5.1, the version the project installs and was measured with)."""
+    try:
+        from optuna._gp import gp, prior
+        from optuna._gp.search_space import SearchSpace
+
+        return all(callable(x) for x in (gp.fit_kernel_params, prior.default_log_prior, SearchSpace,
+                                         SearchSpace.get_normalized_params, gp.GPRegressor.marginal_log_likelihood)) \
+            and isinstance(prior.DEFAULT_MINIMUM_NOISE_VAR, float)
+    except (ImportError, AttributeError):
+        return False
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        _log.warning(message)

@@ -20,7 +20,8 @@ would):
   grows, a campaign whose optimum lies at the ranges' edges and whose incumbent is a lucky
   noisy draw stays near that draw (BENCHMARKS.md). The GP sees the finished values through
   a tail warp (``knob_gp.tail_warp``: linear near the best, logarithmic far from it), so a
-  few huge values do not flatten the rest of its picture.
+  few huge values do not flatten the rest of its picture; which warp (none, or one of two
+  scales) is chosen each time by the GP's own evidence (``knob_gp.chosen_warp``).
 
 After the start-up the model proposes; a model that proposes a point tried already has
 converged, and a local move is made instead. With ``patience`` > 0 (3 until 2026-12-03),
@@ -71,6 +72,7 @@ class Policy:
     model: str = "gp"         # the model arm's sampler (tpe where torch is missing)
     alternate: bool = False   # model and local in turn, instead of switching on stalls
     warp: float = 0.5         # the GP sees log(1 + (value - best) / s), s this quantile of the gaps (knob_gp); 0: off
+    choose_warp: bool = True  # the GP's evidence chooses the warp among knob_gp.WARPS (warp: where it cannot)
     local_changes: int = 0    # knobs each local move changes (0: every knob; -1: the proposer's changes_per_trial)
     model_length: float = 0.5  # the side of the box around the incumbent the model proposes in, at first; 1: no box
     full_reach: float = 2.0    # finished runs per knob at which that box covers the whole space; 0: it never grows

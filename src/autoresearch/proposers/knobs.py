@@ -27,7 +27,7 @@ How trials are made and remembered (the ledger is the truth):
   proposes exactly what an uninterrupted one would.
 - The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: small moves of
   every knob around the user's values first, then a GP over every knob (seeing the values
-  through ``knob_gp``'s tail warp), its proposals kept within a box around the incumbent
+  through ``knob_gp``'s tail warp, the one its evidence chooses), its proposals kept within a box around the incumbent
   that grows with the runs, and local moves where it repeats itself; its schedule is
   replayed from the history. Where every searched knob's range is declared, the GP over
   every knob from a uniform start over that box (``startup_trials``). With a named
@@ -59,7 +59,7 @@ from ..records import Experiment, Goal, Proposal, Status
 from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
-from .knob_gp import pruned_as_worst, warped
+from .knob_gp import evidence_available, pruned_as_worst, warped
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
 from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
@@ -134,6 +134,12 @@ class KnobsProposer:
                 self.notes.append(f"knobs: {' and '.join(missing)} not installed, so the search uses TPE where it "
                                   "would use a Gaussian process (measured weaker on smooth landscapes; "
                                   f"pip install {' '.join(missing)} to use it)")
+        if self.sampler == "auto" and self.policy.model == "gp" and self.policy.choose_warp and not evidence_available():
+            from dataclasses import replace
+
+            self.policy = replace(self.policy, choose_warp=False)
+            self.notes.append(f"knobs: this Optuna ({optuna.__version__}) lacks the GP internals (optuna._gp) that "
+                              f"choose the GP's warp, so it sees one fixed warp (s: the gap at quantile {self.policy.warp})")
 
     # knobs and spaces of the incumbent code
     def survey(self, files: Mapping[str, str], readonly: Mapping[str, str] | None = None) -> tuple[list[Knob], dict[str, Space]]:
@@ -289,7 +295,8 @@ class KnobsProposer:
             startup = self.startup_trials if arm == GLOBAL else self.policy.startup
             region = model_box(self.policy, complete, len(spaces)) if arm != GLOBAL else None
             found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0, startup,
-                                 attempts=2, warp=self.policy.warp, region=region)
+                                 attempts=2, warp=self.policy.warp, region=region,
+                                 choose_warp=self.policy.choose_warp)
             if found is not None:
                 return found
         centre = {nm: spaces[nm].to_param(current[nm]) for nm in spaces}
@@ -306,14 +313,15 @@ class KnobsProposer:
     def _sample(self, study: Any, dists: Mapping[str, Any], knobs: Sequence[Knob], spaces: Mapping[str, Space],
                 current: Mapping[str, Any], n: int, taken: set[tuple], sampler: str, changes_per_trial: int,
                 startup_trials: int, attempts: int | None = None, warp: float = 0.0,
-                region: float | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+                region: float | None = None, choose_warp: bool = False) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried
         point, brought within a box of side ``region`` around the incumbent where given; a
-        GP sees the study through ``knob_gp`` (its values warped where ``warp``)."""
+        GP sees the study through ``knob_gp`` (its values warped where ``warp``, or by the
+        warp its evidence chooses where ``choose_warp``)."""
         import optuna
 
         if sampler == "gp":
-            study = warped(pruned_as_worst(study), warp)
+            study = warped(pruned_as_worst(study), warp, choose=choose_warp)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         incumbent = {nm: spaces[nm].to_param(current[nm]) for nm in names}
