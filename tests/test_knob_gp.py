@@ -187,3 +187,19 @@ def test_an_optuna_without_the_gp_internals_is_said_once_and_the_fixed_warp_is_u
     assert not p.policy.choose_warp and p.policy.warp == 0.5
     assert len(p.notes) == 1 and "lacks the GP internals" in p.notes[0]
     assert not KnobsProposer(sampler="gp").notes  # a named sampler sees the values unwarped: nothing to say
+
+
+def test_a_warp_whose_evidence_is_not_a_number_is_not_chosen(monkeypatch):
+    """Evidence that is NaN (a degenerate fit) would make the choice arbitrary: it is left out."""
+    from autoresearch.proposers import knob_gp
+
+    trials = _study(STEEP, 12, 0).trials
+    values = [t.value for t in trials]
+    fitted = knob_gp.gp_evidence
+    chosen = knob_gp.chosen_warp(trials, values)
+    monkeypatch.setattr(knob_gp, "gp_evidence",
+                        lambda ts, z: math.nan if z == knob_gp.standardised(values, chosen)[0] else fitted(ts, z))
+    second = knob_gp.chosen_warp(trials, values)
+    assert second != chosen and second in knob_gp.WARPS
+    monkeypatch.setattr(knob_gp, "gp_evidence", lambda ts, z: math.nan)
+    assert knob_gp.chosen_warp(trials, values, fallback=0.75) == 0.75

@@ -47,7 +47,9 @@ if plan.get("left", 0) > 0 and exp in plan.get("exps", []) and plan.get("phase",
         chain.append(pid)
         if target in open(f"/proc/{{pid}}/cmdline", "rb").read()[:200]:
             doomed = chain if target == b"raylet" else [pid]
-            json.dump(doomed, open(os.path.join(CONTROL, "killed.json"), "w"))
+            # each with its start time: once killed, its pid may be reused by then (pids wrap at 32768)
+            born = [int(open(f"/proc/{{p}}/stat").read().rsplit(") ", 1)[1].split()[19]) for p in doomed]
+            json.dump([list(x) for x in zip(doomed, born)], open(os.path.join(CONTROL, "killed.json"), "w"))
             # all of them stopped before any dies, as when the machine goes away at once: were
             # the run's shell killed first while its Ray worker still ran, the worker would report
             # a plain crash (the run killed by SIGKILL) and its sweep of the run would kill this
@@ -105,21 +107,25 @@ def _runs(control: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-def _gone_within(pids: list[int], seconds: float) -> bool:
+def _gone_within(pids: list, seconds: float) -> bool:
+    """Each process (a pid, or [pid, start time] where its pid may be reused since) gone."""
     end = time.monotonic() + seconds
-    while any(_alive(p) for p in pids):
+    while any(_alive(*p) if isinstance(p, list) else _alive(p) for p in pids):
         if time.monotonic() > end:
             return False
         time.sleep(0.1)
     return True
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, born: int | None = None) -> bool:
+    """Running and not a zombie; where ``born`` is given, the process started then (not a
+    later one that was given the same pid)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
+            fields = f.read().rsplit(") ", 1)[1].split()
     except OSError:
         return False
+    return fields[0] != "Z" and (born is None or int(fields[19]) == born)
 
 
 def test_campaign_on_the_cluster_eval_on_the_same_node_and_a_killed_worker_retried(tmp_path, cluster, monkeypatch):

@@ -17,13 +17,15 @@
   spend the model's resolution on differences that do not matter.
 - Runs stopped early enter the scale as the worst value. Where many stop early (the demo:
   15 of 33), ``s`` grows towards the largest gap and the warp is milder; the demo was
-  measured so. Where half the values tie at the best there is no scale and no warp.
+  measured so. Where half the values tie at the best the median gap gives no scale: no
+  warp at that quantile (the upper quartile's may still apply).
 - **Which warp** (``chosen_warp``): no single scale suited every landscape (BENCHMARKS.md:
   a milder warp won on a narrow 2-D valley and lost on Rosenbrock). So each time the GP is
   asked, it is fitted to the values under each of ``WARPS`` (none; ``s`` the median gap;
   ``s`` the upper quartile's gap) and the warp under which the values themselves are most
   likely is used: the GP's marginal likelihood of the warped, standardised values plus
-  the log-Jacobian of that transform, as Box-Cox chooses its power. This uses Optuna's
+  the log-Jacobian of that transform, as Box-Cox chooses its power (the best and ``s``
+  are read off the values, as Box-Cox's plug-in estimates are, not penalised). This uses Optuna's
   internal ``optuna._gp``; where that is missing (another Optuna release) the proposer
   says so once and the configured warp is used (``evidence_available``); a call that fails
   on a changed signature falls back the same way, with one warning.
@@ -138,11 +140,13 @@ def chosen_warp(trials: Sequence[Any], values: Sequence[float], quantiles: Seque
         try:
             evidence[q] = gp_evidence(trials, z[0]) + z[1]
         except (ImportError, AttributeError, TypeError) as e:  # another Optuna: its internals moved
-            _warn_once(f"the GP's warp cannot be chosen with this Optuna ({e}); warp {fallback} is used")
+            _warn_once(f"the GP's warp cannot be chosen with this Optuna ({type(e).__name__}: {e}); "
+                       f"warp {fallback} is used")
             return fallback
-        except (RuntimeError, ValueError) as e:  # a fit that failed numerically: that warp is not a candidate
+        except (RuntimeError, ValueError) as e:  # raised by a fit (Optuna retries a failed one itself): not a candidate
             _log.debug("no GP fit under warp %s: %s", q, e)
-    return max(evidence, key=evidence.get) if evidence else fallback
+    finite = {q: e for q, e in evidence.items() if math.isfinite(e)}
+    return max(finite, key=finite.get) if finite else fallback
 
 
 def gp_evidence(trials: Sequence[Any], targets: Sequence[float]) -> float:

@@ -138,8 +138,9 @@ class KnobsProposer:
             from dataclasses import replace
 
             self.policy = replace(self.policy, choose_warp=False)
+            fixed = f"one fixed warp (s: the gap at quantile {self.policy.warp})" if self.policy.warp > 0 else "no warp"
             self.notes.append(f"knobs: this Optuna ({optuna.__version__}) lacks the GP internals (optuna._gp) that "
-                              f"choose the GP's warp, so it sees one fixed warp (s: the gap at quantile {self.policy.warp})")
+                              f"choose the GP's warp, so it sees {fixed}")
 
     # knobs and spaces of the incumbent code
     def survey(self, files: Mapping[str, str], readonly: Mapping[str, str] | None = None) -> tuple[list[Knob], dict[str, Space]]:
