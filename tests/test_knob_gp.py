@@ -165,7 +165,7 @@ def test_the_configured_warp_where_the_evidence_cannot_choose(monkeypatch, caplo
     trials = _study(LINEAR, 3, 0).trials
     assert knob_gp.chosen_warp(trials, [t.value for t in trials], fallback=0.75) == 0.75
     trials = _study(LINEAR, 12, 0).trials
-    monkeypatch.setattr(knob_gp, "_warned", set())
+    knob_gp._warned.clear()  # said once per process: as if none had been said yet
     monkeypatch.delattr(optuna._gp.gp, "fit_kernel_params")
     with caplog.at_level("WARNING", logger=knob_gp.__name__):
         assert knob_gp.chosen_warp(trials, [t.value for t in trials], fallback=0.5) == 0.5
@@ -189,17 +189,16 @@ def test_an_optuna_without_the_gp_internals_is_said_once_and_the_fixed_warp_is_u
     assert not KnobsProposer(sampler="gp").notes  # a named sampler sees the values unwarped: nothing to say
 
 
-def test_a_warp_whose_evidence_is_not_a_number_is_not_chosen(monkeypatch):
-    """Evidence that is NaN (a degenerate fit) would make the choice arbitrary: it is left out."""
-    from autoresearch.proposers import knob_gp
+@pytest.mark.parametrize("evidence, expected", [
+    ({0.0: -10.0, 0.5: -3.0, 0.75: -7.0}, 0.5),
+    # a NaN (a degenerate fit) would make max's answer depend on the order: it is left out
+    ({0.0: math.nan, 0.5: -3.0, 0.75: -7.0}, 0.5),
+    ({0.0: -10.0, 0.5: math.nan, 0.75: -7.0}, 0.75),
+    ({0.0: -10.0, 0.5: math.inf, 0.75: -7.0}, 0.75),
+    ({0.0: math.nan, 0.5: math.nan}, 0.25),  # nothing finite: the fall-back
+    ({}, 0.25),
+])
+def test_the_warp_of_the_highest_finite_evidence(evidence, expected):
+    from autoresearch.proposers.knob_gp import most_likely
 
-    trials = _study(STEEP, 12, 0).trials
-    values = [t.value for t in trials]
-    fitted = knob_gp.gp_evidence
-    chosen = knob_gp.chosen_warp(trials, values)
-    monkeypatch.setattr(knob_gp, "gp_evidence",
-                        lambda ts, z: math.nan if z == knob_gp.standardised(values, chosen)[0] else fitted(ts, z))
-    second = knob_gp.chosen_warp(trials, values)
-    assert second != chosen and second in knob_gp.WARPS
-    monkeypatch.setattr(knob_gp, "gp_evidence", lambda ts, z: math.nan)
-    assert knob_gp.chosen_warp(trials, values, fallback=0.75) == 0.75
+    assert most_likely(evidence, fallback=0.25) == expected

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 WARPS = (0.0, 0.5, 0.75)  # the warps chosen among (a quantile of the gaps; 0: none)
 _log = logging.getLogger(__name__)
@@ -91,9 +91,10 @@ def warped(study: Any, quantile: float, choose: bool = False) -> Any:
 
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
     done = [t for t in study.trials if t.state is TrialState.COMPLETE]
+    values = [sign * t.value for t in done]
     if choose:
-        quantile = chosen_warp(done, [sign * t.value for t in done], fallback=quantile)
-    new = tail_warp([sign * t.value for t in done], quantile) if quantile > 0 else None
+        quantile = chosen_warp(done, values, fallback=quantile)
+    new = tail_warp(values, quantile) if quantile > 0 else None
     if new is None:
         return study
     value = {t.number: sign * w for t, w in zip(done, new)}
@@ -145,6 +146,11 @@ def chosen_warp(trials: Sequence[Any], values: Sequence[float], quantiles: Seque
             return fallback
         except (RuntimeError, ValueError) as e:  # raised by a fit (Optuna retries a failed one itself): not a candidate
             _log.debug("no GP fit under warp %s: %s", q, e)
+    return most_likely(evidence, fallback)
+
+
+def most_likely(evidence: Mapping[float, float], fallback: float) -> float:
+    """The warp of the highest finite evidence; ``fallback`` where none is finite. Pure."""
     finite = {q: e for q, e in evidence.items() if math.isfinite(e)}
     return max(finite, key=finite.get) if finite else fallback
 

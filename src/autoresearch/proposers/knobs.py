@@ -27,8 +27,9 @@ How trials are made and remembered (the ledger is the truth):
   proposes exactly what an uninterrupted one would.
 - The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: small moves of
   every knob around the user's values first, then a GP over every knob (seeing the values
-  through ``knob_gp``'s tail warp, the one its evidence chooses), its proposals kept within a box around the incumbent
-  that grows with the runs, and local moves where it repeats itself; its schedule is
+  through ``knob_gp``'s tail warp, the one its evidence chooses), its proposals kept
+  within a box around the incumbent that grows with the runs, and local moves where it
+  repeats itself; its schedule is
   replayed from the history. Where every searched knob's range is declared, the GP over
   every knob from a uniform start over that box (``startup_trials``). With a named
   sampler (Optuna's own, values unwarped) each proposal changes at most
@@ -49,7 +50,7 @@ import logging
 import importlib
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
@@ -128,15 +129,11 @@ class KnobsProposer:
         if self.sampler == "auto" and self.policy.model == "gp":
             missing = [m for m in _SAMPLER_NEEDS["gp"] if not _importable(m)]
             if missing:
-                from dataclasses import replace
-
                 self.policy = replace(self.policy, model="tpe")
                 self.notes.append(f"knobs: {' and '.join(missing)} not installed, so the search uses TPE where it "
                                   "would use a Gaussian process (measured weaker on smooth landscapes; "
                                   f"pip install {' '.join(missing)} to use it)")
         if self.sampler == "auto" and self.policy.model == "gp" and self.policy.choose_warp and not evidence_available():
-            from dataclasses import replace
-
             self.policy = replace(self.policy, choose_warp=False)
             fixed = f"one fixed warp (s: the gap at quantile {self.policy.warp})" if self.policy.warp > 0 else "no warp"
             self.notes.append(f"knobs: this Optuna ({optuna.__version__}) lacks the GP internals (optuna._gp) that "
@@ -157,8 +154,6 @@ class KnobsProposer:
         return list(knobs), dict(spaces)
 
     def _survey(self, files: Mapping[str, str], readonly: Mapping[str, str] | None) -> tuple[list[Knob], dict[str, Space]]:
-        from dataclasses import replace
-
         knobs = discover(files)
         declared = dict(self.spaces or {})
         names = {k.name for k in knobs}
