@@ -18,7 +18,9 @@ that scored worse than 1.5x the baseline:
     python bench/tiny_gpt.py --compare auto,tpe --campaign-seeds 0,1,2 --experiments 12 --budget 30
 
 A strategy may carry fields of the auto portfolio's ``Policy`` (``knob_strategy.py``), to
-measure a variant before it becomes the default: ``auto:patience=1000/warp=0``.
+measure a variant before it becomes the default: ``auto:patience=1000/warp=0``. And
+``ARM@REV`` runs an arm with the code of a git revision of this repository (the previous
+commit's default against the working tree's: ``--compare auto,auto@HEAD~1``).
 """
 
 from __future__ import annotations
@@ -60,13 +62,15 @@ def compare(args: argparse.Namespace) -> None:
     arms, seeds = args.compare.split(","), [int(x) for x in args.campaign_seeds.split(",")]
     t0, results = time.time(), {}
     with tempfile.TemporaryDirectory() as tmp:
+        code = {arm: _checkout(arm.partition("@")[2], Path(tmp)) for arm in arms}
         for seed in seeds:
             procs = {}
             for i, arm in enumerate(arms):  # one per core, started together: the load falls on both alike
                 out = Path(tmp) / f"{i}-{seed}.json"
-                cmd = [sys.executable, __file__, "--experiments", str(args.experiments), "--budget", str(args.budget),
-                       "--seeds", "0", "--sampler", arm, "--seed", str(seed), "--json", str(out)]
-                procs[arm] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}), out)
+                script, env = code[arm]
+                cmd = [sys.executable, str(script), "--experiments", str(args.experiments), "--budget", str(args.budget),
+                       "--seeds", "0", "--sampler", arm.partition("@")[0], "--seed", str(seed), "--json", str(out)]
+                procs[arm] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1", **env}), out)
             for arm, (proc, out) in procs.items():
                 assert proc.wait() == 0, f"{arm} seed {seed} failed"
                 results[(arm, seed)] = r = json.loads(out.read_text())
@@ -82,6 +86,23 @@ def compare(args: argparse.Namespace) -> None:
               f"finished proposals over 1.5x the baseline: {sum(results[(arm, s)]['over_1_5'] for s in seeds)}; worst "
               f"{max(results[(arm, s)]['worst_ratio'] for s in seeds):.2f}x; stopped early (clearly worse part-way, "
               f"no final value): {sum(results[(arm, s)]['stopped'] for s in seeds)}")
+
+
+def _checkout(rev: str, tmp: Path) -> tuple[Path, dict[str, str]]:
+    """This script and the environment that runs an arm: the working tree's code, or (``ARM@REV``)
+    the code of a git revision of this repository, exported into ``tmp`` (its ``src`` first on
+    PYTHONPATH), so a default can be compared with an earlier commit's in one run."""
+    if not rev:
+        return Path(__file__), {}
+    root = Path(__file__).resolve().parent.parent
+    dest = tmp / f"rev-{rev}"
+    if not dest.exists():
+        dest.mkdir()
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src", "bench"], capture_output=True)
+        if archive.returncode:
+            raise SystemExit(f"--compare: no revision {rev!r} in {root}: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / "bench" / "tiny_gpt.py", {"PYTHONPATH": str(dest / "src")}
 
 
 def _use_policy(text: str) -> None:

@@ -50,7 +50,7 @@ def test_the_gp_sees_warped_values_in_the_studys_direction_and_the_study_is_unch
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from autoresearch.proposers.knob_gp import pruned_as_worst, warped
+    from autoresearch.proposers.knob_gp import unfinished_as_worst, warped
 
     sign = 1.0 if direction == "minimize" else -1.0
     d = {"x": FloatDistribution(0, 1)}
@@ -61,12 +61,13 @@ def test_the_gp_sees_warped_values_in_the_studys_direction_and_the_study_is_unch
                       create_trial(params={"x": 0.7}, distributions=d, value=sign * 1001.0),
                       create_trial(params={"x": 0.9}, distributions=d, state=TrialState.PRUNED,
                                    intermediate_values={30: sign * 9.0})])
-    out = warped(pruned_as_worst(study), 0.5)
-    # finished values 1, 3, 1001 and the stopped run as the worst (1001): gaps 0, 2, 1000, 1000; s = 1000
-    assert [t.state for t in out.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL,
-                                             TrialState.COMPLETE, TrialState.COMPLETE]
-    got = [t.value for t in out.trials if t.state is TrialState.COMPLETE]
-    assert got == pytest.approx([0.0, sign * math.log1p(0.002), sign * math.log(2), sign * math.log(2)])
+    out = warped(unfinished_as_worst(study), 0.5)
+    # finished values 1, 3, 1001 and the crashed and stopped runs as the worst (1001):
+    # gaps 0, 2, 1000, 1000, 1000; s = 1000
+    assert [t.state for t in out.trials] == [TrialState.COMPLETE] * 5
+    got = [t.value for t in out.trials]
+    assert got == pytest.approx([0.0, sign * math.log1p(0.002), sign * math.log(2), sign * math.log(2),
+                                 sign * math.log(2)])
     assert out.best_trial.params == {"x": 0.1}
     assert [t.value for t in study.trials] == [sign * 1.0, sign * 3.0, None, sign * 1001.0, None]
     assert warped(study, 0.0) is study  # off

@@ -334,22 +334,28 @@ def test_config_declares_and_freezes_knobs(tmp_path):
 
 
 @pytest.mark.parametrize("direction, worst", [("minimize", 3.0), ("maximize", 1.0)])
-def test_a_trial_stopped_early_counts_as_the_worst_for_the_gp(direction, worst):
-    """Optuna's GP ignores pruned trials: without this it proposed the point it had just
-    seen stopped early again (a demo campaign did, twice in a row)."""
+def test_a_trial_stopped_early_or_crashed_counts_as_the_worst_for_the_gp(direction, worst):
+    """Optuna's GP ignores pruned and failed trials: without this it proposed the point it
+    had just seen stopped early again (a demo campaign did, twice in a row), and after two
+    crashes on the synthetic landscape (DROPOUT = 1.0) its next 15 proposals were all points
+    tried already."""
     import optuna
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from autoresearch.proposers.knob_gp import pruned_as_worst
+    from autoresearch.proposers.knob_gp import unfinished_as_worst
 
     d = {"x": FloatDistribution(0, 1)}
     study = optuna.create_study(direction=direction)
     study.add_trials([create_trial(params={"x": 0.1}, distributions=d, value=1.0),
                       create_trial(params={"x": 0.5}, distributions=d, value=3.0),
                       create_trial(params={"x": 0.9}, distributions=d, state=TrialState.PRUNED,
-                                   intermediate_values={30: 9.0})])
-    out = pruned_as_worst(study)
+                                   intermediate_values={30: 9.0}),
+                      create_trial(params={"x": 1.0}, distributions=d, state=TrialState.FAIL)])
+    out = unfinished_as_worst(study)
     assert [(t.state, t.value) for t in out.trials] == [(TrialState.COMPLETE, 1.0), (TrialState.COMPLETE, 3.0),
-                                                       (TrialState.COMPLETE, worst)]
-    assert [t.state for t in study.trials][-1] is TrialState.PRUNED  # the study rebuilt from the ledger is unchanged
+                                                       (TrialState.COMPLETE, worst), (TrialState.COMPLETE, worst)]
+    assert [t.state for t in study.trials][-2:] == [TrialState.PRUNED, TrialState.FAIL]  # the study itself is unchanged
+    only_failed = optuna.create_study(direction=direction)
+    only_failed.add_trials([create_trial(params={"x": 1.0}, distributions=d, state=TrialState.FAIL)])
+    assert unfinished_as_worst(only_failed) is only_failed  # no finished value to count it as

@@ -60,7 +60,7 @@ from ..records import Experiment, Goal, Proposal, Status
 from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
-from .knob_gp import evidence_available, pruned_as_worst, warped
+from .knob_gp import evidence_available, unfinished_as_worst, warped
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
 from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
@@ -317,7 +317,7 @@ class KnobsProposer:
         import optuna
 
         if sampler == "gp":
-            study = warped(pruned_as_worst(study), warp, choose=choose_warp)
+            study = warped(unfinished_as_worst(study), warp, choose=choose_warp)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         incumbent = {nm: spaces[nm].to_param(current[nm]) for nm in names}
