@@ -95,14 +95,24 @@ def _checkout(rev: str, tmp: Path) -> tuple[Path, dict[str, str]]:
     if not rev:
         return Path(__file__), {}
     root = Path(__file__).resolve().parent.parent
-    dest = tmp / f"rev-{rev}"
+    found = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                           capture_output=True, text=True)
+    if found.returncode:
+        raise SystemExit(f"--compare: no revision {rev!r} in {root} (a commit, branch or tag: git log shows them)")
+    dest = tmp / f"rev-{found.stdout.strip()}"
     if not dest.exists():
-        dest.mkdir()
-        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src", "bench"], capture_output=True)
+        part = tmp / f"{dest.name}.part"
+        part.mkdir()
+        archive = subprocess.run(["git", "-C", str(root), "archive", found.stdout.strip(), "src", "bench"],
+                                 capture_output=True)
         if archive.returncode:
-            raise SystemExit(f"--compare: no revision {rev!r} in {root}: {archive.stderr.decode().strip()}")
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest / "bench" / "tiny_gpt.py", {"PYTHONPATH": str(dest / "src")}
+            raise SystemExit(f"--compare: revision {rev!r} has no src and bench to run: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(part)], input=archive.stdout, check=True)
+        if not (part / "bench" / "tiny_gpt.py").is_file():
+            raise SystemExit(f"--compare: revision {rev!r} has no bench/tiny_gpt.py to run")
+        part.rename(dest)
+    path = os.pathsep.join(x for x in (str(dest / "src"), os.environ.get("PYTHONPATH", "")) if x)
+    return dest / "bench" / "tiny_gpt.py", {"PYTHONPATH": path}
 
 
 def _use_policy(text: str) -> None:

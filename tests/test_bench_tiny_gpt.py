@@ -3,6 +3,7 @@ repository, exported into a temporary folder (the checkout itself is only read).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +22,27 @@ def test_an_arm_without_a_revision_runs_the_working_trees_code(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_arm_at_a_revision_runs_that_revisions_code(tmp_path):
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-    script, env = _checkout(head.stdout.strip(), tmp_path)
-    src = Path(env["PYTHONPATH"])
-    assert script.is_file() and script.parent.parent == src.parent
-    assert (src / "autoresearch" / "__init__.py").is_file()
-    shown = subprocess.run(["git", "-C", str(ROOT), "show", "HEAD:src/autoresearch/proposers/knob_strategy.py"],
-                           capture_output=True, check=True).stdout
-    assert (src / "autoresearch" / "proposers" / "knob_strategy.py").read_bytes() == shown  # the commit's, not the tree's
-    assert _checkout(head.stdout.strip(), tmp_path) == (script, env)  # exported once per revision
+def _git(*args):
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, check=True).stdout
+
+
+def test_an_arm_at_a_revision_runs_that_revisions_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    old = "91e7b2f"  # the default before crashed runs counted as the worst (knob_gp.pruned_as_worst then)
+    script, env = _checkout(old, tmp_path)
+    sha = _git("rev-parse", f"{old}^{{commit}}").decode().strip()
+    src = Path(env["PYTHONPATH"].split(os.pathsep)[0])
+    assert env["PYTHONPATH"].split(os.pathsep)[1:] == ["/elsewhere"]  # in front of the user's, not instead
+    assert script == tmp_path / f"rev-{sha}" / "bench" / "tiny_gpt.py" and script.is_file()
+    exported = (src / "autoresearch" / "proposers" / "knob_gp.py").read_bytes()
+    assert exported == _git("show", f"{old}:src/autoresearch/proposers/knob_gp.py")
+    assert b"def pruned_as_worst" in exported  # the commit's code, not the working tree's
+    assert b"def pruned_as_worst" not in (ROOT / "src" / "autoresearch" / "proposers" / "knob_gp.py").read_bytes()
+    assert _checkout(sha, tmp_path) == (script, env)  # one export per commit, whatever names it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"rev-{sha}"]
 
 
 def test_an_unknown_revision_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no revision 'no-such-rev'"):
         _checkout("no-such-rev", tmp_path)
+    assert list(tmp_path.iterdir()) == []

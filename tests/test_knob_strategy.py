@@ -8,6 +8,7 @@ import math
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -265,6 +266,37 @@ def test_with_every_range_declared_the_model_starts_uniformly_over_the_box():
     assert max(far) > 0.3
     for ctx, x in zip(contexts, proposals):  # rebuilt from the history alone, as on resume
         assert KnobsProposer(seed=3, spaces=BOX).propose(ctx) == x
+
+
+def _crashed_start(seed):
+    """A declared box's history: the baseline, then the first 3 proposals of a proposer of
+    this seed, each of which crashed."""
+    files = {"train.py": FOUR}
+    history = [Experiment(0, Status.KEEP, "baseline", "baseline", None, "c0", metric=2.0)]
+    for i in range(1, 4):
+        ctx = ProposalContext(incumbent_commit="c", incumbent_metric=2.0, files=files, history=list(history),
+                              metric="val_loss", goal=Goal.MINIMIZE, program="")
+        p = KnobsProposer(seed=seed, spaces=BOX).propose(ctx)
+        history.append(Experiment(i, Status.CRASH, p.description, "knobs", "c", f"c{i}", meta=p.meta))
+    return ProposalContext(incumbent_commit="c", incumbent_metric=2.0, files=files, history=history,
+                           metric="val_loss", goal=Goal.MINIMIZE, program="")
+
+
+def test_runs_that_crashed_do_not_end_the_uniform_start_over_a_declared_box():
+    """The GP counts a crash as the worst value, but the start-up (4 runs, the default point
+    included) waits for finished ones: with only the baseline finished the next proposal is
+    still a uniform draw, whatever points crashed; once runs finish, the model proposes."""
+    a, b = _crashed_start(1), _crashed_start(2)
+    assert [e.meta["knobs"]["params"] for e in a.history[1:]] != [e.meta["knobs"]["params"] for e in b.history[1:]]
+    first, second = KnobsProposer(seed=3, spaces=BOX).propose(a), KnobsProposer(seed=3, spaces=BOX).propose(b)
+    assert first.meta["knobs"]["params"] == second.meta["knobs"]["params"]  # a draw that ignores the history
+    finished = [replace(e, status=Status.DISCARD, metric=3.0 + e.id) for e in a.history[1:]]
+    a_done = replace(a, history=[a.history[0], *finished])
+    b_done = replace(b, history=[b.history[0], *[replace(e, status=Status.DISCARD, metric=3.0 + e.id)
+                                                 for e in b.history[1:]]])
+    model_a = KnobsProposer(seed=3, spaces=BOX).propose(a_done)
+    model_b = KnobsProposer(seed=3, spaces=BOX).propose(b_done)
+    assert model_a.meta["knobs"]["params"] != model_b.meta["knobs"]["params"]  # the model reads the history
 
 
 def test_with_some_ranges_inferred_the_portfolio_starts_near_the_users_values():

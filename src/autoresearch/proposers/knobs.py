@@ -313,11 +313,14 @@ class KnobsProposer:
         """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried
         point, brought within a box of side ``region`` around the incumbent where given; a
         GP sees the study through ``knob_gp`` (its values warped where ``warp``, or by the
-        warp its evidence chooses where ``choose_warp``)."""
+        warp its evidence chooses where ``choose_warp``; runs stopped early or crashed as the
+        worst value, which do not count towards its ``startup_trials``)."""
         import optuna
 
         if sampler == "gp":
-            study = warped(unfinished_as_worst(study), warp, choose=choose_warp)
+            seen = unfinished_as_worst(study)
+            startup_trials += _finished(seen) - _finished(study)
+            study = warped(seen, warp, choose=choose_warp)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         incumbent = {nm: spaces[nm].to_param(current[nm]) for nm in names}
@@ -415,6 +418,10 @@ def _given_on_command_line(dest: str, command: str) -> str | None:
         if any(w == flag or w.startswith(flag + "=") for w in words):
             return f"set by the run command ({flag}): its default is never used"
     return None
+
+
+def _finished(study: Any) -> int:
+    return sum(1 for t in study.trials if t.state.name == "COMPLETE")
 
 
 def _importable(module: str) -> bool:
