@@ -99,12 +99,12 @@ def _checkout(rev: str, tmp: Path) -> tuple[Path, dict[str, str]]:
                            capture_output=True, text=True)
     if found.returncode:
         raise SystemExit(f"--compare: no revision {rev!r} in {root} (a commit, branch or tag: git log shows them)")
-    dest = tmp / f"rev-{found.stdout.strip()}"
+    sha = found.stdout.strip()
+    dest = tmp / f"rev-{sha}"
     if not dest.exists():
         part = tmp / f"{dest.name}.part"
         part.mkdir()
-        archive = subprocess.run(["git", "-C", str(root), "archive", found.stdout.strip(), "src", "bench"],
-                                 capture_output=True)
+        archive = subprocess.run(["git", "-C", str(root), "archive", sha, "src", "bench"], capture_output=True)
         if archive.returncode:
             raise SystemExit(f"--compare: revision {rev!r} has no src and bench to run: {archive.stderr.decode().strip()}")
         subprocess.run(["tar", "-x", "-C", str(part)], input=archive.stdout, check=True)

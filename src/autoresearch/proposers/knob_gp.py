@@ -77,14 +77,14 @@ def unfinished_as_worst(study: Any) -> Any:
     import optuna
     from optuna.trial import TrialState, create_trial
 
-    unfinished = [t for t in study.trials if t.state in (TrialState.PRUNED, TrialState.FAIL)]
+    unfinished = (TrialState.PRUNED, TrialState.FAIL)
     values = [t.value for t in study.trials if t.state is TrialState.COMPLETE]
-    if not unfinished or not values:
+    if not values or not any(t.state in unfinished for t in study.trials):
         return study
     worst = max(values) if study.direction == optuna.study.StudyDirection.MINIMIZE else min(values)
     out = optuna.create_study(direction=study.direction)
     out.add_trials([create_trial(params=t.params, distributions=t.distributions, value=worst)
-                    if t.state in (TrialState.PRUNED, TrialState.FAIL) else t for t in study.trials])
+                    if t.state in unfinished else t for t in study.trials])
     return out
 
 

@@ -282,7 +282,7 @@ class KnobsProposer:
         if arm is None:
             return self._sample(study, dists, knobs, spaces, current, n, taken,
                                 self.sampler, self.changes_per_trial, self.startup_trials)
-        complete = sum(1 for t in study.trials if t.state.name == "COMPLETE")
+        complete = _finished(study)
         # a model that keeps proposing tried points has converged: local moves instead; and one
         # with fewer finished trials than its start-up would draw uniformly over every knob
         # (pruned, failed and in-flight trials do not count): local moves until it has them;
@@ -421,6 +421,7 @@ def _given_on_command_line(dest: str, command: str) -> str | None:
 
 
 def _finished(study: Any) -> int:
+    """The study's finished (complete) trials."""
     return sum(1 for t in study.trials if t.state.name == "COMPLETE")
 
 
