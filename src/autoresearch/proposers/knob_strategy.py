@@ -24,7 +24,11 @@ would):
   scales) is chosen each time by the GP's own evidence (``knob_gp.chosen_warp``).
 
 After the start-up the model proposes; a model that proposes a point tried already has
-converged, and a local move is made instead. With ``patience`` > 0 (3 until 2026-12-03),
+converged, and a local move is made instead. Once the finished runs outnumber a full
+quadratic's coefficients in the knobs, every ``surface``-th model proposal (on either arm,
+``global`` too) is the minimum of the quadratic response surface through them
+(``knob_quad``), where that surface predicts the runs left out of its fit; elsewhere, and
+where its minimum was tried already, the model's. With ``patience`` > 0 (3 until 2026-12-03),
 that many model proposals in a row without a keep hand over to local moves, and as many
 local ones hand back. Not by default: with observation noise a lucky incumbent makes every
 proposal a "miss", and the hand-over spent half the budget on small moves around that lucky
@@ -76,6 +80,9 @@ class Policy:
     local_changes: int = 0    # knobs each local move changes (0: every knob; -1: the proposer's changes_per_trial)
     model_length: float = 0.5  # the side of the box around the incumbent the model proposes in, at first; 1: no box
     full_reach: float = 2.0    # finished runs per knob at which that box covers the whole space; 0: it never grows
+    surface: int = 2           # every this-many-th model proposal may be a quadratic surface's minimum (knob_quad); 0: never
+    surface_fit: float = 0.5   # ... where the surface's leave-one-out R² is at least this
+    surface_box: float = 0.4   # ... within a box of this side around the best run
 
 
 def outcomes(history: Sequence[Experiment], signature: str) -> list[tuple[str, bool | None]]:

@@ -29,9 +29,11 @@ How trials are made and remembered (the ledger is the truth):
   every knob around the user's values first, then a GP over every knob (seeing the values
   through ``knob_gp``'s tail warp, the one its evidence chooses), its proposals kept
   within a box around the incumbent that grows with the runs, and local moves where it
-  repeats itself; its schedule is
-  replayed from the history. Where every searched knob's range is declared, the GP over
-  every knob from a uniform start over that box (``startup_trials``). With a named
+  repeats itself; its schedule is replayed from the history. Where every searched knob's range is declared, the GP over
+  every knob from a uniform start over that box (``startup_trials``). On both, once the
+  finished runs outnumber a full quadratic's coefficients, every second model proposal
+  may be the minimum of a quadratic response surface through them (``knob_quad``), where
+  it predicts the runs. With a named
   sampler (Optuna's own, values unwarped) each proposal changes at most
   ``changes_per_trial`` knobs (default 2), chosen at random; the others keep the
   incumbent's values. Trials record the full vector of knob values they ran with, so
@@ -62,6 +64,7 @@ from .knob_code import (Knob, code_signature, describe, discover, find_knobs, fo
 from .knob_constraints import Constraint, broken, parse_constraints
 from .knob_gp import evidence_available, unfinished_as_worst, warped
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
+from .knob_quad import surface_point
 from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
 
@@ -288,6 +291,10 @@ class KnobsProposer:
         # (pruned, failed and in-flight trials do not count): local moves until it has them;
         # except over a declared box (GLOBAL), where that uniform start is the point
         if arm == GLOBAL or (arm == "model" and complete >= self.policy.startup):
+            if self.policy.surface > 0 and n % self.policy.surface == 0:
+                found = self._surface(study, knobs, spaces, taken)
+                if found is not None:
+                    return found
             startup = self.startup_trials if arm == GLOBAL else self.policy.startup
             region = model_box(self.policy, complete, len(spaces)) if arm != GLOBAL else None
             found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0, startup,
@@ -304,6 +311,17 @@ class KnobsProposer:
             if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
                 return changes, params
             taken.add(tuple(sorted(params.items())))
+        return None
+
+    def _surface(self, study: Any, knobs: Sequence[Knob], spaces: Mapping[str, Space],
+                 taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The quadratic surface's minimum (``knob_quad``) where it has one and it is untried."""
+        point = surface_point(study, spaces, self.policy.surface_box, self.policy.surface_fit)
+        if point is None:
+            return None
+        changes, params = _as_written(knobs, spaces, point)
+        if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
+            return changes, params
         return None
 
     def _sample(self, study: Any, dists: Mapping[str, Any], knobs: Sequence[Knob], spaces: Mapping[str, Space],

@@ -1,0 +1,145 @@
+"""The quadratic response surface of the knobs' default strategy (knob_quad)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import optuna
+import pytest
+from optuna.trial import create_trial
+
+from autoresearch.edits import apply_edits
+from autoresearch.proposers.knob_code import find_knobs
+from autoresearch.proposers.knob_quad import box_minimum, surface_minimum, surface_point, terms
+from autoresearch.proposers.knob_space import declared_space
+from autoresearch.proposers.knob_strategy import Policy
+from autoresearch.proposers.knobs import KnobsProposer
+from autoresearch.protocols import ProposalContext
+from autoresearch.records import Experiment, Goal, Status
+
+
+def bowl(u, v):  # an ill-conditioned bowl whose axes are not the knobs': minimum at (0.5, 0.4)
+    return 100 * (u + v - 0.9) ** 2 + (u - v - 0.1) ** 2
+
+
+def ripples(u, v):  # Rastrigin-like: a bowl under ripples larger than it
+    return (u - 0.5) ** 2 + (v - 0.5) ** 2 + 0.5 * (math.cos(40 * u) + math.cos(40 * v))
+
+
+def uniform(n, seed=0):
+    rng = random.Random(seed)
+    return [[rng.random(), rng.random()] for _ in range(n)]
+
+
+@pytest.mark.parametrize("f, n, box, expected", [
+    (lambda u, v: (u - 0.3) ** 2 + (v - 0.6) ** 2, 12, 1.0, (0.3, 0.6)),  # the sphere's centre, exactly
+    (bowl, 12, 1.0, (0.5, 0.4)),                                           # cross terms: the rotation
+    (lambda u, v: (u - 0.3) ** 2 + (v - 1.4) ** 2, 12, 1.0, (0.3, 1.0)),  # beyond the cube: its face
+    (lambda u, v: u * u + v * v + 0.3 * u * v, 7, 1.0, (0.0, 0.0)),       # one point more than the 6 coefficients
+])
+def test_the_surface_finds_a_quadratics_minimum(f, n, box, expected):
+    x = uniform(n)
+    point, fit = surface_minimum(x, [f(*p) for p in x], box, 0.5)
+    assert point == pytest.approx(list(expected), abs=1e-6)
+    assert fit == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("f, n, why", [
+    (lambda u, v: (u - 0.3) ** 2 + (v - 0.6) ** 2, 6, "no more points than coefficients"),
+    (lambda u, v: -(u - 0.3) ** 2 - (v - 0.6) ** 2, 12, "a cap, no upward curvature"),
+    (lambda u, v: 1.0, 12, "values that do not vary"),
+    (ripples, 30, "a fit that does not predict the points left out"),
+])
+def test_no_surface_where_it_cannot_be_trusted(f, n, why):
+    x = uniform(n)
+    assert surface_minimum(x, [f(*p) for p in x], 1.0, 0.5) is None, why
+
+
+def test_random_values_are_not_predicted():
+    rng = random.Random(3)
+    x = uniform(30)
+    assert surface_minimum(x, [rng.random() for _ in x], 1.0, 0.5) is None
+    assert surface_minimum(x, [rng.random() for _ in x], 1.0, -math.inf) is not None  # no check: a minimum
+
+
+def test_the_minimum_stays_within_the_box_around_the_best_point():
+    x = [[u / 2, v / 2] for u, v in uniform(12)]  # the best point within 0.5 of the origin
+    values = [(u - 0.9) ** 2 + (v - 0.9) ** 2 for u, v in x]
+    best = x[min(range(len(x)), key=values.__getitem__)]
+    point, _ = surface_minimum(x, values, 0.4, 0.5)
+    assert all(abs(p - b) <= 0.2 + 1e-12 for p, b in zip(point, best))
+    assert point != pytest.approx([0.9, 0.9], abs=1e-3)  # the true minimum lies outside the box
+    assert terms(2) == 6 and terms(5) == 21
+
+
+def test_a_saddle_counts_as_shallow_along_its_downward_direction():
+    x = uniform(12)
+    point, _ = surface_minimum(x, [(u - 0.5) ** 2 - 0.1 * (v - 0.5) ** 2 for u, v in x], 1.0, 0.5)
+    assert point[0] == pytest.approx(0.5, abs=1e-6) and 0.0 <= point[1] <= 1.0
+
+
+def test_box_minimum_matches_a_grid_search():
+    import numpy as np
+
+    h, b = np.array([[2.0, 1.5], [1.5, 2.0]]), np.array([-3.0, 1.0])
+    lo, hi = np.array([0.0, 0.0]), np.array([1.0, 1.0])
+    q = lambda x: 0.5 * x @ h @ x + b @ x  # noqa: E731
+    grid = min((np.array([i / 400, j / 400]) for i in range(401) for j in range(401)), key=q)
+    assert box_minimum(h, b, lo, hi) == pytest.approx(grid, abs=3e-3)
+    assert q(box_minimum(h, b, lo, hi)) <= q(grid) + 1e-12
+
+
+@pytest.mark.parametrize("direction, sign", [("minimize", 1.0), ("maximize", -1.0)])
+def test_surface_point_reads_the_studys_direction(direction, sign):
+    spaces = {"A": declared_space("A", {"low": 0.0, "high": 1.0}, 0.5, False),
+              "B": declared_space("B", {"low": 0.0, "high": 2.0}, 0.5, False)}
+    study = optuna.create_study(direction=direction)
+    dists = {n: s.distribution() for n, s in spaces.items()}
+    for u, v in uniform(12):
+        study.add_trial(create_trial(params={"A": u, "B": 2 * v}, distributions=dists, value=sign * bowl(u, v)))
+    point = surface_point(study, spaces, 1.0, 0.5)
+    assert point == pytest.approx({"A": 0.5, "B": 0.8}, abs=1e-6)  # B's range is twice the unit's
+
+
+# -- in the proposer ---------------------------------------------------------------------------------
+
+SOURCE = "A = 0.9\nB = 0.1\n"
+BOX = {"A": {"low": 0.0, "high": 1.0}, "B": {"low": 0.0, "high": 1.0}}
+
+
+def campaign(policy, steps):
+    """Keep-if-lower over ``bowl`` with both ranges declared; the proposals."""
+    files = {"train.py": SOURCE}
+
+    def value(fs):
+        k = {x.name: x.value for x in find_knobs("train.py", fs["train.py"])}
+        return bowl(k["A"], k["B"])
+
+    best = value(files)
+    history = [Experiment(0, Status.KEEP, "baseline", "baseline", None, "c0", metric=best)]
+    proposer, proposals = KnobsProposer(seed=1, spaces=BOX, policy=policy), []
+    for i in range(1, steps + 1):
+        p = proposer.propose(ProposalContext(incumbent_commit="c", incumbent_metric=best, files=files,
+                                             history=list(history), metric="loss", goal=Goal.MINIMIZE, program=""))
+        proposals.append(p)
+        new = apply_edits(files, p.edits, ["train.py"])
+        v = value(new)
+        history.append(Experiment(i, Status.KEEP if v < best else Status.DISCARD, p.description, "knobs", "c",
+                                  f"c{i}", metric=v, meta=p.meta))
+        if v < best:
+            files, best = new, v
+    return proposals
+
+
+def test_once_the_surface_predicts_every_other_proposal_is_its_minimum():
+    with_surface, without = campaign(Policy(), 14), campaign(Policy(surface=0), 14)
+    first = next(i for i, (a, b) in enumerate(zip(with_surface, without)) if a != b)
+    assert first >= terms(2)  # not before the runs outnumber the coefficients
+
+    def reached(proposals):
+        return min(bowl(p.meta["knobs"]["params"]["A"], p.meta["knobs"]["params"]["B"]) for p in proposals)
+
+    assert reached(with_surface) < 1e-6  # the exact quadratic's minimum, to the written digits
+    assert reached(without) > 1e-4
+    assert campaign(Policy(), 14) == with_surface  # a function of the history: replayed, the same
