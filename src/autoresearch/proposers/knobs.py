@@ -71,8 +71,6 @@ from .knob_usage import default_unused, frozen_by_use, metric_words, modules
 __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
            "format_value", "infer_space", "knob_grid", "make_sampler", "render_edits", "written_value"]
 
-
-
 SAMPLERS = ("auto", "tpe", "cmaes", "gp", "random")  # auto: the portfolio of knob_strategy
 _SAMPLER_NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy", "torch")}
 
@@ -496,5 +494,3 @@ def _in_flight(history: Sequence[Experiment], signature: str) -> set[tuple]:
         if (not e.status.terminal or e.never_ran) and isinstance(e.meta, Mapping)
         and isinstance(e.meta.get("knobs"), Mapping) and e.meta["knobs"].get("signature") == signature
     }
-
-
