@@ -80,7 +80,7 @@ class Policy:
     local_changes: int = 0    # knobs each local move changes (0: every knob; -1: the proposer's changes_per_trial)
     model_length: float = 0.5  # the side of the box around the incumbent the model proposes in, at first; 1: no box
     full_reach: float = 2.0    # finished runs per knob at which that box covers the whole space; 0: it never grows
-    surface: int = 2           # every this-many-th model proposal may be a quadratic surface's minimum (knob_quad); 0: never
+    surface: int = 2           # model proposals whose trial number this divides: the quadratic surface's (knob_quad); 0: none
     surface_fit: float = 0.5   # ... where the surface's leave-one-out R² is at least this
     surface_box: float = 0.4   # ... within a box of this side around the best run
 
