@@ -29,8 +29,9 @@ How trials are made and remembered (the ledger is the truth):
   every knob around the user's values first, then a GP over every knob (seeing the values
   through ``knob_gp``'s tail warp, the one its evidence chooses), its proposals kept
   within a box around the incumbent that grows with the runs, and local moves where it
-  repeats itself; its schedule is replayed from the history. Where every searched knob's range is declared, the GP over
-  every knob from a uniform start over that box (``startup_trials``). On both, once the
+  repeats itself; its schedule is replayed from the history. Where every searched knob's
+  range is declared, the GP over every knob from a uniform start over that box
+  (``startup_trials``). On both, once the
   finished runs outnumber a full quadratic's coefficients, every second model proposal
   may be the minimum of a quadratic response surface through them (``knob_quad``), where
   it predicts the runs. With a named
@@ -306,7 +307,7 @@ class KnobsProposer:
         for attempt in range(self.max_attempts):
             point = local_point(random.Random(_mix(self.seed, n, attempt)), spaces, centre, length, moves)
             changes, params = _as_written(knobs, spaces, point)
-            if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
+            if self._new(changes, params, taken):
                 return changes, params
             taken.add(tuple(sorted(params.items())))
         return None
@@ -318,9 +319,7 @@ class KnobsProposer:
         if point is None:
             return None
         changes, params = _as_written(knobs, spaces, point)
-        if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
-            return changes, params
-        return None
+        return (changes, params) if self._new(changes, params, taken) else None
 
     def _sample(self, study: Any, dists: Mapping[str, Any], knobs: Sequence[Knob], spaces: Mapping[str, Space],
                 current: Mapping[str, Any], n: int, taken: set[tuple], sampler: str, changes_per_trial: int,
@@ -352,10 +351,9 @@ class KnobsProposer:
             if region is not None:
                 params = clip_to_region(spaces, incumbent, params, region)
             changes, params = _as_written(knobs, spaces, params)
-            key = tuple(sorted(params.items()))
-            if changes and key not in taken and self._allowed(changes):
+            if self._new(changes, params, taken):
                 return changes, params
-            taken.add(key)
+            taken.add(tuple(sorted(params.items())))
         return None
 
     def _untried_grid_point(self, knobs: Sequence[Knob], spaces: Mapping[str, Space], current: Mapping[str, Any],
@@ -369,9 +367,13 @@ class KnobsProposer:
             params = {x: spaces[x].to_param(current[x]) for x in spaces}
             params[nm] = spaces[nm].to_param(v)
             changes, params = _as_written(knobs, spaces, params)
-            if changes and tuple(sorted(params.items())) not in taken and self._allowed(changes):
+            if self._new(changes, params, taken):
                 return changes, params
         return None
+
+    def _new(self, changes: Mapping[str, Any], params: Mapping[str, Any], taken: set[tuple]) -> bool:
+        """Whether a point changes the code, was not tried (nor is in flight), and keeps the constraints."""
+        return bool(changes) and tuple(sorted(params.items())) not in taken and self._allowed(changes)
 
     def _allowed(self, changes: Mapping[str, Any]) -> bool:
         """Whether a proposal keeps every declared constraint."""
