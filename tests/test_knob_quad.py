@@ -56,6 +56,26 @@ def test_no_surface_where_it_cannot_be_trusted(f, n, why):
     assert surface_minimum(x, [f(*p) for p in x], 1.0, 0.5) is None, why
 
 
+@pytest.mark.parametrize("extra, gap, proposed", [
+    ([(0.3, 0.6)], 0.0, True),                 # no gap: the minimum, though the best run sits on it (_new refuses it)
+    ([(0.3, 0.6)], 0.03, False),               # the best run on the minimum: tried already
+    ([(0.302, 0.6)], 0.03, False),             # the best run 0.002 away: within a tenth of the gap
+    ([(0.32, 0.6)], 0.03, True),               # the best run 0.02 away: a step from it, proposed
+    ([(0.32, 0.6), (0.3, 0.61)], 0.03, False),  # ... but another run 0.01 away: within the gap, tried already
+    ([(0.32, 0.6), (0.3, 0.65)], 0.03, True),   # ... another 0.05 away: farther than the gap, proposed
+])
+def test_a_minimum_next_to_a_finished_run_counts_as_tried(extra, gap, proposed):
+    def f(u, v):
+        return (u - 0.3) ** 2 + 100 * (v - 0.6) ** 2
+
+    x = uniform(12) + [list(p) for p in extra]
+    assert min(range(len(x)), key=lambda i: f(*x[i])) == 12  # the first extra run is the best
+    found = surface_minimum(x, [f(*p) for p in x], 1.0, 0.5, gap)
+    assert (found is not None) == proposed
+    if proposed:
+        assert found[0] == pytest.approx([0.3, 0.6], abs=1e-6)
+
+
 def test_random_values_are_not_predicted():
     rng = random.Random(3)
     x = uniform(30)

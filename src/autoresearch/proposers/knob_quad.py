@@ -11,6 +11,9 @@ quadratic through them, the classic response surface of experimental design:
   Measured on BBOB functions (BENCHMARKS.md): the ellipsoids and the sphere pass once a
   few runs more than the coefficients are in (about 0.9); Rastrigin's ripples and
   Rosenbrock's curved valley do not (below 0), and there the GP proposes as before.
+- **Not next to a finished run**: a minimum within ``Policy.surface_gap`` of one (of the
+  best run, a tenth of it) counts as tried, and the GP proposes instead. Without it, on a
+  2-D rotated ellipsoid the surface proposed nearly the same losing point five times over.
 - **Its minimum** within a box of side ``Policy.surface_box`` around the best run, inside
   the unit cube; a direction of negative or tiny curvature counts as shallow (its
   eigenvalue floored at ``FLOOR`` of the largest), so the step along it stops at the box.
@@ -37,7 +40,8 @@ def terms(d: int) -> int:
     return (d + 1) * (d + 2) // 2
 
 
-def surface_point(study: Any, spaces: Mapping[str, Space], box: float, min_fit: float) -> dict[str, Any] | None:
+def surface_point(study: Any, spaces: Mapping[str, Space], box: float, min_fit: float,
+                  gap: float = 0.0) -> dict[str, Any] | None:
     """The params at the minimum of the surface through the study's finished trials
     (``surface_minimum``, in its direction); None where it has none, or a knob is a choice."""
     names = sorted(spaces)
@@ -46,16 +50,17 @@ def surface_point(study: Any, spaces: Mapping[str, Space], box: float, min_fit: 
     sign = 1.0 if study.direction.name == "MINIMIZE" else -1.0
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     found = surface_minimum([[to_unit(spaces[nm], t.params[nm]) for nm in names] for t in done],
-                            [sign * t.value for t in done], box, min_fit)
+                            [sign * t.value for t in done], box, min_fit, gap)
     return None if found is None else {nm: from_unit(spaces[nm], u) for nm, u in zip(names, found[0])}
 
 
 def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], box: float,
-                    min_fit: float) -> tuple[list[float], float] | None:
+                    min_fit: float, gap: float = 0.0) -> tuple[list[float], float] | None:
     """The minimum (in [0, 1]^d, within ``box`` around the best point) of the least-squares
     quadratic through (points, values), lower is better, with its leave-one-out R². None
     with no more points than coefficients, values that are not finite or do not vary, a fit
-    that predicts its left-out points worse than ``min_fit``, or no upward curvature. Pure."""
+    that predicts its left-out points worse than ``min_fit``, no upward curvature, or a
+    minimum within ``gap`` of a point (``gap / 10`` of the best; largest coordinate). Pure."""
     import numpy as np
 
     x = np.asarray(points, dtype=float)
@@ -81,7 +86,11 @@ def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], 
     h = (v * np.maximum(w, FLOOR * w.max())) @ v.T
     best = x[int(np.argmin(y))]
     lo, hi = np.maximum(0.0, best - box / 2), np.minimum(1.0, best + box / 2)
-    return [float(u) for u in box_minimum(h, b, lo, hi)], fit
+    found = box_minimum(h, b, lo, hi)
+    near = np.abs(x - found).max(axis=1) < np.where(np.arange(n) == int(np.argmin(y)), gap / 10, gap)
+    if gap > 0 and near.any():
+        return None  # tried already: next to a finished run (to the best, a tenth of the gap: refining steps stay)
+    return [float(u) for u in found], fit
 
 
 def box_minimum(h, b, lo, hi):

@@ -83,6 +83,7 @@ class Policy:
     surface: int = 2           # model proposals whose trial number this divides: the quadratic surface's (knob_quad); 0: none
     surface_fit: float = 0.5   # ... where the surface's leave-one-out R² is at least this
     surface_box: float = 0.4   # ... within a box of this side around the best run
+    surface_gap: float = 0.03  # ... farther than this from each finished run (the best: a tenth), unit cube
 
 
 def outcomes(history: Sequence[Experiment], signature: str) -> list[tuple[str, bool | None]]:
