@@ -84,11 +84,10 @@ def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], 
     if not w.max() > 0:
         return None
     h = (v * np.maximum(w, FLOOR * w.max())) @ v.T
-    best = x[int(np.argmin(y))]
-    lo, hi = np.maximum(0.0, best - box / 2), np.minimum(1.0, best + box / 2)
+    best = int(np.argmin(y))
+    lo, hi = np.maximum(0.0, x[best] - box / 2), np.minimum(1.0, x[best] + box / 2)
     found = box_minimum(h, b, lo, hi)
-    near = np.abs(x - found).max(axis=1) < np.where(np.arange(n) == int(np.argmin(y)), gap / 10, gap)
-    if gap > 0 and near.any():
+    if gap > 0 and (np.abs(x - found).max(axis=1) < np.where(np.arange(n) == best, gap / 10, gap)).any():
         return None  # tried already: next to a finished run (to the best, a tenth of the gap: refining steps stay)
     return [float(u) for u in found], fit
 
