@@ -205,6 +205,7 @@ def test_on_a_ray_node_the_rule_travels_with_the_job(tmp_path):
 
 def test_knobs_rebuild_a_stopped_experiment_as_a_pruned_trial(tmp_path):
     from autoresearch.progress import write_curve_file
+    from autoresearch.proposers.knob_study import ledger_trials
     from autoresearch.proposers.knobs import KnobsProposer, code_signature
     from autoresearch.records import Experiment, Status
     from test_knobs import SYNTH, baseline, context
@@ -218,7 +219,7 @@ def test_knobs_rebuild_a_stopped_experiment_as_a_pruned_trial(tmp_path):
     knobs, spaces = p.survey({"train.py": SYNTH})
     dists = {n: s.distribution() for n, s in spaces.items()}
     current = {k.name: k.value for k in knobs if k.name in spaces}
-    trials = p._trials([baseline(), stopped], spaces, dists, current, code_signature({"train.py": SYNTH}, knobs), 1.5)
+    trials = ledger_trials([baseline(), stopped], spaces, dists, current, code_signature({"train.py": SYNTH}, knobs), 1.5)
     pruned = [t for t in trials if t.state.name == "PRUNED"]
     assert len(pruned) == 1 and pruned[0].intermediate_values == {10: 5.0, 20: 4.9, 30: 4.8}
     assert pruned[0].value is None
@@ -226,7 +227,7 @@ def test_knobs_rebuild_a_stopped_experiment_as_a_pruned_trial(tmp_path):
     # the ledger's curve (its run's row) is used first: the study is the same without the log files
     from_ledger = dataclasses.replace(stopped, log_path=str(tmp_path / "gone.log"),
                                       curves={"train_loss": [[0.1, 5.0], [0.2, 4.9], [0.3, 4.8]]})
-    trials = p._trials([baseline(), from_ledger], spaces, dists, current, code_signature({"train.py": SYNTH}, knobs), 1.5)
+    trials = ledger_trials([baseline(), from_ledger], spaces, dists, current, code_signature({"train.py": SYNTH}, knobs), 1.5)
     assert [t.intermediate_values for t in trials if t.state.name == "PRUNED"] == [{10: 5.0, 20: 4.9, 30: 4.8}]
 
 

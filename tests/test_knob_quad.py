@@ -14,7 +14,7 @@ from autoresearch.proposers.knob_code import find_knobs
 from autoresearch.proposers.knob_quad import box_minimum, surface_minimum, surface_point, terms
 from autoresearch.proposers.knob_space import declared_space
 from autoresearch.proposers.knob_strategy import Policy
-from autoresearch.proposers.knobs import KnobsProposer
+from autoresearch.proposers.knobs import SOURCES, KnobsProposer
 from autoresearch.protocols import ProposalContext
 from autoresearch.records import Experiment, Goal, Status
 
@@ -174,3 +174,12 @@ def test_once_the_surface_predicts_every_other_proposal_is_its_minimum():
     assert reached(with_surface) < 1e-6  # the exact quadratic's minimum, to the written digits
     assert reached(without) > 1e-4
     assert campaign(Policy(), 14) == with_surface  # a function of the history: replayed, the same
+
+
+def test_each_proposal_records_what_made_it():
+    sources = [p.meta["knobs"]["source"] for p in campaign(Policy(), 14)]
+    made = {s: [i for i, x in enumerate(sources, 1) if x == s] for s in set(sources)}
+    assert made["start"] == [1, 2, 3]  # uniform over the declared box, with the default point: 4 start-up trials
+    assert made["surface"] and all(n % 2 == 0 and n > terms(2) for n in made["surface"])
+    assert set(made) <= set(SOURCES) and "gp" in made
+    assert "surface" not in {p.meta["knobs"]["source"] for p in campaign(Policy(surface=0), 14)}

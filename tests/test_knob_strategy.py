@@ -199,6 +199,8 @@ def test_default_strategy_starts_near_the_users_values_then_models():
         assert len(x.edits) >= 3  # the start-up moves every knob, a little
         assert max(_moves(x).values()) < 0.6
     assert any(len(x.edits) > 2 for x in proposals[4:])  # the model moves every knob
+    sources = [x.meta["knobs"]["source"] for x in proposals]  # what made each, recorded for the report
+    assert sources[:4] == ["local"] * 4 and "gp" in sources[4:] and set(sources[4:]) <= {"gp", "local"}
 
 
 def test_the_models_proposals_stay_within_a_box_around_the_incumbent():

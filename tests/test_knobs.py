@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from autoresearch.proposers.knob_study import ledger_trials
 from autoresearch.edits import apply_edits
 from autoresearch.errors import ConfigError
 from autoresearch.proposers.knobs import (
@@ -199,19 +200,19 @@ def test_history_becomes_trials_and_crashes_are_failures():
     dists = {n: s.distribution() for n, s in spaces.items()}
     current = {k.name: k.value for k in knobs if k.name in spaces}
     sig = code_signature({"train.py": SYNTH}, knobs)
-    trials = p._trials([baseline(), done], spaces, dists, current, sig, 1.5)
+    trials = ledger_trials([baseline(), done], spaces, dists, current, sig, 1.5)
     states = sorted(t.state.name for t in trials)
     assert states == ["COMPLETE", "FAIL"]  # the baseline (parent) and the crash
     other_code = dict(first.meta["knobs"], signature="different")
     stale = Experiment(id=2, status=Status.DISCARD, description="x", proposer="knobs", parent="c0", commit="c2",
                        metric=2.0, meta={"knobs": other_code})
-    assert len(p._trials([baseline(), stale], spaces, dists, current, sig, 1.5)) == 1  # only the incumbent
+    assert len(ledger_trials([baseline(), stale], spaces, dists, current, sig, 1.5)) == 1  # only the incumbent
 
 
 def test_a_proposal_refused_before_it_ran_is_no_failed_trial_and_is_not_proposed_again():
     """Review finding 10: a rebase refused because the new incumbent already holds its values
     (or any refusal before a commit) measured nothing: no FAIL trial, but its point is taken."""
-    from autoresearch.proposers.knobs import _in_flight
+    from autoresearch.proposers.knob_study import pending_points
 
     p = KnobsProposer(seed=0)
     first = p.propose(context([baseline()]))
@@ -223,12 +224,12 @@ def test_a_proposal_refused_before_it_ran_is_no_failed_trial_and_is_not_proposed
                          commit=None, reason="stale: the new incumbent already holds every value it proposes",
                          meta=first.meta)
     ran = dataclasses.replace(refused, commit="c1", reason="readonly file(s) changed during the run: prepare.py")
-    states = lambda h: sorted(t.state.name for t in p._trials([baseline(), h], spaces, dists, current, sig, 1.5))
+    states = lambda h: sorted(t.state.name for t in ledger_trials([baseline(), h], spaces, dists, current, sig, 1.5))
     assert states(refused) == ["COMPLETE"]          # the incumbent only
     assert states(ran) == ["COMPLETE", "FAIL"]      # it ran: a failure of that point
     point = tuple(sorted(first.meta["knobs"]["params"].items()))
-    assert _in_flight([baseline(), refused], sig) == {point}
-    assert _in_flight([baseline(), ran], sig) == set()
+    assert pending_points([baseline(), refused], sig) == {point}
+    assert pending_points([baseline(), ran], sig) == set()
 
 
 def test_a_requeued_experiment_refused_on_its_next_attempt_has_no_commit(tmp_path):

@@ -139,9 +139,9 @@ def test_html_and_markdown_reports_match_the_ledger(arena, tmp_path):
     assert "1.12886 (#5, wider" in text.replace("1.128856", "1.12886")
     md = run_cli("report", arena, "--format", "md")
     assert md.returncode == 0, md.stderr
-    assert "| # | status | val_loss | runs | description | reason |" in md.stdout
-    assert "| 5 | keep | 1.12886 | 1 | wider &lt;b&gt;bold&lt;/b&gt; | 1.12886 beats the incumbent's" in md.stdout  # HTML inert
-    assert "| 3 | crash | - | 1 | bad dropout | " in md.stdout and "DROPOUT must be in \\[0, 1)" in md.stdout
+    assert "| # | status | val_loss | runs | proposer | description | reason |" in md.stdout
+    assert "| 5 | keep | 1.12886 | 1 | scripted | wider &lt;b&gt;bold&lt;/b&gt; | 1.12886 beats the incumbent's" in md.stdout  # HTML inert
+    assert "| 3 | crash | - | 1 | scripted | bad dropout | " in md.stdout and "DROPOUT must be in \\[0, 1)" in md.stdout
     assert "| 1 | lower lr | 1.32886 | 0.1367 (9.33 %) better |" in md.stdout
     assert "- experiments: 6 (keep 3, discard 1, crash 1, invalid 1)" in md.stdout
     assert run_cli("report", arena, "--format", "pdf").returncode == 2
@@ -350,7 +350,8 @@ def test_markdown_report_has_reasons_and_the_net_diff(knobs_campaign):
     assert net and f"```diff\n{net}\n```" in md
     tip = git(arena, "rev-parse", "autoresearch/k")
     assert f"### Net change: base `{base[:7]}` → #" in md and f"`{tip[:7]}` (editable files)" in md
-    assert "| # | status | val_loss | runs | description | reason |" in md
+    assert "| # | status | val_loss | runs | proposer | description | reason |" in md
+    assert re.search(r"^\| 1 \| \w+ \| .* \| knobs \(tpe\) \|", md, re.M)  # what made it: the sampler it asked
     rows = {int(m[1]): m[2] for m in re.finditer(r"^\| (\d+) \| \w+ \| .* \| ([^|]*) \|$", md, re.M)}
     for x in ledger_rows(arena, "SELECT id, reason FROM experiments"):
         assert rows[x["id"]].strip(), x["id"]  # every experiment says why

@@ -51,21 +51,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import importlib
-import math
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
-from ..progress import intermediate_values
 from ..protocols import ProposalContext
-from ..records import Experiment, Goal, Proposal, Status
+from ..records import Experiment, Goal, Proposal
 from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
 from .knob_gp import evidence_available, unfinished_as_worst, warped
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
 from .knob_quad import surface_point
+from .knob_study import ledger_trials, pending_points
 from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_use, metric_words, modules
 
@@ -73,6 +72,10 @@ __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space",
            "format_value", "infer_space", "knob_grid", "make_sampler", "render_edits", "written_value"]
 
 SAMPLERS = ("auto", "tpe", "cmaes", "gp", "random")  # auto: the portfolio of knob_strategy
+# what made a proposal (its meta's "source"): a named sampler; or, in the portfolio, the
+# quadratic surface's minimum, the model (gp; tpe without torch), its uniform start over a
+# declared box, a local move around the incumbent; or an untried grid value of one knob
+SOURCES = SAMPLERS[1:] + ("surface", "start", "local", "grid")
 _SAMPLER_NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy", "torch")}
 
 
@@ -229,30 +232,31 @@ class KnobsProposer:
         spaces, current = self._spaces(context.history, knobs, inferred)
         study = optuna.create_study(direction="minimize" if context.goal is Goal.MINIMIZE else "maximize")
         dists = {n: s.distribution() for n, s in spaces.items()}
-        trials = self._trials(context.history, spaces, dists, current, signature, context.incumbent_metric)
+        trials = ledger_trials(context.history, spaces, dists, current, signature, context.incumbent_metric)
         study.add_trials(trials)
         # tried, and still waiting or running (pipelined, or other slots): taken already
-        in_flight = _in_flight(context.history, signature)
+        in_flight = pending_points(context.history, signature)
         taken = {tuple(sorted(t.params.items())) for t in trials} | in_flight
         n = len(trials) + len(in_flight)
         done = outcomes(context.history, signature) if self.sampler == "auto" else []
         declared = set(self.spaces or {})
         arm = arm_for(done, self.policy, all_declared=bool(declared) and set(spaces) <= declared) \
             if self.sampler == "auto" else None
-        found = self._draw(arm, done, study, dists, knobs, spaces, current, n, taken) or \
-            self._untried_grid_point(knobs, spaces, current, n, taken)
+        found = self._draw(arm, done, study, dists, knobs, spaces, current, n, taken)
+        if found is None and (point := self._untried_grid_point(knobs, spaces, current, n, taken)) is not None:
+            found = (*point, "grid")
         if found is None:
             self.stop_reason = ("the knobs search space is exhausted: every value on its grid was tried around the "
                                 "incumbent; widen [proposer.knobs.space] or choose another proposer")
             return None
-        changes, params = found
+        changes, params, source = found
         names = sorted(spaces)
         values = {nm: written_value(_knob(knobs, nm), spaces[nm].to_value(params[nm])) for nm in names}
         return Proposal(
             description=describe(knobs, changes), edits=render_edits(knobs, changes), proposer=self.name,
             meta={"knobs": {
                 "params": params, "values": values, "signature": signature, "sampler": self.sampler, "trial": n,
-                **({"arm": arm} if arm else {}),
+                **({"arm": arm} if arm else {}), "source": source,
                 "spaces": {nm: s.as_dict() for nm, s in spaces.items()},
                 "parent": {"params": {nm: spaces[nm].to_param(current[nm]) for nm in names},
                            "metric": context.incumbent_metric},
@@ -279,11 +283,13 @@ class KnobsProposer:
 
     def _draw(self, arm: str | None, done: Sequence[tuple[str, bool | None]], study: Any, dists: Mapping[str, Any],
               knobs: Sequence[Knob], spaces: Mapping[str, Space], current: Mapping[str, Any], n: int,
-              taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """An untried point from the configured sampler, or from the portfolio's arm."""
+              taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any], str] | None:
+        """An untried point from the configured sampler, or from the portfolio's arm, with
+        what made it (``SOURCES``)."""
         if arm is None:
-            return self._sample(study, dists, knobs, spaces, current, n, taken,
-                                self.sampler, self.changes_per_trial, self.startup_trials)
+            found = self._sample(study, dists, knobs, spaces, current, n, taken,
+                                 self.sampler, self.changes_per_trial, self.startup_trials)
+            return None if found is None else (*found, self.sampler)
         complete = _finished(study)
         # a model that keeps proposing tried points has converged: local moves instead; and one
         # with fewer finished trials than its start-up would draw uniformly over every knob
@@ -293,14 +299,14 @@ class KnobsProposer:
             if self.policy.surface > 0 and n % self.policy.surface == 0:
                 found = self._surface(study, knobs, spaces, taken)
                 if found is not None:
-                    return found
+                    return (*found, "surface")
             startup = self.startup_trials if arm == GLOBAL else self.policy.startup
             region = model_box(self.policy, complete, len(spaces)) if arm != GLOBAL else None
             found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0, startup,
                                  attempts=2, warp=self.policy.warp, region=region,
                                  choose_warp=self.policy.choose_warp)
             if found is not None:
-                return found
+                return (*found, "start" if complete < startup else self.policy.model)
         centre = {nm: spaces[nm].to_param(current[nm]) for nm in spaces}
         length = trust_length(done, self.policy)
         moves = self.policy.local_changes if arm != GLOBAL and self.policy.local_changes >= 0 else self.changes_per_trial
@@ -308,7 +314,7 @@ class KnobsProposer:
             point = local_point(random.Random(_mix(self.seed, n, attempt)), spaces, centre, length, moves)
             changes, params = _as_written(knobs, spaces, point)
             if self._new(changes, params, taken):
-                return changes, params
+                return changes, params, "local"
             taken.add(tuple(sorted(params.items())))
         return None
 
@@ -380,49 +386,6 @@ class KnobsProposer:
         compiled, env = self._checks
         return not compiled or broken(compiled, {**env, **changes}) is None
 
-    def _trials(self, history: Sequence[Experiment], spaces: Mapping[str, Space], dists: Mapping[str, Any],
-                current: Mapping[str, Any], signature: str, incumbent_metric: float | None) -> list[Any]:
-        """Optuna trials from the ledger's history: every knobs experiment on the same code,
-        the incumbents they started from (the baseline among them), and the incumbent now."""
-        from optuna.trial import TrialState, create_trial
-
-        out: list[Any] = []
-        seen: set[tuple[Any, ...]] = set()
-
-        def add(params: Mapping[str, Any], value: float | None, pruned: Mapping[int, float] | None = None) -> None:
-            if any(params.get(nm) is None or not _contains(dists[nm], params[nm]) for nm in spaces):
-                return
-            vector = {nm: params[nm] for nm in spaces}
-            key = tuple(sorted(vector.items()))
-            if key in seen:
-                return
-            seen.add(key)
-            if pruned is not None:  # stopped early: Optuna's own notion, with its intermediate values
-                out.append(create_trial(params=vector, distributions=dict(dists), state=TrialState.PRUNED,
-                                        intermediate_values=dict(pruned)))
-            elif value is not None and math.isfinite(value):
-                out.append(create_trial(params=vector, distributions=dict(dists), value=value))
-            else:
-                out.append(create_trial(params=vector, distributions=dict(dists), state=TrialState.FAIL))
-
-        for e in history:
-            stored = e.meta.get("knobs") if isinstance(e.meta, Mapping) else None
-            if not stored or stored.get("signature") != signature:
-                continue
-            parent = stored.get("parent") or {}
-            if parent.get("metric") is not None:
-                add(parent.get("params", {}), parent["metric"])
-            if e.status is Status.DISCARD and "stopped_early_at" in e.metrics:
-                add(stored["params"], None, pruned=intermediate_values(e.curves, e.log_path))
-            elif e.status in (Status.KEEP, Status.DISCARD) and e.metric is not None:
-                add(stored["params"], e.metric)
-            elif e.status in (Status.CRASH, Status.TIMEOUT, Status.INVALID) and not e.never_ran:
-                add(stored["params"], None)
-        if incumbent_metric is not None:
-            add({nm: spaces[nm].to_param(current[nm]) for nm in spaces}, incumbent_metric)
-        return out
-
-
 
 def _given_on_command_line(dest: str, command: str) -> str | None:
     """Why an argparse option's default does not matter: the run command sets it. Pure."""
@@ -462,13 +425,6 @@ def _knob(knobs: Sequence[Knob], name: str) -> Knob:
     return next(k for k in knobs if k.name == name)
 
 
-def _contains(dist: Any, param: Any) -> bool:
-    try:
-        return bool(dist._contains(dist.to_internal_repr(param)))
-    except (ValueError, TypeError):
-        return False
-
-
 def _as_written(knobs: Sequence[Knob], spaces: Mapping[str, Space],
                 params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The changes a point makes to the code, and its params as the code will hold them
@@ -485,14 +441,3 @@ def _as_written(knobs: Sequence[Knob], spaces: Mapping[str, Space],
         else:
             out[nm] = spaces[nm].to_param(knob.value)
     return changes, out
-
-
-def _in_flight(history: Sequence[Experiment], signature: str) -> set[tuple]:
-    """Points of knobs proposals on this code that have no result: still waiting or running,
-    or refused before they ran (taken all the same: not proposed again)."""
-    return {
-        tuple(sorted(e.meta["knobs"]["params"].items()))
-        for e in history
-        if (not e.status.terminal or e.never_ran) and isinstance(e.meta, Mapping)
-        and isinstance(e.meta.get("knobs"), Mapping) and e.meta["knobs"].get("signature") == signature
-    }

@@ -33,6 +33,7 @@ def report_data(ledger: Ledger, campaign: Campaign, arena: Path | None = None) -
         e["diff"] = x.diff
         e["log_tail"] = tails.get(e["id"], "")
         e["metric"] = _num(x.metric)
+        e["source"] = proposal_source(x.meta)
     data["summary"] = summarize(data["campaign"], data["experiments"])
     data["summary"]["settings"] = settings_text(campaign.config)  # what the campaign ran with (campaign_config.py)
     data["ablation"] = ledger.latest_ablation(campaign)
@@ -45,6 +46,19 @@ def report_data(ledger: Ledger, campaign: Campaign, arena: Path | None = None) -
         data["net_diff"] = net_diff(arena, campaign.base_commit, tip["commit"] if tip else None, editable)
         data["net_diff"]["to_id"] = tip["id"] if tip else None
     return data
+
+
+def proposal_source(meta: Any) -> str:
+    """What made a knobs proposal (``knobs.SOURCES``: the surface, the GP, a local move, ...),
+    as its meta recorded it; "" for other proposers and for ledgers older than the record."""
+    stored = meta.get("knobs") if hasattr(meta, "get") else None
+    source = stored.get("source") if hasattr(stored, "get") else None
+    return source if isinstance(source, str) else ""
+
+
+def proposer_label(e: Mapping[str, Any]) -> str:
+    """The proposer, with what made the proposal where it recorded that: ``knobs (surface)``."""
+    return f'{e["proposer"]} ({e["source"]})' if e.get("source") else str(e["proposer"])
 
 
 def incumbent(experiments: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:

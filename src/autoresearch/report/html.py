@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from ..records import Goal
 from .axes import _e
+from .data import proposer_label
 from .charts import KIND_LABEL, chart_svg, kind, params_html, timeline_svg
 from .text import ablation_effect, duration, effect_text, fmt
 
@@ -165,7 +166,7 @@ def experiments_html(metric_name: str, exps: Any) -> str:
             f'<td class="status" style="color:{STATUS_COLOUR.get(e["status"], "#222")}">{_e(e["status"])}{_kind_badge(e)}</td>'
             f'<td class="num metric" data-v="{"" if metric is None else repr(metric)}">{fmt(metric)}</td>'
             f'<td class="num">{e.get("runs_n") or len(e.get("runs", []))}</td><td class="num">{fmt(e.get("se"), 3)}</td>'
-            f'<td class="num">{fmt(e.get("p_value"), 3)}</td><td>{_e(e["proposer"])}</td>'
+            f'<td class="num">{fmt(e.get("p_value"), 3)}</td><td>{_e(proposer_label(e))}</td>'
             f'<td>{_e(e["description"])}{detail}</td></tr>')
     out.append("</tbody></table>")
     return "\n".join(out)

@@ -81,12 +81,13 @@ def _evaluate(spaces: Mapping[str, Any], points: Sequence[tuple[dict[str, Any], 
     from optuna.trial import create_trial
 
     from ..proposers.knob_space import Space
+    from ..proposers.knob_study import contains
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dists = {n: Space.from_dict(d).distribution() for n, d in spaces.items()}
     trials = []
     for params, metric in points:
-        if all(_contains(dists[n], v) for n, v in params.items()):
+        if all(contains(dists[n], v) for n, v in params.items()):
             trials.append(create_trial(params=params, distributions=dict(dists), value=metric))
     if len(trials) < MIN_TRIALS:
         raise ValueError(f"only {len(trials)} trials lie inside the stored search spaces")
@@ -100,10 +101,3 @@ def _evaluate(spaces: Mapping[str, Any], points: Sequence[tuple[dict[str, Any], 
         result = optuna.importance.get_param_importances(study, evaluator=evaluator,
                                                          target=lambda t: sign * float(t.value))
     return {n: float(v) for n, v in result.items()}
-
-
-def _contains(dist: Any, param: Any) -> bool:
-    try:
-        return bool(dist._contains(dist.to_internal_repr(param)))
-    except (ValueError, TypeError):
-        return False

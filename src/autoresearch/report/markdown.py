@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..sanitize import markdown_cell
+from .data import proposer_label
 from .netdiff import fence
 from .text import ablation_effect, duration, effect_text, fmt, one_line
 
@@ -71,9 +72,9 @@ def report_markdown(data: Mapping[str, Any]) -> str:
             lines.append(f"| {markdown_cell(r['variant'])} | {markdown_cell(r['description'])} | {fmt(r.get('mean'))} | "
                          f"{ablation_effect(r)} | {fmt(r.get('p_value'), 3)} | "
                          f"{markdown_cell(r.get('verdict') or r.get('problem') or '')} |")
-    lines += ["", "### All experiments", "", f"| # | status | {c['metric']} | runs | description | reason |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "### All experiments", "", f"| # | status | {c['metric']} | runs | proposer | description | reason |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for e in data["experiments"]:
         lines.append(f"| {e['id']} | {e['status']} | {fmt(e.get('metric'))} | {e.get('runs_n') or len(e.get('runs', []))} | "
-                     f"{markdown_cell(e['description'])} | {markdown_cell(one_line(e.get('reason') or ''))} |")
+                     f"{markdown_cell(proposer_label(e))} | {markdown_cell(e['description'])} | {markdown_cell(one_line(e.get('reason') or ''))} |")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""The knobs proposer's study, rebuilt from the ledger (the ledger is the truth): each
+knobs experiment on the same code becomes an Optuna trial, with the incumbents it started
+from (the baseline among them); a resumed campaign rebuilds what an uninterrupted one
+holds."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from ..progress import intermediate_values
+from ..records import Experiment, Status
+from .knob_space import Space
+
+
+def ledger_trials(history: Sequence[Experiment], spaces: Mapping[str, Space], dists: Mapping[str, Any],
+                  current: Mapping[str, Any], signature: str, incumbent_metric: float | None) -> list[Any]:
+    """Optuna trials from the ledger's history: every knobs experiment on the same code,
+    the incumbents they started from (the baseline among them), and the incumbent now."""
+    from optuna.trial import TrialState, create_trial
+
+    out: list[Any] = []
+    seen: set[tuple[Any, ...]] = set()
+
+    def add(params: Mapping[str, Any], value: float | None, pruned: Mapping[int, float] | None = None) -> None:
+        if any(params.get(nm) is None or not contains(dists[nm], params[nm]) for nm in spaces):
+            return
+        vector = {nm: params[nm] for nm in spaces}
+        key = tuple(sorted(vector.items()))
+        if key in seen:
+            return
+        seen.add(key)
+        if pruned is not None:  # stopped early: Optuna's own notion, with its intermediate values
+            out.append(create_trial(params=vector, distributions=dict(dists), state=TrialState.PRUNED,
+                                    intermediate_values=dict(pruned)))
+        elif value is not None and math.isfinite(value):
+            out.append(create_trial(params=vector, distributions=dict(dists), value=value))
+        else:
+            out.append(create_trial(params=vector, distributions=dict(dists), state=TrialState.FAIL))
+
+    for e in history:
+        stored = e.meta.get("knobs") if isinstance(e.meta, Mapping) else None
+        if not stored or stored.get("signature") != signature:
+            continue
+        parent = stored.get("parent") or {}
+        if parent.get("metric") is not None:
+            add(parent.get("params", {}), parent["metric"])
+        if e.status is Status.DISCARD and "stopped_early_at" in e.metrics:
+            add(stored["params"], None, pruned=intermediate_values(e.curves, e.log_path))
+        elif e.status in (Status.KEEP, Status.DISCARD) and e.metric is not None:
+            add(stored["params"], e.metric)
+        elif e.status in (Status.CRASH, Status.TIMEOUT, Status.INVALID) and not e.never_ran:
+            add(stored["params"], None)
+    if incumbent_metric is not None:
+        add({nm: spaces[nm].to_param(current[nm]) for nm in spaces}, incumbent_metric)
+    return out
+
+
+def pending_points(history: Sequence[Experiment], signature: str) -> set[tuple]:
+    """Points of knobs proposals on this code that have no result: still waiting or running,
+    or refused before they ran (taken all the same: not proposed again)."""
+    return {
+        tuple(sorted(e.meta["knobs"]["params"].items()))
+        for e in history
+        if (not e.status.terminal or e.never_ran) and isinstance(e.meta, Mapping)
+        and isinstance(e.meta.get("knobs"), Mapping) and e.meta["knobs"].get("signature") == signature
+    }
+
+
+def contains(dist: Any, param: Any) -> bool:
+    """Whether an Optuna distribution holds a param (False where it cannot even read it)."""
+    try:
+        return bool(dist._contains(dist.to_internal_repr(param)))
+    except (ValueError, TypeError):
+        return False
