@@ -183,3 +183,5 @@ def test_each_proposal_records_what_made_it():
     assert made["surface"] and all(n % 2 == 0 and n > terms(2) for n in made["surface"])
     assert set(made) <= set(SOURCES) and "gp" in made
     assert "surface" not in {p.meta["knobs"]["source"] for p in campaign(Policy(surface=0), 14)}
+    tpe = [p.meta["knobs"]["source"] for p in campaign(Policy(model="tpe", surface=0), 8)]  # the model without torch
+    assert tpe == ["start"] * 3 + ["tpe"] * 5
