@@ -158,7 +158,9 @@ def smollm2_path() -> Path:
 
 class LocalModelServer:
     """``python -m llama_cpp.server`` serving a GGUF model on 127.0.0.1 (an OpenAI-compatible
-    endpoint at ``openai_url``); started in its own process group and killed on exit."""
+    endpoint at ``openai_url``), through ``llama_server`` (llama.cpp's extra CPU buffer types
+    off: with them a native build dies on AMX CPUs); started in its own process group and
+    killed on exit."""
 
     def __init__(self, model: Path, *, n_ctx: int = 4096, python: str = sys.executable):
         self.model, self.n_ctx, self.python = model, n_ctx, python
@@ -182,7 +184,7 @@ class LocalModelServer:
 
         self.stderr = tempfile.TemporaryFile()  # llama.cpp logs a lot: a pipe nobody reads would fill
         self.proc = subprocess.Popen(
-            [self.python, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
+            [self.python, "-m", "autoresearch.testing.llama_server", "--model", str(self.model), "--host", "127.0.0.1",
              "--port", str(self.port), "--n_ctx", str(self.n_ctx)],
             stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True,
         )
