@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from autoresearch.proposers.knob_study import ledger_trials
 from autoresearch.edits import apply_edits
 from autoresearch.errors import ConfigError
+from autoresearch.proposers.knob_study import ledger_trials
 from autoresearch.proposers.knobs import (
     KnobsProposer, Space, code_signature, declared_space, find_knobs, format_value, infer_space, render_edits,
     written_value,

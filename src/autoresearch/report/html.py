@@ -8,8 +8,8 @@ from typing import Any, Mapping
 
 from ..records import Goal
 from .axes import _e
-from .data import proposer_label
 from .charts import KIND_LABEL, chart_svg, kind, params_html, timeline_svg
+from .data import proposer_label
 from .text import ablation_effect, duration, effect_text, fmt
 
 STATUS_COLOUR = {"keep": "#2ca02c", "discard": "#9a9a9a", "crash": "#d62728", "timeout": "#9467bd",
