@@ -305,10 +305,9 @@ class KnobsProposer:
             found = self._sample(study, dists, knobs, spaces, current, n, taken, self.policy.model, 0, startup,
                                  attempts=2, warp=self.policy.warp, region=region,
                                  choose_warp=self.policy.choose_warp)
-            if found is not None:  # drawn uniformly while the sampler counts fewer trials than its start-up
-                counted = ("COMPLETE",) if self.policy.model == "gp" else ("COMPLETE", "PRUNED")  # as Optuna's count
-                uniform = sum(t.state.name in counted for t in study.trials) < startup
-                return (*found, "start" if uniform else self.policy.model)
+            if found is not None:  # uniform while the sampler counts fewer trials than its start-up (TPE: pruned too)
+                pruned = 0 if self.policy.model == "gp" else sum(t.state.name == "PRUNED" for t in study.trials)
+                return (*found, "start" if complete + pruned < startup else self.policy.model)
         centre = {nm: spaces[nm].to_param(current[nm]) for nm in spaces}
         length = trust_length(done, self.policy)
         moves = self.policy.local_changes if arm != GLOBAL and self.policy.local_changes >= 0 else self.changes_per_trial

@@ -1,9 +1,9 @@
 """``python -m autoresearch.testing.llama_server ARGS``: llama-cpp-python's OpenAI-compatible
 server (``python -m llama_cpp.server ARGS``) with llama.cpp's extra CPU buffer types off
 (weight repacking, and AMX tiles on CPUs that have them). On a CPU with AMX (Sapphire
-Rapids) in a sandbox that does not grant AMX state, a native build of llama.cpp 0.3.36 with
-them on dies of SIGSEGV on the first decode of more than one token: every chat request. The
-model served is the same; only its weights stay in llama.cpp's plain layout."""
+Rapids) in a sandbox that does not grant AMX state, a native build (llama-cpp-python
+0.3.36) with them on dies of SIGSEGV on the first decode of more than one token: every chat
+request. The model served is the same; only its weights stay in llama.cpp's plain layout."""
 
 from __future__ import annotations
 

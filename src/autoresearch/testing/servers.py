@@ -184,8 +184,8 @@ class LocalModelServer:
 
         self.stderr = tempfile.TemporaryFile()  # llama.cpp logs a lot: a pipe nobody reads would fill
         self.proc = subprocess.Popen(
-            [self.python, "-m", "autoresearch.testing.llama_server", "--model", str(self.model), "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_ctx", str(self.n_ctx)],
+            [self.python, "-m", "autoresearch.testing.llama_server", "--model", str(self.model),
+             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx)],
             stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
