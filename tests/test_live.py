@@ -93,6 +93,19 @@ def _listed(runs: list[tuple[int, dict]]) -> list[dict]:
       _run(4, "crash", 1.0), _run(0, "stopped", 3.0, 0.4)],  # unfinished runs and the baseline's are no candidates
      "early stopping: 1 of 2 candidate runs stopped, at 30 % of the budget on average; about 6.0s of runs not "
      "spent (a full run takes 10s here)"),
+    ([_run(0, "ok", 30.0), _run(1, "stopped", 6.0, 0.15), _run(2, "stopped", 18.0, 0.55)],
+     "early stopping: 2 of 2 candidate runs stopped, at 35 % of the budget on average; about 36s of runs not "
+     "spent (a full run takes 30s here)"),                                     # every one, but only two: no advice
+    ([_run(0, "ok", 30.0), _run(1, "stopped", 6.0, 0.15), _run(2, "stopped", 18.0, 0.55), _run(3, "crash", 2.0),
+      _run(4, "stopped", 18.0, 0.55)],  # a crash is a candidate that was not stopped: no advice
+     "early stopping: 3 of 4 candidate runs stopped, at 42 % of the budget on average; about 48s of runs not "
+     "spent (a full run takes 30s here)"),
+    ([_run(0, "ok", 30.0), _run(1, "stopped", 6.0, 0.15), _run(2, "stopped", 18.0, 0.55),
+      _run(3, "stopped", 18.0, 0.55)],  # every one of three: what to change (the 2026-12-04 demo: 11 of 11)
+     "early stopping: 3 of 3 candidate runs stopped, at 42 % of the budget on average; about 48s of runs not "
+     "spent (a full run takes 30s here). Every candidate was stopped, so none was judged on its final metric: if "
+     "your runs catch up late, a next campaign can stop less eagerly (--set judge.early_stop_late_margin=0.05) or "
+     "not at all (--set judge.early_stop=off); docs/early-stopping.md"),
 ])
 def test_the_summary_says_what_early_stopping_saved(runs, text):
     assert early_stop_summary(_listed(runs)) == text

@@ -13,6 +13,8 @@ from rich.table import Table
 from .config import Config
 from .records import Goal, Status
 
+ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summary says what to change
+
 
 def print_config(console: Console, config: Config, source: str, overrides: dict[str, Any]) -> None:
     console.print(f"# effective config (source: {source}" + (f"; command-line overrides: {', '.join(sorted(overrides))}" if overrides else "") + ")")
@@ -68,7 +70,8 @@ def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
     them (``id``, ``runs`` with ``status``, ``duration_s`` and, for a stopped run,
     ``stopped_early_at``): how many candidate runs it stopped, where, and about how much run
     time that left unspent, each stopped run counted against the median full run (its eval
-    included). None when it stopped nothing. Pure."""
+    included); where it stopped every one of at least ``ALL_STOPPED``, what to change. None
+    when it stopped nothing. Pure."""
     from statistics import median
 
     from .console import duration
@@ -89,6 +92,10 @@ def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
         whole = median(full)
         saved = sum(max(0.0, whole - (r["duration_s"] or 0.0)) for r in stopped)
         text += f"; about {duration(saved)} of runs not spent (a full run takes {duration(whole)} here)"
+    if len(stopped) == len(candidates) >= ALL_STOPPED:
+        text += (". Every candidate was stopped, so none was judged on its final metric: if your runs catch up "
+                 "late, a next campaign can stop less eagerly (--set judge.early_stop_late_margin=0.05) or not at "
+                 "all (--set judge.early_stop=off); docs/early-stopping.md")
     return text
 
 
