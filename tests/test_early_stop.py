@@ -188,6 +188,26 @@ def test_campaign_stops_a_loser_keeps_a_winner_and_ignores_a_lying_curve(tmp_pat
     assert 2 <= len(curves[1]["train_loss"]) < 10  # the stopped run's points, up to where it was stopped
 
 
+@pytest.mark.slow
+def test_where_every_candidate_is_stopped_the_summary_says_what_to_change_and_that_works(tmp_path):
+    arena = _tiny_arena(tmp_path)
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": f"much worse {i}", "edits": edit(START=8.0, FINAL=6.0 + i / 10)} for i in range(3)])
+    r = run_cli("run", arena, "--tag", "t", "--proposals", props, "--max-experiments", "4")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "early stopping: 3 of 3 candidate runs stopped" in r.stdout
+    assert "Every candidate was stopped" in r.stdout and "--set judge.early_stop=off" in r.stdout
+    assert "Every candidate was stopped" in run_cli("status", arena, "--tag", "t").stdout
+    # the advice, taken: a next campaign with early stopping off runs every candidate to its end
+    r = run_cli("run", arena, "--tag", "t2", "--proposals", props, "--max-experiments", "4",
+                "--set", "judge.early_stop=off")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "early stopping:" not in r.stdout
+    rows = ledger_rows(arena, "SELECT e.id, e.status, e.metric FROM experiments e JOIN campaigns c "
+                              "ON c.id = e.campaign_id WHERE c.tag = 't2' ORDER BY e.id")
+    assert [x["metric"] for x in rows[1:]] == pytest.approx([6.0, 6.1, 6.2])
+
+
 def test_on_a_ray_node_the_rule_travels_with_the_job(tmp_path):
     """The node side of the Ray runner (no cluster: ``remote.execute`` as the task calls it)."""
     from autoresearch.runners.remote import execute
