@@ -98,3 +98,69 @@ def test_a_ledger_of_an_older_schema_keeps_its_campaigns_settings(tmp_path):
     r = run_cli("run", arena, "--tag", "a", "--dry-run")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "source: recorded with campaign a" in r.stdout and "time_budget_s = 7.0" in r.stdout
+
+
+# -- a metric named on the command line, and the file's pattern ------------------------------------
+
+LOSS = "val/loss=([0-9.]+)"
+ACC = "val/acc=([0-9.]+)"
+
+
+@pytest.mark.parametrize("metric, written_for, after, noted", [
+    ({"name": "val/acc", "pattern": LOSS}, "val/loss",                      # the file's pattern: for val/loss
+     {"name": "val/acc", "patterns": {"val/loss": LOSS}}, "was written for val/loss"),
+    ({"name": "val/acc", "pattern": LOSS, "patterns": {"val/acc": ACC}}, "val/loss",  # the file has one for val/acc
+     {"name": "val/acc", "pattern": ACC, "patterns": {"val/loss": LOSS}}, "with its pattern from [metric.patterns]"),
+    ({"name": "val/acc", "patterns": {"val/acc": ACC}}, "val/loss",
+     {"name": "val/acc", "pattern": ACC, "patterns": {}}, "with its pattern from [metric.patterns]"),
+    ({"name": "val/acc", "pattern": LOSS, "patterns": {"val/loss": "x=([0-9.]+)"}}, "val/loss",  # a secondary kept
+     {"name": "val/acc", "patterns": {"val/loss": "x=([0-9.]+)"}}, "was written for val/loss"),
+    ({"name": "val/loss", "pattern": LOSS}, "val/loss", {"name": "val/loss", "pattern": LOSS}, None),  # the same name
+    ({"name": "val/acc"}, "val/loss", {"name": "val/acc"}, None),              # no pattern to move
+    ({"name": "val/acc", "pattern": LOSS}, None, {"name": "val/acc", "pattern": LOSS}, None),  # the file named none
+])
+def test_a_metric_named_on_the_command_line_does_not_take_the_files_pattern(metric, written_for, after, noted):
+    from autoresearch.config_hints import repattern_metric
+
+    raw = {"metric": dict(metric, patterns=dict(metric.get("patterns", {}))) if "patterns" in metric else dict(metric)}
+    note = repattern_metric(raw, written_for, "autoresearch.toml")
+    assert raw["metric"] == after
+    assert (note is None) if noted is None else (noted in note)
+
+
+PRINTS_BOTH = "print('val/loss=0.4318, val/acc=0.8860')\n"
+
+
+def _metric_arena(tmp_path, extra=""):
+    from autoresearch.testing import commit_all
+    from conftest import git
+
+    arena = tmp_path / "arena"
+    arena.mkdir(parents=True)
+    (arena / "train.py").write_text("LR = 0.01\n" + PRINTS_BOTH)
+    (arena / "autoresearch.toml").write_text(
+        '[arena]\neditable = ["train.py"]\nrun = "python train.py"\ntime_budget_s = 5\n\n'
+        f'[metric]\nname = "val/loss"\npattern = \'{LOSS}\'\n{extra}\n[judge]\npolicy = "greedy"\n')
+    git(arena, "init", "-q", "-b", "main")
+    commit_all(arena, "arena")
+    return arena
+
+
+def test_metric_on_the_command_line_reads_that_metric_not_the_files_pattern(tmp_path):
+    """A newcomer's trial (2026-12-04): --metric val/acc with the file's pattern for val/loss
+    recorded val/loss as val/acc, and maximised the loss."""
+    arena = _metric_arena(tmp_path, extra=f'\n[metric.patterns]\n"val/acc" = \'{ACC}\'\n')
+    r = run_cli("run", arena, "--tag", "acc", "--metric", "val/acc", "--goal", "maximize", "--max-experiments", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "val/acc is read with its pattern from [metric.patterns]" in r.stdout
+    status = json.loads(run_cli("status", arena, "--tag", "acc", "--json").stdout)
+    baseline = status["experiments"][0]
+    assert baseline["metrics"] == pytest.approx({"val/acc": 0.886, "val/loss": 0.4318})  # the loss: a secondary
+
+    bare = _metric_arena(tmp_path / "bare")  # no pattern for val/acc: it is not read through val/loss's
+    r = run_cli("run", bare, "--tag", "acc", "--metric", "val/acc", "--goal", "maximize", "--max-experiments", "1")
+    assert "was written for val/loss" in r.stdout
+    assert r.returncode != 0 and "val/acc" in r.stdout + r.stderr
+    baseline = json.loads(run_cli("status", bare, "--tag", "acc", "--json").stdout)["experiments"][0]
+    assert baseline["status"] == "crash" and "val/acc" not in baseline["metrics"]
+    assert "the run reported no val/acc" in baseline["reason"] and "did you mean" in baseline["reason"]

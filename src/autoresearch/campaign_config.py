@@ -33,7 +33,6 @@ class CampaignConfig(LoadedConfig):
     tag: str | None = None                      # the campaign whose recorded settings it is
     recorded: bool = False                      # from the campaign's recorded settings (else: the file)
     overridden: frozenset[str] = frozenset()    # keys this command line set
-    notes: tuple[str, ...] = ()                 # what a person should know (the file now says otherwise)
 
     def origin(self, key: str) -> str:
         """Where the value of a dotted key came from, in words."""
@@ -59,20 +58,21 @@ def campaign_config(arena: Path, campaign: Campaign | None, overrides: Mapping[s
     except AutoresearchError as e:
         loaded = _from_file(arena, overrides, campaign)
         note = (f"{label} no longer validate ({str(e).splitlines()[-1].strip()}); using {loaded.source} as it is now")
-        return CampaignConfig(loaded.config, loaded.source, loaded.raw, campaign.tag, False, loaded.overridden,
-                              (*loaded.notes, note))
+        return CampaignConfig(loaded.config, loaded.source, loaded.raw, (*loaded.notes, note), campaign.tag, False,
+                              loaded.overridden)
     raw = copy.deepcopy(dict(campaign.config))
     for key, value in overrides.items():
         set_dotted(raw, key, value)
     config = validate_config(raw, label, set(overrides))
-    return CampaignConfig(config, f"recorded with campaign {campaign.tag}", raw, campaign.tag, True,
-                          frozenset(overrides), tuple(_file_differs(arena, overrides, config.model_dump(mode="json"), topics)))
+    return CampaignConfig(config, f"recorded with campaign {campaign.tag}", raw,
+                          tuple(_file_differs(arena, overrides, config.model_dump(mode="json"), topics)), campaign.tag,
+                          True, frozenset(overrides))
 
 
 def _from_file(arena: Path, overrides: Mapping[str, Any], campaign: Campaign | None) -> CampaignConfig:
     loaded = load_config(arena, overrides)
-    return CampaignConfig(loaded.config, loaded.source, loaded.raw, campaign.tag if campaign else None, False,
-                          frozenset(overrides))
+    return CampaignConfig(loaded.config, loaded.source, loaded.raw, loaded.notes, campaign.tag if campaign else None,
+                          False, frozenset(overrides))
 
 
 def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, Any],

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .config_hints import close_key
+from .config_hints import close_key, repattern_metric
 from .errors import ConfigError
 from .integrity import matches
 from .metrics import check_pattern, check_pattern_names
@@ -350,6 +350,7 @@ class LoadedConfig:
     config: Config
     source: str  # "autoresearch.toml", "pyproject.toml [tool.autoresearch]", or "inferred ..."
     raw: Mapping[str, Any]
+    notes: tuple[str, ...] = ()  # what a person should know (the file now says otherwise; a pattern set aside)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -490,8 +491,9 @@ def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> Load
     else:
         raw, source = found
     raw = copy.deepcopy(raw)
+    written_for = raw.get("metric", {}).get("name") if isinstance(raw.get("metric"), Mapping) else None
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value)
+    note = repattern_metric(raw, written_for, source) if "metric.pattern" not in (overrides or {}) else None
     config = validate_config(raw, source, set((overrides or {}).keys()))
-    return LoadedConfig(config=config, source=source, raw=raw)
-
+    return LoadedConfig(config=config, source=source, raw=raw, notes=(note,) if note else ())

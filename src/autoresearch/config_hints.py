@@ -1,4 +1,6 @@
-"""Did-you-mean hints for misspelt config keys. Pure."""
+"""Did-you-mean hints for misspelt config keys, and what a command-line override of the
+target metric means for the file's pattern. Pure (``repattern_metric`` changes the table
+it is given)."""
 
 from __future__ import annotations
 
@@ -24,3 +26,27 @@ def close_key(root: Any, loc: tuple) -> str:
             return ""
     close = difflib.get_close_matches(str(loc[-1]), list(getattr(model, "model_fields", {})), 1, 0.6)
     return f": did you mean '{close[0]}'?" if close else ""
+
+
+def repattern_metric(raw: dict[str, Any], written_for: str | None, source: str) -> str | None:
+    """Where the command line names another target metric than the file, the file's
+    ``[metric] pattern`` (written for the file's) reads that one as a secondary metric
+    (``[metric.patterns]``), and a pattern the file has for the new target becomes its
+    pattern; the note says so. None where nothing moved. Mutates ``raw``'s metric table."""
+    metric = raw.get("metric")
+    if not isinstance(metric, dict) or not written_for or metric.get("name") in (None, written_for):
+        return None
+    target, pattern = metric["name"], metric.pop("pattern", None)
+    patterns = metric.get("patterns") if isinstance(metric.get("patterns"), dict) else {}
+    own = patterns.pop(target, None) if isinstance(target, str) else None
+    if pattern is None and own is None:
+        return None
+    if pattern is not None:
+        patterns.setdefault(written_for, pattern)
+    metric["patterns"] = patterns
+    if own is not None:
+        metric["pattern"] = own
+        return f"{target} is read with its pattern from [metric.patterns] in {source}"
+    return (f"the [metric] pattern in {source} was written for {written_for}, so it reads {written_for} (a secondary "
+            f"metric), not {target}; {target} is read as `{target}: <number>` lines or a JSON result. Give its own "
+            f"with --set metric.pattern='...' (one capture group)")
