@@ -160,3 +160,33 @@ def test_a_missing_target_names_what_was_printed(target, printed, hint):
     assert (hint in got) if hint else got == ""
     m = measure(target, run_output="".join(f"{k}: {v}\n" for k, v in printed.items()), run_json=None)
     assert m.metric is None and (hint in m.problem if hint else m.problem.endswith("or a JSON result)"))
+
+
+LIGHTNING_BAR = "Epoch 9: 100%|##########| 32/32 [v_num=0, train/loss=0.1139, val/loss=0.1060, val/acc=0.9460]\n"
+LIGHTNING_TABLE = "│         test/loss         │    0.124781               │\n"
+
+
+@pytest.mark.parametrize("target, output, config, value", [
+    ("val/loss", LIGHTNING_BAR, None, 0.106),                           # a progress bar's piece
+    ("val/acc", LIGHTNING_BAR * 3, None, 0.946),
+    ("test/loss", LIGHTNING_TABLE, None, 0.124781),                     # a table's row
+    ("val/loss", LIGHTNING_BAR, "val_loss=([0-9.]+)", 0.106),           # a pattern with a typo: the one that reads it
+    ("val_bpb", "step 10 val_bpb 1.2345 lr 0.1\n", None, 1.2345),
+    ("loss", "train/val/loss=3.0 only\n", None, None),                 # another name's tail is not the target
+    ("acc", "nothing here\n", None, None),
+])
+def test_a_target_printed_within_a_line_gets_the_pattern_that_reads_it(target, output, config, value):
+    """A newcomer's trial (2026-12-04): Lightning prints `val/loss=0.1060` in its progress
+    bar and `│ test/loss │ 0.12 │` in its test table; the error now gives the pattern, and
+    that pattern reads the number."""
+    import re
+
+    m = measure(target, run_output=output, run_json=None, pattern=config)
+    assert m.metric is None
+    hint = re.search(r"read it with \[metric\] pattern = '(.*)'$", m.problem)
+    if value is None:
+        assert hint is None and "within a line" not in m.problem
+        return
+    assert hint, m.problem
+    again = measure(target, run_output=output, run_json=None, pattern=hint.group(1))
+    assert again.metric == pytest.approx(value) and again.problem == ""

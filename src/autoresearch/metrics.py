@@ -419,7 +419,7 @@ def measure(
         else:
             expected = f"a line matching [metric] pattern {pattern!r}, a" if pattern else "a"
             problem = f"{source} reported no {target} (expected {expected} '{target}: <number>' line or a JSON result)"
-            problem += did_you_mean(target, metrics)
+            problem += did_you_mean(target, metrics) or _inline_hint(target, (eval_output if eval_configured else run_output) or "")
     elif not math.isfinite(value):
         problem = f"{target} is {value}"
         value = None
@@ -459,6 +459,15 @@ def memory_gb(metrics: Mapping[str, float]) -> float | None:
         if key in metrics and math.isfinite(metrics[key]):
             return metrics[key] / 1024
     return None
+
+
+def _inline_hint(target: str, output: str) -> str:
+    """``; it printed 'val/loss=0.106' within a line: read it with [metric] pattern = ...``, or ""."""
+    from .survey import inline_pattern
+
+    found = inline_pattern(target, output)
+    return "" if found is None else (f"; it printed {found[0]!r} within a line: read it with "
+                                     f"[metric] pattern = '{found[1]}'")
 
 
 def did_you_mean(target: str, printed: Mapping[str, float]) -> str:

@@ -421,3 +421,18 @@ def survey(files: Mapping[str, str]) -> Survey:
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
         data=data, data_other=data_other,
     )
+
+
+def inline_pattern(target: str, output: str) -> tuple[str, str] | None:
+    """Where ``output`` shows the target's number within a line, not as a ``name: value``
+    line of its own (a progress bar's ``val/loss=0.106``, a table's ``│ test/loss │ 0.12 │``):
+    (that piece, as printed; a ``[metric] pattern`` that reads it). The last one. Pure."""
+    found = None
+    label = re.compile(rf"(?<![\w./-]){re.escape(target)}(\s*)([=:│|]?)(\s*){NUMBER}")
+    for m in label.finditer(output[-20_000:]):
+        found = m
+    if found is None:
+        return None
+    space, sep = found.group(1) + found.group(3), found.group(2)
+    glue = rf"\s*{re.escape(sep)}\s*" if sep else (r"\s+" if space else "")
+    return found.group(0)[:80], re.escape(target).replace("\\ ", " ") + glue + NUMBER
