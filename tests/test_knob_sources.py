@@ -295,6 +295,21 @@ def test_uses_are_followed_into_other_files_and_through_attributes():
     ("beta2", 0.99, False, Space("beta", 0.001, 0.1, log=True), None),
     ("n_layer", 6, True, Space("int", 2, 18, log=True), None),
     ("BATCH", 32, True, Space("pow2", 3, 7), None),
+    # a Hydra/Lightning project's YAML (a newcomer's trial): shapes, the evaluation set, the machine
+    ("net.input_size", 20, True, None, "a shape the data fixes"),
+    ("output_size", 2, True, None, "a shape the data fixes"),
+    ("model.num_classes", 10, True, None, "a shape the data fixes"),
+    ("VOCAB_SIZE", 256, True, None, "a shape the data fixes"),
+    ("n_val", 500, True, None, "the evaluation set"),
+    ("num_test_samples", 500, True, None, "the evaluation set"),
+    ("eval_iters", 200, True, None, "the evaluation set"),
+    ("data.val_split", 0.1, False, None, "the evaluation set"),
+    ("trainer.devices", 1, True, None, "the machine"),
+    ("num_workers", 4, True, None, "the machine"),
+    ("hidden_size", 32, True, Space("pow2", 3, 7), None),            # the model's own sizes stay searched
+    ("n_embd", 64, True, Space("pow2", 4, 8), None),
+    ("n_layer_val", 2, True, Space("pow2", 0, 3), None),
+    ("eval_interval", 250, True, Space("int", 83, 750, log=True), None),  # (frozen by use where it paces)
 ])
 def test_default_spaces(name, value, is_int, space, why):
     got = infer_space(name, value, is_int)

@@ -13,6 +13,14 @@ _RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT", re.IGNOR
 _MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA", re.IGNORECASE)
 _SEED = re.compile(r"SEED", re.IGNORECASE)
 _BUDGET = re.compile(r"BUDGET|TIMEOUT", re.IGNORECASE)
+# names that fix what the model must match, what the metric is measured on, or the machine:
+# changing them breaks the run (a newcomer's Hydra trial: input_size moved in every proposal,
+# 11 of 11 crashed) or changes the measurement itself, not the research
+_SHAPE = re.compile(r"^(input|output|in|out)_(size|dim|features|channels)$|^(num|n)_(classes|labels)$|^vocab_size$",
+                    re.IGNORECASE)
+_EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test|eval)_(size|samples|examples|split|"
+                       r"tokens|iters|batches|steps)$", re.IGNORECASE)
+_MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,12 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
         return None, "a seed"
     if _BUDGET.search(short):
         return None, "a time budget or timeout: the harness sets the budget"
+    if _SHAPE.search(short):
+        return None, "a shape the data fixes: the model must match it; declare low and high to search it"
+    if _EVAL_SET.search(short):
+        return None, "the evaluation set: the metric is measured on it; declare low and high to search it"
+    if _MACHINE.search(short):
+        return None, "the machine a run uses, not the research; declare low and high to search it"
     if value < 0:
         return None, "negative: declare low and high to search it"
     if value == 0:

@@ -12,7 +12,8 @@ them (``knob_usage``). Each other knob gets a search space inferred from its val
 - powers of two (ints >= 2): powers of two, two doublings each side (``2**19`` stays ``2**k``);
 - other positive ints: ints, log-scaled over a factor of 3 each side;
 - a zero ratio (``WARMUP_RATIO = 0.0``): uniform in [0, 1];
-- other zero and negative values, seeds, budgets are frozen by default; strings and
+- other zero and negative values, seeds, budgets, shapes the data fixes, the evaluation
+  set and the machine (by name: ``knob_space``) are frozen by default; strings and
   booleans are searched only through declared ``choices``.
 
 Proposals that break a declared constraint (``[proposer.knobs] constraints``) are not made.
