@@ -24,6 +24,8 @@ from conftest import run_cli
     ({"runner": {"slots": 1}}, {"runner": {"slots": [1, 2]}}, ["runner.slots"]),
     ({"a": {"b": {"c": 1}}}, {"a": {"b": {}}}, ["a.b.c"]),
     ({"a": 1}, {"b": 1}, ["a", "b"]),
+    ({"proposer": {"knobs": {"space": {"optimizer.lr": {"low": 0.1}}}}}, {"proposer": {"knobs": {"space": {}}}},
+     ['proposer.knobs.space."optimizer.lr"']),                              # a knob's dotted name, quoted
 ])
 def test_differences(a, b, keys):
     assert differences(a, b) == keys
@@ -164,3 +166,22 @@ def test_metric_on_the_command_line_reads_that_metric_not_the_files_pattern(tmp_
     baseline = json.loads(run_cli("status", bare, "--tag", "acc", "--json").stdout)["experiments"][0]
     assert baseline["status"] == "crash" and "val/acc" not in baseline["metrics"]
     assert "the run reported no val/acc" in baseline["reason"] and "did you mean" in baseline["reason"]
+
+
+def test_the_note_on_a_file_that_now_says_otherwise_shows_dotted_knob_names_and_a_way_out(tmp_path):
+    """A newcomer's trial (2026-12-04): a space declared after the campaign started was shown
+    as ``proposer.knobs.space.optimizer.weight_decay = null (the file: null)``."""
+    from autoresearch.testing import commit_all
+
+    arena = make_synthetic_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [{"description": "lower lr",
+                                                   "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    assert run_cli("run", arena, "--tag", "a", "--time-budget", "7", "--proposals", props, "-n", "1").returncode == 0
+    config = arena / "autoresearch.toml"
+    config.write_text(config.read_text() + '\n[proposer.knobs.space."cfg.lr"]\nlow = 0.001\nhigh = 0.1\n')
+    commit_all(arena, "a space for a knob with a dot in its name")
+    r = run_cli("run", arena, "--tag", "a", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    said = r.stdout + r.stderr
+    assert 'proposer.knobs.space."cfg.lr" = null (the file: {"low": 0.001, "high": 0.1, ' in said
+    assert "--tag NEW" in said

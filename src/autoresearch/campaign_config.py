@@ -87,32 +87,42 @@ def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, 
     from .seeds import SEED_KEYS, names_a_seed
 
     unseeded = not names_a_seed(now.raw, overrides)  # the file names no seed: the campaign's own, not a difference
-    keys = [k for k in differences(file, used) if (not topics or k.split(".")[0] in topics)
-            and not (unseeded and k in SEED_KEYS)]
-    if not keys:
+    paths = [p for p in _differing(file, used) if (not topics or p[0] in topics)
+             and not (unseeded and ".".join(p) in SEED_KEYS)]
+    if not paths:
         return []
-    shown = ", ".join(f"{k} = {_text(_get(used, k))} (the file: {_text(_get(file, k))})" for k in keys[:SHOWN_DIFFERENCES])
-    more = f" and {len(keys) - SHOWN_DIFFERENCES} more" if len(keys) > SHOWN_DIFFERENCES else ""
+    shown = ", ".join(f"{_dotted(p)} = {_text(_get(used, p))} (the file: {_text(_get(file, p))})"
+                      for p in paths[:SHOWN_DIFFERENCES])
+    more = f" and {len(paths) - SHOWN_DIFFERENCES} more" if len(paths) > SHOWN_DIFFERENCES else ""
     return [f"the campaign keeps its recorded settings where {now.source} now says otherwise: {shown}{more}. "
-            "Give a setting on the command line to change it (e.g. --set arena.time_budget_s=30)"]
+            "Give a setting on the command line to change it (e.g. --set arena.time_budget_s=30), or start a "
+            "new campaign with the file as it is: --tag NEW"]
 
 
-def differences(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested tables. Pure."""
+def differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two nested tables (a key that holds a dot
+    quoted: ``proposer.knobs.space."optimizer.lr"``). Pure."""
+    return [_dotted(p) for p in _differing(a, b)]
+
+
+def _differing(a: Mapping[str, Any], b: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = []
     for key in sorted(set(a) | set(b)):
         x, y = a.get(key), b.get(key)
-        name = f"{prefix}{key}"
         if isinstance(x, Mapping) and isinstance(y, Mapping):
-            out += differences(x, y, name + ".")
+            out += _differing(x, y, (*prefix, key))
         elif x != y:
-            out.append(name)
+            out.append((*prefix, key))
     return out
 
 
-def _get(table: Mapping[str, Any], dotted: str) -> Any:
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(json.dumps(k) if "." in k else k for k in path)
+
+
+def _get(table: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     node: Any = table
-    for part in dotted.split("."):
+    for part in path:
         node = node.get(part) if isinstance(node, Mapping) else None
     return node
 
