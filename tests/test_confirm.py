@@ -191,6 +191,7 @@ def test_candidates_start_after_two_baseline_runs_and_calibration_is_interleaved
                         (0, "baseline"), (0, "baseline")]
     assert (0, "baseline") not in seq[12:]
     assert "judged once the baseline's noise calibration is complete (5 of 8 runs)" in r.stdout
+    assert "does not vary with its seed" not in r.stdout  # its runs vary: no warning
     exps = {x["id"]: x for x in ledger_rows(arena, "SELECT * FROM experiments")}
     assert [exps[i]["status"] for i in range(6)] == ["keep"] + ["discard"] * 5
     base_runs = ledger_rows(arena, "SELECT seed, metric FROM runs WHERE experiment_id = 0 ORDER BY id")
@@ -202,6 +203,29 @@ def test_candidates_start_after_two_baseline_runs_and_calibration_is_interleaved
     assert [x["purpose"] for x in e0["runs"]] == ["baseline"] * 8 and e0["runs_n"] == 8
     tsv = (arena / "results.tsv").read_text().splitlines()
     assert tsv[1].split("\t")[1] == f"{1 + sum(NOISE[:8]) / 8:.6f}"  # the calibrated mean
+
+
+def test_a_run_that_ignores_its_seed_is_called_out_once_calibrated(tmp_path):
+    """A newcomer's trial (2026-12-04): a Hydra project fixes `seed:` in its YAML, every
+    baseline run gives the same value, and the confirm judge kept a 0.0004 change at p = 0."""
+    import shlex
+    import sys
+
+    from autoresearch.testing import commit_all
+
+    arena = tmp_path / "arena"
+    arena.mkdir()
+    subprocess.run(["git", "init", "-q", str(arena)], check=True)
+    (arena / "train.py").write_text("QUALITY = 1.0\nprint(f'val_loss: {QUALITY}')\n")  # the same whatever the seed
+    (arena / "autoresearch.toml").write_text(
+        f"[arena]\neditable = [\"train.py\"]\nrun = {json.dumps(shlex.quote(sys.executable) + ' train.py')}\n"
+        "time_budget_s = 10\n\n[metric]\nname = \"val_loss\"\n\n[judge]\npolicy = \"confirm\"\nbaseline_runs = 3\n")
+    commit_all(arena, "deterministic arena")
+    props = write_proposals(tmp_path / "p.json", [quality(0.9996, "a hair better")])
+    r = run_cli("run", arena, "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "every one of the baseline's 3 runs gave 1: the run does not vary with its seed" in r.stdout
+    assert r.stdout.count("does not vary with its seed") == 1
 
 
 def test_no_false_keep_when_the_first_baseline_runs_were_lucky(tmp_path):

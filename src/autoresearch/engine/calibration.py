@@ -93,9 +93,19 @@ def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], w
                              warnings=warnings, stats=stats)
         ctx.journal.export()
         ctx.note(f"calibrated: the baseline's {n0} runs give a noise sd of {sigma:.4g}", 0, "baseline", slot.label)
+        if sigma == 0:
+            ctx.note(same_every_run(n0, value), 0, "baseline", slot.label)
     else:
         ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se)
         ctx.note(f"calibrating: run {len(values)} of {n0}: {value:.6g} (mean {mean:.6g})", 0, "baseline", slot.label)
+
+
+def same_every_run(n0: int, value: float) -> str:
+    """The warning when every calibration run of the baseline gave the same value. Pure."""
+    return (f"every one of the baseline's {n0} runs gave {value:.6g}: the run does not vary with its seed "
+            "(AUTORESEARCH_SEED; a seed fixed in its code or config?), so the judge sees no noise and any "
+            "difference passes its test, however small, and repeated runs only repeat. Make the run read "
+            "AUTORESEARCH_SEED for a judgement that holds beyond one seed, or use --judge greedy")
 
 
 def finish_calibration(ctx: Engine, slot: Slot) -> bool:
