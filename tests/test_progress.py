@@ -242,6 +242,26 @@ def test_make_rule(incumbent, policy, expected):
     assert got == expected
 
 
+def _short(start, end):  # a 3 s run under an 8 s budget (its import alone 2 s): points at 27-30 % only
+    return {"loss": [(start, 1.0), (end, 0.9)]}
+
+
+@pytest.mark.parametrize("incumbent, said", [
+    ([TrustedRun({"loss": curve(4, 0.5)}, 2.0)], "do not agree with its trusted metric"),   # a lying curve
+    ([TrustedRun({"other": curve(4, 2)}, 2.0)], "no progress curve the rule can use"),
+    ([TrustedRun({}, 2.0)], "no progress curve the rule can use"),
+    ([TrustedRun(_short(0.27, 0.28), 0.9), TrustedRun(_short(0.29, 0.30), 0.9)],  # a newcomer's trial (2026-12-04)
+     "report loss between 27 % and 30 % of the time budget only"),
+])
+def test_why_there_is_no_rule(incumbent, said):
+    from autoresearch.engine.early_stop import why_no_rule
+
+    baseline = [TrustedRun({"loss": curve(4, 2)}, 2.0)]
+    assert make_rule(incumbent, baseline, metric="val_bpb", goal="minimize", policy="confirm", settings=S,
+                     noise_sd=None, incumbent_id=3) is None
+    assert said in why_no_rule(incumbent, baseline, metric="val_bpb", goal="minimize")
+
+
 def test_make_rule_prefers_the_metric_itself():
     inc = [TrustedRun({"loss": curve(4, 2), "val_bpb": curve(3, 1.5)}, 1.5)]
     rule = make_rule(inc, inc, metric="val_bpb", goal="minimize", policy="greedy", settings=S, noise_sd=None,

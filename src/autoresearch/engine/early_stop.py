@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..progress import (Curves, StopRule, curve_end, end_agrees, end_scale, proxy_direction, recorded_curves,
-                        reference_band)
+from ..progress import (Curves, StopRule, curve_end, end_agrees, end_scale, percent, proxy_direction,
+                        recorded_curves, reference_band)
 from ..records import Purpose
 from ..runners.watch import WatchSpec
 
@@ -104,6 +104,23 @@ def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric
     return None
 
 
+def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric: str, goal: str) -> str:
+    """Why ``make_rule`` gives no rule for these runs, in words a person can act on. Pure."""
+    common = [k for k in (incumbent[0].curves if incumbent else {}) if all(k in t.curves for t in incumbent)]
+    keys = [k for k in common if k == metric or proxy_direction(k) == goal]
+    if not keys:
+        return (f"no progress curve the rule can use in every run of the incumbent (its metric {metric}, or a "
+                f"loss-like proxy going the goal's way)")
+    for key in keys:
+        seen = [f for t in incumbent for f, _ in t.curves[key]]
+        if seen and not reference_band([t.curves[key] for t in incumbent]):
+            return (f"the incumbent's runs report {key} between {percent(min(seen))} and {percent(max(seen))} of "
+                    "the time budget only, with no point of the budget all of them reach (a run much shorter than "
+                    "time_budget_s: set it near a run's real length, or print `progress: <fraction>` lines)")
+    return ("the progress curves of the incumbent do not agree with its trusted metric (or share no name with "
+            "the baseline's)")
+
+
 class EarlyStop:
     """What every run is watched for (``Execution.watch_for``): its curves always; for a
     candidate's screening run, the rule from the incumbent's curves. Called with the
@@ -135,8 +152,8 @@ class EarlyStop:
                          settings=self.settings, noise_sd=ctx.state.noise()[0], incumbent_id=inc)
         if rule is None and inc not in self.notes:
             self.notes.add(inc)
-            ctx.note(f"early stopping paused: the progress curves of the incumbent #{inc} do not agree with its "
-                     "trusted metric (or share no name with the baseline's); its candidates run their full budget")
+            ctx.note(f"early stopping paused: {why_no_rule(incumbent, baseline, metric=ctx.metric, goal=ctx.goal.value)}"
+                     f" (the incumbent #{inc}); its candidates run their full budget")
         return rule
 
 
