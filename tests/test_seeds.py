@@ -39,6 +39,8 @@ def test_seed_overrides_and_words():
     assert seed_overrides(7) == {k: 7 for k in SEED_KEYS}
     assert 1 <= random_seed(random.Random(1)) <= 99_999
     assert "--seed 42" in seed_note(42, chosen=True) and seed_note(42, chosen=False) == "seed 42"
+    assert "for this new campaign" in seed_note(42, chosen=True)
+    assert "starts afresh after its failed baseline" in seed_note(42, chosen=True, restarted=True)  # not "new"
 
 
 def _seeds(arena, tag):

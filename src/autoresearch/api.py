@@ -122,7 +122,8 @@ def _settings(arena: Path, tag: str | None, overrides: Mapping[str, Any] | None,
     if new_seed and new and not names_a_seed(loaded.raw, overrides or {}):
         seed = random_seed()
         loaded = run_config(arena, tag, {**(overrides or {}), **seed_overrides(seed)})
-        loaded = dataclasses.replace(loaded, notes=(*loaded.notes, seed_note(seed, chosen=True)))
+        loaded = dataclasses.replace(loaded, notes=(*loaded.notes, seed_note(seed, chosen=True,
+                                                                             restarted=campaign is not None)))
     return loaded
 
 

@@ -40,8 +40,11 @@ def random_seed(rng: random.Random | None = None) -> int:
     return (rng or random.SystemRandom()).randint(*SEED_RANGE)
 
 
-def seed_note(seed: int, chosen: bool) -> str:
+def seed_note(seed: int, chosen: bool, restarted: bool = False) -> str:
+    """What the run says of its campaign's seed; ``restarted``: a campaign whose baseline
+    failed starts afresh (with the file as it is now, and a new seed). Pure."""
     if chosen:
-        return (f"seed {seed} (chosen at random for this new campaign, and recorded with it; "
+        which = "this campaign, which starts afresh after its failed baseline" if restarted else "this new campaign"
+        return (f"seed {seed} (chosen at random for {which}, and recorded with it; "
                 f"`--seed {seed}` in a new campaign replays its search)")
     return f"seed {seed}"
