@@ -555,3 +555,22 @@ def test_a_campaign_on_an_arena_in_each_style(tmp_path, style, files, editable, 
     status = json.loads(run_cli("status", arena, "--json").stdout)
     params = [e["params"] for e in status["experiments"] if e.get("params")]
     assert params and all(set(p) <= set(searched) for p in params)
+
+
+def test_a_knob_named_in_only_that_is_not_searched_is_said_and_a_zero_in_a_log_space_explained():
+    """A newcomer's trial (2026-12-04): weight_decay = 0.0 listed in ``only`` stayed frozen
+    without a word, and the hint's log space could not hold its 0."""
+    code = "LR = 0.01\nWEIGHT_DECAY = 0.0\nWIDTH = 64\n"
+    p = KnobsProposer(only=("LR", "WEIGHT_DECAY"))
+    knobs, spaces = p.survey({"train.py": code})
+    assert set(spaces) == {"LR"}
+    assert p.notes == ["knobs: WEIGHT_DECAY is in [proposer.knobs] only but is not searched: zero: no scale to search "
+                       "around; declare low and high to search it"]
+    p.survey({"train.py": code + "# again\n"})
+    assert len(p.notes) == 1  # said once
+    declared = KnobsProposer(spaces={"WEIGHT_DECAY": {"low": 1e-6, "high": 1e-2, "log": True}})
+    frozen = {k.name: k.frozen for k in declared.survey({"train.py": code})[0]}
+    assert frozen["WEIGHT_DECAY"] == ("its value 0.0 lies outside the declared space (a log space cannot hold 0: "
+                                      "declare low = 0.0 without log)")
+    linear = KnobsProposer(spaces={"WEIGHT_DECAY": {"low": 0.0, "high": 1e-2}})
+    assert "WEIGHT_DECAY" in linear.survey({"train.py": code})[1]

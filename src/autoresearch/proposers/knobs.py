@@ -113,6 +113,7 @@ class KnobsProposer:
     stop_reason: str | None = None
     policy: Policy = field(default_factory=Policy)  # sampler "auto": its portfolio
     notes: list[str] = field(default_factory=list)  # what the user should know (the campaign prints them)
+    _noted: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -185,7 +186,8 @@ class KnobsProposer:
             elif k.name in declared:
                 space = declared_space(k.name, declared[k.name], k.value, k.is_int)
                 if space.to_param(k.value) is None:
-                    space, why = None, f"its value {k.text} lies outside the declared space"
+                    zero = " (a log space cannot hold 0: declare low = 0.0 without log)" if k.value == 0 and space.log else ""
+                    space, why = None, f"its value {k.text} lies outside the declared space{zero}"
             else:
                 why = frozen_by_use(k.symbol, mods) if k.symbol else None
                 if why is None and k.kind == "field":
@@ -199,8 +201,15 @@ class KnobsProposer:
                     space, why = None, "its value lies outside its inferred space"
             if space is not None:
                 spaces[k.name] = space
+            elif k.name in self.only:
+                self._note_once(f"knobs: {k.name} is in [proposer.knobs] only but is not searched: {why}")
             out.append(replace(k, frozen=why))
         return out, spaces
+
+    def _note_once(self, text: str) -> None:
+        if text not in self._noted:
+            self._noted.add(text)
+            self.notes.append(text)
 
     def _constraints(self, knobs: Sequence[Knob], files: Mapping[str, str],
                      readonly: Mapping[str, str] | None) -> tuple[list[Constraint], dict[str, Any]]:
