@@ -150,6 +150,21 @@ def test_survey_of_a_karpathy_layout():
     assert (s.metric.name, s.metric.pattern) == ("val_bpb", None)
 
 
+def test_a_training_script_in_a_folder_is_named_not_ignored():
+    """A newcomer's trial (2026-12-04), a Lightning-Hydra layout: `init` said there was no
+    train.py yet, although src/train.py was there."""
+    from autoresearch.scaffold import _found
+
+    s = survey({"src/train.py": "import yaml\nprint('val/loss=0.1')\n", "src/models/mlp.py": "class M: pass\n"})
+    assert s.script is None and s.other_scripts == ("src/train.py",)
+    said = list(_found(s, pattern_ok=True))
+    assert said == ['note: there is no train.py at the top of the repository, but src/train.py: set [arena] run '
+                    '(e.g. "python src/train.py"), editable (it and the config files it reads, YAML under configs/ '
+                    'too) and [metric] name in autoresearch.toml']
+    assert "other training scripts: src/train.py" in config_text(s, pattern_ok=True)
+    assert survey({}).other_scripts == () and "no train.py yet" in list(_found(survey({}), pattern_ok=True))[0]
+
+
 @pytest.mark.parametrize("files", [NANO_FILES, {}, {"train.py": "print('val_bpb: 1.0')\n"},
                                    {"train.py": "import os\nB = os.environ['AUTORESEARCH_TIME_BUDGET']\n"}])
 @pytest.mark.parametrize("pattern_ok", [True, False])

@@ -207,6 +207,11 @@ def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
 
 
 def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
+    if s.script is None and s.other_scripts:
+        yield (f"note: there is no train.py at the top of the repository, but {', '.join(s.other_scripts)}: set "
+               f"[arena] run (e.g. \"python {s.other_scripts[0]}\"), editable (it and the config files it reads, "
+               f"YAML under configs/ too) and [metric] name in {CONFIG_FILE}")
+        return
     if s.script is None:
         yield "note: there is no train.py yet; write it (or change [arena] editable and run in autoresearch.toml)"
         return
