@@ -155,7 +155,8 @@ def test_a_training_script_in_a_folder_is_named_not_ignored():
     train.py yet, although src/train.py was there."""
     from autoresearch.scaffold import _found
 
-    s = survey({"src/train.py": "import yaml\nprint('val/loss=0.1')\n", "src/models/mlp.py": "class M: pass\n"})
+    s = survey({"src/train.py": "import yaml\nprint('val/loss=0.1')\n", "src/models/mlp.py": "class M: pass\n",
+                "tests/train_test.py": "def test(): pass\n"})  # a test of it is no training script
     assert s.script is None and s.other_scripts == ("src/train.py",)
     said = list(_found(s, pattern_ok=True))
     assert said == ['note: there is no train.py at the top of the repository, but src/train.py: set [arena] run '

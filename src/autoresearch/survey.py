@@ -398,7 +398,8 @@ def survey(files: Mapping[str, str]) -> Survey:
     configs = sorted(p for p in py if p not in scripts and "/" in p and not p.startswith(("data/", "datasets/"))
                      and is_config_only(py[p]))
     if script is None:  # a new arena: the files are still to be written
-        nested = sorted(p for p in py if re.fullmatch(r"(?:[\w.-]+/){1,2}train[\w-]*\.py", p))  # src/train.py
+        nested = sorted(p for p in py if re.fullmatch(r"(?:[\w.-]+/){1,2}train[\w-]*\.py", p)  # src/train.py
+                        and not p.startswith(("tests/", "test/")))
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
                       run="python train.py", run_why="", unused_configs=tuple(configs), helpers=(),
                       other_scripts=tuple(nested),
