@@ -165,7 +165,8 @@ def test_metric_on_the_command_line_reads_that_metric_not_the_files_pattern(tmp_
     assert r.returncode != 0 and "val/acc" in r.stdout + r.stderr
     baseline = json.loads(run_cli("status", bare, "--tag", "acc", "--json").stdout)["experiments"][0]
     assert baseline["status"] == "crash" and "val/acc" not in baseline["metrics"]
-    assert "the run reported no val/acc" in baseline["reason"] and "did you mean" in baseline["reason"]
+    assert "the run reported no val/acc" in baseline["reason"]  # and the pattern that would read it, not val/loss
+    assert "it printed 'val/acc=0.8860' within a line: read it with [metric] pattern" in baseline["reason"]
 
 
 def test_the_note_on_a_file_that_now_says_otherwise_shows_dotted_knob_names_and_a_way_out(tmp_path):

@@ -307,6 +307,7 @@ def test_uses_are_followed_into_other_files_and_through_attributes():
     ("trainer.devices", 1, True, None, "the machine"),
     ("num_workers", 4, True, None, "the machine"),
     ("hidden_size", 32, True, Space("pow2", 3, 7), None),            # the model's own sizes stay searched
+    ("conv.out_channels", 64, True, Space("pow2", 4, 8), None),      # a layer's width, not the data's shape
     ("n_embd", 64, True, Space("pow2", 4, 8), None),
     ("n_layer_val", 2, True, Space("pow2", 0, 3), None),
     ("eval_interval", 250, True, Space("int", 83, 750, log=True), None),  # (frozen by use where it paces)

@@ -104,7 +104,13 @@ def _listed(runs: list[tuple[int, dict]]) -> list[dict]:
       _run(3, "stopped", 18.0, 0.55)],  # every one of three: what to change (the 2026-12-04 demo: 11 of 11)
      "early stopping: 3 of 3 candidate runs stopped, at 42 % of the budget on average; about 48s of runs not "
      "spent (a full run takes 30s here). Every candidate was stopped, so none was judged on its final metric: if "
-     "your runs catch up late, a next campaign can stop less eagerly (--set judge.early_stop_late_margin=0.05) or "
+     "your runs catch up late, a next campaign can stop less eagerly (--set judge.early_stop_margin=0.1 --set "
+     "judge.early_stop_late_margin=0.1) or not at all (--set judge.early_stop=off); docs/early-stopping.md"),
+    ([_run(0, "ok", 30.0), _run(1, "stopped", 6.0, 0.15), _run(2, "stopped", 6.0, 0.15),
+      _run(3, "stopped", 9.0, 0.2)],  # stopped early in their runs: the early margin is the one to widen
+     "early stopping: 3 of 3 candidate runs stopped, at 17 % of the budget on average; about 1m09s of runs not "
+     "spent (a full run takes 30s here). Every candidate was stopped, so none was judged on its final metric: if "
+     "your runs catch up late, a next campaign can stop less eagerly (--set judge.early_stop_early_margin=0.4) or "
      "not at all (--set judge.early_stop=off); docs/early-stopping.md"),
 ])
 def test_the_summary_says_what_early_stopping_saved(runs, text):

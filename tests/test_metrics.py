@@ -173,6 +173,9 @@ LIGHTNING_TABLE = "│         test/loss         │    0.124781               �
     ("val/loss", LIGHTNING_BAR, "val_loss=([0-9.]+)", 0.106),           # a pattern with a typo: the one that reads it
     ("val_bpb", "step 10 val_bpb 1.2345 lr 0.1\n", None, 1.2345),
     ("loss", "train/val/loss=3.0 only\n", None, None),                 # another name's tail is not the target
+    ("loss", "[loss=0.5, v_num=0, val_loss=0.6]\n", None, 0.5),         # nor does its pattern read val_loss
+    ("val_loss", "val_loss2=0.3 val_loss=0.4\n", None, 0.4),            # nor val_loss2
+    ("val/acc", "lr: 0.001\n" + LIGHTNING_BAR, None, 0.946),            # printed names too: the pattern first
     ("acc", "nothing here\n", None, None),
 ])
 def test_a_target_printed_within_a_line_gets_the_pattern_that_reads_it(target, output, config, value):

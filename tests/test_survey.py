@@ -156,10 +156,12 @@ def test_a_training_script_in_a_folder_is_named_not_ignored():
     from autoresearch.scaffold import _found
 
     s = survey({"src/train.py": "import yaml\nprint('val/loss=0.1')\n", "src/models/mlp.py": "class M: pass\n",
-                "tests/train_test.py": "def test(): pass\n"})  # a test of it is no training script
-    assert s.script is None and s.other_scripts == ("src/train.py",)
+                "tests/train_test.py": "def test(): pass\n", "src/tests/train_smoke.py": "x = 1\n",
+                "src/models/trainer.py": "class T: pass\n", "scripts/train_tokenizer.py": "x = 1\n"})
+    assert s.script is None and s.other_scripts == ("src/train.py", "scripts/train_tokenizer.py")  # train.py first
     said = list(_found(s, pattern_ok=True))
-    assert said == ['note: there is no train.py at the top of the repository, but src/train.py: set [arena] run '
+    assert said == ['note: there is no train.py at the top of the repository, but src/train.py, '
+                    'scripts/train_tokenizer.py: set [arena] run '
                     '(e.g. "python src/train.py"), editable (it and the config files it reads, YAML under configs/ '
                     'too) and [metric] name in autoresearch.toml']
     assert "other training scripts: src/train.py" in config_text(s, pattern_ok=True)

@@ -93,9 +93,11 @@ def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
         saved = sum(max(0.0, whole - (r["duration_s"] or 0.0)) for r in stopped)
         text += f"; about {duration(saved)} of runs not spent (a full run takes {duration(whole)} here)"
     if len(stopped) == len(candidates) >= ALL_STOPPED:
+        wider = ("--set judge.early_stop_early_margin=0.4" if mean_at < 0.3 else
+                 "--set judge.early_stop_margin=0.1 --set judge.early_stop_late_margin=0.1")
         text += (". Every candidate was stopped, so none was judged on its final metric: if your runs catch up "
-                 "late, a next campaign can stop less eagerly (--set judge.early_stop_late_margin=0.05) or not at "
-                 "all (--set judge.early_stop=off); docs/early-stopping.md")
+                 f"late, a next campaign can stop less eagerly ({wider}) or not at all (--set "
+                 "judge.early_stop=off); docs/early-stopping.md")
     return text
 
 

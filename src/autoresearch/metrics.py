@@ -419,7 +419,7 @@ def measure(
         else:
             expected = f"a line matching [metric] pattern {pattern!r}, a" if pattern else "a"
             problem = f"{source} reported no {target} (expected {expected} '{target}: <number>' line or a JSON result)"
-            problem += did_you_mean(target, metrics) or _inline_hint(target, (eval_output if eval_configured else run_output) or "")
+            problem += _inline_hint(target, (eval_output if eval_configured else run_output) or "") or did_you_mean(target, metrics)
     elif not math.isfinite(value):
         problem = f"{target} is {value}"
         value = None

@@ -398,8 +398,9 @@ def survey(files: Mapping[str, str]) -> Survey:
     configs = sorted(p for p in py if p not in scripts and "/" in p and not p.startswith(("data/", "datasets/"))
                      and is_config_only(py[p]))
     if script is None:  # a new arena: the files are still to be written
-        nested = sorted(p for p in py if re.fullmatch(r"(?:[\w.-]+/){1,2}train[\w-]*\.py", p)  # src/train.py
-                        and not p.startswith(("tests/", "test/")))
+        nested = sorted((p for p in py if re.fullmatch(r"(?:[\w.-]+/){1,2}train(?:[_-][\w-]*)?\.py", p)  # src/train.py
+                         and not {"tests", "test"} & set(p.split("/")[:-1])),
+                        key=lambda p: (not p.endswith("/train.py"), p.count("/"), p))
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
                       run="python train.py", run_why="", unused_configs=tuple(configs), helpers=(),
                       other_scripts=tuple(nested),
@@ -430,12 +431,12 @@ def inline_pattern(target: str, output: str) -> tuple[str, str] | None:
     """Where ``output`` shows the target's number within a line, not as a ``name: value``
     line of its own (a progress bar's ``val/loss=0.106``, a table's ``│ test/loss │ 0.12 │``):
     (that piece, as printed; a ``[metric] pattern`` that reads it). The last one. Pure."""
+    name = rf"(?<![\w./-]){re.escape(target)}(?![\w./-])"  # not the tail or head of another name
     found = None
-    label = re.compile(rf"(?<![\w./-]){re.escape(target)}(\s*)([=:│|]?)(\s*){NUMBER}")
-    for m in label.finditer(output[-20_000:]):
-        found = m
+    for m in re.finditer(rf"{name}(\s*)([=:│|]?)(\s*){NUMBER}", output[-20_000:]):
+        if m.group(2) or m.group(1) + m.group(3):  # a separator, or a space at least
+            found = m
     if found is None:
         return None
-    space, sep = found.group(1) + found.group(3), found.group(2)
-    glue = rf"\s*{re.escape(sep)}\s*" if sep else (r"\s+" if space else "")
-    return found.group(0)[:80], re.escape(target).replace("\\ ", " ") + glue + NUMBER
+    sep = found.group(2)
+    return found.group(0)[:80], name + (rf"\s*{re.escape(sep)}\s*" if sep else r"\s+") + NUMBER

@@ -105,7 +105,8 @@ def same_every_run(n0: int, value: float) -> str:
     return (f"every one of the baseline's {n0} runs gave {value:.6g}: the run does not vary with its seed "
             "(AUTORESEARCH_SEED; a seed fixed in its code or config?), so the judge sees no noise and any "
             "difference passes its test, however small, and repeated runs only repeat. Make the run read "
-            "AUTORESEARCH_SEED for a judgement that holds beyond one seed, or use --judge greedy")
+            "AUTORESEARCH_SEED for a judgement that holds beyond one seed, and set the smallest change that "
+            "matters (--set judge.min_effect=...)")
 
 
 def finish_calibration(ctx: Engine, slot: Slot) -> bool:

@@ -104,6 +104,9 @@ def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric
     return None
 
 
+SHORT_RUN = 0.8  # a run whose reports end before this fraction of the budget is much shorter than it
+
+
 def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric: str, goal: str) -> str:
     """Why ``make_rule`` gives no rule for these runs, in words a person can act on. Pure."""
     common = [k for k in (incumbent[0].curves if incumbent else {}) if all(k in t.curves for t in incumbent)]
@@ -114,9 +117,13 @@ def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metr
     for key in keys:
         seen = [f for t in incumbent for f, _ in t.curves[key]]
         if seen and not reference_band([t.curves[key] for t in incumbent]):
-            return (f"the incumbent's runs report {key} between {percent(min(seen))} and {percent(max(seen))} of "
-                    "the time budget only, with no point of the budget all of them reach (a run much shorter than "
-                    "time_budget_s: set it near a run's real length, or print `progress: <fraction>` lines)")
+            if max(seen) < SHORT_RUN:
+                return (f"the incumbent's runs report {key} between {percent(min(seen))} and {percent(max(seen))} "
+                        "of the time budget only, with no point of it all of them reach: a run much shorter than "
+                        "time_budget_s; set it near a run's real length, or print `progress: <fraction> "
+                        f"{key}: <value>` lines")
+            return (f"the incumbent's runs report {key} at too few points of the budget to compare at; print "
+                    f"`progress: <fraction> {key}: <value>` lines as the run goes")
     return ("the progress curves of the incumbent do not agree with its trusted metric (or share no name with "
             "the baseline's)")
 
@@ -152,8 +159,8 @@ class EarlyStop:
                          settings=self.settings, noise_sd=ctx.state.noise()[0], incumbent_id=inc)
         if rule is None and inc not in self.notes:
             self.notes.add(inc)
-            ctx.note(f"early stopping paused: {why_no_rule(incumbent, baseline, metric=ctx.metric, goal=ctx.goal.value)}"
-                     f" (the incumbent #{inc}); its candidates run their full budget")
+            why = why_no_rule(incumbent, baseline, metric=ctx.metric, goal=ctx.goal.value)
+            ctx.note(f"early stopping paused for the candidates of #{inc}, which run their full budget: {why}")
         return rule
 
 

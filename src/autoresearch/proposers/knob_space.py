@@ -16,8 +16,8 @@ _BUDGET = re.compile(r"BUDGET|TIMEOUT", re.IGNORECASE)
 # names that fix what the model must match, what the metric is measured on, or the machine:
 # changing them breaks the run (a newcomer's Hydra trial: input_size moved in every proposal,
 # 11 of 11 crashed) or changes the measurement itself, not the research
-_SHAPE = re.compile(r"^(input|output|in|out)_(size|dim|features|channels)$|^(num|n)_(classes|labels)$|^vocab_size$",
-                    re.IGNORECASE)
+_SHAPE = re.compile(r"^(input|output)_(size|dim|features|channels)$|^(num|n)_(classes|labels)$|^vocab_size$",
+                    re.IGNORECASE)  # not in_/out_: a layer's out_channels is often a hidden width
 _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test|eval)_(size|samples|examples|split|"
                        r"tokens|iters|batches|steps)$", re.IGNORECASE)
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
