@@ -449,6 +449,9 @@ def test_the_first_hours_failed_baselines_say_what_to_fix(tmp_path):
         r = run_cli("run", *args, cwd=repo, timeout=300)
         assert r.returncode == 1, r.stdout + r.stderr
         _doc_says(fragment, r.stdout + r.stderr)
+        # a typo in a flag is fixed on the command line, not by a commit (a newcomer's trial, 2026-12-04)
+        _doc_says("(and commit), or the settings where they are wrong ([arena] run or --run-cmd, [metric] name or "
+                  "--metric), and run again.", r.stdout + r.stderr)
     r = run_cli("run", "--tag", "first", "--max-experiments", "2", cwd=repo, timeout=300)  # fixed: it restarts
     assert r.returncode == 0, r.stdout + r.stderr
     assert "continuing campaign first" in r.stdout and "(val_loss, minimize" in r.stdout
