@@ -75,7 +75,7 @@ def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
     from statistics import median
 
     from .console import duration
-    from .progress import percent
+    from .progress import SETTLED, percent
 
     runs = [r for e in experiments for r in e["runs"]]
     candidates = [r for e in experiments if e["id"] > 0 for r in e["runs"]
@@ -93,7 +93,7 @@ def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
         saved = sum(max(0.0, whole - (r["duration_s"] or 0.0)) for r in stopped)
         text += f"; about {duration(saved)} of runs not spent (a full run takes {duration(whole)} here)"
     if len(stopped) == len(candidates) >= ALL_STOPPED:
-        wider = ("--set judge.early_stop_early_margin=0.4" if mean_at < 0.3 else
+        wider = ("--set judge.early_stop_early_margin=0.4" if mean_at < SETTLED else
                  "--set judge.early_stop_margin=0.1 --set judge.early_stop_late_margin=0.1")
         text += (". Every candidate was stopped, so none was judged on its final metric: if your runs catch up "
                  f"late, a next campaign can stop less eagerly ({wider}) or not at all (--set "

@@ -34,13 +34,12 @@ def repattern_metric(raw: dict[str, Any], written_for: str | None, source: str) 
     (``[metric.patterns]``), and a pattern the file has for the new target becomes its
     pattern; the note says so. None where nothing moved. Mutates ``raw``'s metric table."""
     metric = raw.get("metric")
-    if not isinstance(metric, dict) or not isinstance(written_for, str) or metric.get("name") in (None, written_for):
-        return None
-    if not isinstance(metric.get("patterns", {}), dict):
-        return None  # not a table: validation says so
+    if not isinstance(metric, dict) or not isinstance(written_for, str) or not isinstance(metric.get("name"), str) \
+            or metric["name"] == written_for or not isinstance(metric.get("patterns", {}), dict):
+        return None  # nothing moved (a name or table of the wrong type: validation says so)
     target, pattern = metric["name"], metric.pop("pattern", None)
-    patterns = metric.get("patterns") if isinstance(metric.get("patterns"), dict) else {}
-    own = patterns.pop(target, None) if isinstance(target, str) else None
+    patterns = metric.get("patterns", {})
+    own = patterns.pop(target, None)
     if pattern is None and own is None:
         return None
     if pattern is not None:

@@ -83,10 +83,7 @@ def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric
               settings: EarlyStopSettings, noise_sd: float | None, incumbent_id: int) -> StopRule | None:
     """The rule for a candidate of this incumbent, or None when its curves cannot be trusted
     or there are none. Pure."""
-    common = [k for k in (incumbent[0].curves if incumbent else {}) if all(k in t.curves for t in incumbent)]
-    # the metric's own curve first; another name only as a proxy that goes the goal's way
-    keys = sorted((k for k in common if k == metric or proxy_direction(k) == goal), key=lambda k: k != metric)
-    for key in keys:
+    for key in rule_keys(incumbent, metric, goal):
         scale = end_scale((curve_end(t.curves[key]), t.final) for t in baseline if key in t.curves)  # type: ignore[misc]
         if scale is None:
             continue
@@ -107,10 +104,16 @@ def make_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric
 SHORT_RUN = 0.8  # a run whose reports end before this fraction of the budget is much shorter than it
 
 
+def rule_keys(incumbent: list[TrustedRun], metric: str, goal: str) -> list[str]:
+    """The curves every run of the incumbent reports that a rule may follow: the metric's
+    own first; another name only as a proxy that goes the goal's way. Pure."""
+    common = [k for k in (incumbent[0].curves if incumbent else {}) if all(k in t.curves for t in incumbent)]
+    return sorted((k for k in common if k == metric or proxy_direction(k) == goal), key=lambda k: k != metric)
+
+
 def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metric: str, goal: str) -> str:
     """Why ``make_rule`` gives no rule for these runs, in words a person can act on. Pure."""
-    common = [k for k in (incumbent[0].curves if incumbent else {}) if all(k in t.curves for t in incumbent)]
-    keys = [k for k in common if k == metric or proxy_direction(k) == goal]
+    keys = rule_keys(incumbent, metric, goal)
     if not keys:
         return (f"no progress curve the rule can use in every run of the incumbent (its metric {metric}, or a "
                 f"loss-like proxy going the goal's way)")

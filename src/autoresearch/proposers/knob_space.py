@@ -21,6 +21,13 @@ _SHAPE = re.compile(r"^(input|output)_(size|dim|features|channels)$|^(num|n)_(cl
 _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test|eval)_(size|samples|examples|split|"
                        r"tokens|iters|batches|steps)$", re.IGNORECASE)
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
+_FROZEN_NAMES = (  # a knob whose name matches is frozen by default, for this reason
+    (_SEED, "a seed"),
+    (_BUDGET, "a time budget or timeout: the harness sets the budget"),
+    (_SHAPE, "a shape the data fixes: the model must match it; declare low and high to search it"),
+    (_EVAL_SET, "the evaluation set: the metric is measured on it; declare low and high to search it"),
+    (_MACHINE, "the machine a run uses, not the research; declare low and high to search it"),
+)
 
 
 @dataclass(frozen=True)
@@ -102,16 +109,9 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
         return None, "a boolean: searched only with declared choices ([proposer.knobs.space] choices = [true, false])"
     if isinstance(value, str):
         return None, "a string: searched only with declared choices ([proposer.knobs.space] choices = [...])"
-    if _SEED.search(short):
-        return None, "a seed"
-    if _BUDGET.search(short):
-        return None, "a time budget or timeout: the harness sets the budget"
-    if _SHAPE.search(short):
-        return None, "a shape the data fixes: the model must match it; declare low and high to search it"
-    if _EVAL_SET.search(short):
-        return None, "the evaluation set: the metric is measured on it; declare low and high to search it"
-    if _MACHINE.search(short):
-        return None, "the machine a run uses, not the research; declare low and high to search it"
+    why = next((reason for rx, reason in _FROZEN_NAMES if rx.search(short)), None)
+    if why is not None:
+        return None, why
     if value < 0:
         return None, "negative: declare low and high to search it"
     if value == 0:
