@@ -168,6 +168,9 @@ def test_campaign_stops_a_loser_keeps_a_winner_and_ignores_a_lying_curve(tmp_pat
     assert [rows[i]["status"] for i in range(4)] == ["keep", "discard", "keep", "discard"]
     assert rows[1]["reason"].startswith("stopped early at ") and "train_loss" in rows[1]["reason"]
     assert rows[1]["metric"] is None
+    stopped = json.loads(ledger_rows(arena, "SELECT metrics_json FROM experiments WHERE id=1")[0]["metrics_json"])
+    at = stopped["stopped_early_at"]  # how far behind the incumbent's curve it was there: 8 - 2f against 4 - 2f
+    assert stopped["stopped_behind"] == pytest.approx(4 / (4 - 2 * at), rel=1e-3)
     assert "stopped early" not in rows[3]["reason"] and rows[3]["metric"] == pytest.approx(6.5)
     assert "early stopping paused" in r.stdout + r.stderr
     assert "early stopping: 1 of 3 candidate runs stopped" in r.stdout  # the summary at the end says what it did

@@ -360,3 +360,69 @@ def test_a_trial_stopped_early_or_crashed_counts_as_the_worst_for_the_gp(directi
     only_failed = optuna.create_study(direction=direction)
     only_failed.add_trials([create_trial(params={"x": 1.0}, distributions=d, state=TrialState.FAIL)])
     assert unfinished_as_worst(only_failed) is only_failed  # no finished value to count it as
+
+
+@pytest.mark.parametrize("incumbent, gap, maximize, expected", [
+    (2.0, 0.1, False, 2.2),            # minimised: 10 % behind is 10 % above the incumbent
+    (0.8, 0.25, True, 0.6),            # maximised: below it
+    (-4.0, 0.5, False, -2.0),          # a negative metric: a share of its size
+    (2.0, -0.3, False, 2.0),           # never better than the incumbent it was behind
+    (None, 0.1, False, None),          # no incumbent's metric recorded with the proposal
+    (2.0, None, False, None),          # recorded before the gap was
+    (2.0, float("nan"), False, None),
+    (True, 0.1, False, None),
+])
+def test_where_a_run_stopped_early_would_have_ended(incumbent, gap, maximize, expected):
+    from autoresearch.proposers.knob_study import stopped_estimate
+
+    assert stopped_estimate(incumbent, gap, maximize) == (pytest.approx(expected) if expected is not None else None)
+
+
+@pytest.mark.parametrize("direction, worst", [("minimize", 3.0), ("maximize", 1.0)])
+def test_a_trial_stopped_early_counts_as_where_it_would_have_ended_where_that_is_known(direction, worst):
+    """With most candidates stopped early (the demo: 10 of 11 in a run), the worst value
+    told the GP only that each was bad, and left it with too few finished runs to start."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from autoresearch.proposers.knob_gp import estimated, unfinished_as_worst
+    from autoresearch.proposers.knob_study import IMPUTED
+
+    d = {"x": FloatDistribution(0, 1)}
+    study = optuna.create_study(direction=direction)
+    study.add_trials([create_trial(params={"x": 0.1}, distributions=d, value=1.0),
+                      create_trial(params={"x": 0.5}, distributions=d, value=3.0),
+                      create_trial(params={"x": 0.7}, distributions=d, state=TrialState.PRUNED,
+                                   intermediate_values={30: 9.0}, user_attrs={IMPUTED: 2.5}),
+                      create_trial(params={"x": 0.9}, distributions=d, state=TrialState.PRUNED,
+                                   intermediate_values={30: 9.0}),
+                      create_trial(params={"x": 1.0}, distributions=d, state=TrialState.FAIL)])
+    assert estimated(study) == 1
+    assert [t.value for t in unfinished_as_worst(study).trials] == [1.0, 3.0, 2.5, worst, worst]
+    assert [t.value for t in unfinished_as_worst(study, impute=False).trials] == [1.0, 3.0, worst, worst, worst]
+    # estimates and no finished run: the estimates are values, a crash stays a failure
+    alone = optuna.create_study(direction=direction)
+    alone.add_trials([t for t in study.trials if t.state is not TrialState.COMPLETE])
+    out = unfinished_as_worst(alone)
+    assert [(t.state, t.value) for t in out.trials] == [(TrialState.COMPLETE, 2.5), (TrialState.PRUNED, None),
+                                                       (TrialState.FAIL, None)]
+
+
+@pytest.mark.parametrize("gap, impute, model", [(True, True, True), (False, True, False), (True, False, False)])
+def test_runs_stopped_early_with_their_gap_let_the_model_propose(gap, impute, model):
+    """Four start-up proposals, each stopped early: with how far each was behind (the
+    harness's ``stopped_behind``), they count as finished runs and the model proposes next;
+    without it (a ledger recorded before), or with ``impute`` off, local moves go on."""
+    from autoresearch.proposers.knob_strategy import Policy
+
+    p = KnobsProposer(seed=0, policy=Policy(impute=impute))
+    history = [baseline()]
+    for i in range(1, 5):
+        prop = p.propose(context(history))
+        assert prop.meta["knobs"]["source"] == "local"
+        metrics = {"stopped_early_at": 0.3, **({"stopped_behind": 0.05 * i} if gap else {})}
+        history.append(Experiment(id=i, status=Status.DISCARD, description=prop.description, proposer="knobs",
+                                  parent="c0", commit=f"c{i}", meta=prop.meta, metrics=metrics))
+    nxt = p.propose(context(history)).meta["knobs"]
+    assert (nxt["arm"], nxt["source"]) == (("model", p.policy.model) if model else ("model", "local"))

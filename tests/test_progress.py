@@ -8,7 +8,7 @@ import pytest
 
 from autoresearch.config import JudgeTable
 from autoresearch.engine.early_stop import EarlyStopSettings, TrustedRun, make_rule
-from autoresearch.progress import (LineSplitter, StopRule, add_point, curve_file_for, decide, end_agrees, end_scale,
+from autoresearch.progress import (LineSplitter, StopRule, add_point, behind, curve_file_for, decide, end_agrees, end_scale,
                                    parse_progress_json, parse_progress_line, pattern_value, proxy_direction, read_curve_file,
                                    reference_band, suffix, value_at, write_curve_file)
 
@@ -187,6 +187,19 @@ def test_a_late_margin_never_above_the_margin_and_a_band_still_counts():
 ])
 def test_a_proxy_only_where_its_name_says_which_way_is_better(name, direction):
     assert proxy_direction(name) == direction
+
+
+@pytest.mark.parametrize("rule, curve, expected", [
+    (RULE, [(0.3, 9.0), (0.55, 4.2)], 0.2),     # the last point, 20 % above the band's mean there (3.5)
+    (RULE, [(0.55, 3.0)], 0.0),                 # ahead of the band: never below 0
+    (RULE, [], None),                           # no point
+    (StopRule("acc", "maximize", ((0.0, 0.5, 0.0), (1.0, 0.9, 0.0))), [(0.5, 0.63)], 0.1),  # below the mean is behind
+    (StopRule("x", "minimize", ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0))), [(0.5, 1.0)], None),    # a mean of 0: no share of it
+    (StopRule("x", "minimize", ((0.5, 1.0, 0.0), (1.0, 1.0, 0.0))), [(0.2, 2.0)], None),    # outside the reference
+    (StopRule("x", "minimize", ((0.0, -2.0, 0.0), (1.0, -2.0, 0.0))), [(0.5, -1.0)], 0.5),  # a negative mean: its size
+])
+def test_how_far_a_stopped_run_was_behind(rule, curve, expected):
+    assert behind(rule, curve) == (pytest.approx(expected) if expected is not None else None)
 
 
 def test_decide_maximize_and_reason():

@@ -303,6 +303,19 @@ def decide(rule: StopRule, curve: Sequence[tuple[float, float]]) -> Stop | None:
     return Stop(rule.key, f, v, mean, sd, rule.incumbent)
 
 
+def behind(rule: StopRule, curve: Sequence[tuple[float, float]]) -> float | None:
+    """How far the curve's last point is behind the band's mean there, relative to the
+    mean's size, in the rule's direction (0.07: 7 % worse; never below 0): what a stopped
+    run's gap was when it was stopped. None where there is no point, no band there, or a
+    mean of 0. Pure."""
+    band = rule.band(curve[-1][0]) if curve else None
+    if band is None or band[0] == 0:
+        return None
+    v, mean = curve[-1][1], band[0]
+    gap = (v - mean if rule.goal == "minimize" else mean - v) / abs(mean)
+    return max(0.0, gap) if math.isfinite(gap) else None
+
+
 def suffix(stopped_at: float) -> str:
     """What results.tsv appends to a stopped experiment's description."""
     return f"(stopped early at {percent(stopped_at)})"

@@ -128,7 +128,7 @@ class RunOutcome:
 
 # Metrics only the harness measures: a run that prints or writes one of these names does
 # not set it (``Measurement.with_harness_metrics``).
-HARNESS_METRICS = ("peak_rss_mb", "stopped_early_at")
+HARNESS_METRICS = ("peak_rss_mb", "stopped_early_at", "stopped_behind")
 
 
 @dataclass(frozen=True)

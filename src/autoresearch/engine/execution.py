@@ -22,7 +22,7 @@ from ..integrity import out_of_range
 from ..metrics import measure
 from ..protocols import Runner
 from ..records import Measurement, Purpose, RunOutcome, RunStatus
-from ..progress import curve_file_for, write_curve_file
+from ..progress import behind, curve_file_for, write_curve_file
 from ..runners.proctree import new_run_token
 from ..runners.watch import WatchSpec
 from ..runs.spec import Phase, Placement, RunSettings, RunSpec, build_run_spec, child_env, with_interpreter
@@ -254,9 +254,14 @@ class Execution:
 
     def stopped_early(self, plan: RunPlan, out: RunOutcome, hidden: Sequence[str]) -> RunResult:
         """A run the progress rule stopped: no eval, no metric; ``stopped_early_at`` among
-        its metrics (the harness's own). A readonly file it changed still makes it invalid."""
+        its metrics (the harness's own), and ``stopped_behind``, how far behind the
+        incumbent's band it then was (``progress.behind``: the knobs proposer's estimate of
+        where it would have ended). A readonly file it changed still makes it invalid."""
+        rule = plan.watch.rule if plan.watch is not None else None
+        gap = behind(rule, out.progress.get(rule.key, ())) if rule is not None else None
         m = Measurement(None, {}, problem=out.stopped_reason)
-        m = m.with_harness_metrics({"peak_rss_mb": out.peak_rss_mb, "stopped_early_at": out.stopped_early_at})
+        m = m.with_harness_metrics({"peak_rss_mb": out.peak_rss_mb, "stopped_early_at": out.stopped_early_at,
+                                    "stopped_behind": gap})
         changed = self.readonly_changes(plan.workdir, skip=hidden)
         if changed:
             return RunResult(RunStatus.INVALID, f"readonly file(s) changed during the run: {', '.join(changed)}", m,

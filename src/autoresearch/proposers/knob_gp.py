@@ -38,6 +38,8 @@ import logging
 import math
 from typing import Any, Mapping, Sequence
 
+from .knob_study import IMPUTED
+
 WARPS = (0.0, 0.5, 0.75)  # the warps chosen among (a quantile of the gaps; 0: none)
 _log = logging.getLogger(__name__)
 
@@ -65,9 +67,11 @@ def tail_warp(values: Sequence[float], quantile: float = 0.5) -> list[float] | N
     return out if all(math.isfinite(w) for w in out) else None
 
 
-def unfinished_as_worst(study: Any) -> Any:
+def unfinished_as_worst(study: Any, impute: bool = True) -> Any:
     """The study for Optuna's GP, which ignores pruned and failed trials: each trial stopped
-    early, and each that crashed, timed out or gave no metric, counts as the worst finished
+    early counts as the value it would have ended with where that is known (``impute``; its
+    user attribute ``IMPUTED``, ``knob_study.stopped_estimate``), else as the worst finished
+    value; each that crashed, timed out or gave no metric counts as the worst finished
     value. A run stopped early was clearly worse than the incumbent; without this the model
     proposed the point it had just seen stopped again. A run that crashed gave nothing to
     build on; without this the crashed corner stayed unexplored to the model (the synthetic
@@ -77,15 +81,31 @@ def unfinished_as_worst(study: Any) -> Any:
     import optuna
     from optuna.trial import TrialState, create_trial
 
-    unfinished = (TrialState.PRUNED, TrialState.FAIL)
     values = [t.value for t in study.trials if t.state is TrialState.COMPLETE]
-    if not values or not any(t.state in unfinished for t in study.trials):
+    worst = (max(values) if study.direction == optuna.study.StudyDirection.MINIMIZE else min(values)) if values else None
+
+    def value(t: Any) -> float | None:
+        if t.state not in (TrialState.PRUNED, TrialState.FAIL):
+            return None
+        return estimate(t) if impute and estimate(t) is not None else worst
+
+    if all(value(t) is None for t in study.trials):
         return study
-    worst = max(values) if study.direction == optuna.study.StudyDirection.MINIMIZE else min(values)
     out = optuna.create_study(direction=study.direction)
-    out.add_trials([create_trial(params=t.params, distributions=t.distributions, value=worst)
-                    if t.state in unfinished else t for t in study.trials])
+    out.add_trials([t if value(t) is None else create_trial(params=t.params, distributions=t.distributions, value=value(t))
+                    for t in study.trials])
     return out
+
+
+def estimated(study: Any) -> int:
+    """The study's stopped trials with an estimate of where they would have ended."""
+    return sum(1 for t in study.trials if estimate(t) is not None)
+
+
+def estimate(trial: Any) -> float | None:
+    """A stopped trial's estimate of where it would have ended (None: not known)."""
+    v = trial.user_attrs.get(IMPUTED) if trial.state.name == "PRUNED" else None
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
 def warped(study: Any, quantile: float, choose: bool = False) -> Any:

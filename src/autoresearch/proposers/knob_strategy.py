@@ -84,6 +84,7 @@ class Policy:
     surface_fit: float = 0.5   # ... where the surface's leave-one-out R² is at least this
     surface_box: float = 0.4   # ... within a box of this side around the best run
     surface_gap: float = 0.03  # ... farther than this from each finished run (the best: a tenth), unit cube
+    impute: bool = True        # a run stopped early counts, for the GP, as where it would have ended (knob_study)
 
 
 def outcomes(history: Sequence[Experiment], signature: str) -> list[tuple[str, bool | None]]:

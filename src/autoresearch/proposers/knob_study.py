@@ -13,10 +13,17 @@ from ..records import Experiment, Status
 from .knob_space import Space
 
 
+IMPUTED = "imputed"  # a stopped trial's user attribute: where it would have ended (``stopped_estimate``)
+
+
 def ledger_trials(history: Sequence[Experiment], spaces: Mapping[str, Space], dists: Mapping[str, Any],
-                  current: Mapping[str, Any], signature: str, incumbent_metric: float | None) -> list[Any]:
+                  current: Mapping[str, Any], signature: str, incumbent_metric: float | None,
+                  maximize: bool = False) -> list[Any]:
     """Optuna trials from the ledger's history: every knobs experiment on the same code,
-    the incumbents they started from (the baseline among them), and the incumbent now."""
+    the incumbents they started from (the baseline among them), and the incumbent now. A
+    run stopped early is a pruned trial, with its curve as intermediate values and, where
+    known, the value it would have ended with (``stopped_estimate``, user attribute
+    ``IMPUTED``)."""
     from optuna.trial import TrialState, create_trial
 
     out: list[Any] = []
@@ -31,8 +38,9 @@ def ledger_trials(history: Sequence[Experiment], spaces: Mapping[str, Space], di
             return
         seen.add(key)
         if pruned is not None:  # stopped early: Optuna's own notion, with its intermediate values
+            attrs = {IMPUTED: value} if value is not None else {}
             out.append(create_trial(params=vector, distributions=dict(dists), state=TrialState.PRUNED,
-                                    intermediate_values=dict(pruned)))
+                                    intermediate_values=dict(pruned), user_attrs=attrs))
         elif value is not None and math.isfinite(value):
             out.append(create_trial(params=vector, distributions=dict(dists), value=value))
         else:
@@ -46,7 +54,8 @@ def ledger_trials(history: Sequence[Experiment], spaces: Mapping[str, Space], di
         if parent.get("metric") is not None:
             add(parent.get("params", {}), parent["metric"])
         if e.status is Status.DISCARD and "stopped_early_at" in e.metrics:
-            add(stored["params"], None, pruned=intermediate_values(e.curves, e.log_path))
+            add(stored["params"], stopped_estimate(parent.get("metric"), e.metrics.get("stopped_behind"), maximize),
+                pruned=intermediate_values(e.curves, e.log_path))
         elif e.status in (Status.KEEP, Status.DISCARD) and e.metric is not None:
             add(stored["params"], e.metric)
         elif e.status in (Status.CRASH, Status.TIMEOUT, Status.INVALID) and not e.never_ran:
@@ -54,6 +63,17 @@ def ledger_trials(history: Sequence[Experiment], spaces: Mapping[str, Space], di
     if incumbent_metric is not None:
         add({nm: spaces[nm].to_param(current[nm]) for nm in spaces}, incumbent_metric)
     return out
+
+
+def stopped_estimate(incumbent: Any, behind: Any, maximize: bool) -> float | None:
+    """Where a run stopped early would have ended: its incumbent's metric, worse by the
+    share it was behind the incumbent's curve when stopped (``progress.behind``). A guess
+    that the gap holds; the model learns from it how bad a region is, where the worst value
+    said only that it was bad. None where either is unknown. Pure."""
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (incumbent, behind)):
+        return None
+    worse = max(0.0, float(behind)) * abs(float(incumbent))
+    return float(incumbent) - worse if maximize else float(incumbent) + worse
 
 
 def pending_points(history: Sequence[Experiment], signature: str) -> set[tuple]:

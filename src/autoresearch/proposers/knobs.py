@@ -62,7 +62,7 @@ from ..records import Experiment, Goal, Proposal
 from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
-from .knob_gp import evidence_available, unfinished_as_worst, warped
+from .knob_gp import estimated, evidence_available, unfinished_as_worst, warped
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
 from .knob_quad import surface_point
 from .knob_study import ledger_trials, pending_points
@@ -242,7 +242,8 @@ class KnobsProposer:
         spaces, current = self._spaces(context.history, knobs, inferred)
         study = optuna.create_study(direction="minimize" if context.goal is Goal.MINIMIZE else "maximize")
         dists = {n: s.distribution() for n, s in spaces.items()}
-        trials = ledger_trials(context.history, spaces, dists, current, signature, context.incumbent_metric)
+        trials = ledger_trials(context.history, spaces, dists, current, signature, context.incumbent_metric,
+                               maximize=context.goal is Goal.MAXIMIZE)
         study.add_trials(trials)
         # tried, and still waiting or running (pipelined, or other slots): taken already
         in_flight = pending_points(context.history, signature)
@@ -300,10 +301,11 @@ class KnobsProposer:
             found = self._sample(study, dists, knobs, spaces, current, n, taken,
                                  self.sampler, self.changes_per_trial, self.startup_trials)
             return None if found is None else (*found, self.sampler)
-        complete = _finished(study)
+        complete = _finished(study) + (estimated(study) if self.policy.impute else 0)
         # a model that keeps proposing tried points has converged: local moves instead; and one
         # with fewer finished trials than its start-up would draw uniformly over every knob
-        # (pruned, failed and in-flight trials do not count): local moves until it has them;
+        # (failed and in-flight trials do not count, nor pruned ones but for those with an
+        # estimate of where they would have ended): local moves until it has them;
         # except over a declared box (GLOBAL), where that uniform start is the point
         if arm == GLOBAL or (arm == "model" and complete >= self.policy.startup):
             if self.policy.surface > 0 and n % self.policy.surface == 0:
@@ -345,13 +347,14 @@ class KnobsProposer:
         """Ask the sampler (at most ``changes_per_trial`` knobs move; 0: all) for an untried
         point, brought within a box of side ``region`` around the incumbent where given; a
         GP sees the study through ``knob_gp`` (its values warped where ``warp``, or by the
-        warp its evidence chooses where ``choose_warp``; runs stopped early or crashed as the
-        worst value, which do not count towards its ``startup_trials``)."""
+        warp its evidence chooses where ``choose_warp``; runs stopped early as where they
+        would have ended where that is known, and they count towards its ``startup_trials``;
+        other runs stopped early, and crashes, as the worst value, which do not)."""
         import optuna
 
         if sampler == "gp":
-            seen = unfinished_as_worst(study)
-            startup_trials += _finished(seen) - _finished(study)
+            seen = unfinished_as_worst(study, self.policy.impute)
+            startup_trials += _finished(seen) - _finished(study) - (estimated(study) if self.policy.impute else 0)
             study = warped(seen, warp, choose=choose_warp)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
