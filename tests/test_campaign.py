@@ -305,6 +305,8 @@ def test_baseline_timeout(arena, tmp_path):
         ("untracked", [], "uncommitted changes (notes.txt)"),
         ("badcmd", [], "'definitely-not-a-command' is not on the PATH"),
         ("missing-editable", ["--editable", "model.py"], "not in commit"),
+        ("typo-editable", ["--editable", "trian.py"], "trian.py (did you mean train.py?)"),
+        ("typo-editable-knobs", ["--editable", "trian.py", "--proposer", "knobs"], "trian.py (did you mean train.py?)"),
         ("missing-editable-knobs", ["--editable", "model.py", "--proposer", "knobs"],
          "editable file(s) not found in"),
         ("missing-readonly", ["--readonly", "data.py"], "data.py"),

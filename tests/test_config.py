@@ -159,3 +159,16 @@ def test_a_misspelt_key_gets_the_closest_one(loc, hint):
     from autoresearch.config_hints import close_key
 
     assert close_key(Config, loc) == hint
+
+
+@pytest.mark.parametrize("missing, present, said", [
+    (["train.py"], ["src/train.py", "README.md"], "train.py (did you mean src/train.py?)"),   # the same name in a folder
+    (["trian.py"], ["train.py", "prepare.py"], "trian.py (did you mean train.py?)"),          # a typo
+    (["src/modle.py", "x.py"], ["src/model.py"], "src/modle.py (did you mean src/model.py?), x.py"),
+    (["model.py"], ["train.py", "prepare.py"], "model.py"),                                    # nothing near
+    (["train.py"], [], "train.py"),
+])
+def test_a_missing_path_gets_the_nearest_file(missing, present, said):
+    from autoresearch.config_hints import close_paths
+
+    assert close_paths(missing, present) == said

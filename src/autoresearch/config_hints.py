@@ -1,5 +1,5 @@
-"""Did-you-mean hints for misspelt config keys, and what a command-line override of the
-target metric means for the file's pattern. Pure (``repattern_metric`` changes the table
+"""Did-you-mean hints for misspelt config keys and paths, and what a command-line override
+of the target metric means for the file's pattern. Pure (``repattern_metric`` changes the table
 it is given)."""
 
 from __future__ import annotations
@@ -51,3 +51,17 @@ def repattern_metric(raw: dict[str, Any], written_for: str | None, source: str) 
     return (f"the [metric] pattern in {source} was written for {written_for}, so it reads {written_for} (a secondary "
             f"metric), not {target}; {target} is read as `{target}: <number>` lines or a JSON result. Give its own "
             f"with --set metric.pattern='...' (one capture group)")
+
+
+def close_paths(missing: typing.Sequence[str], present: typing.Iterable[str]) -> str:
+    """`` (did you mean src/train.py?)`` after each path in ``missing`` that has a near
+    one in ``present``: the same file name in another folder, else a close spelling;
+    ``missing`` joined by commas. Pure."""
+    files = sorted(set(present))
+    out = []
+    for p in missing:
+        name = p.rsplit("/", 1)[-1]
+        same = [f for f in files if f.rsplit("/", 1)[-1] == name]
+        near = same[:1] or difflib.get_close_matches(p, files, 1, 0.75)
+        out.append(f"{p} (did you mean {near[0]}?)" if near else p)
+    return ", ".join(out)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Sequence
 
 from ..config import Config
+from ..config_hints import close_paths
 from ..errors import ArenaError, CampaignLockedError, ConfigError
 from ..records import Status
 from ..store.ledger import Campaign, Ledger
@@ -151,7 +152,8 @@ def check_arena_files(workspace: Workspace, config: Config, commit: str) -> None
         on_disk = [p for p in missing if (workspace.arena / p).is_file()]
         hint = (f" {', '.join(on_disk)} exist(s) on disk but not in the commit: git add and commit them." if on_disk
                 else " Fix the [arena] lists in the config, or create and commit the files.")
-        raise ArenaError(f"files named in the config are not in commit {commit[:7]}: {', '.join(missing)}.{hint}")
+        named = close_paths(missing, workspace.paths(commit)) if not on_disk else ", ".join(missing)
+        raise ArenaError(f"files named in the config are not in commit {commit[:7]}: {named}.{hint}")
 
 
 def refuse_bare(directory: Path) -> None:

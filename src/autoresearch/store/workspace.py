@@ -163,6 +163,10 @@ class Workspace:
             out[p] = entry
         return out
 
+    def paths(self, commit: str) -> list[str]:
+        """The arena-relative paths of the files at ``commit``."""
+        return [k[len(self.prefix):] for k in self._flat(commit) if k.startswith(self.prefix)]
+
     def tree_blobs(self, commit: str, paths: Iterable[str]) -> dict[str, str | None]:
         """Blob id of each arena-relative path at ``commit`` (None where absent or not a file)."""
         return {p: (e.sha if e is not None and e.mode in ("100644", "100755") else None)
