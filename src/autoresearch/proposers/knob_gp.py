@@ -1,9 +1,13 @@
 """What Optuna's GP sees of the study, in the knobs proposer.
 
-- **Runs stopped early, and runs that crashed** (or timed out, or gave no metric) count as
-  the worst finished value (``unfinished_as_worst``): Optuna's GP ignores pruned and failed
-  trials, and without this it proposed the point it had just seen stopped early, or crash,
-  again.
+- **Runs stopped early** count as where they would have ended (their incumbent's value,
+  worse by the share their curve was behind when stopped: ``knob_study.stopped_estimate``),
+  **runs that crashed** (or timed out, or gave no metric), and runs stopped before that
+  share was recorded, as the worst finished value (``unfinished_as_worst``): Optuna's GP
+  ignores pruned and failed trials, and without this it proposed the point it had just seen
+  stopped early, or crash, again. With the estimate, the demo's GP learns how bad each
+  stopped region was (36 % behind at 15 % of the budget, or 4 %), and the model starts
+  after 4 runs even where most are stopped (BENCHMARKS.md).
 - **Finished values, in the default strategy** (``sampler = "auto"``), are warped
   (``tail_warp``): the GP sees ``log(1 + (value - best) / s)``, where ``s`` is the median
   of the gaps ``value - best`` over the finished values (the best's own zero included;
@@ -16,9 +20,8 @@
   suites (Rosenbrock f8: 265.5 to 120.6; plain TPE 527.7). Plain log warps
   (``log(value - best)``) and rank warps were measured much worse on the sphere: they
   spend the model's resolution on differences that do not matter.
-- Runs stopped early enter the scale as the worst value. Where many stop early (the demo:
-  15 of 33), ``s`` grows towards the largest gap and the warp is milder; the demo was
-  measured so. Where half the values tie at the best the median gap gives no scale: no
+- Runs stopped early enter the scale with their estimates (those without one as the worst
+  value). Where half the values tie at the best the median gap gives no scale: no
   warp at that quantile (the upper quartile's may still apply).
 - **Which warp** (``chosen_warp``): no single scale suited every landscape (BENCHMARKS.md:
   a milder warp won on a narrow 2-D valley and lost on Rosenbrock). So each time the GP is

@@ -23,7 +23,8 @@ How trials are made and remembered (the ledger is the truth):
 - Every proposal is rebuilt from the history it is given: the baseline and every earlier
   knobs experiment become Optuna trials (keep/discard with their metric as COMPLETE;
   crash, timeout and invalid as FAIL; a discard stopped early as PRUNED, with its progress
-  curve as intermediate values), then the sampler, seeded with ``seed + number of
+  curve as intermediate values and an estimate of where it would have ended,
+  ``knob_study.stopped_estimate``), then the sampler, seeded with ``seed + number of
   trials``, is asked for the next one. Nothing lives only in memory, so a resumed campaign
   proposes exactly what an uninterrupted one would.
 - The default ``sampler = "auto"`` is the portfolio of ``knob_strategy``: small moves of
