@@ -20,7 +20,7 @@ from ..config_hints import close_paths
 from ..errors import ArenaError, CampaignLockedError, ConfigError
 from ..records import Status
 from ..store.ledger import Campaign, Ledger
-from ..store.workspace import Workspace
+from ..store.workspace import Workspace, arena_paths
 from .journal import Reconciled, continue_campaign, create_campaign, reconcile, restart_campaign
 
 LEDGER_FILE = "ledger.sqlite"
@@ -152,7 +152,7 @@ def check_arena_files(workspace: Workspace, config: Config, commit: str) -> None
         on_disk = [p for p in missing if (workspace.arena / p).is_file()]
         hint = (f" {', '.join(on_disk)} exist(s) on disk but not in the commit: git add and commit them." if on_disk
                 else " Fix the [arena] lists in the config, or create and commit the files.")
-        named = close_paths(missing, workspace.paths(commit)) if not on_disk else ", ".join(missing)
+        named = close_paths(missing, arena_paths(workspace, commit)) if not on_disk else ", ".join(missing)
         raise ArenaError(f"files named in the config are not in commit {commit[:7]}: {named}.{hint}")
 
 

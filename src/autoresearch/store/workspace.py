@@ -40,6 +40,11 @@ def commit_present(ws: "Workspace", sha: str) -> bool:
         return False
 
 
+def arena_paths(ws: "Workspace", commit: str) -> list[str]:
+    """The arena-relative paths of the files at ``commit``."""
+    return [k[len(ws.prefix):] for k in ws._flat(commit) if k.startswith(ws.prefix)]
+
+
 def attribute_files(ws: "Workspace") -> list[str]:
     """Repository-relative paths of the ``.gitattributes`` files in HEAD's tree."""
     return [p for p in ws._flat(ws.head()) if p.rsplit("/", 1)[-1] == ".gitattributes"]
@@ -162,10 +167,6 @@ class Workspace:
                 entry = TreeEntry(MODE_TREE, p.rsplit("/", 1)[-1], "")
             out[p] = entry
         return out
-
-    def paths(self, commit: str) -> list[str]:
-        """The arena-relative paths of the files at ``commit``."""
-        return [k[len(self.prefix):] for k in self._flat(commit) if k.startswith(self.prefix)]
 
     def tree_blobs(self, commit: str, paths: Iterable[str]) -> dict[str, str | None]:
         """Blob id of each arena-relative path at ``commit`` (None where absent or not a file)."""
