@@ -356,6 +356,17 @@ def test_clear_errors_before_the_campaign_starts(tmp_path, setup, args, message)
         assert git(arena, "branch", "--list", "autoresearch/*") == ""
 
 
+def test_where_most_candidates_crash_the_same_way_the_summary_says_so(arena, tmp_path):
+    props = proposals_file(tmp_path, [{"description": f"dropout {v}", "edits": [DROPOUT(old, v)]}
+                                      for old, v in ((0.3, -0.5), (0.3, 0.2), (0.2, -0.6), (0.2, -0.7))])
+    r = run_cli("run", arena, "--tag", "t", "--proposals", props, "--max-experiments", "10")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert statuses(arena) == [(0, "keep"), (1, "crash"), (2, "keep"), (3, "crash"), (4, "crash")]
+    said = "3 of 4 candidates crashed or timed out, 3 of them the same way (#1, #3, #4)"
+    assert said in " ".join(r.stdout.split()) and "DROPOUT must be in [0, 1)" in r.stdout
+    assert said in " ".join(run_cli("status", arena, "--tag", "t").stdout.split())
+
+
 def test_dirty_tree_allowed_with_flag_runs_from_head(arena, tmp_path):
     (arena / "notes.txt").write_text("scratch")
     props = proposals_file(tmp_path, [{"description": "lower lr", "edits": [LR(0.01, 0.003)]}])

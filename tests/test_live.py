@@ -21,7 +21,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from autoresearch.cli_views import against_baseline, early_stop_summary
+from autoresearch.cli_views import against_baseline, crash_summary, early_stop_summary
 from autoresearch.console import LiveReporter, LiveState, Running, duration, phase_label, versus_best
 from autoresearch.events import Event, EventKind, Limits
 from autoresearch.judge import better_or_worse
@@ -115,6 +115,35 @@ def _listed(runs: list[tuple[int, dict]]) -> list[dict]:
 ])
 def test_the_summary_says_what_early_stopping_saved(runs, text):
     assert early_stop_summary(_listed(runs)) == text
+
+
+SHAPES = "the run exited with code 1: RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x{} and 64x64)"
+ADVICE = (". The proposals break the run: read a crashed run's log (its path is in `autoresearch status --json`), "
+          "then fix the code, or keep the setting that breaks it out of the search ([proposer.knobs] freeze = "
+          "[\"NAME\"], or a narrower [proposer.knobs.space])")
+
+
+def _exps(*rows):
+    return [{"id": 0, "status": "keep", "reason": "baseline"}] + [
+        {"id": i, "status": st, "reason": why} for i, (st, why) in enumerate(rows, start=1)]
+
+
+@pytest.mark.parametrize("exps, text", [
+    # three of four the same way but for a number (the newcomer's trial: input_size moved, 11 of 11 crashed)
+    (_exps(("crash", SHAPES.format(12)), ("discard", "worse"), ("crash", SHAPES.format(96)), ("crash", SHAPES.format(7))),
+     "3 of 4 candidates crashed or timed out, 3 of them the same way (#1, #3, #4): " + SHAPES.format(7) + ADVICE),
+    # each a different way: no commonest one to show
+    (_exps(("crash", "the run exited with code 1: KeyError: 'x'"), ("timeout", "killed at the 60 s timeout"),
+           ("crash", "killed by the memory limit of 512 MB ([runner.limits] memory_mb)")),
+     "3 of 3 candidates crashed or timed out" + ADVICE),
+    # half: not most
+    (_exps(("crash", SHAPES.format(1)), ("crash", SHAPES.format(2)), ("crash", SHAPES.format(3)),
+           ("discard", "worse"), ("keep", "better"), ("invalid", "duplicate")), None),
+    (_exps(("crash", SHAPES.format(1)), ("crash", SHAPES.format(2))), None),                     # too few to tell
+    (_exps(("crash", SHAPES.format(1)), ("crash", SHAPES.format(2)), ("running", ""), ("interrupted", "")), None),
+])
+def test_the_summary_says_when_most_candidates_crashed_and_how(exps, text):
+    assert crash_summary(exps) == text
 
 
 @pytest.mark.parametrize("seconds, text", [(0.04, "0.0s"), (2.34, "2.3s"), (12.4, "12s"), (65, "1m05s"),

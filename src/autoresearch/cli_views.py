@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from .config import Config
 from .records import Goal, Status
 
 ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summary says what to change
+MOSTLY_CRASHED = 3  # candidates, more than half of them crashed or timed out, from which the summary says so
 
 
 def print_config(console: Console, config: Config, source: str, overrides: dict[str, Any]) -> None:
@@ -59,9 +62,9 @@ def print_summary(console: Console, arena: Path, tag: str) -> None:
     if best is not None and baseline is not None:
         console.print(f"best {campaign.metric}: {fmt(best.metric)} at {(best.commit or '')[:7]} "
                       f"(#{best.id}; {against_baseline(best.metric, baseline.metric, goal)})")  # type: ignore[arg-type]
-    stopping = early_stop_summary(listed)
-    if stopping:
-        console.print(stopping, markup=False)
+    for line in (early_stop_summary(listed), crash_summary(listed)):
+        if line:
+            console.print(line, markup=False)
     console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
 
 
@@ -101,6 +104,26 @@ def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
     return text
 
 
+def crash_summary(experiments: list[dict[str, Any]]) -> str | None:
+    """Where more than half of a campaign's finished candidates (at least
+    ``MOSTLY_CRASHED``) crashed or timed out: how many, the commonest way (reasons the same
+    but for their numbers: a shape, a size), and what to do. None otherwise. Pure."""
+    done = [e for e in experiments if e["id"] > 0 and e["status"] in ("keep", "discard", "crash", "timeout", "invalid")]
+    failed = [e for e in done if e["status"] in ("crash", "timeout")]
+    if len(failed) < MOSTLY_CRASHED or 2 * len(failed) <= len(done):
+        return None
+    shape = lambda e: re.sub(r"\d+(?:\.\d+)?", "#", " ".join(str(e.get("reason") or "").split())[:200])  # noqa: E731
+    way, n = Counter(shape(e) for e in failed).most_common(1)[0]
+    same = [e for e in failed if shape(e) == way]
+    text = f"{len(failed)} of {len(done)} candidates crashed or timed out"
+    if n >= 2 and way:
+        ids = ", ".join(f"#{e['id']}" for e in same[:6]) + (", ..." if n > 6 else "")
+        text += f", {n} of them the same way ({ids}): {' '.join(str(same[-1]['reason']).split())[:160]}"
+    return (text + ". The proposals break the run: read a crashed run's log (its path is in `autoresearch status "
+            "--json`), then fix the code, or keep the setting that breaks it out of the search ([proposer.knobs] "
+            "freeze = [\"NAME\"], or a narrower [proposer.knobs.space])")
+
+
 def against_baseline(value: float, baseline: float, goal: Goal) -> str:
     """"0.1367 (9.33 %) better than the baseline 1.465557": the judge's words for a change
     (``judge.better_or_worse``), never a bare signed number."""
@@ -138,9 +161,9 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
                       + (f"; {against_baseline(b['metric'], c['baseline'], Goal(c['goal']))}"
                          if c.get("baseline") is not None and b.get("metric") is not None else ""))
-    stopping = early_stop_summary(exps)
-    if stopping:
-        console.print(stopping, markup=False)
+    for line in (early_stop_summary(exps), crash_summary(exps)):
+        if line:
+            console.print(line, markup=False)
     table = Table(show_edge=False, pad_edge=False)
     with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
     cols = ["#", "status", c["metric"]] + (["± se", "runs", "p"] if with_stats else []) + ["commit", "description"]
