@@ -167,6 +167,8 @@ def test_a_misspelt_key_gets_the_closest_one(loc, hint):
     (["src/modle.py", "x.py"], ["src/model.py"], "src/modle.py (did you mean src/model.py?), x.py"),
     (["model.py"], ["train.py", "prepare.py"], "model.py"),                                    # nothing near
     (["train.py"], [], "train.py"),
+    (["train.py"], ["old/attic/train.py", "src/train.py"], "train.py (did you mean src/train.py?)"),  # the shallowest
+    (["train.py"], ["train.py"], "train.py"),  # tracked but gone from the disk: not itself
 ])
 def test_a_missing_path_gets_the_nearest_file(missing, present, said):
     from autoresearch.config_hints import close_paths

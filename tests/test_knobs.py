@@ -367,6 +367,8 @@ def test_a_trial_stopped_early_or_crashed_counts_as_the_worst_for_the_gp(directi
     (0.8, 0.25, True, 0.6),            # maximised: below it
     (-4.0, 0.5, False, -2.0),          # a negative metric: a share of its size
     (2.0, -0.3, False, 2.0),           # never better than the incumbent it was behind
+    (2.0, 13.0, False, 4.0),           # a diverged run: at most MAX_BEHIND (1) worse
+    (0.0, 0.3, False, None),           # no share of 0 is worse: the worst value instead
     (None, 0.1, False, None),          # no incumbent's metric recorded with the proposal
     (2.0, None, False, None),          # recorded before the gap was
     (2.0, float("nan"), False, None),
@@ -409,20 +411,66 @@ def test_a_trial_stopped_early_counts_as_where_it_would_have_ended_where_that_is
                                                        (TrialState.FAIL, None)]
 
 
-@pytest.mark.parametrize("gap, impute, model", [(True, True, True), (False, True, False), (True, False, False)])
-def test_runs_stopped_early_with_their_gap_let_the_model_propose(gap, impute, model):
-    """Four start-up proposals, each stopped early: with how far each was behind (the
-    harness's ``stopped_behind``), they count as finished runs and the model proposes next;
-    without it (a ledger recorded before), or with ``impute`` off, local moves go on."""
+def test_tpe_does_not_count_the_estimates_it_does_not_see():
+    """TPE (the model where torch is missing) reads a pruned trial itself, not its estimate:
+    the estimates do not start it, and it is not labelled as modelling while it draws at random."""
     from autoresearch.proposers.knob_strategy import Policy
 
-    p = KnobsProposer(seed=0, policy=Policy(impute=impute))
+    p = KnobsProposer(seed=0, policy=Policy(model="tpe"))
     history = [baseline()]
     for i in range(1, 5):
         prop = p.propose(context(history))
+        history.append(Experiment(id=i, status=Status.DISCARD, description=prop.description, proposer="knobs",
+                                  parent="c0", commit=f"c{i}", meta=prop.meta,
+                                  metrics={"stopped_early_at": 0.3, "stopped_behind": 0.1 * i}))
+    assert p.propose(context(history)).meta["knobs"]["source"] == "local"  # 1 finished run: the model waits
+
+
+@pytest.mark.parametrize("gap, impute, model", [(True, True, True), (False, True, False), (True, False, False)])
+@pytest.mark.parametrize("goal", [Goal.MINIMIZE, Goal.MAXIMIZE])
+def test_runs_stopped_early_with_their_gap_let_the_model_propose(monkeypatch, gap, impute, model, goal):
+    """Four start-up proposals, each stopped early: with how far each was behind (the
+    harness's ``stopped_behind``), they count as finished runs and the model proposes next,
+    fitted to them (the GP's own start-up counts them: it models, not draws at random), each
+    worse than the incumbent in the campaign's direction; without it (a ledger recorded
+    before), or with ``impute`` off, local moves go on."""
+    import autoresearch.proposers.knobs as knobs_module
+    from autoresearch.proposers.knob_strategy import Policy
+
+    seen: list[tuple[int, list[float]]] = []  # the GP's start-up, and the values of the study it was asked with
+    real_make, real_ask = knobs_module.make_sampler, None
+
+    def spy_make(name, seed, startup):
+        sampler = real_make(name, seed, startup)
+        seen.append((startup, []))
+        return sampler
+
+    monkeypatch.setattr(knobs_module, "make_sampler", spy_make)
+    import optuna
+    real_ask = optuna.Study.ask
+
+    def spy_ask(study, *a, **k):
+        if seen and not seen[-1][1]:
+            seen[-1][1].extend(t.value for t in study.trials if t.state.name == "COMPLETE")
+        return real_ask(study, *a, **k)
+
+    monkeypatch.setattr(optuna.Study, "ask", spy_ask)
+    p = KnobsProposer(seed=0, policy=Policy(impute=impute))
+    ctx = lambda h: dataclasses.replace(context(h), goal=goal)  # noqa: E731
+    history = [baseline()]
+    for i in range(1, 5):
+        prop = p.propose(ctx(history))
         assert prop.meta["knobs"]["source"] == "local"
-        metrics = {"stopped_early_at": 0.3, **({"stopped_behind": 0.05 * i} if gap else {})}
+        metrics = {"stopped_early_at": 0.3, **({"stopped_behind": 0.1 * i} if gap else {})}
         history.append(Experiment(id=i, status=Status.DISCARD, description=prop.description, proposer="knobs",
                                   parent="c0", commit=f"c{i}", meta=prop.meta, metrics=metrics))
-    nxt = p.propose(context(history)).meta["knobs"]
+    seen.clear()
+    nxt = p.propose(ctx(history)).meta["knobs"]
     assert (nxt["arm"], nxt["source"]) == (("model", p.policy.model) if model else ("model", "local"))
+    if model and p.policy.model == "gp":
+        startup, values = seen[0]
+        assert startup == p.policy.startup  # the estimates count towards it: 5 finished, the GP models
+        sign = 1 if goal is Goal.MINIMIZE else -1
+        expect = [1.5] + [1.5 + sign * 0.15 * i for i in range(1, 5)]  # worse by 10 %, 20 %, ... of 1.5
+        assert len(values) == 5  # the incumbent and the four estimates, warped (a monotone map)
+        assert sorted(range(5), key=lambda j: sign * values[j]) == sorted(range(5), key=lambda j: sign * expect[j])

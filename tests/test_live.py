@@ -118,9 +118,10 @@ def test_the_summary_says_what_early_stopping_saved(runs, text):
 
 
 SHAPES = "the run exited with code 1: RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x{} and 64x64)"
-ADVICE = (". The proposals break the run: read a crashed run's log (its path is in `autoresearch status --json`), "
-          "then fix the code, or keep the setting that breaks it out of the search ([proposer.knobs] freeze = "
-          "[\"NAME\"], or a narrower [proposer.knobs.space])")
+ADVICE = (". Read a failed run's log (its path is in `autoresearch status --json`), then fix what fails: the code, "
+          "the budget or timeout where runs time out, or, with the knobs proposer, keep the setting that breaks the "
+          "run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower [proposer.knobs.space])")
+SEGV = "the run killed by signal 11: Segmentation fault at 0x{}"
 
 
 def _exps(*rows):
@@ -132,6 +133,9 @@ def _exps(*rows):
     # three of four the same way but for a number (the newcomer's trial: input_size moved, 11 of 11 crashed)
     (_exps(("crash", SHAPES.format(12)), ("discard", "worse"), ("crash", SHAPES.format(96)), ("crash", SHAPES.format(7))),
      "3 of 4 candidates crashed or timed out, 3 of them the same way (#1, #3, #4): " + SHAPES.format(7) + ADVICE),
+    # the same but for an address
+    (_exps(("crash", SEGV.format("7f3a")), ("crash", SEGV.format("55e0c1")), ("crash", SEGV.format("ff"))),
+     "3 of 3 candidates crashed or timed out, 3 of them the same way (#1, #2, #3): " + SEGV.format("ff") + ADVICE),
     # each a different way: no commonest one to show
     (_exps(("crash", "the run exited with code 1: KeyError: 'x'"), ("timeout", "killed at the 60 s timeout"),
            ("crash", "killed by the memory limit of 512 MB ([runner.limits] memory_mb)")),

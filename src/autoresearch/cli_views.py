@@ -112,16 +112,17 @@ def crash_summary(experiments: list[dict[str, Any]]) -> str | None:
     failed = [e for e in done if e["status"] in ("crash", "timeout")]
     if len(failed) < MOSTLY_CRASHED or 2 * len(failed) <= len(done):
         return None
-    shape = lambda e: re.sub(r"\d+(?:\.\d+)?", "#", " ".join(str(e.get("reason") or "").split())[:200])  # noqa: E731
+    shape = lambda e: re.sub(r"0x[0-9a-fA-F]+|\d+(?:\.\d+)?", "#", " ".join(str(e.get("reason") or "").split())[:200])  # noqa: E731
     way, n = Counter(shape(e) for e in failed).most_common(1)[0]
     same = [e for e in failed if shape(e) == way]
     text = f"{len(failed)} of {len(done)} candidates crashed or timed out"
     if n >= 2 and way:
         ids = ", ".join(f"#{e['id']}" for e in same[:6]) + (", ..." if n > 6 else "")
         text += f", {n} of them the same way ({ids}): {' '.join(str(same[-1]['reason']).split())[:160]}"
-    return (text + ". The proposals break the run: read a crashed run's log (its path is in `autoresearch status "
-            "--json`), then fix the code, or keep the setting that breaks it out of the search ([proposer.knobs] "
-            "freeze = [\"NAME\"], or a narrower [proposer.knobs.space])")
+    return (text + ". Read a failed run's log (its path is in `autoresearch status --json`), then fix what fails: "
+            "the code, the budget or timeout where runs time out, or, with the knobs proposer, keep the setting "
+            "that breaks the run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower "
+            "[proposer.knobs.space])")
 
 
 def against_baseline(value: float, baseline: float, goal: Goal) -> str:

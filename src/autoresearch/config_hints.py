@@ -55,9 +55,10 @@ def repattern_metric(raw: dict[str, Any], written_for: str | None, source: str) 
 
 def close_paths(missing: typing.Sequence[str], present: typing.Iterable[str]) -> str:
     """`` (did you mean src/train.py?)`` after each path in ``missing`` that has a near
-    one in ``present``: the same file name in another folder, else a close spelling;
+    one in ``present``: the same file name in another folder (the shallowest), else a
+    close spelling;
     ``missing`` joined by commas. Pure."""
-    files = sorted(set(present))
+    files = sorted(set(present) - set(missing), key=lambda f: (f.count("/"), f))  # the shallowest first
     out = []
     for p in missing:
         name = p.rsplit("/", 1)[-1]

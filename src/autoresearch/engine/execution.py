@@ -257,8 +257,10 @@ class Execution:
         its metrics (the harness's own), and ``stopped_behind``, how far behind the
         incumbent's band it then was (``progress.behind``: the knobs proposer's estimate of
         where it would have ended). A readonly file it changed still makes it invalid."""
-        rule = plan.watch.rule if plan.watch is not None else None
-        gap = behind(rule, out.progress.get(rule.key, ())) if rule is not None else None
+        rule, at = (plan.watch.rule if plan.watch is not None else None), out.stopped_early_at
+        # its curve up to the point the rule stopped it at (points reported while it was killed come after)
+        upto = [p for p in out.progress.get(rule.key, ()) if at is None or p[0] <= at] if rule is not None else []
+        gap = behind(rule, upto) if rule is not None else None
         m = Measurement(None, {}, problem=out.stopped_reason)
         m = m.with_harness_metrics({"peak_rss_mb": out.peak_rss_mb, "stopped_early_at": out.stopped_early_at,
                                     "stopped_behind": gap})

@@ -302,11 +302,11 @@ class KnobsProposer:
             found = self._sample(study, dists, knobs, spaces, current, n, taken,
                                  self.sampler, self.changes_per_trial, self.startup_trials)
             return None if found is None else (*found, self.sampler)
-        complete = _finished(study) + (estimated(study) if self.policy.impute else 0)
+        complete = _finished(study) + (estimated(study) if self.policy.impute and self.policy.model == "gp" else 0)
         # a model that keeps proposing tried points has converged: local moves instead; and one
         # with fewer finished trials than its start-up would draw uniformly over every knob
-        # (failed and in-flight trials do not count, nor pruned ones but for those with an
-        # estimate of where they would have ended): local moves until it has them;
+        # (failed and in-flight trials do not count, nor pruned ones but, for the GP, those with
+        # an estimate of where they would have ended): local moves until it has them;
         # except over a declared box (GLOBAL), where that uniform start is the point
         if arm == GLOBAL or (arm == "model" and complete >= self.policy.startup):
             if self.policy.surface > 0 and n % self.policy.surface == 0:
