@@ -27,8 +27,8 @@ After the start-up the model proposes; a model that proposes a point tried alrea
 converged, and a local move is made instead. Once the finished runs outnumber a full
 quadratic's coefficients in the knobs, every ``surface``-th model proposal (on either arm,
 ``global`` too) is the minimum of the quadratic response surface through them
-(``knob_quad``), where that surface predicts the runs left out of its fit; elsewhere, and
-where its minimum was tried already, the model's. With ``patience`` > 0 (3 until 2026-12-03),
+(``knob_quad``), unless its fit is degenerate; elsewhere, and where its minimum was tried
+already, the model's. With ``patience`` > 0 (3 until 2026-12-03),
 that many model proposals in a row without a keep hand over to local moves, and as many
 local ones hand back. Not by default: with observation noise a lucky incumbent makes every
 proposal a "miss", and the hand-over spent half the budget on small moves around that lucky
@@ -81,7 +81,7 @@ class Policy:
     model_length: float = 0.5  # the side of the box around the incumbent the model proposes in, at first; 1: no box
     full_reach: float = 2.0    # finished runs per knob at which that box covers the whole space; 0: it never grows
     surface: int = 2           # model proposals whose trial number this divides: the quadratic surface's (knob_quad); 0: none
-    surface_fit: float = 0.5   # ... where the surface's leave-one-out R² is at least this
+    surface_fit: float = -1000.0  # ... where its leave-one-out R² is at least this: not a degenerate fit (0.5 until 2026-12-04)
     surface_box: float = 0.4   # ... within a box of this side around the best run
     surface_gap: float = 0.03  # ... farther than this from each finished run (the best: a tenth), unit cube
     impute: bool = True        # a run stopped early counts, for the GP, as where it would have ended (knob_study)
