@@ -54,10 +54,9 @@ def repattern_metric(raw: dict[str, Any], written_for: str | None, source: str) 
 
 
 def close_paths(missing: typing.Sequence[str], present: typing.Iterable[str]) -> str:
-    """`` (did you mean src/train.py?)`` after each path in ``missing`` that has a near
-    one in ``present``: the same file name in another folder (the shallowest), else a
-    close spelling;
-    ``missing`` joined by commas. Pure."""
+    """``missing`` joined by commas, each followed by `` (did you mean src/train.py?)``
+    where ``present`` has a near one: the same file name in another folder (the
+    shallowest), else a close spelling. Pure."""
     files = sorted(set(present) - set(missing), key=lambda f: (f.count("/"), f))  # the shallowest first
     out = []
     for p in missing:

@@ -90,7 +90,8 @@ def unfinished_as_worst(study: Any, impute: bool = True) -> Any:
     def value(t: Any) -> float | None:
         if t.state not in (TrialState.PRUNED, TrialState.FAIL):
             return None
-        return estimate(t) if impute and estimate(t) is not None else worst
+        guess = estimate(t) if impute else None
+        return guess if guess is not None else worst
 
     if all(value(t) is None for t in study.trials):
         return study

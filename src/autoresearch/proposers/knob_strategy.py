@@ -200,8 +200,9 @@ def model_box(policy: Policy, finished: int, knobs: int) -> float | None:
     """The side of the box the model's proposal is brought into (None: no box): at least
     ``model_length``, and ``finished / (full_reach * knobs)`` once that is larger, so the
     model's reach grows with how much it has seen of each knob. ``finished``: the study's
-    finished points on this code version (the baseline and incumbents included, and runs
-    stopped early that have an estimate of where they would have ended; crashes not). Pure."""
+    finished points on this code version (the baseline and incumbents included, and, for
+    the GP, runs stopped early that have an estimate of where they would have ended;
+    crashes not). Pure."""
     side = policy.model_length
     if policy.full_reach > 0 and knobs > 0:
         side = max(side, finished / (policy.full_reach * knobs))

@@ -14,6 +14,7 @@ from .knob_space import Space
 
 
 IMPUTED = "imputed"  # a stopped trial's user attribute: where it would have ended (``stopped_estimate``)
+MAX_BEHIND = 1.0  # the share a stopped run's estimate is worse than its incumbent, at most (a diverged run: 13)
 
 
 def ledger_trials(history: Sequence[Experiment], spaces: Mapping[str, Space], dists: Mapping[str, Any],
@@ -65,9 +66,6 @@ def ledger_trials(history: Sequence[Experiment], spaces: Mapping[str, Space], di
     return out
 
 
-MAX_BEHIND = 1.0  # the share a stopped run's estimate is worse than its incumbent, at most (a diverged run: 13)
-
-
 def stopped_estimate(incumbent: Any, behind: Any, maximize: bool) -> float | None:
     """Where a run stopped early would have ended: its incumbent's metric, worse by the
     share it was behind the incumbent's curve when stopped (``progress.behind``; at most
@@ -75,9 +73,8 @@ def stopped_estimate(incumbent: Any, behind: Any, maximize: bool) -> float | Non
     A guess that the gap holds; the model learns from it how bad a region is, where the
     worst value said only that it was bad. None where either is unknown, or the incumbent's
     metric is 0 (no share of it is worse). Pure."""
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (incumbent, behind)):
-        return None
-    if incumbent == 0:
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (incumbent, behind)) \
+            or incumbent == 0:
         return None
     worse = min(MAX_BEHIND, max(0.0, float(behind))) * abs(float(incumbent))
     return float(incumbent) - worse if maximize else float(incumbent) + worse
