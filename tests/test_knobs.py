@@ -426,51 +426,66 @@ def test_tpe_does_not_count_the_estimates_it_does_not_see():
     assert p.propose(context(history)).meta["knobs"]["source"] == "local"  # 1 finished run: the model waits
 
 
-@pytest.mark.parametrize("gap, impute, model", [(True, True, True), (False, True, False), (True, False, False)])
-@pytest.mark.parametrize("goal", [Goal.MINIMIZE, Goal.MAXIMIZE])
-def test_runs_stopped_early_with_their_gap_let_the_model_propose(monkeypatch, gap, impute, model, goal):
-    """Four start-up proposals, each stopped early: with how far each was behind (the
-    harness's ``stopped_behind``), they count as finished runs and the model proposes next,
-    fitted to them (the GP's own start-up counts them: it models, not draws at random), each
-    worse than the incumbent in the campaign's direction; without it (a ledger recorded
-    before), or with ``impute`` off, local moves go on."""
-    import autoresearch.proposers.knobs as knobs_module
-    from autoresearch.proposers.knob_strategy import Policy
+def _stopped_campaign(p, metric=1.5, goal=Goal.MINIMIZE, gap=True):
+    """A baseline at ``metric``, then four start-up proposals of ``p``, each stopped early
+    (10 %, 20 %, ... behind where ``gap``), and the context of the next proposal."""
+    def ctx(h):
+        base = Experiment(id=0, status=Status.KEEP, description="baseline", proposer="baseline", parent=None,
+                          commit="c0", metric=metric)
+        return dataclasses.replace(context([base, *h], metric=metric), goal=goal)
 
-    seen: list[tuple[int, list[float]]] = []  # the GP's start-up, and the values of the study it was asked with
-    real_make, real_ask = knobs_module.make_sampler, None
-
-    def spy_make(name, seed, startup):
-        sampler = real_make(name, seed, startup)
-        seen.append((startup, []))
-        return sampler
-
-    monkeypatch.setattr(knobs_module, "make_sampler", spy_make)
-    import optuna
-    real_ask = optuna.Study.ask
-
-    def spy_ask(study, *a, **k):
-        if seen and not seen[-1][1]:
-            seen[-1][1].extend(t.value for t in study.trials if t.state.name == "COMPLETE")
-        return real_ask(study, *a, **k)
-
-    monkeypatch.setattr(optuna.Study, "ask", spy_ask)
-    p = KnobsProposer(seed=0, policy=Policy(impute=impute))
-    ctx = lambda h: dataclasses.replace(context(h), goal=goal)  # noqa: E731
-    history = [baseline()]
+    history: list[Experiment] = []
     for i in range(1, 5):
         prop = p.propose(ctx(history))
         assert prop.meta["knobs"]["source"] == "local"
         metrics = {"stopped_early_at": 0.3, **({"stopped_behind": 0.1 * i} if gap else {})}
         history.append(Experiment(id=i, status=Status.DISCARD, description=prop.description, proposer="knobs",
                                   parent="c0", commit=f"c{i}", meta=prop.meta, metrics=metrics))
-    seen.clear()
-    nxt = p.propose(ctx(history)).meta["knobs"]
+    return ctx(history)
+
+
+@pytest.mark.parametrize("gap, impute, model", [(True, True, True), (False, True, False), (True, False, False)])
+def test_runs_stopped_early_with_their_gap_let_the_model_propose(gap, impute, model):
+    """Four start-up proposals, each stopped early: with how far each was behind (the
+    harness's ``stopped_behind``), they count as finished runs and the model proposes next;
+    without it (a ledger recorded before), or with ``impute`` off, local moves go on."""
+    from autoresearch.proposers.knob_strategy import Policy
+
+    p = KnobsProposer(seed=0, policy=Policy(impute=impute))
+    nxt = p.propose(_stopped_campaign(p, gap=gap)).meta["knobs"]
     assert (nxt["arm"], nxt["source"]) == (("model", p.policy.model) if model else ("model", "local"))
-    if model and p.policy.model == "gp":
-        startup, values = seen[0]
-        assert startup == p.policy.startup  # the estimates count towards it: 5 finished, the GP models
-        sign = 1 if goal is Goal.MINIMIZE else -1
-        expect = [1.5] + [1.5 + sign * 0.15 * i for i in range(1, 5)]  # worse by 10 %, 20 %, ... of 1.5
-        assert len(values) == 5  # the incumbent and the four estimates, warped (a monotone map)
-        assert sorted(range(5), key=lambda j: sign * values[j]) == sorted(range(5), key=lambda j: sign * expect[j])
+
+
+@pytest.mark.parametrize("direction, sign", [("minimize", 1), ("maximize", -1)])
+def test_the_gp_is_asked_with_the_estimates_and_counts_them_in_its_start_up(direction, sign):
+    """``gp_view``: the estimates are finished values for the GP, in order, and count
+    towards its start-up (it models, not draws at random); a trial counted as the worst
+    value does not."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from autoresearch.proposers.knob_gp import gp_view
+    from autoresearch.proposers.knob_study import IMPUTED
+
+    d = {"x": FloatDistribution(0, 1)}
+    study = optuna.create_study(direction=direction)
+    study.add_trials([create_trial(params={"x": 0.5}, distributions=d, value=sign * 1.5)]
+                     + [create_trial(params={"x": i / 10}, distributions=d, state=TrialState.PRUNED,
+                                     user_attrs={IMPUTED: sign * (1.5 + 0.15 * i)}) for i in range(1, 5)]
+                     + [create_trial(params={"x": 0.9}, distributions=d, state=TrialState.FAIL)])
+    seen, startup = gp_view(study, 4, 0.5, False, impute=True)
+    assert startup == 5  # 4, and the crash counted as the worst value; the four estimates count as runs
+    values = [t.value for t in seen.trials]
+    assert sorted(range(5), key=lambda j: sign * values[j]) == list(range(5))  # warped: the order kept
+    assert gp_view(study, 4, 0.5, False, impute=False)[1] == 9  # every unfinished one as the worst: none counts
+
+
+def test_a_maximised_campaign_estimates_below_its_incumbent():
+    """The campaign's direction reaches the estimates: a maximised campaign at -1.5 is the
+    mirror of a minimised one at 1.5, so the model proposes the same point in both."""
+    p = KnobsProposer(seed=0)
+    low = p.propose(_stopped_campaign(p)).meta["knobs"]
+    high = p.propose(_stopped_campaign(p, metric=-1.5, goal=Goal.MAXIMIZE)).meta["knobs"]
+    assert low["source"] == high["source"] == p.policy.model
+    assert high["params"] == low["params"]

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 from .arenas import EXAMPLES, example_dir
 from .config import CONFIG_FILE, ArenaTable, MetricTable
 from .errors import ArenaError, UsageError
-from .store.gitobjects import git
+from .store.gitobjects import git, listed_files
 from .survey import BUDGET_ENV, Survey, survey
 
 _PROGRAM = """# Research program
@@ -187,8 +187,7 @@ def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
     """The Python files and READMEs ``survey`` reads: tracked and untracked-but-not-ignored
     ones in a repository, else a bounded walk; big, deep and hidden ones left out."""
     if in_repo:
-        out = git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], directory, check=False).stdout
-        rels = [r for r in out.decode("utf-8", errors="replace").split("\0") if r]
+        rels = listed_files(directory)
     else:
         rels = []
         for root, dirs, names in os.walk(directory):

@@ -25,17 +25,9 @@ def _scripted(config: Config, arena: Path, options: dict) -> Proposer:
     return ScriptedProposer.from_file(Path(path))
 
 
-def tracked_files(arena: Path) -> list[str]:
-    """The files git knows under ``arena`` (tracked, or new and not ignored), relative to
-    it; none where git cannot say."""
-    from ..store.gitobjects import git
-
-    out = git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], arena, check=False)
-    return [r for r in out.stdout.decode("utf-8", errors="replace").split("\0") if r] if out.returncode == 0 else []
-
-
 def _knobs(config: Config, arena: Path, options: dict) -> Proposer:
     from ..knobs_view import knob_proposer
+    from ..store.gitobjects import listed_files
 
     proposer = knob_proposer(config)
     # Fail before the campaign starts when there is nothing to tune (FAULTS 30).
@@ -45,7 +37,7 @@ def _knobs(config: Config, arena: Path, options: dict) -> Proposer:
                 if (arena / p).is_file()}
     missing = [p for p in config.arena.editable if p not in files]
     if missing:
-        raise ConfigError(f"editable file(s) not found in {arena}: {close_paths(missing, tracked_files(arena))}; fix "
+        raise ConfigError(f"editable file(s) not found in {arena}: {close_paths(missing, listed_files(arena))}; fix "
                           "[arena] editable in the config (or --editable), or create and commit the file(s)")
     knobs, spaces = proposer.survey(files, readonly)
     if not spaces:

@@ -101,6 +101,20 @@ def unfinished_as_worst(study: Any, impute: bool = True) -> Any:
     return out
 
 
+def gp_view(study: Any, startup: int, warp: float, choose: bool, impute: bool) -> tuple[Any, int]:
+    """The study as Optuna's GP is asked with it (``unfinished_as_worst``, then ``warped``),
+    and the GP's start-up in that study's trials: a trial counted as the worst value does
+    not count towards it (it is no run the model learned from); an estimate does."""
+    seen = unfinished_as_worst(study, impute)
+    worst_only = finished(seen) - finished(study) - (estimated(study) if impute else 0)
+    return warped(seen, warp, choose=choose), startup + worst_only
+
+
+def finished(study: Any) -> int:
+    """The study's finished (complete) trials."""
+    return sum(1 for t in study.trials if t.state.name == "COMPLETE")
+
+
 def estimated(study: Any) -> int:
     """The study's stopped trials with an estimate of where they would have ended."""
     return sum(1 for t in study.trials if estimate(t) is not None)

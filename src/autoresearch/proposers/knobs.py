@@ -63,7 +63,7 @@ from ..records import Experiment, Goal, Proposal
 from .knob_code import (Knob, code_signature, describe, discover, find_knobs, format_value, module_constants,
                         render_edits, written_value)
 from .knob_constraints import Constraint, broken, parse_constraints
-from .knob_gp import estimated, evidence_available, unfinished_as_worst, warped
+from .knob_gp import estimated, evidence_available, finished, gp_view
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
 from .knob_quad import surface_point
 from .knob_study import ledger_trials, pending_points
@@ -302,7 +302,7 @@ class KnobsProposer:
             found = self._sample(study, dists, knobs, spaces, current, n, taken,
                                  self.sampler, self.changes_per_trial, self.startup_trials)
             return None if found is None else (*found, self.sampler)
-        complete = _finished(study) + (estimated(study) if self.policy.impute and self.policy.model == "gp" else 0)
+        complete = finished(study) + (estimated(study) if self.policy.impute and self.policy.model == "gp" else 0)
         # a model that keeps proposing tried points has converged: local moves instead; and one
         # with fewer finished trials than its start-up would draw uniformly over every knob
         # (failed and in-flight trials do not count, nor pruned ones but, for the GP, those with
@@ -354,9 +354,7 @@ class KnobsProposer:
         import optuna
 
         if sampler == "gp":
-            seen = unfinished_as_worst(study, self.policy.impute)
-            startup_trials += _finished(seen) - _finished(study) - (estimated(study) if self.policy.impute else 0)
-            study = warped(seen, warp, choose=choose_warp)
+            study, startup_trials = gp_view(study, startup_trials, warp, choose_warp, self.policy.impute)
         rng = random.Random(_mix(self.seed, n, -1))
         names = sorted(spaces)
         incumbent = {nm: spaces[nm].to_param(current[nm]) for nm in names}
@@ -414,11 +412,6 @@ def _given_on_command_line(dest: str, command: str) -> str | None:
         if any(w == flag or w.startswith(flag + "=") for w in words):
             return f"set by the run command ({flag}): its default is never used"
     return None
-
-
-def _finished(study: Any) -> int:
-    """The study's finished (complete) trials."""
-    return sum(1 for t in study.trials if t.state.name == "COMPLETE")
 
 
 def _importable(module: str) -> bool:

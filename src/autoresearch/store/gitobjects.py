@@ -102,6 +102,13 @@ def git_out(args: Iterable[str], cwd: Path) -> str:
     return git(args, cwd).stdout.decode(errors="replace").strip()
 
 
+def listed_files(directory: Path) -> list[str]:
+    """The files git knows under ``directory`` (tracked, or new and not ignored), relative
+    to it; none where git cannot say."""
+    out = git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], directory, check=False)
+    return [r for r in out.stdout.decode("utf-8", errors="replace").split("\0") if r] if out.returncode == 0 else []
+
+
 @dataclass(frozen=True)
 class TreeEntry:
     mode: str  # "100644", "100755", "120000", "40000", "160000"
