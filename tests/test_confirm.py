@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -203,6 +204,24 @@ def test_candidates_start_after_two_baseline_runs_and_calibration_is_interleaved
     assert [x["purpose"] for x in e0["runs"]] == ["baseline"] * 8 and e0["runs_n"] == 8
     tsv = (arena / "results.tsv").read_text().splitlines()
     assert tsv[1].split("\t")[1] == f"{1 + sum(NOISE[:8]) / 8:.6f}"  # the calibrated mean
+
+
+def test_a_campaign_that_ends_mid_calibration_says_how_many_runs_its_baseline_has(tmp_path):
+    """A newcomer's trial (2026-12-04): report.md said "2 of 8 runs so far" of a baseline
+    that had 4 when the campaign ended."""
+    arena = make_tiny_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [quality(2.0, "worse a"), quality(2.1, "worse b"),
+                                                  quality(2.2, "worse c"), quality(2.3, "worse d")])
+    r = run_cli("run", arena, "--proposals", props, "--max-experiments", "4")
+    assert r.returncode == 0, r.stdout + r.stderr
+    base = ledger_rows(arena, "SELECT reason, runs_n, metric FROM experiments WHERE id = 0")[0]
+    runs = [x["metric"] for x in ledger_rows(arena, "SELECT metric FROM runs WHERE experiment_id = 0 AND status = 'ok'")]
+    assert base["runs_n"] == len(runs) == 4 and abs(base["metric"] - sum(runs) / 4) < 1e-9
+    sd = statistics.stdev(runs)
+    assert base["reason"] == (f"baseline: 4 of 8 runs so far, noise sd {sd:.4g}; "
+                              "the rest run alongside the first candidates")
+    status = json.loads(run_cli("status", arena, "--json").stdout)
+    assert status["experiments"][0]["reason"] == base["reason"]
 
 
 def test_a_run_that_ignores_its_seed_is_called_out_once_calibrated(tmp_path):

@@ -80,8 +80,9 @@ def calibration_run(ctx: Engine, slot: Slot) -> None:
 
 
 def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], warnings: Sequence[str]) -> None:
-    """A calibration run's value: the baseline's mean, run count and standard error follow;
-    the last run's reason says the calibration is complete."""
+    """A calibration run's value: the baseline's mean, run count, standard error and reason
+    follow (a campaign that ends mid-calibration shows how many runs it has: a newcomer's
+    trial saw "2 of 8 runs so far" after 4); the last run's reason says it is complete."""
     values = ctx.state.samples(0)
     values.append(value)
     sigma, _ = pooled_sd([values])
@@ -96,7 +97,7 @@ def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], w
         if sigma == 0:
             ctx.note(same_every_run(n0, value), 0, "baseline", slot.label)
     else:
-        ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se)
+        ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se, reason=baseline_reason(len(values), n0, sigma))
         ctx.note(f"calibrating: run {len(values)} of {n0}: {value:.6g} (mean {mean:.6g})", 0, "baseline", slot.label)
 
 

@@ -161,8 +161,8 @@ class Journal:
         self.write.requeue(self.campaign, exp_id, attempt=attempt, reason=reason)
         self._wrote(exp_id)
 
-    def remeasured(self, exp_id: int, *, mean: float, runs_n: int, se: float | None) -> None:
-        self.write.update_stats(self.campaign, exp_id, mean=mean, runs_n=runs_n, se=se)
+    def remeasured(self, exp_id: int, *, mean: float, runs_n: int, se: float | None, reason: str | None = None) -> None:
+        self.write.update_stats(self.campaign, exp_id, mean=mean, runs_n=runs_n, se=se, reason=reason)
         self._wrote(exp_id, terminal=True)
         self.export()
 

@@ -133,11 +133,13 @@ class LedgerWriter:
             db.execute("UPDATE experiments SET status=?, attempt=?, warnings_json=? WHERE campaign_id=? AND id=?",
                        (Status.PENDING.value, attempt, json.dumps(warnings), campaign.id, id))
 
-    def update_stats(self, campaign: Campaign, id: int, *, mean: float, runs_n: int, se: float | None) -> None:
-        """New statistics of a kept experiment after it was re-measured."""
+    def update_stats(self, campaign: Campaign, id: int, *, mean: float, runs_n: int, se: float | None,
+                     reason: str | None = None) -> None:
+        """New statistics of a kept experiment after it was re-measured (and a new reason, where given)."""
         with self.tx() as db:
-            db.execute("UPDATE experiments SET metric=?, mean=?, runs_n=?, se=? WHERE campaign_id=? AND id=?",
-                       (_finite(mean), _finite(mean), runs_n, _finite(se), campaign.id, id))
+            db.execute("UPDATE experiments SET metric=?, mean=?, runs_n=?, se=?, reason=COALESCE(?, reason)"
+                       " WHERE campaign_id=? AND id=?",
+                       (_finite(mean), _finite(mean), runs_n, _finite(se), reason, campaign.id, id))
 
     def start_run(
         self, campaign: Campaign, experiment_id: int, *, attempt: int, purpose: str, seed: int,
