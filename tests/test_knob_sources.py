@@ -285,6 +285,36 @@ def test_uses_are_followed_into_other_files_and_through_attributes():
     assert frozen_by_use("log_every", mods) == REASONS["cadence"]
 
 
+HYDRA_TRAINER = """_target_: lightning.pytorch.trainer.Trainer
+min_epochs: 1
+max_epochs: 10
+log_every_n_steps: 25
+check_val_every_n_epoch: 1
+gradient_clip_val: 0.5
+accumulate_grad_batches: 2
+"""
+
+
+def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
+    """A newcomer's Hydra trial (2026-12-04) searched ``trainer.max_epochs`` from 3 to 30:
+    Hydra hands the ``trainer:`` config to Lightning's Trainer, so the code shows no use of
+    it. A config file's key that is a framework's run length or cadence is frozen by its
+    name; a Python constant of that name is judged by its use, as before."""
+    files = {"configs/trainer/default.yaml": HYDRA_TRAINER, "train.py": "import hydra\n"}
+    knobs, spaces = KnobsProposer().survey(files)
+    frozen = {k.name: k.frozen for k in knobs}
+    for key in ("min_epochs", "max_epochs"):
+        assert frozen[key] == REASONS["bound"]
+    for key in ("log_every_n_steps", "check_val_every_n_epoch"):
+        assert frozen[key] == REASONS["cadence"]
+    assert set(spaces) == {"gradient_clip_val", "accumulate_grad_batches"}
+    python = "max_epochs = 10\nlr = 0.1\nfit(lr, max_epochs)\n"  # a real use seen: searched
+    assert "max_epochs" in KnobsProposer().survey({"train.py": python})[1]
+    toml = "[trainer]\nmax_epochs = 10\nlr = 0.1\n"
+    knobs, spaces = KnobsProposer().survey({"config.toml": toml})
+    assert {k.name: k.frozen for k in knobs}["trainer.max_epochs"] == REASONS["bound"] and "trainer.lr" in spaces
+
+
 @pytest.mark.parametrize("name, value, is_int, space, why", [
     ("WARMUP_RATIO", 0.0, False, Space("float", 0.0, 1.0), None),
     ("warmup_frac", 0.0, False, Space("float", 0.0, 1.0), None),
@@ -306,6 +336,9 @@ def test_uses_are_followed_into_other_files_and_through_attributes():
     ("data.val_split", 0.1, False, None, "the evaluation set"),
     ("trainer.devices", 1, True, None, "the machine"),
     ("num_workers", 4, True, None, "the machine"),
+    ("data.train_val_test_split[1]", 5000, True, None, "the evaluation set"),  # a datamodule's split sizes
+    ("trainer.limit_val_batches", 0.25, False, None, "the evaluation set"),
+    ("model.dims[0]", 64, True, Space("pow2", 4, 8), None),          # an item of a list: named by the list
     ("hidden_size", 32, True, Space("pow2", 3, 7), None),            # the model's own sizes stay searched
     ("conv.out_channels", 64, True, Space("pow2", 4, 8), None),      # a layer's width, not the data's shape
     ("n_embd", 64, True, Space("pow2", 4, 8), None),

@@ -19,7 +19,8 @@ _BUDGET = re.compile(r"BUDGET|TIMEOUT", re.IGNORECASE)
 _SHAPE = re.compile(r"^(input|output)_(size|dim|features|channels)$|^(num|n)_(classes|labels)$|^vocab_size$",
                     re.IGNORECASE)  # not in_/out_: a layer's out_channels is often a hidden width
 _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test|eval)_(size|samples|examples|split|"
-                       r"tokens|iters|batches|steps)$", re.IGNORECASE)
+                       r"tokens|iters|batches|steps)$|^train_(val|valid|test)\w*_split$|^limit_(val|test)_batches$",
+                       re.IGNORECASE)  # train_val_test_split: the sizes of a datamodule's splits
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
 _FROZEN_NAMES = (  # a knob whose name matches is frozen by default, for this reason
     (_SEED, "a seed"),
@@ -104,7 +105,7 @@ def frozen_by_value(name: str, value: Any, is_int: bool) -> str | None:
 
 
 def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | None]:
-    short = name.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    short = re.sub(r"\[\d+\]$", "", name.rsplit(".", 1)[-1].rsplit(":", 1)[-1])  # an item of a list: the list's name
     if isinstance(value, bool):
         return None, "a boolean: searched only with declared choices ([proposer.knobs.space] choices = [true, false])"
     if isinstance(value, str):

@@ -255,6 +255,19 @@ def frozen_by_use(symbol: str, mods: Iterable[_Module]) -> str | None:
     return None
 
 
+# keys of a config file (YAML, JSON, TOML) that set a run's length or a cadence: a framework
+# reads them (Hydra's instantiate hands ``trainer:`` to Lightning's Trainer), so no use is
+# seen in the code; a newcomer's Hydra trial searched ``trainer.max_epochs`` from 3 to 30
+_BOUND_KEYS = _BOUND_KW | {"min_epochs", "min_steps", "limit_train_batches"}
+_CADENCE_KEYS = _CADENCE_KW | {"save_top_k", "num_sanity_val_steps", "flush_logs_every_n_steps"}
+
+
+def frozen_by_key(key: str) -> str | None:
+    """Why a config file's key is not a hyperparameter, by its name alone (its last part),
+    or None. Pure."""
+    return REASONS[BOUND] if key in _BOUND_KEYS else REASONS[CADENCE] if key in _CADENCE_KEYS else None
+
+
 def default_unused(cls: str, name: str, mods: Iterable[_Module]) -> str | None:
     """Why a class field's default value does not matter: every place that builds the class
     (``cls(...)``) passes the field by keyword. None when it may be used (no call seen, or

@@ -68,7 +68,7 @@ from .knob_space import Space, declared_space, frozen_by_value, infer_space, kno
 from .knob_quad import surface_point
 from .knob_study import ledger_trials, pending_points
 from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
-from .knob_usage import default_unused, frozen_by_use, metric_words, modules
+from .knob_usage import default_unused, frozen_by_key, frozen_by_use, metric_words, modules
 
 __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
            "format_value", "infer_space", "knob_grid", "make_sampler", "render_edits", "written_value"]
@@ -191,6 +191,8 @@ class KnobsProposer:
                     space, why = None, f"its value {k.text} lies outside the declared space{zero}"
             else:
                 why = frozen_by_use(k.symbol, mods) if k.symbol else None
+                if why is None and k.syntax != "python" and k.symbol:
+                    why = frozen_by_key(k.symbol)
                 if why is None and k.kind == "field":
                     why = default_unused(k.name.rsplit(":", 1)[-1].split(".")[0], k.symbol, mods)
                 if why is None and k.kind == "argparse":
