@@ -180,11 +180,11 @@ def config_text(s: Survey, *, pattern_ok: bool, data_ready: Sequence[str] = ()) 
 
 def _wanted(rel: str) -> bool:
     name = rel.rsplit("/", 1)[-1]
-    return rel.endswith(".py") or name.lower().startswith("readme")
+    return rel.endswith((".py", ".yaml", ".yml")) or name.lower().startswith("readme")  # YAML: Hydra's configs
 
 
 def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
-    """The Python files and READMEs ``survey`` reads: tracked and untracked-but-not-ignored
+    """The Python and YAML files and READMEs ``survey`` reads: tracked and untracked-but-not-ignored
     ones in a repository, else a bounded walk; big, deep and hidden ones left out."""
     if in_repo:
         rels = listed_files(directory)
@@ -208,8 +208,9 @@ def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
 def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
     if s.script is None and s.other_scripts:
         yield (f"note: there is no train.py at the top of the repository, but {', '.join(s.other_scripts)}: set "
-               f"[arena] run (e.g. \"python {s.other_scripts[0]}\"), editable (it and the config files it reads, "
-               f"YAML under configs/ too) and [metric] name in {CONFIG_FILE}")
+               f"[arena] run (e.g. \"python {s.other_scripts[0]}\"), editable (it and the config files it reads"
+               + (f": {', '.join(s.hydra)}" if s.hydra else ", YAML under configs/ too")
+               + f") and [metric] name in {CONFIG_FILE}")
         return
     if s.script is None:
         yield "note: there is no train.py yet; write it (or change [arena] editable and run in autoresearch.toml)"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
+from .hydra_survey import hydra_configs
+
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
 # must read as NaN, not as the last finite value printed before it)
@@ -373,6 +375,7 @@ class Survey:
     uv_run: bool = False                    # the README starts the script with `uv run`
     data: tuple[str, ...] = ()              # data directories the run reads (untracked data, `[arena] data`)
     data_other: tuple[str, ...] = ()        # the other directories of data scripts
+    hydra: tuple[str, ...] = ()             # the YAML configs the script (or, with none, other_scripts[0]) composes
 
 
 def _run_config(script: str, files: Mapping[str, str], configs: list[str], readme: str) -> tuple[str | None, str]:
@@ -390,7 +393,7 @@ def _run_config(script: str, files: Mapping[str, str], configs: list[str], readm
 
 
 def survey(files: Mapping[str, str]) -> Survey:
-    """``files``: the repository's Python files and READMEs by relative path."""
+    """``files``: the repository's Python files, YAML files and READMEs by relative path."""
     py = {p: t for p, t in files.items() if p.endswith(".py")}
     readme = "\n".join(t for p, t in sorted(files.items()) if PurePosixPath(p).name.lower().startswith("readme"))
     scripts = sorted((p for p in py if re.fullmatch(r"train[\w-]*\.py", p)), key=lambda p: (p != "train.py", p))
@@ -404,10 +407,12 @@ def survey(files: Mapping[str, str]) -> Survey:
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
                       run="python train.py", run_why="", unused_configs=tuple(configs), helpers=(),
                       other_scripts=tuple(nested),
-                      metric=None, others=(), budget=None, reads_budget=False, length={})
+                      metric=None, others=(), budget=None, reads_budget=False, length={},
+                      hydra=tuple(hydra_configs(nested[0], files)) if nested else ())
     config, why = _run_config(script, py, configs, readme)
     used = local_imports(py[script], py)
-    editable = [script, *[p for p in used if p in scripts or is_config_only(py[p])], *([config] if config else [])]
+    hydra = hydra_configs(script, files)
+    editable = [script, *[p for p in used if p in scripts or is_config_only(py[p])], *([config] if config else []), *hydra]
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
@@ -423,7 +428,7 @@ def survey(files: Mapping[str, str]) -> Survey:
         metric=metric, others=tuple({m.name: m for m in found if metric is not None and m.name != metric.name}.values()),
         budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
-        data=data, data_other=data_other,
+        data=data, data_other=data_other, hydra=tuple(hydra),
     )
 
 

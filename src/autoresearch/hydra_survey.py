@@ -1,0 +1,90 @@
+"""The YAML files a Hydra training script composes, read without running anything: so
+that ``init`` makes them editable (a newcomer's Lightning-Hydra trial, 2026-12-04: the
+hyperparameters live in ``configs/model/*.yaml``, and init left them out). Pure."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import PurePosixPath
+from typing import Mapping
+
+# Hydra config groups that set up the run, not the research: left out of editable
+_HYDRA_INFRA = {"hydra", "paths", "logger", "extras", "local", "debug", "experiment", "hparams_search", "callbacks",
+                "log", "launcher", "sweeper"}
+
+
+def hydra_configs(script: str, files: Mapping[str, str]) -> list[str]:
+    """The YAML files a Hydra script composes (``@hydra.main(config_path=..., config_name=...)``):
+    the primary config and the options its ``defaults`` list picks (``- model: mnist`` is
+    ``model/mnist.yaml``; those they pick in turn too), but ``_HYDRA_INFRA``'s groups,
+    ``null`` options and ``override`` entries; only files in ``files``. Pure."""
+    tree = _parse(files.get(script) or "")
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)] if tree is not None else []
+    found = next(({k.arg: k.value.value for k in n.keywords if isinstance(k.value, ast.Constant)}
+                  for n in calls if _called(n.func) == "main" and any(k.arg == "config_name" for k in n.keywords)), None)
+    if not found or not isinstance(found.get("config_name"), str):
+        return []
+    root = PurePosixPath(script).parent / str(found.get("config_path") or ".")
+    parts: list[str] = []
+    for part in root.parts:  # ../configs from src/: configs (the repository's own layout, not the disk's)
+        if part == "..":
+            if not parts:
+                return []
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    base = "/".join(parts)
+    out: list[str] = []
+
+    def visit(name: str, depth: int) -> None:
+        path = f"{base}/{name}" if base else name
+        path = path if path.endswith((".yaml", ".yml")) else f"{path}.yaml"
+        if path in out or path not in files or depth > 3:
+            return
+        out.append(path)
+        here = name.rsplit("/", 1)[0] if "/" in name else ""  # the config's own group: its entries are relative to it
+        for group, option in _hydra_defaults(files[path]):
+            where = group[1:] if group.startswith("/") else "/".join(p for p in (here, group) if p)
+            if where.split("/")[0] not in _HYDRA_INFRA:
+                visit(f"{where}/{option}" if where else option, depth + 1)
+
+    visit(found["config_name"], 0)
+    return out
+
+
+def _hydra_defaults(text: str) -> list[tuple[str, str]]:
+    """(group, option) of each entry of a Hydra config's ``defaults`` list: the group
+    relative to the config's own (``/model``: from the root; "": a config of its own
+    group); ``_self_``, ``null`` options and ``override`` entries left out. Pure."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError):
+        return []
+    entries = doc.get("defaults") if isinstance(doc, dict) else None
+    out: list[tuple[str, str]] = []
+    for e in entries if isinstance(entries, list) else []:
+        items = [("", e)] if isinstance(e, str) else list(e.items()) if isinstance(e, dict) else []
+        for key, value in items:
+            key = str(key).removeprefix("optional ").strip()
+            if key.startswith("override ") or value == "_self_":
+                continue
+            group = key.split("@")[0].rstrip("/")  # a leading / (absolute: from the config root) is kept
+            for option in value if isinstance(value, list) else [value]:
+                if isinstance(option, str):
+                    out.append((group, option))
+    return out
+
+
+def _called(func: ast.AST) -> str | None:
+    """The name a call calls: ``main`` of ``hydra.main(...)`` and of ``main(...)``."""
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+
+def _parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None

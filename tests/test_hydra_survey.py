@@ -1,0 +1,113 @@
+"""The YAML configs a Hydra training script composes (``hydra_survey``), and ``init`` on a
+Lightning-Hydra-style project of our own (the layout of ashleve/lightning-hydra-template:
+``configs/train.yaml`` picks ``data/``, ``model/``, ``trainer/`` options; the
+hyperparameters live there, not in the script)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from autoresearch.hydra_survey import _hydra_defaults, hydra_configs
+from conftest import run_cli
+
+TRAIN_YAML = """# @package _global_
+defaults:
+  - _self_
+  - data: digits
+  - model: mlp
+  - callbacks: default
+  - logger: null
+  - trainer: default
+  - paths: default
+  - hydra: default
+  - experiment: null
+  - optional local: default
+seed: 12345
+"""
+CONFIGS = {
+    "configs/train.yaml": TRAIN_YAML,
+    "configs/data/digits.yaml": "batch_size: 64\nnum_workers: 2\ntrain_val_test_split: [1200, 300, 297]\n",
+    "configs/model/mlp.yaml": "defaults:\n  - optimizer: adam\nhidden: 32\ndropout: 0.1\n",
+    "configs/model/optimizer/adam.yaml": "lr: 0.003\nweight_decay: 0.0001\n",
+    "configs/trainer/default.yaml": "max_epochs: 4\nlog_every_n_steps: 10\ngradient_clip_val: 1.0\n",
+    "configs/callbacks/default.yaml": "early_stopping:\n  patience: 3\n",
+    "configs/paths/default.yaml": "log_dir: logs\n",
+    "configs/hydra/default.yaml": "run:\n  dir: outputs\n",
+}
+SCRIPT = '''import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="{path}", config_name="train.yaml")
+def main(cfg: DictConfig) -> None:
+    print(f"val_loss: {{cfg.model.hidden * 0.01}}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+COMPOSED = ["configs/train.yaml", "configs/data/digits.yaml", "configs/model/mlp.yaml",
+            "configs/model/optimizer/adam.yaml", "configs/trainer/default.yaml"]
+
+
+@pytest.mark.parametrize("script, path, want", [
+    ("train.py", "configs", COMPOSED),
+    ("src/train.py", "../configs", COMPOSED),                  # the template's layout: relative to the script
+    ("src/train.py", "configs", []),                           # src/configs/: not there
+    ("train.py", "../configs", []),                            # above the repository: nothing of ours
+])
+def test_the_configs_a_hydra_script_composes(script, path, want):
+    files = {script: SCRIPT.format(path=path), **CONFIGS}
+    assert hydra_configs(script, files) == want
+
+
+def test_a_script_without_hydra_composes_nothing():
+    assert hydra_configs("train.py", {"train.py": "print('val_loss: 1')\n", **CONFIGS}) == []
+    assert hydra_configs("train.py", {"train.py": "def main(:\n", **CONFIGS}) == []  # not Python: nothing
+
+
+@pytest.mark.parametrize("text, want", [
+    ("defaults:\n  - _self_\n  - model: mlp\n", [("model", "mlp")]),
+    ("defaults:\n  - override /trainer: gpu\n  - optional local: default\n", [("local", "default")]),
+    ("defaults:\n  - /model@net: mlp\n  - logger: [csv, tb]\n  - data: null\n",
+     [("/model", "mlp"), ("logger", "csv"), ("logger", "tb")]),
+    ("defaults:\n  - base\n", [("", "base")]),
+    ("lr: 0.1\n", []),
+    ("defaults: [\n", []),                                     # not YAML: nothing
+])
+def test_a_defaults_list_is_read_as_hydra_reads_it(text, want):
+    assert _hydra_defaults(text) == want
+
+
+def test_init_makes_a_hydra_projects_configs_editable_and_their_knobs_are_searched(tmp_path):
+    repo = tmp_path / "project"
+    for rel, text in {"train.py": SCRIPT.format(path="configs"), **CONFIGS}.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    r = run_cli("init", repo)
+    assert r.returncode == 0, r.stdout + r.stderr
+    config = (repo / "autoresearch.toml").read_text()
+    assert f"editable = {json.dumps(['train.py', *COMPOSED])}" in config.replace("', '", '", "')
+    listed = run_cli("knobs", repo, "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    knobs = {k["name"]: k for k in json.loads(listed.stdout)}
+    searched = {n for n, k in knobs.items() if not k.get("frozen")}
+    assert searched == {"batch_size", "hidden", "dropout", "lr", "weight_decay", "gradient_clip_val"}
+    assert "patience" not in knobs and "log_dir" not in knobs  # callbacks/ and paths/ are not editable
+    assert knobs["max_epochs"]["frozen"].startswith("bounds a step counter")
+    assert subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
+                          text=True).stdout == ""
+
+
+def test_init_names_the_configs_of_a_hydra_script_in_a_folder(tmp_path):
+    repo = tmp_path / "project"
+    for rel, text in {"src/train.py": SCRIPT.format(path="../configs"), **CONFIGS}.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    r = run_cli("init", repo)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (f"editable (it and the config files it reads: {', '.join(COMPOSED)}) and [metric] name"
+            in r.stdout.replace("\n", " "))
