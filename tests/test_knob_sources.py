@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from autoresearch.edits import apply_edits
 from autoresearch.errors import ConfigError
 from autoresearch.proposers.knob_code import discover, find_knobs, render_edits, written_value
 from autoresearch.proposers.knob_constraints import broken, parse_constraints
@@ -235,6 +236,48 @@ def test_a_field_default_that_every_construction_overrides_is_frozen():
     assert default_unused("Cfg", "width", mods).startswith("its default is never used")
     assert default_unused("Cfg", "depth", mods) is None  # the first construction uses its default
     assert default_unused("Cfg", "width", modules({"m.py": code + "third = Cfg(**kw)\n"})) is None
+
+
+LIT = """import lightning as L
+import torch
+
+
+class LitClassifier(L.LightningModule):
+    def __init__(self, hidden: int = 64, lr: float = 1e-3, *, dropout=0.1, name="mlp", _cache=8, width=None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.Dropout(dropout))
+
+    def configure_optimizers(self, eps=1e-8):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, eps=eps)
+
+
+class Digits(LightningDataModule):
+    def __init__(self, batch_size: int = 32):
+        super().__init__()
+
+
+class Plain(torch.nn.Module):
+    def __init__(self, width: int = 16):
+        super().__init__()
+"""
+
+
+def test_a_lightning_modules_init_defaults_are_knobs_and_written_in_place():
+    """A newcomer's trial (2026-12-04): a plain Lightning project keeps its hyperparameters
+    as ``__init__`` defaults of its LightningModule; none of them was a knob."""
+    knobs = {k.name: k for k in find_knobs("model.py", LIT)}
+    assert [n for n in knobs] == ["LitClassifier.hidden", "LitClassifier.lr", "LitClassifier.dropout",
+                                  "LitClassifier.name", "Digits.batch_size"]  # not _private, None, a method's, nn.Module's
+    assert knobs["LitClassifier.lr"].value == 1e-3 and knobs["LitClassifier.lr"].kind == "field"
+    edits = render_edits(list(knobs.values()), {"LitClassifier.lr": 3e-4, "LitClassifier.dropout": 0.2})
+    new = apply_edits({"model.py": LIT}, edits, ["model.py"])["model.py"]
+    assert "def __init__(self, hidden: int = 64, lr: float = 0.0003, *, dropout=0.2, name=" in new
+    train = "from model import LitClassifier\nmodel = LitClassifier(hidden=128)\n"  # hidden is always passed
+    k, spaces = KnobsProposer().survey({"model.py": LIT, "train.py": train})
+    frozen = {x.name: x.frozen for x in k}
+    assert frozen["LitClassifier.hidden"] == "its default is never used: every LitClassifier(...) sets hidden"
+    assert {"LitClassifier.lr", "LitClassifier.dropout", "Digits.batch_size"} <= set(spaces)
 
 
 IDIOMS = '''import math
