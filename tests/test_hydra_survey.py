@@ -111,3 +111,20 @@ def test_init_names_the_configs_of_a_hydra_script_in_a_folder(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (f"editable (it and the config files it reads: {', '.join(COMPOSED)}) and [metric] name"
             in r.stdout.replace("\n", " "))
+
+
+def test_yaml_files_have_their_own_share_of_the_survey(tmp_path):
+    """init reads YAML now (Hydra's configs): a folder of many data YAML files sorted before
+    the script must not push the script out of what init reads."""
+    from autoresearch.scaffold import repo_files
+
+    (tmp_path / "annotations").mkdir()
+    for i in range(2100):
+        (tmp_path / "annotations" / f"{i:04}.yaml").write_text("label: 1\n")
+    (tmp_path / "train.py").write_text(SCRIPT.format(path="configs"))
+    for rel, text in CONFIGS.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    files = repo_files(tmp_path, in_repo=False)
+    assert "train.py" in files and sum(p.endswith(".yaml") for p in files) == 500
+    assert set(CONFIGS) <= set(files)  # a config folder's first

@@ -34,6 +34,7 @@ Goal: improve the metric named in autoresearch.toml ([metric] name and goal).
 
 _SURVEY_MAX_FILES = 2000
 _SURVEY_MAX_BYTES = 1 << 20
+_SURVEY_MAX_YAML, _YAML_MAX_BYTES = 500, 1 << 16  # (Hydra's configs are small)
 _SURVEY_DEPTH = 4  # path parts: data/shakespeare_char/prepare.py is 3
 _SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "venv", "env", "build", "dist", "wandb", "out"}
 
@@ -183,6 +184,11 @@ def _wanted(rel: str) -> bool:
     return rel.endswith((".py", ".yaml", ".yml")) or name.lower().startswith("readme")  # YAML: Hydra's configs
 
 
+def _in_config_dir(rel: str) -> bool:
+    """Whether a file lies under a folder named like a config folder (``configs/``, ``conf/``)."""
+    return any(part.lower().startswith(("conf", "cfg")) for part in rel.split("/")[:-1])
+
+
 def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
     """The Python and YAML files and READMEs ``survey`` reads: tracked and untracked-but-not-ignored
     ones in a repository, else a bounded walk; big, deep and hidden ones left out."""
@@ -196,12 +202,15 @@ def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
                 sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
             rels += [(Path(root) / n).relative_to(directory).as_posix() for n in sorted(names)]
     files: dict[str, str] = {}
-    for rel in rels:
-        path = directory / rel
-        if len(files) >= _SURVEY_MAX_FILES or not _wanted(rel) or rel.count("/") >= _SURVEY_DEPTH:
+    counts = {False: 0, True: 0}  # YAML files have their own share: a folder of data YAML crowds out no script
+    for rel in sorted(rels, key=lambda r: (r.endswith((".yaml", ".yml")) and not _in_config_dir(r), r)):
+        path, yaml = directory / rel, rel.endswith((".yaml", ".yml"))
+        if counts[yaml] >= (_SURVEY_MAX_YAML if yaml else _SURVEY_MAX_FILES) or not _wanted(rel) \
+                or rel.count("/") >= _SURVEY_DEPTH:
             continue
-        if path.is_file() and not path.is_symlink() and path.stat().st_size <= _SURVEY_MAX_BYTES:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= (_YAML_MAX_BYTES if yaml else _SURVEY_MAX_BYTES):
             files[rel] = path.read_text(encoding="utf-8", errors="replace")
+            counts[yaml] += 1
     return files
 
 
