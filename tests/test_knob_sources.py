@@ -343,9 +343,11 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     Hydra hands the ``trainer:`` config to Lightning's Trainer, so the code shows no use of
     it. A config file's key that is a framework's run length or cadence is frozen by its
     name; a Python constant of that name is judged by its use, as before."""
-    files = {"configs/trainer/default.yaml": HYDRA_TRAINER, "train.py": "import hydra\n"}
+    files = {"configs/trainer/default.yaml": HYDRA_TRAINER,
+             "train.py": "import hydra\nlog.info(f'Instantiating trainer <{cfg.trainer._target_}>')\n"}
     knobs, spaces = KnobsProposer().survey(files)
     frozen = {k.name: k.frozen for k in knobs}
+    assert frozen["_target_"].startswith("a string")  # not "only printed or logged", though the script logs it
     for key in ("min_epochs", "max_epochs"):
         assert frozen[key] == REASONS["bound"]
     for key in ("log_every_n_steps", "check_val_every_n_epoch"):

@@ -190,7 +190,10 @@ class KnobsProposer:
                     zero = " (a log space cannot hold 0: declare low = 0.0 without log)" if k.value == 0 and space.log else ""
                     space, why = None, f"its value {k.text} lies outside the declared space{zero}"
             else:
-                why = frozen_by_use(k.symbol, mods) if k.symbol else None
+                # a string or boolean: said as such (Hydra's `_target_` read "only printed or logged")
+                why = frozen_by_value(k.name, k.value, k.is_int) if isinstance(k.value, (str, bool)) else None
+                if why is None and k.symbol:
+                    why = frozen_by_use(k.symbol, mods)
                 if why is None and k.syntax != "python" and k.symbol:
                     why = frozen_by_key(k.symbol)
                 if why is None and k.kind == "field":
