@@ -312,6 +312,36 @@ def test_training_idioms_are_real_uses_and_framework_lengths_are_not(name, why):
     assert frozen_by_use(name, modules({"train.py": IDIOMS})) == why
 
 
+LOOPS = """import torch
+EPOCHS = 10
+N_STEPS = 100
+N_LAYERS = 4
+ROUNDS = 3
+LIMIT_VAL = 1.0
+layers = [torch.nn.Linear(8, 8) for i in range(N_LAYERS)]
+for epoch in range(EPOCHS):
+    train_one_epoch()
+for k in range(N_STEPS):
+    loss = model(x)
+    loss.backward()
+    opt.step()
+for r in range(ROUNDS):
+    evaluate(r)
+trainer = Trainer(limit_val_batches=LIMIT_VAL)
+"""
+
+
+@pytest.mark.parametrize("name, why", [
+    ("EPOCHS", REASONS["bound"]),     # the newcomer's `for epoch in range(EPOCHS)`, searched up to 30
+    ("N_STEPS", REASONS["bound"]),    # a loop that steps the optimiser
+    ("N_LAYERS", None),               # builds the model
+    ("ROUNDS", None),                 # neither
+    ("LIMIT_VAL", REASONS["eval"]),   # Lightning's evaluation set, searched 0.1..10 in the trial
+])
+def test_a_training_loops_length_and_the_evaluation_sets_size_are_frozen_by_use(name, why):
+    assert frozen_by_use(name, modules({"train.py": LOOPS})) == why
+
+
 def test_an_argparse_option_the_run_command_sets_is_frozen():
     code = "import argparse\np = argparse.ArgumentParser()\np.add_argument('--weight-decay', type=float, default=0.1)\n" \
            "p.add_argument('--lr', type=float, default=0.1)\nargs = p.parse_args()\nfit(args.lr, args.weight_decay)\n"
@@ -382,6 +412,20 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("trainer.devices", 1, True, None, "the machine"),
     ("num_workers", 4, True, None, "the machine"),
     ("data.train_val_test_split[1]", 5000, True, None, "the evaluation set"),  # a datamodule's split sizes
+    # a newcomer's Lightning trial (2026-12-04): the data set and its shape were searched, and a
+    # "19.7 % better" keep halved n_samples and doubled n_features
+    ("ToyDataModule.n_samples", 1024, True, None, "the data set"),
+    ("DATASET_SIZE", 1000, True, None, "the data set"),
+    ("n_train", 500, True, None, "the data set"),
+    ("ToyDataModule.n_features", 16, True, None, "a shape the data fixes"),
+    ("LitClassifier.in_dim", 16, True, None, "a shape the data fixes"),
+    ("IN_FEATURES", 16, True, None, "a shape the data fixes"),
+    ("IMAGE_SIZE", 32, True, None, "a shape the data fixes"),
+    ("val_fraction", 0.25, False, None, "the evaluation set"),
+    ("TRAIN_FRAC", 0.8, False, None, "the evaluation set"),
+    ("VAL_RATIO", 0.2, False, None, "the evaluation set"),
+    ("in_channels", 64, True, Space("pow2", 4, 8), None),            # a conv layer's input: often a hidden width
+    ("train_steps", 100, True, Space("int", 33, 300, log=True), None),  # (frozen by use where it bounds a loop)
     ("trainer.limit_val_batches", 0.25, False, None, "the evaluation set"),
     ("model.dims[0]", 64, True, Space("pow2", 4, 8), None),          # an item of a list: named by the list
     ("hidden_size", 32, True, Space("pow2", 3, 7), None),            # the model's own sizes stay searched

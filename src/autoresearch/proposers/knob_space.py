@@ -16,17 +16,25 @@ _BUDGET = re.compile(r"BUDGET|TIMEOUT", re.IGNORECASE)
 # names that fix what the model must match, what the metric is measured on, or the machine:
 # changing them breaks the run (a newcomer's Hydra trial: input_size moved in every proposal,
 # 11 of 11 crashed) or changes the measurement itself, not the research
-_SHAPE = re.compile(r"^(input|output)_(size|dim|features|channels)$|^(num|n)_(classes|labels)$|^vocab_size$",
-                    re.IGNORECASE)  # not in_/out_: a layer's out_channels is often a hidden width
+_SHAPE = re.compile(r"^(input|output)_(size|dim|features|channels)$|^(num|n)_(classes|labels|features)$|^vocab_size$"
+                    r"|^in_(dim|features)$|^(image|img)_size$",
+                    re.IGNORECASE)  # not out_ nor in_channels: a layer's out_channels is often a hidden width
 _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test|eval)_(size|samples|examples|split|"
-                       r"tokens|iters|batches|steps)$|^train_(val|valid|test)\w*_split$|^limit_(val|test)_batches$",
+                       r"tokens|iters|batches|steps)$|^train_(val|valid|test)\w*_split$|^limit_(val|test)_batches$"
+                       r"|^(val|valid|validation|test|eval|train|holdout)_(frac|fraction|ratio|pct|percent|share)$",
                        re.IGNORECASE)  # train_val_test_split: the sizes of a datamodule's splits
+# the data set itself: a smaller or an easier one is no research (a newcomer's trial kept a
+# "19.7 % better" that halved n_samples and doubled n_features)
+_DATA_SET = re.compile(r"^(n|num)_(samples|examples|points|train|train_samples|train_examples)$|^dataset_size$"
+                       r"|^(train|data)_(size|samples)$", re.IGNORECASE)
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
 _FROZEN_NAMES = (  # a knob whose name matches is frozen by default, for this reason
     (_SEED, "a seed"),
     (_BUDGET, "a time budget or timeout: the harness sets the budget"),
     (_SHAPE, "a shape the data fixes: the model must match it; declare low and high to search it"),
     (_EVAL_SET, "the evaluation set: the metric is measured on it; declare low and high to search it"),
+    (_DATA_SET, "the data set: a smaller or easier one is another problem, not research; declare low and high to "
+                "search it"),
     (_MACHINE, "the machine a run uses, not the research; declare low and high to search it"),
 )
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import ast
 from typing import Iterable, Mapping
 
-PRINTED, CADENCE, BOUND, SEED, REAL = "printed", "cadence", "bound", "seed", "real"
+PRINTED, CADENCE, BOUND, SEED, EVAL, REAL = "printed", "cadence", "bound", "seed", "eval", "real"
 
 REASONS = {
     PRINTED: "only printed or logged: it cannot change the metric",
     CADENCE: "a cadence (how often something is logged or evaluated): it sets no model or optimiser property",
     BOUND: "bounds a step counter or the elapsed time: it sets how much is computed (the time budget does that)",
     SEED: "a seed",
+    EVAL: "the evaluation set: the metric is measured on it; declare low and high to search it",
 }
 _PRINTERS = {"print", "log", "info", "debug", "warning", "warn", "error", "write", "add_scalar", "add_scalars",
              "set_postfix", "set_description", "log_metrics", "log_dict", "pprint", "echo"}  # methods (logger.info, ...)
@@ -31,7 +32,19 @@ _BOUND_KW = {"max_epochs", "max_steps", "num_train_epochs", "max_iters", "max_ti
 _CADENCE_KW = {"logging_steps", "save_steps", "eval_steps", "log_every_n_steps", "val_check_interval",
                "check_val_every_n_epoch", "save_every", "log_interval", "eval_interval", "print_every",
                "every_n_train_steps", "every_n_epochs"}
+_EVAL_KW = {"limit_val_batches", "limit_test_batches", "val_check_batches", "eval_iters", "eval_steps_max"}
 _TRAINING_STEP_METHODS = {"step", "zero_grad", "backward", "clip_grad_norm_", "unscale_"}
+_LOOP_COUNTERS = ("epoch", "step", "iter")  # for epoch in range(EPOCHS): the loop's counter says what it counts
+
+
+def _training_loop(call: ast.Call, parent: ast.AST | None) -> bool:
+    """Whether ``range(...)`` is what a training loop runs over: the iterable of a ``for``
+    whose counter is named as one (``epoch``, ``step``, ``iter``...) or whose body steps an
+    optimiser. (``for i in range(N_LAYERS)`` builds a model: a setting.)"""
+    if not (isinstance(parent, ast.For) and parent.iter is call):
+        return False
+    counter = parent.target.id.lower() if isinstance(parent.target, ast.Name) else ""
+    return counter.startswith(_LOOP_COUNTERS) or _steps_training(parent)
 
 
 def _steps_training(stmt: ast.AST) -> bool:
@@ -138,6 +151,10 @@ class _Module:
                         return {BOUND}
                     if kw in _CADENCE_KW:
                         return {CADENCE}
+                    if kw in _EVAL_KW:
+                        return {EVAL}
+                    if name == "range" and _training_loop(here, self.parent.get(here)):
+                        return {BOUND}  # for epoch in range(EPOCHS): how much is computed
                     if name not in ("int", "float", "round", "str", "abs", "min", "max"):
                         return {REAL}  # passed to code we do not follow
             elif isinstance(here, ast.BinOp) and isinstance(here.op, ast.Mod) and child is here.right:
@@ -249,7 +266,7 @@ def frozen_by_use(symbol: str, mods: Iterable[_Module]) -> str | None:
             kinds |= m.classify(u, {symbol})
     if not kinds or REAL in kinds:
         return None
-    for k in (SEED, BOUND, CADENCE, PRINTED):
+    for k in (SEED, EVAL, BOUND, CADENCE, PRINTED):
         if k in kinds:
             return REASONS[k]
     return None
