@@ -132,31 +132,34 @@ class _Module:
         string subscript (``cfg["lr"]``)."""
         return self.reads.get(symbol, [])
 
+    def _in_call(self, call: ast.Call, child: ast.AST) -> set[str] | None:
+        """What a value that ``call`` is given (``child``: its function, an argument or a
+        keyword) leads to; None where the call's result decides (``int(X)``, ``min(X, y)``)."""
+        name = _func_name(call)
+        if child is call.func:  # a method of the value: called for its effect, or its result flows on
+            return {REAL} if isinstance(self.parent.get(call), ast.Expr) else None  # loss.backward()
+        kw = child.arg if isinstance(child, ast.keyword) else None
+        if self._is_printer(call):
+            return {REAL} if self._prints_metric(call) else {PRINTED}
+        if "seed" in name.lower() or kw == "seed":
+            return {SEED}
+        for kind, words in ((BOUND, _BOUND_KW), (CADENCE, _CADENCE_KW), (EVAL, _EVAL_KW)):
+            if kw in words:
+                return {kind}
+        if name == "range" and _training_loop(call, self.parent.get(call)):
+            return {BOUND}  # for epoch in range(EPOCHS): how much is computed
+        if name not in ("int", "float", "round", "str", "abs", "min", "max"):
+            return {REAL}  # passed to code we do not follow
+        return None
+
     def classify(self, node: ast.AST, seen: set[str]) -> set[str]:
         """What one read of a value leads to."""
         child, here = node, self.parent.get(node)
         while here is not None:
             if isinstance(here, ast.Call):
-                name = _func_name(here)
-                if child is here.func:  # a method of the value: called for its effect, or its result flows on
-                    if isinstance(self.parent.get(here), ast.Expr):
-                        return {REAL}  # loss.backward()
-                else:
-                    kw = child.arg if isinstance(child, ast.keyword) else None
-                    if self._is_printer(here):
-                        return {REAL} if self._prints_metric(here) else {PRINTED}
-                    if "seed" in name.lower() or kw == "seed":
-                        return {SEED}
-                    if kw in _BOUND_KW:
-                        return {BOUND}
-                    if kw in _CADENCE_KW:
-                        return {CADENCE}
-                    if kw in _EVAL_KW:
-                        return {EVAL}
-                    if name == "range" and _training_loop(here, self.parent.get(here)):
-                        return {BOUND}  # for epoch in range(EPOCHS): how much is computed
-                    if name not in ("int", "float", "round", "str", "abs", "min", "max"):
-                        return {REAL}  # passed to code we do not follow
+                found = self._in_call(here, child)
+                if found is not None:
+                    return found
             elif isinstance(here, ast.BinOp) and isinstance(here.op, ast.Mod) and child is here.right:
                 if isinstance(self.parent.get(here), (ast.Compare, ast.If, ast.UnaryOp)):
                     guarded = self._guarded(here)
