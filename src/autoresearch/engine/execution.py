@@ -11,6 +11,7 @@ the journal records the plan before the run and the result after it.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,19 @@ class Judged:
     patterns: Mapping[str, str] = field(default_factory=dict)   # [metric.patterns]
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)(: |:?$)")
+
+
+def error_line(log_tail: str) -> str:
+    """The line of a failed run's output that says why: the last exception line (``ValueError:
+    ...``; Hydra prints a footer after it, "Set the environment variable HYDRA_FULL_ERROR=1
+    ...", which a newcomer's trial was told instead), else the last line. Pure."""
+    lines = [x.strip() for x in log_tail.splitlines() if x.strip()]
+    return next((x for x in reversed(lines) if _EXCEPTION_LINE.match(x)), lines[-1] if lines else "")
+
+
 def first_line_reason(outcome: RunOutcome, what: str) -> str:
-    last = next((x.strip() for x in reversed(outcome.log_tail.splitlines()) if x.strip()), "")
+    last = error_line(outcome.log_tail)
     if outcome.exit_code is not None and outcome.exit_code < 0:
         head = f"{what} killed by signal {-outcome.exit_code}"
     else:

@@ -34,17 +34,19 @@ _CADENCE_KW = {"logging_steps", "save_steps", "eval_steps", "log_every_n_steps",
                "every_n_train_steps", "every_n_epochs"}
 _EVAL_KW = {"limit_val_batches", "limit_test_batches", "val_check_batches", "eval_iters", "eval_steps_max"}
 _TRAINING_STEP_METHODS = {"step", "zero_grad", "backward", "clip_grad_norm_", "unscale_"}
-_LOOP_COUNTERS = ("epoch", "step", "iter")  # for epoch in range(EPOCHS): the loop's counter says what it counts
+_LOOP_COUNTERS = ("epoch", "ep")  # for epoch in range(EPOCHS): the loop's counter says what it counts
 
 
 def _training_loop(call: ast.Call, parent: ast.AST | None) -> bool:
     """Whether ``range(...)`` is what a training loop runs over: the iterable of a ``for``
-    whose counter is named as one (``epoch``, ``step``, ``iter``...) or whose body steps an
-    optimiser. (``for i in range(N_LAYERS)`` builds a model: a setting.)"""
+    whose counter is an epoch (``epoch``, ``ep``) or whose body steps an optimiser
+    (``opt.step()``, ``loss.backward()``). (``for i in range(N_LAYERS)`` builds a model: a
+    setting. A hand-written update under ``for step in range(STEPS)`` is not recognised:
+    that knob stays searched.)"""
     if not (isinstance(parent, ast.For) and parent.iter is call):
         return False
     counter = parent.target.id.lower() if isinstance(parent.target, ast.Name) else ""
-    return counter.startswith(_LOOP_COUNTERS) or _steps_training(parent)
+    return counter in _LOOP_COUNTERS or counter.startswith("epoch") or _steps_training(parent)
 
 
 def _steps_training(stmt: ast.AST) -> bool:
