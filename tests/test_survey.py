@@ -152,19 +152,23 @@ def test_survey_of_a_karpathy_layout():
 
 def test_a_training_script_in_a_folder_is_named_not_ignored():
     """A newcomer's trial (2026-12-04), a Lightning-Hydra layout: `init` said there was no
-    train.py yet, although src/train.py was there."""
+    train.py yet, although src/train.py was there; later (a second trial) it is the script:
+    the one train.py, in a folder, run from the repository's root."""
     from autoresearch.scaffold import _found
 
     s = survey({"src/train.py": "import yaml\nprint('val/loss=0.1')\n", "src/models/mlp.py": "class M: pass\n",
                 "tests/train_test.py": "def test(): pass\n", "src/tests/train_smoke.py": "x = 1\n",
                 "src/models/trainer.py": "class T: pass\n", "scripts/train_tokenizer.py": "x = 1\n"})
-    assert s.script is None and s.other_scripts == ("src/train.py", "scripts/train_tokenizer.py")  # train.py first
-    said = list(_found(s, pattern_ok=True))
-    assert said == ['note: there is no train.py at the top of the repository, but src/train.py, '
-                    'scripts/train_tokenizer.py: set [arena] run '
-                    '(e.g. "python src/train.py"), editable (it and the config files it reads, YAML under configs/ '
-                    'too) and [metric] name in autoresearch.toml']
-    assert "other training scripts: src/train.py" in config_text(s, pattern_ok=True)
+    assert (s.script, s.run, s.editable) == ("src/train.py", "python src/train.py", ("src/train.py",))
+    assert s.other_scripts == ("scripts/train_tokenizer.py",)
+    assert list(_found(s, pattern_ok=True))[0] == "found: src/train.py (run: python src/train.py); editable src/train.py"
+    assert "other training scripts: scripts/train_tokenizer.py" in config_text(s, pattern_ok=True)
+    two = survey({"src/train.py": "x = 1\n", "baselines/train.py": "x = 1\n"})  # two: named, not guessed
+    assert two.script is None and two.other_scripts == ("baselines/train.py", "src/train.py")
+    assert list(_found(two, pattern_ok=True)) == [
+        'note: there is no train.py at the top of the repository, but baselines/train.py, src/train.py: set '
+        '[arena] run (e.g. "python baselines/train.py"), editable (it and the config files it reads, YAML under '
+        'configs/ too) and [metric] name in autoresearch.toml']
     assert survey({}).other_scripts == () and "no train.py yet" in list(_found(survey({}), pattern_ok=True))[0]
 
 

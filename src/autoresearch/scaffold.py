@@ -140,7 +140,8 @@ def _metric_lines(s: Survey, pattern_ok: bool) -> list[str]:
         out += _comment(f"{m.where} prints it as a line of its own, `{m.example}`, read as is")
         out.append(f"name = {json.dumps(m.name)}")
     else:
-        out += _comment(f"{m.where} prints `{m.example}`; the pattern reads the number after '{m.label}' "
+        prints = f"{m.where} logs it with self.log; Lightning prints" if m.logged else f"{m.where} prints"
+        out += _comment(f"{prints} `{m.example}`; the pattern reads the number after '{m.label}' "
                         "(one group; the last match in a run's output counts)")
         out.append(f"name = {json.dumps(m.name)}")
         if pattern_ok:
@@ -230,7 +231,8 @@ def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
         yield f"note: no printed metric found in {s.script}; set [metric] name in {CONFIG_FILE}"
     else:
         how = "a `name: value` line" if s.metric.pattern is None else "a pattern"
-        yield f"metric: {s.metric.name} ({s.metric.goal}), read from {how} ({s.metric.where})"
+        yield f"metric: {s.metric.name} ({s.metric.goal}), read from {how} ({s.metric.where}" + (
+            ", logged with self.log: Lightning prints it)" if s.metric.logged else ")")
         if s.metric.pattern is not None and not pattern_ok:
             yield (f"note: this version cannot read a metric with a pattern yet: make {s.script} print "
                    f"`{s.metric.name}: <value>` as a line of its own, or the baseline will find no {s.metric.name}")

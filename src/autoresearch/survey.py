@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
-from .hydra_survey import hydra_configs
+from .framework_survey import hydra_configs, logged_metrics
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -148,6 +148,7 @@ class Printed:
     where: str            # ``train.py:265``
     example: str          # the printed line, holes as ``…``
     order: int = 0
+    logged: bool = False  # logged with a LightningModule's self.log: Lightning prints it
 
     @property
     def goal(self) -> str:
@@ -156,7 +157,8 @@ class Printed:
     def rank(self) -> tuple[int, int, int, int, int]:
         words = _words(self.label)
         ranks = [_METRIC_WORDS[w] for w in words if w in _METRIC_WORDS]
-        return (int(bool(set(words) & _HELD_OUT)), int("train" not in words and "training" not in words),
+        held_out = set(words) & _HELD_OUT  # validation before test: research is not tuned on the test set
+        return (2 if held_out - {"test", "holdout"} else 1 if held_out else 0, int("train" not in words and "training" not in words),
                 int(self.pattern is None), -min(ranks, default=9), self.order)
 
 
@@ -264,6 +266,22 @@ def printed_metrics(path: str, text: str) -> list[Printed]:
         pieces, starts = found
         for line_no, line in enumerate(_lines(pieces)):
             out += _from_line(line, starts or line_no > 0, f"{path}:{call.lineno}", call.lineno)
+    return out
+
+
+def lightning_metrics(py: Mapping[str, str], first: Iterable[str]) -> list[Printed]:
+    """The metric-like numbers a LightningModule logs (``framework_survey.logged_metrics``),
+    read through Lightning's own output: in ``first`` (the script and what it imports), and
+    in any other file (tests left out) that defines a ``LightningModule`` (the Hydra
+    template builds it from a config, so the script does not import it)."""
+    paths = list(dict.fromkeys([*first, *sorted(p for p, t in py.items() if "LightningModule" in t
+                                                and not {"tests", "test"} & set(p.split("/")[:-1]))]))
+    out = []
+    for path in paths:
+        for name, pattern, line in logged_metrics(path, py.get(path) or "", NUMBER):
+            if set(_words(name)) & set(_METRIC_WORDS):
+                out.append(Printed(name, name, pattern, f"{path}:{line}", f"{name}=…", line - 1_000_000,
+                                   logged=True))  # (order: a printed line of the same rank first)
     return out
 
 
@@ -400,10 +418,12 @@ def survey(files: Mapping[str, str]) -> Survey:
     script = scripts[0] if scripts else None
     configs = sorted(p for p in py if p not in scripts and "/" in p and not p.startswith(("data/", "datasets/"))
                      and is_config_only(py[p]))
+    nested = sorted((p for p in py if re.fullmatch(r"(?:[\w.-]+/){1,2}train(?:[_-][\w-]*)?\.py", p)  # src/train.py
+                     and not {"tests", "test"} & set(p.split("/")[:-1])),
+                    key=lambda p: (not p.endswith("/train.py"), p.count("/"), p))
+    if script is None and nested and [p for p in nested if p.endswith("/train.py")] == nested[:1]:
+        script, scripts = nested[0], nested  # the one train.py, in a folder (src/train.py): run from the root
     if script is None:  # a new arena: the files are still to be written
-        nested = sorted((p for p in py if re.fullmatch(r"(?:[\w.-]+/){1,2}train(?:[_-][\w-]*)?\.py", p)  # src/train.py
-                         and not {"tests", "test"} & set(p.split("/")[:-1])),
-                        key=lambda p: (not p.endswith("/train.py"), p.count("/"), p))
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
                       run="python train.py", run_why="", unused_configs=tuple(configs), helpers=(),
                       other_scripts=tuple(nested),
@@ -416,6 +436,7 @@ def survey(files: Mapping[str, str]) -> Survey:
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
+    found += lightning_metrics(py, [script, *used])
     metric = best_metric(found)
     karpathy, budget = karpathy_budget(files) if "prepare.py" in readonly else (False, None)
     data, data_other = data_dirs(py, editable, readonly)

@@ -1,4 +1,4 @@
-"""The YAML configs a Hydra training script composes (``hydra_survey``), and ``init`` on a
+"""The YAML configs a Hydra training script composes (``framework_survey``), and ``init`` on a
 Lightning-Hydra-style project of our own (the layout of ashleve/lightning-hydra-template:
 ``configs/train.yaml`` picks ``data/``, ``model/``, ``trainer/`` options; the
 hyperparameters live there, not in the script)."""
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from autoresearch.hydra_survey import _hydra_defaults, hydra_configs
+from autoresearch.framework_survey import _hydra_defaults, hydra_configs
 from conftest import run_cli
 
 TRAIN_YAML = """# @package _global_
@@ -102,15 +102,20 @@ def test_init_makes_a_hydra_projects_configs_editable_and_their_knobs_are_search
                           text=True).stdout == ""
 
 
-def test_init_names_the_configs_of_a_hydra_script_in_a_folder(tmp_path):
+def test_init_writes_a_runnable_config_for_a_hydra_script_in_a_folder(tmp_path):
+    """A newcomer's trial (2026-12-04): init on the template's `src/train.py` layout wrote
+    `editable = ["train.py"]`, `run = "python train.py"`: none of it existed."""
     repo = tmp_path / "project"
     for rel, text in {"src/train.py": SCRIPT.format(path="../configs"), **CONFIGS}.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_text(text)
     r = run_cli("init", repo)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert (f"editable (it and the config files it reads: {', '.join(COMPOSED)}) and [metric] name"
-            in r.stdout.replace("\n", " "))
+    config = (repo / "autoresearch.toml").read_text()
+    assert f"editable = {json.dumps(['src/train.py', *COMPOSED])}" in config.replace("', '", '", "')
+    assert 'run = "python src/train.py"' in config and 'name = "val_loss"' in config
+    dry = run_cli("run", repo, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
 
 
 def test_yaml_files_have_their_own_share_of_the_survey(tmp_path):
@@ -128,3 +133,54 @@ def test_yaml_files_have_their_own_share_of_the_survey(tmp_path):
     files = repo_files(tmp_path, in_repo=False)
     assert "train.py" in files and sum(p.endswith(".yaml") for p in files) == 500
     assert set(CONFIGS) <= set(files)  # a config folder's first
+
+
+LIT_MODULE = '''import lightning as L
+
+
+class LitDigits(L.LightningModule):
+    def training_step(self, batch, i):
+        self.log("train/loss", 1.0, prog_bar=True)
+
+    def validation_step(self, batch, i):
+        self.log("val/loss", 1.0, prog_bar=True)
+        self.log_dict({"val/acc": 0.9, "lr": 0.1})
+
+    def test_step(self, batch, i):
+        self.log("test/loss", 1.0)
+'''
+# what Lightning prints: the progress bar (lines end at \r), then the test table
+LIGHTNING_OUTPUT = (
+    "Epoch 0: 100%|██████████| 8/8 [00:00<00:00, v_num=0, train/loss=0.912, val/loss=0.5123, val/acc=0.80]\r"
+    "Epoch 1: 100%|██████████| 8/8 [00:00<00:00, v_num=0, train/loss=0.301, val/loss=0.2042, val/acc=0.91]\n"
+    "┃        Test metric        ┃       DataLoader 0        ┃\n"
+    "│         test/loss         │    0.21875000596046448    │\n"
+)
+
+
+def test_a_lightning_projects_logged_metric_is_found_and_its_pattern_reads_lightnings_output():
+    """A newcomer's trial (2026-12-04): `self.log("val_loss", ...)` and Lightning's printed
+    table gave "no printed metric found", and init wrote val_bpb."""
+    from autoresearch.metrics import parse_patterns
+    from autoresearch.survey import survey
+
+    quiet = SCRIPT.format(path="../configs").replace("print(f\"val_loss: {cfg.model.hidden * 0.01}\")", "pass")
+    s = survey({"src/train.py": quiet, "src/models/digits.py": LIT_MODULE,
+                "tests/test_digits.py": "class T(LightningModule):\n    def f(self):\n        self.log('val/zzz_loss', 1)\n",
+                **CONFIGS})
+    assert (s.script, s.run) == ("src/train.py", "python src/train.py")  # the one train.py, in a folder
+    assert s.editable == ("src/train.py", *COMPOSED)
+    m = s.metric
+    assert (m.name, m.goal, m.where, m.logged) == ("val/loss", "minimize", "src/models/digits.py:9", True)
+    assert [o.name for o in s.others] == ["train/loss", "val/acc", "test/loss"]  # not lr; not the tests' metric
+    values, _, _ = parse_patterns(LIGHTNING_OUTPUT, {"val/loss": m.pattern, "test/loss": s.others[-1].pattern})
+    assert values == {"val/loss": 0.2042, "test/loss": 0.21875000596046448}  # the last epoch's; the table's
+    printed = {"train.py": "print(f'val_loss: {0.1}')\n", "model.py": LIT_MODULE}
+    assert survey(printed).metric.name == "val_loss"  # a printed summary line is read first
+
+
+def test_a_validation_metric_is_chosen_before_a_test_metric():
+    from autoresearch.survey import survey
+
+    code = "print(f'test_loss: {1}')\nprint(f'val_loss: {2}')\nprint(f'test_acc: {3}')\n"
+    assert survey({"train.py": code}).metric.name == "val_loss"

@@ -1,10 +1,18 @@
-"""The YAML files a Hydra training script composes, read without running anything: so
-that ``init`` makes them editable (a newcomer's Lightning-Hydra trial, 2026-12-04: the
-hyperparameters live in ``configs/model/*.yaml``, and init left them out). Pure."""
+"""What a Hydra or Lightning project's files say, read without running anything (for
+``init``; newcomers' Lightning-Hydra trials, 2026-12-04):
+
+- the YAML files a Hydra training script composes, so that they are editable (the
+  hyperparameters live in ``configs/model/*.yaml``, and init left them out);
+- the metrics a LightningModule logs (``self.log("val/loss", ...)``), which Lightning
+  prints in its progress bar (``val/loss=0.106``) and its results table
+  (``│ val/loss │ 0.106 │``), not as a ``name: value`` line: init wrote ``val_bpb``.
+
+Pure."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import PurePosixPath
 from typing import Mapping
 
@@ -88,3 +96,26 @@ def _parse(text: str) -> ast.Module | None:
         return ast.parse(text)
     except (SyntaxError, ValueError):
         return None
+
+
+def logged_metrics(path: str, text: str, number: str) -> list[tuple[str, str, int]]:
+    """(name, pattern, line) of each metric a LightningModule logs in ``text``
+    (``self.log("val_loss", ...)``, ``self.log_dict({"val/acc": ...})``), in source order;
+    the pattern reads the number after the name in Lightning's progress bar, its table or a
+    ``name: value`` line (``number``: the number's regex, one group). Pure."""
+    tree = _parse(text)
+    out: list[tuple[str, str, int]] = []
+    for n in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)) if tree is not None else (),
+                    key=lambda n: (n.lineno, n.col_offset)):
+        f = n.func
+        if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "self"
+                and f.attr in ("log", "log_dict") and n.args):
+            continue
+        first = n.args[0]
+        keys = [first] if f.attr == "log" else first.keys if isinstance(first, ast.Dict) else []
+        for k in keys:
+            if isinstance(k, ast.Constant) and isinstance(k.value, str) and k.value.strip():
+                name = k.value.strip()
+                pattern = rf"(?<![\w./-]){re.escape(name)}(?![\w./-])\s*[=:│|]\s*" + number
+                out.append((name, pattern, n.lineno))
+    return out
