@@ -428,6 +428,10 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("val_fraction", 0.25, False, None, "the evaluation set"),
     ("TRAIN_FRAC", 0.8, False, None, "the evaluation set"),
     ("VAL_RATIO", 0.2, False, None, "the evaluation set"),
+    ("scheduler.gamma", 0.5, False, Space("beta", 0.05, 1.0, log=True), None),  # a decay factor: never above 1
+    ("GAMMA", 0.95, False, Space("beta", 0.005, 0.5, log=True), None),
+    ("scheduler.factor", 0.1, False, Space("beta", 0.09, 1.0, log=True), None),
+    ("focal_gamma", 2.0, False, Space("float", 0.2, 20.0, log=True), None),   # not a factor of the learning rate
     ("in_channels", 64, True, Space("pow2", 4, 8), None),            # a conv layer's input: often a hidden width
     ("train_steps", 100, True, Space("int", 33, 300, log=True), None),  # (frozen by use where it bounds a loop)
     ("trainer.limit_val_batches", 0.25, False, None, "the evaluation set"),

@@ -11,6 +11,9 @@ from ..errors import ConfigError
 
 _RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT", re.IGNORECASE)
 _MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA", re.IGNORECASE)
+# a factor the learning rate is multiplied by (a scheduler's gamma, ReduceLROnPlateau's
+# factor): below 1 it must stay below 1 (a newcomer's trial: gamma 0.5 searched up to 5)
+_MULTIPLIER = re.compile(r"^(gamma|factor|lr_gamma|lr_factor|lr_decay|decay_rate|decay_factor)$", re.IGNORECASE)
 _SEED = re.compile(r"SEED", re.IGNORECASE)
 _BUDGET = re.compile(r"BUDGET|TIMEOUT", re.IGNORECASE)
 # names that fix what the model must match, what the metric is measured on, or the machine:
@@ -134,7 +137,7 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
         return Space("int", max(1, round(value / 3)), max(2, round(value * 3)), log=True), None
     if value <= 1 and _RATIO.search(short):
         return Space("float", 0.0, 1.0), None
-    if value < 1 and _MOMENTUM.search(short):
+    if value < 1 and (_MOMENTUM.search(short) or _MULTIPLIER.search(short)):
         gap = 1.0 - value
         return Space("beta", gap / 10, min(1.0, gap * 10), log=True), None
     return Space("float", value / 10, value * 10, log=True), None
