@@ -705,3 +705,18 @@ def test_a_knob_named_in_only_that_is_not_searched_is_said_and_a_zero_in_a_log_s
                                       "declare low = 0.0 without log)")
     linear = KnobsProposer(spaces={"WEIGHT_DECAY": {"low": 0.0, "high": 1e-2}})
     assert "WEIGHT_DECAY" in linear.survey({"train.py": code})[1]
+
+
+def test_knobs_with_a_mistyped_editable_path_says_which_file_was_meant(tmp_path):
+    """A newcomer's trial (2026-12-04): `knobs` said only "none of the editable files
+    (train.py) is committed at HEAD" where `run` names src/train.py."""
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "train.py").write_text("LR = 0.1\nprint(f'val_loss: {LR}')\n")
+    (repo / "autoresearch.toml").write_text('[arena]\neditable = ["train.py"]\nrun = "python src/train.py"\n'
+                                            '[metric]\nname = "val_loss"\n')
+    git(repo, "init", "-q")
+    commit_all(repo, "a model")
+    r = run_cli("knobs", repo)
+    assert r.returncode != 0
+    assert "none of the editable files (train.py (did you mean src/train.py?)) is committed at HEAD" in r.stderr

@@ -52,7 +52,8 @@ def space_json(space: Space) -> dict[str, Any]:
 def survey(arena: Path, config: Config, tag: str | None = None) -> tuple[str, list[Any], dict[str, Space]]:
     """(where the files were read, every knob with why it is frozen, the searched ones'
     spaces) at the checkout's HEAD or a campaign's tip."""
-    from .store.workspace import Workspace
+    from .config_hints import close_paths
+    from .store.workspace import Workspace, arena_paths
 
     ws = Workspace(arena)
     try:
@@ -67,10 +68,11 @@ def survey(arena: Path, config: Config, tag: str | None = None) -> tuple[str, li
             where = f"HEAD at {commit[:7]}"
         files = {p: t for p, t in ws.read_files(commit, tuple(config.arena.editable)).items() if t is not None}
         readonly = {p: t for p, t in ws.read_files(commit, tuple(config.arena.readonly)).items() if t is not None}
+        named = close_paths(list(config.arena.editable), arena_paths(ws, commit)) if not files else ""
     finally:
         ws.close()
-    if not files:
-        raise ConfigError(f"none of the editable files ({', '.join(config.arena.editable)}) is committed at {where}")
+    if not files:  # (with a did-you-mean, as `run` gives: `train.py` where the script is src/train.py)
+        raise ConfigError(f"none of the editable files ({named}) is committed at {where}")
     proposer = knob_proposer(config)
     knobs, spaces = proposer.survey(files, readonly)
     proposer._constraints(knobs, files, readonly)  # (a constraint that does not hold now is an error here too)
