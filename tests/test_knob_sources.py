@@ -720,3 +720,21 @@ def test_knobs_with_a_mistyped_editable_path_says_which_file_was_meant(tmp_path)
     r = run_cli("knobs", repo)
     assert r.returncode != 0
     assert "none of the editable files (train.py (did you mean src/train.py?)) is committed at HEAD" in r.stderr
+
+
+def test_knobs_says_when_the_files_on_disk_are_not_the_committed_ones(tmp_path):
+    """A newcomer's trial (2026-12-04): `knobs` silently showed HEAD's values while train.py
+    had uncommitted edits."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "train.py").write_text("LR = 0.1\nprint(f'val_loss: {LR}')\n")
+    (repo / "autoresearch.toml").write_text('[arena]\neditable = ["train.py"]\nrun = "python train.py"\n'
+                                            '[metric]\nname = "val_loss"\n')
+    git(repo, "init", "-q")
+    commit_all(repo, "a model")
+    clean = run_cli("knobs", repo)
+    assert clean.returncode == 0 and "differ" not in clean.stdout
+    (repo / "train.py").write_text("LR = 0.3\nprint(f'val_loss: {LR}')\n")
+    r = run_cli("knobs", repo)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "note: train.py differ(s) on disk from HEAD: this table is the committed version's" in r.stdout

@@ -250,7 +250,7 @@ def knobs(
     """List what the knobs proposer tunes: every literal found in the editable files (module
     constants, config files, argparse defaults, dataclass fields, YAML/JSON/TOML leaves), with
     its file and line, its value and search space in its own units, or why it is frozen."""
-    from .knobs_view import print_table, rows, survey
+    from .knobs_view import differs_on_disk, print_table, rows, survey
 
     arena = arena.resolve()
     if not arena.is_dir():
@@ -264,7 +264,8 @@ def knobs(
     if as_json:
         sys.stdout.write(json.dumps(rows(found, spaces), indent=2) + "\n")
         return
-    print_table(console, where, found, spaces, list(loaded.config.proposer.knobs.constraints))
+    print_table(console, where, found, spaces, list(loaded.config.proposer.knobs.constraints),
+                differs_on_disk(arena, found) if tag is None else [])
 
 
 # -- status --------------------------------------------------------------------------------

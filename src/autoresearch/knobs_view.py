@@ -86,7 +86,24 @@ def rows(knobs: list[Any], spaces: dict[str, Space]) -> list[dict[str, Any]]:
              "frozen": False if k.name in spaces else (k.frozen or "no space")} for k in knobs]
 
 
-def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Space], constraints: list[str]) -> None:
+def differs_on_disk(arena: Path, knobs: list[Any]) -> list[str]:
+    """The knobs' files whose text on disk is not the committed one the table was read
+    from (uncommitted edits: the table is not what the user sees in the editor)."""
+    out = []
+    for path in dict.fromkeys(k.path for k in knobs):
+        try:
+            text = (arena / path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        lines = {k.lineno: k.line for k in knobs if k.path == path}
+        disk = text.split("\n") if text is not None else []
+        if any(n > len(disk) or disk[n - 1].rstrip("\r") != line for n, line in lines.items()):
+            out.append(path)
+    return out
+
+
+def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Space], constraints: list[str],
+                changed: list[str] = ()) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -102,6 +119,9 @@ def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Sp
     console.print(table)
     for c in constraints:
         console.print(f"constraint: {escape(c)}", markup=False)
+    if changed:
+        console.print(f"note: {', '.join(changed)} differ(s) on disk from {where.split(' ')[0]}: this table is the "
+                      "committed version's; commit to see yours (a campaign starts from commits too)", markup=False)
 
 
 def dry_run_table(console: Any, arena: Path, config: Config) -> None:
