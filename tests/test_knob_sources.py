@@ -395,8 +395,8 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
 
 
 @pytest.mark.parametrize("name, value, is_int, space, why", [
-    ("WARMUP_RATIO", 0.0, False, Space("float", 0.0, 0.95), None),
-    ("warmup_frac", 0.0, False, Space("float", 0.0, 0.95), None),
+    ("WARMUP_RATIO", 0.0, False, Space("float", 0.0, 1.0), None),
+    ("warmup_frac", 0.0, False, Space("float", 0.0, 1.0), None),
     ("WEIGHT_DECAY", 0.0, False, None, "zero"),
     ("OFFSET", -1, True, None, "negative"),
     ("USE_BIAS", True, False, None, "a boolean"),
@@ -583,7 +583,7 @@ def test_knobs_lists_every_knob_with_its_space_or_why_it_is_frozen(tmp_path):
                                         "kind": "constant", "frozen": False,
                                         "space": {"kind": "pow2", "low": 8192.0, "high": 131072.0, "log": True}}
     assert rows["ADAM_BETAS[1]"]["space"]["high"] < 1 and rows["ADAM_BETAS[1]"]["value"] == 0.95
-    assert rows["WARMUP_RATIO"]["space"] == {"kind": "float", "low": 0.0, "high": 0.95, "log": False}
+    assert rows["WARMUP_RATIO"]["space"] == {"kind": "float", "low": 0.0, "high": 1.0, "log": False}
     assert rows["WINDOW_PATTERN"]["space"] == {"kind": "choice", "choices": ["SSSL", "LLLL"]}
     table = run_cli("knobs", arena)
     assert table.returncode == 0 and "PEAK_FLOPS" in table.stdout and "only printed" in table.stdout, table.stdout

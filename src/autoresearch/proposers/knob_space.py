@@ -10,9 +10,6 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 
 _RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT", re.IGNORECASE)
-# a ratio's top: a dropout or a probability of 1 drops everything (a newcomer's trial: local
-# moves clipped at the range's edge proposed exactly 1.0); a value above it is kept reachable
-RATIO_HIGH = 0.95
 _MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA", re.IGNORECASE)
 # a factor the learning rate is multiplied by (a scheduler's gamma, ReduceLROnPlateau's
 # factor): below 1 it must stay below 1 (a newcomer's trial: gamma 0.5 searched up to 5)
@@ -131,7 +128,7 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
         return None, "negative: declare low and high to search it"
     if value == 0:
         if not is_int and _RATIO.search(short):
-            return Space("float", 0.0, RATIO_HIGH), None
+            return Space("float", 0.0, 1.0), None
         return None, "zero: no scale to search around; declare low and high to search it"
     if is_int:
         if value >= 2 and value & (value - 1) == 0:
@@ -139,7 +136,7 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
             return Space("pow2", max(0, e - 2), e + 2), None
         return Space("int", max(1, round(value / 3)), max(2, round(value * 3)), log=True), None
     if value <= 1 and _RATIO.search(short):
-        return Space("float", 0.0, max(RATIO_HIGH, value)), None
+        return Space("float", 0.0, 1.0), None
     if value < 1 and (_MOMENTUM.search(short) or _MULTIPLIER.search(short)):
         gap = 1.0 - value
         return Space("beta", gap / 10, min(1.0, gap * 10), log=True), None
