@@ -66,6 +66,8 @@ def test_the_configs_a_hydra_script_composes(script, path, want):
 
 def test_a_script_without_hydra_composes_nothing():
     assert hydra_configs("train.py", {"train.py": "print('val_loss: 1')\n", **CONFIGS}) == []
+    none = SCRIPT.replace('config_path="{path}"', "config_path=None").format(path="")
+    assert hydra_configs("train.py", {"train.py": none, "train.yaml": TRAIN_YAML}) == []  # no folder: no file
     assert hydra_configs("train.py", {"train.py": "def main(:\n", **CONFIGS}) == []  # not Python: nothing
 
 
@@ -144,10 +146,19 @@ class LitDigits(L.LightningModule):
 
     def validation_step(self, batch, i):
         self.log("val/loss", 1.0, prog_bar=True)
-        self.log_dict({"val/acc": 0.9, "lr": 0.1})
+        self.log_dict({"val/acc": 0.9, "lr": 0.1}, prog_bar=True)
+        self.log("val/f1", 0.5)                          # not on the progress bar: never printed by fit
 
     def test_step(self, batch, i):
-        self.log("test/loss", 1.0)
+        self.log(name="test/loss", value=1.0, prog_bar=True)
+
+
+class Trainer:                                           # a hand-written trainer's log: not Lightning's
+    def log(self, name, value):
+        self.writer.add_scalar(name, value)
+
+    def fit(self):
+        self.log("val_acc", 0.9)
 '''
 # what Lightning prints: the progress bar (lines end at \r), then the test table
 LIGHTNING_OUTPUT = (
@@ -156,6 +167,7 @@ LIGHTNING_OUTPUT = (
     "┃        Test metric        ┃       DataLoader 0        ┃\n"
     "│         test/loss         │    0.21875000596046448    │\n"
 )
+PLAIN_TABLE = "       Test metric             DataLoader 0\n        test/loss            0.25\n"  # without rich
 
 
 def test_a_lightning_projects_logged_metric_is_found_and_its_pattern_reads_lightnings_output():
@@ -172,9 +184,13 @@ def test_a_lightning_projects_logged_metric_is_found_and_its_pattern_reads_light
     assert s.editable == ("src/train.py", *COMPOSED)
     m = s.metric
     assert (m.name, m.goal, m.where, m.logged) == ("val/loss", "minimize", "src/models/digits.py:9", True)
+    plain = {"train.py": "print(f'final_loss: {1}')\n", "trainer.py": LIT_MODULE.split("class LitDigits")[0] +
+             "class Trainer:\n    def fit(self):\n        self.log('val_acc', 0.9, prog_bar=True)\n"}
+    assert survey(plain).metric.name == "final_loss"  # a plain trainer's self.log is no Lightning metric (a review)
     assert [o.name for o in s.others] == ["train/loss", "val/acc", "test/loss"]  # not lr; not the tests' metric
     values, _, _ = parse_patterns(LIGHTNING_OUTPUT, {"val/loss": m.pattern, "test/loss": s.others[-1].pattern})
     assert values == {"val/loss": 0.2042, "test/loss": 0.21875000596046448}  # the last epoch's; the table's
+    assert parse_patterns(PLAIN_TABLE, {"test/loss": s.others[-1].pattern})[0] == {"test/loss": 0.25}
     printed = {"train.py": "print(f'val_loss: {0.1}')\n", "model.py": LIT_MODULE}
     assert survey(printed).metric.name == "val_loss"  # a printed summary line is read first
 
@@ -184,3 +200,12 @@ def test_a_validation_metric_is_chosen_before_a_test_metric():
 
     code = "print(f'test_loss: {1}')\nprint(f'val_loss: {2}')\nprint(f'test_acc: {3}')\n"
     assert survey({"train.py": code}).metric.name == "val_loss"
+
+
+
+def test_a_train_py_under_examples_is_named_not_adopted():
+    """A library's examples/mnist/train.py is not the project's training (a review)."""
+    from autoresearch.survey import survey
+
+    s = survey({"examples/mnist/train.py": "print('val_loss: 1')\n", "lib/model.py": "x = 1\n"})
+    assert s.script is None and s.other_scripts == ("examples/mnist/train.py",)

@@ -270,6 +270,8 @@ def test_a_lightning_modules_init_defaults_are_knobs_and_written_in_place():
     assert [n for n in knobs] == ["LitClassifier.hidden", "LitClassifier.lr", "LitClassifier.dropout",
                                   "LitClassifier.name", "Digits.batch_size"]  # not _private, None, a method's, nn.Module's
     assert knobs["LitClassifier.lr"].value == 1e-3 and knobs["LitClassifier.lr"].kind == "field"
+    posonly = "class P(LightningModule):\n    def __init__(self, hidden=64, /, lr=1e-3):\n        pass\n"
+    assert {k.name: k.value for k in find_knobs("p.py", posonly)} == {"P.hidden": 64, "P.lr": 1e-3}  # (a review)
     edits = render_edits(list(knobs.values()), {"LitClassifier.lr": 3e-4, "LitClassifier.dropout": 0.2})
     new = apply_edits({"model.py": LIT}, edits, ["model.py"])["model.py"]
     assert "def __init__(self, hidden: int = 64, lr: float = 0.0003, *, dropout=0.2, name=" in new
@@ -318,6 +320,10 @@ N_STEPS = 100
 N_LAYERS = 4
 ROUNDS = 3
 STEPS = 200
+N_CRITIC = 5
+ACCUM = 4
+N_EPOCHS = 3
+MORE_EPOCHS = 2
 LIMIT_VAL = 1.0
 layers = [torch.nn.Linear(8, 8) for i in range(N_LAYERS)]
 for epoch in range(EPOCHS):
@@ -330,6 +336,20 @@ for r in range(ROUNDS):
     evaluate(r)
 for step in range(STEPS):
     w = w - 0.1 * grad(w)
+for it in range(1000):                    # a GAN: the critic's inner steps are a setting
+    for _ in range(N_CRITIC):
+        d_loss.backward()
+        d_opt.step()
+    for micro in range(ACCUM):            # gradient accumulation's micro-steps too
+        loss.backward()
+    g_opt.step()
+
+
+def fit():
+    for epoch in tqdm(range(N_EPOCHS)):  # through tqdm, inside a function
+        train_one_epoch()
+    for ep in trange(MORE_EPOCHS):
+        train_one_epoch()
 trainer = Trainer(limit_val_batches=LIMIT_VAL)
 """
 
@@ -340,6 +360,10 @@ trainer = Trainer(limit_val_batches=LIMIT_VAL)
     ("N_LAYERS", None),               # builds the model
     ("ROUNDS", None),                 # neither
     ("STEPS", None),                  # a hand-written update is not recognised (docs/first-hour.md's STEPS)
+    ("N_CRITIC", None),               # an inner loop (a review: frozen as the run's length)
+    ("ACCUM", None),
+    ("N_EPOCHS", REASONS["bound"]),   # for epoch in tqdm(range(...))
+    ("MORE_EPOCHS", REASONS["bound"]),  # trange
     ("LIMIT_VAL", REASONS["eval"]),   # Lightning's evaluation set, searched 0.1..10 in the trial
 ])
 def test_a_training_loops_length_and_the_evaluation_sets_size_are_frozen_by_use(name, why):
@@ -389,6 +413,13 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     assert set(spaces) == {"gradient_clip_val", "accumulate_grad_batches"}
     python = "max_epochs = 10\nlr = 0.1\nfit(lr, max_epochs)\n"  # a real use seen: searched
     assert "max_epochs" in KnobsProposer().survey({"train.py": python})[1]
+    nested = "optimizer:\n  lr: 0.1\n  warmup:\n    epochs: 5\ntrainer:\n  max_epochs: 10\n"  # warmup's epochs: a setting
+    knobs, spaces = KnobsProposer().survey({"config.yaml": nested})
+    assert "optimizer.warmup.epochs" in spaces and {k.name: k.frozen for k in knobs}["trainer.max_epochs"] == REASONS["bound"]
+    data = {"configs/data/toy.yaml": "n_samples: 1024\nbatch_size: 32\n", "configs/model/nerf.yaml": "n_samples: 64\n"}
+    knobs, spaces = KnobsProposer().survey(data)  # a count of samples in the data's file is the data set's
+    assert {k.name: k.frozen for k in knobs}["configs/data/toy.yaml:n_samples"].startswith("the data set")
+    assert "configs/model/nerf.yaml:n_samples" in spaces  # a NeRF's samples per ray: a setting (a review)
     toml = "[trainer]\nmax_epochs = 10\nlr = 0.1\n"
     knobs, spaces = KnobsProposer().survey({"config.toml": toml})
     assert {k.name: k.frozen for k in knobs}["trainer.max_epochs"] == REASONS["bound"] and "trainer.lr" in spaces
@@ -419,6 +450,12 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     # a newcomer's Lightning trial (2026-12-04): the data set and its shape were searched, and a
     # "19.7 % better" keep halved n_samples and doubled n_features
     ("ToyDataModule.n_samples", 1024, True, None, "the data set"),
+    ("N_samples", 64, True, Space("pow2", 4, 8), None),             # a NeRF's samples per ray (a review)
+    ("num_points", 50, True, Space("int", 17, 150, log=True), None),  # not the data's: searched
+    ("train_size", 224, True, Space("int", 75, 672, log=True), None),  # an image resolution
+    ("validation_split", 0.2, False, None, "the evaluation set"),     # Keras's name
+    ("train_split", 0.8, False, None, "the evaluation set"),
+    ("split_ratio", 0.8, False, None, "the evaluation set"),
     ("DATASET_SIZE", 1000, True, None, "the data set"),
     ("n_train", 500, True, None, "the data set"),
     ("ToyDataModule.n_features", 16, True, None, "a shape the data fixes"),
@@ -430,7 +467,8 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("VAL_RATIO", 0.2, False, None, "the evaluation set"),
     ("scheduler.gamma", 0.5, False, Space("beta", 0.05, 1.0, log=True), None),  # a decay factor: never above 1
     ("GAMMA", 0.95, False, Space("beta", 0.005, 0.5, log=True), None),
-    ("scheduler.factor", 0.1, False, Space("beta", 0.09, 1.0, log=True), None),
+    ("scheduler.factor", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # small: a decade down (a review)
+    ("lr_gamma", 0.2, False, Space("float", 0.02, 1.0, log=True), None),
     ("focal_gamma", 2.0, False, Space("float", 0.2, 20.0, log=True), None),   # not a factor of the learning rate
     ("in_channels", 64, True, Space("pow2", 4, 8), None),            # a conv layer's input: often a hidden width
     ("train_steps", 100, True, Space("int", 33, 300, log=True), None),  # (frozen by use where it bounds a loop)
@@ -734,6 +772,11 @@ def test_knobs_says_when_the_files_on_disk_are_not_the_committed_ones(tmp_path):
     commit_all(repo, "a model")
     clean = run_cli("knobs", repo)
     assert clean.returncode == 0 and "differ" not in clean.stdout
+    (repo / "other.py").write_bytes(b"# caf\xe9: latin-1\nWIDTH = 8\nprint(WIDTH)\n")  # not UTF-8, unchanged (a review)
+    (repo / "autoresearch.toml").write_text('[arena]\neditable = ["train.py", "other.py"]\nrun = "python train.py"\n'
+                                            '[metric]\nname = "val_loss"\n')
+    commit_all(repo, "another file")
+    assert "differ" not in run_cli("knobs", repo).stdout
     (repo / "train.py").write_text("LR = 0.3\nprint(f'val_loss: {LR}')\n")
     r = run_cli("knobs", repo)
     assert r.returncode == 0, r.stdout + r.stderr

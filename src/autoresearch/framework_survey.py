@@ -30,9 +30,9 @@ def hydra_configs(script: str, files: Mapping[str, str]) -> list[str]:
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)] if tree is not None else []
     found = next(({k.arg: k.value.value for k in n.keywords if isinstance(k.value, ast.Constant)}
                   for n in calls if _called(n.func) == "main" and any(k.arg == "config_name" for k in n.keywords)), None)
-    if not found or not isinstance(found.get("config_name"), str):
-        return []
-    root = PurePosixPath(script).parent / str(found.get("config_path") or ".")
+    if not found or not isinstance(found.get("config_name"), str) or not isinstance(found.get("config_path"), str):
+        return []  # (config_path=None: Hydra adds no folder of configs, so there is no file to edit)
+    root = PurePosixPath(script).parent / found["config_path"]
     parts: list[str] = []
     for part in root.parts:  # ../configs from src/: configs (the repository's own layout, not the disk's)
         if part == "..":
@@ -99,23 +99,37 @@ def _parse(text: str) -> ast.Module | None:
 
 
 def logged_metrics(path: str, text: str, number: str) -> list[tuple[str, str, int]]:
-    """(name, pattern, line) of each metric a LightningModule logs in ``text``
-    (``self.log("val_loss", ...)``, ``self.log_dict({"val/acc": ...})``), in source order;
-    the pattern reads the number after the name in Lightning's progress bar, its table or a
-    ``name: value`` line (``number``: the number's regex, one group). Pure."""
+    """(name, pattern, line) of each metric a LightningModule (a class whose bases name
+    ``LightningModule``) logs to the progress bar in ``text``: ``self.log("val_loss", ...,
+    prog_bar=True)``, ``self.log_dict({...}, prog_bar=True)``, in source order. Without
+    ``prog_bar`` Lightning prints it only in the table of ``trainer.validate``/``test``, so it
+    is left out (a review: init chose a metric the run never printed). The pattern reads the
+    number after the name in the progress bar (``val/loss=0.106``), the table (``│ val/loss
+    │ 0.106 │``, or spaces without rich) or a ``name: value`` line (``number``: the
+    number's regex, one group). Pure."""
     tree = _parse(text)
     out: list[tuple[str, str, int]] = []
-    for n in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)) if tree is not None else (),
-                    key=lambda n: (n.lineno, n.col_offset)):
+    classes = [c for c in ast.walk(tree) if isinstance(c, ast.ClassDef)
+               and any(ast.unparse(b).rsplit(".", 1)[-1] == "LightningModule" for b in c.bases)] if tree else []
+    calls = sorted({id(n): n for c in classes for n in ast.walk(c) if isinstance(n, ast.Call)}.values(),
+                   key=lambda n: (n.lineno, n.col_offset))
+    for n in calls:
         f = n.func
         if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "self"
-                and f.attr in ("log", "log_dict") and n.args):
+                and f.attr in ("log", "log_dict") and _shown(n)):
             continue
-        first = n.args[0]
+        kw = {k.arg: k.value for k in n.keywords if k.arg}
+        first = n.args[0] if n.args else kw.get("name" if f.attr == "log" else "dictionary")
         keys = [first] if f.attr == "log" else first.keys if isinstance(first, ast.Dict) else []
         for k in keys:
             if isinstance(k, ast.Constant) and isinstance(k.value, str) and k.value.strip():
                 name = k.value.strip()
-                pattern = rf"(?<![\w./-]){re.escape(name)}(?![\w./-])\s*[=:│|]\s*" + number
+                pattern = rf"(?<![\w./-]){re.escape(name)}(?![\w./-])(?:\s*[=:│|]\s*|\s+)" + number
                 out.append((name, pattern, n.lineno))
     return out
+
+
+def _shown(call: ast.Call) -> bool:
+    """Whether a ``self.log`` call puts its value on the progress bar (``prog_bar=True``)."""
+    return any(k.arg == "prog_bar" and isinstance(k.value, ast.Constant) and k.value.value is True
+               for k in call.keywords)

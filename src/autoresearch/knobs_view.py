@@ -87,13 +87,14 @@ def rows(knobs: list[Any], spaces: dict[str, Space]) -> list[dict[str, Any]]:
 
 
 def differs_on_disk(arena: Path, knobs: list[Any]) -> list[str]:
-    """The knobs' files whose text on disk is not the committed one the table was read
-    from (uncommitted edits: the table is not what the user sees in the editor)."""
+    """The knobs' files whose knob lines on disk are not the committed ones the table was
+    read from (uncommitted edits: the table is not what the user sees in the editor). A
+    knob added on disk, or an edit away from every knob, is not seen."""
     out = []
     for path in dict.fromkeys(k.path for k in knobs):
         try:
-            text = (arena / path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = (arena / path).read_text(encoding="utf-8", errors="replace")  # (as the commit's is read)
+        except OSError:
             text = None
         lines = {k.lineno: k.line for k in knobs if k.path == path}
         disk = text.split("\n") if text is not None else []

@@ -396,6 +396,10 @@ class Survey:
     hydra: tuple[str, ...] = ()             # the YAML configs the script (or, with none, other_scripts[0]) composes
 
 
+# folders whose train.py is an example or a tool, not the project's own training (named, not adopted)
+_NOT_THE_PROJECT = {"examples", "example", "scripts", "tools", "docs", "benchmarks", "bench", "notebooks", "third_party"}
+
+
 def _run_config(script: str, files: Mapping[str, str], configs: list[str], readme: str) -> tuple[str | None, str]:
     """The config file the run command passes to a script that reads its arguments: the
     first one a README runs it with, else the only training config there is."""
@@ -421,7 +425,8 @@ def survey(files: Mapping[str, str]) -> Survey:
     nested = sorted((p for p in py if re.fullmatch(r"(?:[\w.-]+/){1,2}train(?:[_-][\w-]*)?\.py", p)  # src/train.py
                      and not {"tests", "test"} & set(p.split("/")[:-1])),
                     key=lambda p: (not p.endswith("/train.py"), p.count("/"), p))
-    if script is None and nested and [p for p in nested if p.endswith("/train.py")] == nested[:1]:
+    if script is None and nested and [p for p in nested if p.endswith("/train.py")] == nested[:1] \
+            and nested[0].split("/")[0].lower() not in _NOT_THE_PROJECT:
         script, scripts = nested[0], nested  # the one train.py, in a folder (src/train.py): run from the root
     if script is None:  # a new arena: the files are still to be written
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),

@@ -88,11 +88,15 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)(
 
 
 def error_line(log_tail: str) -> str:
-    """The line of a failed run's output that says why: the last exception line (``ValueError:
-    ...``; Hydra prints a footer after it, "Set the environment variable HYDRA_FULL_ERROR=1
-    ...", which a newcomer's trial was told instead), else the last line. Pure."""
+    """The line of a failed run's output that says why: the exception line of its last
+    traceback (``ValueError: ...``; Hydra prints a footer after it, "Set the environment
+    variable HYDRA_FULL_ERROR=1 ...", which a newcomer's trial was told instead), else the
+    last line (an exception printed and handled earlier is not why it failed). Pure."""
     lines = [x.strip() for x in log_tail.splitlines() if x.strip()]
-    return next((x for x in reversed(lines) if _EXCEPTION_LINE.match(x)), lines[-1] if lines else "")
+    start = max((i for i, x in enumerate(lines) if x.startswith("Traceback (most recent call last)")), default=None)
+    if start is None:
+        return lines[-1] if lines else ""
+    return next((x for x in reversed(lines[start:]) if _EXCEPTION_LINE.match(x)), lines[-1])
 
 
 def first_line_reason(outcome: RunOutcome, what: str) -> str:

@@ -163,7 +163,8 @@ def _init_defaults(path: str, lines: list[str], cls: ast.ClassDef) -> list[Knob]
     if init is None:
         return []
     a = init.args
-    pairs = list(zip(a.args[len(a.args) - len(a.defaults):], a.defaults)) + \
+    positional = [*a.posonlyargs, *a.args]  # the defaults are the last of these (a review: / shifted them)
+    pairs = list(zip(positional[len(positional) - len(a.defaults):], a.defaults)) + \
         [(arg, d) for arg, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
     out = []
     for arg, value in pairs:

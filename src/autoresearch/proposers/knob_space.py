@@ -24,20 +24,23 @@ _SHAPE = re.compile(r"^(input|output)_(size|dim|features|channels)$|^(num|n)_(cl
                     re.IGNORECASE)  # not out_ nor in_channels: a layer's out_channels is often a hidden width
 _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test|eval)_(size|samples|examples|split|"
                        r"tokens|iters|batches|steps)$|^train_(val|valid|test)\w*_split$|^limit_(val|test)_batches$"
-                       r"|^(val|valid|validation|test|eval|train|holdout)_(frac|fraction|ratio|pct|percent|share)$",
+                       r"|^(val|valid|validation|test|eval|holdout)_(size|split|frac|fraction|ratio|pct|percent|share)$"
+                       r"|^train_(split|frac|fraction|ratio|pct|percent|share)$|^split_ratio$",
                        re.IGNORECASE)  # train_val_test_split: the sizes of a datamodule's splits
-# the data set itself: a smaller or an easier one is no research (a newcomer's trial kept a
-# "19.7 % better" that halved n_samples and doubled n_features)
-_DATA_SET = re.compile(r"^(n|num)_(samples|examples|points|train|train_samples|train_examples)$|^dataset_size$"
-                       r"|^(train|data)_(size|samples)$", re.IGNORECASE)
+# the data set itself: a smaller or easier one is no research (a newcomer's trial kept a
+# "19.7 % better" that halved n_samples and doubled n_features); a count of samples or
+# points is the data set's only where the knob belongs to the data (``ToyDataModule.n_samples``,
+# ``data.num_points``): elsewhere it may be a Monte-Carlo or a NeRF sample count (a review)
+_DATA_SET = re.compile(r"^dataset_size$|^(n|num)_train(_samples|_examples)?$|^train_(samples|examples)$", re.IGNORECASE)
+_DATA_COUNT = re.compile(r"^(n|num)_(samples|examples|points)$", re.IGNORECASE)
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
+_DATA_REASON = "the data set: a smaller or easier one is another problem, not research; declare low and high to search it"
 _FROZEN_NAMES = (  # a knob whose name matches is frozen by default, for this reason
     (_SEED, "a seed"),
     (_BUDGET, "a time budget or timeout: the harness sets the budget"),
     (_SHAPE, "a shape the data fixes: the model must match it; declare low and high to search it"),
     (_EVAL_SET, "the evaluation set: the metric is measured on it; declare low and high to search it"),
-    (_DATA_SET, "the data set: a smaller or easier one is another problem, not research; declare low and high to "
-                "search it"),
+    (_DATA_SET, _DATA_REASON),
     (_MACHINE, "the machine a run uses, not the research; declare low and high to search it"),
 )
 
@@ -122,6 +125,8 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
     if isinstance(value, str):
         return None, "a string: searched only with declared choices ([proposer.knobs.space] choices = [...])"
     why = next((reason for rx, reason in _FROZEN_NAMES if rx.search(short)), None)
+    if why is None and _DATA_COUNT.search(short) and "data" in name.lower()[:-len(short)]:
+        why = _DATA_REASON
     if why is not None:
         return None, why
     if value < 0:
@@ -137,6 +142,8 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
         return Space("int", max(1, round(value / 3)), max(2, round(value * 3)), log=True), None
     if value <= 1 and _RATIO.search(short):
         return Space("float", 0.0, 1.0), None
+    if value < 1 and _MULTIPLIER.search(short) and value < 0.5:  # StepLR's gamma 0.1: a decade down, up to 1
+        return Space("float", value / 10, min(1.0, value * 10), log=True), None
     if value < 1 and (_MOMENTUM.search(short) or _MULTIPLIER.search(short)):
         gap = 1.0 - value
         return Space("beta", gap / 10, min(1.0, gap * 10), log=True), None

@@ -13,6 +13,7 @@ is searched. Pure: text in, reasons out.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Iterable, Mapping
 
 PRINTED, CADENCE, BOUND, SEED, EVAL, REAL = "printed", "cadence", "bound", "seed", "eval", "real"
@@ -34,18 +35,31 @@ _CADENCE_KW = {"logging_steps", "save_steps", "eval_steps", "log_every_n_steps",
                "every_n_train_steps", "every_n_epochs"}
 _EVAL_KW = {"limit_val_batches", "limit_test_batches", "val_check_batches", "eval_iters", "eval_steps_max"}
 _TRAINING_STEP_METHODS = {"step", "zero_grad", "backward", "clip_grad_norm_", "unscale_"}
+_LOOP_WRAPPERS = {"tqdm", "enumerate"}  # tqdm(range(EPOCHS)), tqdm.auto.tqdm(...) too
 _LOOP_COUNTERS = ("epoch", "ep")  # for epoch in range(EPOCHS): the loop's counter says what it counts
 
 
-def _training_loop(call: ast.Call, parent: ast.AST | None) -> bool:
-    """Whether ``range(...)`` is what a training loop runs over: the iterable of a ``for``
-    whose counter is an epoch (``epoch``, ``ep``) or whose body steps an optimiser
-    (``opt.step()``, ``loss.backward()``). (``for i in range(N_LAYERS)`` builds a model: a
-    setting. A hand-written update under ``for step in range(STEPS)`` is not recognised:
-    that knob stays searched.)"""
-    if not (isinstance(parent, ast.For) and parent.iter is call):
+def _training_loop(call: ast.Call, parents: Mapping[ast.AST, ast.AST]) -> bool:
+    """Whether ``range(...)`` (or ``trange``; through ``tqdm(...)`` and ``enumerate(...)``)
+    is what the training loop runs over: the iterable of an outermost ``for`` (no loop
+    encloses it in its function: an inner loop, a GAN's N_CRITIC or gradient accumulation's
+    micro-steps, is a setting) whose counter is an epoch (``epoch``, ``ep``) or whose body
+    steps an optimiser (``opt.step()``, ``loss.backward()``). (``for i in range(N_LAYERS)``
+    builds a model: a setting. A hand-written update under ``for step in range(STEPS)`` is
+    not recognised: that knob stays searched.)"""
+    node, parent = call, parents.get(call)
+    while isinstance(parent, ast.Call) and _func_name(parent) in _LOOP_WRAPPERS and node in parent.args:
+        node, parent = parent, parents.get(parent)
+    if not (isinstance(parent, ast.For) and parent.iter is node):
         return False
+    up = parents.get(parent)
+    while up is not None and not isinstance(up, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
+        if isinstance(up, (ast.For, ast.While, ast.AsyncFor)):
+            return False  # an inner loop
+        up = parents.get(up)
     counter = parent.target.id.lower() if isinstance(parent.target, ast.Name) else ""
+    if isinstance(parent.target, ast.Tuple) and parent.target.elts and isinstance(parent.target.elts[0], ast.Name):
+        counter = parent.target.elts[0].id.lower()  # for epoch, batch in enumerate(...)
     return counter in _LOOP_COUNTERS or counter.startswith("epoch") or _steps_training(parent)
 
 
@@ -148,7 +162,7 @@ class _Module:
         for kind, words in ((BOUND, _BOUND_KW), (CADENCE, _CADENCE_KW), (EVAL, _EVAL_KW)):
             if kw in words:
                 return {kind}
-        if name == "range" and _training_loop(call, self.parent.get(call)):
+        if name in ("range", "trange") and _training_loop(call, self.parent):
             return {BOUND}  # for epoch in range(EPOCHS): how much is computed
         if name not in ("int", "float", "round", "str", "abs", "min", "max"):
             return {REAL}  # passed to code we do not follow
@@ -282,11 +296,17 @@ def frozen_by_use(symbol: str, mods: Iterable[_Module]) -> str | None:
 # seen in the code; a newcomer's Hydra trial searched ``trainer.max_epochs`` from 3 to 30
 _BOUND_KEYS = _BOUND_KW | {"min_epochs", "min_steps", "limit_train_batches"}
 _CADENCE_KEYS = _CADENCE_KW | {"save_top_k", "num_sanity_val_steps", "flush_logs_every_n_steps"}
+_TRAINER_SECTIONS = {"trainer", "train", "training", "fit", "lightning", "pl_trainer", "run"}
 
 
-def frozen_by_key(key: str) -> str | None:
-    """Why a config file's key is not a hyperparameter, by its name alone (its last part),
-    or None. Pure."""
+def frozen_by_key(name: str) -> str | None:
+    """Why a config file's key (``name``: its dotted path) is not a hyperparameter, by its
+    last part, where it is at the top of its file or in a trainer's section
+    (``trainer.max_epochs``; ``scheduler.warmup.epochs`` is a setting: a review), or None. Pure."""
+    parts = re.sub(r"\[\d+\]", "", name.rsplit(":", 1)[-1]).split(".")
+    if len(parts) > 1 and parts[-2].lower() not in _TRAINER_SECTIONS:
+        return None
+    key = parts[-1]
     return REASONS[BOUND] if key in _BOUND_KEYS else REASONS[CADENCE] if key in _CADENCE_KEYS else None
 
 

@@ -195,14 +195,15 @@ class KnobsProposer:
                 if why is None and k.symbol:
                     why = frozen_by_use(k.symbol, mods)
                 if why is None and k.syntax != "python" and k.symbol:
-                    why = frozen_by_key(k.symbol)
+                    why = frozen_by_key(k.name)
                 if why is None and k.kind == "field":
                     why = default_unused(k.name.rsplit(":", 1)[-1].split(".")[0], k.symbol, mods)
                 if why is None and k.kind == "argparse":
                     why = _given_on_command_line(k.symbol, self.run_command)
                 if why is None:
-                    why = frozen_by_value(k.name, k.value, k.is_int)
-                    space = infer_space(k.name, k.value, k.is_int) if why is None else None
+                    where = f"{k.path}:{k.name}"  # (its file too: configs/data/toy.yaml's n_samples is the data's)
+                    why = frozen_by_value(where, k.value, k.is_int)
+                    space = infer_space(where, k.value, k.is_int) if why is None else None
                 if space is not None and space.to_param(k.value) is None:
                     space, why = None, "its value lies outside its inferred space"
             if space is not None:
