@@ -3,9 +3,9 @@
 
 - the YAML files a Hydra training script composes, so that they are editable (the
   hyperparameters live in ``configs/model/*.yaml``, and init left them out);
-- the metrics a LightningModule logs (``self.log("val/loss", ...)``), which Lightning
-  prints in its progress bar (``val/loss=0.106``) and its results table
-  (``│ val/loss │ 0.106 │``), not as a ``name: value`` line: init wrote ``val_bpb``.
+- the metrics a LightningModule logs to its progress bar (``self.log("val/loss", ...,
+  prog_bar=True)``), which Lightning prints there (``val/loss=0.106``) and in its results
+  table (``│ val/loss │ 0.106 │``), not as a ``name: value`` line: init wrote ``val_bpb``.
 
 Pure."""
 
@@ -88,7 +88,6 @@ def _hydra_defaults(text: str) -> list[tuple[str, str]]:
 def _called(func: ast.AST) -> str | None:
     """The name a call calls: ``main`` of ``hydra.main(...)`` and of ``main(...)``."""
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-
 
 
 def _parse(text: str) -> ast.Module | None:
