@@ -53,6 +53,14 @@ COMPOSED = ["configs/train.yaml", "configs/data/digits.yaml", "configs/model/mlp
             "configs/model/optimizer/adam.yaml", "configs/trainer/default.yaml"]
 
 
+def _project(repo, script: str, config_path: str):
+    """A Hydra project on disk: ``script`` composing CONFIGS from ``config_path``."""
+    for rel, text in {script: SCRIPT.format(path=config_path), **CONFIGS}.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    return repo
+
+
 @pytest.mark.parametrize("script, path, want", [
     ("train.py", "configs", COMPOSED),
     ("src/train.py", "../configs", COMPOSED),                  # the template's layout: relative to the script
@@ -85,10 +93,7 @@ def test_a_defaults_list_is_read_as_hydra_reads_it(text, want):
 
 
 def test_init_makes_a_hydra_projects_configs_editable_and_their_knobs_are_searched(tmp_path):
-    repo = tmp_path / "project"
-    for rel, text in {"train.py": SCRIPT.format(path="configs"), **CONFIGS}.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
+    repo = _project(tmp_path / "project", "train.py", "configs")
     r = run_cli("init", repo)
     assert r.returncode == 0, r.stdout + r.stderr
     config = (repo / "autoresearch.toml").read_text()
@@ -107,10 +112,7 @@ def test_init_makes_a_hydra_projects_configs_editable_and_their_knobs_are_search
 def test_init_writes_a_runnable_config_for_a_hydra_script_in_a_folder(tmp_path):
     """A newcomer's trial (2026-12-04): init on the template's `src/train.py` layout wrote
     `editable = ["train.py"]`, `run = "python train.py"`: none of it existed."""
-    repo = tmp_path / "project"
-    for rel, text in {"src/train.py": SCRIPT.format(path="../configs"), **CONFIGS}.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
+    repo = _project(tmp_path / "project", "src/train.py", "../configs")
     r = run_cli("init", repo)
     assert r.returncode == 0, r.stdout + r.stderr
     config = (repo / "autoresearch.toml").read_text()
@@ -128,10 +130,7 @@ def test_yaml_files_have_their_own_share_of_the_survey(tmp_path):
     (tmp_path / "annotations").mkdir()
     for i in range(2100):
         (tmp_path / "annotations" / f"{i:04}.yaml").write_text("label: 1\n")
-    (tmp_path / "train.py").write_text(SCRIPT.format(path="configs"))
-    for rel, text in CONFIGS.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
+    _project(tmp_path, "train.py", "configs")
     files = repo_files(tmp_path, in_repo=False)
     assert "train.py" in files and sum(p.endswith(".yaml") for p in files) == 500
     assert set(CONFIGS) <= set(files)  # a config folder's first

@@ -190,8 +190,9 @@ class KnobsProposer:
                     zero = " (a log space cannot hold 0: declare low = 0.0 without log)" if k.value == 0 and space.log else ""
                     space, why = None, f"its value {k.text} lies outside the declared space{zero}"
             else:
+                where = f"{k.path}:{k.name}"  # (its file too: configs/data/toy.yaml's n_samples is the data's)
                 # a string or boolean: said as such (Hydra's `_target_` read "only printed or logged")
-                why = frozen_by_value(k.name, k.value, k.is_int) if isinstance(k.value, (str, bool)) else None
+                why = frozen_by_value(where, k.value, k.is_int) if isinstance(k.value, (str, bool)) else None
                 if why is None and k.symbol:
                     why = frozen_by_use(k.symbol, mods)
                 if why is None and k.syntax != "python" and k.symbol:
@@ -201,7 +202,6 @@ class KnobsProposer:
                 if why is None and k.kind == "argparse":
                     why = _given_on_command_line(k.symbol, self.run_command)
                 if why is None:
-                    where = f"{k.path}:{k.name}"  # (its file too: configs/data/toy.yaml's n_samples is the data's)
                     why = frozen_by_value(where, k.value, k.is_int)
                     space = infer_space(where, k.value, k.is_int) if why is None else None
                 if space is not None and space.to_param(k.value) is None:
