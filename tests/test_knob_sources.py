@@ -443,6 +443,11 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("n_val", 500, True, None, "the evaluation set"),
     ("num_test_samples", 500, True, None, "the evaluation set"),
     ("eval_iters", 200, True, None, "the evaluation set"),
+    ("EVAL_BATCH_SIZE", 64, True, None, "the evaluation set"),          # measures, trains nothing
+    ("val_batch_size", 256, True, None, "the evaluation set"),
+    ("VAL_BATCH", 32, True, None, "the evaluation set"),
+    ("test_bs", 128, True, None, "the evaluation set"),
+    ("train_batch_size", 32, True, Space("pow2", 3, 7), None),         # the training's own: searched
     ("data.val_split", 0.1, False, None, "the evaluation set"),
     ("trainer.devices", 1, True, None, "the machine"),
     ("num_workers", 4, True, None, "the machine"),
