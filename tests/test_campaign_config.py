@@ -178,6 +178,9 @@ def test_the_note_on_a_file_that_now_says_otherwise_shows_dotted_knob_names_and_
     props = write_proposals(tmp_path / "p.json", [{"description": "lower lr",
                                                    "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
     assert run_cli("run", arena, "--tag", "a", "--time-budget", "7", "--proposals", props, "-n", "1").returncode == 0
+    same = run_cli("run", arena, "--tag", "a", "--time-budget", "7", "--dry-run")
+    assert same.stdout.splitlines()[0].startswith("# effective config (source: recorded with campaign a;"), same.stdout
+    assert "note:" not in same.stderr
     config = arena / "autoresearch.toml"
     config.write_text(config.read_text() + '\n[proposer.knobs.space."cfg.lr"]\nlow = 0.001\nhigh = 0.1\n')
     commit_all(arena, "a space for a knob with a dot in its name")
@@ -186,3 +189,6 @@ def test_the_note_on_a_file_that_now_says_otherwise_shows_dotted_knob_names_and_
     said = r.stdout + r.stderr
     assert 'proposer.knobs.space."cfg.lr" = null (the file: {"low": 0.001, "high": 0.1, ' in said
     assert "--tag NEW" in said
+    # the listing's first line says so too: a newcomer missed the note under a long listing
+    assert r.stdout.splitlines()[0].startswith("# effective config (source: recorded with campaign a, not the file "
+                                                "where it now differs: see the note at the end")

@@ -187,9 +187,11 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
     from .engine.budget import checkout_budget_note
     from .knobs_view import dry_run_table
 
-    print_config(console, loaded.config, loaded.source, overrides)
-    for note in getattr(loaded, "notes", ()):  # a campaign's recorded settings that the file now contradicts
-        err_console.print(f"note: {note}", markup=False)
+    notes = tuple(getattr(loaded, "notes", ()))  # e.g. a campaign's recorded settings that the file now contradicts
+    source = loaded.source
+    if notes and getattr(loaded, "recorded", False):  # a newcomer's trial missed the note under a long listing
+        source += ", not the file where it now differs: see the note at the end"
+    print_config(console, loaded.config, source, overrides)
     from .runs.spec import run_settings
 
     venv = run_settings(loaded.config, check_user=False).venv
@@ -199,3 +201,5 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
     dry_run_table(console, arena, loaded.config)
+    for note in notes:  # last, where the eye lands
+        err_console.print(f"note: {note}", markup=False)
