@@ -27,7 +27,8 @@ After the start-up the model proposes; a model that proposes a point tried alrea
 converged, and a local move is made instead. Once the finished runs outnumber a full
 quadratic's coefficients in the knobs, every ``surface``-th model proposal (on either arm,
 ``global`` too) is the minimum of the quadratic response surface through them
-(``knob_quad``), unless its fit is degenerate; elsewhere, and where its minimum was tried
+(``knob_quad``; with more than ``surface_local`` times as many runs, through the best of
+them only), unless its fit is degenerate; elsewhere, and where its minimum was tried
 already, the model's. With ``patience`` > 0 (3 until 2026-12-03),
 that many model proposals in a row without a keep hand over to local moves, and as many
 local ones hand back. Not by default: with observation noise a lucky incumbent makes every
@@ -84,6 +85,7 @@ class Policy:
     surface_fit: float = -1000.0  # ... where its leave-one-out R² is at least this: not a degenerate fit (0.5 until 2026-12-04)
     surface_box: float = 0.4   # ... within a box of this side around the best run
     surface_gap: float = 0.03  # ... farther than this from each finished run (the best: a tenth), unit cube
+    surface_local: float = 1.5  # ... through the best this many times its coefficients' runs, where there are more; 0: all
     impute: bool = True        # a run stopped early counts, for the GP, as where it would have ended (knob_study)
 
 

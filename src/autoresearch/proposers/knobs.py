@@ -341,7 +341,8 @@ class KnobsProposer:
     def _surface(self, study: Any, knobs: Sequence[Knob], spaces: Mapping[str, Space],
                  taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The quadratic surface's minimum (``knob_quad``) where it has one and it is untried."""
-        point = surface_point(study, spaces, self.policy.surface_box, self.policy.surface_fit, self.policy.surface_gap)
+        point = surface_point(study, spaces, self.policy.surface_box, self.policy.surface_fit, self.policy.surface_gap,
+                              self.policy.surface_local)
         if point is None:
             return None
         changes, params = _as_written(knobs, spaces, point)
