@@ -164,10 +164,7 @@ def test_a_local_surface_is_fitted_through_the_best_runs_only():
 def test_surface_point_passes_its_gap_on():
     spaces = {"A": declared_space("A", {"low": 0.0, "high": 1.0}, 0.5, False),
               "B": declared_space("B", {"low": 0.0, "high": 1.0}, 0.5, False)}
-    study = optuna.create_study()
-    dists = {n: s.distribution() for n, s in spaces.items()}
-    for u, v in uniform(12):  # the best of them 0.011 from the bowl's minimum, (0.5, 0.4)
-        study.add_trial(create_trial(params={"A": u, "B": v}, distributions=dists, value=bowl(u, v)))
+    study = _study_of(spaces, uniform(12), bowl)  # the best of them 0.011 from the bowl's minimum, (0.5, 0.4)
     assert surface_point(study, spaces, 1.0, 0.5, 0.03) == pytest.approx({"A": 0.5, "B": 0.4}, abs=1e-6)
     assert surface_point(study, spaces, 1.0, 0.5, 0.2) is None  # within a tenth of 0.2 of the best run
 

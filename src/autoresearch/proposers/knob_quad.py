@@ -83,12 +83,13 @@ def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], 
     import numpy as np
 
     every, y = np.asarray(points, dtype=float), np.asarray(values, dtype=float)
-    x, lowest = every, int(np.argmin(y)) if len(y) else 0
+    x = every
     if fit_best is not None and len(y) > fit_best and np.all(np.isfinite(y)):
         kept = np.argsort(y, kind="stable")[:fit_best]
         x, y = every[kept], y[kept]
     if x.ndim != 2 or len(y) <= terms(x.shape[1]) or not np.all(np.isfinite(y)) or not y.std() > 0:
         return None
+    lowest = int(np.argmin(values))  # the best run (kept in the fit: it is the best), among every run
     n, d = x.shape
     pairs = [(i, j) for i in range(d) for j in range(i, d)]
     a = np.column_stack([np.ones(n), x] + [x[:, i] * x[:, j] for i, j in pairs])
@@ -106,8 +107,7 @@ def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], 
     if not w.max() > 0:
         return None
     h = (v * np.maximum(w, FLOOR * w.max())) @ v.T
-    best = int(np.argmin(y))
-    lo, hi = np.maximum(0.0, x[best] - box / 2), np.minimum(1.0, x[best] + box / 2)
+    lo, hi = np.maximum(0.0, every[lowest] - box / 2), np.minimum(1.0, every[lowest] + box / 2)
     found = box_minimum(h, b, lo, hi)
     apart = np.abs(every - found).max(axis=1)  # from every run, also those the fit left out
     if gap > 0 and (apart < np.where(np.arange(len(every)) == lowest, gap / 10, gap)).any():

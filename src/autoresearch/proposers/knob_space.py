@@ -27,8 +27,9 @@ _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test
                        r"|^(val|valid|validation|test|eval)_(batch|batch_size|bs)$"
                        r"|^(val|valid|validation|test|eval|holdout)_(size|split|frac|fraction|ratio|pct|percent|share)$"
                        r"|^train_(split|frac|fraction|ratio|pct|percent|share)$|^split_ratio$",
-                       re.IGNORECASE)  # train_val_test_split: the sizes of a datamodule's splits; an eval batch
-# size changes only how the metric is computed (or, where it draws batches, how noisy it is)
+                       re.IGNORECASE)  # train_val_test_split: the sizes of a datamodule's splits
+# (an evaluation batch size changes only how the metric is computed, or, where it draws
+# batches, how noisy it is)
 # the data set itself: a smaller or easier one is no research (a newcomer's trial kept a
 # "19.7 % better" that halved n_samples and doubled n_features); a count of samples or
 # points is the data set's only where the knob belongs to the data (``ToyDataModule.n_samples``,
