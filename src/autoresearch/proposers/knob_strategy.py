@@ -28,7 +28,7 @@ converged, and a local move is made instead. Once the finished runs outnumber a 
 quadratic's coefficients in the knobs, every ``surface``-th model proposal (on either arm,
 ``global`` too) is the minimum of the quadratic response surface through them
 (``knob_quad``; with more than ``surface_local`` times as many runs, through the best of
-them only), unless its fit is degenerate; elsewhere, and where its minimum was tried
+them only, where that predicts them better: ``surface_pick``), unless its fit is degenerate; elsewhere, and where its minimum was tried
 already, the model's. With ``patience`` > 0 (3 until 2026-12-03),
 that many model proposals in a row without a keep hand over to local moves, and as many
 local ones hand back. Not by default: with observation noise a lucky incumbent makes every
@@ -86,6 +86,7 @@ class Policy:
     surface_box: float = 0.4   # ... within a box of this side around the best run
     surface_gap: float = 0.03  # ... farther than this from each finished run (the best: a tenth), unit cube
     surface_local: float = 1.5  # ... through the best this many times its coefficients' runs, where there are more; 0: all
+    surface_pick: bool = True  # ... that only where it predicts them better than the fit through every run (leave-one-out)
     impute: bool = True        # a run stopped early counts, for the GP, as where it would have ended (knob_study)
 
 

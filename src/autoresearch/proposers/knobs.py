@@ -342,7 +342,7 @@ class KnobsProposer:
                  taken: set[tuple]) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The quadratic surface's minimum (``knob_quad``) where it has one and it is untried."""
         point = surface_point(study, spaces, self.policy.surface_box, self.policy.surface_fit, self.policy.surface_gap,
-                              self.policy.surface_local)
+                              self.policy.surface_local, self.policy.surface_pick)
         if point is None:
             return None
         changes, params = _as_written(knobs, spaces, point)
