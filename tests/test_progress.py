@@ -299,6 +299,7 @@ def test_the_settings_reach_the_rule_and_a_recorded_config_keeps_its_own():
     judge = JudgeTable()  # a new campaign records the config's defaults: the same as the engine's
     assert (judge.early_stop_min_fraction, judge.early_stop_early_margin, judge.early_stop_late_margin) == \
         (S.min_fraction, S.early_margin, S.late_margin)
+    assert StopRule("loss", "minimize", ()).min_fraction == S.min_fraction  # a rule built directly: the same start
 
 
 def test_curve_file_round_trip(tmp_path):

@@ -190,6 +190,7 @@ def end_scale(pairs: Iterable[tuple[float, float]]) -> float | None:
 
 # -- the rule ----------------------------------------------------------------------------------
 
+MIN_FRACTION = 0.1  # nothing is judged before it (the default of [judge] early_stop_min_fraction)
 SETTLED = 0.3  # from this fraction of the budget on, a worse candidate's gap is its own (before it, a
                # slow start: a low learning rate, a long warm-up, a larger model); BENCHMARKS.md
 LATE = 0.5     # from this fraction on, the gap is the one the run ends with: the candidates that beat their
@@ -211,7 +212,7 @@ class StopRule:
     key: str
     goal: str                    # "minimize" | "maximize"
     reference: tuple[tuple[float, float, float], ...]
-    min_fraction: float = 0.3
+    min_fraction: float = MIN_FRACTION
     margin: float = 0.05         # relative to the reference value
     z: float = 4.0               # band widths (sd of the incumbent's curves)
     patience: int = 2

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..progress import (Curves, StopRule, curve_end, end_agrees, end_scale, percent, proxy_direction,
-                        recorded_curves, reference_band)
+from ..progress import (MIN_FRACTION, Curves, StopRule, curve_end, end_agrees, end_scale, percent,
+                        proxy_direction, recorded_curves, reference_band)
 from ..records import Purpose
 from ..runners.watch import WatchSpec
 
@@ -29,7 +29,6 @@ GREEDY_MARGIN = 0.05     # one incumbent curve: stop only when 5 % worse than it
 CONFIRM_MARGIN = 0.05    # a band from repeated curves: at least 5 % worse, and beyond Z spreads
 Z = 4.0
 END_TOLERANCE = 0.05     # a curve's end, scaled, may differ from the trusted final by 5 % (or 3 sd of the noise)
-MIN_FRACTION = 0.1       # nothing is judged before it
 EARLY_MARGIN = 0.2       # before progress.SETTLED (30 %): stop only a start this far behind (in two recorded
                          # tiny-GPT campaigns the candidates that beat their incumbent were at most 4.9 %
                          # behind it there, 40 of the 106 that did not more than 20 %; BENCHMARKS.md)
