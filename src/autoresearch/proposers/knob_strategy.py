@@ -28,10 +28,10 @@ converged, and a local move is made instead. Once the finished runs outnumber a 
 quadratic's coefficients in the knobs, every ``surface``-th model proposal (on either arm,
 ``global`` too) is the minimum of the quadratic response surface through them
 (``knob_quad``; with more than ``surface_local`` times as many runs, through the best of
-them only, where that predicts them better: ``surface_pick``), unless its fit is degenerate; elsewhere, and where its minimum was tried
-already, the model's. With ``patience`` > 0 (3 until 2026-12-03),
-that many model proposals in a row without a keep hand over to local moves, and as many
-local ones hand back. Not by default: with observation noise a lucky incumbent makes every
+them only, where that predicts them better: ``surface_pick``), unless its fit is
+degenerate; elsewhere, and where its minimum was tried already, the model's. With
+``patience`` > 0 (3 until 2026-12-03), that many model proposals in a row without a keep
+hand over to local moves, and as many local ones hand back. Not by default: with observation noise a lucky incumbent makes every
 proposal a "miss", and the hand-over spent half the budget on small moves around that lucky
 draw (median regret 1.8x the model's alone, 20 seeds; BENCHMARKS.md). A keep is the
 judge's word (the confirm judge's keep is a confirmed one).
