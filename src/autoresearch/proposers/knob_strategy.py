@@ -85,7 +85,7 @@ class Policy:
     surface_fit: float = -1000.0  # ... where its leave-one-out R² is at least this: not a degenerate fit (0.5 until 2026-12-04)
     surface_box: float = 0.4   # ... within a box of this side around the best run
     surface_gap: float = 0.03  # ... farther than this from each finished run (the best: a tenth), unit cube
-    surface_local: float = 1.5  # ... through the best this many times its coefficients' runs, where there are more; 0: all
+    surface_local: float = 1.2  # ... through the best this many times its coefficients' runs, where there are more; 0: all
     surface_pick: bool = True  # ... that only where it predicts them better than the fit through every run (leave-one-out)
     impute: bool = True        # a run stopped early counts, for the GP, as where it would have ended (knob_study)
 
