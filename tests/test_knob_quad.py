@@ -181,6 +181,11 @@ def test_the_local_surface_only_where_it_predicts_the_best_runs_better():
     y = [(u - 0.3) ** 2 + (v - 0.6) ** 2 + noise[(u, v)] for u, v in noise]
     assert surface_minimum(x, y, 1.0, -1000.0, 0.0, 12) == surface_minimum(x, y, 1.0, -1000.0)
     assert surface_minimum(x, y, 1.0, -1000.0, 0.0, 12, pick=False) != surface_minimum(x, y, 1.0, -1000.0)
+    # no more best runs than coefficients (1 knob: 3, and int(1.2 * 3) = 3): an exact fit that
+    # no run left out could check, never used
+    one = [[u / 10] for u in range(10)]
+    wavy = [(u[0] - 0.3) ** 2 + 0.02 * math.cos(30 * u[0]) for u in one]
+    assert surface_minimum(one, wavy, 1.0, -1000.0, 0.0, 3, pick=False) == surface_minimum(one, wavy, 1.0, -1000.0)
 
 
 def test_surface_point_passes_its_gap_on():
