@@ -185,7 +185,16 @@ def test_the_local_surface_only_where_it_predicts_the_best_runs_better():
     # no run left out could check, never used
     one = [[u / 10] for u in range(10)]
     wavy = [(u[0] - 0.3) ** 2 + 0.02 * math.cos(30 * u[0]) for u in one]
-    assert surface_minimum(one, wavy, 1.0, -1000.0, 0.0, 3, pick=False) == surface_minimum(one, wavy, 1.0, -1000.0)
+    for pick in (True, False):
+        assert surface_minimum(one, wavy, 1.0, -1000.0, 0.0, 3, pick) == surface_minimum(one, wavy, 1.0, -1000.0)
+    # best runs of which one alone fixes a coefficient (all on a line but one: an integer knob
+    # with few values among them): its leave-one-out error is no check, so no local fit
+    line = [[u, 0.5] for u in (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)] + [[0.3, 0.55]]
+    far = [p for p in uniform(30, seed=6) if abs(p[1] - 0.5) > 0.2][:12]
+    x = line + far
+    y = [(u - 0.3) ** 2 + 10 * (v - 0.5) ** 2 if [u, v] in line else 3 + math.cos(9 * u) * v for u, v in x]
+    assert surface_minimum(x, y, 1.0, -1000.0, 0.0, len(line)) == surface_minimum(x, y, 1.0, -1000.0)
+    assert surface_minimum(x, y, 1.0, -1000.0, 0.0, len(line), False) != surface_minimum(x, y, 1.0, -1000.0)
 
 
 def test_surface_point_passes_its_gap_on():

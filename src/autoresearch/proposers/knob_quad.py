@@ -28,14 +28,19 @@ quadratic through them, the classic response surface of experimental design:
   (BENCHMARKS.md). The factor was 1.5 on 2026-12-05 (2 to 4 knobs at 31 runs); at 1.2
   (with the pick below) it reaches 2-D campaigns from 8 runs, 3-D from 13, 4-D from 19 and
   5-D from 26 (10 knobs: 80), and 5-D Rastrigin met the goal on 9 of 10 instances instead
-  of 8, 2-D f10 on 10 of 10 instead of 9 (BENCHMARKS.md).
+  of 8, 2-D f10 on 10 of 10 instead of 9 (BENCHMARKS.md). Never with 1 knob: int(1.2 * 3)
+  runs are no more than its 3 coefficients, an exact fit no run left out could check.
 - **Only where that predicts the best runs better** (``Policy.surface_pick``): the local fit
   is used where its leave-one-out errors on those runs sum lower than the fit through every
   run's on the same runs; else the fit through every run. With observation noise the best
   runs are partly the luckiest draws, and a quadratic through them alone fits their noise:
   at the factor 1.5, the 4-knob synthetic landscape at noise sd 0.05 went from 0.87x plain
   GP's median regret to 1.09x with the local fit always, back to 0.96x with the pick (20
-  seeds), and the steep bowls kept what the local fit gained (BENCHMARKS.md).
+  seeds), and the steep bowls kept what the local fit gained (BENCHMARKS.md). A local fit
+  in which one run alone fixes a coefficient (leverage 1: the best runs all on a line but
+  one, as an integer knob with few values among them gives) is never picked, since that
+  run's leave-one-out error checks nothing; until the night of 2026-12-05 such fits won
+  the pick with an error of zero.
 - **Not next to a finished run**: a minimum within ``Policy.surface_gap`` of one (of the
   best run, a tenth of it) counts as tried, and the GP proposes instead. Without it, on a
   2-D rotated ellipsoid the surface proposed nearly the same losing point five times over.
@@ -68,8 +73,9 @@ def terms(d: int) -> int:
 def surface_point(study: Any, spaces: Mapping[str, Space], box: float, min_fit: float,
                   gap: float = 0.0, local: float = 0.0, pick: bool = True) -> dict[str, Any] | None:
     """The params at the minimum of the surface through the study's finished trials (the
-    best ``local * terms`` of them where there are more; 0: all) (``surface_minimum``, in
-    its direction); None where it has none, or a knob is a choice."""
+    best ``local * terms`` of them where there are more, with ``pick`` only where that fit
+    predicts them better; 0: all) (``surface_minimum``, in its direction); None where it
+    has none, or a knob is a choice."""
     names = sorted(spaces)
     if any(spaces[nm].kind == "choice" for nm in names):
         return None
@@ -97,13 +103,14 @@ def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], 
     if every.ndim != 2 or len(y) <= terms(every.shape[1]) or not np.all(np.isfinite(y)) or not y.std() > 0:
         return None
     lowest = int(np.argmin(y))  # the best run (kept in any fit: it is the best)
-    coef, left_out, fit = _quadratic(every, y)
+    coef, left_out, fit, _ = _quadratic(every, y)
     if fit_best is not None and len(y) > fit_best > terms(every.shape[1]):  # (1 knob at 1.2: 3 of 3, no check left)
         kept = np.argsort(y, kind="stable")[:fit_best]
         if y[kept].std() > 0:
             local = _quadratic(every[kept], y[kept])
-            if not pick or local[1] @ local[1] < left_out[kept] @ left_out[kept]:
-                coef, left_out, fit = local  # it predicts the best runs better than the fit through every run
+            checked = local[3] < 1 - 1e-6  # no run alone fixes a coefficient (its leave-one-out error says nothing)
+            if not pick or (checked and local[1] @ local[1] < left_out[kept] @ left_out[kept]):
+                coef, left_out, fit, _ = local  # it predicts the best runs better than the fit through every run
     if not fit >= min_fit:
         return None
     d = every.shape[1]
@@ -128,8 +135,8 @@ def _pairs(d: int) -> list[tuple[int, int]]:
 
 def _quadratic(x, y):
     """The least-squares quadratic through (x, y): (its coefficients for y standardized, each
-    point's leave-one-out error from the PRESS residuals in y's units, the leave-one-out R²).
-    Pure."""
+    point's leave-one-out error from the PRESS residuals in y's units, the leave-one-out R²,
+    the largest leverage: 1 where a point alone fixes a coefficient). Pure."""
     import numpy as np
 
     a = np.column_stack([np.ones(len(x)), x] + [x[:, i] * x[:, j] for i, j in _pairs(x.shape[1])])
@@ -137,7 +144,7 @@ def _quadratic(x, y):
     coef, *_ = np.linalg.lstsq(a, z, rcond=None)
     leverage = np.einsum("ij,ji->i", a, np.linalg.pinv(a))
     left_out = (z - a @ coef) / np.maximum(1e-9, 1 - leverage)  # each point's error, fitted without it
-    return coef, left_out * y.std(), 1 - float(left_out @ left_out) / float(z @ z)
+    return coef, left_out * y.std(), 1 - float(left_out @ left_out) / float(z @ z), float(leverage.max())
 
 
 def box_minimum(h, b, lo, hi):

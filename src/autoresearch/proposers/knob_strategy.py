@@ -31,10 +31,11 @@ quadratic's coefficients in the knobs, every ``surface``-th model proposal (on e
 them only, where that predicts them better: ``surface_pick``), unless its fit is
 degenerate; elsewhere, and where its minimum was tried already, the model's. With
 ``patience`` > 0 (3 until 2026-12-03), that many model proposals in a row without a keep
-hand over to local moves, and as many local ones hand back. Not by default: with observation noise a lucky incumbent makes every
-proposal a "miss", and the hand-over spent half the budget on small moves around that lucky
-draw (median regret 1.8x the model's alone, 20 seeds; BENCHMARKS.md). A keep is the
-judge's word (the confirm judge's keep is a confirmed one).
+hand over to local moves, and as many local ones hand back. Not by default: with
+observation noise a lucky incumbent makes every proposal a "miss", and the hand-over spent
+half the budget on small moves around that lucky draw (median regret 1.8x the model's
+alone, 20 seeds; BENCHMARKS.md). A keep is the judge's word (the confirm judge's keep is a
+confirmed one).
 
 Where the user declared the range of every knob searched (``[proposer.knobs.space]``), the
 range says where to search and the value in the code is only one point of it: then every
