@@ -93,10 +93,11 @@ def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], 
     """The minimum (in [0, 1]^d, within ``box`` around the best point) of the least-squares
     quadratic through (points, values) (the best ``fit_best`` of them where there are more
     and, with ``pick``, where that fit predicts them better, each left out in turn, than the
-    fit through every point), lower is better, with its leave-one-out R². None with no more
-    points than coefficients, values that are not finite or do not vary, a fit that predicts
-    its left-out points worse than ``min_fit``, no upward curvature, or a minimum within
-    ``gap`` of any point (``gap / 10`` of the best; largest coordinate). Pure."""
+    fit through every point, and no point alone fixes one of its coefficients), lower is
+    better, with its leave-one-out R². None with no more points than coefficients, values
+    that are not finite or do not vary, a fit that predicts its left-out points worse than
+    ``min_fit``, no upward curvature, or a minimum within ``gap`` of any point (``gap / 10``
+    of the best; largest coordinate). Pure."""
     import numpy as np
 
     every, y = np.asarray(points, dtype=float), np.asarray(values, dtype=float)
