@@ -122,6 +122,11 @@ def test_surface_point_reads_the_studys_direction(direction, sign):
     assert point == pytest.approx({"A": 0.5, "B": 0.8}, abs=1e-6)  # B's range is twice the unit's
 
 
+def unit_square():
+    return {"A": declared_space("A", {"low": 0.0, "high": 1.0}, 0.5, False),
+            "B": declared_space("B", {"low": 0.0, "high": 1.0}, 0.5, False)}
+
+
 def _study_of(spaces, points, f):
     study = optuna.create_study()
     dists = {n: s.distribution() for n, s in spaces.items()}
@@ -134,8 +139,7 @@ def test_a_local_surface_is_fitted_through_the_best_runs_only():
     """A bowl whose walls steepen away from it (a rotated ellipsoid under BBOB's
     distortions; 2-D f10 i2 missed 3.5x plain GP): fitted through every run, the quadratic
     bends to the walls; through the best ``local * terms`` runs, it is the bowl's."""
-    spaces = {"A": declared_space("A", {"low": 0.0, "high": 1.0}, 0.5, False),
-              "B": declared_space("B", {"low": 0.0, "high": 1.0}, 0.5, False)}
+    spaces = unit_square()
 
     def walls(u, v):  # a bowl at (0.3, 0.6) out to q = 0.04; steeper, and lopsided, beyond
         q = (u - 0.3) ** 2 + (v - 0.6) ** 2
@@ -166,8 +170,7 @@ def test_the_local_surface_only_where_it_predicts_the_best_runs_better():
     through them alone fits noise (the 4-knob synthetic landscape at sd 0.05 lost to plain
     GP). There the fit through every run predicts those runs better, left out one at a time,
     and is the one used; on the steep-walled bowl above the local one is."""
-    spaces = {"A": declared_space("A", {"low": 0.0, "high": 1.0}, 0.5, False),
-              "B": declared_space("B", {"low": 0.0, "high": 1.0}, 0.5, False)}
+    spaces = unit_square()
     rng = random.Random(3)
     noise = {tuple(p): rng.gauss(0, 0.05) for p in uniform(40, seed=4)}
     study = _study_of(spaces, list(noise), lambda u, v: (u - 0.3) ** 2 + (v - 0.6) ** 2 + noise[(u, v)])
@@ -181,6 +184,10 @@ def test_the_local_surface_only_where_it_predicts_the_best_runs_better():
     y = [(u - 0.3) ** 2 + (v - 0.6) ** 2 + noise[(u, v)] for u, v in noise]
     assert surface_minimum(x, y, 1.0, -1000.0, 0.0, 12) == surface_minimum(x, y, 1.0, -1000.0)
     assert surface_minimum(x, y, 1.0, -1000.0, 0.0, 12, pick=False) != surface_minimum(x, y, 1.0, -1000.0)
+
+
+def test_no_local_surface_that_its_runs_cannot_check():
+    """A fit that some run alone determines has nothing left out to check it by."""
     # no more best runs than coefficients (1 knob: 3, and int(1.2 * 3) = 3): an exact fit that
     # no run left out could check, never used
     one = [[u / 10] for u in range(10)]
@@ -198,8 +205,7 @@ def test_the_local_surface_only_where_it_predicts_the_best_runs_better():
 
 
 def test_surface_point_passes_its_gap_on():
-    spaces = {"A": declared_space("A", {"low": 0.0, "high": 1.0}, 0.5, False),
-              "B": declared_space("B", {"low": 0.0, "high": 1.0}, 0.5, False)}
+    spaces = unit_square()
     study = _study_of(spaces, uniform(12), bowl)  # the best of them 0.011 from the bowl's minimum, (0.5, 0.4)
     assert surface_point(study, spaces, 1.0, 0.5, 0.03) == pytest.approx({"A": 0.5, "B": 0.4}, abs=1e-6)
     assert surface_point(study, spaces, 1.0, 0.5, 0.2) is None  # within a tenth of 0.2 of the best run

@@ -105,13 +105,14 @@ def surface_minimum(points: Sequence[Sequence[float]], values: Sequence[float], 
         return None
     lowest = int(np.argmin(y))  # the best run (kept in any fit: it is the best)
     coef, left_out, fit, _ = _quadratic(every, y)
-    if fit_best is not None and len(y) > fit_best > terms(every.shape[1]):  # (1 knob at 1.2: 3 of 3, no check left)
+    # the best runs alone, under the rule for every run: more of them than coefficients (1 knob at 1.2: 3 of 3)
+    if fit_best is not None and len(y) > fit_best > terms(every.shape[1]):
         kept = np.argsort(y, kind="stable")[:fit_best]
         if y[kept].std() > 0:
-            local = _quadratic(every[kept], y[kept])
-            checked = local[3] < 1 - 1e-6  # no run alone fixes a coefficient (its leave-one-out error says nothing)
-            if not pick or (checked and local[1] @ local[1] < left_out[kept] @ left_out[kept]):
-                coef, left_out, fit, _ = local  # it predicts the best runs better than the fit through every run
+            near_coef, near_out, near_fit, leverage = _quadratic(every[kept], y[kept])
+            checked = leverage < 1 - 1e-6  # no run alone fixes a coefficient (its leave-one-out error says nothing)
+            if not pick or (checked and near_out @ near_out < left_out[kept] @ left_out[kept]):
+                coef, fit = near_coef, near_fit  # it predicts the best runs better than the fit through every run
     if not fit >= min_fit:
         return None
     d = every.shape[1]
