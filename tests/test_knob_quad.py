@@ -204,6 +204,32 @@ def test_no_local_surface_that_its_runs_cannot_check():
     assert surface_minimum(x, y, 1.0, -1000.0, 0.0, len(line), False) != surface_minimum(x, y, 1.0, -1000.0)
 
 
+def test_the_leave_one_out_errors_are_refits_without_each_run_in_the_values_units():
+    """The pick compares two fits' leave-one-out errors on the same runs, so each error must
+    be what a fit without that run mispredicts it by, in the values' own units (each fit
+    standardizes its own values: the local fit's spread is not every run's)."""
+    import numpy as np
+
+    from autoresearch.proposers.knob_quad import _pairs, _quadratic
+
+    rng = np.random.default_rng(5)
+    x = rng.random((15, 3))
+    y = 40 + 300 * ((x - 0.4) ** 2).sum(axis=1) + rng.normal(0, 5, 15)
+
+    def design(p):
+        return np.column_stack([np.ones(len(p)), p] + [p[:, i] * p[:, j] for i, j in _pairs(3)])
+
+    brute = []
+    for i in range(len(y)):
+        rest = np.arange(len(y)) != i
+        coef, *_ = np.linalg.lstsq(design(x[rest]), y[rest], rcond=None)
+        brute.append(y[i] - design(x[i:i + 1])[0] @ coef)
+    _, left_out, fit, leverage = _quadratic(x, y)
+    assert left_out == pytest.approx(brute, rel=1e-6, abs=1e-9)
+    assert fit == pytest.approx(1 - float(np.square(brute).sum()) / float(np.square(y - y.mean()).sum()))
+    assert 0 < leverage < 1
+
+
 def test_surface_point_passes_its_gap_on():
     spaces = unit_square()
     study = _study_of(spaces, uniform(12), bowl)  # the best of them 0.011 from the bowl's minimum, (0.5, 0.4)
