@@ -5,6 +5,7 @@ plain timestamped lines into a pipe."""
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import pty
 import re
@@ -22,10 +23,12 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from autoresearch.cli_views import against_baseline, crash_summary, early_stop_summary
-from autoresearch.console import LiveReporter, LiveState, Running, duration, phase_label, versus_best
+from autoresearch.console import STATUS_STYLE, LiveReporter, LiveState, Running, duration, phase_label, versus_best
 from autoresearch.events import Event, EventKind, Limits
 from autoresearch.judge import better_or_worse
 from autoresearch.records import Experiment, Goal, Status
+from autoresearch.store.ledger import Ledger
+from autoresearch.store.ledger_writer import LedgerWriter
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
 from conftest import _env, run_cli
 
@@ -385,6 +388,32 @@ def test_run_into_a_pipe_prints_plain_timestamped_lines(tmp_path):
                      r.stdout, re.M), r.stdout  # the summary says it in the same words
     status = run_cli("status", arena)
     assert "; 0.1367 (9.33 %) better than the baseline 1.465557" in status.stdout, status.stdout
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_every_status_has_a_style_that_renders(status):
+    """A status's style goes into rich markup (``[style]pending[/]``); an empty one made
+    ``[]pending[/]``, a markup error that crashed ``status`` after a Ctrl-C (a newcomer's trial)."""
+    out = Console(file=io.StringIO(), width=80)
+    out.print(f"[{STATUS_STYLE[status]}]{status.value}[/]")
+    assert out.file.getvalue().strip() == status.value
+
+
+def test_status_lists_a_proposal_that_has_not_run_yet(tmp_path):
+    # Ctrl-C while a proposal made ahead of time waits for a slot leaves it pending
+    arena = make_synthetic_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    assert run_cli("run", arena, "--proposals", props, "-n", "2", "--no-report").returncode == 0
+    ledger = Ledger(arena / ".autoresearch" / "ledger.sqlite")
+    try:
+        LedgerWriter(ledger).add_experiment(ledger.latest_campaign(), id=2, description="narrow, made ahead",
+                                            proposer="scripted", parent=None, proposal={})
+    finally:
+        ledger.close()
+    shown = run_cli("status", arena)
+    assert shown.returncode == 0, shown.stderr
+    assert "pending: 1" in shown.stdout and re.search(r"^\s*2 │ pending +│.*narrow, made ahead", shown.stdout, re.M), shown.stdout
 
 
 def test_a_suspicious_improvement_is_noted_once(tmp_path):

@@ -30,7 +30,7 @@ STATUS_STYLE = {
     Status.TIMEOUT: "magenta",
     Status.INVALID: "yellow",
     Status.INTERRUPTED: "cyan",
-    Status.PENDING: "",
+    Status.PENDING: "italic",
     Status.RUNNING: "blue",
 }
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
