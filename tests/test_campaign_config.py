@@ -192,3 +192,32 @@ def test_the_note_on_a_file_that_now_says_otherwise_shows_dotted_knob_names_and_
     # the listing's first line says so too: a newcomer missed the note under a long listing
     assert r.stdout.splitlines()[0].startswith("# effective config (source: recorded with campaign a, not the file "
                                                 "where it now differs: see the note at the end")
+
+
+def test_a_knob_frozen_in_a_file_added_to_a_zero_config_campaign_is_named_and_can_be_given(tmp_path):
+    """The crash advice: freeze the knob that breaks runs. In a zero-config checkout whose
+    campaign goes on, a file that only freezes a knob is read over the layout's inference,
+    and the campaign says it keeps its recorded settings and how to give the new one."""
+    from autoresearch.testing import commit_all, git
+
+    arena = tmp_path / "k"
+    arena.mkdir()
+    (arena / "prepare.py").write_text("TIME_BUDGET = 5\n")
+    (arena / "train.py").write_text("DEPTH = 2\nWIDTH = 64\nprint(f'val_bpb: {1.0 + 0.01 * DEPTH:.6f}')\n")
+    git(["init", "-q"], arena)
+    commit_all(arena, "arena")
+    props = write_proposals(tmp_path / "p.json", [{"description": "deeper", "edits": [constant_edit("DEPTH", 2, 3)]}])
+    assert run_cli("run", arena, "--tag", "a", "--proposals", props, "-n", "1").returncode == 0
+    (arena / "autoresearch.toml").write_text('[proposer.knobs]\nfreeze = ["DEPTH"]\n')
+    commit_all(arena, "freeze DEPTH")
+    dry = run_cli("run", arena, "--tag", "a", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    said = " ".join((dry.stdout + dry.stderr).split())
+    assert "keeps its recorded settings where autoresearch.toml (with [arena] and [metric] from the " \
+           "karpathy/autoresearch layout) now says otherwise: " in said
+    assert "proposer.knobs.freeze = [] (the file: [\"DEPTH\"])" in said
+    assert "(e.g. --set 'proposer.knobs.freeze=[\"DEPTH\"]')" in said  # what to type, not a generic example
+    given = run_cli("run", arena, "--tag", "a", "--dry-run", "--set", 'proposer.knobs.freeze=["DEPTH"]')
+    assert given.returncode == 0 and 'freeze = ["DEPTH"]' in given.stdout, given.stdout + given.stderr
+    fresh = run_cli("run", arena, "--tag", "b", "--dry-run")
+    assert fresh.returncode == 0 and 'freeze = ["DEPTH"]' in fresh.stdout and "val_bpb" in fresh.stdout, fresh.stderr

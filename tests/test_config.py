@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch.config import infer_config, load_config, parse_override
+from autoresearch.config import load_config, parse_override
 from autoresearch.errors import ConfigError, UsageError
+from autoresearch.layout import infer_config
 
 GOOD = """
 [arena]
@@ -126,6 +127,26 @@ def test_infer_karpathy_layout(files, uv, expected):
 
 def test_no_config_and_no_layout_says_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="autoresearch init"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize("text, missing", [
+    ('[proposer.knobs]\nfreeze = ["DEPTH"]\n', "[arena] and [metric]"),
+    ('[metric]\nname = "val_bpb"\ngoal = "minimize"\n[proposer.knobs]\nfreeze = ["DEPTH"]\n', "[arena]"),
+])
+def test_a_partial_config_in_karpathys_layout_keeps_what_the_layout_gives(tmp_path, text, missing):
+    """The crash advice says to freeze a knob in the config: in a zero-config checkout, a file
+    holding only that must not switch the layout's inference off (a newcomer's trial got
+    "missing key 'arena'")."""
+    (tmp_path / "train.py").write_text("DEPTH = 4\n")
+    (tmp_path / "prepare.py").write_text("TIME_BUDGET = 300\n")
+    (tmp_path / "autoresearch.toml").write_text(text)
+    loaded = load_config(tmp_path)
+    assert loaded.config.arena.run == "python train.py" and loaded.config.arena.time_budget_s == 300
+    assert loaded.config.metric.name == "val_bpb" and loaded.config.proposer.knobs.freeze == ["DEPTH"]
+    assert loaded.source == f"autoresearch.toml (with {missing} from the karpathy/autoresearch layout)"
+    (tmp_path / "prepare.py").write_text("MAX_SEQ_LEN = 2048\n")  # not the layout: the file alone, and its error
+    with pytest.raises(ConfigError, match="missing key 'arena' .autoresearch.toml.; `autoresearch init` writes a full"):
         load_config(tmp_path)
 
 

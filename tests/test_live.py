@@ -123,7 +123,9 @@ def test_the_summary_says_what_early_stopping_saved(runs, text):
 SHAPES = "the run exited with code 1: RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x{} and 64x64)"
 ADVICE = (". Read a failed run's log (its path is in `autoresearch status --json`), then fix what fails: the code, "
           "the budget or timeout where runs time out, or, with the knobs proposer, keep the setting that breaks the "
-          "run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower [proposer.knobs.space])")
+          "run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower [proposer.knobs.space]; a "
+          "campaign that goes on keeps its recorded settings: give it on the command line, --set "
+          "'proposer.knobs.freeze=[\"NAME\"]', or start a new one with --tag NEW)")
 SEGV = "the run killed by signal 11: Segmentation fault at 0x{}"
 
 

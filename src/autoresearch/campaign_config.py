@@ -95,8 +95,20 @@ def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, 
                       for p in paths[:SHOWN_DIFFERENCES])
     more = f" and {len(paths) - SHOWN_DIFFERENCES} more" if len(paths) > SHOWN_DIFFERENCES else ""
     return [f"the campaign keeps its recorded settings where {now.source} now says otherwise: {shown}{more}. "
-            "Give a setting on the command line to change it (e.g. --set arena.time_budget_s=30), or start a "
+            f"Give a setting on the command line to change it (e.g. {_set_example(paths, file)}), or start a "
             "new campaign with the file as it is: --tag NEW"]
+
+
+def _set_example(paths: list[tuple[str, ...]], file: Mapping[str, Any]) -> str:
+    """``--set KEY=VALUE`` that gives the file's value of the first differing key it can be
+    given for (a plain key; a number, text, flag or list), shell-quoted. Pure."""
+    import shlex
+
+    for path in paths:
+        value = _get(file, path)
+        if all("." not in k for k in path) and isinstance(value, (int, float, str, bool, list)):
+            return "--set " + shlex.quote(f"{'.'.join(path)}={_text(value)}")
+    return "--set arena.time_budget_s=30"
 
 
 def differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

@@ -122,7 +122,8 @@ def crash_summary(experiments: list[dict[str, Any]]) -> str | None:
     return (text + ". Read a failed run's log (its path is in `autoresearch status --json`), then fix what fails: "
             "the code, the budget or timeout where runs time out, or, with the knobs proposer, keep the setting "
             "that breaks the run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower "
-            "[proposer.knobs.space])")
+            "[proposer.knobs.space]; a campaign that goes on keeps its recorded settings: give it on the command "
+            "line, --set 'proposer.knobs.freeze=[\"NAME\"]', or start a new one with --tag NEW)")
 
 
 def against_baseline(value: float, baseline: float, goal: Goal) -> str:

@@ -20,10 +20,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .config_hints import close_key, repattern_metric
 from .errors import ConfigError
 from .integrity import matches
+from .layout import infer_config, layout_files, with_layout
 from .metrics import check_pattern, check_pattern_names
 from .records import Goal
 from .slots import cpu_count, parse_slots
-from .survey import karpathy_budget, zero_config_refusal
+from .survey import zero_config_refusal
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -378,25 +379,6 @@ def read_raw_config(arena: Path) -> tuple[dict[str, Any], str] | None:
     return None
 
 
-def infer_config(files: Mapping[str, str], uv_on_path: bool = False) -> dict[str, Any] | None:
-    """Defaults for a karpathy/autoresearch checkout, from its file names and texts.
-
-    ``train.py`` and a ``prepare.py`` that sets ``TIME_BUDGET`` at module level; ``files`` maps
-    the names looked at (``program.md``, ``train.py``, ``prepare.py``, ``pyproject.toml``) to
-    their text. None for anything else (nanoGPT's lone train.py): ``init`` writes its config.
-    """
-    karpathy, budget = karpathy_budget(files)
-    if not karpathy:
-        return None
-    run = "uv run train.py" if uv_on_path and "pyproject.toml" in files else "python train.py"
-    arena: dict[str, Any] = {"editable": ["train.py"], "readonly": ["prepare.py"], "run": run}
-    if budget is not None:
-        arena["time_budget_s"] = budget
-    if "program.md" in files:
-        arena["program"] = "program.md"
-    return {"arena": arena, "metric": {"name": "val_bpb", "goal": "minimize"}}
-
-
 def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``raw["a"]["b"] = value`` for ``dotted == "a.b"``, creating tables as needed."""
     parts = dotted.split(".")
@@ -456,7 +438,8 @@ def _describe_errors(err: ValidationError, source: str, overridden: set[str]) ->
             table = ".".join(str(x) for x in e["loc"][:-1]) or "top level"
             lines.append(f"unknown key '{e['loc'][-1]}' in [{table}] ({where})" + close_key(Config, e["loc"]))
         elif e["type"] == "missing":
-            lines.append(f"missing key '{loc}' ({where})")
+            whole = loc in ("arena", "metric")  # a whole table: `init` writes one from what the repository holds
+            lines.append(f"missing key '{loc}' ({where})" + ("; `autoresearch init` writes a full config" if whole else ""))
         else:
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{loc}: {msg} ({where}; got {e.get('input')!r})")
@@ -476,20 +459,18 @@ def validate_config(raw: Mapping[str, Any], source: str, overridden: set[str] = 
 
 
 def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> LoadedConfig:
-    """Read, infer, override and validate the arena's configuration."""
+    """Read, infer, override and validate the arena's configuration. In a karpathy/autoresearch
+    layout, a config file without an ``[arena]`` or ``[metric]`` table (one that only freezes
+    a knob, say) gets those tables from the layout, as if there were no file."""
     found = read_raw_config(arena)
     if found is None:
-        files = {}
-        for name in ("train.py", "prepare.py", "program.md", "pyproject.toml"):
-            p = arena / name
-            if p.is_file():
-                files[name] = p.read_text(encoding="utf-8", errors="replace")
+        files = layout_files(arena)
         raw = infer_config(files, uv_on_path=shutil.which("uv") is not None)
         if raw is None:  # anything but karpathy's layout: `init` writes a config instead of guesses
             raise ConfigError(zero_config_refusal(str(arena), CONFIG_FILE, files))
         source = "inferred from the karpathy/autoresearch layout"
     else:
-        raw, source = found
+        raw, source = with_layout(arena, *found)
     raw = copy.deepcopy(raw)
     written_for = raw.get("metric", {}).get("name") if isinstance(raw.get("metric"), Mapping) else None
     for key, value in (overrides or {}).items():

@@ -1,0 +1,53 @@
+"""What a karpathy/autoresearch checkout says without a config file (zero-config): its
+arena and metric tables, inferred from its file names and texts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+from .survey import karpathy_budget
+
+LAYOUT_FILES = ("train.py", "prepare.py", "program.md", "pyproject.toml")
+
+
+def layout_files(arena: Path) -> dict[str, str]:
+    """The files ``infer_config`` looks at, those the arena has."""
+    files = {}
+    for name in LAYOUT_FILES:
+        p = arena / name
+        if p.is_file():
+            files[name] = p.read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+def infer_config(files: Mapping[str, str], uv_on_path: bool = False) -> dict[str, Any] | None:
+    """Defaults for a karpathy/autoresearch checkout, from its file names and texts.
+
+    ``train.py`` and a ``prepare.py`` that sets ``TIME_BUDGET`` at module level; ``files`` maps
+    the names looked at (``program.md``, ``train.py``, ``prepare.py``, ``pyproject.toml``) to
+    their text. None for anything else (nanoGPT's lone train.py): ``init`` writes its config.
+    """
+    karpathy, budget = karpathy_budget(files)
+    if not karpathy:
+        return None
+    run = "uv run train.py" if uv_on_path and "pyproject.toml" in files else "python train.py"
+    arena: dict[str, Any] = {"editable": ["train.py"], "readonly": ["prepare.py"], "run": run}
+    if budget is not None:
+        arena["time_budget_s"] = budget
+    if "program.md" in files:
+        arena["program"] = "program.md"
+    return {"arena": arena, "metric": {"name": "val_bpb", "goal": "minimize"}}
+
+
+def with_layout(arena: Path, raw: dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
+    """A config file's tables, with ``[arena]`` and ``[metric]`` from the layout where the
+    file has none and the arena is karpathy's layout (a file that only freezes a knob, as
+    the crash advice says, must not switch the inference off), and its source in words."""
+    missing = [t for t in ("arena", "metric") if t not in raw]
+    inferred = infer_config(layout_files(arena), uv_on_path=shutil.which("uv") is not None) if missing else None
+    if inferred is None:
+        return raw, source
+    return {**{t: inferred[t] for t in missing}, **raw}, \
+        f"{source} (with [{'] and ['.join(missing)}] from the karpathy/autoresearch layout)"
