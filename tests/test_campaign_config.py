@@ -221,3 +221,25 @@ def test_a_knob_frozen_in_a_file_added_to_a_zero_config_campaign_is_named_and_ca
     assert given.returncode == 0 and 'freeze = ["DEPTH"]' in given.stdout, given.stdout + given.stderr
     fresh = run_cli("run", arena, "--tag", "b", "--dry-run")
     assert fresh.returncode == 0 and 'freeze = ["DEPTH"]' in fresh.stdout and "val_bpb" in fresh.stdout, fresh.stderr
+
+
+def test_a_campaign_that_goes_on_says_when_the_checkout_has_commits_it_lacks(tmp_path):
+    """A fix committed after the campaign started is not in it: continuing says so (a
+    newcomer's trial expected the fix to be used, and nothing said it was not)."""
+    from autoresearch.testing import commit_all, set_constant
+
+    arena = make_synthetic_arena(tmp_path / "arena")
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]},
+        {"description": "narrow", "edits": [constant_edit("WIDTH", 64, 16)]}])
+    first = run_cli("run", arena, "--tag", "a", "--proposals", props, "-n", "2")
+    assert first.returncode == 0 and "lacks" not in first.stdout
+    again = run_cli("run", arena, "--tag", "a", "--proposals", props, "-n", "2")
+    assert again.returncode == 0 and "lacks" not in again.stdout  # nothing new in the checkout: nothing to say
+    train = arena / "train.py"
+    train.write_text(set_constant(train.read_text(), "DROPOUT", 0.2))
+    commit_all(arena, "a fix after the campaign started")
+    later = run_cli("run", arena, "--tag", "a", "--proposals", props, "-n", "3")
+    assert later.returncode == 0, later.stderr
+    assert "your checkout's HEAD has 1 commit(s) that campaign a's branch lacks: the campaign goes on from its own " \
+           "branch without them; to try them, start a new campaign from HEAD with --tag NEW" in " ".join(later.stdout.split())

@@ -207,7 +207,13 @@ class _Watch:
         verb = "starting" if oc.created else "continuing"
         console.print(f"{stamp(console)}[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
                       f"({config.metric.name}, {config.metric.goal.value}; config: {loaded.source})")
-        for note in getattr(loaded, "notes", ()):
+        notes = list(getattr(loaded, "notes", ()))
+        ahead = 0 if oc.created else oc.workspace.commits_not_in(f"refs/heads/{c.branch}")
+        if ahead:  # a fix committed after the campaign started is not in it (a newcomer's trial expected it)
+            notes.append(f"your checkout's HEAD has {ahead} commit(s) that campaign {c.tag}'s branch lacks: the campaign "
+                         f"goes on from its own branch without them; to try them, start a new campaign from HEAD "
+                         "with --tag NEW")
+        for note in notes:
             console.print(f"{stamp(console)}[dim]{escape(note)}[/]")
         if rec.killed_processes or rec.advanced or rec.archived or rec.cleaned:
             console.print(f"{stamp(console)}[dim]resumed: killed {rec.killed_processes} leftover process(es), cleaned {len(rec.cleaned)} "
