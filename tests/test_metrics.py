@@ -154,7 +154,7 @@ def test_the_runs_json_is_not_even_parsed_when_an_eval_decides():
     ("val_bpb", {}, ""),
 ])
 def test_a_missing_target_names_what_was_printed(target, printed, hint):
-    from autoresearch.metrics import did_you_mean
+    from autoresearch.metric_hints import did_you_mean
 
     got = did_you_mean(target, printed)
     assert (hint in got) if hint else got == ""
@@ -192,4 +192,28 @@ def test_a_target_printed_within_a_line_gets_the_pattern_that_reads_it(target, o
         return
     assert hint, m.problem
     again = measure(target, run_output=output, run_json=None, pattern=hint.group(1))
+    assert again.metric == pytest.approx(value) and again.problem == ""
+
+
+@pytest.mark.parametrize("target, output, value", [
+    ("val_bpb", "step 100\nvalidation bpb = 2.997469\n", 2.997469),       # a newcomer's trial: the words, spelt out
+    ("val_bpb", "Val BPB: 1.5\n", 1.5),
+    ("val_loss", "epoch 3\n  val-loss 0.25\n", 0.25),
+    ("val_loss", "validation loss: 0.31\nvalidation loss: 0.29\n", 0.29),  # the last one
+    ("val_bpb", "train bpb = 2.9\n", None),                                # another metric: not offered
+    ("val_bpb", "loss = 3.0\nlr 0.01\n", None),
+    ("accuracy", "acc: 0.9\n", None),                                       # a printed name: did_you_mean's part
+])
+def test_a_line_that_reads_like_the_target_gets_the_pattern_that_reads_it(target, output, value):
+    import re
+
+    m = measure(target, run_output=output, run_json=None)
+    assert m.metric is None
+    hint = re.search(r"it printed '([^']*)': print '[^']*: <number>' instead, or read it with \[metric\] pattern = '(.*)'$",
+                     m.problem)
+    if value is None:
+        assert hint is None, m.problem
+        return
+    assert hint, m.problem
+    again = measure(target, run_output=output, run_json=None, pattern=hint.group(2))
     assert again.metric == pytest.approx(value) and again.problem == ""

@@ -419,7 +419,9 @@ def measure(
         else:
             expected = f"a line matching [metric] pattern {pattern!r}, a" if pattern else "a"
             problem = f"{source} reported no {target} (expected {expected} '{target}: <number>' line or a JSON result)"
-            problem += _inline_hint(target, (eval_output if eval_configured else run_output) or "") or did_you_mean(target, metrics)
+            from .metric_hints import missing_hint
+
+            problem += missing_hint(target, (eval_output if eval_configured else run_output) or "", metrics)
     elif not math.isfinite(value):
         problem = f"{target} is {value}"
         value = None
@@ -459,28 +461,3 @@ def memory_gb(metrics: Mapping[str, float]) -> float | None:
         if key in metrics and math.isfinite(metrics[key]):
             return metrics[key] / 1024
     return None
-
-
-def _inline_hint(target: str, output: str) -> str:
-    """``; it printed 'val/loss=0.106' within a line: read it with [metric] pattern = ...``, or ""."""
-    from .survey import inline_pattern
-
-    found = inline_pattern(target, output)
-    return "" if found is None else (f"; it printed {found[0]!r} within a line: read it with "
-                                     f"[metric] pattern = '{found[1]}'")
-
-
-def did_you_mean(target: str, printed: Mapping[str, float]) -> str:
-    """What to say when the target is missing but other names were printed: the closest
-    one, else the names seen. Pure."""
-    import difflib
-
-    names = sorted(n for n in printed if n != target)
-    if not names:
-        return ""
-    close = difflib.get_close_matches(target, names, 1, 0.5)
-    if close:
-        return (f"; it printed {close[0]}: {printed[close[0]]:g}: did you mean [metric] name = \"{close[0]}\" "
-                f"(--metric {close[0]})?")
-    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-    return f"; it printed {shown}"
