@@ -217,3 +217,9 @@ def test_a_line_that_reads_like_the_target_gets_the_pattern_that_reads_it(target
     assert hint, m.problem
     again = measure(target, run_output=output, run_json=None, pattern=hint.group(2))
     assert again.metric == pytest.approx(value) and again.problem == ""
+
+
+def test_a_label_and_a_number_on_different_lines_are_not_one():
+    from autoresearch.metric_hints import labelled_like
+
+    assert labelled_like("val_bpb", "validation bpb\n\n2.99\n") is None

@@ -10,7 +10,8 @@ from typing import Mapping
 from .survey import NUMBER, inline_pattern
 
 # a line that is a label and a number: `validation bpb = 2.99`, `Val BPB: 2.99`
-LABELLED = re.compile(rf"^[^\w\n]*(?P<label>[A-Za-z][\w ./-]{{0,40}}?)(?P<sep>\s*[=:]\s*|\s+){NUMBER}\s*$", re.M)
+LABELLED = re.compile(rf"^[^\w\n]*(?P<label>[A-Za-z][\w ./-]{{0,40}}?)(?P<sep>[ \t]*[=:][ \t]*|[ \t]+){NUMBER}[ \t]*$",
+                      re.M)  # within one line
 
 
 def missing_hint(target: str, output: str, printed: Mapping[str, float]) -> str:
