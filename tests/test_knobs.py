@@ -232,6 +232,50 @@ def test_a_proposal_refused_before_it_ran_is_no_failed_trial_and_is_not_proposed
     assert pending_points([baseline(), ran], sig) == set()
 
 
+@pytest.mark.parametrize("params, near", [
+    ({"LR": 0.01, "W": 64, "OPT": "adam"}, True),                # the point itself
+    ({"LR": 0.010001, "W": 64, "OPT": "adam"}, True),            # a newcomer's trial: 0.07272 and 0.07269
+    ({"LR": 0.0105, "W": 64, "OPT": "adam"}, True),              # log-scaled: 0.0053 of [1e-4, 1]'s range
+    ({"LR": 0.0112, "W": 64, "OPT": "adam"}, False),             # 0.0123
+    ({"LR": 0.01, "W": 66, "OPT": "adam"}, False),               # 2 of 128: 0.016
+    ({"LR": 0.01, "W": 65, "OPT": "adam"}, True),
+    ({"LR": 0.01, "W": 64, "OPT": "sgd"}, False),                # another choice
+])
+def test_a_point_next_to_one_in_flight(params, near):
+    from autoresearch.proposers.knob_space import Space
+    from autoresearch.proposers.knob_study import IN_FLIGHT_GAP, near_any
+
+    spaces = {"LR": Space("float", 1e-4, 1.0, log=True), "W": Space("int", 0, 128),
+              "OPT": Space("choice", choices=("adam", "sgd"))}
+    assert near_any(spaces, params, [{"LR": 0.01, "W": 64, "OPT": "adam"}], IN_FLIGHT_GAP) is near
+    assert near_any(spaces, params, [], IN_FLIGHT_GAP) is False
+
+
+def test_a_proposal_made_while_another_runs_is_not_next_to_it():
+    """A model that has not seen an in-flight point's result proposes it again, a few digits
+    apart (a newcomer's trial: #7 was #6 but LEARNING_RATE 0.07272 → 0.07269, a whole run
+    for nothing); such a point counts as taken."""
+    from autoresearch.proposers.knob_strategy import to_unit
+
+    proposer = KnobsProposer(seed=0)
+    _, spaces = proposer.survey({"train.py": SYNTH})
+    history, files, best = [baseline()], {"train.py": SYNTH}, 1.5
+    closest = 1.0
+    for i in range(1, 11):
+        first = proposer.propose(context(list(history), best, files))
+        waiting = Experiment(i, Status.PENDING, first.description, "knobs", "c0", None, meta=first.meta)
+        second = proposer.propose(context(list(history) + [waiting], best, files))
+        a, b = first.meta["knobs"]["params"], second.meta["knobs"]["params"]
+        closest = min(closest, max(abs(to_unit(spaces[n], a[n]) - to_unit(spaces[n], b[n])) for n in spaces))
+        new = apply_edits(files, first.edits, ["train.py"])
+        value = 1.0 + sum(abs(to_unit(spaces[n], v) - 0.3) for n, v in a.items())  # a bowl in the unit cube
+        history.append(Experiment(i, Status.KEEP if value < best else Status.DISCARD, first.description, "knobs", "c0",
+                                  f"c{i}", metric=value, meta=first.meta))
+        if value < best:
+            files, best = new, value
+    assert closest >= 0.01
+
+
 def test_a_requeued_experiment_refused_on_its_next_attempt_has_no_commit(tmp_path):
     """It ran once (a commit), went back to the queue (the cluster failed it), and was refused
     on its next attempt: the ledger's outcome has no commit, so the knobs study sees a point

@@ -66,7 +66,7 @@ from .knob_constraints import Constraint, broken, parse_constraints
 from .knob_gp import estimated, evidence_available, finished, gp_view
 from .knob_space import Space, declared_space, frozen_by_value, infer_space, knob_grid
 from .knob_quad import surface_point
-from .knob_study import ledger_trials, pending_points
+from .knob_study import IN_FLIGHT_GAP, ledger_trials, near_any, pending_points
 from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
 from .knob_usage import default_unused, frozen_by_key, frozen_by_use, metric_words, modules
 
@@ -115,6 +115,10 @@ class KnobsProposer:
     policy: Policy = field(default_factory=Policy)  # sampler "auto": its portfolio
     notes: list[str] = field(default_factory=list)  # what the user should know (the campaign prints them)
     _noted: set[str] = field(default_factory=set, init=False, repr=False)
+    # this proposal's points in flight (waiting or running) and the spaces they lie in: a point
+    # within IN_FLIGHT_GAP of one is taken (a model that has not seen its result proposes it again)
+    _flight: tuple[list[dict[str, Any]], Mapping[str, Space]] = field(default_factory=lambda: ([], {}), init=False,
+                                                                      repr=False)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -255,6 +259,7 @@ class KnobsProposer:
         # tried, and still waiting or running (pipelined, or other slots): taken already
         in_flight = pending_points(context.history, signature)
         taken = {tuple(sorted(t.params.items())) for t in trials} | in_flight
+        self._flight = ([dict(p) for p in in_flight], spaces)
         n = len(trials) + len(in_flight)
         done = outcomes(context.history, signature) if self.sampler == "auto" else []
         declared = set(self.spaces or {})
@@ -398,8 +403,10 @@ class KnobsProposer:
         return None
 
     def _new(self, changes: Mapping[str, Any], params: Mapping[str, Any], taken: set[tuple]) -> bool:
-        """Whether a point changes the code, was not tried (nor is in flight), and keeps the constraints."""
-        return bool(changes) and tuple(sorted(params.items())) not in taken and self._allowed(changes)
+        """Whether a point changes the code, was not tried (nor is in flight, nor next to a point
+        in flight: ``IN_FLIGHT_GAP``), and keeps the constraints."""
+        return bool(changes) and tuple(sorted(params.items())) not in taken \
+            and not near_any(self._flight[1], params, self._flight[0], IN_FLIGHT_GAP) and self._allowed(changes)
 
     def _allowed(self, changes: Mapping[str, Any]) -> bool:
         """Whether a proposal keeps every declared constraint."""
