@@ -411,11 +411,19 @@ def test_status_lists_a_proposal_that_has_not_run_yet(tmp_path):
     try:
         LedgerWriter(ledger).add_experiment(ledger.latest_campaign(), id=2, description="narrow, made ahead",
                                             proposer="scripted", parent=None, proposal={})
+        many = ", ".join(f"KNOB_{i} {i} → {i + 1}" for i in range(12))  # a knobs proposal moving every knob
+        LedgerWriter(ledger).add_experiment(ledger.latest_campaign(), id=3, description=many, proposer="knobs",
+                                            parent=None, proposal={})
     finally:
         ledger.close()
-    shown = run_cli("status", arena)
+    shown = run_cli("status", arena, env={"COLUMNS": "80"})
     assert shown.returncode == 0, shown.stderr
-    assert "pending: 1" in shown.stdout and re.search(r"^\s*2 │ pending +│.*narrow, made ahead", shown.stdout, re.M), shown.stdout
+    assert "pending: 2" in shown.stdout and re.search(r"^\s*2 │ pending +│.*narrow, made ahead", shown.stdout, re.M), shown.stdout
+    # one line per experiment at 80 columns: the long description cut, and said where to read it whole
+    row = next(line for line in shown.stdout.splitlines() if re.match(r"^\s*3 │ pending", line))
+    assert row.rstrip().endswith("…") and "KNOB_0 0 → 1" in row and cell_len(row.rstrip()) <= 80, shown.stdout
+    assert "descriptions cut to the terminal's width: `autoresearch status --json` and the report have them whole" \
+        in shown.stdout
 
 
 def test_a_suspicious_improvement_is_noted_once(tmp_path):

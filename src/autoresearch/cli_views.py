@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .config import Config
 from .records import Goal, Status
@@ -169,17 +170,28 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
     table = Table(show_edge=False, pad_edge=False)
     with_stats = any((e.get("runs_n") or 0) > 1 for e in exps)
     cols = ["#", "status", c["metric"]] + (["± se", "runs", "p"] if with_stats else []) + ["commit", "description"]
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right")
+    rows = []
     for e in exps[-last:]:
-        style = STATUS_STYLE[Status(e["status"])]
         desc = safe(e["description"]) if e["status"] in ("keep", "discard") or not e.get("reason") else \
             f"{safe(e['description'])} [dim]({safe(e['reason'][:80])})[/]"
         value = e["mean"] if e.get("mean") is not None else e["metrics"].get(c["metric"])
         stats = [fmt(e["se"]) if e.get("se") is not None else "", str(e["runs_n"] or ""),
                  f"{e['p_value']:.3g}" if e.get("p_value") is not None else ""] if with_stats else []
-        table.add_row(str(e["id"]), f"[{style}]{e['status']}[/]", fmt(value), *stats, (e["commit"] or "")[:7], desc)
+        rows.append([str(e["id"]), e["status"], fmt(value), *stats, (e["commit"] or "")[:7], desc])
+    # one line per experiment: every column but the description whole, the description cut
+    # with an ellipsis where the terminal is narrower (it wrapped to ten lines at 80 columns)
+    widths = [max([len(col)] + [len(r[i]) for r in rows]) for i, col in enumerate(cols[:-1])]
+    room = max(20, console.width - sum(widths) - 3 * len(widths))  # " │ " between columns
+    for col, width in zip(cols, [*widths, room]):
+        table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right", no_wrap=True,
+                         overflow="ellipsis", min_width=None if col == "description" else width,
+                         max_width=room if col == "description" else None)
+    for r in rows:
+        table.add_row(r[0], f"[{STATUS_STYLE[Status(r[1])]}]{r[1]}[/]", *r[2:])
     console.print(table)
+    if any(Text.from_markup(r[-1]).cell_len > room for r in rows):
+        console.print("[dim]descriptions cut to the terminal's width: `autoresearch status --json` and the report "
+                      "have them whole[/]")
 
 
 def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any]) -> None:
