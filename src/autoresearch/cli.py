@@ -208,7 +208,9 @@ class _Watch:
         console.print(f"{stamp(console)}[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
                       f"({config.metric.name}, {config.metric.goal.value}; config: {loaded.source})")
         notes = list(getattr(loaded, "notes", ()))
-        ahead = 0 if oc.created else oc.workspace.commits_not_in(f"refs/heads/{c.branch}")
+        from .store.workspace import commits_not_in
+
+        ahead = 0 if oc.created else commits_not_in(oc.workspace, f"refs/heads/{c.branch}")
         if ahead:  # a fix committed after the campaign started is not in it (a newcomer's trial expected it)
             notes.append(f"your checkout's HEAD has {ahead} commit(s) that campaign {c.tag}'s branch lacks: the campaign "
                          f"goes on from its own branch without them; to try them, start a new campaign from HEAD "

@@ -40,6 +40,13 @@ def commit_present(ws: "Workspace", sha: str) -> bool:
         return False
 
 
+def commits_not_in(ws: "Workspace", ref: str) -> int:
+    """How many commits the user's checkout (HEAD) has that ``ref`` does not (0 where either
+    cannot be read: an unborn HEAD)."""
+    done = git(["rev-list", "--count", f"{ref}..HEAD"], ws.root, check=False)
+    return int(done.stdout.decode().strip() or 0) if done.returncode == 0 else 0
+
+
 def arena_paths(ws: "Workspace", commit: str) -> list[str]:
     """The arena-relative paths of the files at ``commit``."""
     return [k[len(ws.prefix):] for k in ws._flat(commit) if k.startswith(ws.prefix)]
@@ -122,12 +129,6 @@ class Workspace:
 
     def is_ancestor(self, a: str, b: str) -> bool:
         return git(["merge-base", "--is-ancestor", a, b], self.root, check=False).returncode == 0
-
-    def commits_not_in(self, ref: str) -> int:
-        """How many commits the user's checkout (HEAD) has that ``ref`` does not (0 where
-        either cannot be read: an unborn HEAD)."""
-        done = git(["rev-list", "--count", f"{ref}..HEAD"], self.root, check=False)
-        return int(done.stdout.decode().strip() or 0) if done.returncode == 0 else 0
 
     # -- the user's checkout ------------------------------------------------------------------
     def ensure_excluded(self) -> None:
