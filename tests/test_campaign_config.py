@@ -236,6 +236,7 @@ def test_a_campaign_that_goes_on_says_when_the_checkout_has_commits_it_lacks(tmp
     assert first.returncode == 0 and "lacks" not in first.stdout
     again = run_cli("run", arena, "--tag", "a", "--proposals", props, "-n", "2")
     assert again.returncode == 0 and "lacks" not in again.stdout  # nothing new in the checkout: nothing to say
+    assert "resumed:" not in again.stdout  # after a clean finish nothing is stale (its run directories are routine)
     train = arena / "train.py"
     train.write_text(set_constant(train.read_text(), "DROPOUT", 0.2))
     commit_all(arena, "a fix after the campaign started")

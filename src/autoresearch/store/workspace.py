@@ -261,9 +261,11 @@ class Workspace:
     def clean_stale(self, tag: str) -> list[str]:
         """Remove what a killed harness may have left: its run directories (rebuilt on
         demand), lock files of our refs, its temporary object files, and the registrations of
-        git worktrees (earlier versions ran in those). Only called with the campaign lock."""
-        removed = []
-        removed += self.dirs.remove_all(tag)
+        git worktrees (earlier versions ran in those). Only called with the campaign lock.
+        Returns what was stale: not the run directories, which every run leaves and every
+        start removes (counted, a clean finish's resume said "cleaned 1 stale item(s)")."""
+        removed: list[str] = []
+        self.dirs.remove_all(tag)
         git(["worktree", "prune"], self.root, check=False)
         ours = [self.ref_lock_path(f"refs/heads/autoresearch/{tag}")]
         for kind in ("discarded", "ablation"):
