@@ -213,8 +213,8 @@ def test_a_knob_frozen_in_a_file_added_to_a_zero_config_campaign_is_named_and_ca
     dry = run_cli("run", arena, "--tag", "a", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     said = " ".join((dry.stdout + dry.stderr).split())
-    assert "keeps its recorded settings where autoresearch.toml (with [arena] and [metric] from the " \
-           "karpathy/autoresearch layout) now says otherwise: " in said
+    assert "keeps its recorded settings where autoresearch.toml (and the karpathy/autoresearch layout for what its " \
+           "[arena] and [metric] leave out) now says otherwise: " in said
     assert "proposer.knobs.freeze = [] (the file: [\"DEPTH\"])" in said
     assert "(e.g. --set 'proposer.knobs.freeze=[\"DEPTH\"]')" in said  # what to type, not a generic example
     given = run_cli("run", arena, "--tag", "a", "--dry-run", "--set", 'proposer.knobs.freeze=["DEPTH"]')
@@ -244,3 +244,58 @@ def test_a_campaign_that_goes_on_says_when_the_checkout_has_commits_it_lacks(tmp
     assert later.returncode == 0, later.stderr
     assert "your checkout's HEAD has 1 commit(s) that campaign a's branch lacks: the campaign goes on from its own " \
            "branch without them; to try them, start a new campaign from HEAD with --tag NEW" in " ".join(later.stdout.split())
+
+
+def test_commits_the_campaign_lacks_are_those_that_touch_the_arena(tmp_path):
+    """In a larger repository, a commit outside the arena's folder changes nothing a campaign
+    runs: not counted (an independent review's finding)."""
+    from autoresearch.store.workspace import Workspace, commits_not_in
+    from autoresearch.testing import commit_all, git
+
+    repo = tmp_path / "repo"
+    (repo / "arena").mkdir(parents=True)
+    (repo / "arena" / "train.py").write_text("LR = 0.1\n")
+    (repo / "README.md").write_text("monorepo\n")
+    git(["init", "-q"], repo)
+    commit_all(repo, "start")
+    git(["branch", "autoresearch/a"], repo)
+    ws = Workspace(repo / "arena")
+    try:
+        assert commits_not_in(ws, "refs/heads/autoresearch/a") == 0
+        (repo / "README.md").write_text("monorepo, docs\n")
+        commit_all(repo, "docs only")
+        assert commits_not_in(ws, "refs/heads/autoresearch/a") == 0
+        (repo / "arena" / "train.py").write_text("LR = 0.2\n")
+        commit_all(repo, "a fix in the arena")
+        assert commits_not_in(ws, "refs/heads/autoresearch/a") == 1
+        assert commits_not_in(ws, "refs/heads/no-such-branch") == 0
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("used, file, example", [
+    ({"proposer": {"knobs": {"freeze": []}}}, {"proposer": {"knobs": {"freeze": ["DEPTH"]}}},
+     "--set 'proposer.knobs.freeze=[\"DEPTH\"]'"),
+    ({"arena": {"run": "python t.py"}}, {"arena": {"run": "python t.py --tag 🚀"}},
+     "--set 'arena.run=\"python t.py --tag 🚀\"'"),                            # read back as it is, not escaped
+    ({"metric": {"patterns": {}}}, {"metric": {"patterns": {"val/loss": "x=(\\d+)"}}},
+     "--set arena.time_budget_s=30"),                                         # a key --set cannot name: the generic one
+    ({"arena": {"timeout_s": None}}, {"arena": {"timeout_s": 120.0}}, "--set arena.timeout_s=120.0"),
+])
+def test_the_set_example_is_one_that_set_reads_back(used, file, example):
+    from autoresearch.campaign_config import _differing, _set_example
+    from autoresearch.config import parse_override
+
+    got = _set_example(_differing(file, used), file)
+    assert got == example
+    if "time_budget_s=30" not in got:
+        import shlex
+
+        key, value = parse_override(shlex.split(got)[1])
+        assert value == _get_path(file, key.split("."))
+
+
+def _get_path(table, path):
+    for part in path:
+        table = table[part]
+    return table

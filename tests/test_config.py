@@ -130,23 +130,34 @@ def test_no_config_and_no_layout_says_what_to_do(tmp_path):
         load_config(tmp_path)
 
 
-@pytest.mark.parametrize("text, missing", [
-    ('[proposer.knobs]\nfreeze = ["DEPTH"]\n', "[arena] and [metric]"),
-    ('[metric]\nname = "val_bpb"\ngoal = "minimize"\n[proposer.knobs]\nfreeze = ["DEPTH"]\n', "[arena]"),
+@pytest.mark.parametrize("text, missing, budget, error", [
+    ('[proposer.knobs]\nfreeze = ["DEPTH"]\n', "[arena] and [metric]", 300, "missing key 'arena' "),
+    ('[metric]\nname = "val_bpb"\ngoal = "minimize"\n[proposer.knobs]\nfreeze = ["DEPTH"]\n', "[arena]", 300,
+     "missing key 'arena' "),
+    ('[arena]\ntime_budget_s = 60\n[proposer.knobs]\nfreeze = ["DEPTH"]\n', "[arena] and [metric]", 60,  # some keys
+     "missing key 'arena.editable'"),
 ])
-def test_a_partial_config_in_karpathys_layout_keeps_what_the_layout_gives(tmp_path, text, missing):
+def test_a_partial_config_in_karpathys_layout_keeps_what_the_layout_gives(tmp_path, text, missing, budget, error):
     """The crash advice says to freeze a knob in the config: in a zero-config checkout, a file
-    holding only that must not switch the layout's inference off (a newcomer's trial got
-    "missing key 'arena'")."""
+    holding only that (or only a budget) must not switch the layout's inference off (a
+    newcomer's trial got "missing key 'arena'"); the file's own keys win."""
     (tmp_path / "train.py").write_text("DEPTH = 4\n")
     (tmp_path / "prepare.py").write_text("TIME_BUDGET = 300\n")
     (tmp_path / "autoresearch.toml").write_text(text)
     loaded = load_config(tmp_path)
-    assert loaded.config.arena.run == "python train.py" and loaded.config.arena.time_budget_s == 300
+    assert loaded.config.arena.run == "python train.py" and loaded.config.arena.time_budget_s == budget
     assert loaded.config.metric.name == "val_bpb" and loaded.config.proposer.knobs.freeze == ["DEPTH"]
-    assert loaded.source == f"autoresearch.toml (with {missing} from the karpathy/autoresearch layout)"
+    assert loaded.source == f"autoresearch.toml (and the karpathy/autoresearch layout for what its {missing} leave out)"
+    assert loaded.config.arena.readonly == ["prepare.py"]
     (tmp_path / "prepare.py").write_text("MAX_SEQ_LEN = 2048\n")  # not the layout: the file alone, and its error
-    with pytest.raises(ConfigError, match="missing key 'arena' .autoresearch.toml.; `autoresearch init` writes a full"):
+    with pytest.raises(ConfigError, match=error):
+        load_config(tmp_path)
+
+
+def test_a_config_without_a_whole_table_says_what_it_needs(tmp_path):
+    (tmp_path / "autoresearch.toml").write_text('[proposer.knobs]\nfreeze = ["DEPTH"]\n')
+    with pytest.raises(ConfigError, match=r"missing key 'arena' \(autoresearch.toml\); a config needs its \[arena\] "
+                                          r"and \[metric\] tables \(docs/config.md lists their keys\)"):
         load_config(tmp_path)
 
 

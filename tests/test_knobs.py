@@ -533,3 +533,21 @@ def test_a_maximised_campaign_estimates_below_its_incumbent():
     high = p.propose(_stopped_campaign(p, metric=-1.5, goal=Goal.MAXIMIZE)).meta["knobs"]
     assert low["source"] == high["source"] == p.policy.model
     assert high["params"] == low["params"]
+
+
+def test_a_proposal_refused_before_it_ran_blocks_only_its_own_point():
+    """Only points still waiting or running keep the ones next to them out: a refused one is
+    taken itself, its neighbours stay open (sequential campaigns with a refusal unchanged)."""
+    from autoresearch.proposers.knob_study import pending_points
+
+    p = KnobsProposer(seed=0)
+    first = p.propose(context([baseline()]))
+    knobs, _ = p.survey({"train.py": SYNTH})
+    sig = code_signature({"train.py": SYNTH}, knobs)
+    refused = Experiment(id=1, status=Status.INVALID, description=first.description, proposer="knobs", parent="c0",
+                         commit=None, reason="stale", meta=first.meta)
+    waiting = dataclasses.replace(refused, status=Status.PENDING, reason=None)
+    point = tuple(sorted(first.meta["knobs"]["params"].items()))
+    assert pending_points([baseline(), refused], sig) == {point}
+    assert pending_points([baseline(), refused], sig, refused=False) == set()
+    assert pending_points([baseline(), waiting], sig, refused=False) == {point}

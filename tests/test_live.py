@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import pty
 import re
@@ -22,7 +23,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from autoresearch.cli_views import against_baseline, crash_summary, early_stop_summary
+from autoresearch.cli_views import against_baseline, crash_summary, early_stop_summary, print_status
 from autoresearch.console import STATUS_STYLE, LiveReporter, LiveState, Running, duration, phase_label, versus_best
 from autoresearch.events import Event, EventKind, Limits
 from autoresearch.judge import better_or_worse
@@ -125,7 +126,8 @@ ADVICE = (". Read a failed run's log (its path is in `autoresearch status --json
           "the budget or timeout where runs time out, or, with the knobs proposer, keep the setting that breaks the "
           "run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower [proposer.knobs.space]; a "
           "campaign that goes on keeps its recorded settings: give it on the command line, --set "
-          "'proposer.knobs.freeze=[\"NAME\"]', or start a new one with --tag NEW)")
+          "'proposer.knobs.freeze=[\"NAME\"]' (the whole list: it replaces the recorded one), or start a new one "
+          "with --tag NEW)")
 SEGV = "the run killed by signal 11: Segmentation fault at 0x{}"
 
 
@@ -419,11 +421,21 @@ def test_status_lists_a_proposal_that_has_not_run_yet(tmp_path):
     shown = run_cli("status", arena, env={"COLUMNS": "80"})
     assert shown.returncode == 0, shown.stderr
     assert "pending: 2" in shown.stdout and re.search(r"^\s*2 │ pending +│.*narrow, made ahead", shown.stdout, re.M), shown.stdout
-    # one line per experiment at 80 columns: the long description cut, and said where to read it whole
+    # one line per experiment: into a pipe whole (for grep), in an 80-column terminal the long
+    # description cut, and said where to read it whole; in a narrower one, wrapped
     row = next(line for line in shown.stdout.splitlines() if re.match(r"^\s*3 │ pending", line))
-    assert row.rstrip().endswith("…") and "KNOB_0 0 → 1" in row and cell_len(row.rstrip()) <= 80, shown.stdout
-    assert "descriptions cut to the terminal's width: `autoresearch status --json` and the report have them whole" \
-        in shown.stdout
+    assert row.rstrip().endswith("KNOB_11 11 → 12") and "cut" not in shown.stdout, shown.stdout
+    data = json.loads(run_cli("status", arena, "--json").stdout)
+    for width, cut in ((80, True), (40, False)):
+        screen = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+        print_status(screen, data, 20)
+        lines = screen.file.getvalue().splitlines()
+        rows = [line for line in lines if re.match(r"^\s*\d+ +│", line)]
+        assert all(cell_len(line.rstrip()) <= width for line in lines), lines
+        assert (len(rows) == 4 and rows[-1].rstrip().endswith("…")) is cut, lines
+        said = " ".join(" ".join(lines).split())
+        assert (("descriptions cut to the terminal's width: `autoresearch status --json` and the report have them "
+                 "whole") in said) is cut
 
 
 def test_a_suspicious_improvement_is_noted_once(tmp_path):

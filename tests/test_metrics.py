@@ -200,9 +200,17 @@ def test_a_target_printed_within_a_line_gets_the_pattern_that_reads_it(target, o
     ("val_bpb", "Val BPB: 1.5\n", 1.5),
     ("val_loss", "epoch 3\n  val-loss 0.25\n", 0.25),
     ("val_loss", "validation loss: 0.31\nvalidation loss: 0.29\n", 0.29),  # the last one
+    ("val_bpb", "final validation bpb: 2.9\n", 2.9),                       # words before the label's own
+    ("val_bpb", "validation bpb = 2.99\r\n", 2.99),
+    ("val_bpb", "validation bpb = 2.99\ntraining_seconds: 300.1\npeak_vram_mb: 45060.2\nnum_steps: 953\n", 2.99),
+    ("val_loss", "step 100 val loss 2.5\nstep 200 val loss 2.4\n", 2.4),   # no step number in the pattern
     ("val_bpb", "train bpb = 2.9\n", None),                                # another metric: not offered
     ("val_bpb", "loss = 3.0\nlr 0.01\n", None),
     ("accuracy", "acc: 0.9\n", None),                                       # a printed name: did_you_mean's part
+    ("acc", "accumulation steps: 4\n", None),                              # words that only start alike
+    ("loss", "loss scale 65536\n", None),
+    ("val_loss", "val loss batches 20\n", None),
+    ("lr", "lr_warmup 100\n", None),
 ])
 def test_a_line_that_reads_like_the_target_gets_the_pattern_that_reads_it(target, output, value):
     import re
@@ -217,6 +225,9 @@ def test_a_line_that_reads_like_the_target_gets_the_pattern_that_reads_it(target
     assert hint, m.problem
     again = measure(target, run_output=output, run_json=None, pattern=hint.group(2))
     assert again.metric == pytest.approx(value) and again.problem == ""
+    later = measure(target, run_output=output + output.replace(str(value), "1.25").replace("200", "300"), run_json=None,
+                    pattern=hint.group(2))
+    assert later.metric == pytest.approx(1.25)  # the pattern reads the last such line of a longer run, not a step's
 
 
 def test_a_label_and_a_number_on_different_lines_are_not_one():

@@ -104,10 +104,18 @@ def _set_example(paths: list[tuple[str, ...]], file: Mapping[str, Any]) -> str:
     given for (a plain key; a number, text, flag or list), shell-quoted. Pure."""
     import shlex
 
+    from .config import parse_override
+
     for path in paths:
         value = _get(file, path)
-        if all("." not in k for k in path) and isinstance(value, (int, float, str, bool, list)):
-            return "--set " + shlex.quote(f"{'.'.join(path)}={_text(value)}")
+        if not isinstance(value, (int, float, str, bool, list)):
+            continue
+        text = f"{'.'.join(path)}={json.dumps(value, ensure_ascii=False)}"
+        try:
+            if parse_override(text) == (".".join(path), value):  # what --set reads back: a key it takes, the value
+                return "--set " + shlex.quote(text)
+        except AutoresearchError:
+            continue
     return "--set arena.time_budget_s=30"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -124,7 +125,8 @@ def crash_summary(experiments: list[dict[str, Any]]) -> str | None:
             "the code, the budget or timeout where runs time out, or, with the knobs proposer, keep the setting "
             "that breaks the run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower "
             "[proposer.knobs.space]; a campaign that goes on keeps its recorded settings: give it on the command "
-            "line, --set 'proposer.knobs.freeze=[\"NAME\"]', or start a new one with --tag NEW)")
+            "line, --set 'proposer.knobs.freeze=[\"NAME\"]' (the whole list: it replaces the recorded one), or "
+            "start a new one with --tag NEW)")
 
 
 def against_baseline(value: float, baseline: float, goal: Goal) -> str:
@@ -178,18 +180,29 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
         stats = [fmt(e["se"]) if e.get("se") is not None else "", str(e["runs_n"] or ""),
                  f"{e['p_value']:.3g}" if e.get("p_value") is not None else ""] if with_stats else []
         rows.append([str(e["id"]), e["status"], fmt(value), *stats, (e["commit"] or "")[:7], desc])
-    # one line per experiment: every column but the description whole, the description cut
-    # with an ellipsis where the terminal is narrower (it wrapped to ten lines at 80 columns)
+    # one line per experiment (a description wrapped to ten lines at 80 columns): in a terminal
+    # every column but the description whole and the description cut with an ellipsis (where
+    # at least 10 columns are left for it; else wrapped); in a pipe or a file, whole lines
     widths = [max([len(col)] + [len(r[i]) for r in rows]) for i, col in enumerate(cols[:-1])]
-    room = max(20, console.width - sum(widths) - 3 * len(widths))  # " │ " between columns
+    room = console.width - sum(widths) - 3 * len(widths)  # " │ " between columns
+    cut = console.is_terminal and room >= 10
     for col, width in zip(cols, [*widths, room]):
-        table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right", no_wrap=True,
-                         overflow="ellipsis", min_width=None if col == "description" else width,
-                         max_width=room if col == "description" else None)
+        table.add_column(col, justify="left" if col in ("status", "commit", "description") else "right",
+                         no_wrap=cut or not console.is_terminal, overflow="ellipsis",
+                         min_width=width if cut and col != "description" else None,
+                         max_width=room if cut and col == "description" else None)
     for r in rows:
         table.add_row(r[0], f"[{STATUS_STYLE[Status(r[1])]}]{r[1]}[/]", *r[2:])
-    console.print(table)
-    if any(Text.from_markup(r[-1]).cell_len > room for r in rows):
+    if console.is_terminal:
+        console.print(table)
+    else:
+        width = console.width
+        console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
+    if cut and any(Text.from_markup(r[-1]).cell_len > room for r in rows):
         console.print("[dim]descriptions cut to the terminal's width: `autoresearch status --json` and the report "
                       "have them whole[/]")
 

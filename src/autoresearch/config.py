@@ -438,8 +438,10 @@ def _describe_errors(err: ValidationError, source: str, overridden: set[str]) ->
             table = ".".join(str(x) for x in e["loc"][:-1]) or "top level"
             lines.append(f"unknown key '{e['loc'][-1]}' in [{table}] ({where})" + close_key(Config, e["loc"]))
         elif e["type"] == "missing":
-            whole = loc in ("arena", "metric")  # a whole table: `init` writes one from what the repository holds
-            lines.append(f"missing key '{loc}' ({where})" + ("; `autoresearch init` writes a full config" if whole else ""))
+            whole = loc in ("arena", "metric")  # a whole table
+            lines.append(f"missing key '{loc}' ({where})"
+                         + ("; a config needs its [arena] and [metric] tables (docs/config.md lists their keys)"
+                            if whole else ""))
         else:
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{loc}: {msg} ({where}; got {e.get('input')!r})")

@@ -41,13 +41,21 @@ def infer_config(files: Mapping[str, str], uv_on_path: bool = False) -> dict[str
     return {"arena": arena, "metric": {"name": "val_bpb", "goal": "minimize"}}
 
 
+NEEDED = {"arena": ("editable", "run"), "metric": ("name",)}  # the keys a config cannot do without
+
+
 def with_layout(arena: Path, raw: dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
-    """A config file's tables, with ``[arena]`` and ``[metric]`` from the layout where the
-    file has none and the arena is karpathy's layout (a file that only freezes a knob, as
-    the crash advice says, must not switch the inference off), and its source in words."""
-    missing = [t for t in ("arena", "metric") if t not in raw]
-    inferred = infer_config(layout_files(arena), uv_on_path=shutil.which("uv") is not None) if missing else None
+    """A config file's tables and its source in words, with what its ``[arena]`` and
+    ``[metric]`` leave out of the keys a config needs taken from the layout, where the arena
+    is karpathy's layout: a file that only freezes a knob (as the crash advice says) or only
+    sets the time budget must not switch the inference off. A file whose tables have those
+    keys is read as it is."""
+    short = [t for t, keys in NEEDED.items()
+             if t not in raw or (isinstance(raw[t], Mapping) and any(k not in raw[t] for k in keys))]
+    inferred = infer_config(layout_files(arena), uv_on_path=shutil.which("uv") is not None) if short else None
     if inferred is None:
         return raw, source
-    return {**{t: inferred[t] for t in missing}, **raw}, \
-        f"{source} (with [{'] and ['.join(missing)}] from the karpathy/autoresearch layout)"
+    out = dict(raw)
+    for t in short:
+        out[t] = {**inferred[t], **raw.get(t, {})}
+    return out, f"{source} (and the karpathy/autoresearch layout for what its [{'] and ['.join(short)}] leave out)"

@@ -9,16 +9,21 @@ from typing import Mapping
 
 from .survey import NUMBER, inline_pattern
 
-# a line that is a label and a number: `validation bpb = 2.99`, `Val BPB: 2.99`
-LABELLED = re.compile(rf"^[^\w\n]*(?P<label>[A-Za-z][\w ./-]{{0,40}}?)(?P<sep>[ \t]*[=:][ \t]*|[ \t]+){NUMBER}[ \t]*$",
-                      re.M)  # within one line
+# a label and the number that ends its line: `validation bpb = 2.99`, `step 200 val loss 2.4`
+# (the label has no digits: a step counter before it is no part of it)
+LABELLED = re.compile(rf"(?<![\w./-])(?P<label>[A-Za-z][A-Za-z_ ./-]{{0,40}}?)(?P<sep>[ \t]*[=:][ \t]*|[ \t]+)"
+                      rf"{NUMBER}[ \t\r]*$", re.M)  # within one line
 
 
 def missing_hint(target: str, output: str, printed: Mapping[str, float]) -> str:
     """The first that applies: the target within a line (``_inline_hint``), a printed name
-    close to it (``did_you_mean``), a line whose label reads like it (``labelled_like``);
-    else ""."""
-    return _inline_hint(target, output) or did_you_mean(target, printed) or _like_hint(target, output)
+    close to it (``did_you_mean``), a line whose label reads like it (``labelled_like``),
+    the names printed; else ""."""
+    inline = _inline_hint(target, output)
+    if inline:
+        return inline
+    names = did_you_mean(target, printed)
+    return names if "did you mean" in names else (_like_hint(target, output) or names)
 
 
 def _inline_hint(target: str, output: str) -> str:
@@ -49,18 +54,30 @@ def _like_hint(target: str, output: str) -> str:
 
 
 def labelled_like(target: str, output: str) -> tuple[str, str] | None:
-    """The last line of ``output`` that is a label and a number, the label reading like the
-    target (each of the target's words the start of one of its words, or the other way:
-    ``validation bpb`` for ``val_bpb``; or spelt nearly the same): (the line, a ``[metric]
-    pattern`` that reads its number). None where no line does."""
-    want = [w for w in re.split(r"[\W_]+", target.lower()) if w]
+    """The last line of ``output`` that ends in a label and a number, the label (its last
+    words) reading like the target: each of the target's words the start of one of them and
+    each of them the start of one of the target's (``validation bpb`` for ``val_bpb``; not
+    ``accumulation steps`` for ``acc``), or spelt nearly the same. (The line, a ``[metric]
+    pattern`` that reads its number), or None."""
+    want = [w for w in re.split(r"[^a-z]+", target.lower()) if w]
     found = None
     for m in LABELLED.finditer(output[-20_000:]):
-        label, sep = m.group("label").strip(), m.group("sep")
-        words = [w for w in re.split(r"[\W_]+", label.lower()) if w]
-        alike = all(any(w.startswith(t) or (len(w) >= 2 and t.startswith(w)) for w in words) for t in want)
-        if label != target and (alike or difflib.SequenceMatcher(None, "_".join(words), "_".join(want)).ratio() >= 0.8):
-            found = (m.group(0).strip()[:80],
-                     re.escape(label).replace("\\ ", " ") + (rf"\s*{re.escape(sep.strip())}\s*" if sep.strip() else r"\s+")
-                     + NUMBER)
+        label, sep = m.group("label").rstrip(), m.group("sep")
+        words = [(w.start(), w.group().lower()) for w in re.finditer(r"[A-Za-z]+", label)]
+        for k in range(len(words) - 1, -1, -1):  # the fewest last words that read like it
+            tail = [w for _, w in words[k:]]
+            if _alike(want, tail) or (k == 0 and difflib.SequenceMatcher(None, "_".join(tail), "_".join(want)).ratio()
+                                      >= 0.8 and label != target):
+                text = label[words[k][0]:]
+                found = (m.group(0).strip()[:80], re.escape(text).replace("\\ ", " ")
+                         + (rf"\s*{re.escape(sep.strip())}\s*" if sep.strip() else r"\s+") + NUMBER)
+                break
     return found
+
+
+def _alike(want: list[str], words: list[str]) -> bool:
+    """Each word of either list the start of one of the other's (of two letters at least). Pure."""
+    def starts(a: str, b: str) -> bool:
+        return len(min(a, b, key=len)) >= 2 and (a.startswith(b) or b.startswith(a))
+
+    return all(any(starts(t, w) for w in words) for t in want) and all(any(starts(w, t) for t in want) for w in words)

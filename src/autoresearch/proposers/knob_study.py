@@ -80,13 +80,14 @@ def stopped_estimate(incumbent: Any, behind: Any, maximize: bool) -> float | Non
     return float(incumbent) - worse if maximize else float(incumbent) + worse
 
 
-def pending_points(history: Sequence[Experiment], signature: str) -> set[tuple]:
+def pending_points(history: Sequence[Experiment], signature: str, refused: bool = True) -> set[tuple]:
     """Points of knobs proposals on this code that have no result: still waiting or running,
-    or refused before they ran (taken all the same: not proposed again)."""
+    and with ``refused`` those refused before they ran (taken all the same: not proposed
+    again)."""
     return {
         tuple(sorted(e.meta["knobs"]["params"].items()))
         for e in history
-        if (not e.status.terminal or e.never_ran) and isinstance(e.meta, Mapping)
+        if (not e.status.terminal or (refused and e.never_ran)) and isinstance(e.meta, Mapping)
         and isinstance(e.meta.get("knobs"), Mapping) and e.meta["knobs"].get("signature") == signature
     }
 

@@ -259,7 +259,7 @@ class KnobsProposer:
         # tried, and still waiting or running (pipelined, or other slots): taken already
         in_flight = pending_points(context.history, signature)
         taken = {tuple(sorted(t.params.items())) for t in trials} | in_flight
-        self._flight = ([dict(p) for p in in_flight], spaces)
+        self._flight = ([dict(p) for p in pending_points(context.history, signature, refused=False)], spaces)
         n = len(trials) + len(in_flight)
         done = outcomes(context.history, signature) if self.sampler == "auto" else []
         declared = set(self.spaces or {})

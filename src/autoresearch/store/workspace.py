@@ -41,9 +41,10 @@ def commit_present(ws: "Workspace", sha: str) -> bool:
 
 
 def commits_not_in(ws: "Workspace", ref: str) -> int:
-    """How many commits the user's checkout (HEAD) has that ``ref`` does not (0 where either
-    cannot be read: an unborn HEAD)."""
-    done = git(["rev-list", "--count", f"{ref}..HEAD"], ws.root, check=False)
+    """How many commits the user's checkout (HEAD) has that ``ref`` does not, of those that
+    touch the arena's folder (in a larger repository, a commit elsewhere changes nothing a
+    campaign runs); 0 where either cannot be read (an unborn HEAD)."""
+    done = git(["rev-list", "--count", f"{ref}..HEAD", "--", "."], ws.arena, check=False)
     return int(done.stdout.decode().strip() or 0) if done.returncode == 0 else 0
 
 
