@@ -203,13 +203,13 @@ class _Watch:
                           "and recorded as interrupted[/]")
 
     def on_open(self, oc: Any, loaded: Any, rec: Any) -> None:
+        from .store.workspace import commits_not_in
+
         c, config = oc.campaign, loaded.config
         verb = "starting" if oc.created else "continuing"
         console.print(f"{stamp(console)}[bold]{verb} campaign {c.tag}[/] on branch {c.branch} from {c.base_commit[:7]} "
                       f"({config.metric.name}, {config.metric.goal.value}; config: {loaded.source})")
         notes = list(getattr(loaded, "notes", ()))
-        from .store.workspace import commits_not_in
-
         ahead = 0 if oc.created else commits_not_in(oc.workspace, f"refs/heads/{c.branch}")
         if ahead:  # a fix committed after the campaign started is not in it (a newcomer's trial expected it)
             notes.append(f"your checkout's HEAD has {ahead} commit(s) that campaign {c.tag}'s branch lacks: the campaign "

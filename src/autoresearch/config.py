@@ -462,8 +462,9 @@ def validate_config(raw: Mapping[str, Any], source: str, overridden: set[str] = 
 
 def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> LoadedConfig:
     """Read, infer, override and validate the arena's configuration. In a karpathy/autoresearch
-    layout, a config file without an ``[arena]`` or ``[metric]`` table (one that only freezes
-    a knob, say) gets those tables from the layout, as if there were no file."""
+    layout, where a config file's ``[arena]`` or ``[metric]`` lacks a key a config needs (a
+    file that only freezes a knob, say), that table is the layout's with the file's keys over
+    it (``layout.with_layout``)."""
     found = read_raw_config(arena)
     if found is None:
         files = layout_files(arena)
