@@ -283,7 +283,7 @@ def test_commits_the_campaign_lacks_are_those_that_touch_the_arena(tmp_path):
     ({"arena": {"timeout_s": None}}, {"arena": {"timeout_s": 120.0}}, "--set arena.timeout_s=120.0"),
 ])
 def test_the_set_example_is_one_that_set_reads_back(used, file, example):
-    from autoresearch.campaign_config import _differing, _set_example
+    from autoresearch.campaign_config import _differing, _get, _set_example
     from autoresearch.config import parse_override
 
     got = _set_example(_differing(file, used), file)
@@ -292,10 +292,4 @@ def test_the_set_example_is_one_that_set_reads_back(used, file, example):
         import shlex
 
         key, value = parse_override(shlex.split(got)[1])
-        assert value == _get_path(file, key.split("."))
-
-
-def _get_path(table, path):
-    for part in path:
-        table = table[part]
-    return table
+        assert value == _get(file, tuple(key.split(".")))

@@ -7,7 +7,7 @@ import difflib
 import re
 from typing import Mapping
 
-from .survey import NUMBER, inline_pattern
+from .survey import NUMBER, inline_pattern, number_after
 
 # a label and the number that ends its line: `validation bpb = 2.99`, `step 200 val loss 2.4`
 # (the label has no digits: a step counter before it is no part of it)
@@ -19,11 +19,8 @@ def missing_hint(target: str, output: str, printed: Mapping[str, float]) -> str:
     """The first that applies: the target within a line (``_inline_hint``), a printed name
     close to it (``did_you_mean``), a line whose label reads like it (``labelled_like``),
     the names printed; else ""."""
-    inline = _inline_hint(target, output)
-    if inline:
-        return inline
-    names = did_you_mean(target, printed)
-    return names if "did you mean" in names else (_like_hint(target, output) or names)
+    return (_inline_hint(target, output) or _close_name(target, printed) or _like_hint(target, output)
+            or _names(target, printed))
 
 
 def _inline_hint(target: str, output: str) -> str:
@@ -36,15 +33,20 @@ def _inline_hint(target: str, output: str) -> str:
 def did_you_mean(target: str, printed: Mapping[str, float]) -> str:
     """What to say when the target is missing but other names were printed: the closest
     one, else the names seen."""
+    return _close_name(target, printed) or _names(target, printed)
+
+
+def _close_name(target: str, printed: Mapping[str, float]) -> str:
+    close = difflib.get_close_matches(target, sorted(n for n in printed if n != target), 1, 0.5)
+    return (f"; it printed {close[0]}: {printed[close[0]]:g}: did you mean [metric] name = \"{close[0]}\" "
+            f"(--metric {close[0]})?") if close else ""
+
+
+def _names(target: str, printed: Mapping[str, float]) -> str:
     names = sorted(n for n in printed if n != target)
     if not names:
         return ""
-    close = difflib.get_close_matches(target, names, 1, 0.5)
-    if close:
-        return (f"; it printed {close[0]}: {printed[close[0]]:g}: did you mean [metric] name = \"{close[0]}\" "
-                f"(--metric {close[0]})?")
-    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-    return f"; it printed {shown}"
+    return "; it printed " + ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
 
 def _like_hint(target: str, output: str) -> str:
@@ -68,9 +70,7 @@ def labelled_like(target: str, output: str) -> tuple[str, str] | None:
             tail = [w for _, w in words[k:]]
             if _alike(want, tail) or (k == 0 and difflib.SequenceMatcher(None, "_".join(tail), "_".join(want)).ratio()
                                       >= 0.8 and label != target):
-                text = label[words[k][0]:]
-                found = (m.group(0).strip()[:80], re.escape(text).replace("\\ ", " ")
-                         + (rf"\s*{re.escape(sep.strip())}\s*" if sep.strip() else r"\s+") + NUMBER)
+                found = (m.group(0).strip()[:80], number_after(re.escape(label[words[k][0]:]).replace("\\ ", " "), sep))
                 break
     return found
 

@@ -469,5 +469,11 @@ def inline_pattern(target: str, output: str) -> tuple[str, str] | None:
             found = m
     if found is None:
         return None
-    sep = found.group(2)
-    return found.group(0)[:80], name + (rf"\s*{re.escape(sep)}\s*" if sep else r"\s+") + NUMBER
+    return found.group(0)[:80], number_after(name, found.group(2))
+
+
+def number_after(label: str, sep: str) -> str:
+    """A ``[metric] pattern``: the number after ``label`` (a regex) and ``sep`` (``=``, ``:``;
+    blank: spaces), any spaces around it. Pure."""
+    sep = sep.strip()
+    return label + (rf"\s*{re.escape(sep)}\s*" if sep else r"\s+") + NUMBER
