@@ -57,6 +57,21 @@ def measure(arena: Path, commit: str, seed: int, budget: float, work: Path) -> d
     return result
 
 
+def proposal_figures(exps: list) -> dict:
+    """How bad the campaign's proposals were (the baseline: the first experiment): the worst
+    finished one's val_bpb over the baseline's, how many finished above 1.5x, how many were
+    stopped early, and of those the largest gap behind the incumbent's curve when stopped
+    (``stopped_behind``: how far the progress curve it reported, its training loss, was above
+    the incumbent's band's mean there, a share of that mean; None where no stopped run
+    recorded one): a stopped run has no final value, and that gap is what it showed. Pure."""
+    base = exps[0].metric
+    finished = [e.metric / base for e in exps[1:] if e.metric is not None]
+    stopped = [e for e in exps if "stopped_early_at" in e.metrics]
+    gaps = [e.metrics["stopped_behind"] for e in stopped if isinstance(e.metrics.get("stopped_behind"), (int, float))]
+    return {"worst_ratio": max(finished, default=1.0), "over_1_5": sum(r > 1.5 for r in finished),
+            "stopped": len(stopped), "stopped_behind": max(gaps, default=None)}
+
+
 def compare(args: argparse.Namespace) -> None:
     """Campaigns per (strategy, campaign seed), two at a time, each in its own process."""
     arms, seeds = args.compare.split(","), [int(x) for x in args.campaign_seeds.split(",")]
@@ -75,7 +90,8 @@ def compare(args: argparse.Namespace) -> None:
                 assert proc.wait() == 0, f"{arm} seed {seed} failed"
                 results[(arm, seed)] = r = json.loads(out.read_text())
                 print(f"{arm:>5} seed {seed}: baseline {r['baseline']:.4f} -> best {r['best']:.4f}; worst finished "
-                      f"{r['worst_ratio']:.2f}x the baseline; {r['over_1_5']} over 1.5x; {r['stopped']} stopped early; "
+                      f"{r['worst_ratio']:.2f}x the baseline; {r['over_1_5']} over 1.5x; {r['stopped']} stopped early"
+                      f"{_behind(r.get('stopped_behind'))}; "
                       f"{r['seconds']:.0f} s", flush=True)
     print(f"{len(seeds)} campaign seeds, {args.experiments} experiments of {args.budget:g} s "
           f"({time.time() - t0:.0f} s):")
@@ -85,7 +101,13 @@ def compare(args: argparse.Namespace) -> None:
         print(f"  {arm:>5}: final val_bpb {statistics.fmean(best):.4f} +- {sd:.4f} ({', '.join(f'{b:.4f}' for b in best)}); "
               f"finished proposals over 1.5x the baseline: {sum(results[(arm, s)]['over_1_5'] for s in seeds)}; worst "
               f"{max(results[(arm, s)]['worst_ratio'] for s in seeds):.2f}x; stopped early (clearly worse part-way, "
-              f"no final value): {sum(results[(arm, s)]['stopped'] for s in seeds)}")
+              f"no final value): {sum(results[(arm, s)]['stopped'] for s in seeds)}"
+              f"{_behind(max((g for s in seeds if (g := results[(arm, s)].get('stopped_behind')) is not None), default=None))}")
+
+
+def _behind(gap: float | None) -> str:
+    """The largest gap behind the incumbent's curve among stopped runs, for a printout. Pure."""
+    return "" if gap is None else f" (at most {100 * gap:.0f} % behind the incumbent's curve when stopped)"
 
 
 def _checkout(rev: str, tmp: Path) -> tuple[Path, dict[str, str]]:
@@ -179,13 +201,10 @@ def main() -> None:
         kept = [e for e in exps if e.status.value == "keep" and e.id > 0]
         for e in kept:
             print(f"  kept #{e.id}: {e.metric:.4f}  {e.description}")
-        finished = [e.metric / base.metric for e in exps if e.id > 0 and e.metric is not None]
         if args.json:
             args.json.write_text(json.dumps({
                 "baseline": base.metric, "best": best.metric, "seconds": time.time() - t0, "counts": counts,
-                "worst_ratio": max(finished, default=1.0), "over_1_5": sum(r > 1.5 for r in finished),
-                "stopped": sum("stopped_early_at" in e.metrics for e in exps),
-                "proposals": [(e.description, e.status.value, e.metric) for e in exps]}))
+                **proposal_figures(exps), "proposals": [(e.description, e.status.value, e.metric) for e in exps]}))
         if args.seeds <= 0:
             return
         fresh = [1000 + i for i in range(args.seeds)]

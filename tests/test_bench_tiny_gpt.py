@@ -46,3 +46,34 @@ def test_an_unknown_revision_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no revision 'no-such-rev'"):
         _checkout("no-such-rev", tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+from autoresearch.records import Experiment, Status  # noqa: E402
+from tiny_gpt import _behind, proposal_figures  # noqa: E402
+
+
+def _exp(i, metric=None, **metrics):
+    return Experiment(i, Status.KEEP if i == 0 else Status.DISCARD, f"#{i}", "knobs", None, f"c{i}",
+                      metric=metric, metrics=metrics)
+
+
+@pytest.mark.parametrize("exps, expected", [
+    ([_exp(0, 2.0)], {"worst_ratio": 1.0, "over_1_5": 0, "stopped": 0, "stopped_behind": None}),
+    ([_exp(0, 2.0), _exp(1, 2.2), _exp(2, 3.2), _exp(3, 1.8)],
+     {"worst_ratio": 1.6, "over_1_5": 1, "stopped": 0, "stopped_behind": None}),
+    # stopped runs have no final value: counted, and their largest gap when stopped is kept
+    ([_exp(0, 2.0), _exp(1, stopped_early_at=0.2, stopped_behind=0.37), _exp(2, stopped_early_at=0.5, stopped_behind=0.04),
+      _exp(3, 2.1)], {"worst_ratio": 1.05, "over_1_5": 0, "stopped": 2, "stopped_behind": 0.37}),
+    # a run stopped before the gap was recorded: counted, no gap
+    ([_exp(0, 2.0), _exp(1, stopped_early_at=0.2)], {"worst_ratio": 1.0, "over_1_5": 0, "stopped": 1, "stopped_behind": None}),
+])
+def test_proposal_figures(exps, expected):
+    got = proposal_figures(exps)
+    assert got.keys() == expected.keys()
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v) if v is not None else got[k] is None
+
+
+def test_the_stopped_gap_in_a_printout():
+    assert _behind(None) == ""
+    assert _behind(0.37) == " (at most 37 % behind the incumbent's curve when stopped)"
