@@ -392,3 +392,27 @@ def test_the_net_line(base, words):
 
     rows = [{"variant": "full", "mean": 1.5}, {"variant": "baseline", **base}]
     assert words in net_line(rows, SimpleNamespace(goal="minimize", metric="val_bpb"), 3)
+    assert "whatever its seed" not in net_line(rows, SimpleNamespace(goal="minimize", metric="val_bpb"), 3)
+
+
+@pytest.mark.parametrize("full, base, said", [
+    ([1.5, 1.5, 1.5], [2.0, 2.0, 2.0], True),   # the fresh seeds changed nothing: said
+    ([1.5, 1.5, 1.5], [2.0, 2.1, 2.0], False),
+    ([1.5, 1.4, 1.5], [2.0, 2.0, 2.0], False),
+    ([1.5], [2.0], False),                       # one run each: nothing to compare
+    ([], [2.0, 2.0], False),
+    (None, [2.0, 2.0], False),
+])
+def test_the_net_line_says_when_the_seeds_changed_nothing(full, base, said):
+    """A newcomer's trial (2026-12-05): a script that seeds itself with --seed 1 gave the
+    same value on every fresh seed, and `ablate --net` said "95 % interval ±0, p = 0: the
+    improvement holds" with nothing more."""
+    from types import SimpleNamespace
+
+    from autoresearch.cli_ablate import net_line
+
+    rows = [{"variant": "full", "mean": 1.5, "runs": full},
+            {"variant": "baseline", "mean": 2.0, "effect": 0.5, "ci": 0.0, "p_value": 0.0, "verdict": "holds", "runs": base}]
+    line = net_line(rows, SimpleNamespace(goal="minimize", metric="val_bpb"), 3)
+    assert "the improvement holds" in line
+    assert ("every run of each gave the same value whatever its seed" in line) is said

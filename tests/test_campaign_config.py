@@ -221,6 +221,12 @@ def test_a_knob_frozen_in_a_file_added_to_a_zero_config_campaign_is_named_and_ca
     assert given.returncode == 0 and 'freeze = ["DEPTH"]' in given.stdout, given.stdout + given.stderr
     fresh = run_cli("run", arena, "--tag", "b", "--dry-run")
     assert fresh.returncode == 0 and 'freeze = ["DEPTH"]' in fresh.stdout and "val_bpb" in fresh.stdout, fresh.stderr
+    # what `run` would refuse, a dry run says as an error and exits 1 (a newcomer's trial: it exited 0)
+    typo = run_cli("run", arena, "--tag", "b", "--dry-run", "--set", 'proposer.knobs.freeze=["DEPHT"]')
+    assert typo.returncode == 1 and "DEPHT (did you mean DEPTH?)" in typo.stderr, typo.stdout + typo.stderr
+    assert typo.stderr.strip().splitlines()[-1].endswith("(`run` would refuse to start)")
+    real = run_cli("run", arena, "--tag", "b", "--set", 'proposer.knobs.freeze=["DEPHT"]', "-n", "1")
+    assert real.returncode == 1 and "DEPHT (did you mean DEPTH?)" in real.stderr
 
 
 def test_a_campaign_that_goes_on_says_when_the_checkout_has_commits_it_lacks(tmp_path):

@@ -49,6 +49,9 @@ def test_good_config_and_defaults(tmp_path):
         (GOOD + "\n[proposer]\nkind = \"magic\"\n", "not a proposer kind"),
         (GOOD + "\n[runner]\nslots = 0\n", "runner.slots"),
         ("[arena\n", "not valid TOML"),
+        # a regex in double quotes (a newcomer's trial): what to write instead
+        (GOOD.replace('name = "val_bpb"', 'name = "val_bpb"\npattern = "val_bpb (\\d+)"'),
+         "write a regex in single quotes, pattern = 'loss: (\\d+)'"),
     ],
 )
 def test_bad_configs_name_key_and_file(tmp_path, text, message):

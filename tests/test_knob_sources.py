@@ -470,7 +470,9 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("val_fraction", 0.25, False, None, "the evaluation set"),
     ("TRAIN_FRAC", 0.8, False, None, "the evaluation set"),
     ("VAL_RATIO", 0.2, False, None, "the evaluation set"),
-    ("scheduler.gamma", 0.5, False, Space("beta", 0.05, 1.0, log=True), None),  # a decay factor: never above 1
+    ("scheduler.gamma", 0.5, False, Space("beta", 0.05, 0.9, log=True), None),  # a decay factor: never above 1
+    ("gamma", 0.7, False, Space("beta", 0.03, 0.9, log=True), None),  # nor below 0.1 (0 stops the learning; a trial)
+    ("momentum", 0.7, False, Space("beta", 0.03, 1.0, log=True), None),  # a momentum of 0 is plain SGD
     ("GAMMA", 0.95, False, Space("beta", 0.005, 0.5, log=True), None),
     ("scheduler.factor", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # small: a decade down (a review)
     ("lr_gamma", 0.2, False, Space("float", 0.02, 1.0, log=True), None),

@@ -23,7 +23,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from autoresearch.cli_views import against_baseline, crash_summary, early_stop_summary, print_status
+from autoresearch.cli_views import against_baseline, crash_summary, early_stop_summary, print_status, reason_line
 from autoresearch.console import STATUS_STYLE, LiveReporter, LiveState, Running, duration, phase_label, versus_best
 from autoresearch.events import Event, EventKind, Limits
 from autoresearch.judge import better_or_worse
@@ -403,6 +403,21 @@ def test_every_status_has_a_style_that_renders(status):
     assert out.file.getvalue().strip() == status.value
 
 
+FIX = ("the run reported no acuracy (expected a 'acuracy: <number>' line or a JSON result); it printed accuracy: 935: "
+       'did you mean [metric] name = "accuracy" (--metric accuracy)?')
+
+
+@pytest.mark.parametrize("reason, shown", [
+    ("", ""),
+    ("killed at the 60 s timeout", "killed at the 60 s timeout"),
+    (FIX, FIX),  # whole: until 2026-12-05 cut at 80 characters, mid-word, the fix at its end lost
+    ("the run exited with code 1\nTraceback (most recent call last):", "the run exited with code 1"),
+    ("x" * 400, "x" * 299 + "…"),
+])
+def test_a_reason_in_a_status_row(reason, shown):
+    assert reason_line(reason) == shown
+
+
 def test_status_lists_a_proposal_that_has_not_run_yet(tmp_path):
     # Ctrl-C while a proposal made ahead of time waits for a slot leaves it pending
     arena = make_synthetic_arena(tmp_path / "arena")
@@ -449,3 +464,33 @@ def test_a_suspicious_improvement_is_noted_once(tmp_path):
     notes = [line for line in r.stdout.splitlines() if "suspicious:" in line]
     assert len(notes) == 1 and STAMP.match(notes[0]), r.stdout
     assert re.search(r"#1 keep .* lower lr: 0\.1\d+ better than the incumbent \(se .*, \d runs\)$", r.stdout, re.M)
+
+
+@pytest.mark.parametrize("baseline, said", [
+    ({"id": 0, "status": "keep", "runs_n": 8, "mean": 935.0, "se": 0.0}, True),
+    ({"id": 0, "status": "keep", "runs_n": 8, "mean": 935.0, "se": 0.4}, False),
+    ({"id": 0, "status": "keep", "runs_n": 1, "mean": 935.0, "se": None}, False),  # the greedy judge: one run
+    ({"id": 0, "status": "keep", "runs_n": None, "mean": None, "se": None}, False),
+    ({"id": 0, "status": "crash", "runs_n": 2, "mean": 1.0, "se": 0.0}, False),
+])
+def test_a_baseline_that_never_varied_is_said_where_results_are_read(baseline, said):
+    from autoresearch.status import seedless_note
+
+    note = seedless_note([baseline, {"id": 1, "status": "discard"}])
+    assert bool(note) is said
+    if said:
+        assert note.startswith("every one of the baseline's 8 runs gave 935: the run does not vary with its seed")
+
+
+def test_status_and_the_report_say_when_the_seed_changed_nothing(tmp_path):
+    """A newcomer's trial (2026-12-05): a script with a fixed seed; only the console said,
+    once, that its runs never varied; status and the report showed intervals of ±0."""
+    arena = make_synthetic_arena(tmp_path / "arena")  # noise 0: every run of a commit gives one value
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": "lower lr", "edits": [constant_edit("LEARNING_RATE", 0.01, 0.003)]}])
+    r = run_cli("run", arena, "--proposals", props, "-n", "2", "--judge", "confirm", "--set", "judge.baseline_runs=3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    shown = run_cli("status", arena)
+    assert "note: every one of the baseline's 3 runs gave" in " ".join(shown.stdout.split()), shown.stdout
+    md = run_cli("report", arena, "--format", "md")
+    assert "- note: every one of the baseline's 3 runs gave" in md.stdout, md.stdout

@@ -204,6 +204,9 @@ def test_a_target_printed_within_a_line_gets_the_pattern_that_reads_it(target, o
     ("val_bpb", "validation bpb = 2.99\r\n", 2.99),
     ("val_bpb", "validation bpb = 2.99\ntraining_seconds: 300.1\npeak_vram_mb: 45060.2\nnum_steps: 953\n", 2.99),
     ("val_loss", "step 100 val loss 2.5\nstep 200 val loss 2.4\n", 2.4),   # no step number in the pattern
+    ("average_loss", "Test set: Average loss: 0.2312, Accuracy: 935/1000 (94%)\n", 0.2312),  # within a line (MNIST)
+    ("accuracy", "\nTest set: Average loss: 0.2312, Accuracy: 935/1000 (94%)\n\nTrain Epoch: 2 [0/600]\tLoss: 0.4\n", 935),
+    ("val_loss", "epoch 3: val loss 0.25 (best 0.2), lr 0.01\n", 0.25),
     ("val_bpb", "train bpb = 2.9\n", None),                                # another metric: not offered
     ("val_bpb", "loss = 3.0\nlr 0.01\n", None),
     ("accuracy", "acc: 0.9\n", None),                                       # a printed name: did_you_mean's part

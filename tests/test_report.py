@@ -47,7 +47,7 @@ def test_report_plot_writes_a_png(arena, tmp_path):
     out = tmp_path / "chart" / "progress.png"
     r = run_cli("report", arena, "--plot", out)
     assert r.returncode == 0, r.stderr
-    assert "2 experiments, 1 kept improvements" in r.stdout
+    assert "2 experiments, 1 kept improvement)" in r.stdout
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((arena / ".autoresearch").glob("*/report.html"))) == 1  # the HTML report is written alongside
 
@@ -459,3 +459,14 @@ def test_a_dropped_candidate_is_marked_as_such_everywhere(tmp_path):
     finally:
         ledger.close()
     assert [i for i, _ in pts["dropped"]] == dropped and all(i != dropped[0] for i, _ in pts["discarded"])
+
+
+@pytest.mark.parametrize("total, improvements, title", [
+    (12, 2, "12 experiments, 2 kept improvements"),
+    (10, 1, "10 experiments, 1 kept improvement"),   # a newcomer's trial: "1 kept improvements"
+    (1, 0, "1 experiment, 0 kept improvements"),
+])
+def test_the_progress_charts_title(total, improvements, title):
+    from autoresearch.report.plot import kept_title
+
+    assert kept_title(total, improvements) == title

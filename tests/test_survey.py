@@ -172,6 +172,39 @@ def test_a_training_script_in_a_folder_is_named_not_ignored():
     assert survey({}).other_scripts == () and "no train.py yet" in list(_found(survey({}), pattern_ok=True))[0]
 
 
+MNIST_STYLE = (  # pytorch/examples' layout: main.py, argparse, Adadelta, a "Test set:" line
+    "import argparse\nimport torch\n\n"
+    "def test(model, loader):\n"
+    "    print('\\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)\\n'.format(loss, correct, n, 100. * correct / n))\n\n"
+    "def main():\n    p = argparse.ArgumentParser()\n    p.add_argument('--lr', type=float, default=1.0)\n"
+    "    args = p.parse_args()\n    optimizer = torch.optim.Adadelta(model.parameters(), lr=args.lr)\n"
+    "    loss.backward()\n    optimizer.step()\n\n"
+    "if __name__ == '__main__':\n    main()\n")
+TOOL = "import sys\n\nif __name__ == '__main__':\n    print(sys.argv)\n"  # runs, trains nothing
+
+
+@pytest.mark.parametrize("files, script", [
+    ({"main.py": MNIST_STYLE}, "main.py"),  # the only script that trains
+    ({"main.py": MNIST_STYLE, "download.py": TOOL}, "main.py"),
+    ({"main.py": MNIST_STYLE, "finetune.py": MNIST_STYLE}, None),  # two: not guessed
+    ({"main.py": MNIST_STYLE, "finetune.py": MNIST_STYLE, "README.md": "Run `python finetune.py --lr 0.5`"}, "finetune.py"),
+    ({"main.py": MNIST_STYLE, "README.md": "python download.py first"}, "main.py"),  # the README runs no trainer
+    ({"main.py": MNIST_STYLE.replace("if __name__ == '__main__':\n    main()\n", "")}, None),  # a module, not a script
+    ({"cli.py": TOOL}, None),
+    ({"models/main.py": MNIST_STYLE}, None),  # only at the top
+    ({"main.py": MNIST_STYLE, "train_gan.py": "if __name__ == '__main__':\n    pass\n"}, "train_gan.py"),  # train*.py first
+])
+def test_a_training_script_not_named_train(files, script):
+    """A newcomer's trial (2026-12-05) on a pytorch/examples-style repository: `init` wrote
+    editable = ["train.py"] and said to write it, although main.py was the training script."""
+    s = survey(files)
+    assert s.script == script
+    if script == "main.py" and len(files) == 1:
+        assert (s.run, s.editable) == ("python main.py", ("main.py",))
+        assert s.metric is not None and s.metric.name == "average_loss" and s.metric.goal == "minimize"
+        assert s.budget is None and not s.reads_budget  # init's note: its own settings decide a run's length
+
+
 @pytest.mark.parametrize("files", [NANO_FILES, {}, {"train.py": "print('val_bpb: 1.0')\n"},
                                    {"train.py": "import os\nB = os.environ['AUTORESEARCH_TIME_BUDGET']\n"}])
 @pytest.mark.parametrize("pattern_ok", [True, False])

@@ -167,14 +167,19 @@ def run(
     if sampler is not None:
         overrides["proposer.knobs.sampler"] = sampler
     if dry_run:
-        from .campaign_config import run_config
-
-        print_dry_run(console, err_console, arena, run_config(arena, tag, overrides), overrides)
-        return
+        return _dry_run(arena, tag, overrides)
     _run_watched(arena, dict(tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
                              max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty,
                              new_seed=True),
                  write_report=not no_report)
+
+
+def _dry_run(arena: Path, tag: Optional[str], overrides: dict) -> None:
+    """``run --dry-run``: exit 1 where ``run`` would refuse to start (said as an error)."""
+    from .campaign_config import run_config
+
+    if not print_dry_run(console, err_console, arena, run_config(arena, tag, overrides), overrides):
+        raise typer.Exit(1)
 
 
 class _Watch:
@@ -318,7 +323,7 @@ def report(
     from .report.data import report_data
     from .report.html import report_html
     from .report.markdown import report_markdown
-    from .report.plot import write_progress_png
+    from .report.plot import kept_title, write_progress_png
     from .status import open_ledger_readonly
 
     if fmt not in ("html", "md"):
@@ -333,7 +338,7 @@ def report(
     if plot is not None:
         with _writing("--plot", plot):
             pts = write_progress_png(exps, campaign.metric, Goal(campaign.goal), plot)
-        console.print(f"wrote {plot} ({pts['total']} experiments, {max(0, len(pts['kept']) - 1)} kept improvements)")
+        console.print(f"wrote {plot} ({kept_title(pts['total'], max(0, len(pts['kept']) - 1))})")
     if fmt == "md":
         text = report_markdown(data)
         if out is None:

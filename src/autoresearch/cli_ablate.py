@@ -92,4 +92,17 @@ def net_line(rows: Sequence[Mapping[str, Any]], campaign: Any, runs: int) -> str
                    "worse than the baseline": "the final incumbent is worse than the baseline"}.get(
                        base.get("verdict"), base.get("verdict") or "")
     return (f"net, {runs} fresh seed(s) each: {campaign.metric} {full['mean']:.6g} (final incumbent) vs "
-            f"{base['mean']:.6g} (baseline): {abs(gain):.4g}{pct} {word}{interval}: {verdict}")
+            f"{base['mean']:.6g} (baseline): {abs(gain):.4g}{pct} {word}{interval}: {verdict}"
+            + (SEEDLESS if seedless(full.get("runs"), base.get("runs")) else ""))
+
+
+SEEDLESS = ("; but every run of each gave the same value whatever its seed: either the result does not depend on "
+            "chance, or the script ignores its seed (it reads AUTORESEARCH_SEED?; a fixed torch.manual_seed(1) "
+            "does this), and then this check says nothing about a lucky seed")
+
+
+def seedless(*runs: Any) -> bool:
+    """Whether each list of values (one per fresh seed, two at least) is one value repeated:
+    the fresh seeds changed nothing (a newcomer's trial: a script with a fixed seed, and
+    "the improvement holds" with an interval of ±0). Pure."""
+    return all(isinstance(r, list) and len(r) >= 2 and len(set(r)) == 1 for r in runs)

@@ -150,8 +150,17 @@ def counts_by_status(exps: list) -> dict[str, int]:
     return counts
 
 
+def reason_line(reason: str, most: int = 300) -> str:
+    """A reason in a status row: its first line, cut at ``most`` characters with an ellipsis
+    (a terminal's table cuts it further, with its own). Until 2026-12-05 it was cut at 80
+    characters with none, mid-word, and the fix at its end was lost. Pure."""
+    line = reason.strip().splitlines()[0] if reason.strip() else ""
+    return line if len(line) <= most else line[:most - 1].rstrip() + "…"
+
+
 def print_status(console: Console, data: dict[str, Any], last: int) -> None:
     from .console import STATUS_STYLE, fmt, safe
+    from .status import seedless_note
 
     c = data["campaign"]
     exps = data["experiments"]
@@ -166,6 +175,8 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
                       + (f"; {against_baseline(b['metric'], c['baseline'], Goal(c['goal']))}"
                          if c.get("baseline") is not None and b.get("metric") is not None else ""))
+    if seedless_note(exps):
+        console.print(f"note: {seedless_note(exps)}", style="yellow", markup=False)
     for line in (early_stop_summary(exps), crash_summary(exps)):
         if line:
             console.print(line, markup=False)
@@ -175,7 +186,7 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
     rows = []
     for e in exps[-last:]:
         desc = safe(e["description"]) if e["status"] in ("keep", "discard") or not e.get("reason") else \
-            f"{safe(e['description'])} [dim]({safe(e['reason'][:80])})[/]"
+            f"{safe(e['description'])} [dim]({safe(reason_line(e['reason']))})[/]"
         value = e["mean"] if e.get("mean") is not None else e["metrics"].get(c["metric"])
         stats = [fmt(e["se"]) if e.get("se") is not None else "", str(e["runs_n"] or ""),
                  f"{e['p_value']:.3g}" if e.get("p_value") is not None else ""] if with_stats else []
@@ -207,9 +218,10 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
                       "have them whole[/]")
 
 
-def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any]) -> None:
+def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any]) -> bool:
     """``run --dry-run``: the effective config, what the campaign would warn about at its
-    start, and the knobs table when the proposer tunes knobs."""
+    start, and the knobs table when the proposer tunes knobs. False where ``run`` would
+    refuse to start (said as an error, last)."""
     from .engine.budget import checkout_budget_note
     from .knobs_view import dry_run_table
 
@@ -226,6 +238,9 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
                       "([runner] harness_venv = false: the PATH as it is)", markup=False)
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
-    dry_run_table(console, arena, loaded.config)
+    problem = dry_run_table(console, arena, loaded.config)
     for note in notes:  # last, where the eye lands
         err_console.print(f"note: {note}", markup=False)
+    if problem:
+        err_console.print(f"error: {problem} (`run` would refuse to start)", markup=False)
+    return not problem

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .config_hints import close_key, repattern_metric
+from .config_hints import close_key, repattern_metric, toml_hint
 from .errors import ConfigError
 from .integrity import matches
 from .layout import infer_config, layout_files, with_layout
@@ -358,7 +358,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path.name} is not valid TOML: {e}. Fix the file and run again.") from None
+        raise ConfigError(f"{path.name} is not valid TOML: {e}{toml_hint(str(e))}. Fix the file and run again.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path.name} is not UTF-8 text.") from None
 

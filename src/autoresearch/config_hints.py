@@ -65,3 +65,12 @@ def close_paths(missing: typing.Sequence[str], present: typing.Iterable[str]) ->
         near = same[:1] or difflib.get_close_matches(p, files, 1, 0.75)
         out.append(f"{p} (did you mean {near[0]}?)" if near else p)
     return ", ".join(out)
+
+
+def toml_hint(message: str) -> str:
+    """What to do about a TOML error: a backslash in a double-quoted string (a regex's ``\\d``)
+    starts an escape in TOML; a single-quoted string takes it as it is. "" for other errors. Pure."""
+    if "escape" in message.lower():  # tomllib: "Unescaped '\\' in a string", "Invalid escape"
+        return (" (a backslash in a \"double-quoted\" TOML string starts an escape: write a regex in single quotes, "
+                "pattern = 'loss: (\\d+)')")
+    return ""

@@ -125,18 +125,19 @@ def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Sp
                       "committed version's; commit to see yours (a campaign starts from commits too)", markup=False)
 
 
-def dry_run_table(console: Any, arena: Path, config: Config) -> None:
-    """``run --dry-run``: the knobs table too, when the proposer tunes knobs."""
+def dry_run_table(console: Any, arena: Path, config: Config) -> str | None:
+    """``run --dry-run``: the knobs table too, when the proposer tunes knobs; or why the
+    knobs cannot be surveyed (``run`` refuses to start on the same error)."""
     from .errors import AutoresearchError
     from .proposers import DEFAULT_KIND
 
     p = config.proposer
     kind = p.kind or DEFAULT_KIND
     if not (kind in ("knobs", "hybrid") or (kind == "llm" and (p.llm.mode == "knobs" or p.llm.on_error == "knobs"))):
-        return
+        return None
     try:
         where, found, spaces = survey(arena, config)
     except AutoresearchError as e:
-        console.print(f"knobs: {e}", markup=False)
-        return
+        return f"knobs: {e}"
     print_table(console, where, found, spaces, list(p.knobs.constraints))
+    return None

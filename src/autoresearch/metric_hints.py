@@ -9,10 +9,11 @@ from typing import Mapping
 
 from .survey import NUMBER, inline_pattern, number_after
 
-# a label and the number that ends its line: `validation bpb = 2.99`, `step 200 val loss 2.4`
+# a label and the number after it: `validation bpb = 2.99`, `step 200 val loss 2.4`, within a
+# line too (`Test set: Average loss: 0.2312, Accuracy: 935/1000 (94%)`, pytorch/examples' MNIST)
 # (the label has no digits: a step counter before it is no part of it)
 LABELLED = re.compile(rf"(?<![\w./-])(?P<label>[A-Za-z][A-Za-z_ ./-]{{0,40}}?)(?P<sep>[ \t]*[=:][ \t]*|[ \t]+)"
-                      rf"{NUMBER}[ \t\r]*$", re.M)  # within one line
+                      rf"{NUMBER}(?![\w.])", re.M)  # within one line
 
 
 def missing_hint(target: str, output: str, printed: Mapping[str, float]) -> str:
@@ -56,8 +57,9 @@ def _like_hint(target: str, output: str) -> str:
 
 
 def labelled_like(target: str, output: str) -> tuple[str, str] | None:
-    """The last line of ``output`` that ends in a label and a number, the label (its last
-    words) reading like the target: each of the target's words the start of one of them and
+    """The last label and number on a line of ``output`` (the number within the line too),
+    the label (its last words; not the tail of a name such as ``train/val/loss``) reading like
+    the target: each of the target's words the start of one of them and
     each of them the start of one of the target's (``validation bpb`` for ``val_bpb``; not
     ``accumulation steps`` for ``acc``), or spelt nearly the same. (The line, a ``[metric]
     pattern`` that reads its number), or None."""
@@ -67,6 +69,8 @@ def labelled_like(target: str, output: str) -> tuple[str, str] | None:
         label, sep = m.group("label").rstrip(), m.group("sep")
         words = [(w.start(), w.group().lower()) for w in re.finditer(r"[A-Za-z]+", label)]
         for k in range(len(words) - 1, -1, -1):  # the fewest last words that read like it
+            if k > 0 and not label[words[k][0] - 1].isspace():
+                continue  # a name's tail (`loss` of `train/val/loss`) is not a label of its own
             tail = [w for _, w in words[k:]]
             if _alike(want, tail) or (k == 0 and difflib.SequenceMatcher(None, "_".join(tail), "_".join(want)).ratio()
                                       >= 0.8 and label != target):

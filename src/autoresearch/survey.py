@@ -414,6 +414,16 @@ def _run_config(script: str, files: Mapping[str, str], configs: list[str], readm
     return None, ""
 
 
+def other_trainer(py: Mapping[str, str], readme: str) -> str | None:
+    """A training script at the top not named ``train*.py`` (pytorch/examples' ``main.py``):
+    the one a README runs with python, among those that train (a ``__main__`` and an
+    optimizer's step, ``backward`` or ``fit``), else the only one that trains. Pure."""
+    trains = sorted(p for p, t in py.items() if "/" not in p and "__main__" in t
+                    and re.search(r"\.backward\(|\boptim(?:izer)?\b.*\.step\(|\.fit\(", t, re.S))
+    run = [m.group(1) for m in re.finditer(r"python3?\s+(?:-u\s+)?([\w.-]+\.py)\b", readme) if m.group(1) in trains]
+    return run[0] if run else (trains[0] if len(trains) == 1 else None)
+
+
 def survey(files: Mapping[str, str]) -> Survey:
     """``files``: the repository's Python files, YAML files and READMEs by relative path."""
     py = {p: t for p, t in files.items() if p.endswith(".py")}
@@ -428,6 +438,8 @@ def survey(files: Mapping[str, str]) -> Survey:
     if script is None and nested and [p for p in nested if p.endswith("/train.py")] == nested[:1] \
             and nested[0].split("/")[0].lower() not in _NOT_THE_PROJECT:
         script, scripts = nested[0], nested  # the one train.py, in a folder (src/train.py): run from the root
+    if script is None and not nested and (named := other_trainer(py, readme)):
+        script, scripts = named, [named]  # pytorch/examples' main.py
     if script is None:  # a new arena: the files are still to be written
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
                       run="python train.py", run_why="", unused_configs=tuple(configs), helpers=(),

@@ -148,8 +148,8 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
     if value < 1 and _MULTIPLIER.search(short) and value < 0.5:  # StepLR's gamma 0.1: a decade down, up to 1
         return Space("float", value / 10, min(1.0, value * 10), log=True), None
     if value < 1 and (_MOMENTUM.search(short) or _MULTIPLIER.search(short)):
-        gap = 1.0 - value
-        return Space("beta", gap / 10, min(1.0, gap * 10), log=True), None
+        gap = 1.0 - value  # a multiplier of 0 stops the learning (a newcomer's trial: StepLR's gamma 0.7 -> 0.0)
+        return Space("beta", gap / 10, min(0.9 if _MULTIPLIER.search(short) else 1.0, gap * 10), log=True), None
     return Space("float", value / 10, value * 10, log=True), None
 
 

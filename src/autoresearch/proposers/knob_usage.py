@@ -21,7 +21,8 @@ PRINTED, CADENCE, BOUND, SEED, EVAL, REAL = "printed", "cadence", "bound", "seed
 REASONS = {
     PRINTED: "only printed or logged: it cannot change the metric",
     CADENCE: "a cadence (how often something is logged or evaluated): it sets no model or optimiser property",
-    BOUND: "bounds a step counter or the elapsed time: it sets how much is computed (the time budget does that)",
+    BOUND: ("bounds a step counter or the elapsed time: it sets how much is computed, which every candidate "
+            "gets alike (the time budget, or this setting as it is), not a hyperparameter"),
     SEED: "a seed",
     EVAL: "the evaluation set: the metric is measured on it; declare low and high to search it",
 }

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 from ..campaign_config import settings_text
 from ..store.ledger import Campaign, Ledger
 from ..records import Goal
-from ..status import campaign_status
+from ..status import campaign_status, seedless_note
 
 Z95 = 1.959964
 
@@ -135,7 +135,7 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
     return {
         "experiments": len(done), "counts": counts, "candidates": len(candidates),
         "crash_rate": failed / len(candidates) if candidates else None,
-        "baseline": baseline["metric"] if baseline else None,
+        "baseline": baseline["metric"] if baseline else None, "seedless": seedless_note(experiments),
         "best": {"id": best["id"], "metric": best["metric"], "description": best["description"], "commit": best["commit"]} if best else None,
         "vs_baseline": vs_baseline, "chain": chain, "wall_s": wall, "busy_s": busy, "duty": duty, "slots": slots,
         "tokens": sum(int(e.get("tokens") or 0) for e in experiments),

@@ -79,6 +79,7 @@ def summary_html(s: Mapping[str, Any]) -> str:
         ("duty cycle (time in runs / wall / slots)", "-" if s["duty"] is None else f'{100 * s["duty"]:.1f} % over {s["slots"]} slot(s)'),
         ("tokens, money", f'{s["tokens"]} tokens, ${s["cost"]:.4f}'),
         ("settings", _e(s.get("settings") or "-")),
+        *([("note", _e(s["seedless"]))] if s.get("seedless") else []),
     ]
     return '<table id="summary" class="kv">' + "".join(f"<tr><td>{_e(k)}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
