@@ -47,7 +47,7 @@ def broken_lines(text: str) -> list[str]:
         boxed, col, word = bool(m2.group(1)), m2.end(2), m2.group(3)
         if (boxed and col < 8) or (not boxed and col != m1.end(2)):
             continue  # a new table row, or an indented line
-        if word.startswith(("[", BORDER, "autoresearch")):
+        if word.startswith(("[", BORDER, "autoresearch", "git")):
             continue  # typer's own "[default: ...]" line; the quick start's command lines
         if len(l1) <= col or l1[col - 1] != " " or l1[col] == " ":
             continue  # no text of the first line in that column: not the same cell

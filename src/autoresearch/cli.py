@@ -51,10 +51,13 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     under a time budget, keep it only if the metric improved.
 
     \b
-    Quick start:
-      autoresearch init --example synthetic my-arena
-      autoresearch run my-arena --proposer scripted --proposals my-arena/proposals.yaml
-      autoresearch status my-arena
+    Quick start, in a repository whose training script prints its metric:
+      autoresearch init .       # reads script, metric, knobs: review its config
+      git add autoresearch.toml program.md && git commit -m autoresearch
+      autoresearch run . --max-experiments 20
+      autoresearch status .
+    The bundled example (a tiny GPT, CPU, no API key):
+      autoresearch init --example tiny-gpt demo && autoresearch run demo
 
     Each command's options: autoresearch COMMAND --help.
     """
