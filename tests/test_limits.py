@@ -83,7 +83,9 @@ def test_a_fork_bomb_is_bounded_when_a_pids_cgroup_or_user_limit_can_do_it(tmp_p
 @pytest.mark.parametrize("where", ['"ckpt.bin"', 'os.path.join(os.path.dirname(os.environ["AUTORESEARCH_RESULT_FILE"]), "x")'])
 def test_a_run_filling_the_disk_is_killed_and_recorded(tmp_path, where):
     # its run directory and its private result directory both count (issue 16, class 6)
-    fill = (f'import os, time\nif __name__ == "__main__":\n    with open({where}, "wb") as f:\n'
+    # it prints a metric first: a run the harness killed has none (what it printed was not its result)
+    fill = (f'import os, time\nif __name__ == "__main__":\n    print("val_loss: 0.001", flush=True)\n'
+            f'    with open({where}, "wb") as f:\n'
             '        for _ in range(400):\n            f.write(b"x" * (1 << 20))\n            f.flush()\n            time.sleep(0.02)\n')
     arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"runner.limits": {"disk_mb": 50}})
     props = write_proposals(tmp_path / "p.json", [
@@ -94,8 +96,8 @@ def test_a_run_filling_the_disk_is_killed_and_recorded(tmp_path, where):
     r = run_cli("run", arena, "--tag", "d", "--proposals", props, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "limit: disk 50 MB in the worktree" in r.stdout
-    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason FROM experiments")}
-    assert rows[1]["status"] == "crash" and "disk limit of 50 MB" in rows[1]["reason"]
+    rows = {x["id"]: x for x in ledger_rows(arena, "SELECT id, status, reason, metric FROM experiments")}
+    assert rows[1]["status"] == "crash" and "disk limit of 50 MB" in rows[1]["reason"] and rows[1]["metric"] is None
     assert rows[2]["status"] == "keep"
     assert not list((arena / ".autoresearch" / "worktrees" / "d").glob("*/ckpt.bin"))  # cleaned for the next run
 

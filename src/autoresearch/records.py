@@ -153,8 +153,8 @@ class Measurement:
         return dataclasses.replace(self, metrics=metrics, warnings=warnings)
 
     def cut_short(self) -> "Measurement":
-        """Without the values the run reported: a run killed part-way (interrupted, or at its
-        timeout) printed those of some step, not its result, and recorded as its metric one
+        """Without the values the run reported: a run killed part-way (interrupted, at its
+        timeout, or by a disk or memory limit) printed those of some step, not its result, and recorded as its metric one
         would read as what it achieved. The harness's own measurements stay. Pure."""
         return dataclasses.replace(self, metric=None, metrics={k: v for k, v in self.metrics.items() if k in HARNESS_METRICS},
                                    problem=self.problem or "the run was stopped before it finished")

@@ -252,8 +252,8 @@ class Execution:
         if not (out.interrupted or out.infra or changed):
             changed = self.readonly_changes(final_dir, skip=hidden if ev is None else ())
         status, reason = classify(out, ev, m, changed, self.judged)
-        if status in (RunStatus.INTERRUPTED, RunStatus.TIMEOUT):
-            m = m.cut_short()  # what it printed before it was killed is not its result
+        if status in (RunStatus.INTERRUPTED, RunStatus.TIMEOUT) or (status is RunStatus.CRASH and out.limit):
+            m = m.cut_short()  # what it printed before it was killed (a limit too) is not its result
         if status is RunStatus.CRASH:
             reason = self.with_data_hint(reason, (out, plan.workdir, True), (ev, final_dir, False))
             reason = self.with_interpreter(reason, out, ev, plan, final_dir)
