@@ -302,15 +302,17 @@ def test_a_run_killed_part_way_records_no_metric(arena, tmp_path):
     # here a "val_loss: 0.001" far better than any real one, then a hang
     hang = {"path": "train.py", "search": 'if __name__ == "__main__":',
             "replace": 'import time\nprint("val_loss: 0.001", flush=True)\ntime.sleep(120)\nif __name__ == "__main__":'}
-    props = proposals_file(tmp_path, [{"description": "print then hang", "edits": [hang]}])
+    crash = {**hang, "replace": 'import sys\nprint("val_loss: 0.001", flush=True)\nsys.exit(1)\nif __name__ == "__main__":'}
+    props = proposals_file(tmp_path, [{"description": "print then hang", "edits": [hang]},
+                                      {"description": "print then crash", "edits": [crash]}])
     r = run_cli("run", arena, "--tag", "cut", "--proposals", props, "--timeout", "3", "--time-budget", "1",
                 "--set", "runner.kill_grace_s=0.2")
     assert r.returncode == 0, r.stdout + r.stderr
     rows = ledger_rows(arena, "SELECT id, status, metric, metrics_json FROM experiments ORDER BY id")
-    assert [(x["id"], x["status"]) for x in rows] == [(0, "keep"), (1, "timeout")]
-    assert rows[1]["metric"] is None and "val_loss" not in json.loads(rows[1]["metrics_json"] or "{}")
-    line = next(x for x in (arena / "results.tsv").read_text().splitlines() if "print then hang" in x)
-    assert "0.001" not in line
+    assert [(x["id"], x["status"]) for x in rows] == [(0, "keep"), (1, "timeout"), (2, "crash")]
+    for row in rows[1:]:
+        assert row["metric"] is None and "val_loss" not in json.loads(row["metrics_json"] or "{}")
+    assert "0.001" not in (arena / "results.tsv").read_text()
     status = json.loads(run_cli("status", arena, "--tag", "cut", "--json").stdout)
     assert "val_loss" not in next(e for e in status["experiments"] if e["id"] == 1)["metrics"]
 

@@ -89,3 +89,21 @@ def test_a_candidate_and_its_duplicates():
     # ...but not of itself (a resumed experiment rebuilds its own code)
     assert check_candidate(OLD, [edit("train.py", "LR = 0.1\n", "LR = 0.05\n"), edit("new.py", "", "X = 1\n")], rules,
                            exp_id=7).code_hash == c.code_hash
+
+
+@pytest.mark.parametrize("run, ev, why", [
+    (out(), None, None),                                   # finished: its values are its result
+    (out(), out(), None),
+    (out(limit="memory", exit_code=0), None, None),        # refused memory and coped
+    (out(interrupted=True, exit_code=None), None, "the run did not finish"),
+    (out(timed_out=True, exit_code=None), None, "the run did not finish"),
+    (out(limit="disk", exit_code=None), None, "the run did not finish"),
+    (out(1), None, "the run did not finish"),              # printed a metric, then crashed (a review)
+    (out(-9), None, "the run did not finish"),             # the kernel's OOM killer
+    (out(), out(timed_out=True, exit_code=None), "the eval did not finish"),
+    (out(), out(2), "the eval did not finish"),
+])
+def test_when_a_runs_values_are_no_result(run, ev, why):
+    from autoresearch.engine.execution import cut_off
+
+    assert cut_off(run, ev) == why

@@ -461,12 +461,13 @@ def test_a_dropped_candidate_is_marked_as_such_everywhere(tmp_path):
     assert [i for i, _ in pts["dropped"]] == dropped and all(i != dropped[0] for i, _ in pts["discarded"])
 
 
-@pytest.mark.parametrize("total, improvements, title", [
-    (12, 2, "12 experiments, 2 kept improvements"),
-    (10, 1, "10 experiments, 1 kept improvement"),   # a newcomer's trial: "1 kept improvements"
-    (1, 0, "1 experiment, 0 kept improvements"),
+@pytest.mark.parametrize("total, kept, title", [
+    (12, 3, "12 experiments, 2 kept improvements"),   # the baseline is kept, and no improvement
+    (10, 2, "10 experiments, 1 kept improvement"),    # a newcomer's trial: "1 kept improvements"
+    (1, 1, "1 experiment, 0 kept improvements"),
+    (0, 0, "0 experiments, 0 kept improvements"),
 ])
-def test_the_progress_charts_title(total, improvements, title):
+def test_the_progress_charts_title(total, kept, title):
     from autoresearch.report.plot import kept_title
 
-    assert kept_title(total, improvements) == title
+    assert kept_title(total, kept) == title

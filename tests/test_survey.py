@@ -54,6 +54,8 @@ NANO_FILES = {
     ('logging.info("test accuracy %.2f", acc)', "test_accuracy", "test accuracy " + NUMBER, "maximize"),
     ('print(f"tokens per iteration will be: {n:,}")', None, None, None),
     ("print('epoch: 3')", None, None, None),
+    ('print("Loss is {}, stopping training".format(loss))', None, None, None),  # a sentence, not a name
+    ('print("Solved! Running reward is now {}".format(r))', None, None, None),
     ('wandb.log({"val/loss": x})', None, None, None),
 ])
 def test_the_metric_a_line_prints(code, name, pattern, goal):
@@ -181,6 +183,7 @@ MNIST_STYLE = (  # pytorch/examples' layout: main.py, argparse, Adadelta, a "Tes
     "    loss.backward()\n    optimizer.step()\n\n"
     "if __name__ == '__main__':\n    main()\n")
 TOOL = "import sys\n\nif __name__ == '__main__':\n    print(sys.argv)\n"  # runs, trains nothing
+FIT_SCALER = "from sklearn.preprocessing import StandardScaler\n\nif __name__ == '__main__':\n    StandardScaler().fit(x)\n"
 
 
 @pytest.mark.parametrize("files, script", [
@@ -193,6 +196,21 @@ TOOL = "import sys\n\nif __name__ == '__main__':\n    print(sys.argv)\n"  # runs
     ({"cli.py": TOOL}, None),
     ({"models/main.py": MNIST_STYLE}, None),  # only at the top
     ({"main.py": MNIST_STYLE, "train_gan.py": "if __name__ == '__main__':\n    pass\n"}, "train_gan.py"),  # train*.py first
+    # (a review) a README runs its data step first; data, evaluation and test scripts are never the one
+    ({"prepare.py": FIT_SCALER, "main.py": MNIST_STYLE, "README.md": "python prepare.py\npython main.py"}, "main.py"),
+    ({"prepare_data.py": FIT_SCALER}, None),
+    ({"test_model.py": MNIST_STYLE, "evaluate.py": MNIST_STYLE, "setup.py": MNIST_STYLE}, None),
+    # a wrapper the README runs, whose import trains (its own __main__ a debug one)
+    ({"main.py": "import engine\nimport argparse\nengine.run(argparse.ArgumentParser().parse_args())\n",
+      "engine.py": MNIST_STYLE, "README.md": "python main.py --lr 0.1"}, "main.py"),
+    # no __main__ guard: the README's (kuangliu/pytorch-cifar), not a guess
+    ({"main.py": MNIST_STYLE.replace("if __name__ == '__main__':\n    main()\n", "main()\n"),
+      "README.md": "`python main.py --lr=0.01`"}, "main.py"),
+    ({"main_dino.py": MNIST_STYLE, "eval_knn.py": MNIST_STYLE, "README.md":
+      "python -m torch.distributed.launch --nproc_per_node=8 main_dino.py --arch vit_small"}, "main_dino.py"),
+    ({"run.py": MNIST_STYLE, "finetune.py": MNIST_STYLE, "README.md": "torchrun --nproc_per_node 4 finetune.py"},
+     "finetune.py"),
+    ({"run.py": MNIST_STYLE, "finetune.py": MNIST_STYLE, "README.md": "python3.10 -u run.py"}, "run.py"),
 ])
 def test_a_training_script_not_named_train(files, script):
     """A newcomer's trial (2026-12-05) on a pytorch/examples-style repository: `init` wrote
@@ -200,7 +218,11 @@ def test_a_training_script_not_named_train(files, script):
     s = survey(files)
     assert s.script == script
     if script == "main.py" and len(files) == 1:
-        assert (s.run, s.editable) == ("python main.py", ("main.py",))
+        assert (s.run, s.editable, s.script_why) == ("python main.py", ("main.py",), "the only script at the top that trains")
+        from autoresearch.scaffold import _found
+
+        assert list(_found(s, pattern_ok=True))[0] == ("found: main.py, the only script at the top that trains "
+                                                       "(run: python main.py); editable main.py")
         assert s.metric is not None and s.metric.name == "average_loss" and s.metric.goal == "minimize"
         assert s.budget is None and not s.reads_budget  # init's note: its own settings decide a run's length
 
@@ -230,3 +252,18 @@ def test_the_data_a_run_reads_is_linked_once_it_is_prepared(ready, line):
     text = config_text(s, pattern_ok=True, data_ready=ready)
     assert line in text
     assert ("python data/shakespeare_char/prepare.py" in text) is (not ready)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("loss.backward()\n", True),
+    ("model.fit(x, y)\n", True),
+    ("optimizer = SGD()\n...\noptimizer.step()\n", True),
+    ("opt.step()\n", False),                       # a step of something that names no optimizer
+    ("import torch.optim as optim\nscheduler.step()\n", True),
+    ("print('hello')\n", False),
+    ("optimizer\n" * 20_000, False),               # no step: linear, not a pattern rescanning the file (a review)
+])
+def test_what_trains(text, expected):
+    from autoresearch.train_script import trains
+
+    assert trains(text) is expected

@@ -341,7 +341,7 @@ def report(
     if plot is not None:
         with _writing("--plot", plot):
             pts = write_progress_png(exps, campaign.metric, Goal(campaign.goal), plot)
-        console.print(f"wrote {plot} ({kept_title(pts['total'], max(0, len(pts['kept']) - 1))})")
+        console.print(f"wrote {plot} ({kept_title(pts['total'], len(pts['kept']))})")
     if fmt == "md":
         text = report_markdown(data)
         if out is None:

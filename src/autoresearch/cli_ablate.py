@@ -97,7 +97,7 @@ def net_line(rows: Sequence[Mapping[str, Any]], campaign: Any, runs: int) -> str
 
 
 SEEDLESS = ("; but every run of each gave the same value whatever its seed: either the result does not depend on "
-            "chance, or the script ignores its seed (it reads AUTORESEARCH_SEED?; a fixed torch.manual_seed(1) "
+            "chance, or the script ignores its seed (does it read AUTORESEARCH_SEED? a fixed torch.manual_seed(1) "
             "does this), and then this check says nothing about a lucky seed")
 
 

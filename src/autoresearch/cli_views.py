@@ -175,8 +175,9 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
         console.print(f"best {c['metric']}: {fmt(b['metric'])} at {b['commit'][:7]} (#{b['id']}: {safe(b['description'])})"
                       + (f"; {against_baseline(b['metric'], c['baseline'], Goal(c['goal']))}"
                          if c.get("baseline") is not None and b.get("metric") is not None else ""))
-    if seedless_note(exps):
-        console.print(f"note: {seedless_note(exps)}", style="yellow", markup=False)
+    note = seedless_note(exps)
+    if note:
+        console.print(f"note: {note}", style="yellow", markup=False)
     for line in (early_stop_summary(exps), crash_summary(exps)):
         if line:
             console.print(line, markup=False)

@@ -152,12 +152,12 @@ class Measurement:
                                       for k in forged))
         return dataclasses.replace(self, metrics=metrics, warnings=warnings)
 
-    def cut_short(self) -> "Measurement":
-        """Without the values the run reported: a run killed part-way (interrupted, at its
-        timeout, or by a disk or memory limit) printed those of some step, not its result, and recorded as its metric one
-        would read as what it achieved. The harness's own measurements stay. Pure."""
+    def cut_short(self, why: str) -> "Measurement":
+        """Without the values the run reported (``engine/execution.cut_off`` says when and
+        ``why``: its run or eval did not finish): those were some step's, not its result.
+        The harness's own measurements stay. Pure."""
         return dataclasses.replace(self, metric=None, metrics={k: v for k, v in self.metrics.items() if k in HARNESS_METRICS},
-                                   problem=self.problem or "the run was stopped before it finished")
+                                   problem=self.problem or why)
 
 
 @dataclass(frozen=True)

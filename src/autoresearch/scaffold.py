@@ -225,7 +225,7 @@ def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
     if s.script is None:
         yield "note: there is no train.py yet; write it (or change [arena] editable and run in autoresearch.toml)"
         return
-    yield f"found: {s.script} (run: {s.run}); editable {', '.join(s.editable)}" + (
+    yield f"found: {s.script}{f', {s.script_why}' if s.script_why else ''} (run: {s.run}); editable {', '.join(s.editable)}" + (
         f"; readonly {', '.join(s.readonly)}" if s.readonly else "")
     if s.metric is None:
         yield f"note: no printed metric found in {s.script}; set [metric] name in {CONFIG_FILE}"

@@ -110,17 +110,17 @@ def campaign_status(ledger: Ledger, campaign: Campaign, arena: Path | None = Non
 
 
 def seedless_note(experiments: Any) -> str:
-    """What to say where every calibration run of the baseline gave the same value (its
-    standard error 0 over two runs or more): the run does not vary with its seed, and every
-    interval and p-value of the campaign shows no noise. "" otherwise. Until 2026-12-05 only
-    the console said so, once (a newcomer's trial: a script with a fixed torch.manual_seed;
-    status and the report showed intervals of ±0 and nothing more). Pure."""
+    """``calibration.same_every_run`` where the baseline's calibration is complete and its
+    runs all gave one value (a standard error of 0 over two runs or more); "" otherwise.
+    Until 2026-12-05 only the console said so, once (a newcomer's trial: a script with a
+    fixed torch.manual_seed; status and the report showed intervals of ±0 and nothing
+    more). Pure."""
+    from .engine.calibration import PARTIAL, same_every_run
+
     base = next((e for e in experiments if e["id"] == 0 and e["status"] == "keep"), None)
-    if base is None or (base.get("runs_n") or 0) < 2 or base.get("se") != 0:
+    if base is None or (base.get("runs_n") or 0) < 2 or base.get("se") != 0 or PARTIAL in (base.get("reason") or ""):
         return ""
-    return (f"every one of the baseline's {base['runs_n']} runs gave {base['mean']:.6g}: the run does not vary with "
-            "its seed (it reads AUTORESEARCH_SEED? a seed fixed in its code?), so the judge saw no noise: its tests, "
-            "intervals of ±0 and p-values say nothing about a lucky seed")
+    return same_every_run(int(base["runs_n"]), base["mean"])
 
 
 def knob_values(meta: Any) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
 from .framework_survey import hydra_configs, logged_metrics
+from .train_script import other_trainer
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -29,6 +30,9 @@ _METRIC_WORDS = {"bpb": 0, "bpc": 0, "loss": 1, "nll": 1, "ppl": 2, "perplexity"
                  "error": 4, "err": 4, "mse": 4, "mae": 4, "rmse": 4, "f1": 5, "auc": 5, "bleu": 5, "score": 6,
                  "reward": 6}
 _HIGHER_BETTER = {"acc", "accuracy", "f1", "auc", "bleu", "score", "reward"}
+# a label ending in one of these is a sentence, not a name: "Loss is {}, stopping training" (DINO's
+# NaN abort), "Running reward is now {}" (a review of the first version of train_script)
+_PROSE = {"is", "are", "was", "were", "be", "now", "of", "to", "than", "by", "at"}
 _HELD_OUT = {"val", "valid", "validation", "eval", "test", "dev", "holdout"}
 _PRINTERS = {"print", "print0", "print_rank0", "log0"}
 _LOG_METHODS = {"info", "warning", "debug", "log", "write", "print"}
@@ -230,7 +234,7 @@ def _from_line(line: list[str | None], starts: bool, where: str, order: int) -> 
             before += piece
             continue
         m = _LABEL.search(before)
-        if m and any(w in _METRIC_WORDS for w in _words(m.group(1))):
+        if m and any(w in _METRIC_WORDS for w in _words(m.group(1))) and _words(m.group(1))[-1] not in _PROSE:
             rest = line[i + 1:]
             whole_line = starts and None not in line[:i] and None not in rest and not "".join(rest).strip()  # type: ignore[arg-type]
             if whole_line and _NAME_VALUE.match(before):
@@ -394,6 +398,7 @@ class Survey:
     data: tuple[str, ...] = ()              # data directories the run reads (untracked data, `[arena] data`)
     data_other: tuple[str, ...] = ()        # the other directories of data scripts
     hydra: tuple[str, ...] = ()             # the YAML configs the script (or, with none, other_scripts[0]) composes
+    script_why: str = ""                    # why a script not named train*.py is the one (train_script.py)
 
 
 # folders whose train.py is an example or a tool, not the project's own training (named, not adopted)
@@ -414,16 +419,6 @@ def _run_config(script: str, files: Mapping[str, str], configs: list[str], readm
     return None, ""
 
 
-def other_trainer(py: Mapping[str, str], readme: str) -> str | None:
-    """A training script at the top not named ``train*.py`` (pytorch/examples' ``main.py``):
-    the one a README runs with python, among those that train (a ``__main__`` and an
-    optimizer's step, ``backward`` or ``fit``), else the only one that trains. Pure."""
-    trains = sorted(p for p, t in py.items() if "/" not in p and "__main__" in t
-                    and re.search(r"\.backward\(|\boptim(?:izer)?\b.*\.step\(|\.fit\(", t, re.S))
-    run = [m.group(1) for m in re.finditer(r"python3?\s+(?:-u\s+)?([\w.-]+\.py)\b", readme) if m.group(1) in trains]
-    return run[0] if run else (trains[0] if len(trains) == 1 else None)
-
-
 def survey(files: Mapping[str, str]) -> Survey:
     """``files``: the repository's Python files, YAML files and READMEs by relative path."""
     py = {p: t for p, t in files.items() if p.endswith(".py")}
@@ -438,8 +433,9 @@ def survey(files: Mapping[str, str]) -> Survey:
     if script is None and nested and [p for p in nested if p.endswith("/train.py")] == nested[:1] \
             and nested[0].split("/")[0].lower() not in _NOT_THE_PROJECT:
         script, scripts = nested[0], nested  # the one train.py, in a folder (src/train.py): run from the root
-    if script is None and not nested and (named := other_trainer(py, readme)):
-        script, scripts = named, [named]  # pytorch/examples' main.py
+    script_why = ""
+    if script is None and not nested and (named := other_trainer(py, readme, lambda p: local_imports(py[p], py))):
+        (script, script_why), scripts = named, [named[0]]  # pytorch/examples' main.py
     if script is None:  # a new arena: the files are still to be written
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
                       run="python train.py", run_why="", unused_configs=tuple(configs), helpers=(),
@@ -466,7 +462,7 @@ def survey(files: Mapping[str, str]) -> Survey:
         metric=metric, others=tuple({m.name: m for m in found if metric is not None and m.name != metric.name}.values()),
         budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
-        data=data, data_other=data_other, hydra=tuple(hydra),
+        data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why,
     )
 
 

@@ -39,6 +39,9 @@ def runs_missing(ctx: Engine) -> int:
     return max(0, ctx.judge.baseline_runs - len(ctx.state.samples(0)) - len(ctx.state.calibration_runs))
 
 
+PARTIAL = "so far"  # in the baseline's reason while its calibration is not complete
+
+
 def baseline_reason(runs: int, target: int, sigma: float | None) -> str:
     """The baseline's reason in the ledger, for ``runs`` of its ``target`` runs."""
     if target <= 1:
@@ -46,7 +49,7 @@ def baseline_reason(runs: int, target: int, sigma: float | None) -> str:
     noise = f", noise sd {sigma:.4g}" if sigma is not None else ""
     if runs >= target:
         return f"baseline: {runs} runs{noise}"
-    return f"baseline: {runs} of {target} runs so far{noise}; the rest run alongside the first candidates"
+    return f"baseline: {runs} of {target} runs {PARTIAL}{noise}; the rest run alongside the first candidates"
 
 
 def calibration_run(ctx: Engine, slot: Slot) -> None:

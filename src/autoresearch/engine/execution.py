@@ -136,6 +136,18 @@ def classify(run: RunOutcome, ev: RunOutcome | None, m: Measurement, readonly_ch
     return status, reason
 
 
+def cut_off(run: RunOutcome, ev: RunOutcome | None) -> str | None:
+    """Why a run's measurement is no result, where its run or eval did not finish: stopped
+    (interrupted, at its timeout, by a disk or memory limit) or ended with a non-zero exit
+    (a crash; killed by a signal). A number it printed before that is some step's value, and
+    recorded as its metric it reads as what it achieved (a newcomer's trial: an interrupted
+    run's epoch-1 accuracy in status and results.tsv). None where both finished. Pure."""
+    for phase, o in (("run", run), ("eval", ev)):
+        if o is not None and (o.interrupted or o.timed_out or o.exit_code != 0):  # a limit kills: no exit 0
+            return f"the {phase} did not finish"
+    return None
+
+
 def _outcome_status(run: RunOutcome, ev: RunOutcome | None, m: Measurement, j: Judged) -> tuple[RunStatus, str]:
     if run.limit == "disk":
         return RunStatus.CRASH, f"killed: its directory grew past the disk limit of {j.disk_mb:g} MB ([runner.limits] disk_mb)"
@@ -252,8 +264,9 @@ class Execution:
         if not (out.interrupted or out.infra or changed):
             changed = self.readonly_changes(final_dir, skip=hidden if ev is None else ())
         status, reason = classify(out, ev, m, changed, self.judged)
-        if status in (RunStatus.INTERRUPTED, RunStatus.TIMEOUT) or (status is RunStatus.CRASH and out.limit):
-            m = m.cut_short()  # what it printed before it was killed (a limit too) is not its result
+        cut = cut_off(out, ev) if status is not RunStatus.OK else None
+        if cut is not None:
+            m = m.cut_short(cut)  # what it printed before it was killed or failed is not its result
         if status is RunStatus.CRASH:
             reason = self.with_data_hint(reason, (out, plan.workdir, True), (ev, final_dir, False))
             reason = self.with_interpreter(reason, out, ev, plan, final_dir)

@@ -73,9 +73,7 @@ def draw_progress(pts: dict, metric: str, goal: Goal) -> Any:
                         rotation=12)
     if pts["best_x"]:
         ax.step(pts["best_x"], pts["best_y"], where="post", color="#2ca02c", linewidth=1.2, alpha=0.8, label="running best")
-    n, k = pts["total"], len(pts["kept"])
-    improvements = max(0, k - 1)  # the baseline is kept but is not an improvement
-    ax.set_title(kept_title(n, improvements))
+    ax.set_title(kept_title(pts["total"], len(pts["kept"])))
     xlabel = "experiment #"
     if pts["no_metric"]:
         xlabel += f"\n{pts['no_metric']} without a metric (stopped early, crash, timeout, invalid) not shown"
@@ -104,7 +102,9 @@ def write_progress_png(experiments: Sequence[Experiment], metric: str, goal: Goa
     return pts
 
 
-def kept_title(total: int, improvements: int) -> str:
-    """``12 experiments, 2 kept improvements``; one of each in the singular. Pure."""
+def kept_title(total: int, kept: int) -> str:
+    """``12 experiments, 2 kept improvements`` for ``kept`` points kept, the baseline's
+    included (it is kept, but no improvement); one of each in the singular. Pure."""
+    improvements = max(0, kept - 1)
     return (f"{total} experiment{'s' if total != 1 else ''}, "
             f"{improvements} kept improvement{'s' if improvements != 1 else ''}")
