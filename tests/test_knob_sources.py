@@ -324,6 +324,8 @@ N_CRITIC = 5
 ACCUM = 4
 N_EPOCHS = 3
 MORE_EPOCHS = 2
+SCHED_EPOCHS = 5
+WARMUP_FRAC = 0.05
 LIMIT_VAL = 1.0
 layers = [torch.nn.Linear(8, 8) for i in range(N_LAYERS)]
 for epoch in range(EPOCHS):
@@ -351,6 +353,13 @@ def fit():
     for ep in trange(MORE_EPOCHS):
         train_one_epoch()
 trainer = Trainer(limit_val_batches=LIMIT_VAL)
+total_steps = SCHED_EPOCHS * len(loader)     # the schedule's length follows the run's (a newcomer's trial)
+warmup = int(WARMUP_FRAC * total_steps)
+for epoch in range(SCHED_EPOCHS):
+    for xb in loader:
+        lr = base_lr * min(1.0, step / warmup)
+        loss.backward()
+        opt.step()
 """
 
 
@@ -365,6 +374,8 @@ trainer = Trainer(limit_val_batches=LIMIT_VAL)
     ("N_EPOCHS", REASONS["bound"]),   # for epoch in tqdm(range(...))
     ("MORE_EPOCHS", REASONS["bound"]),  # trange
     ("LIMIT_VAL", REASONS["eval"]),   # Lightning's evaluation set, searched 0.1..10 in the trial
+    ("SCHED_EPOCHS", REASONS["bound"]),  # the training loop's length, whatever else uses it (a trial: searched 2..15)
+    ("WARMUP_FRAC", None),            # a share of that length: a setting
 ])
 def test_a_training_loops_length_and_the_evaluation_sets_size_are_frozen_by_use(name, why):
     assert frozen_by_use(name, modules({"train.py": LOOPS})) == why
@@ -788,3 +799,19 @@ def test_knobs_says_when_the_files_on_disk_are_not_the_committed_ones(tmp_path):
     r = run_cli("knobs", repo)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "note: train.py differ(s) on disk from HEAD: this table is the committed version's" in r.stdout
+
+
+@pytest.mark.parametrize("given, meant", [
+    ("epochs", "TrainConfig.epochs"),       # a newcomer's trial: freeze = ["epochs"] got no hint
+    ("DEPHT", "DEPTH"),                     # a close spelling
+    ("WIDTH", "train.py:WIDTH"),            # a name defined in two files is qualified
+    ("lr", None),                           # three knobs end in lr: no guess
+    ("1", None),
+    ("nothing_like_it", None),
+])
+def test_a_misnamed_knob_gets_the_one_it_likely_means(given, meant):
+    from autoresearch.proposers.knobs import close_knob
+
+    names = {"TrainConfig.epochs", "TrainConfig.lr", "optimizer.lr", "DEPTH", "ADAM_BETAS[1]", "config/train.py:lr",
+             "train.py:WIDTH"}
+    assert close_knob(given, names) == meant

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from autoresearch.errors import environment_error
-from autoresearch.testing import REFERENCE_PROPOSALS, constant_edit, make_synthetic_arena, write_proposals
+from autoresearch.testing import REFERENCE_PROPOSALS, commit_all, constant_edit, make_synthetic_arena, write_proposals
 from conftest import _env, git, ledger_rows, run_cli
 
 pytestmark = [pytest.mark.slow]  # end-to-end: make test-fast leaves it out
@@ -321,3 +321,20 @@ def test_machine_errors_become_one_line_with_the_path_and_the_fix(errno_name, wo
         "the ledger cannot be written")
     assert "doctor" in environment_error(sqlite3.DatabaseError("file is not a database"))  # type: ignore[operator]
     assert environment_error(ValueError("a bug")) is None  # a bug keeps its traceback
+
+
+@pytest.mark.parametrize("config, fix", [
+    (None, "fix: write one: `autoresearch init "),                    # none at all (a newcomer's trial:
+    ("[arena]\n", "fix: fix autoresearch.toml (the message says where)"),  # "fix: fix autoresearch.toml")
+])
+def test_doctor_on_a_repository_without_a_loadable_config_says_what_to_do(tmp_path, config, fix):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "model.py").write_text("x = 1\n")
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")  # a pyproject without [tool.autoresearch]
+    if config is not None:
+        (repo / "autoresearch.toml").write_text(config)
+    git(repo, "init", "-q")
+    commit_all(repo, "init")
+    r = run_cli("doctor", repo)
+    assert "the config does not load" in r.stdout + r.stderr and fix in r.stdout + r.stderr, r.stdout + r.stderr

@@ -267,3 +267,70 @@ def test_what_trains(text, expected):
     from autoresearch.train_script import trains
 
     assert trains(text) is expected
+
+
+PKG_TRAIN = ("import logging\nfrom .config import TrainConfig\nfrom .data import make_data\n\n"
+             "def main():\n    cfg = TrainConfig()\n    loss.backward()\n    opt.step()\n"
+             "    logging.info('epoch %d val_loss=%.4f', e, v)\n\nif __name__ == '__main__':\n    main()\n")
+PKG_CONFIG = ("from dataclasses import dataclass, field\n\n\n@dataclass\nclass TrainConfig:\n    lr: float = 3e-3\n"
+              "    epochs: int = 5\n\n    def to_dict(self):\n        return {}\n")
+
+
+def test_a_training_script_in_a_package_runs_as_a_module_with_its_config_editable():
+    """A newcomer's trial (2026-12-05): `python -m mlp_exp.train` in the README, relative
+    imports, the hyperparameters in a dataclass in mlp_exp/config.py. init ran it as
+    `python mlp_exp/train.py` (ImportError: attempted relative import with no known parent
+    package) and left config.py out (the knobs table was empty)."""
+    files = {"mlp_exp/__init__.py": "", "mlp_exp/train.py": PKG_TRAIN, "mlp_exp/config.py": PKG_CONFIG,
+             "mlp_exp/data.py": "def make_data():\n    return 1\n", "README.md": "python -m mlp_exp.train lr=1e-3\n"}
+    s = survey(files)
+    assert (s.script, s.run) == ("mlp_exp/train.py", "python -m mlp_exp.train")
+    assert s.editable == ("mlp_exp/train.py", "mlp_exp/config.py") and s.readonly == ("mlp_exp/data.py",)
+    assert s.metric is not None and s.metric.name == "val_loss"
+    # without the README: its relative imports say the same
+    assert survey({k: v for k, v in files.items() if k != "README.md"}).run == "python -m mlp_exp.train"
+
+
+@pytest.mark.parametrize("script, files, readme, run", [
+    ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "from .config import C\n"}, "", "python -m pkg.train"),
+    ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "from pkg.config import C\n"}, "", "python -m pkg.train"),
+    ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "import torch\n"}, "", None),  # runs as a file
+    ("pkg/train.py", {"pkg/train.py": "from .config import C\n"}, "", None),  # no package: no -m
+    ("src/train.py", {"src/__init__.py": "", "src/train.py": "import rootutils\n"}, "python src/train.py", None),
+    ("a/b/train.py", {"a/b/train.py": "x = 1\n"}, "python -u -m a.b.train --lr 3", "python -m a.b.train"),
+    ("train.py", {"train.py": "from .x import y\n"}, "python -m train", None),  # at the top: a file
+    ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "x = 1\n"}, "python -m pkg.trainer", None),
+])
+def test_how_a_script_in_a_folder_is_started(script, files, readme, run):
+    from autoresearch.train_script import module_launch
+
+    assert module_launch(script, files, readme) == run
+
+
+@pytest.mark.parametrize("text, config", [
+    (PKG_CONFIG, True),
+    ("import dataclasses\n\n@dataclasses.dataclass(frozen=True)\nclass C:\n    lr: float = 0.1\n", True),
+    ('"""Settings."""\nDEFAULT = 3\n\n@dataclass\nclass C:\n    lr: float = 0.1\n', True),
+    ("class C:\n    lr = 0.1\n", False),                        # no dataclass: could be anything
+    ("@dataclass\nclass C:\n    lr: float = 0.1\n\ndef train():\n    pass\n", False),  # code too
+    ("LR = 0.1\n", False),                                       # is_config_only's case, not this one
+    ("def (:\n", False),
+])
+def test_a_module_of_dataclass_settings(text, config):
+    from autoresearch.train_script import holds_config
+
+    assert holds_config(text) is config
+
+
+@pytest.mark.parametrize("path, text, found", [
+    ("pkg/train.py", "from .config import C\n", ["pkg/config.py"]),
+    ("pkg/train.py", "from . import config\n", ["pkg/config.py"]),
+    ("pkg/sub/train.py", "from ..config import C\n", ["pkg/config.py"]),
+    ("pkg/train.py", "from ...too_far import C\n", []),
+    ("train.py", "from .config import C\n", []),                # a relative import at the top: nothing
+    ("pkg/train.py", "from pkg.config import C\n", ["pkg/config.py"]),
+])
+def test_relative_imports_are_followed(path, text, found):
+    from autoresearch.survey import local_imports
+
+    assert local_imports(text, ["pkg/config.py", path], path) == found

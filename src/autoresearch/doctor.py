@@ -92,7 +92,14 @@ class Doctor:
         try:
             load_config(self.ws.arena)
         except AutoresearchError as e:
-            self.add("problem", f"the config does not load: {e}", "fix autoresearch.toml (the message says where)")
+            from .config import CONFIG_FILE
+
+            py = self.ws.arena / "pyproject.toml"
+            there = (self.ws.arena / CONFIG_FILE).is_file() or (
+                py.is_file() and "[tool.autoresearch" in py.read_text(encoding="utf-8", errors="replace"))
+            self.add("problem", f"the config does not load: {e}",
+                     f"fix {CONFIG_FILE} (the message says where)" if there else
+                     f"write one: `autoresearch init {self.ws.arena}`")
 
     # -- the ledger ----------------------------------------------------------------------------
     def _ledger(self) -> Ledger | None:

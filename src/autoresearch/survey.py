@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
 from .framework_survey import hydra_configs, logged_metrics
-from .train_script import other_trainer
+from .train_script import holds_config, module_launch, other_trainer
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -317,8 +317,9 @@ def is_config_only(text: str) -> bool:
     return assigns > 0
 
 
-def local_imports(text: str, known: Iterable[str]) -> list[str]:
-    """Files of the repository a script imports or execs (``exec(open('configurator.py').read())``)."""
+def local_imports(text: str, known: Iterable[str], path: str = "") -> list[str]:
+    """Files of the repository a script imports or execs (``exec(open('configurator.py').read())``);
+    with the script's ``path``, its relative imports too (``from .config import TrainConfig``)."""
     tree = parse(text)
     known = set(known)
     out: list[str] = []
@@ -328,6 +329,9 @@ def local_imports(text: str, known: Iterable[str]) -> list[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             names = [node.module]
+        elif isinstance(node, ast.ImportFrom) and node.level and path and node.level <= path.count("/"):
+            base = str(PurePosixPath(path).parents[node.level - 1]).replace("/", ".") + "."
+            names = [base + node.module] if node.module else [base + a.name for a in node.names]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
             out.append(node.value)
         out += [p for p in (_module_file(n, known) for n in names) if p is not None]
@@ -434,7 +438,7 @@ def survey(files: Mapping[str, str]) -> Survey:
             and nested[0].split("/")[0].lower() not in _NOT_THE_PROJECT:
         script, scripts = nested[0], nested  # the one train.py, in a folder (src/train.py): run from the root
     script_why = ""
-    if script is None and not nested and (named := other_trainer(py, readme, lambda p: local_imports(py[p], py))):
+    if script is None and not nested and (named := other_trainer(py, readme, lambda p: local_imports(py[p], py, p))):
         (script, script_why), scripts = named, [named[0]]  # pytorch/examples' main.py
     if script is None:  # a new arena: the files are still to be written
         return Survey(script=None, editable=("train.py",), readonly=tuple(readonly_candidates(py, configs)),
@@ -443,9 +447,10 @@ def survey(files: Mapping[str, str]) -> Survey:
                       metric=None, others=(), budget=None, reads_budget=False, length={},
                       hydra=tuple(hydra_configs(nested[0], files)) if nested else ())
     config, why = _run_config(script, py, configs, readme)
-    used = local_imports(py[script], py)
+    used = local_imports(py[script], py, script)
     hydra = hydra_configs(script, files)
-    editable = [script, *[p for p in used if p in scripts or is_config_only(py[p])], *([config] if config else []), *hydra]
+    editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or holds_config(py[p])],
+                *([config] if config else []), *hydra]
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
@@ -455,7 +460,7 @@ def survey(files: Mapping[str, str]) -> Survey:
     data, data_other = data_dirs(py, editable, readonly)
     return Survey(
         script=script, editable=tuple(editable), readonly=tuple(readonly),
-        run=f"python {script}" + (f" {config}" if config else ""), run_why=why,
+        run=(module_launch(script, py, readme) or f"python {script}") + (f" {config}" if config else ""), run_why=why,
         unused_configs=tuple(c for c in configs if c not in editable and "config" in c.lower()),
         helpers=tuple(p for p in used if p not in editable and p not in readonly),
         other_scripts=tuple(s for s in scripts if s not in editable),

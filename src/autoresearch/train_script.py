@@ -18,6 +18,7 @@ would take it out of the readonly files (a review of the first version found bot
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import PurePosixPath
 from typing import Callable, Iterable, Mapping
@@ -46,3 +47,49 @@ def other_trainer(py: Mapping[str, str], readme: str,
             return p, f"the README runs `{' '.join(m.group(0).split())}`"
     guarded = [p for p in sorted(top) if "__main__" in top[p] and trains(top[p])]
     return (guarded[0], "the only script at the top that trains") if len(guarded) == 1 else None
+
+
+def module_launch(script: str, py: Mapping[str, str], readme: str) -> str | None:
+    """``python -m pkg.train`` for a script inside a package, where a README runs it so or its
+    imports need it (a relative import, or one of its own package): ``python pkg/train.py``
+    puts ``pkg/`` first on the path, and either import fails (a newcomer's trial:
+    "attempted relative import with no known parent package"). None: run it as a file. Pure."""
+    parts = PurePosixPath(script).parts
+    if len(parts) < 2 or not script.endswith(".py"):
+        return None
+    module = ".".join((*parts[:-1], PurePosixPath(script).stem))
+    said = re.search(rf"\bpython[\d.]*(?:\s+-u)?\s+-m\s+{re.escape(module)}(?![\w.])", readme)
+    package = f"{parts[0]}/__init__.py" in py and f"{'/'.join(parts[:-1])}/__init__.py" in py
+    own = re.search(rf"^\s*(?:from\s+\.|from\s+{re.escape(parts[0])}[.\s]|import\s+{re.escape(parts[0])}\b)",
+                    py.get(script, ""), re.M)
+    return f"python -m {module}" if said or (package and own) else None
+
+
+def holds_config(text: str) -> bool:
+    """A module of settings in dataclasses (``@dataclass class TrainConfig: lr: float = 3e-3``):
+    at the top only imports, a docstring, assignments and classes decorated ``dataclass``, one
+    of those at least. The script imports its hyperparameters from it: the knobs are there,
+    so it is editable (a newcomer's trial: init left it out and the knobs table was empty).
+    Pure."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    classes = 0
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            names = [d.id if isinstance(d, ast.Name) else d.attr if isinstance(d, ast.Attribute)
+                     else _called(d) for d in node.decorator_list]
+            if "dataclass" not in names:
+                return False
+            classes += 1
+        elif not isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)) and not (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            return False
+    return classes > 0
+
+
+def _called(node: ast.expr) -> str:
+    """The name a decorator call calls (``dataclass(frozen=True)``, ``dataclasses.dataclass()``)."""
+    f = node.func if isinstance(node, ast.Call) else None
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""

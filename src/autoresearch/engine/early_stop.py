@@ -120,7 +120,9 @@ def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metr
         seen = [f for t in incumbent for f, _ in t.curves[key]]
         if seen and not reference_band([t.curves[key] for t in incumbent]):
             if max(seen) < SHORT_RUN:
-                return (f"the incumbent's runs report {key} between {percent(min(seen))} and {percent(max(seen))} "
+                span = (f"at {percent(min(seen))}" if percent(min(seen)) == percent(max(seen))
+                        else f"between {percent(min(seen))} and {percent(max(seen))}")
+                return (f"the incumbent's runs report {key} {span} "
                         "of the time budget only, with no point of it all of them reach: a run much shorter than "
                         "time_budget_s; set it near a run's real length, or print `progress: <fraction> "
                         f"{key}: <value>` lines")

@@ -17,6 +17,7 @@ import re
 from typing import Iterable, Mapping
 
 PRINTED, CADENCE, BOUND, SEED, EVAL, REAL = "printed", "cadence", "bound", "seed", "eval", "real"
+LOOP = "loop"  # bounds the training loop itself (a framework's max_epochs=, for epoch in range(...)): a BOUND that wins
 
 REASONS = {
     PRINTED: "only printed or logged: it cannot change the metric",
@@ -160,11 +161,11 @@ class _Module:
             return {REAL} if self._prints_metric(call) else {PRINTED}
         if "seed" in name.lower() or kw == "seed":
             return {SEED}
-        for kind, words in ((BOUND, _BOUND_KW), (CADENCE, _CADENCE_KW), (EVAL, _EVAL_KW)):
+        for kind, words in ((LOOP, _BOUND_KW), (CADENCE, _CADENCE_KW), (EVAL, _EVAL_KW)):
             if kw in words:
                 return {kind}
         if name in ("range", "trange") and _training_loop(call, self.parent):
-            return {BOUND}  # for epoch in range(EPOCHS): how much is computed
+            return {LOOP}  # for epoch in range(EPOCHS): how much is computed
         if name not in ("int", "float", "round", "str", "abs", "min", "max"):
             return {REAL}  # passed to code we do not follow
         return None
@@ -284,6 +285,8 @@ def frozen_by_use(symbol: str, mods: Iterable[_Module]) -> str | None:
     for m in mods:
         for u in m.uses(symbol):
             kinds |= m.classify(u, {symbol})
+    if LOOP in kinds:  # a run's length, whatever else follows from it (a schedule's total steps; a trial: epochs searched)
+        return REASONS[BOUND]
     if not kinds or REAL in kinds:
         return None
     for k in (SEED, EVAL, BOUND, CADENCE, PRINTED):

@@ -173,9 +173,7 @@ class KnobsProposer:
                              ("[proposer.knobs] only", self.only)):
             unknown = sorted(set(given) - names)
             if unknown:
-                import difflib
-
-                hints = [f"{u} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, names, 1)) else u for u in unknown]
+                hints = [f"{u} (did you mean {m}?)" if (m := close_knob(u, names)) else u for u in unknown]
                 raise ConfigError(f"{label} names knobs that were not found in the editable files: {', '.join(hints)}; "
                                   "`autoresearch knobs` lists them")
         mods = modules({**(readonly or {}), **files}, self.metric_words)
@@ -463,3 +461,17 @@ def _as_written(knobs: Sequence[Knob], spaces: Mapping[str, Space],
         else:
             out[nm] = spaces[nm].to_param(knob.value)
     return changes, out
+
+
+def close_knob(given: str, names: set[str]) -> str | None:
+    """The knob a misnamed one most likely means: the one whose last part is it
+    (``epochs`` for ``TrainConfig.epochs``, ``lr`` for ``optimizer.lr``; a newcomer's trial
+    got no hint), else a close spelling. Pure."""
+    import difflib
+    import re
+
+    tails = sorted(n for n in names if given.isidentifier() and re.split(r"[.:]", n)[-1] == given)
+    if len(tails) == 1:
+        return tails[0]
+    m = difflib.get_close_matches(given, sorted(names), 1)
+    return m[0] if m else None
