@@ -383,7 +383,7 @@ def test_what_removing_a_change_does_in_words(effect, ci, goal, words):
     ({"mean": 2.0, "effect": 0.5, "ci": None, "p_value": None, "verdict": "worse without it (1 run each: no test)"},
      "one run each: no test"),
     ({"mean": 2.0, "effect": -0.1, "ci": 0.3, "p_value": 0.4, "verdict": "not confirmed"}, "not confirmed"),
-    ({"mean": None, "effect": None}, "net: not measured (a variant has no value"),
+    ({"mean": None, "effect": None}, "net: not measured (the final incumbent or the baseline has no value"),
 ])
 def test_the_net_line(base, words):
     from types import SimpleNamespace
@@ -416,3 +416,17 @@ def test_the_net_line_says_when_the_seeds_changed_nothing(full, base, said):
     line = net_line(rows, SimpleNamespace(goal="minimize", metric="val_bpb"), 3)
     assert "the improvement holds" in line
     assert ("every run of each gave the same value whatever its seed" in line) is said
+
+
+
+@pytest.mark.parametrize("variants, title", [
+    (["full", "baseline"], "the final incumbent against the baseline (val_bpb, minimize)"),  # --net (a trial: "leave-one-out")
+    (["full", "baseline", "without #1"], "leave-one-out ablation (val_bpb, minimize)"),
+])
+def test_the_ablation_tables_title(variants, title):
+    from types import SimpleNamespace
+
+    from autoresearch.cli_ablate import ablation_table
+
+    rows = [{"variant": v, "description": v, "mean": 1.0} for v in variants]
+    assert ablation_table(rows, SimpleNamespace(metric="val_bpb", goal="minimize")).title == title

@@ -61,7 +61,9 @@ def removal_words(effect: float | None, ci: float | None, goal: str) -> str:
 
 
 def ablation_table(rows: Sequence[Mapping[str, Any]], campaign: Any) -> Table:
-    table = Table(title=f"leave-one-out ablation ({campaign.metric}, {campaign.goal})")
+    leave_one_out = any(str(r.get("variant", "")).startswith("without") for r in rows)
+    title = "leave-one-out ablation" if leave_one_out else "the final incumbent against the baseline"  # --net: no variants
+    table = Table(title=f"{title} ({campaign.metric}, {campaign.goal})")
     for col in ("variant", "change", "mean", "effect when removed (95 % CI)", "p", "verdict"):
         table.add_column(col)
     for r in rows:
@@ -77,7 +79,8 @@ def net_line(rows: Sequence[Mapping[str, Any]], campaign: Any, runs: int) -> str
     full = next((r for r in rows if r["variant"] == "full"), None)
     base = next((r for r in rows if r["variant"] == "baseline"), None)
     if full is None or base is None or full.get("mean") is None or base.get("mean") is None:
-        return "net: not measured (a variant has no value; see the problems above)"
+        return ("net: not measured (the final incumbent or the baseline has no value: its runs failed, see above, "
+                "or were not run: an interrupted ablation)")
     if base.get("effect") is None:
         return "net: not measured (no seed on which both the final incumbent and the baseline ran)"
     gain = base["effect"] if campaign.goal == "minimize" else -base["effect"]  # how much better the incumbent is
