@@ -326,6 +326,7 @@ N_EPOCHS = 3
 MORE_EPOCHS = 2
 SCHED_EPOCHS = 5
 WARMUP_FRAC = 0.05
+HELPER_ACCUM = 4
 LIMIT_VAL = 1.0
 layers = [torch.nn.Linear(8, 8) for i in range(N_LAYERS)]
 for epoch in range(EPOCHS):
@@ -360,6 +361,12 @@ for epoch in range(SCHED_EPOCHS):
         lr = base_lr * min(1.0, step / warmup)
         loss.backward()
         opt.step()
+
+
+def train_step():                             # gradient accumulation in a function of its own (a review)
+    for micro in range(HELPER_ACCUM):
+        (loss / HELPER_ACCUM).backward()
+    opt.step()
 """
 
 
@@ -376,9 +383,16 @@ for epoch in range(SCHED_EPOCHS):
     ("LIMIT_VAL", REASONS["eval"]),   # Lightning's evaluation set, searched 0.1..10 in the trial
     ("SCHED_EPOCHS", REASONS["bound"]),  # the training loop's length, whatever else uses it (a trial: searched 2..15)
     ("WARMUP_FRAC", None),            # a share of that length: a setting
+    ("HELPER_ACCUM", None),           # a loop that steps, outermost in a helper, with a real use: a setting
 ])
 def test_a_training_loops_length_and_the_evaluation_sets_size_are_frozen_by_use(name, why):
     assert frozen_by_use(name, modules({"train.py": LOOPS})) == why
+
+
+def test_a_loop_length_read_by_a_name_two_knobs_share_does_not_override_a_real_use():
+    # `epochs` and `scheduler.warmup.epochs` are both read as `.epochs` (a review): a real use may be the other's
+    assert frozen_by_use("SCHED_EPOCHS", modules({"train.py": LOOPS}), shared=True) is None
+    assert frozen_by_use("EPOCHS", modules({"train.py": LOOPS}), shared=True) == REASONS["bound"]  # no real use at all
 
 
 def test_an_argparse_option_the_run_command_sets_is_frozen():
@@ -805,7 +819,8 @@ def test_knobs_says_when_the_files_on_disk_are_not_the_committed_ones(tmp_path):
     ("epochs", "TrainConfig.epochs"),       # a newcomer's trial: freeze = ["epochs"] got no hint
     ("DEPHT", "DEPTH"),                     # a close spelling
     ("WIDTH", "train.py:WIDTH"),            # a name defined in two files is qualified
-    ("lr", None),                           # three knobs end in lr: no guess
+    ("lr", "TrainConfig.lr or config/train.py:lr or optimizer.lr"),  # several: each (a review)
+    ("configs/data/mnist.yaml:epochs", "TrainConfig.epochs"),           # qualified: by its last part
     ("1", None),
     ("nothing_like_it", None),
 ])

@@ -323,15 +323,16 @@ def test_machine_errors_become_one_line_with_the_path_and_the_fix(errno_name, wo
     assert environment_error(ValueError("a bug")) is None  # a bug keeps its traceback
 
 
-@pytest.mark.parametrize("config, fix", [
-    (None, "fix: write one: `autoresearch init "),                    # none at all (a newcomer's trial:
-    ("[arena]\n", "fix: fix autoresearch.toml (the message says where)"),  # "fix: fix autoresearch.toml")
+@pytest.mark.parametrize("config, pyproject, fix", [
+    (None, "", "fix: write one: `autoresearch init "),                    # none at all (a newcomer's trial:
+    ("[arena]\n", "", "fix: fix autoresearch.toml (the message says where)"),  # "fix: fix autoresearch.toml")
+    (None, "[tool.autoresearch.arena]\n", "fix: fix pyproject.toml [tool.autoresearch] (the message says where)"),
 ])
-def test_doctor_on_a_repository_without_a_loadable_config_says_what_to_do(tmp_path, config, fix):
+def test_doctor_on_a_repository_without_a_loadable_config_says_what_to_do(tmp_path, config, pyproject, fix):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "model.py").write_text("x = 1\n")
-    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")  # a pyproject without [tool.autoresearch]
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n" + pyproject)
     if config is not None:
         (repo / "autoresearch.toml").write_text(config)
     git(repo, "init", "-q")

@@ -54,8 +54,11 @@ NANO_FILES = {
     ('logging.info("test accuracy %.2f", acc)', "test_accuracy", "test accuracy " + NUMBER, "maximize"),
     ('print(f"tokens per iteration will be: {n:,}")', None, None, None),
     ("print('epoch: 3')", None, None, None),
-    ('print("Loss is {}, stopping training".format(loss))', None, None, None),  # a sentence, not a name
-    ('print("Solved! Running reward is now {}".format(r))', None, None, None),
+    ('print("Loss is {}, stopping training".format(loss))', None, None, None),  # a message: words follow
+    # a label in prose that ends the line: named without its verb (a review: "Test accuracy is" got none)
+    ('print(f"Test accuracy is {acc:.4f}")', "test_accuracy", "Test accuracy is " + NUMBER, "maximize"),
+    ('print("Validation loss is", val_loss)', "validation_loss", "Validation loss is " + NUMBER, "minimize"),
+    ('print("Solved! Running reward is now {}".format(r))', "reward", "reward is now " + NUMBER, "maximize"),
     ('wandb.log({"val/loss": x})', None, None, None),
 ])
 def test_the_metric_a_line_prints(code, name, pattern, goal):
@@ -284,7 +287,8 @@ def test_a_training_script_in_a_package_runs_as_a_module_with_its_config_editabl
     files = {"mlp_exp/__init__.py": "", "mlp_exp/train.py": PKG_TRAIN, "mlp_exp/config.py": PKG_CONFIG,
              "mlp_exp/data.py": "def make_data():\n    return 1\n", "README.md": "python -m mlp_exp.train lr=1e-3\n"}
     s = survey(files)
-    assert (s.script, s.run) == ("mlp_exp/train.py", "python -m mlp_exp.train")
+    assert (s.script, s.run, s.script_why) == ("mlp_exp/train.py", "python -m mlp_exp.train",
+                                               "the README runs `python -m mlp_exp.train`")
     assert s.editable == ("mlp_exp/train.py", "mlp_exp/config.py") and s.readonly == ("mlp_exp/data.py",)
     assert s.metric is not None and s.metric.name == "val_loss"
     # without the README: its relative imports say the same
@@ -293,18 +297,29 @@ def test_a_training_script_in_a_package_runs_as_a_module_with_its_config_editabl
 
 @pytest.mark.parametrize("script, files, readme, run", [
     ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "from .config import C\n"}, "", "python -m pkg.train"),
-    ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "from pkg.config import C\n"}, "", "python -m pkg.train"),
+    # an import of its own package alone: the script may set up its own path (a review: `from src.models
+    # import Net` after a sys.path insert, `from utils import ...` beside it; -m broke it)
+    ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "from pkg.config import C\n"}, "", None),
     ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "import torch\n"}, "", None),  # runs as a file
     ("pkg/train.py", {"pkg/train.py": "from .config import C\n"}, "", None),  # no package: no -m
-    ("src/train.py", {"src/__init__.py": "", "src/train.py": "import rootutils\n"}, "python src/train.py", None),
+    # a README that runs it as a file wins (the Lightning-Hydra template: rootutils sets the path up)
+    ("src/train.py", {"src/__init__.py": "", "src/train.py": "from .x import y\n"}, "python src/train.py", None),
     ("a/b/train.py", {"a/b/train.py": "x = 1\n"}, "python -u -m a.b.train --lr 3", "python -m a.b.train"),
     ("train.py", {"train.py": "from .x import y\n"}, "python -m train", None),  # at the top: a file
     ("pkg/train.py", {"pkg/__init__.py": "", "pkg/train.py": "x = 1\n"}, "python -m pkg.trainer", None),
+    # a package run through its __main__.py (a review: `python -m mypkg.train` ran nothing)
+    ("mypkg/train.py", {"mypkg/__init__.py": "", "mypkg/__main__.py": "from .train import train\ntrain()\n",
+                        "mypkg/train.py": "from .config import C\ndef train():\n    pass\n"}, "python -m mypkg",
+     "python -m mypkg"),
+    ("mypkg/train.py", {"mypkg/__init__.py": "", "mypkg/__main__.py": "print(1)\n", "mypkg/train.py": "x = 1\n"},
+     "python -m mypkg", None),  # its __main__ does not run the script
 ])
 def test_how_a_script_in_a_folder_is_started(script, files, readme, run):
     from autoresearch.train_script import module_launch
 
-    assert module_launch(script, files, readme) == run
+    got = module_launch(script, files, readme)
+    assert (got[0] if got else None) == run
+    assert got is None or got[1]  # it says why
 
 
 @pytest.mark.parametrize("text, config", [
@@ -334,3 +349,16 @@ def test_relative_imports_are_followed(path, text, found):
     from autoresearch.survey import local_imports
 
     assert local_imports(text, ["pkg/config.py", path], path) == found
+
+
+@pytest.mark.parametrize("path, editable", [
+    ("config.py", True),
+    ("mlp_exp/config.py", True),
+    ("data_config.py", False),             # the data's settings stay readonly (a review)
+    ("evaluation/settings.py", False),     # the evaluation's too
+    ("tests/fixture_config.py", False),
+])
+def test_which_settings_modules_become_editable(path, editable):
+    from autoresearch.train_script import settings_module
+
+    assert settings_module(path, PKG_CONFIG) is editable

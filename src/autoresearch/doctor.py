@@ -95,11 +95,10 @@ class Doctor:
             from .config import CONFIG_FILE
 
             py = self.ws.arena / "pyproject.toml"
-            there = (self.ws.arena / CONFIG_FILE).is_file() or (
-                py.is_file() and "[tool.autoresearch" in py.read_text(encoding="utf-8", errors="replace"))
+            there = CONFIG_FILE if (self.ws.arena / CONFIG_FILE).is_file() else "pyproject.toml [tool.autoresearch]" \
+                if py.is_file() and "[tool.autoresearch" in py.read_text(encoding="utf-8", errors="replace") else None
             self.add("problem", f"the config does not load: {e}",
-                     f"fix {CONFIG_FILE} (the message says where)" if there else
-                     f"write one: `autoresearch init {self.ws.arena}`")
+                     f"fix {there} (the message says where)" if there else f"write one: `autoresearch init {self.ws.arena}`")
 
     # -- the ledger ----------------------------------------------------------------------------
     def _ledger(self) -> Ledger | None:

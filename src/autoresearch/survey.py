@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
 from .framework_survey import hydra_configs, logged_metrics
-from .train_script import holds_config, module_launch, other_trainer
+from .train_script import module_launch, other_trainer, readonly_candidates, settings_module
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -30,9 +30,16 @@ _METRIC_WORDS = {"bpb": 0, "bpc": 0, "loss": 1, "nll": 1, "ppl": 2, "perplexity"
                  "error": 4, "err": 4, "mse": 4, "mae": 4, "rmse": 4, "f1": 5, "auc": 5, "bleu": 5, "score": 6,
                  "reward": 6}
 _HIGHER_BETTER = {"acc", "accuracy", "f1", "auc", "bleu", "score", "reward"}
-# a label ending in one of these is a sentence, not a name: "Loss is {}, stopping training" (DINO's
-# NaN abort), "Running reward is now {}" (a review of the first version of train_script)
+# a label ending in one of these reads as a sentence: a metric's ("Test accuracy is {acc}": test_accuracy)
+# where the line ends at its number, a message's where words follow ("Loss is {}, stopping training":
+# DINO's NaN abort; reviews of train_script)
 _PROSE = {"is", "are", "was", "were", "be", "now", "of", "to", "than", "by", "at"}
+_PROSE_TAIL = r"(?:\s+(?:" + "|".join(sorted(_PROSE)) + r"))+$"
+
+
+def _sentence(label: str, rest: list) -> bool:
+    """A label ending in prose whose line goes on in words after the number. Pure."""
+    return _words(label)[-1] in _PROSE and re.search(r"[A-Za-z]", "".join(p for p in rest if p)) is not None
 _HELD_OUT = {"val", "valid", "validation", "eval", "test", "dev", "holdout"}
 _PRINTERS = {"print", "print0", "print_rank0", "log0"}
 _LOG_METHODS = {"info", "warning", "debug", "log", "write", "print"}
@@ -234,14 +241,14 @@ def _from_line(line: list[str | None], starts: bool, where: str, order: int) -> 
             before += piece
             continue
         m = _LABEL.search(before)
-        if m and any(w in _METRIC_WORDS for w in _words(m.group(1))) and _words(m.group(1))[-1] not in _PROSE:
+        if m and any(w in _METRIC_WORDS for w in _words(m.group(1))) and not _sentence(m.group(1), line[i + 1:]):
             rest = line[i + 1:]
             whole_line = starts and None not in line[:i] and None not in rest and not "".join(rest).strip()  # type: ignore[arg-type]
             if whole_line and _NAME_VALUE.match(before):
                 yield Printed(m.group(1), m.group(1), None, where, example, order)
             else:
-                yield Printed(re.sub(r"\s+", "_", m.group(1).lower()), m.group(1), label_pattern(m.group(1), m.group(2)),
-                              where, example, order)
+                name = re.sub(r"\s+", "_", re.sub(_PROSE_TAIL, "", m.group(1)).lower())  # "Test accuracy is": test_accuracy
+                yield Printed(name, m.group(1), label_pattern(m.group(1), m.group(2)), where, example, order)
         before = ""
 
 
@@ -368,19 +375,6 @@ def data_dirs(files: Mapping[str, str], editable: Iterable[str], readonly: Itera
     return tuple(chosen), tuple(d for d in dirs if d not in chosen)
 
 
-def readonly_candidates(paths: Iterable[str], exclude: Iterable[str]) -> list[str]:
-    """Data, preparation and evaluation scripts: what a proposal must not change."""
-    exclude = set(exclude)
-    out = []
-    for path in sorted(paths):
-        p = PurePosixPath(path)
-        if p.suffix != ".py" or path in exclude or any(part.startswith("test") for part in p.parts):
-            continue
-        if p.stem.startswith(("prepare", "eval", "evaluate", "data")) or (len(p.parts) > 1 and p.parts[0] in ("data", "datasets")):
-            out.append(path)
-    return out
-
-
 @dataclass(frozen=True)
 class Survey:
     """What ``init`` found in a repository (see ``survey``)."""
@@ -402,7 +396,7 @@ class Survey:
     data: tuple[str, ...] = ()              # data directories the run reads (untracked data, `[arena] data`)
     data_other: tuple[str, ...] = ()        # the other directories of data scripts
     hydra: tuple[str, ...] = ()             # the YAML configs the script (or, with none, other_scripts[0]) composes
-    script_why: str = ""                    # why a script not named train*.py is the one (train_script.py)
+    script_why: str = ""                    # why a script not named train*.py is the one, or runs as a module
 
 
 # folders whose train.py is an example or a tool, not the project's own training (named, not adopted)
@@ -447,9 +441,11 @@ def survey(files: Mapping[str, str]) -> Survey:
                       metric=None, others=(), budget=None, reads_budget=False, length={},
                       hydra=tuple(hydra_configs(nested[0], files)) if nested else ())
     config, why = _run_config(script, py, configs, readme)
+    launch = module_launch(script, py, readme)
+    script_why = "; ".join(w for w in (script_why, launch[1] if launch else "") if w)
     used = local_imports(py[script], py, script)
     hydra = hydra_configs(script, files)
-    editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or holds_config(py[p])],
+    editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or settings_module(p, py[p])],
                 *([config] if config else []), *hydra]
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
@@ -460,7 +456,7 @@ def survey(files: Mapping[str, str]) -> Survey:
     data, data_other = data_dirs(py, editable, readonly)
     return Survey(
         script=script, editable=tuple(editable), readonly=tuple(readonly),
-        run=(module_launch(script, py, readme) or f"python {script}") + (f" {config}" if config else ""), run_why=why,
+        run=(launch[0] if launch else f"python {script}") + (f" {config}" if config else ""), run_why=why,
         unused_configs=tuple(c for c in configs if c not in editable and "config" in c.lower()),
         helpers=tuple(p for p in used if p not in editable and p not in readonly),
         other_scripts=tuple(s for s in scripts if s not in editable),

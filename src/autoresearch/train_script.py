@@ -49,20 +49,32 @@ def other_trainer(py: Mapping[str, str], readme: str,
     return (guarded[0], "the only script at the top that trains") if len(guarded) == 1 else None
 
 
-def module_launch(script: str, py: Mapping[str, str], readme: str) -> str | None:
-    """``python -m pkg.train`` for a script inside a package, where a README runs it so or its
-    imports need it (a relative import, or one of its own package): ``python pkg/train.py``
-    puts ``pkg/`` first on the path, and either import fails (a newcomer's trial:
-    "attempted relative import with no known parent package"). None: run it as a file. Pure."""
+def module_launch(script: str, py: Mapping[str, str], readme: str) -> tuple[str, str] | None:
+    """(the command, why) that starts a script in a package as a module: ``python -m
+    pkg.train`` where a README runs it so, ``python -m pkg`` where a README runs the package
+    and its ``__main__.py`` imports the script, or ``python -m pkg.train`` where the script
+    has a relative import (as a file, ``pkg/`` is first on the path and it fails: "attempted
+    relative import with no known parent package", a newcomer's trial). None: run it as a
+    file, and always where a README does (a script that sets up its own path, as the
+    Lightning-Hydra template does with rootutils: a review). Pure."""
     parts = PurePosixPath(script).parts
     if len(parts) < 2 or not script.endswith(".py"):
         return None
-    module = ".".join((*parts[:-1], PurePosixPath(script).stem))
-    said = re.search(rf"\bpython[\d.]*(?:\s+-u)?\s+-m\s+{re.escape(module)}(?![\w.])", readme)
-    package = f"{parts[0]}/__init__.py" in py and f"{'/'.join(parts[:-1])}/__init__.py" in py
-    own = re.search(rf"^\s*(?:from\s+\.|from\s+{re.escape(parts[0])}[.\s]|import\s+{re.escape(parts[0])}\b)",
-                    py.get(script, ""), re.M)
-    return f"python -m {module}" if said or (package and own) else None
+    folder, stem = "/".join(parts[:-1]), PurePosixPath(script).stem
+    module, package = f"{folder.replace('/', '.')}.{stem}", folder.replace("/", ".")
+    launches = r"\bpython[\d.]*(?:\s+-u)?\s+"
+    if re.search(launches + re.escape(script) + r"(?![\w./-])", readme):
+        return None
+    for m in re.finditer(launches + r"-m\s+([\w.]+)", readme):
+        if m.group(1) == module:
+            return f"python -m {module}", f"the README runs `python -m {module}`"
+        main = py.get(f"{folder}/__main__.py")
+        if m.group(1) == package and main is not None and re.search(rf"\b{re.escape(stem)}\b", main):
+            return f"python -m {package}", f"the README runs `python -m {package}`, whose __main__.py runs it"
+    in_package = all(f"{'/'.join(parts[:k])}/__init__.py" in py for k in range(1, len(parts)))
+    if in_package and re.search(r"^\s*from\s+\.", py.get(script, ""), re.M):
+        return f"python -m {module}", "run as a module: its relative imports need it"
+    return None
 
 
 def holds_config(text: str) -> bool:
@@ -93,3 +105,24 @@ def _called(node: ast.expr) -> str:
     """The name a decorator call calls (``dataclass(frozen=True)``, ``dataclasses.dataclass()``)."""
     f = node.func if isinstance(node, ast.Call) else None
     return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+
+
+def readonly_candidates(paths: Iterable[str], exclude: Iterable[str]) -> list[str]:
+    """Data, preparation and evaluation scripts: what a proposal must not change. Pure."""
+    exclude = set(exclude)
+    out = []
+    for path in sorted(paths):
+        p = PurePosixPath(path)
+        if p.suffix != ".py" or path in exclude or any(part.startswith("test") for part in p.parts):
+            continue
+        if p.stem.startswith(("prepare", "eval", "evaluate", "data")) or (len(p.parts) > 1 and p.parts[0] in ("data", "datasets")):
+            out.append(path)
+    return out
+
+
+def settings_module(path: str, text: str) -> bool:
+    """A module of dataclass settings (``holds_config``) the training script imports, and not
+    the data's or the evaluation's (``data_config.py``, ``evaluation/settings.py``: those stay
+    readonly; a review found them made editable). Pure."""
+    named = any(part.startswith(("prepare", "eval", "data", "test")) for part in PurePosixPath(path).parts)
+    return not named and holds_config(text)

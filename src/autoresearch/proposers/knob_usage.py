@@ -41,28 +41,31 @@ _LOOP_WRAPPERS = {"tqdm", "enumerate"}  # tqdm(range(EPOCHS)), tqdm.auto.tqdm(..
 _LOOP_COUNTERS = ("epoch", "ep")  # for epoch in range(EPOCHS): the loop's counter says what it counts
 
 
-def _training_loop(call: ast.Call, parents: Mapping[ast.AST, ast.AST]) -> bool:
+def _training_loop(call: ast.Call, parents: Mapping[ast.AST, ast.AST]) -> str:
     """Whether ``range(...)`` (or ``trange``; through ``tqdm(...)`` and ``enumerate(...)``)
     is what the training loop runs over: the iterable of an outermost ``for`` (no loop
     encloses it in its function: an inner loop, a GAN's N_CRITIC or gradient accumulation's
     micro-steps, is a setting) whose counter is an epoch (``epoch``, ``ep``) or whose body
     steps an optimiser (``opt.step()``, ``loss.backward()``). (``for i in range(N_LAYERS)``
     builds a model: a setting. A hand-written update under ``for step in range(STEPS)`` is
-    not recognised: that knob stays searched.)"""
+    not recognised: that knob stays searched.) Which: ``"epoch"`` (its counter says so),
+    ``"steps"`` (it steps an optimiser), or ``""`` (neither)."""
     node, parent = call, parents.get(call)
     while isinstance(parent, ast.Call) and _func_name(parent) in _LOOP_WRAPPERS and node in parent.args:
         node, parent = parent, parents.get(parent)
     if not (isinstance(parent, ast.For) and parent.iter is node):
-        return False
+        return ""
     up = parents.get(parent)
     while up is not None and not isinstance(up, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
         if isinstance(up, (ast.For, ast.While, ast.AsyncFor)):
-            return False  # an inner loop
+            return ""  # an inner loop
         up = parents.get(up)
     counter = parent.target.id.lower() if isinstance(parent.target, ast.Name) else ""
     if isinstance(parent.target, ast.Tuple) and parent.target.elts and isinstance(parent.target.elts[0], ast.Name):
         counter = parent.target.elts[0].id.lower()  # for epoch, batch in enumerate(...)
-    return counter in _LOOP_COUNTERS or counter.startswith("epoch") or _steps_training(parent)
+    if counter in _LOOP_COUNTERS or counter.startswith("epoch"):
+        return "epoch"
+    return "steps" if _steps_training(parent) else ""
 
 
 def _steps_training(stmt: ast.AST) -> bool:
@@ -164,8 +167,11 @@ class _Module:
         for kind, words in ((LOOP, _BOUND_KW), (CADENCE, _CADENCE_KW), (EVAL, _EVAL_KW)):
             if kw in words:
                 return {kind}
-        if name in ("range", "trange") and _training_loop(call, self.parent):
-            return {LOOP}  # for epoch in range(EPOCHS): how much is computed
+        if name in ("range", "trange") and (loop := _training_loop(call, self.parent)):
+            # for epoch in range(EPOCHS): how much is computed, whatever else uses it; a loop that
+            # steps, in a function of its own, may be a helper's (accumulation, warmup, an inner
+            # adaptation: a review), so a real use elsewhere keeps that knob searched
+            return {LOOP if loop == "epoch" else BOUND}
         if name not in ("int", "float", "round", "str", "abs", "min", "max"):
             return {REAL}  # passed to code we do not follow
         return None
@@ -279,14 +285,17 @@ def modules(files: Mapping[str, str], words: tuple[str, ...] = ()) -> list[_Modu
     return out
 
 
-def frozen_by_use(symbol: str, mods: Iterable[_Module]) -> str | None:
-    """Why a knob read as ``symbol`` is not a hyperparameter, or None (a real use, or no use seen)."""
+def frozen_by_use(symbol: str, mods: Iterable[_Module], shared: bool = False) -> str | None:
+    """Why a knob read as ``symbol`` is not a hyperparameter, or None (a real use, or no use
+    seen). ``shared``: another knob is read as ``symbol`` too (``epochs`` and
+    ``scheduler.warmup.epochs``), so a use may be the other's."""
     kinds: set[str] = set()
     for m in mods:
         for u in m.uses(symbol):
             kinds |= m.classify(u, {symbol})
-    if LOOP in kinds:  # a run's length, whatever else follows from it (a schedule's total steps; a trial: epochs searched)
+    if LOOP in kinds and not shared:  # a run's length, whatever else follows from it (a schedule's total steps)
         return REASONS[BOUND]
+    kinds = {BOUND if k == LOOP else k for k in kinds}
     if not kinds or REAL in kinds:
         return None
     for k in (SEED, EVAL, BOUND, CADENCE, PRINTED):

@@ -50,6 +50,7 @@ How trials are made and remembered (the ledger is the truth):
 
 from __future__ import annotations
 
+from collections import Counter
 import hashlib
 import logging
 import importlib
@@ -177,6 +178,7 @@ class KnobsProposer:
                 raise ConfigError(f"{label} names knobs that were not found in the editable files: {', '.join(hints)}; "
                                   "`autoresearch knobs` lists them")
         mods = modules({**(readonly or {}), **files}, self.metric_words)
+        symbols = Counter(k.symbol for k in knobs if k.symbol)
         spaces: dict[str, Space] = {}
         out = []
         for k in knobs:
@@ -196,7 +198,7 @@ class KnobsProposer:
                 # a string or boolean: said as such (Hydra's `_target_` read "only printed or logged")
                 why = frozen_by_value(where, k.value, k.is_int) if isinstance(k.value, (str, bool)) else None
                 if why is None and k.symbol:
-                    why = frozen_by_use(k.symbol, mods)
+                    why = frozen_by_use(k.symbol, mods, shared=symbols[k.symbol] > 1)
                 if why is None and k.syntax != "python" and k.symbol:
                     why = frozen_by_key(k.name)
                 if why is None and k.kind == "field":
@@ -464,14 +466,16 @@ def _as_written(knobs: Sequence[Knob], spaces: Mapping[str, Space],
 
 
 def close_knob(given: str, names: set[str]) -> str | None:
-    """The knob a misnamed one most likely means: the one whose last part is it
-    (``epochs`` for ``TrainConfig.epochs``, ``lr`` for ``optimizer.lr``; a newcomer's trial
-    got no hint), else a close spelling. Pure."""
+    """The knob(s) a misnamed one most likely means, ``A or B`` where several fit: those
+    whose last part is its last part (``epochs`` for ``TrainConfig.epochs``, ``lr`` for
+    ``optimizer.lr``, ``configs/data/mnist.yaml:batch_size`` for ``data.batch_size``; a
+    newcomer's trial got no hint), else close spellings. Pure."""
     import difflib
     import re
 
-    tails = sorted(n for n in names if given.isidentifier() and re.split(r"[.:]", n)[-1] == given)
-    if len(tails) == 1:
-        return tails[0]
-    m = difflib.get_close_matches(given, sorted(names), 1)
-    return m[0] if m else None
+    def last(name: str) -> str:
+        return re.split(r"[.:]", name)[-1]
+
+    tails = sorted(n for n in names if last(given).isidentifier() and last(n) == last(given))
+    found = tails or difflib.get_close_matches(given, sorted(names), 2)
+    return " or ".join(found[:3]) if found else None
