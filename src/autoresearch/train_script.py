@@ -1,7 +1,9 @@
-"""The training script of a repository whose script is not named ``train*.py`` (pytorch/
-examples' ``main.py``, kuangliu's ``main.py`` without a ``__main__`` guard, facebookresearch's
-``main_dino.py``): what ``init`` edits and runs. Pure: file texts in, a name and the reason
-out.
+"""Which scripts of a repository are which, for ``init`` (``survey.py``): the training script
+where none is named ``train*.py`` (``other_trainer``: pytorch/examples' ``main.py``,
+kuangliu's ``main.py`` without a ``__main__`` guard, facebookresearch's ``main_dino.py``), how
+a script in a package starts (``module_launch``), the settings modules it imports that are
+editable (``settings_module``), and the data, preparation and evaluation scripts that are
+readonly (``readonly_candidates``). Pure: file texts in, names and reasons out.
 
 - **The README's**: the first top-level script a README starts (``python``, ``python3.10
   -u``, ``python -m torch.distributed.launch``, ``torchrun``, ``accelerate launch``,
