@@ -35,11 +35,6 @@ _HIGHER_BETTER = {"acc", "accuracy", "f1", "auc", "bleu", "score", "reward"}
 # DINO's NaN abort; reviews of train_script)
 _PROSE = {"is", "are", "was", "were", "be", "now", "of", "to", "than", "by", "at"}
 _PROSE_TAIL = r"(?:\s+(?:" + "|".join(sorted(_PROSE)) + r"))+$"
-
-
-def _sentence(label: str, rest: list) -> bool:
-    """A label ending in prose whose line goes on in words after the number. Pure."""
-    return _words(label)[-1] in _PROSE and re.search(r"[A-Za-z]", "".join(p for p in rest if p)) is not None
 _HELD_OUT = {"val", "valid", "validation", "eval", "test", "dev", "holdout"}
 _PRINTERS = {"print", "print0", "print_rank0", "log0"}
 _LOG_METHODS = {"info", "warning", "debug", "log", "write", "print"}
@@ -177,6 +172,11 @@ def _words(label: str) -> list[str]:
     return [w for w in re.split(r"[\s_./-]+", label.lower()) if w]
 
 
+def _sentence(label: str, rest: list) -> bool:
+    """A label ending in prose whose line goes on in words after the number. Pure."""
+    return _words(label)[-1] in _PROSE and re.search(r"[A-Za-z]", "".join(p for p in rest if p)) is not None
+
+
 def _pieces(node: ast.AST) -> list[str | None] | None:
     """A string expression as literal pieces and holes (None), or None when it is not one."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -247,7 +247,7 @@ def _from_line(line: list[str | None], starts: bool, where: str, order: int) -> 
             if whole_line and _NAME_VALUE.match(before):
                 yield Printed(m.group(1), m.group(1), None, where, example, order)
             else:
-                name = re.sub(r"\s+", "_", re.sub(_PROSE_TAIL, "", m.group(1)).lower())  # "Test accuracy is": test_accuracy
+                name = re.sub(r"\s+", "_", re.sub(_PROSE_TAIL, "", m.group(1), flags=re.I).lower())  # "Test accuracy is": test_accuracy
                 yield Printed(name, m.group(1), label_pattern(m.group(1), m.group(2)), where, example, order)
         before = ""
 
