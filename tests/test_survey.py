@@ -264,6 +264,8 @@ def test_the_data_a_run_reads_is_linked_once_it_is_prepared(ready, line):
     ("opt.step()\n", False),                       # a step of something that names no optimizer
     ("import torch.optim as optim\nscheduler.step()\n", True),
     ("print('hello')\n", False),
+    ("trainer = Trainer(model=m, args=a)\ntrainer.train()\n", True),  # Hugging Face's run_*.py (a review)
+    ("model.train()\n", False),                     # a mode switch, not training
     ("optimizer\n" * 20_000, False),               # no step: linear, not a pattern rescanning the file (a review)
 ])
 def test_what_trains(text, expected):

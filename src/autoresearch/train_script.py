@@ -11,8 +11,8 @@ readonly (``readonly_candidates``). Pure: file texts in, names and reasons out.
   train (a ``main.py`` that wraps an ``engine.py``).
 - **Else the only one**: the one top-level script with a ``__main__`` guard that trains.
 
-A script *trains* where it calls ``.backward(`` or ``.fit(``, or names an optimizer and
-calls ``.step(``. Scripts named like data, preparation, evaluation, tests or tools
+A script *trains* where it calls ``.backward(``, ``.fit(`` or ``trainer.train(``, or names an
+optimizer and calls ``.step(``. Scripts named like data, preparation, evaluation, tests or tools
 (``prepare*``, ``eval*``, ``data*``, ``test*``, ``setup.py``, ``download*``, ...) are never
 the training script: a README usually runs its data step first, and making it editable
 would take it out of the readonly files (a review of the first version found both).
@@ -32,9 +32,11 @@ LAUNCH = re.compile(r"(?:\bpython[\d.]*(?:\s+-u)?(?:\s+-m\s+torch\.distributed\.
 
 
 def trains(text: str) -> bool:
-    """Whether a script's text trains something: ``.backward(``, ``.fit(``, or an optimizer
-    and a ``.step(`` call (two linear scans, not one pattern spanning the file). Pure."""
-    return ".backward(" in text or ".fit(" in text or (".step(" in text and re.search(r"\boptim(?:izer)?\b", text) is not None)
+    """Whether a script's text trains something: ``.backward(``, ``.fit(``, a Hugging Face
+    ``trainer.train(``, or an optimizer and a ``.step(`` call (linear scans, not one pattern
+    spanning the file). Pure."""
+    return (".backward(" in text or ".fit(" in text or re.search(r"\btrainer\.train\(", text) is not None
+            or (".step(" in text and re.search(r"\boptim(?:izer)?\b", text) is not None))
 
 
 def other_trainer(py: Mapping[str, str], readme: str,
