@@ -364,3 +364,35 @@ def test_which_settings_modules_become_editable(path, editable):
     from autoresearch.train_script import settings_module
 
     assert settings_module(path, PKG_CONFIG) is editable
+
+
+def test_a_script_the_readme_runs_from_scripts_with_its_yaml_config():
+    """A third newcomer's trial (2026-12-05): `python scripts/train.py --config configs/base.yaml`
+    in the README, the hyperparameters in that YAML file. init said to set [arena] run by
+    hand, wrote editable = ["train.py"], and, with the script at the top, left the YAML out
+    (nothing to tune)."""
+    train = ("import argparse, sys, yaml\nsys.path.insert(0, '.')\nfrom src.model import build\n\n"
+             "p = argparse.ArgumentParser()\np.add_argument('--config', default='configs/base.yaml')\n"
+             "cfg = yaml.safe_load(open(p.parse_args().config))\nloss.backward()\nopt.step()\n"
+             "print(f'epoch {e} val_loss {v:.4f}')\n")
+    files = {"scripts/train.py": train, "src/__init__.py": "", "src/model.py": "def build():\n    pass\n",
+             "configs/base.yaml": "optim:\n  lr: 0.001\n", "configs/small.yaml": "optim:\n  lr: 0.01\n",
+             "README.md": "python scripts/train.py --config configs/base.yaml\n"}
+    s = survey(files)
+    assert (s.script, s.run, s.script_why) == ("scripts/train.py", "python scripts/train.py", "the README runs it")
+    assert s.editable == ("scripts/train.py", "configs/base.yaml")
+    assert survey({k: v for k, v in files.items() if k != "README.md"}).script is None  # scripts/: not adopted unasked
+    top = survey({"train.py": train, "configs/base.yaml": "optim:\n  lr: 0.001\n"})
+    assert top.editable == ("train.py", "configs/base.yaml")
+
+
+@pytest.mark.parametrize("text, found", [
+    ("p.add_argument('--config', default='configs/base.yaml')\n", ["configs/base.yaml"]),
+    ("CFG = 'configs/missing.yaml'\n", []),            # not in the repository
+    ("x = 'configs/base.json'\n", []),                 # YAML only
+    ("def (:\n", []),
+])
+def test_the_yaml_a_script_names(text, found):
+    from autoresearch.train_script import named_yaml
+
+    assert named_yaml(text, {"configs/base.yaml": "a: 1\n", "configs/base.json": "{}"}) == found

@@ -130,3 +130,15 @@ def settings_module(path: str, text: str) -> bool:
     readonly; a review found them made editable). Pure."""
     named = any(part.startswith(("prepare", "eval", "data", "test")) for part in PurePosixPath(path).parts)
     return not named and holds_config(text)
+
+
+def named_yaml(text: str, files: Mapping[str, str]) -> list[str]:
+    """The YAML files of the repository a script names in a string (``default="configs/
+    base.yaml"`` of its ``--config`` option): where its settings are, so editable (a
+    newcomer's trial: init left it out and found nothing to tune). Pure."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    return list(dict.fromkeys(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                              and n.value.endswith((".yaml", ".yml")) and n.value in files))
