@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
 from .framework_survey import hydra_configs, logged_metrics
-from .train_script import module_launch, named_yaml, other_trainer, readonly_candidates, settings_module
+from .train_script import launched, module_launch, named_yaml, other_trainer, readonly_candidates, settings_module
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -432,8 +432,8 @@ def survey(files: Mapping[str, str]) -> Survey:
             and nested[0].split("/")[0].lower() not in _NOT_THE_PROJECT:
         script, scripts = nested[0], nested  # the one train.py, in a folder (src/train.py): run from the root
     script_why = ""
-    if script is None and (launched := [p for p in nested if re.search(rf"\bpython[\d.]*\s+{re.escape(p)}\b", readme)]):
-        script, scripts, script_why = launched[0], nested, "the README runs it"  # scripts/train.py (a trial)
+    if script is None and (run_by_readme := [p for p in launched(readme) if p in nested]):
+        script, scripts, script_why = run_by_readme[0], nested, "the README runs it"  # scripts/train.py (a trial)
     if script is None and not nested and (named := other_trainer(py, readme, lambda p: local_imports(py[p], py, p))):
         (script, script_why), scripts = named, [named[0]]  # pytorch/examples' main.py
     if script is None:  # a new arena: the files are still to be written

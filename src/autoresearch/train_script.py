@@ -28,7 +28,12 @@ from typing import Callable, Iterable, Mapping
 NOT_TRAINERS = ("prepare", "preprocess", "eval", "evaluate", "data", "test", "conftest", "setup", "download",
                 "convert", "export", "inference", "infer", "predict", "demo", "plot", "visual", "benchmark")
 LAUNCH = re.compile(r"(?:\bpython[\d.]*(?:\s+-u)?(?:\s+-m\s+torch\.distributed\.(?:launch|run))?|\btorchrun"
-                    r"|\baccelerate\s+launch|\bdeepspeed)\s+(?:--?[\w.-]+(?:[= ][\w.:/-]+)?\s+)*([\w.-]+\.py)\b")
+                    r"|\baccelerate\s+launch|\bdeepspeed)\s+(?:--?[\w.-]+(?:[= ][\w.:/-]+)?\s+)*([\w./-]+\.py)\b")
+
+
+def launched(readme: str) -> list[str]:
+    """The scripts a README starts as files (``LAUNCH``), in its order. Pure."""
+    return [m.group(1) for m in LAUNCH.finditer(readme)]
 
 
 def trains(text: str) -> bool:
@@ -66,10 +71,9 @@ def module_launch(script: str, py: Mapping[str, str], readme: str) -> tuple[str,
         return None
     folder, stem = "/".join(parts[:-1]), PurePosixPath(script).stem
     module, package = f"{folder.replace('/', '.')}.{stem}", folder.replace("/", ".")
-    launches = r"\bpython[\d.]*(?:\s+-u)?\s+"
-    if re.search(launches + re.escape(script) + r"(?![\w./-])", readme):
+    if script in launched(readme):
         return None
-    for m in re.finditer(launches + r"-m\s+([\w.]+)", readme):
+    for m in re.finditer(r"\bpython[\d.]*(?:\s+-u)?\s+-m\s+([\w.]+)", readme):
         if m.group(1) == module:
             return f"python -m {module}", f"the README runs `python -m {module}`"
         main = py.get(f"{folder}/__main__.py")
