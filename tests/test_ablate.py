@@ -45,6 +45,10 @@ def test_paired_t_on_noisy_differences():
     ({0: 1.3, 1: 1.0}, {0: 1.0, 1: 1.3}, Goal.MINIMIZE, "neutral"),          # noise both ways
     ({0: 1.2}, {0: 1.0}, Goal.MINIMIZE, "worse without it (1 run each: no test)"),
     ({}, {0: 1.0}, Goal.MINIMIZE, "not measured"),
+    # every seed gave one value on both sides: a paired sd of 0 would make any difference certain (trial 3)
+    ({0: 2.0, 1: 2.0, 2: 2.0}, {0: 1.0, 1: 1.0, 2: 1.0}, Goal.MINIMIZE, "worse without it (the same value on every seed: no test)"),
+    ({0: 1.0, 1: 1.0}, {0: 1.0, 1: 1.0}, Goal.MINIMIZE, "no difference (the same value on every seed)"),
+    ({0: 2.0, 1: 2.0, 2: 2.0}, {0: 1.0, 1: 1.0, 2: 1.1}, Goal.MINIMIZE, "essential"),  # the full one varied: tested
 ])
 def test_judge_change(without, full, goal, verdict):
     assert judge_change(without, full, goal, alpha=0.05, min_effect=0.0).verdict == verdict
@@ -126,12 +130,18 @@ def test_net_measures_only_the_incumbent_against_the_baseline_and_one_keep_is_no
     assert rows["baseline"]["verdict"] == "worse than the baseline" and rows["baseline"]["effect"] == pytest.approx(-0.3)
     assert "the final incumbent is worse than the baseline" in r.stdout
     assert len(rows["full"]["runs"]) == len(rows["baseline"]["runs"]) == 2
+    md = run_cli("report", arena, "--tag", "a", "--format", "md").stdout
+    assert "### Ablation (the final incumbent against the baseline, 2 run(s) per variant" in md, md  # not "leave-one-out"
     # leave-one-out with one kept change: "without #1" is the baseline's code, measured once
     r = run_cli("ablate", arena, "--tag", "a", "--runs", "2", timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = {x["variant"]: x for x in json.loads(ledger_rows(arena, "SELECT rows_json FROM ablations ORDER BY id")[-1]["rows_json"])}
     assert rows["without #1"]["runs"] == rows["baseline"]["runs"] and rows["without #1"]["verdict"] == "harmful"
     assert r.stdout.count(" run 1/2: ") == 2 and "without #1     run" not in r.stdout, r.stdout  # full, baseline
+    # each ablation's run logs of its own: the second did not overwrite the first's (a trial)
+    logs = arena / ".autoresearch" / "a" / "ablation"
+    assert len(list((logs / "1" / "logs").glob("*.log"))) == len(list((logs / "2" / "logs").glob("*.log"))) == 4
+    assert "run logs:" in r.stdout and "ablation/2/logs" in "".join(r.stdout.split()), r.stdout
 
 
 SNEAKY = '''"""Synthetic arena whose tricks show only on fresh seeds (an ablation's, >= 1000)."""
@@ -312,6 +322,37 @@ def test_knobs_tuned_again_and_again_are_set_back_one_value_at_a_time(tmp_path):
     assert "superseded by #" in r.stdout and "sets back LEARNING_RATE" in r.stdout
 
 
+@pytest.mark.slow
+def test_a_knobs_change_set_back_in_part_says_which_knobs_in_its_change_column(tmp_path):
+    """A third newcomer's trial (2026-12-05): "without #1" listed every knob #1 changed,
+    though a later keep had set one of them again and only the other was set back."""
+    from autoresearch.testing import SYNTHETIC_DEFAULTS
+
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"judge": {"policy": "greedy"}})
+    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--seed", "3", "-n", "12",
+                "--set", 'proposer.knobs.only=["LEARNING_RATE", "WIDTH"]', "--set", "proposer.knobs.changes_per_trial=2",
+                "--set", 'proposer.knobs.sampler="tpe"', timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exps = json.loads(run_cli("status", arena, "--tag", "k", "--json").stdout)["experiments"]
+    values, changed_by = dict(SYNTHETIC_DEFAULTS), {}
+    for e in (e for e in exps if e["status"] == "keep" and e["id"] > 0):
+        changed_by[e["id"]] = {n for n, v in e["params"].items() if v != values[n]}
+        values.update(e["params"])
+    partial = {i: (knobs - later, knobs & later) for i, knobs in changed_by.items()
+               if (later := {n for j in changed_by if j > i for n in changed_by[j]}) & knobs and knobs - later}
+    assert partial, f"precondition: a kept change whose knobs were set again only in part ({changed_by})"
+    assert run_cli("ablate", arena, "--tag", "k", "--runs", "1", timeout=300).returncode == 0
+    rows = {x["variant"]: x for x in json.loads(ledger_rows(arena, "SELECT rows_json FROM ablations")[0]["rows_json"])}
+    for i, (back, kept) in partial.items():
+        change = rows[f"without #{i}"]["description"]
+        assert change.startswith("sets back ") and "left as they are: " in change, change
+        head, tail = change.split("; left as they are: ")
+        assert all(n in head for n in back) and not any(n in head for n in kept), change
+        assert all(n in tail for n in kept), change
+    md = run_cli("report", arena, "--tag", "k", "--format", "md").stdout
+    assert f"| without #{next(iter(partial))} | sets back " in md, md
+
+
 SLOW = '''"""Synthetic arena whose ablation runs (fresh seeds, >= 1000) take long."""
 import os, time
 from prepare import evaluate, report
@@ -409,13 +450,15 @@ def test_the_net_line_says_when_the_seeds_changed_nothing(full, base, said):
     improvement holds" with nothing more."""
     from types import SimpleNamespace
 
-    from autoresearch.cli_ablate import net_line
+    from autoresearch.cli_ablate import SEEDLESS, net_line
 
     rows = [{"variant": "full", "mean": 1.5, "runs": full},
             {"variant": "baseline", "mean": 2.0, "effect": 0.5, "ci": 0.0, "p_value": 0.0, "verdict": "holds", "runs": base}]
     line = net_line(rows, SimpleNamespace(goal="minimize", metric="val_bpb"), 3)
-    assert "the improvement holds" in line
     assert ("every run of each gave the same value whatever its seed" in line) is said
+    # where the seeds changed nothing, neither "holds" nor an interval of ±0 (trial 3, 2026-12-05)
+    assert ("the improvement holds" in line) is not said and ("±0, p = 0" in line) is not said
+    assert line.endswith(SEEDLESS) is said
 
 
 

@@ -444,9 +444,22 @@ def test_init_example_and_plain_init(tmp_path):
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "train.py").write_text("print('val_bpb: 1.0')\n")
+    (plain / "data").mkdir()
+    (plain / "data" / "big.bin").write_bytes(b"\0" * 12_000_000)  # a user's data: never committed unasked
     r = run_cli("init", plain)
     assert r.returncode == 0, r.stderr
-    assert "committed the arena" in r.stdout
+    # a folder that was no repository: initialised, but the user's files are the user's to commit (a trial)
+    assert "initialised a git repository" in r.stdout and "committed the arena" not in r.stdout
+    assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=plain).returncode != 0
+    said = " ".join(r.stdout.split())
+    assert "best kept out of the commit (list them in .gitignore; [arena] data links a data directory into " \
+           "each run): data/ (12 MB)" in said, said
+    command = said.split("`")[-4]
+    assert command == "git add -A && git commit -m 'autoresearch arena'", said
+    (plain / ".gitignore").write_text("data/\n")  # as the note says
+    subprocess.run(command, shell=True, cwd=plain, check=True, env={**os.environ, "GIT_AUTHOR_NAME": "t",
+                   "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"})
+    assert git(plain, "ls-files").split() == [".gitignore", "autoresearch.toml", "program.md", "train.py"]
     dry = run_cli("run", plain, "--dry-run")
     assert dry.returncode == 0 and 'editable = ["train.py"]' in dry.stdout
     again = run_cli("init", plain)

@@ -247,6 +247,65 @@ def test_a_run_that_ignores_its_seed_is_called_out_once_calibrated(tmp_path):
     assert r.stdout.count("does not vary with its seed") == 1
 
 
+@pytest.mark.parametrize("values, n0, target", [
+    ([], 8, 8),
+    ([1.0, 1.0, 1.0], 8, 8),             # three may agree by chance (a count metric): not yet
+    ([1.0] * 4, 8, 4),                    # four the same: the rest would only repeat
+    ([1.0] * 5, 8, 5),                    # one more that was in flight
+    ([1.0] * 4 + [1.1], 8, 8),            # one differs: the run does vary after all
+    ([1.0, 1.1, 1.0, 1.0], 8, 8),
+    ([1.0] * 3, 3, 3),                    # fewer asked than SAME_AFTER: as asked
+    ([1.0] * 8, 8, 8),
+])
+def test_the_calibration_stops_once_its_runs_only_repeat(values, n0, target):
+    from autoresearch.engine.calibration import calibration_target
+
+    assert calibration_target(values, n0) == target
+
+
+@pytest.mark.parametrize("runs, target, asked, reason", [
+    (4, 4, 8, "baseline: 4 runs, noise sd 0; each gave the same value, so the calibration stopped at 4 of the 8 runs asked"),
+    (8, 8, 8, "baseline: 8 runs, noise sd 0"),
+    (2, 8, 8, "baseline: 2 of 8 runs so far, noise sd 0; the rest run alongside the first candidates"),
+    (1, 1, None, "baseline"),
+])
+def test_the_baseline_reason(runs, target, asked, reason):
+    from autoresearch.engine.calibration import baseline_reason
+
+    assert baseline_reason(runs, target, 0.0 if target > 1 else None, asked=asked) == reason
+
+
+def test_a_run_that_ignores_its_seed_is_not_calibrated_eight_times(tmp_path):
+    """A newcomer's trial (2026-12-05): with the seed fixed in a YAML file, baseline runs
+    3-8 all gave 0.567 and the incumbent was re-measured: a third of the campaign only
+    repeated. The calibration now stops at 4 runs of one value, and nothing is re-measured."""
+    import shlex
+
+    from autoresearch.testing import commit_all
+
+    arena = tmp_path / "arena"
+    arena.mkdir()
+    subprocess.run(["git", "init", "-q", str(arena)], check=True)
+    (arena / "train.py").write_text("QUALITY = 1.0\nprint(f'val_loss: {QUALITY}')\n")  # the same whatever the seed
+    (arena / "autoresearch.toml").write_text(
+        f"[arena]\neditable = [\"train.py\"]\nrun = {json.dumps(shlex.quote(sys.executable) + ' train.py')}\n"
+        "time_budget_s = 10\n\n[metric]\nname = \"val_loss\"\n\n[judge]\npolicy = \"confirm\"\nremeasure_every = 1\n")
+    commit_all(arena, "deterministic arena")
+    props = write_proposals(tmp_path / "p.json", [quality(1.2, "worse a"), quality(1.3, "worse b"),
+                                                  quality(1.4, "worse c"), quality(1.5, "worse d")])
+    r = run_cli("run", arena, "--proposals", props)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [x["purpose"] for x in ledger_rows(arena, "SELECT purpose FROM runs WHERE experiment_id = 0")] == ["baseline"] * 4
+    base = ledger_rows(arena, "SELECT reason, runs_n FROM experiments WHERE id = 0")[0]
+    assert base["runs_n"] == 4
+    assert base["reason"] == ("baseline: 4 runs, noise sd 0; each gave the same value, so the calibration stopped "
+                              "at 4 of the 8 runs asked")
+    assert "every one of the baseline's 4 runs gave 1: the run does not vary with its seed" in r.stdout
+    assert r.stdout.count("does not vary with its seed") == 1
+    status = run_cli("status", arena)
+    assert "note: every one of the baseline's 4 runs gave 1" in " ".join(status.stdout.split()), status.stdout
+
+
 def test_no_false_keep_when_the_first_baseline_runs_were_lucky(tmp_path):
     from autoresearch.judge import confirm_decision
     from autoresearch.records import Goal

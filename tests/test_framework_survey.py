@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from autoresearch.framework_survey import _hydra_defaults, hydra_configs
+from autoresearch.testing import commit_all
 from conftest import run_cli
 
 TRAIN_YAML = """# @package _global_
@@ -96,6 +97,7 @@ def test_init_makes_a_hydra_projects_configs_editable_and_their_knobs_are_search
     repo = _project(tmp_path / "project", "train.py", "configs")
     r = run_cli("init", repo)
     assert r.returncode == 0, r.stdout + r.stderr
+    commit_all(repo, "autoresearch arena")  # a folder that was no repository: the user commits, after a review
     config = (repo / "autoresearch.toml").read_text()
     assert f"editable = {json.dumps(['train.py', *COMPOSED])}" in config.replace("', '", '", "')
     listed = run_cli("knobs", repo, "--json")
@@ -115,6 +117,7 @@ def test_init_writes_a_runnable_config_for_a_hydra_script_in_a_folder(tmp_path):
     repo = _project(tmp_path / "project", "src/train.py", "../configs")
     r = run_cli("init", repo)
     assert r.returncode == 0, r.stdout + r.stderr
+    commit_all(repo, "autoresearch arena")  # a folder that was no repository: the user commits, after a review
     config = (repo / "autoresearch.toml").read_text()
     assert f"editable = {json.dumps(['src/train.py', *COMPOSED])}" in config.replace("', '", '", "')
     assert 'run = "python src/train.py"' in config and 'name = "val_loss"' in config

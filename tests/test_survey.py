@@ -396,3 +396,44 @@ def test_the_yaml_a_script_names(text, found):
     from autoresearch.train_script import named_yaml
 
     assert named_yaml(text, {"configs/base.yaml": "a: 1\n", "configs/base.json": "{}"}) == found
+
+
+@pytest.mark.parametrize("readme, names, found", [
+    ("The goal is to maximize `val_acc` on the held-out split.", ["val_loss", "val_acc"], "val_acc"),
+    ("## Metric\nval_acc, higher is better\n", ["val_loss", "val_acc"], "val_acc"),
+    ("We minimise val_loss.\n\nTraining prints train_loss and val_acc.", ["val_loss", "val_acc"], "val_loss"),
+    ("Training prints val_loss and val_acc.", ["val_loss", "val_acc"], None),        # no sentence about a goal
+    ("Target: val_acc above 0.9; also watch val_loss.", ["val_loss", "val_acc"], None),  # both in the goal's sentence
+    ("The goal is to minimize the loss.", ["loss", "val_acc"], None),                 # one word: prose, not a name
+    ("Our objective: final_val_acc.", ["val_acc", "final_val_acc"], "final_val_acc"),  # not the tail of a longer name
+    ("Improve val_acc/top1.", ["val_acc"], None),
+    ("", ["val_acc"], None),
+])
+def test_the_metric_a_readme_names_as_its_goal(readme, names, found):
+    from autoresearch.train_script import readme_metric
+
+    assert readme_metric(readme, names) == found
+
+
+def test_init_takes_the_metric_the_readme_names_and_shows_how_to_read_the_others():
+    """A third newcomer's trial (2026-12-05): the README's goal was `val_acc` (maximize); init
+    chose val_loss, and listed final_val_acc without the pattern that reads it, so choosing
+    that name crashed the baseline."""
+    from autoresearch.scaffold import _found
+
+    train = ("import torch\nloss.backward()\nopt.step()\n"
+             "print(f'epoch {e} val_loss {v:.4f} val_acc {a:.4f}')\nprint(f'final val acc = {best:.4f}')\n")
+    files = {"train.py": train, "README.md": "# Tiny classifier\n\nThe goal is to maximize `val_acc`.\n"}
+    s = survey(files)
+    assert s.metric is not None and (s.metric.name, s.metric.goal) == ("val_acc", "maximize")
+    assert s.metric_why == "the README's goal"
+    assert any(line.startswith("metric: val_acc (maximize)") and line.endswith("; the README's goal)")
+               for line in _found(s, pattern_ok=True))
+    text = config_text(s, pattern_ok=True)
+    others = [ln for ln in text.splitlines() if ln.startswith("#   ")]
+    assert others and all(": pattern = '" in ln for ln in others), text
+    for line in others:  # each pattern shown reads its number from the line the script prints
+        name, pattern = line[4:].split(" (")[0], tomllib.loads(line.split(": ", 1)[1].replace("pattern", "p", 1))["p"]
+        printed = {"val_loss": "epoch 3 val_loss 0.5000 val_acc 0.8000", "final_val_acc": "final val acc = 0.8100"}[name]
+        assert re.search(pattern, printed) is not None, (name, pattern)
+    assert survey({"train.py": train}).metric.name == "val_loss"  # no README: the ranking's choice

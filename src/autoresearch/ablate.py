@@ -113,9 +113,10 @@ def judge_change(without: Mapping[int, float], full: Mapping[int, float], goal: 
         return Verdict(None, None, None, "not measured")
     effect, ci, p = paired(without, full)
     worse_without = effect > 0 if goal is Goal.MINIMIZE else effect < 0
-    if p is None:
-        word = "worse" if worse_without else "better"
-        return Verdict(effect, None, None, f"{word} without it (1 run each: no test)" if effect else "no difference (1 run each)")
+    same = len(set(without.values())) == 1 and len(set(full.values())) == 1  # the seeds changed nothing
+    if p is None or same:  # one run each; or a test of ±0 that would call any difference certain
+        word, why = "worse" if worse_without else "better", "1 run each" if p is None else "the same value on every seed"
+        return Verdict(effect, None, None, f"{word} without it ({why}: no test)" if effect else f"no difference ({why})")
     if p < alpha and abs(effect) > min_effect:
         return Verdict(effect, ci, p, "essential" if worse_without else "harmful")
     return Verdict(effect, ci, p, "neutral")
@@ -190,7 +191,7 @@ def plan_variants(ws: Workspace, ledger: Ledger, journal: Journal, campaign: Cam
     base_files = ws.read_files(campaign.base_commit, tuple(editable))
     history = KnobHistory(ws, editable)
     for i, e in enumerate(chain):
-        name, note = f"without #{e.id}", ""
+        name, note, change = f"without #{e.id}", "", e.description
         if is_knobs_experiment(e):
             back = revert_knobs(history, tip, e, chain[i + 1:])
             if back.files is None:
@@ -198,6 +199,8 @@ def plan_variants(ws: Workspace, ledger: Ledger, journal: Journal, campaign: Cam
                 variants.append(Variant(name, e.id, e.description, None, back.problem, verdict))
                 continue
             new, note = back.files, f"sets back {back.summary}"
+            if back.superseded:  # only some of its knobs: the change column says which (a trial's report listed all)
+                change = note
         else:
             edits = stored_edits(ledger.proposal(campaign, e.id))
             new = reverted_files(tip_files, edits, editable) or three_way_revert(ws, tip, e.commit, editable)  # type: ignore[arg-type]
@@ -206,12 +209,12 @@ def plan_variants(ws: Workspace, ledger: Ledger, journal: Journal, campaign: Cam
                                     "(a later change touched the same lines)", "does not revert cleanly"))
             continue
         if all(base_files.get(p) == t for p, t in {**tip_files, **new}.items()):
-            variants.append(Variant(name, e.id, e.description, None, note="the baseline's code (the only kept "
+            variants.append(Variant(name, e.id, change, None, note="the baseline's code (the only kept "
                                     "change): measured as the baseline", same_as="baseline"))
             continue
         commit = ws.commit_files(tip, new, f"autoresearch ablation: without #{e.id}")
         journal.ablation_variant(e.id, commit)
-        variants.append(Variant(name, e.id, e.description, commit, note=note))
+        variants.append(Variant(name, e.id, change, commit, note=note))
     return variants
 
 
@@ -254,6 +257,7 @@ def run_ablation(arena: Path, ledger: Ledger, campaign: Campaign, config: Config
             if v.removed is not None:
                 report(f"{v.name:<14} {v.note or v.problem or 'reverts its edits'}")
         execution = _execution(ws, campaign, config, make_runner(config, ws), base_env, stop)
+        report(f"run logs: {execution.out_dir / 'logs'}")
         guard = Guard(journal, sandboxed=execution.settings.sandbox_paths is not None, note=report, data=execution.data)
         try:
             samples, problems = _measure_all(execution, variants, parse_slots(config.runner.slots, cpu_count()), runs,
@@ -278,11 +282,20 @@ def _execution(ws: Workspace, campaign: Campaign, config: Config, runner: Any,
     settings = run_settings(config)
     m = config.metric
     readonly = {p: campaign.readonly.get(p) for p in config.arena.readonly}
-    return Execution(settings, runner, ws, tag=campaign.tag, out_dir=ws.state_dir / campaign.tag / "ablation",
+    return Execution(settings, runner, ws, tag=campaign.tag, out_dir=next_dir(ws.state_dir / campaign.tag / "ablation"),
                      judged=Judged(campaign.metric, m.min, m.max, settings.limits.disk_mb, settings.limits.memory_mb,
                                    settings.run_timeout_s, settings.eval_timeout_s, m.pattern, dict(m.patterns)),
                      readonly=readonly, base_env=dict(os.environ if base_env is None else base_env),
                      stop=stop, dir_prefix="ablate-")
+
+
+def next_dir(root: Path) -> Path:
+    """The first of ``root/1``, ``root/2``, ... not there yet: each ablation's logs of its own
+    (a second one overwrote the first's: a newcomer's trial)."""
+    n = 1
+    while (root / str(n)).exists():
+        n += 1
+    return root / str(n)
 
 
 def _measure_all(execution: Execution, variants: list[Variant], slots: list[Slot], runs: int,

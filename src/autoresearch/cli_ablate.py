@@ -87,7 +87,9 @@ def net_line(rows: Sequence[Mapping[str, Any]], campaign: Any, runs: int) -> str
     pct = f" ({100 * gain / abs(base['mean']):.2f} %)" if base["mean"] else ""
     interval = f", 95 % interval ±{base['ci']:.3g}, p = {base['p_value']:.3g}" if base.get("ci") is not None else ""
     word = "better" if gain >= 0 else "worse"
-    if base.get("p_value") is None:  # one run each
+    if seedless(full.get("runs"), base.get("runs")):  # an interval of ±0 and p = 0 would say nothing
+        interval, verdict = "", SEEDLESS
+    elif base.get("p_value") is None:  # one run each
         verdict = "one run each: no test (use --runs 3 or more)"
     else:
         verdict = {"holds": "the improvement holds",
@@ -95,13 +97,12 @@ def net_line(rows: Sequence[Mapping[str, Any]], campaign: Any, runs: int) -> str
                    "worse than the baseline": "the final incumbent is worse than the baseline"}.get(
                        base.get("verdict"), base.get("verdict") or "")
     return (f"net, {runs} fresh seed(s) each: {campaign.metric} {full['mean']:.6g} (final incumbent) vs "
-            f"{base['mean']:.6g} (baseline): {abs(gain):.4g}{pct} {word}{interval}: {verdict}"
-            + (SEEDLESS if seedless(full.get("runs"), base.get("runs")) else ""))
+            f"{base['mean']:.6g} (baseline): {abs(gain):.4g}{pct} {word}{interval}: {verdict}")
 
 
-SEEDLESS = ("; but every run of each gave the same value whatever its seed: either the result does not depend on "
-            "chance, or the script ignores its seed (does it read AUTORESEARCH_SEED? a fixed torch.manual_seed(1) "
-            "does this), and then this check says nothing about a lucky seed")
+SEEDLESS = ("no verdict: every run of each gave the same value whatever its seed: either the result does not depend "
+            "on chance, or the script ignores its seed (does it read AUTORESEARCH_SEED? a fixed torch.manual_seed(1) "
+            "does this), and then this check cannot tell a real gain from a lucky seed")
 
 
 def seedless(*runs: Any) -> bool:

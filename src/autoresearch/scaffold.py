@@ -152,8 +152,11 @@ def _metric_lines(s: Survey, pattern_ok: bool) -> list[str]:
             out.append(f"# pattern = {_str(m.pattern)}")
     better = "lower" if m.goal == "minimize" else "higher"
     out.append(f'goal = "{m.goal}"' + " " * max(1, 25 - len(m.goal)) + f"# {better} is better")
-    if s.others:
-        out += _comment("other numbers it prints: " + ", ".join(f"{o.name} ({o.where})" for o in s.others[:6]))
+    if s.others:  # each with the pattern that reads it: a name alone finds nothing (a trial's crashed baseline)
+        out += _comment("other numbers it prints; to optimise one instead, set its name, goal" +
+                        (" and, where shown, its pattern:" if pattern_ok and any(o.pattern for o in s.others[:6]) else ":"))
+        out += [re.sub(r"[\x00-\x1f]", " ", f"#   {o.name} ({o.where})" + (
+            f": pattern = {_str(o.pattern)}" if pattern_ok and o.pattern is not None else "")) for o in s.others[:6]]
     return out
 
 
@@ -188,6 +191,18 @@ def _wanted(rel: str) -> bool:
 def _in_config_dir(rel: str) -> bool:
     """Whether a file lies under a folder named like a config folder (``configs/``, ``conf/``)."""
     return any(part.lower().startswith(("conf", "cfg")) for part in rel.split("/")[:-1])
+
+
+def heavy_entries(directory: Path, rels: Sequence[str], mb: float = 10.0) -> list[tuple[str, float]]:
+    """The top-level files and folders of ``rels`` that hold ``mb`` MB or more, largest
+    first, in MB: data, checkpoints, a virtualenv, which a first commit should leave out."""
+    sizes: dict[str, float] = {}
+    for rel in rels:
+        path = directory / rel
+        if path.is_file() and not path.is_symlink():
+            top = rel.split("/")[0] + ("/" if "/" in rel else "")
+            sizes[top] = sizes.get(top, 0.0) + path.stat().st_size / 1e6
+    return sorted(((p, n) for p, n in sizes.items() if n >= mb), key=lambda x: -x[1])
 
 
 def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
@@ -232,7 +247,8 @@ def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
     else:
         how = "a `name: value` line" if s.metric.pattern is None else "a pattern"
         yield f"metric: {s.metric.name} ({s.metric.goal}), read from {how} ({s.metric.where}" + (
-            ", logged with self.log: Lightning prints it)" if s.metric.logged else ")")
+            ", logged with self.log: Lightning prints it" if s.metric.logged else "") + (
+            f"; {s.metric_why}" if s.metric_why else "") + ")"
         if s.metric.pattern is not None and not pattern_ok:
             yield (f"note: this version cannot read a metric with a pattern yet: make {s.script} print "
                    f"`{s.metric.name}: <value>` as a line of its own, or the baseline will find no {s.metric.name}")
@@ -267,6 +283,11 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
             yield f"note: {directory} is inside the repository {proc.stdout.decode().strip()}; the arena is this subdirectory"
 
     written: list[str] = []
+    fresh = not in_repo and example is None  # the user's files in a new repository: the user commits them
+    if fresh:  # first, so that the survey honours a .gitignore and sees which data is there, untracked
+        git(["init", "-q"], directory)
+        yield "initialised a git repository"
+        in_repo = True
     if example is not None:
         if example not in EXAMPLES:
             raise UsageError(f"unknown example {example!r}; bundled examples: {', '.join(EXAMPLES)}")
@@ -289,6 +310,9 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
     if not in_repo:
         git(["init", "-q"], directory)
         yield "initialised a git repository"
+    if fresh:  # not committed unasked: a folder may hold data, checkpoints, a virtualenv (a trial)
+        yield from _commit_it_yourself(directory)
+        return
     has_commits = git(["rev-parse", "--verify", "-q", "HEAD"], directory, check=False).returncode == 0
     if not has_commits:
         git(["add", "-A", "--", "."], directory)
@@ -298,3 +322,13 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
     else:
         rel = " ".join(written)
         yield f"next: review, then `git add {rel} && git commit -m 'autoresearch arena'`, then `autoresearch run {directory}`"
+
+
+def _commit_it_yourself(directory: Path) -> Iterator[str]:
+    """What to commit in a repository ``init`` made around the user's files, and what not."""
+    heavy = heavy_entries(directory, listed_files(directory))
+    if heavy:
+        yield ("note: not code, best kept out of the commit (list them in .gitignore; [arena] data links a "
+               "data directory into each run): " + ", ".join(f"{p} ({mb:.0f} MB)" for p, mb in heavy))
+    yield (f"next: review {CONFIG_FILE}, then commit the project (runs start from a clean checkout of the "
+           f"commit): `git add -A && git commit -m 'autoresearch arena'`, then `autoresearch run {directory}`")

@@ -17,7 +17,8 @@ from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
 from .framework_survey import hydra_configs, logged_metrics
-from .train_script import launched, module_launch, named_yaml, other_trainer, readonly_candidates, settings_module
+from .train_script import (launched, module_launch, named_yaml, other_trainer, readme_metric, readonly_candidates,
+                           settings_module)
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -253,11 +254,12 @@ def _from_line(line: list[str | None], starts: bool, where: str, order: int) -> 
 
 
 def label_pattern(label: str, separator: str) -> str:
-    """A regex for the number printed after ``label``: ``val loss (NUMBER)``."""
+    """A regex for the number printed after ``label``: ``val loss (NUMBER)``; ``val acc = x``
+    reads ``val acc``, spaces, ``=`` and the number (a trial's pattern without the space found nothing)."""
     text = re.escape(label).replace("\\ ", " ").replace("\\-", "-")
     sep = separator.strip()
     if sep:
-        text += re.escape(sep) + r"\s*"
+        text += r"\s*" + re.escape(sep) + r"\s*" if separator[0].isspace() else re.escape(sep) + r"\s*"
     elif separator:
         text += " " if separator == " " else r"\s+"
     return text + NUMBER
@@ -397,6 +399,7 @@ class Survey:
     data_other: tuple[str, ...] = ()        # the other directories of data scripts
     hydra: tuple[str, ...] = ()             # the YAML configs the script (or, with none, other_scripts[0]) composes
     script_why: str = ""                    # why a script not named train*.py is the one, or runs as a module
+    metric_why: str = ""                    # why the metric is not the one ranked first (the README's goal)
 
 
 # folders whose train.py is an example or a tool, not the project's own training (named, not adopted)
@@ -453,7 +456,9 @@ def survey(files: Mapping[str, str]) -> Survey:
     readonly = readonly_candidates(py, [*editable, *configs])
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
     found += lightning_metrics(py, [script, *used])
-    metric = best_metric(found)
+    metric, metric_why = best_metric(found), ""
+    if (goal := readme_metric(readme, [m.name for m in found])) is not None and (metric is None or metric.name != goal):
+        metric, metric_why = best_metric(m for m in found if m.name == goal), "the README's goal"
     karpathy, budget = karpathy_budget(files) if "prepare.py" in readonly else (False, None)
     data, data_other = data_dirs(py, editable, readonly)
     return Survey(
@@ -465,7 +470,7 @@ def survey(files: Mapping[str, str]) -> Survey:
         metric=metric, others=tuple({m.name: m for m in found if metric is not None and m.name != metric.name}.values()),
         budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
-        data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why,
+        data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why, metric_why=metric_why,
     )
 
 

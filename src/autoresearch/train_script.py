@@ -146,3 +146,22 @@ def named_yaml(text: str, files: Mapping[str, str]) -> list[str]:
         return []
     return list(dict.fromkeys(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
                               and n.value.endswith((".yaml", ".yml")) and n.value in files))
+
+
+# a sentence that says what the work is judged by ("maximize val_acc", "the metric is val_bpb")
+_GOAL = re.compile(r"\b(?:maximi[sz]e|minimi[sz]e|optimi[sz]e|improve|target|goal|objective|metric|judged?|score)",
+                   re.IGNORECASE)
+
+
+def readme_metric(readme: str, names: Iterable[str]) -> str | None:
+    """The one of ``names`` (metrics the code prints) that a README names in a sentence about
+    the goal ("The goal is to maximize `val_acc`"), where no such sentence names another; a
+    name of one word (``loss``) is too common in prose to count. None otherwise (a third
+    newcomer's trial: init chose val_loss where the README's goal was val_acc). Pure."""
+    candidates = [n for n in dict.fromkeys(names) if len([w for w in re.split(r"[_./-]+", n) if w]) >= 2]
+    named: set[str] = set()
+    for sentence in re.split(r"(?<=[.!?])\s+|\n\s*\n|\n\s*[-*#>|]", readme):
+        if _GOAL.search(sentence):
+            named |= {n for n in candidates if re.search(rf"(?<![\w./-]){re.escape(n)}(?![\w/-])", sentence)}
+    return next(iter(named)) if len(named) == 1 else None
+

@@ -22,7 +22,7 @@ from ..events import Event, EventKind, Outcome
 from ..records import Experiment, Purpose, RunStatus, Status
 from ..slots import Slot
 from ..stats import pooled_sd
-from .calibration import baseline_reason
+from .calibration import baseline_reason, calibration_target
 from .context import Engine
 from .execution import RunResult
 from .experiment import run_stem
@@ -84,8 +84,9 @@ def _runs_on(ctx: Engine, cal: _Calibration, slot: Slot, ks: range) -> None:
     with ctx.lock:
         try:
             for k in ks:
-                if cal.failed or ctx.stop.is_set():
-                    break
+                if cal.failed or ctx.stop.is_set() or len(ctx.state.samples(0)) >= calibration_target(
+                        ctx.state.samples(0), ctx.judge.baseline_runs):
+                    break  # a failure, a stop, or runs that only repeat (calibration.calibration_target)
                 while True:  # a run the infrastructure failed is done again (bounded by the streak)
                     with ctx.unlocked():
                         workdir = ctx.execution.checkout(slot, ctx.campaign.base_commit)
@@ -115,7 +116,7 @@ def _conclude(ctx: Engine, cal: _Calibration, n0: int) -> None:
         stats = {"runs": float(len(values)), "mean": mean}
         if sigma is not None:
             stats["se"] = sigma / math.sqrt(len(values))
-        reason = baseline_reason(len(values), n0, sigma)
+        reason = baseline_reason(len(values), calibration_target(values, n0), sigma, asked=n0)
         ctx.journal.baseline_finished(Status.KEEP, reason, metric=mean, metrics=last.measurement.metrics,
                                       warnings=last.measurement.warnings, stats=stats)
         ctx.report(Event(EventKind.FINISH, 0, "baseline", Status.KEEP, mean, detail=reason, best=mean))

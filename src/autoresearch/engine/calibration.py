@@ -29,26 +29,45 @@ from ..stats import pooled_sd
 from .context import Engine
 
 
+SAME_AFTER = 4  # baseline runs that all gave one value, after which more would only repeat
+
+
+def calibration_target(values: Sequence[float], n0: int) -> int:
+    """The runs the baseline's calibration needs: the judge's ``n0``, or as many as were
+    made once ``SAME_AFTER`` or more all gave the same value: the run does not vary with its
+    seed, and the rest would only repeat (a newcomer's trial spent a third of its campaign
+    on such repeats). A run that differs later makes it ``n0`` again. Pure."""
+    if SAME_AFTER <= len(values) < n0 and len(set(values)) == 1:
+        return len(values)
+    return n0
+
+
 def calibrating(ctx: Engine) -> bool:
-    """The baseline has fewer runs than the judge's calibration asks for."""
-    return len(ctx.state.samples(0)) < ctx.judge.baseline_runs
+    """The baseline has fewer runs than its calibration needs (``calibration_target``)."""
+    values = ctx.state.samples(0)
+    return len(values) < calibration_target(values, ctx.judge.baseline_runs)
 
 
 def runs_missing(ctx: Engine) -> int:
     """Calibration runs of the baseline still to start (those in flight are not missing)."""
-    return max(0, ctx.judge.baseline_runs - len(ctx.state.samples(0)) - len(ctx.state.calibration_runs))
+    values = ctx.state.samples(0)
+    target = calibration_target(values, ctx.judge.baseline_runs)
+    return max(0, target - len(values) - len(ctx.state.calibration_runs))
 
 
 PARTIAL = "so far"  # in the baseline's reason while its calibration is not complete
 
 
-def baseline_reason(runs: int, target: int, sigma: float | None) -> str:
-    """The baseline's reason in the ledger, for ``runs`` of its ``target`` runs."""
+def baseline_reason(runs: int, target: int, sigma: float | None, asked: int | None = None) -> str:
+    """The baseline's reason in the ledger, for ``runs`` of its ``target`` runs (of the
+    ``asked`` ones, where the calibration stopped early: ``calibration_target``). Pure."""
     if target <= 1:
         return "baseline"
     noise = f", noise sd {sigma:.4g}" if sigma is not None else ""
     if runs >= target:
-        return f"baseline: {runs} runs{noise}"
+        early = (f"; each gave the same value, so the calibration stopped at {runs} of the {asked} runs asked"
+                 if asked is not None and asked > runs else "")
+        return f"baseline: {runs} runs{noise}{early}"
     return f"baseline: {runs} of {target} runs {PARTIAL}{noise}; the rest run alongside the first candidates"
 
 
@@ -86,29 +105,40 @@ def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], w
     """A calibration run's value: the baseline's mean, run count, standard error and reason
     follow (a campaign that ends mid-calibration shows how many runs it has: a newcomer's
     trial saw "2 of 8 runs so far" after 4); the last run's reason says it is complete."""
-    values = ctx.state.samples(0)
+    values, n0 = ctx.state.samples(0), ctx.judge.baseline_runs
+    complete_before = len(values) >= calibration_target(values, n0)  # stopped early; this one was in flight
     values.append(value)
     sigma, _ = pooled_sd([values])
-    mean, n0 = fmean(values), ctx.judge.baseline_runs
+    mean, target = fmean(values), calibration_target(values, n0)
     se = sigma / math.sqrt(len(values)) if sigma is not None else None
-    if len(values) == n0:  # complete: the reason says so
+    reason = baseline_reason(len(values), target, sigma, asked=n0)
+    if len(values) == target and not complete_before:  # complete: the reason says so
         stats = {"runs": float(len(values)), "mean": mean, **({"se": se} if se is not None else {})}
-        ctx.journal.finished(0, Status.KEEP, baseline_reason(len(values), n0, sigma), metric=mean, metrics=metrics,
-                             warnings=warnings, stats=stats)
+        ctx.journal.finished(0, Status.KEEP, reason, metric=mean, metrics=metrics, warnings=warnings, stats=stats)
         ctx.journal.export()
-        ctx.note(f"calibrated: the baseline's {n0} runs give a noise sd of {sigma:.4g}", 0, "baseline", slot.label)
+        ctx.note(f"calibrated: the baseline's {target} runs give a noise sd of {sigma:.4g}", 0, "baseline", slot.label)
         if sigma == 0:
-            ctx.note(same_every_run(n0, value), 0, "baseline", slot.label)
+            ctx.note(same_every_run(target, value), 0, "baseline", slot.label)
     else:
-        ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se, reason=baseline_reason(len(values), n0, sigma))
+        ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se, reason=reason)
+        if complete_before and len(values) == target:
+            return  # one more of the same value, in flight when the calibration stopped: nothing to say
         ctx.note(f"calibrating: run {len(values)} of {n0}: {value:.6g} (mean {mean:.6g})", 0, "baseline", slot.label)
+
+
+def repeats(ctx: Engine) -> bool:
+    """The baseline's calibration is complete and every run of it gave the same value: runs
+    of one commit only repeat, so the incumbent is not re-measured."""
+    values = ctx.state.samples(0)
+    return len(values) >= 3 and len(set(values)) == 1 and not calibrating(ctx)
 
 
 def same_every_run(n0: int, value: float) -> str:
     """The warning when every calibration run of the baseline gave the same value. Pure."""
     return (f"every one of the baseline's {n0} runs gave {value:.6g}: the run does not vary with its seed "
             "(AUTORESEARCH_SEED; a seed fixed in its code or config?), so the judge sees no noise and any "
-            "difference passes its test, however small, and repeated runs only repeat. Make the run read "
+            "difference passes its test, however small, and repeated runs only repeat (the campaign runs no "
+            "more of them). Make the run read "
             "AUTORESEARCH_SEED for a judgement that holds beyond one seed, and set the smallest change that "
             "matters (--set judge.min_effect=...)")
 

@@ -10,7 +10,7 @@ from ..records import Goal
 from .axes import _e
 from .charts import KIND_LABEL, chart_svg, kind, params_html, timeline_svg
 from .data import proposer_label
-from .text import ablation_effect, duration, effect_text, fmt
+from .text import ablation_effect, ablation_title, duration, effect_text, fmt
 
 STATUS_COLOUR = {"keep": "#2ca02c", "discard": "#9a9a9a", "crash": "#d62728", "timeout": "#9467bd",
                  "invalid": "#bcbd22", "interrupted": "#17becf", "infra": "#8c564b", "running": "#1f77b4", "pending": "#aaaaaa"}
@@ -135,7 +135,7 @@ def tables_html(data: Mapping[str, Any]) -> str:
     out.append("</tbody></table>")
     ab = data.get("ablation")
     if ab:
-        out.append(f'<h2>Ablation (leave-one-out, {ab["runs"]} run(s) per variant, fresh seeds)</h2>'
+        out.append(f'<h2>{_e(ablation_title(ab))}</h2>'
                    '<table id="ablation"><thead><tr><th data-col="0">variant</th><th data-col="1">change</th>'
                    '<th data-col="2">mean</th><th data-col="3">effect when removed (95 % interval)</th>'
                    '<th data-col="4">p</th><th data-col="5">verdict</th></tr></thead><tbody>')

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from ..sanitize import markdown_cell
 from .data import proposer_label
 from .netdiff import fence
-from .text import ablation_effect, duration, effect_text, fmt, one_line
+from .text import ablation_effect, ablation_title, duration, effect_text, fmt, one_line
 
 
 def _summary(c: Mapping[str, Any], s: Mapping[str, Any]) -> list[str]:
@@ -68,7 +68,7 @@ def report_markdown(data: Mapping[str, Any]) -> str:
     lines += _importance(data.get("importance"))
     ab = data.get("ablation")
     if ab:
-        lines += ["", f"### Ablation (leave-one-out, {ab['runs']} run(s) per variant, fresh seeds)", "",
+        lines += ["", f"### {ablation_title(ab)}", "",
                   "| variant | change | mean | effect when removed (95 % interval) | p | verdict |", "| --- | --- | --- | --- | --- | --- |"]
         for r in ab["rows"]:
             lines.append(f"| {markdown_cell(r['variant'])} | {markdown_cell(r['description'])} | {fmt(r.get('mean'))} | "

@@ -40,6 +40,14 @@ def ablation_effect(r: Mapping[str, Any]) -> str:
     return f"{r['effect']:+.4g}" + (f" ± {r['ci']:.2g}" if r.get("ci") is not None else "")
 
 
+def ablation_title(ab: Mapping[str, Any]) -> str:
+    """The ablation section's title: leave-one-out, or ``--net`` alone (no variant without a
+    change: a newcomer's trial read "leave-one-out" over two rows). Pure."""
+    kind = ("leave-one-out" if any(str(r.get("variant", "")).startswith("without") for r in ab.get("rows", []))
+            else "the final incumbent against the baseline")
+    return f"Ablation ({kind}, {ab['runs']} run(s) per variant, fresh seeds)"
+
+
 def one_line(text: str, n: int = 160) -> str:
     text = " ".join(str(text or "").split())
     return text if len(text) <= n else text[: n - 1] + "…"
