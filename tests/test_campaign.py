@@ -468,6 +468,21 @@ def test_init_example_and_plain_init(tmp_path):
     assert bad.returncode == 2 and "bundled examples: tiny-gpt, synthetic" in bad.stderr
 
 
+def test_init_in_a_repository_without_commits_commits_nothing(tmp_path):
+    """`git init` by hand, then `autoresearch init`: the user's files stay the user's to commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "train.py").write_text("print('val_bpb: 1.0')\n")
+    (repo / "model.pt").write_bytes(b"\0" * 11_000_000)
+    r = run_cli("init", repo)
+    assert r.returncode == 0, r.stderr
+    said = " ".join(r.stdout.split())
+    assert "committed the arena" not in said and "initialised" not in said, said
+    assert "model.pt (11 MB)" in said and "`git add -A && git commit -m 'autoresearch arena'`" in said, said
+    assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo).returncode != 0
+
+
 def test_arena_in_a_subdirectory_of_a_repository(tmp_path):
     repo = tmp_path / "mono"
     repo.mkdir()

@@ -75,3 +75,23 @@ def test_a_new_campaign_gets_a_random_seed_printed_recorded_and_kept_on_resume(t
     r = run_unseeded("run", arena, "--tag", "c", "-n", "5", "--seed", str(seeds[0]), "--no-report")
     assert r.returncode == 0 and "chosen at random" not in r.stdout, r.stdout + r.stderr
     assert _proposals(arena, "c") == _proposals(arena, "a")
+
+
+def test_the_dry_run_says_a_new_campaign_draws_its_seed(tmp_path):
+    """A newcomer's trial (2026-12-05): the dry run showed `seed = 0`, the run then used a seed
+    drawn at random."""
+    from autoresearch.cli_views import RANDOM_SEED
+
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"proposer": {"kind": "knobs", "lookahead": 0}})
+    lines = run_unseeded("run", arena, "--dry-run").stdout.splitlines()
+    assert lines.count(RANDOM_SEED) == len(SEED_KEYS) and "seed = 0" not in lines
+    fixed = run_unseeded("run", arena, "--dry-run", "--seed", "7").stdout.splitlines()
+    assert fixed.count("seed = 7") == len(SEED_KEYS) and RANDOM_SEED not in fixed
+    r = run_unseeded("run", arena, "--tag", "t", "-n", "2", "--no-report")
+    assert r.returncode == 0, r.stdout + r.stderr
+    seed = int(re.search(r"seed (\d+) \(chosen at random", r.stdout).group(1))  # type: ignore[union-attr]
+    went_on = run_unseeded("run", arena, "--tag", "t", "--dry-run").stdout.splitlines()  # its recorded seed
+    assert went_on.count(f"seed = {seed}") == len(SEED_KEYS) and RANDOM_SEED not in went_on
+    beside = run_unseeded("run", arena, "--tag", "other", "--dry-run").stdout.splitlines()  # a new tag: drawn
+    assert beside.count(RANDOM_SEED) == len(SEED_KEYS)
+

@@ -181,7 +181,7 @@ def _dry_run(arena: Path, tag: Optional[str], overrides: dict) -> None:
     """``run --dry-run``: exit 1 where ``run`` would refuse to start (said as an error)."""
     from .campaign_config import run_config
 
-    if not print_dry_run(console, err_console, arena, run_config(arena, tag, overrides), overrides):
+    if not print_dry_run(console, err_console, arena, run_config(arena, tag, overrides), overrides, tag):
         raise typer.Exit(1)
 
 

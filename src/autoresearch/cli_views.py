@@ -21,24 +21,34 @@ ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summa
 MOSTLY_CRASHED = 3  # candidates, more than half of them crashed or timed out, from which the summary says so
 
 
-def print_config(console: Console, config: Config, source: str, overrides: dict[str, Any]) -> None:
+RANDOM_SEED = "# seed = (drawn at random when the campaign starts, then printed and recorded; --seed N fixes it)"
+
+
+def print_config(console: Console, config: Config, source: str, overrides: dict[str, Any],
+                 drawn: frozenset[str] = frozenset()) -> None:
+    """The effective config as TOML; the dotted keys in ``drawn`` (the seeds a new campaign
+    draws at random) are said so, not shown as the 0 they hold until then."""
     console.print(f"# effective config (source: {source}" + (f"; command-line overrides: {', '.join(sorted(overrides))}" if overrides else "") + ")")
     data = config.model_dump(mode="json")
     data["arena"]["timeout_s"] = config.arena.hard_timeout_s
     data["arena"]["eval_timeout_s"] = config.arena.hard_eval_timeout_s if config.arena.eval else None
+
+    def line(path: str, key: str, value: Any) -> None:
+        if f"{path}.{key}" in drawn:
+            console.print(RANDOM_SEED, markup=False)
+        elif value is not None:
+            console.print(f"{key} = {json.dumps(value)}", markup=False)
+
     for table, values in data.items():
         console.print(f"[{table}]", markup=False)
         for key, value in values.items():
-            if isinstance(value, dict):
-                continue
-            if value is not None:
-                console.print(f"{key} = {json.dumps(value)}", markup=False)
+            if not isinstance(value, dict):
+                line(table, key, value)
         for key, value in values.items():
             if isinstance(value, dict):
                 console.print(f"[{table}.{key}]", markup=False)
                 for k2, v2 in value.items():
-                    if v2 is not None:
-                        console.print(f"{k2} = {json.dumps(v2)}", markup=False)
+                    line(f"{table}.{key}", k2, v2)
         console.print("")
 
 
@@ -219,7 +229,19 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
                       "have them whole[/]")
 
 
-def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any]) -> bool:
+def _drawn_seeds(arena: Path, tag: str | None, loaded: Any, overrides: dict[str, Any]) -> frozenset[str]:
+    """The seed keys ``run`` would draw at random: a new campaign's that nothing names (a
+    newcomer's trial: the dry run showed ``seed = 0``, the run used 75643)."""
+    from .campaign_config import find_campaign
+    from .seeds import SEED_KEYS, names_a_seed
+
+    campaign, failed_baseline = find_campaign(arena, tag)  # as `run` decides (api._settings)
+    new = campaign is None or failed_baseline
+    return frozenset(SEED_KEYS) if new and not names_a_seed(loaded.raw, overrides) else frozenset()
+
+
+def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any],
+                  tag: str | None = None) -> bool:
     """``run --dry-run``: the effective config, what the campaign would warn about at its
     start, and the knobs table when the proposer tunes knobs. False where ``run`` would
     refuse to start (said as an error, last)."""
@@ -230,7 +252,7 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
     source = loaded.source
     if notes and getattr(loaded, "recorded", False):  # a newcomer's trial missed the note under a long listing
         source += ", not the file where it now differs: see the note at the end"
-    print_config(console, loaded.config, source, overrides)
+    print_config(console, loaded.config, source, overrides, drawn=_drawn_seeds(arena, tag, loaded, overrides))
     from .runs.spec import run_settings
 
     venv = run_settings(loaded.config, check_user=False).venv

@@ -283,8 +283,10 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
             yield f"note: {directory} is inside the repository {proc.stdout.decode().strip()}; the arena is this subdirectory"
 
     written: list[str] = []
-    fresh = not in_repo and example is None  # the user's files in a new repository: the user commits them
-    if fresh:  # first, so that the survey honours a .gitignore and sees which data is there, untracked
+    # the user's files in a repository without commits (or none yet): the user commits them
+    fresh = example is None and (not in_repo or git(["rev-parse", "--verify", "-q", "HEAD"], directory,
+                                                     check=False).returncode != 0)
+    if fresh and not in_repo:  # first, so that the survey honours a .gitignore and sees which data is there
         git(["init", "-q"], directory)
         yield "initialised a git repository"
         in_repo = True
