@@ -830,3 +830,40 @@ def test_a_misnamed_knob_gets_the_one_it_likely_means(given, meant):
     names = {"TrainConfig.epochs", "TrainConfig.lr", "optimizer.lr", "DEPTH", "ADAM_BETAS[1]", "config/train.py:lr",
              "train.py:WIDTH"}
     assert close_knob(given, names) == meant
+
+
+CONFIG_ONLY = "learning_rate = 0.01\nsave_k = 200\ndropout = 0.1\n"
+CONFIG_RUNNER = ("import sys\nexec(open(sys.argv[1]).read())\nloss = 1.0\nfor step in range(1000):\n"
+                 "    loss *= 1 - learning_rate * (1 - dropout)\n    if step % save_k == 0:\n"
+                 "        print(f'step {step} loss {loss}')\nprint(f'val_loss: {loss}')\n")
+
+
+@pytest.mark.parametrize("run", ["python train.py config.py", "python -m train config.py", "python ./train.py config.py"])
+def test_a_config_only_campaign_reads_how_the_run_script_uses_the_knobs(tmp_path, run):
+    """A trial (2026-12-05): with only the config editable and the script in neither list, a
+    cadence the script uses as `step % save_k` was searched like a hyperparameter."""
+    config = f'[arena]\neditable = ["config.py"]\nrun = "{run}"\n[metric]\nname = "val_loss"\n'
+    arena = arena_with(tmp_path / "a", {"config.py": CONFIG_ONLY, "train.py": CONFIG_RUNNER}, config)
+    rows = {row["name"]: row for row in json.loads(run_cli("knobs", arena, "--json").stdout)}
+    assert rows["save_k"]["frozen"] and "cadence" in rows["save_k"]["frozen"], rows["save_k"]
+    assert not rows["learning_rate"]["frozen"] and not rows["dropout"]["frozen"]
+    dry = run_cli("run", arena, "--dry-run")
+    assert dry.returncode == 0 and "frozen: a cadence" in " ".join(dry.stdout.split()), dry.stdout
+
+
+@pytest.mark.parametrize("command, scripts", [
+    ("python train.py --lr 3", ["train.py"]),
+    ("python ./scripts/train.py config/x.py --max_iters=10", ["scripts/train.py", "config/x.py"]),
+    ("python -m pkg.train --x 1", ["pkg/train.py", "pkg/train/__main__.py"]),
+    ("torchrun --nproc_per_node=2 train.py", ["train.py"]),
+    ("uv run train.py", ["train.py"]),
+    ("bash run.sh", []),
+    ("python -c 'print(1)'", []),
+    ("python 'unclosed", []),
+])
+def test_the_scripts_a_command_starts(command, scripts):
+    from autoresearch.train_script import started_scripts, usage_paths
+
+    assert started_scripts(command) == scripts
+    assert usage_paths(["train.py"], ["prepare.py"], [command, None]) == tuple(
+        dict.fromkeys(["prepare.py", *[s for s in scripts if s != "train.py"]]))

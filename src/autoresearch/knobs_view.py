@@ -54,6 +54,7 @@ def survey(arena: Path, config: Config, tag: str | None = None) -> tuple[str, li
     spaces) at the checkout's HEAD or a campaign's tip."""
     from .config_hints import close_paths
     from .store.workspace import Workspace, arena_paths
+    from .train_script import usage_paths
 
     ws = Workspace(arena)
     try:
@@ -67,7 +68,9 @@ def survey(arena: Path, config: Config, tag: str | None = None) -> tuple[str, li
             commit = ws.head()
             where = f"HEAD at {commit[:7]}"
         files = {p: t for p, t in ws.read_files(commit, tuple(config.arena.editable)).items() if t is not None}
-        readonly = {p: t for p, t in ws.read_files(commit, tuple(config.arena.readonly)).items() if t is not None}
+        a = config.arena  # how knobs are used: the readonly files and the scripts the commands start
+        used = usage_paths(a.editable, a.readonly, (a.run, a.eval))
+        readonly = {p: t for p, t in ws.read_files(commit, used).items() if t is not None}
         named = close_paths(list(config.arena.editable), arena_paths(ws, commit)) if not files else ""
     finally:
         ws.close()

@@ -165,3 +165,32 @@ def readme_metric(readme: str, names: Iterable[str]) -> str | None:
             named |= {n for n in candidates if re.search(rf"(?<![\w./-]){re.escape(n)}(?![\w/-])", sentence)}
     return next(iter(named)) if len(named) == 1 else None
 
+
+def started_scripts(command: str) -> list[str]:
+    """The Python files a run or eval command starts: ``python train.py --x 1`` (and
+    ``torchrun``, ``uv run`` ...) gives ``train.py``; ``python -m pkg.train`` gives
+    ``pkg/train.py`` and ``pkg/train/__main__.py`` (whichever the repository has). Pure."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    out: list[str] = []
+    for i, w in enumerate(words):
+        if w.endswith(".py") and not w.startswith("-"):
+            out.append(w.split("=", 1)[-1])
+        elif w == "-m" and i + 1 < len(words):
+            module = words[i + 1].replace(".", "/")
+            out += [f"{module}.py", f"{module}/__main__.py"]
+    return [p[2:] if p.startswith("./") else p for p in out]
+
+
+def usage_paths(editable: Iterable[str], readonly: Iterable[str], commands: Iterable[str | None]) -> tuple[str, ...]:
+    """The files read to see how the knobs are used, besides the editable ones: the readonly
+    files and the scripts the commands start that are not editable (a config-only campaign's
+    train.py: without it, a cadence such as ``log_every`` in the config looked searchable). Pure."""
+    own = set(editable)
+    started = [p for c in commands if c for p in started_scripts(c)]
+    return tuple(dict.fromkeys(p for p in [*readonly, *started] if p not in own))
+

@@ -15,6 +15,7 @@ from ..protocols import ProposalContext, Proposer, Runner
 from ..records import Goal, Proposal, Purpose, Status
 from ..runs.spec import RunSettings, run_settings
 from ..slots import Slot, cpu_count, parse_slots
+from ..train_script import usage_paths
 from .baseline import calibrate
 from .budget import noted_before, unseen_budget_note
 from .candidate import Rules
@@ -137,7 +138,8 @@ class CampaignEngine:
             if runs:
                 crash_logs[eid] = runs[-1]["log_tail"]
         program = self.config.arena.program
-        readonly = tuple(self.config.arena.readonly)
+        a = self.config.arena  # the readonly files, and the scripts the commands start: how knobs are used
+        readonly = usage_paths(a.editable, a.readonly, (a.run, a.eval))
         return ProposalContext(
             incumbent_commit=parent, incumbent_metric=metric,
             files={k: v for k, v in state.files_at(parent, state.editable).items() if v is not None},
@@ -152,7 +154,8 @@ def _knobs_rebase(config: Config, state: CampaignState, base_commit: str) -> Reb
     """How a knobs proposal moves onto a new incumbent (its constraints checked there)."""
     from ..proposers.knob_rebase import rebase_knobs
 
-    constraints, ro = tuple(config.proposer.knobs.constraints), tuple(config.arena.readonly)
+    a = config.arena
+    constraints, ro = tuple(config.proposer.knobs.constraints), usage_paths(a.editable, a.readonly, (a.run, a.eval))
 
     def rebase(proposal: Proposal, files: Mapping[str, str], metric: float | None) -> Proposal | str:
         readonly = {k: v for k, v in state.files_at(base_commit, ro).items() if v is not None} if constraints else None

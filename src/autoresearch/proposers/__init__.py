@@ -28,13 +28,15 @@ def _scripted(config: Config, arena: Path, options: dict) -> Proposer:
 def _knobs(config: Config, arena: Path, options: dict) -> Proposer:
     from ..knobs_view import knob_proposer
     from ..store.gitobjects import listed_files
+    from ..train_script import usage_paths
 
     proposer = knob_proposer(config)
     # Fail before the campaign starts when there is nothing to tune (FAULTS 30).
     files = {p: (arena / p).read_text(encoding="utf-8", errors="replace") for p in config.arena.editable
              if (arena / p).is_file()}
-    readonly = {p: (arena / p).read_text(encoding="utf-8", errors="replace") for p in config.arena.readonly
-                if (arena / p).is_file()}
+    a = config.arena  # how knobs are used: the readonly files and the scripts the commands start
+    readonly = {p: (arena / p).read_text(encoding="utf-8", errors="replace")
+                for p in usage_paths(a.editable, a.readonly, (a.run, a.eval)) if (arena / p).is_file()}
     missing = [p for p in config.arena.editable if p not in files]
     if missing:
         raise ConfigError(f"editable file(s) not found in {arena}: {close_paths(missing, listed_files(arena))}; fix "
