@@ -483,6 +483,27 @@ def test_init_in_a_repository_without_commits_commits_nothing(tmp_path):
     assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo).returncode != 0
 
 
+def test_init_in_a_new_folder_with_unprepared_data_and_a_virtualenv(tmp_path):
+    """A review (2026-12-05): in a folder with no repository every file is untracked, so the
+    data directory's own prepare.py made it look prepared (an active `data = [...]` that the
+    run then refused once committed), and the survey read venv/ and build/."""
+    plain = tmp_path / "plain"
+    (plain / "data" / "shakespeare_char").mkdir(parents=True)
+    (plain / "data" / "shakespeare_char" / "prepare.py").write_text("open('train.bin', 'wb').write(b'')\n")
+    (plain / "train.py").write_text("dataset = 'shakespeare_char'\nloss.backward()\nprint(f'val_loss: {v}')\n")
+    for junk in ("venv/lib/python3.12/site-packages/pkg/train.py", "build/lib/proj/train.py"):
+        (plain / junk).parent.mkdir(parents=True)
+        (plain / junk).write_text("loss.backward()\nprint(f'val_acc: {a}')\n")
+    r = run_cli("init", plain)
+    assert r.returncode == 0, r.stderr
+    config = (plain / "autoresearch.toml").read_text()
+    assert "# prepare it first (python data/shakespeare_char/prepare.py), then uncomment:" in config, config
+    assert '\n# data = ["data/shakespeare_char"]\n' in config and "\ndata = " not in config
+    said = " ".join(r.stdout.split())
+    assert "what data/shakespeare_char's script writes there" in said, said
+    assert "venv" not in config and "build/" not in config and 'name = "val_loss"' in config, config
+
+
 def test_arena_in_a_subdirectory_of_a_repository(tmp_path):
     repo = tmp_path / "mono"
     repo.mkdir()

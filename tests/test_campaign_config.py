@@ -194,6 +194,27 @@ def test_the_note_on_a_file_that_now_says_otherwise_shows_dotted_knob_names_and_
                                                 "where it now differs: see the note at the end")
 
 
+def test_a_typo_in_the_file_of_a_campaign_that_goes_on_is_said(tmp_path):
+    """A fourth newcomer's trial (2026-12-05): `time_budget_s` renamed `time_budget` after a
+    campaign started; `run --dry-run` and `run` went on with the recorded settings, silent."""
+    arena = make_synthetic_arena(tmp_path / "arena")
+    assert run_cli("run", arena, "--tag", "a", "-n", "1").returncode == 0
+    config = arena / "autoresearch.toml"
+    config.write_text(config.read_text().replace("time_budget_s", "time_budget"))
+    from autoresearch.testing import commit_all
+
+    commit_all(arena, "a typo")
+    r = run_cli("run", arena, "--tag", "a", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    said = " ".join(r.stderr.split())
+    assert "note: the config file has an error, not used by this campaign (it keeps its recorded settings): " in said
+    assert "unknown key 'time_budget' in [arena]" in said and "did you mean 'time_budget_s'?" in said, said
+    assert "a new campaign (--tag NEW) will refuse to start" in said
+    went_on = run_cli("run", arena, "--tag", "a", "-n", "2")
+    assert went_on.returncode == 0, went_on.stdout + went_on.stderr
+    assert "did you mean 'time_budget_s'?" in " ".join((went_on.stdout + went_on.stderr).split()), went_on.stdout
+
+
 def test_a_knob_frozen_in_a_file_added_to_a_zero_config_campaign_is_named_and_can_be_given(tmp_path):
     """The crash advice: freeze the knob that breaks runs. In a zero-config checkout whose
     campaign goes on, a file that only freezes a knob is read over the layout's inference,

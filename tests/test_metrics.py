@@ -159,7 +159,7 @@ def test_a_missing_target_names_what_was_printed(target, printed, hint):
     got = did_you_mean(target, printed)
     assert (hint in got) if hint else got == ""
     m = measure(target, run_output="".join(f"{k}: {v}\n" for k, v in printed.items()), run_json=None)
-    assert m.metric is None and (hint in m.problem if hint else m.problem.endswith("or a JSON result)"))
+    assert m.metric is None and (hint in m.problem if hint else m.problem.endswith("or a JSON result at AUTORESEARCH_RESULT_FILE)"))
 
 
 LIGHTNING_BAR = "Epoch 9: 100%|##########| 32/32 [v_num=0, train/loss=0.1139, val/loss=0.1060, val/acc=0.9460]\n"
@@ -237,3 +237,22 @@ def test_a_label_and_a_number_on_different_lines_are_not_one():
     from autoresearch.metric_hints import labelled_like
 
     assert labelled_like("val_bpb", "validation bpb\n\n2.99\n") is None
+
+
+@pytest.mark.parametrize("output, target, value", [
+    # a fourth newcomer's trial (2026-12-05): a JSON record per epoch, never read ("the run reported no val_f1")
+    ('{"epoch": 1, "val_loss": 0.8, "val_f1": 0.7}\n{"epoch": 2, "val_loss": 0.45, "val_f1": 0.9181}\n', "val_f1", 0.9181),
+    # Hugging Face's Trainer prints its logs as Python dicts
+    ("{'loss': 0.6931, 'grad_norm': 1.2, 'epoch': 1.0}\n{'eval_loss': 0.52, 'eval_accuracy': 0.81, 'epoch': 1.0}\n",
+     "eval_accuracy", 0.81),
+    ('{"val": {"f1": 0.5}}\n', "val.f1", 0.5),                    # nested, flattened with dots as in a result file
+    ('{"val_f1": 0.7}\nval_f1: 0.75\n', "val_f1", 0.75),          # with `name: value` lines: the last one wins
+    ('{"val_f1": true}\n', "val_f1", None),                       # not a number
+    ('{"val_f1": 0.7\n', "val_f1", None),                         # not an object
+    ('{"a": ' * 50 + "1" + "}" * 50 + "\n", "a", None),           # nesting refused, no crash
+    ("{'val_f1': __import__('os').getpid()}\n", "val_f1", None),  # a literal only: nothing is evaluated
+    ("[1, 2]\n", "val_f1", None),
+])
+def test_a_printed_json_record_is_read_as_name_value_lines(output, target, value):
+    m = measure(target, run_output=output, run_json=None)
+    assert m.metric == value, m.problem

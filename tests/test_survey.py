@@ -403,10 +403,18 @@ def test_the_yaml_a_script_names(text, found):
     ("## Metric\nval_acc, higher is better\n", ["val_loss", "val_acc"], "val_acc"),
     ("We minimise val_loss.\n\nTraining prints train_loss and val_acc.", ["val_loss", "val_acc"], "val_loss"),
     ("Training prints val_loss and val_acc.", ["val_loss", "val_acc"], None),        # no sentence about a goal
-    ("Target: val_acc above 0.9; also watch val_loss.", ["val_loss", "val_acc"], None),  # both in the goal's sentence
+    ("Target: val_acc above 0.9; also watch val_loss.", ["val_loss", "val_acc"], "val_acc"),
+    ("Target: val_acc and val_loss.", ["val_loss", "val_acc"], None),                  # both in the goal's sentence
+    # a fourth trial's README: the metrics' file named in passing, the goal in a sentence of its own
+    ("Each epoch prints one JSON line, e.g. `{\"val_loss\": 0.45, \"val_f1\": 0.81}`; the final metrics go to "
+     "`results/metrics.json`.\n\n## Goal\n\nThe goal is to maximize `val_f1` on the validation split.",
+     ["val_loss", "val_f1"], "val_f1"),
+    ("The final metrics are val_loss and val_f1.", ["val_loss", "val_f1"], None),
     ("The goal is to minimize the loss.", ["loss", "val_acc"], None),                 # one word: prose, not a name
     ("Our objective: final_val_acc.", ["val_acc", "final_val_acc"], "final_val_acc"),  # not the tail of a longer name
     ("Improve val_acc/top1.", ["val_acc"], None),
+    ("Metrics are logged to wandb, for example val_loss.", ["val_loss"], None),  # "metrics": no goal (a review)
+    ("The scoreboard shows val_loss live.", ["val_loss"], None),
     ("", ["val_acc"], None),
 ])
 def test_the_metric_a_readme_names_as_its_goal(readme, names, found):
@@ -437,3 +445,37 @@ def test_init_takes_the_metric_the_readme_names_and_shows_how_to_read_the_others
         printed = {"val_loss": "epoch 3 val_loss 0.5000 val_acc 0.8000", "final_val_acc": "final val acc = 0.8100"}[name]
         assert re.search(pattern, printed) is not None, (name, pattern)
     assert survey({"train.py": train}).metric.name == "val_loss"  # no README: the ranking's choice
+    # a README that names a training number in a goal's words does not replace the held-out one (a review)
+    s = survey({"train.py": "print(f'train_loss: {t}')\nprint(f'val_loss: {v}')\n",
+                "README.md": "The goal is to minimize train_loss quickly.\n"})
+    assert s.metric is not None and s.metric.name == "val_loss" and not s.metric_why
+
+
+@pytest.mark.parametrize("files, where", [
+    ({"run.py": "import torch\nargs = p.parse_args()\ntorch.manual_seed(args.seed)\n"}, "run.py:3 torch.manual_seed"),
+    ({"run.py": "import os\nseed = int(os.environ.get('AUTORESEARCH_SEED', 0))\ntorch.manual_seed(seed)\n"}, ""),
+    ({"run.py": "from util import setup\n", "util.py": "import numpy as np\nnp.random.seed(1)\n"}, "util.py:2 np.random.seed"),
+    ({"run.py": "import lightning as L\nL.seed_everything(42)\n"}, "run.py:2 seed_everything"),
+    ({"run.py": "# torch.manual_seed(0) would make it deterministic\nprint(1)\n"}, ""),   # a comment
+    ({"run.py": "print(1)\n"}, ""),
+])
+def test_a_run_that_seeds_itself(files, where):
+    from autoresearch.train_script import own_seed
+
+    assert own_seed(files, ["run.py", "util.py"]) == where
+
+
+def test_init_says_when_the_script_ignores_the_seed_it_is_given():
+    """A fourth newcomer's trial (2026-12-05): `torch.manual_seed(args.seed)`; every run gave
+    one value and three changes were kept at p = 0 before anything said why."""
+    from autoresearch.scaffold import _found
+
+    train = ("import argparse, json, torch\np = argparse.ArgumentParser()\np.add_argument('--seed', type=int, default=0)\n"
+             "args = p.parse_args()\ntorch.manual_seed(args.seed)\nloss.backward()\nopt.step()\n"
+             "print(json.dumps({'epoch': 1, 'val_loss': 0.5}))\n")
+    said = list(_found(survey({"run.py": train, "README.md": "python run.py\n"}), pattern_ok=True))
+    assert any(line.startswith("note: run.py seeds itself (run.py:5 torch.manual_seed) and does not read "
+                               "AUTORESEARCH_SEED") for line in said), said
+    seeded = train.replace("torch.manual_seed(args.seed)", "torch.manual_seed(int(os.environ['AUTORESEARCH_SEED']))")
+    assert not any("seeds itself" in line for line in _found(survey({"run.py": seeded, "README.md": "python run.py\n"}),
+                                                              pattern_ok=True))

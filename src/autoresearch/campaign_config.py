@@ -81,8 +81,12 @@ def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, 
     campaign's recorded settings: those stay, and the note says how to change them."""
     try:
         now = load_config(arena, overrides)
-    except (AutoresearchError, OSError):
-        return []  # a file that no longer loads does not matter here: the recorded settings are used
+    except AutoresearchError as e:  # the recorded settings are used; but a typo must not pass unseen (a trial)
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        return [f"the config file has an error, not used by this campaign (it keeps its recorded settings): "
+                f"{' '.join(lines)[:400]}; fix it, or a new campaign (--tag NEW) will refuse to start"]
+    except OSError:
+        return []
     file = now.config.model_dump(mode="json")
     from .seeds import SEED_KEYS, names_a_seed
 

@@ -132,3 +132,45 @@ def _shown(call: ast.Call) -> bool:
     """Whether a ``self.log`` call puts its value on the progress bar (``prog_bar=True``)."""
     return any(k.arg == "prog_bar" and isinstance(k.value, ast.Constant) and k.value.value is True
                for k in call.keywords)
+
+
+def json_logged(text: str) -> list[tuple[str, int]]:
+    """The keys of the records a file prints as JSON lines, with the printing call's line:
+    ``print(json.dumps({"epoch": e, "val_f1": f1}))`` (also ``logger.info(...)`` and
+    ``sys.stdout.write(json.dumps(rec) + "\\n")``), the dict written there or assigned to the
+    name given (``rec = {...}``, ``rec["val_f1"] = ...``, ``rec.update(val_f1=...)``).
+    autoresearch reads such a line's numbers as ``name: value`` lines (``metrics.py``). Pure."""
+    tree = _parse(text)
+    if tree is None:
+        return []
+    keys_of: dict[str, list[str]] = {}  # a name -> the string keys it is given anywhere in the file
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict):
+                keys_of.setdefault(target.id, []).extend(_dict_keys(node.value))
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                    and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str):
+                keys_of.setdefault(target.value.id, []).append(target.slice.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update" \
+                and isinstance(node.func.value, ast.Name):
+            keys_of.setdefault(node.func.value.id, []).extend(k.arg for k in node.keywords if k.arg)
+    out: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _called(node.func) in ("print", "info", "write") and node.args):
+            continue
+        arg = node.args[0]
+        if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add):  # json.dumps(rec) + "\\n"
+            arg = arg.left
+        if not (isinstance(arg, ast.Call) and _called(arg.func) == "dumps" and arg.args):
+            continue
+        record = arg.args[0]
+        keys = _dict_keys(record) if isinstance(record, ast.Dict) else \
+            keys_of.get(record.id, []) if isinstance(record, ast.Name) else []
+        out += [(k, node.lineno) for k in dict.fromkeys(keys)]
+    return sorted(out, key=lambda x: x[1])
+
+
+def _dict_keys(node: ast.Dict) -> list[str]:
+    return [k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+

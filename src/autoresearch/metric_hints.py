@@ -85,3 +85,11 @@ def _alike(want: list[str], words: list[str]) -> bool:
         return len(min(a, b, key=len)) >= 2 and (a.startswith(b) or b.startswith(a))
 
     return all(any(starts(t, w) for w in words) for t in want) and all(any(starts(w, t) for t in want) for w in words)
+
+
+def missing_words(source: str, target: str, pattern: str | None) -> str:
+    """What a run that reported no ``target`` was expected to print. Pure."""
+    expected = f"a line matching [metric] pattern {pattern!r}, a" if pattern else "a"
+    return (f"{source} reported no {target} (expected {expected} '{target}: <number>' line, a printed JSON object "
+            f"with a \"{target}\" key, or a JSON result at AUTORESEARCH_RESULT_FILE)")
+

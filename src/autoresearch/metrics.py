@@ -3,14 +3,14 @@
 Precedence (DESIGN.md): with an ``eval`` command configured only the eval's result counts
 for the target metric. Otherwise the JSON the run wrote to ``AUTORESEARCH_RESULT_FILE``
 wins over printed values, and a printed value that disagrees is kept as a warning. Printed
-values are ``name: value`` lines and, when configured, regexes (``[metric] pattern`` for the
-target, ``[metric.patterns]`` for others) that read metrics as a program prints them.
+values are ``name: value`` lines (and the numbers of a line that is one JSON record:
+``metric_json``) and, when configured, regexes (``[metric] pattern`` for the target,
+``[metric.patterns]`` for others) that read metrics as a program prints them.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 import sys
@@ -21,6 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import sre_parse as _regex_parser
 
+from .metric_json import MAX_METRICS, _json_line, _json_text, parse_result_json
 from .records import Measurement
 
 _LINE = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*:\s*(\S+)\s*$")
@@ -36,9 +37,6 @@ def _number(text: str) -> float | None:
 
 
 SUMMARY_TAIL_CHARS = 1 << 20   # the summary block is read from the end of the output
-MAX_METRICS = 200              # distinct names kept per run (the target always)
-MAX_JSON_DEPTH = 20
-MAX_INT_DIGITS = 64
 
 
 def parse_summary(output: str, keep: str = "") -> tuple[dict[str, float], dict[str, str]]:
@@ -56,7 +54,9 @@ def parse_summary(output: str, keep: str = "") -> tuple[dict[str, float], dict[s
 
 
 def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
-    """``parse_summary``, plus the text each value was printed as (its precision)."""
+    """``parse_summary``, plus the text each value was printed as (its precision). A line
+    that is one JSON object counts as a ``name: value`` line for each number in it (a log
+    record per epoch: the last one's values win)."""
     lines = output[-SUMMARY_TAIL_CHARS:].splitlines()
     separators = [i for i, line in enumerate(lines) if _SEPARATOR.match(line)]
     chosen = lines
@@ -71,6 +71,11 @@ def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], 
     for line in chosen:
         m = _LINE.match(line)
         if not m:
+            record = _json_line(line, keep) if "{" in line else None
+            for name, value in (record or {}).items():
+                if name in values or name in unparsable or name == keep or len(values) + len(unparsable) < MAX_METRICS:
+                    values[name], texts[name] = value, _json_text(value)
+                    unparsable.pop(name, None)
             continue
         name, text = m.group(1), m.group(2)
         if name not in values and name not in unparsable and name != keep and len(values) + len(unparsable) >= MAX_METRICS:
@@ -83,69 +88,6 @@ def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], 
             unparsable[name] = text[:40]
             values.pop(name, None)
     return values, unparsable, texts
-
-
-def _depth(text: str) -> int:
-    """How deep JSON nests (brackets outside strings), counted without parsing."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _bounded_int(text: str) -> float:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {len(text)} digits")
-    return float(int(text))
-
-
-def parse_result_json(text: str, keep: str = "") -> tuple[dict[str, float], str]:
-    """Numeric top-level values of a JSON result object (nested objects flattened with dots).
-
-    Returns the values and a problem description (empty when the JSON was fine). Bounded:
-    nesting deeper than MAX_JSON_DEPTH, integers longer than MAX_INT_DIGITS digits and more
-    than MAX_METRICS numbers are refused or cut, so no result file can crash the harness.
-    """
-    if _depth(text) > MAX_JSON_DEPTH:
-        return {}, f"result file nests deeper than {MAX_JSON_DEPTH} levels"
-    try:
-        data = json.loads(text, parse_int=_bounded_int)
-    except json.JSONDecodeError as e:
-        return {}, f"result file is not valid JSON ({e.msg} at line {e.lineno})"
-    except (ValueError, RecursionError, OverflowError) as e:
-        return {}, f"result file is not usable JSON ({str(e)[:100]})"
-    if not isinstance(data, dict):
-        return {}, "result file does not hold a JSON object"
-    values: dict[str, float] = {}
-
-    def walk(prefix: str, obj: Mapping[str, Any]) -> None:
-        for key, value in obj.items():
-            name = f"{prefix}{key}"
-            if not _NAME.fullmatch(name) or (len(values) >= MAX_METRICS and name != keep):
-                continue  # names are shown in terminals and reports: the printed form's characters only
-            if isinstance(value, bool):
-                continue
-            if isinstance(value, (int, float)):
-                values[name] = float(value)
-            elif isinstance(value, dict):
-                walk(f"{name}.", value)
-
-    walk("", data)
-    return values, ""
 
 
 # -- metrics as programs print them: [metric] pattern and [metric.patterns] -------------------
@@ -417,11 +359,10 @@ def measure(
         if target in bad:
             problem = f"{target} is not a number: {bad[target]!r}"
         else:
-            expected = f"a line matching [metric] pattern {pattern!r}, a" if pattern else "a"
-            problem = f"{source} reported no {target} (expected {expected} '{target}: <number>' line or a JSON result)"
-            from .metric_hints import missing_hint
+            from .metric_hints import missing_hint, missing_words
 
-            problem += missing_hint(target, (eval_output if eval_configured else run_output) or "", metrics)
+            problem = missing_words(source, target, pattern) + missing_hint(
+                target, (eval_output if eval_configured else run_output) or "", metrics)
     elif not math.isfinite(value):
         problem = f"{target} is {value}"
         value = None

@@ -21,6 +21,7 @@ from .config import CONFIG_FILE, ArenaTable, MetricTable
 from .errors import ArenaError, UsageError
 from .store.gitobjects import git, listed_files
 from .survey import BUDGET_ENV, Survey, survey
+from .train_script import DATA_SCRIPTS
 
 _PROGRAM = """# Research program
 
@@ -103,7 +104,9 @@ def _data_lines(s: Survey, ready: Sequence[str]) -> list[str]:
     if s.data and all(d in ready for d in s.data):
         out.append(f"data = {_list(s.data)}")
     elif s.data:
-        out += _comment(f"prepare it first ({', '.join(f'python {d}/prepare.py' for d in s.data)}), then uncomment:")
+        scripts = [next((p for p in s.readonly if p.startswith(f"{d}/") and "/" not in p[len(d) + 1:]
+                         and p[len(d) + 1:].startswith(DATA_SCRIPTS)), f"{d}/prepare.py") for d in s.data]
+        out += _comment(f"prepare it first ({', '.join(f'python {p}' for p in scripts)}), then uncomment:")
         out.append(f"# data = {_list(s.data)}")
     else:
         out += _comment(f"data directories: {', '.join(s.data_other)}; once prepared, list the one(s) the run reads:")
@@ -136,7 +139,10 @@ def _metric_lines(s: Survey, pattern_ok: bool) -> list[str]:
         out += _comment(f"no printed metric found in {script}: print `NAME: value` lines at the end of a run "
                         "(or write a JSON object to AUTORESEARCH_RESULT_FILE) and name it here")
         return out + ['name = "val_bpb"', 'goal = "minimize"']
-    if m.pattern is None:
+    if m.pattern is None and m.example.startswith("{"):  # a JSON record per line (metrics.py reads its numbers)
+        out += _comment(f"{m.where} prints it in a JSON record, `{m.example}`, whose numbers are read as they are")
+        out.append(f"name = {json.dumps(m.name)}")
+    elif m.pattern is None:
         out += _comment(f"{m.where} prints it as a line of its own, `{m.example}`, read as is")
         out.append(f"name = {json.dumps(m.name)}")
     else:
@@ -153,8 +159,11 @@ def _metric_lines(s: Survey, pattern_ok: bool) -> list[str]:
     better = "lower" if m.goal == "minimize" else "higher"
     out.append(f'goal = "{m.goal}"' + " " * max(1, 25 - len(m.goal)) + f"# {better} is better")
     if s.others:  # each with the pattern that reads it: a name alone finds nothing (a trial's crashed baseline)
-        out += _comment("other numbers it prints; to optimise one instead, set its name, goal" +
-                        (" and, where shown, its pattern:" if pattern_ok and any(o.pattern for o in s.others[:6]) else ":"))
+        out += _comment("other numbers it prints; to optimise one instead, set its name and goal, and its "
+                        "pattern where one is shown (else delete the pattern line):" if pattern_ok and m.pattern else
+                        "other numbers it prints; to optimise one instead, set its name and goal" +
+                        (", and its pattern where one is shown:" if pattern_ok and any(o.pattern for o in s.others[:6])
+                         else ":"))
         out += [re.sub(r"[\x00-\x1f]", " ", f"#   {o.name} ({o.where})" + (
             f": pattern = {_str(o.pattern)}" if pattern_ok and o.pattern is not None else "")) for o in s.others[:6]]
     return out
@@ -210,6 +219,8 @@ def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
     ones in a repository, else a bounded walk; big, deep and hidden ones left out."""
     if in_repo:
         rels = listed_files(directory)
+        if git(["rev-parse", "--verify", "-q", "HEAD"], directory, check=False).returncode != 0:  # nothing committed:
+            rels = [r for r in rels if not any(d.startswith(".") or d in _SKIP_DIRS for d in r.split("/")[:-1])]
     else:
         rels = []
         for root, dirs, names in os.walk(directory):
@@ -245,23 +256,37 @@ def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
     if s.metric is None:
         yield f"note: no printed metric found in {s.script}; set [metric] name in {CONFIG_FILE}"
     else:
-        how = "a `name: value` line" if s.metric.pattern is None else "a pattern"
+        how = "a pattern" if s.metric.pattern is not None else "a printed JSON record" \
+            if s.metric.example.startswith("{") else "a `name: value` line"
         yield f"metric: {s.metric.name} ({s.metric.goal}), read from {how} ({s.metric.where}" + (
             ", logged with self.log: Lightning prints it" if s.metric.logged else "") + (
             f"; {s.metric_why}" if s.metric_why else "") + ")"
         if s.metric.pattern is not None and not pattern_ok:
             yield (f"note: this version cannot read a metric with a pattern yet: make {s.script} print "
                    f"`{s.metric.name}: <value>` as a line of its own, or the baseline will find no {s.metric.name}")
+    if s.own_seed:
+        yield (f"note: {s.script} seeds itself ({s.own_seed}) and does not read AUTORESEARCH_SEED, so every run of a "
+               "commit gives the same value and the judge sees no noise (any difference would pass its test): seed "
+               "from it, e.g. `seed = int(os.environ.get('AUTORESEARCH_SEED', args.seed))`")
     if s.budget is None and not s.reads_budget:
         yield (f"note: {s.script} does not read {BUDGET_ENV}; its own settings decide how long a run takes "
                f"(see the comment on time_budget_s)")
 
 
-def _write_config(directory: Path, in_repo: bool) -> Iterator[str]:
+def _prepared(directory: Path, d: str) -> bool:
+    """Whether data directory ``d`` holds untracked data: files that are not code (in a
+    repository with no commits yet every file is untracked, its prepare script too: a review)."""
+    out = git(["ls-files", "-z", "--others", "--", d], directory, check=False).stdout.decode(errors="replace")
+    return any(p and not p.endswith((".py", ".md", ".sh")) for p in out.split("\0"))
+
+
+def _write_config(directory: Path, in_repo: bool, data: list[str]) -> Iterator[str]:
+    """Write the config from the survey; ``data`` gets the data directories it found."""
     if (directory / CONFIG_FILE).exists():
         raise ArenaError(f"{directory / CONFIG_FILE} already exists; edit it instead")
     found, pattern_ok = survey(repo_files(directory, in_repo)), "pattern" in MetricTable.model_fields
-    ready = [d for d in found.data if in_repo and git(["ls-files", "-z", "--others", "--", d], directory, check=False).stdout]
+    data += [*found.data, *found.data_other]
+    ready = [d for d in found.data if in_repo and _prepared(directory, d)]
     (directory / CONFIG_FILE).write_text(config_text(found, pattern_ok=pattern_ok, data_ready=ready))
     yield from _found(found, pattern_ok)
 
@@ -283,6 +308,7 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
             yield f"note: {directory} is inside the repository {proc.stdout.decode().strip()}; the arena is this subdirectory"
 
     written: list[str] = []
+    data: list[str] = []
     # the user's files in a repository without commits (or none yet): the user commits them
     fresh = example is None and (not in_repo or git(["rev-parse", "--verify", "-q", "HEAD"], directory,
                                                      check=False).returncode != 0)
@@ -302,7 +328,7 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
             shutil.copyfile(src / name, directory / name)
             written.append(name)
     else:
-        yield from _write_config(directory, in_repo)
+        yield from _write_config(directory, in_repo, data)
         written.append(CONFIG_FILE)
         if not (directory / "program.md").exists():
             (directory / "program.md").write_text(_PROGRAM)
@@ -313,7 +339,7 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
         git(["init", "-q"], directory)
         yield "initialised a git repository"
     if fresh:  # not committed unasked: a folder may hold data, checkpoints, a virtualenv (a trial)
-        yield from _commit_it_yourself(directory)
+        yield from _commit_it_yourself(directory, data)
         return
     has_commits = git(["rev-parse", "--verify", "-q", "HEAD"], directory, check=False).returncode == 0
     if not has_commits:
@@ -326,11 +352,14 @@ def init_arena(directory: Path, example: str | None) -> Iterator[str]:
         yield f"next: review, then `git add {rel} && git commit -m 'autoresearch arena'`, then `autoresearch run {directory}`"
 
 
-def _commit_it_yourself(directory: Path) -> Iterator[str]:
-    """What to commit in a repository ``init`` made around the user's files, and what not."""
-    heavy = heavy_entries(directory, listed_files(directory))
-    if heavy:
+def _commit_it_yourself(directory: Path, data: Sequence[str]) -> Iterator[str]:
+    """What to commit in a repository ``init`` made around the user's files, and what not:
+    what is big, and what a data directory's script writes there (the run refuses data that
+    git tracks: a review), however small."""
+    heavy = [f"{p} ({mb:.0f} MB)" for p, mb in heavy_entries(directory, listed_files(directory))]
+    written = [f"what {d}'s script writes there" for d in data]
+    if heavy or written:
         yield ("note: not code, best kept out of the commit (list them in .gitignore; [arena] data links a "
-               "data directory into each run): " + ", ".join(f"{p} ({mb:.0f} MB)" for p, mb in heavy))
+               "data directory into each run): " + ", ".join([*heavy, *written]))
     yield (f"next: review {CONFIG_FILE}, then commit the project (runs start from a clean checkout of the "
            f"commit): `git add -A && git commit -m 'autoresearch arena'`, then `autoresearch run {directory}`")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
-from .framework_survey import hydra_configs, logged_metrics
-from .train_script import (launched, module_launch, named_yaml, other_trainer, readme_metric, readonly_candidates,
-                           settings_module)
+from .framework_survey import hydra_configs, json_logged, logged_metrics
+from .train_script import (data_dirs, launched, module_launch, named_yaml, other_trainer, own_seed, readme_metric,
+                           readonly_candidates, settings_module)
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -279,7 +279,9 @@ def printed_metrics(path: str, text: str) -> list[Printed]:
         pieces, starts = found
         for line_no, line in enumerate(_lines(pieces)):
             out += _from_line(line, starts or line_no > 0, f"{path}:{call.lineno}", call.lineno)
-    return out
+    out += [Printed(k, k, None, f"{path}:{n}", f'{{..., "{k}": …}}', n) for k, n in json_logged(text)  # JSON lines
+            if set(_words(k)) & set(_METRIC_WORDS)]  # (read as `name: value` lines)
+    return sorted(out, key=lambda p: p.order)
 
 
 def lightning_metrics(py: Mapping[str, str], first: Iterable[str]) -> list[Printed]:
@@ -363,20 +365,6 @@ def length_settings(files: Mapping[str, str], paths: Iterable[str]) -> dict[str,
     return out
 
 
-def data_dirs(files: Mapping[str, str], editable: Iterable[str], readonly: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Directories of data scripts (``data/shakespeare_char/prepare.py``): the ones the run
-    reads (named by a ``dataset = '...'`` setting, or the only one), and the others."""
-    dirs = sorted({PurePosixPath(p).parent.as_posix() for p in readonly if p.startswith(("data/", "datasets/"))})
-    named: dict[str, object] = {}  # a later file (the config the script is given) overrides an earlier one
-    for path in editable:
-        tree = parse(files.get(path) or "")
-        for name, value in (module_assignments(tree) if tree is not None else {}).items():
-            if "dataset" in name.lower() and isinstance(value, ast.Constant):
-                named[name] = value.value
-    chosen = [d for d in dirs if PurePosixPath(d).name in named.values()] or (dirs if len(dirs) == 1 else [])
-    return tuple(chosen), tuple(d for d in dirs if d not in chosen)
-
-
 @dataclass(frozen=True)
 class Survey:
     """What ``init`` found in a repository (see ``survey``)."""
@@ -400,6 +388,7 @@ class Survey:
     hydra: tuple[str, ...] = ()             # the YAML configs the script (or, with none, other_scripts[0]) composes
     script_why: str = ""                    # why a script not named train*.py is the one, or runs as a module
     metric_why: str = ""                    # why the metric is not the one ranked first (the README's goal)
+    own_seed: str = ""                      # where the run seeds itself, ignoring AUTORESEARCH_SEED
 
 
 # folders whose train.py is an example or a tool, not the project's own training (named, not adopted)
@@ -457,7 +446,8 @@ def survey(files: Mapping[str, str]) -> Survey:
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
     found += lightning_metrics(py, [script, *used])
     metric, metric_why = best_metric(found), ""
-    if (goal := readme_metric(readme, [m.name for m in found])) is not None and (metric is None or metric.name != goal):
+    goal = readme_metric(readme, [m.name for m in found if not {"train", "training"} & set(_words(m.name))])
+    if goal is not None and (metric is None or metric.name != goal):  # (never a training number: a review)
         metric, metric_why = best_metric(m for m in found if m.name == goal), "the README's goal"
     karpathy, budget = karpathy_budget(files) if "prepare.py" in readonly else (False, None)
     data, data_other = data_dirs(py, editable, readonly)
@@ -471,6 +461,7 @@ def survey(files: Mapping[str, str]) -> Survey:
         budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
         data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why, metric_why=metric_why,
+        own_seed=own_seed(py, [script, *used]),
     )
 
 

@@ -148,9 +148,9 @@ def named_yaml(text: str, files: Mapping[str, str]) -> list[str]:
                               and n.value.endswith((".yaml", ".yml")) and n.value in files))
 
 
-# a sentence that says what the work is judged by ("maximize val_acc", "the metric is val_bpb")
-_GOAL = re.compile(r"\b(?:maximi[sz]e|minimi[sz]e|optimi[sz]e|improve|target|goal|objective|metric|judged?|score)",
-                   re.IGNORECASE)
+# a sentence that says what the work is judged by: "maximize val_acc" first, else "the metric is val_bpb"
+_GOALS = (re.compile(r"\b(?:maximi[sz]e[sd]?|minimi[sz]e[sd]?|optimi[sz]e[sd]?|goal|objective|target)\b", re.IGNORECASE),
+          re.compile(r"\b(?:improve[sd]?|metric|judged?|score[sd]?)\b", re.IGNORECASE))
 
 
 def readme_metric(readme: str, names: Iterable[str]) -> str | None:
@@ -159,11 +159,13 @@ def readme_metric(readme: str, names: Iterable[str]) -> str | None:
     name of one word (``loss``) is too common in prose to count. None otherwise (a third
     newcomer's trial: init chose val_loss where the README's goal was val_acc). Pure."""
     candidates = [n for n in dict.fromkeys(names) if len([w for w in re.split(r"[_./-]+", n) if w]) >= 2]
-    named: set[str] = set()
-    for sentence in re.split(r"(?<=[.!?])\s+|\n\s*\n|\n\s*[-*#>|]", readme):
-        if _GOAL.search(sentence):
-            named |= {n for n in candidates if re.search(rf"(?<![\w./-]){re.escape(n)}(?![\w/-])", sentence)}
-    return next(iter(named)) if len(named) == 1 else None
+    sentences = re.split(r"(?<=[.!?;])\s+|\n\s*\n|\n\s*[-*#>|]", readme)
+    for goal in _GOALS:  # the strong words first: "the final metrics go to ..." names no goal
+        named = {n for s in sentences if goal.search(s) for n in candidates
+                 if re.search(rf"(?<![\w./-]){re.escape(n)}(?![\w/-])", s)}
+        if named:
+            return next(iter(named)) if len(named) == 1 else None
+    return None
 
 
 def started_scripts(command: str) -> list[str]:
@@ -193,4 +195,45 @@ def usage_paths(editable: Iterable[str], readonly: Iterable[str], commands: Iter
     own = set(editable)
     started = [p for c in commands if c for p in started_scripts(c)]
     return tuple(dict.fromkeys(p for p in [*readonly, *started] if p not in own))
+
+
+DATA_SCRIPTS = ("prepare", "download", "preprocess", "fetch", "make_", "build_")  # a data directory's own script
+
+
+def data_dirs(files: Mapping[str, str], editable: Iterable[str], readonly: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Directories of data scripts (``data/shakespeare_char/prepare.py``): the ones the run
+    reads (named by a ``dataset = '...'`` setting, or the only one), and the others. A
+    package of loaders under ``data/`` is code, not a data directory (a fourth trial). Pure."""
+    from .survey import module_assignments, parse
+
+    dirs = sorted({PurePosixPath(p).parent.as_posix() for p in readonly if p.startswith(("data/", "datasets/"))
+                   and PurePosixPath(p).name.startswith(DATA_SCRIPTS)})
+    named: dict[str, object] = {}  # a later file (the config the script is given) overrides an earlier one
+    for path in editable:
+        tree = parse(files.get(path) or "")
+        for name, value in (module_assignments(tree) if tree is not None else {}).items():
+            if "dataset" in name.lower() and isinstance(value, ast.Constant):
+                named[name] = value.value
+    chosen = [d for d in dirs if PurePosixPath(d).name in named.values()] or (dirs if len(dirs) == 1 else [])
+    return tuple(chosen), tuple(d for d in dirs if d not in chosen)
+
+
+SEED_ENV = "AUTORESEARCH_SEED"
+_SEEDING = re.compile(r"\b((?:torch(?:\.cuda)?\.manual_seed(?:_all)?|(?:np|numpy)\.random\.seed|random\.seed|"
+                      r"seed_everything|set_seed|tf\.random\.set_seed|tf\.keras\.utils\.set_random_seed)\s*\()")
+
+
+def own_seed(files: Mapping[str, str], paths: Iterable[str]) -> str:
+    """Where the run seeds itself (``run.py:40 torch.manual_seed``) when none of ``paths``
+    reads ``AUTORESEARCH_SEED``: then every run of a commit gives one value, and the judge
+    sees no noise (a fourth trial: three changes kept at p = 0, one by 0.0006). "" otherwise. Pure."""
+    paths = [p for p in paths if p in files]
+    if any(SEED_ENV in files[p] for p in paths):
+        return ""
+    for p in paths:
+        for i, line in enumerate(files[p].splitlines(), 1):
+            m = _SEEDING.search(line.split("#", 1)[0])
+            if m:
+                return f"{p}:{i} {m.group(1).rstrip('( ')}"
+    return ""
 

@@ -36,16 +36,33 @@ def calibration_target(values: Sequence[float], n0: int) -> int:
     """The runs the baseline's calibration needs: the judge's ``n0``, or as many as were
     made once ``SAME_AFTER`` or more all gave the same value: the run does not vary with its
     seed, and the rest would only repeat (a newcomer's trial spent a third of its campaign
-    on such repeats). A run that differs later makes it ``n0`` again. Pure."""
-    if SAME_AFTER <= len(values) < n0 and len(set(values)) == 1:
+    on such repeats). A run that differs later makes it ``n0`` again. Only for a value of
+    ``FINE`` significant digits or more: runs of a coarse one (a count, an accuracy printed
+    as a whole percent or with two decimals) agree by chance (4 in a row in a fifth of
+    campaigns at an sd of 0.4 points: a review), and a noise of 0 would keep any difference. Pure."""
+    if SAME_AFTER <= len(values) < n0 and len(set(values)) == 1 and significant_digits(values[0]) >= FINE:
         return len(values)
     return n0
 
 
+FINE = 4  # significant digits of a value fine enough that runs agreeing on it do not vary
+
+
+def significant_digits(value: float) -> int:
+    """The significant digits of a value as the shortest text that reads back as it (how a
+    run that prints it with 3 decimals gave it): 0.5672 has 4, 935.0 has 3, 0.57 has 2. Pure."""
+    if not math.isfinite(value) or value == 0:
+        return 0
+    return len(repr(abs(float(value))).split("e")[0].replace(".", "").strip("0"))
+
+
 def calibrating(ctx: Engine) -> bool:
-    """The baseline has fewer runs than its calibration needs (``calibration_target``)."""
-    values = ctx.state.samples(0)
-    return len(values) < calibration_target(values, ctx.judge.baseline_runs)
+    """The baseline has fewer runs than its calibration needs (``calibration_target``); one
+    stopped early is complete only once no run of it is in flight (one may still differ: a
+    review saw a keep on a noise of 0 while the run that showed the noise was running)."""
+    values, n0 = ctx.state.samples(0), ctx.judge.baseline_runs
+    target = calibration_target(values, n0)
+    return len(values) < target or (target < n0 and bool(ctx.state.calibration_runs))
 
 
 def runs_missing(ctx: Engine) -> int:
@@ -106,13 +123,12 @@ def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], w
     follow (a campaign that ends mid-calibration shows how many runs it has: a newcomer's
     trial saw "2 of 8 runs so far" after 4); the last run's reason says it is complete."""
     values, n0 = ctx.state.samples(0), ctx.judge.baseline_runs
-    complete_before = len(values) >= calibration_target(values, n0)  # stopped early; this one was in flight
     values.append(value)
     sigma, _ = pooled_sd([values])
     mean, target = fmean(values), calibration_target(values, n0)
     se = sigma / math.sqrt(len(values)) if sigma is not None else None
     reason = baseline_reason(len(values), target, sigma, asked=n0)
-    if len(values) == target and not complete_before:  # complete: the reason says so
+    if not calibrating(ctx):  # complete (this run's index left calibration_runs before it was folded in)
         stats = {"runs": float(len(values)), "mean": mean, **({"se": se} if se is not None else {})}
         ctx.journal.finished(0, Status.KEEP, reason, metric=mean, metrics=metrics, warnings=warnings, stats=stats)
         ctx.journal.export()
@@ -120,25 +136,28 @@ def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], w
         if sigma == 0:
             ctx.note(same_every_run(target, value), 0, "baseline", slot.label)
     else:
-        ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se, reason=reason)
-        if complete_before and len(values) == target:
-            return  # one more of the same value, in flight when the calibration stopped: nothing to say
+        ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se, reason=baseline_reason(len(values), n0, sigma))
         ctx.note(f"calibrating: run {len(values)} of {n0}: {value:.6g} (mean {mean:.6g})", 0, "baseline", slot.label)
 
 
-def repeats(ctx: Engine) -> bool:
-    """The baseline's calibration is complete and every run of it gave the same value: runs
-    of one commit only repeat, so the incumbent is not re-measured."""
-    values = ctx.state.samples(0)
-    return len(values) >= 3 and len(set(values)) == 1 and not calibrating(ctx)
+def settle(ctx: Engine) -> None:
+    """On resume: a calibration that is complete by ``calibration_target`` but whose reason
+    still says "so far" (a campaign stopped after its last run was recorded and before it was
+    folded in, or one made before the calibration could stop early) gets its complete reason."""
+    base, values, n0 = ctx.journal.experiment(0), ctx.state.samples(0), ctx.judge.baseline_runs
+    if base is None or base.status is not Status.KEEP or not values or calibrating(ctx) or PARTIAL not in base.reason:
+        return
+    sigma, _ = pooled_sd([values])
+    ctx.journal.remeasured(0, mean=fmean(values), runs_n=len(values),
+                           se=sigma / math.sqrt(len(values)) if sigma is not None else None,
+                           reason=baseline_reason(len(values), calibration_target(values, n0), sigma, asked=n0))
 
 
 def same_every_run(n0: int, value: float) -> str:
     """The warning when every calibration run of the baseline gave the same value. Pure."""
     return (f"every one of the baseline's {n0} runs gave {value:.6g}: the run does not vary with its seed "
             "(AUTORESEARCH_SEED; a seed fixed in its code or config?), so the judge sees no noise and any "
-            "difference passes its test, however small, and repeated runs only repeat (the campaign runs no "
-            "more of them). Make the run read "
+            "difference passes its test, however small, and repeated runs only repeat. Make the run read "
             "AUTORESEARCH_SEED for a judgement that holds beyond one seed, and set the smallest change that "
             "matters (--set judge.min_effect=...)")
 

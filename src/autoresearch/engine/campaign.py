@@ -18,6 +18,7 @@ from ..slots import Slot, cpu_count, parse_slots
 from ..train_script import usage_paths
 from .baseline import calibrate
 from .budget import noted_before, unseen_budget_note
+from .calibration import settle
 from .candidate import Rules
 from .context import Engine, Rebase
 from .early_stop import attach as attach_early_stop
@@ -96,6 +97,8 @@ class CampaignEngine:
             if stopped is not None:
                 return stopped
             history = ctx.state.history()
+        else:
+            settle(ctx)  # a calibration complete by now whose reason still says "so far"
         counters = ctx.state.counters
         counters.done = sum(1 for e in history if e.status.counted)
         counters.candidates_done = sum(1 for e in history if e.id > 0 and e.status.counted)

@@ -24,7 +24,7 @@ from ..records import Proposal, Status
 from ..sanitize import one_line
 from ..slots import Slot
 from .baseline import remeasure
-from .calibration import calibration_run, repeats, runs_missing
+from .calibration import calibration_run, runs_missing
 from .candidate import Refused, Rules, check_candidate
 from .context import Engine
 from .experiment import run_experiment
@@ -218,8 +218,6 @@ class Scheduler:
             return False
         if runs_missing(self.ctx) > 0 or self.ctx.state.calibration_runs:
             return False  # the baseline is still being calibrated (its runs would share indices)
-        if repeats(self.ctx):
-            return False  # every run of the baseline gave one value: a re-measure would only repeat
         counters = self.ctx.state.counters
         return counters.candidates_done // every > counters.remeasures
 

@@ -1,0 +1,114 @@
+"""Metrics in JSON: the result file a run writes (``AUTORESEARCH_RESULT_FILE``), and a log
+record a run prints as one line (``print(json.dumps({"epoch": 3, "val_f1": 0.81}))``, or a
+Python dict of numbers as Hugging Face's Trainer prints it), read as ``name: value`` lines
+(``metrics.parse_summary_texts``). Bounded, so no output can crash the harness. Pure."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+MAX_METRICS = 200              # distinct names kept per run (the target always)
+MAX_JSON_DEPTH = 20
+MAX_INT_DIGITS = 64
+_NAME = re.compile(r"[A-Za-z_][\w.\-/]{0,199}")
+
+
+def _depth(text: str) -> int:
+    """How deep JSON nests (brackets outside strings), counted without parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _bounded_int(text: str) -> float:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return float(int(text))
+
+
+def parse_result_json(text: str, keep: str = "") -> tuple[dict[str, float], str]:
+    """Numeric top-level values of a JSON result object (nested objects flattened with dots).
+
+    Returns the values and a problem description (empty when the JSON was fine). Bounded:
+    nesting deeper than MAX_JSON_DEPTH, integers longer than MAX_INT_DIGITS digits and more
+    than MAX_METRICS numbers are refused or cut, so no result file can crash the harness.
+    """
+    if _depth(text) > MAX_JSON_DEPTH:
+        return {}, f"result file nests deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        data = json.loads(text, parse_int=_bounded_int)
+    except json.JSONDecodeError as e:
+        return {}, f"result file is not valid JSON ({e.msg} at line {e.lineno})"
+    except (ValueError, RecursionError, OverflowError) as e:
+        return {}, f"result file is not usable JSON ({str(e)[:100]})"
+    if not isinstance(data, dict):
+        return {}, "result file does not hold a JSON object"
+    return numbers(data, keep), ""
+
+
+def numbers(data: Mapping[str, Any], keep: str = "") -> dict[str, float]:
+    """The numbers of a parsed object, nested objects flattened with dots (at most
+    MAX_METRICS, ``keep`` always). Pure."""
+    values: dict[str, float] = {}
+
+    def walk(prefix: str, obj: Mapping[str, Any]) -> None:
+        for key, value in obj.items():
+            name = f"{prefix}{key}"
+            if not _NAME.fullmatch(name) or (len(values) >= MAX_METRICS and name != keep):
+                continue  # names are shown in terminals and reports: the printed form's characters only
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)):
+                values[name] = float(value)
+            elif isinstance(value, dict):
+                walk(f"{name}.", value)
+
+    walk("", data)
+    return values
+
+
+JSON_LINE_CHARS = 1 << 16  # a printed JSON object longer than this is not read as metrics
+
+
+def _json_line(line: str, keep: str) -> dict[str, float] | None:
+    """The numbers of a line that is one JSON object (``{"epoch": 3, "val_f1": 0.81}``, as
+    ``print(json.dumps(record))`` writes a log record) or one Python dict of numbers
+    (``{'eval_loss': 0.52, 'epoch': 1.0}``, as Hugging Face's Trainer prints its logs), else
+    None. Pure."""
+    text = line.strip()
+    if not (text.startswith("{") and text.endswith("}")) or len(text) > JSON_LINE_CHARS \
+            or _depth(text) > MAX_JSON_DEPTH:
+        return None
+    if text.startswith("{'"):
+        import ast
+
+        try:
+            data = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+        return numbers(data, keep) if isinstance(data, dict) and all(isinstance(k, str) for k in data) else None
+    values, problem = parse_result_json(text, keep)
+    return None if problem else values
+
+
+def _json_text(value: float) -> str:
+    """A value read from a JSON line as its printed text (its precision): ``json.dumps`` writes
+    the shortest text that reads back as the same float, as ``repr`` does. Pure."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
