@@ -242,6 +242,27 @@ def test_an_experiments_notes_that_differ_only_in_numbers_are_shown_once():
     assert shown == [True, True, False]
 
 
+def test_the_estimate_counts_the_calibration_runs_still_to_come():
+    """A newcomer's trial (2026-12-05): while the baseline's calibration runs shared the slot
+    with the candidates, the time left shown was about half the real one."""
+    st = LiveState("val_loss", 30, limits=Limits(max_experiments=12), started=0.0)
+    st.apply(Event(EventKind.FINISH, 0, "baseline", Status.KEEP, 1.0, best=1.0, detail=(
+        "baseline: 2 of 8 runs so far, noise sd 0.01; the rest run alongside the first candidates")), now=60.0)
+    assert st.calibration_left == 6
+    st.apply(Event(EventKind.START, 1, "a", slot="s0"), now=60.0)
+    st.apply(Event(EventKind.FINISH, 1, "a", Status.DISCARD, 2.0, best=1.0, slot="s0"), now=90.0)
+    # 10 candidates of 30 s, and 6 calibration runs of the 30-second budget on the one slot
+    assert st.left_s(now=90.0, wall=0.0) == pytest.approx(10 * 30 + 6 * 30)
+    st.apply(Event(EventKind.NOTE, 0, detail="calibrating: run 3 of 8: 1.01 (mean 1.005)"), now=120.0)
+    assert st.calibration_left == 5
+    st.apply(Event(EventKind.NOTE, 0, detail="calibrated: the baseline's 8 runs give a noise sd of 0.01"), now=130.0)
+    assert st.calibration_left == 0 and st.left_s(now=130.0, wall=0.0) == pytest.approx(10 * 30)
+    resumed = LiveState("val_loss", 30, limits=Limits(max_experiments=12), started=0.0)
+    resumed.opened("val_loss", MIN, 30, [Experiment(0, Status.KEEP, "baseline", "baseline", None, "c", metric=1.0,
+                                                    reason="baseline: 5 of 8 runs so far, noise sd 0.01; the rest ...")])
+    assert resumed.calibration_left == 3
+
+
 def test_estimates_from_the_deadline_and_the_count():
     st = LiveState("val_loss", 60, limits=Limits(max_experiments=100, deadline=1000.0 + 600), started=0.0)
     assert st.left_s(now=5.0, wall=1000.0) == 600 + 60  # nothing measured yet: the deadline, then one budget

@@ -34,6 +34,8 @@ STATUS_STYLE = {
     Status.RUNNING: "blue",
 }
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+# the baseline's runs so far, as calibration.py words them ("baseline: 2 of 8 runs so far", "calibrating: run 3 of 8")
+CALIBRATION = re.compile(r"^(?:baseline: |calibrating: run )(\d+) of (\d+)\b")
 DETAIL_CHARS = 600  # of a crash's reason and log tail, under its line
 
 
@@ -124,6 +126,7 @@ class LiveState:
         self.took: list[float] = []              # wall times of this session's finished candidates
         self.width = 1                           # the most experiments seen running at once
         self.seen: set[tuple[int | None, str]] = set()  # notes shown (an experiment's identical notes: once)
+        self.calibration_left = 0                # the baseline's calibration runs still to come
         self.is_open = False                     # the campaign is open (before: checks, the proposer starting)
 
     def opened(self, metric: str, goal: Goal, budget_s: float, history: Sequence[Experiment],
@@ -138,12 +141,16 @@ class LiveState:
         # a baseline that did not finish as keep runs again under its id: counted when it does
         self.done = sum(1 for e in history if e.status.counted and (e.id != 0 or e.status is Status.KEEP))
         for e in history:
+            if e.id == 0 and e.status is Status.KEEP:
+                self._calibration(e.reason)  # a resumed campaign's calibration runs still to come
             if e.status is Status.KEEP and e.metric is not None and (self.best is None or goal.better(e.metric, self.best)):
                 self.best, self.best_id = e.metric, e.id
 
     def apply(self, event: Event, now: float) -> Applied:
         slot = event.slot or "local"
         eid = event.experiment_id
+        if eid == 0 and event.kind in (EventKind.NOTE, EventKind.FINISH):
+            self._calibration(event.detail)
         if event.kind == EventKind.START and eid is not None:
             previous = self.active.get(eid)  # a rebased experiment starts again: its time runs on
             self.active[eid] = self.running[slot] = Running(eid, event.description, previous.started if previous else now,
@@ -202,6 +209,16 @@ class LiveState:
                 self.best_id = eid
         return Applied(duration_s=took, previous_best=previous)
 
+    def _calibration(self, detail: str) -> None:
+        """The baseline's calibration runs still to come, from its notes and its finish: they
+        take slots that the candidates' mean wall time does not count (a newcomer's trial: the
+        estimate was half the time while they ran)."""
+        m = CALIBRATION.match(detail)
+        if m:
+            self.calibration_left = max(0, int(m.group(2)) - int(m.group(1)))
+        elif detail.startswith(("calibrated:", "baseline: ")):  # complete ("baseline: 8 runs, ...")
+            self.calibration_left = 0
+
     def experiments_running(self) -> set[int]:
         return set(self.active)
 
@@ -216,7 +233,8 @@ class LiveState:
         if self.limits.max_experiments is not None and mean is not None:
             under_way = sum(min(now - r.started, mean) for r in self.active.values())
             remaining = max(0, self.limits.max_experiments - self.done)
-            options.append(max(0.0, mean * remaining - under_way) / self.width)
+            calibration = self.calibration_left * self.budget_s if remaining else 0.0  # runs that share the slots
+            options.append(max(0.0, mean * remaining - under_way + calibration) / self.width)
         if self.limits.deadline is not None:  # nothing starts after it; what runs then finishes
             options.append(max(0.0, self.limits.deadline - wall) + (mean if mean is not None else self.budget_s))
         return min(options) if options else None
