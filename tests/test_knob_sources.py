@@ -867,3 +867,25 @@ def test_the_scripts_a_command_starts(command, scripts):
     assert started_scripts(command) == scripts
     assert usage_paths(["train.py"], ["prepare.py"], [command, None]) == tuple(
         dict.fromkeys(["prepare.py", *[s for s in scripts if s != "train.py"]]))
+
+
+def test_knobs_tag_and_the_dry_run_of_a_campaign_that_goes_on_agree(tmp_path):
+    """A newcomer's trial (2026-12-05): for a campaign that goes on, `knobs --tag` read the
+    file's settings and `run --dry-run` the checkout's HEAD, so they disagreed on values and
+    freezes. Both now show the campaign's tip with its recorded settings, as `run` uses them."""
+    from autoresearch.testing import make_synthetic_arena
+
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"judge": {"policy": "greedy"}})
+    r = run_cli("run", arena, "--tag", "t", "--proposer", "knobs", "-n", "4", "--set", 'proposer.knobs.freeze=["WIDTH"]',
+                "--set", "proposer.lookahead=0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    tip = {row["name"]: row for row in json.loads(run_cli("knobs", arena, "--tag", "t", "--json").stdout)}
+    assert tip["WIDTH"]["frozen"], tip["WIDTH"]  # the campaign's recorded freeze, not the file's (none)
+    head = {row["name"]: row for row in json.loads(run_cli("knobs", arena, "--json").stdout)}
+    assert not head["WIDTH"]["frozen"]
+    dry = run_cli("run", arena, "--tag", "t", "--proposer", "knobs", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "knobs (autoresearch/t at " in dry.stdout, dry.stdout
+    kept = [row["name"] for row in tip.values() if row["value"] != head[row["name"]]["value"]]
+    for name in kept:  # the tip's values, where the campaign moved them
+        assert f"{tip[name]['value']:.6g}" in dry.stdout, (name, dry.stdout)

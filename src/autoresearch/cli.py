@@ -275,7 +275,12 @@ def knobs(
     for text in sets or []:
         key, value = parse_override(text)
         overrides[key] = value
-    loaded = load_config(arena, overrides)
+    if tag is not None:  # a campaign's tip with its own recorded settings, as `run --tag T` uses them
+        from .campaign_config import run_config
+
+        loaded = run_config(arena, tag, overrides)
+    else:
+        loaded = load_config(arena, overrides)
     where, found, spaces = survey(arena, loaded.config, tag)
     if as_json:
         sys.stdout.write(json.dumps(rows(found, spaces), indent=2) + "\n")

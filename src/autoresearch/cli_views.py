@@ -261,7 +261,7 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
                       "([runner] harness_venv = false: the PATH as it is)", markup=False)
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
-    problem = dry_run_table(console, arena, loaded.config)
+    problem = dry_run_table(console, arena, loaded.config, loaded.tag if getattr(loaded, "recorded", False) else None)
     for note in notes:  # last, where the eye lands
         err_console.print(f"note: {note}", markup=False)
     if problem:

@@ -128,9 +128,10 @@ def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Sp
                       "committed version's; commit to see yours (a campaign starts from commits too)", markup=False)
 
 
-def dry_run_table(console: Any, arena: Path, config: Config) -> str | None:
-    """``run --dry-run``: the knobs table too, when the proposer tunes knobs; or why the
-    knobs cannot be surveyed (``run`` refuses to start on the same error)."""
+def dry_run_table(console: Any, arena: Path, config: Config, tag: str | None = None) -> str | None:
+    """``run --dry-run``: the knobs table too, when the proposer tunes knobs (at the tip of
+    the campaign ``tag`` that the run would continue, as ``knobs --tag`` shows it); or why
+    the knobs cannot be surveyed (``run`` refuses to start on the same error)."""
     from .errors import AutoresearchError
     from .proposers import DEFAULT_KIND
 
@@ -139,7 +140,7 @@ def dry_run_table(console: Any, arena: Path, config: Config) -> str | None:
     if not (kind in ("knobs", "hybrid") or (kind == "llm" and (p.llm.mode == "knobs" or p.llm.on_error == "knobs"))):
         return None
     try:
-        where, found, spaces = survey(arena, config)
+        where, found, spaces = survey(arena, config, tag)
     except AutoresearchError as e:
         return f"knobs: {e}"
     print_table(console, where, found, spaces, list(p.knobs.constraints))
