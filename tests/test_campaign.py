@@ -455,7 +455,7 @@ def test_init_example_and_plain_init(tmp_path):
     assert "best kept out of the commit (list them in .gitignore; [arena] data links a data directory into " \
            "each run): data/ (12 MB)" in said, said
     command = said.split("`")[-4]
-    assert command == "git add -A && git commit -m 'autoresearch arena'", said
+    assert command == "git add . && git commit -m 'autoresearch arena'", said
     (plain / ".gitignore").write_text("data/\n")  # as the note says
     subprocess.run(command, shell=True, cwd=plain, check=True, env={**os.environ, "GIT_AUTHOR_NAME": "t",
                    "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"})
@@ -479,7 +479,7 @@ def test_init_in_a_repository_without_commits_commits_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
     said = " ".join(r.stdout.split())
     assert "committed the arena" not in said and "initialised" not in said, said
-    assert "model.pt (11 MB)" in said and "`git add -A && git commit -m 'autoresearch arena'`" in said, said
+    assert "model.pt (11 MB)" in said and "`git add . && git commit -m 'autoresearch arena'`" in said, said
     assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo).returncode != 0
 
 

@@ -211,3 +211,19 @@ def test_a_train_py_under_examples_is_named_not_adopted():
 
     s = survey({"examples/mnist/train.py": "print('val_loss: 1')\n", "lib/model.py": "x = 1\n"})
     assert s.script is None and s.other_scripts == ("examples/mnist/train.py",)
+
+
+def test_the_keys_of_the_json_records_a_script_prints():
+    """A fourth newcomer's trial (2026-12-05): `print(json.dumps({...}))` per epoch; init found
+    no metric. Records written to a file, or over several lines, are not the run's output."""
+    from autoresearch.framework_survey import json_logged
+
+    code = ("import json, sys, logging\nlog = logging.getLogger(__name__)\nrec = {'epoch': 1}\nrec['val_f1'] = 0.5\n"
+            "print(json.dumps(rec))\nlog.info(json.dumps({'val_loss': 1.0}))\n"
+            "sys.stdout.write(json.dumps({'val_acc': 2}) + '\\n')\nf.write(json.dumps({'file_loss': 3}) + '\\n')\n"
+            "print(json.dumps({'file2_loss': 3}), file=f)\nprint(json.dumps({'cfg_loss': 3}, indent=2))\n"
+            "print(json.dumps({'err_loss': 3}), file=sys.stderr)\nrec.update(test_f1=0.2)\n")
+    assert json_logged(code) == [("epoch", 5), ("val_f1", 5), ("test_f1", 5), ("val_loss", 6), ("val_acc", 7),
+                                 ("err_loss", 11)]
+    assert json_logged("def (:\n") == []
+

@@ -252,7 +252,31 @@ def test_a_label_and_a_number_on_different_lines_are_not_one():
     ('{"a": ' * 50 + "1" + "}" * 50 + "\n", "a", None),           # nesting refused, no crash
     ("{'val_f1': __import__('os').getpid()}\n", "val_f1", None),  # a literal only: nothing is evaluated
     ("[1, 2]\n", "val_f1", None),
+    ('INFO:__main__:{"epoch": 0, "val_f1": 0.7}\n', "val_f1", 0.7),  # logging's prefix (a review)
+    ("{'big': 10**400, 'val_f1': 0.7}\n", "val_f1", None),          # an expression: the line is refused
+    ("{'big': " + "9" * 400 + ", 'val_f1': 0.7}\n", "val_f1", 0.7),  # a huge integer left out, no crash
+    ('{"big": 1e999, "val_f1": 0.7}\n', "val_f1", 0.7),
 ])
 def test_a_printed_json_record_is_read_as_name_value_lines(output, target, value):
     m = measure(target, run_output=output, run_json=None)
     assert m.metric == value, m.problem
+
+
+def test_a_diverged_record_is_not_skipped_for_an_earlier_one():
+    """A review (2026-12-05): Python prints nan and inf bare, which literal_eval refuses: a
+    Trainer run that diverged reported its earlier epoch's value."""
+    m = measure("eval_loss", run_output="{'eval_loss': 0.52, 'epoch': 1.0}\n{'eval_loss': nan, 'epoch': 2.0}\n",
+                run_json=None)
+    assert m.metric is None and m.problem == "eval_loss is nan"
+    assert measure("a", run_output="{'a': -inf}\n", run_json=None).problem == "a is -inf"
+
+
+@pytest.mark.parametrize("printed, from_file", [
+    ('{"acc": 0.812345678}\n', '{"acc": 0.8123}'),                   # the file rounds what the record holds
+    ('{"split": "test", "acc": 0.75}\n', '{"acc": 0.8}'),           # a record of another split, printed last
+])
+def test_a_printed_json_record_takes_no_part_in_the_evals_conflict_rule(printed, from_file):
+    """A review (2026-12-05): an eval that logs JSON records and writes a differently rounded
+    result file had every run made invalid; the rule guards its `name: value` line."""
+    m = measure("acc", run_output="", run_json=None, eval_output=printed, eval_json=from_file, eval_configured=True)
+    assert m.conflict == "" and m.metric == json.loads(from_file)["acc"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import LoadedConfig, load_config, set_dotted, validate_config
+from .config import CONFIG_FILE, LoadedConfig, load_config, set_dotted, validate_config
 from .errors import AutoresearchError
 from .store.ledger import Campaign
 
@@ -82,6 +82,8 @@ def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, 
     try:
         now = load_config(arena, overrides)
     except AutoresearchError as e:  # the recorded settings are used; but a typo must not pass unseen (a trial)
+        if not (arena / CONFIG_FILE).is_file():
+            return []  # no file (a zero-config campaign, or one deleted): nothing in it to be wrong
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         return [f"the config file has an error, not used by this campaign (it keeps its recorded settings): "
                 f"{' '.join(lines)[:400]}; fix it, or a new campaign (--tag NEW) will refuse to start"]

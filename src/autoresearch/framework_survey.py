@@ -157,12 +157,14 @@ def json_logged(text: str) -> list[tuple[str, int]]:
             keys_of.setdefault(node.func.value.id, []).extend(k.arg for k in node.keywords if k.arg)
     out: list[tuple[str, int]] = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and _called(node.func) in ("print", "info", "write") and node.args):
+        if not (isinstance(node, ast.Call) and _called(node.func) in ("print", "info", "write") and node.args) \
+                or not _to_the_output(node):
             continue
         arg = node.args[0]
         if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add):  # json.dumps(rec) + "\\n"
             arg = arg.left
-        if not (isinstance(arg, ast.Call) and _called(arg.func) == "dumps" and arg.args):
+        if not (isinstance(arg, ast.Call) and _called(arg.func) == "dumps" and arg.args) \
+                or any(k.arg == "indent" for k in arg.keywords):  # over several lines: not one record a line
             continue
         record = arg.args[0]
         keys = _dict_keys(record) if isinstance(record, ast.Dict) else \
@@ -173,4 +175,17 @@ def json_logged(text: str) -> list[tuple[str, int]]:
 
 def _dict_keys(node: ast.Dict) -> list[str]:
     return [k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+
+
+def _to_the_output(call: ast.Call) -> bool:
+    """Whether a print, logging or write call writes to the run's output: not ``print(...,
+    file=f)`` nor ``f.write(...)`` to a file (a review); a logger's ``info`` does (stderr). Pure."""
+    def std(node: ast.AST | None) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr")
+
+    if _called(call.func) == "print":
+        return all(k.arg != "file" or std(k.value) for k in call.keywords)
+    if _called(call.func) == "write":
+        return isinstance(call.func, ast.Attribute) and std(call.func.value)
+    return True
 

@@ -6,6 +6,7 @@ Python dict of numbers as Hugging Face's Trainer prints it), read as ``name: val
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Mapping
 
@@ -76,7 +77,10 @@ def numbers(data: Mapping[str, Any], keep: str = "") -> dict[str, float]:
             if isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)):
-                values[name] = float(value)
+                try:
+                    values[name] = float(value)
+                except OverflowError:  # an integer too large for a float: not a metric
+                    continue
             elif isinstance(value, dict):
                 walk(f"{name}.", value)
 
@@ -87,28 +91,61 @@ def numbers(data: Mapping[str, Any], keep: str = "") -> dict[str, float]:
 JSON_LINE_CHARS = 1 << 16  # a printed JSON object longer than this is not read as metrics
 
 
-def _json_line(line: str, keep: str) -> dict[str, float] | None:
-    """The numbers of a line that is one JSON object (``{"epoch": 3, "val_f1": 0.81}``, as
-    ``print(json.dumps(record))`` writes a log record) or one Python dict of numbers
-    (``{'eval_loss': 0.52, 'epoch': 1.0}``, as Hugging Face's Trainer prints its logs), else
-    None. Pure."""
+def json_line(line: str, keep: str) -> dict[str, float] | None:
+    """The numbers of a line that ends in one JSON object (``{"epoch": 3, "val_f1": 0.81}``,
+    as ``print(json.dumps(record))`` writes a log record; after a prefix such as logging's
+    ``INFO:__main__:``) or one Python dict of numbers (``{'eval_loss': 0.52, 'epoch': 1.0}``,
+    as Hugging Face's Trainer prints its logs; ``nan`` and ``inf`` included), else None. Pure."""
     text = line.strip()
-    if not (text.startswith("{") and text.endswith("}")) or len(text) > JSON_LINE_CHARS \
-            or _depth(text) > MAX_JSON_DEPTH:
+    start = text.find("{")
+    if start < 0 or not text.endswith("}") or len(text) > JSON_LINE_CHARS:
+        return None
+    text = text[start:]
+    if _depth(text) > MAX_JSON_DEPTH:
         return None
     if text.startswith("{'"):
-        import ast
-
-        try:
-            data = ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return None
-        return numbers(data, keep) if isinstance(data, dict) and all(isinstance(k, str) for k in data) else None
+        data = _python_dict(text)
+        return numbers(data, keep) if data is not None else None
     values, problem = parse_result_json(text, keep)
     return None if problem else values
 
 
-def _json_text(value: float) -> str:
-    """A value read from a JSON line as its printed text (its precision): ``json.dumps`` writes
-    the shortest text that reads back as the same float, as ``repr`` does. Pure."""
-    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+def _python_dict(text: str) -> dict[str, Any] | None:
+    """A Python dict literal of string keys and numbers (nested dicts too), as ``print``
+    writes one: ``nan`` and ``inf`` are read as floats (``ast.literal_eval`` refuses them, and
+    a diverged run's record would then be skipped for an earlier one), integers beyond
+    MAX_INT_DIGITS digits left out; anything else (a call, a name) refuses the line. Pure."""
+    import ast
+
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    specials = {"nan": math.nan, "inf": math.inf}
+
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Dict):
+            if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
+                raise ValueError("not a record")
+            return {k.value: value(v) for k, v in zip(node.keys, node.values)}  # type: ignore[union-attr]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            inner = value(node.operand)
+            if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+                return -inner if isinstance(node.op, ast.USub) else inner
+            raise ValueError("not a number")
+        if isinstance(node, ast.Name) and node.id in specials:
+            return specials[node.id]
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):
+            if isinstance(node.value, int) and not isinstance(node.value, bool) and \
+                    len(str(abs(node.value))) > MAX_INT_DIGITS:
+                return None  # too long a number: left out, as a result file's is refused
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return [value(x) for x in node.elts]
+        raise ValueError("not a literal")
+
+    try:
+        data = value(tree)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None

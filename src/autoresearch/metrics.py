@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import sre_parse as _regex_parser
 
-from .metric_json import MAX_METRICS, _json_line, _json_text, parse_result_json
+from .metric_json import MAX_METRICS, json_line, parse_result_json
 from .records import Measurement
 
 _LINE = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*:\s*(\S+)\s*$")
@@ -70,11 +70,12 @@ def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], 
     unparsable: dict[str, str] = {}
     for line in chosen:
         m = _LINE.match(line)
-        if not m:
-            record = _json_line(line, keep) if "{" in line else None
+        if not m:  # a JSON record: its numbers, with no printed text (they take no part in a conflict: a review)
+            record = json_line(line, keep) if "{" in line else None
             for name, value in (record or {}).items():
                 if name in values or name in unparsable or name == keep or len(values) + len(unparsable) < MAX_METRICS:
-                    values[name], texts[name] = value, _json_text(value)
+                    values[name] = value
+                    texts.pop(name, None)
                     unparsable.pop(name, None)
             continue
         name, text = m.group(1), m.group(2)
@@ -337,8 +338,8 @@ def measure(
         if problem:
             warnings.append(f"run: {problem}")
     metrics: dict[str, float] = {**run_printed, **run_file}
-    for name, value in run_printed.items():
-        if name in run_file and not _agrees(value, run_file[name]) and \
+    for name, value in run_printed.items():  # (a value from a printed JSON record has no text: not compared)
+        if name in run_file and name in run_texts and not _agrees(value, run_file[name]) and \
                 not abs(value - run_file[name]) <= printed_tolerance(run_texts[name]):
             warnings.append(f"printed {name}={value:g} disagrees with the result file ({run_file[name]:g}); the result file counts")
     conflict = ""
@@ -387,7 +388,7 @@ def _trusted(target: str, output: str, result_json: str | None, warnings: list[s
         if problem:
             warnings.append(f"eval: {problem}")
     conflict = ""
-    if target in printed and target in from_file and math.isfinite(printed[target]) and math.isfinite(from_file[target]):
+    if target in texts and target in from_file and math.isfinite(printed[target]) and math.isfinite(from_file[target]):
         if abs(printed[target] - from_file[target]) > printed_tolerance(texts[target]) + 1e-12:
             conflict = (f"the eval printed {target}: {texts[target]} but its result file says {from_file[target]:.10g}; "
                         "something other than the evaluator wrote one of them")

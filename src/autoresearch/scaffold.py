@@ -276,8 +276,10 @@ def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
 def _prepared(directory: Path, d: str) -> bool:
     """Whether data directory ``d`` holds untracked data: files that are not code (in a
     repository with no commits yet every file is untracked, its prepare script too: a review)."""
-    out = git(["ls-files", "-z", "--others", "--", d], directory, check=False).stdout.decode(errors="replace")
-    return any(p and not p.endswith((".py", ".md", ".sh")) for p in out.split("\0"))
+    out = git(["ls-files", "-z", "--others", "--exclude-standard", "--", d], directory,
+              check=False).stdout.decode(errors="replace")
+    return any(p and not p.endswith((".py", ".pyc", ".md", ".sh")) and not p.rsplit("/", 1)[-1].startswith(".")
+               and not p.rsplit("/", 1)[-1].lower().startswith("readme") for p in out.split("\0"))
 
 
 def _write_config(directory: Path, in_repo: bool, data: list[str]) -> Iterator[str]:
@@ -362,4 +364,4 @@ def _commit_it_yourself(directory: Path, data: Sequence[str]) -> Iterator[str]:
         yield ("note: not code, best kept out of the commit (list them in .gitignore; [arena] data links a "
                "data directory into each run): " + ", ".join([*heavy, *written]))
     yield (f"next: review {CONFIG_FILE}, then commit the project (runs start from a clean checkout of the "
-           f"commit): `git add -A && git commit -m 'autoresearch arena'`, then `autoresearch run {directory}`")
+           f"commit): `git add . && git commit -m 'autoresearch arena'`, then `autoresearch run {directory}`")

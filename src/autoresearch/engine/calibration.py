@@ -50,10 +50,11 @@ FINE = 4  # significant digits of a value fine enough that runs agreeing on it d
 
 def significant_digits(value: float) -> int:
     """The significant digits of a value as the shortest text that reads back as it (how a
-    run that prints it with 3 decimals gave it): 0.5672 has 4, 935.0 has 3, 0.57 has 2. Pure."""
+    run that prints it with 3 decimals gave it): 0.5672 has 4, 935.0 has 3, 0.57 has 2; at
+    most 7, a float32's (0.812 computed in float32 reads 0.8119999766: 3, not 16: a review). Pure."""
     if not math.isfinite(value) or value == 0:
         return 0
-    return len(repr(abs(float(value))).split("e")[0].replace(".", "").strip("0"))
+    return len(f"{abs(float(value)):.7g}".split("e")[0].replace(".", "").strip("0"))
 
 
 def calibrating(ctx: Engine) -> bool:
@@ -151,6 +152,8 @@ def settle(ctx: Engine) -> None:
     ctx.journal.remeasured(0, mean=fmean(values), runs_n=len(values),
                            se=sigma / math.sqrt(len(values)) if sigma is not None else None,
                            reason=baseline_reason(len(values), calibration_target(values, n0), sigma, asked=n0))
+    if sigma == 0:
+        ctx.note(same_every_run(len(values), values[0]), 0, "baseline")
 
 
 def same_every_run(n0: int, value: float) -> str:
