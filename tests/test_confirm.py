@@ -476,8 +476,10 @@ def test_a_resumed_campaign_settles_a_calibration_complete_by_now(values, reason
     from autoresearch.records import Experiment, Status
 
     base = Experiment(0, Status.KEEP, "baseline", "baseline", None, "c0", metric=0.5672, reason=reason)
-    journal = _Journal(base)
+    journal, notes = _Journal(base), []
     ctx = SimpleNamespace(journal=journal, state=SimpleNamespace(samples=lambda exp: values, calibration_runs=set()),
-                          judge=SimpleNamespace(baseline_runs=8))
+                          judge=SimpleNamespace(baseline_runs=8), note=lambda detail, *a: notes.append(detail))
     settle(ctx)  # type: ignore[arg-type]
     assert journal.finished_with == (None if settled is None else (0, settled, len(values), 0.5672, 0.0))
+    assert [n.split(":")[0] for n in notes] == ([] if settled is None else
+                                                [f"every one of the baseline's {len(values)} runs gave 0.5672"])
