@@ -320,3 +320,21 @@ def test_the_set_example_is_one_that_set_reads_back(used, file, example):
 
         key, value = parse_override(shlex.split(got)[1])
         assert value == _get(file, tuple(key.split(".")))
+
+
+def test_a_command_run_from_a_subfolder_of_the_arena_says_which_one_it_meant(tmp_path):
+    """A fifth newcomer's trial (2026-12-05): from `src/`, `run --dry-run` said to run `init`
+    there and `status` to start a campaign there: a second config, beside the real one."""
+    arena = make_synthetic_arena(tmp_path / "arena")
+    sub = arena / "src"
+    sub.mkdir()
+    (sub / "train.py").write_text("print('val_loss: 1.0')\n")
+    dry = run_cli("run", sub, "--dry-run")
+    assert dry.returncode != 0
+    said = " ".join((dry.stdout + dry.stderr).split())
+    assert f"(did you mean {arena.resolve()}? it holds an arena's config or ledger: `autoresearch run {arena.resolve()}`)" in said, said
+    status = run_cli("status", sub)
+    assert f"`autoresearch status {arena.resolve()}`" in " ".join(status.stderr.split()), status.stderr
+    outside = tmp_path / "elsewhere"  # no arena above within a repository: nothing suggested
+    outside.mkdir()
+    assert "did you mean" not in run_cli("status", outside).stderr

@@ -96,6 +96,9 @@ def test_find_knobs_on_broken_source_finds_nothing():
         ("HEAD_DIM", 1, True, Space("int", 1, 3, log=True)),
         ("GRAD_CLIP", 1.0, False, Space("float", 0.1, 10.0, log=True)),
         ("SEED", 42, True, None),
+        ("random_state", 42, True, None),                        # scikit-learn's seed (a trial: searched 14-126)
+        ("subsample", 0.8, False, Space("float", 0.0, 1.0)),     # a share (a trial: searched up to 8, sklearn crashed)
+        ("colsample_bytree", 0.9, False, Space("float", 0.0, 1.0)),
         ("TIME_BUDGET", 300, True, None),
         ("ZERO", 0.0, False, None),
         ("NEG", -3, True, None),

@@ -269,6 +269,11 @@ def _short(start, end):  # a 3 s run under an 8 s budget (its import alone 2 s):
      "report loss at 77 % of the time budget only"),                                # "between 77 % and 77 %")
     ([TrustedRun(_short(0.96, 0.97), 0.9), TrustedRun(_short(0.98, 0.99), 0.9)],  # full-length, reported at the end
      "report loss at too few points of the budget"),
+    # the metric printed once, at a short run's end (a fifth trial: "with no point of it all of them reach")
+    ([TrustedRun({"loss": [(0.34, 0.9)]}, 0.9), TrustedRun({"loss": [(0.53, 0.9)]}, 0.9)],
+     "print loss once, at their end (at 34 % to 53 % of time_budget_s), so a candidate has nothing to be compared "
+     "with part-way"),
+    ([TrustedRun({"loss": [(0.34, 0.9)]}, 0.9)], "print loss once, at their end (at 34 % of time_budget_s)"),
 ])
 def test_why_there_is_no_rule(incumbent, said):
     from autoresearch.engine.early_stop import why_no_rule

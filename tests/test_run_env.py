@@ -91,8 +91,13 @@ def test_the_interpreter_a_command_runs(bin_dir, tmp_path, command, expected):
 
 def test_a_reason_names_the_python_that_ran(bin_dir, tmp_path):
     env = {"PATH": str(bin_dir)}
-    assert with_interpreter("the run exited with code 1: ModuleNotFoundError: No module named 'torch'",
-                            "python train.py", env, tmp_path).endswith(f"(ran with {bin_dir}/python)")
+    said = with_interpreter("the run exited with code 1: ModuleNotFoundError: No module named 'torch.nn'",
+                            "python train.py", env, tmp_path)
+    # what to do, where the module is missing (a fifth trial: an unactivated project venv)
+    assert f"(ran with {bin_dir}/python, which lacks torch: start autoresearch with the project's environment " \
+           "active" in said and "name that Python in [arena] run" in said, said
+    assert with_interpreter("the run exited with code 1: ValueError: bad", "python train.py", env,
+                            tmp_path).endswith(f"(ran with {bin_dir}/python)")
     assert with_interpreter("the run exited with code 2", "bash run.sh", env, tmp_path) == "the run exited with code 2"
 
 
@@ -147,9 +152,10 @@ def test_runs_find_the_harness_venv_first_and_a_crash_says_which_python_ran(tmp_
     r = subprocess.run([sys.executable, "-m", "autoresearch", "run", str(broken), "-n", "1"], env=_plain_shell_env(),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "No module named 'no_such_module_anywhere'" in r.stderr and f"(ran with {VENV_PYTHON})" in r.stderr
+    assert "No module named 'no_such_module_anywhere'" in r.stderr
+    assert f"(ran with {VENV_PYTHON}, which lacks no_such_module_anywhere:" in " ".join(r.stderr.split())
     reason = ledger_rows(broken, "SELECT reason FROM experiments WHERE id = 0")[0]["reason"]
-    assert reason.endswith(f"(ran with {VENV_PYTHON})")
+    assert f"(ran with {VENV_PYTHON}, which lacks no_such_module_anywhere:" in reason
 
 
 def test_on_a_ray_node_the_nodes_venv_comes_first(tmp_path, monkeypatch):

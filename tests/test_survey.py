@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 
@@ -423,6 +424,19 @@ def test_the_metric_a_readme_names_as_its_goal(readme, names, found):
     assert readme_metric(readme, names) == found
 
 
+@pytest.mark.parametrize("readme, found", [
+    ("The goal is to maximize the validation ROC AUC.", "validation_roc_auc"),   # as printed, any case (a trial)
+    ("The goal is to maximize the Validation  ROC\nAUC.", "validation_roc_auc"),
+    ("The goal: validation ROC AUC and validation log loss.", None),
+    ("We report the validation ROC AUC.", None),                                 # no goal's word
+])
+def test_the_metric_a_readme_names_by_its_printed_label(readme, found):
+    from autoresearch.train_script import readme_metric
+
+    labels = {"validation ROC AUC": "validation_roc_auc", "validation log loss": "validation_log_loss"}
+    assert readme_metric(readme, labels.values(), labels) == found
+
+
 def test_init_takes_the_metric_the_readme_names_and_shows_how_to_read_the_others():
     """A third newcomer's trial (2026-12-05): the README's goal was `val_acc` (maximize); init
     chose val_loss, and listed final_val_acc without the pattern that reads it, so choosing
@@ -479,3 +493,58 @@ def test_init_says_when_the_script_ignores_the_seed_it_is_given():
     seeded = train.replace("torch.manual_seed(args.seed)", "torch.manual_seed(int(os.environ['AUTORESEARCH_SEED']))")
     assert not any("seeds itself" in line for line in _found(survey({"run.py": seeded, "README.md": "python run.py\n"}),
                                                               pattern_ok=True))
+
+
+@pytest.mark.parametrize("path, text, settings", [
+    ("configs/params.json", '{"n_estimators": 200, "max_depth": 6, "subsample": 0.8}', True),
+    ("configs/params.toml", "lr = 0.1\nepochs = 3\n", True),
+    ("data/vocab.json", '{"a": 1, "b": 2}', False),       # data, by its name
+    ("metrics.json", '{"val_loss": 0.4, "val_acc": 0.9}', False),
+    ("configs/labels.json", '{"cat": 0, "dog": 1}', False),
+    ("configs/names.json", '{"model": "mlp", "optimizer": "adam"}', False),  # no numbers to tune
+    ("configs/rows.json", "[1, 2, 3]", False),
+    ("configs/big.json", json.dumps({f"k{i}": i for i in range(300)}), False),
+    ("configs/broken.json", "{", False),
+])
+def test_which_json_and_toml_files_hold_settings(path, text, settings):
+    from autoresearch.train_script import settings_file
+
+    assert settings_file(path, text) is settings
+
+
+SKLEARN_TRAIN = '''import argparse, json, logging
+from sklearn.ensemble import GradientBoostingClassifier
+logger = logging.getLogger(__name__)
+DATA_SEED = 0
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--params", default="configs/params.json")
+    args = p.parse_args()
+    params = json.load(open(args.params))
+    model = GradientBoostingClassifier(**params)
+    model.fit(X, y)
+    logger.info("validation ROC AUC = %.4f", auc)
+    logger.info("validation log loss = %.4f", ll)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_init_on_a_scikit_learn_project_with_its_params_in_json():
+    """A fifth newcomer's trial (2026-12-05): `configs/params.json` was left out (nothing to
+    tune), the metric was the log loss though the README's goal is "the validation ROC AUC",
+    and `random_state: 42` in the JSON went unremarked (every run the same)."""
+    from autoresearch.scaffold import _found
+
+    files = {"src/train.py": SKLEARN_TRAIN, "src/features.py": "def add_features(df):\n    return df\n",
+             "configs/params.json": '{\n  "n_estimators": 200,\n  "subsample": 0.8,\n  "random_state": 42\n}\n',
+             "README.md": "Run `python src/train.py`.\n\n## Goal\n\nThe goal is to maximize the validation ROC AUC.\n"}
+    s = survey(files)
+    assert s.editable == ("src/train.py", "configs/params.json")
+    assert s.metric is not None and (s.metric.name, s.metric.goal, s.metric_why) == (
+        "validation_roc_auc", "maximize", "the README's goal")
+    assert s.own_seed == "configs/params.json:4 random_state"
+    said = list(_found(s, pattern_ok=True))
+    assert any("seeds itself (configs/params.json:4 random_state)" in line for line in said), said

@@ -114,6 +114,8 @@ def judge_change(without: Mapping[int, float], full: Mapping[int, float], goal: 
     effect, ci, p = paired(without, full)
     worse_without = effect > 0 if goal is Goal.MINIMIZE else effect < 0
     same = len(set(without.values())) == 1 and len(set(full.values())) == 1  # the seeds changed nothing
+    # (the same difference on every seed, where the values vary, is a paired test working: the
+    # seed's noise cancels, as in the synthetic arena; only values that never vary say nothing)
     if p is None or same:  # one run each; or a test of ±0 that would call any difference certain
         word, why = "worse" if worse_without else "better", "1 run each" if p is None else "the same value on every seed"
         return Verdict(effect, None, None, f"{word} without it ({why}: no test)" if effect else f"no difference ({why})")

@@ -18,7 +18,7 @@ from rich.markup import escape
 from .seeds import seed_overrides
 from . import __version__
 from .cli_views import print_dry_run, print_status, print_summary
-from .config import load_config, parse_override
+from .config import parse_override
 from .console import safe, stamp
 from .errors import AutoresearchError, ForcedStop, UsageError
 from .helptext import PlainHelpGroup
@@ -266,7 +266,7 @@ def knobs(
     """List what the knobs proposer tunes: every literal found in the editable files (module
     constants, config files, argparse defaults, dataclass fields, YAML/JSON/TOML leaves), with
     its file and line, its value and search space in its own units, or why it is frozen."""
-    from .knobs_view import differs_on_disk, print_table, rows, survey
+    from .knobs_view import differs_on_disk, knobs_config, print_table, rows, survey
 
     arena = arena.resolve()
     if not arena.is_dir():
@@ -275,12 +275,7 @@ def knobs(
     for text in sets or []:
         key, value = parse_override(text)
         overrides[key] = value
-    if tag is not None:  # a campaign's tip with its own recorded settings, as `run --tag T` uses them
-        from .campaign_config import run_config
-
-        loaded = run_config(arena, tag, overrides)
-    else:
-        loaded = load_config(arena, overrides)
+    loaded = knobs_config(arena, tag, overrides)
     where, found, spaces = survey(arena, loaded.config, tag)
     if as_json:
         sys.stdout.write(json.dumps(rows(found, spaces), indent=2) + "\n")

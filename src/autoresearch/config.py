@@ -470,7 +470,9 @@ def load_config(arena: Path, overrides: Mapping[str, Any] | None = None) -> Load
         files = layout_files(arena)
         raw = infer_config(files, uv_on_path=shutil.which("uv") is not None)
         if raw is None:  # anything but karpathy's layout: `init` writes a config instead of guesses
-            raise ConfigError(zero_config_refusal(str(arena), CONFIG_FILE, files))
+            from .config_hints import above_hint
+
+            raise ConfigError(zero_config_refusal(str(arena), CONFIG_FILE, files) + above_hint(arena))
         source = "inferred from the karpathy/autoresearch layout"
     else:
         raw, source = with_layout(arena, *found)

@@ -1,11 +1,12 @@
 """Did-you-mean hints for misspelt config keys and paths, and what a command-line override
 of the target metric means for the file's pattern. Pure (``repattern_metric`` changes the table
-it is given)."""
+it is given), but ``arena_above``, which looks for the arena a command run from a subfolder meant."""
 
 from __future__ import annotations
 
 import difflib
 import typing
+from pathlib import Path
 from typing import Any
 
 
@@ -74,3 +75,28 @@ def toml_hint(message: str) -> str:
         return (" (a backslash in a \"double-quoted\" TOML string starts an escape: write a regex in single quotes, "
                 "pattern = 'loss: (\\d+)')")
     return ""
+
+
+def arena_above(arena: Path) -> Path | None:
+    """The nearest folder above ``arena``, within its git repository, that is an arena (it
+    has the config file or a ledger): a command run from ``src/`` meant it (a fifth trial was
+    told to run ``init`` in ``src/``, which would have made a second config)."""
+    from .config import CONFIG_FILE
+    from .store.gitobjects import git
+
+    proc = git(["rev-parse", "--show-toplevel"], arena, check=False)
+    top = Path(proc.stdout.decode().strip()).resolve() if proc.returncode == 0 else None
+    for folder in arena.resolve().parents:
+        if (folder / CONFIG_FILE).is_file() or (folder / ".autoresearch" / "ledger.sqlite").is_file():
+            return folder
+        if top is None or folder == top:
+            return None
+    return None
+
+
+def above_hint(arena: Path, command: str = "run") -> str:
+    """`` (did you mean X? ...)`` where an arena is above ``arena`` (``arena_above``), else ""."""
+    above = arena_above(arena)
+    return (f" (did you mean {above}? it holds an arena's config or ledger: `autoresearch {command} {above}`)"
+            if above else "")
+

@@ -26,6 +26,15 @@ def knob_proposer(config: Config) -> Any:
     )
 
 
+def knobs_config(arena: Path, tag: str | None, overrides: dict[str, Any]) -> Any:
+    """The settings ``knobs`` lists with: a campaign's own recorded ones for ``--tag T``, as
+    ``run --tag T`` uses them (the file's could freeze other knobs); else the file's."""
+    from .campaign_config import run_config
+    from .config import load_config
+
+    return run_config(arena, tag, overrides) if tag is not None else load_config(arena, overrides)
+
+
 def space_text(space: Space) -> str:
     """A space in the user's units. Pure."""
     if space.kind == "choice":

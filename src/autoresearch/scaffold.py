@@ -192,9 +192,12 @@ def config_text(s: Survey, *, pattern_ok: bool, data_ready: Sequence[str] = ()) 
     return "\n".join([*head, *_arena_lines(s, data_ready), "", *_metric_lines(s, pattern_ok)]) + "\n" + _TAIL
 
 
+CONFIG_EXT = (".yaml", ".yml", ".json", ".toml")  # config files: Hydra's YAML, a params.json a script loads
+
+
 def _wanted(rel: str) -> bool:
     name = rel.rsplit("/", 1)[-1]
-    return rel.endswith((".py", ".yaml", ".yml")) or name.lower().startswith("readme")  # YAML: Hydra's configs
+    return rel.endswith((".py", *CONFIG_EXT)) or name.lower().startswith("readme")
 
 
 def _in_config_dir(rel: str) -> bool:
@@ -230,8 +233,8 @@ def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
             rels += [(Path(root) / n).relative_to(directory).as_posix() for n in sorted(names)]
     files: dict[str, str] = {}
     counts = {False: 0, True: 0}  # YAML files have their own share: a folder of data YAML crowds out no script
-    for rel in sorted(rels, key=lambda r: (r.endswith((".yaml", ".yml")) and not _in_config_dir(r), r)):
-        path, yaml = directory / rel, rel.endswith((".yaml", ".yml"))
+    for rel in sorted(rels, key=lambda r: (r.endswith(CONFIG_EXT) and not _in_config_dir(r), r)):
+        path, yaml = directory / rel, rel.endswith(CONFIG_EXT)
         if counts[yaml] >= (_SURVEY_MAX_YAML if yaml else _SURVEY_MAX_FILES) or not _wanted(rel) \
                 or rel.count("/") >= _SURVEY_DEPTH:
             continue
@@ -276,7 +279,7 @@ def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
 def _prepared(directory: Path, d: str) -> bool:
     """Whether data directory ``d`` holds untracked data: files that are not code (in a
     repository with no commits yet every file is untracked, its prepare script too: a review)."""
-    out = git(["ls-files", "-z", "--others", "--exclude-standard", "--", d], directory,
+    out = git(["ls-files", "-z", "--others", "--", d], directory,  # ignored files too: prepared data usually is
               check=False).stdout.decode(errors="replace")
     return any(p and not p.endswith((".py", ".pyc", ".md", ".sh")) and not p.rsplit("/", 1)[-1].startswith(".")
                and not p.rsplit("/", 1)[-1].lower().startswith("readme") for p in out.split("\0"))

@@ -24,8 +24,10 @@ def open_ledger_readonly(arena: Path, tag: str | None, *, readonly: bool = True)
         if lost:
             raise ArenaError(f"the ledger {path} is missing, but the recovery records of campaign(s) {', '.join(lost)} "
                              f"are there: `autoresearch doctor {arena} --repair` rebuilds it")
+        from .config_hints import above_hint
+
         raise ArenaError(f"no campaign has run in {arena} yet (no {STATE_DIR}/{LEDGER_FILE}); start one with "
-                         f"`autoresearch run {arena}`")
+                         f"`autoresearch run {arena}`" + above_hint(arena, "status"))
     ledger = Ledger(path, readonly=readonly)
     try:
         campaign = ledger.campaign(tag) if tag else ledger.latest_campaign()

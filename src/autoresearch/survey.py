@@ -446,7 +446,8 @@ def survey(files: Mapping[str, str]) -> Survey:
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
     found += lightning_metrics(py, [script, *used])
     metric, metric_why = best_metric(found), ""
-    goal = readme_metric(readme, [m.name for m in found if not {"train", "training"} & set(_words(m.name))])
+    goal = readme_metric(readme, [m.name for m in found if not {"train", "training"} & set(_words(m.name))],
+                         {m.label: m.name for m in found})
     if goal is not None and (metric is None or metric.name != goal):  # (never a training number: a review)
         metric, metric_why = best_metric(m for m in found if m.name == goal), "the README's goal"
     karpathy, budget = karpathy_budget(files) if "prepare.py" in readonly else (False, None)
@@ -461,7 +462,7 @@ def survey(files: Mapping[str, str]) -> Survey:
         budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
         data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why, metric_why=metric_why,
-        own_seed=own_seed(py, [script, *used]),
+        own_seed=own_seed(files, [script, *used, *[p for p in editable if not p.endswith(".py")]]),
     )
 
 

@@ -137,15 +137,52 @@ def settings_module(path: str, text: str) -> bool:
 
 
 def named_yaml(text: str, files: Mapping[str, str]) -> list[str]:
-    """The YAML files of the repository a script names in a string (``default="configs/
-    base.yaml"`` of its ``--config`` option): where its settings are, so editable (a
-    newcomer's trial: init left it out and found nothing to tune). Pure."""
+    """The config files of the repository a script names in a string (``default="configs/
+    base.yaml"`` of its ``--config`` option, ``"configs/params.json"``): where its settings
+    are, so editable (newcomers' trials: init left them out and found nothing to tune). A
+    JSON or TOML file counts where it holds settings (``settings_file``), not data. Pure."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return []
-    return list(dict.fromkeys(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                              and n.value.endswith((".yaml", ".yml")) and n.value in files))
+    named = (n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return list(dict.fromkeys(p for p in named if p in files and (p.endswith((".yaml", ".yml")) or (
+        p.endswith((".json", ".toml")) and settings_file(p, files[p])))))
+
+
+_NOT_SETTINGS = re.compile(r"(?:^|[/_.-])(?:data|datasets?|vocab|tokens?|tokenizer|labels?|metrics|results?|"
+                           r"package|pyproject|meta|schema|lock)(?:[/_.-]|$)", re.IGNORECASE)
+
+
+def settings_file(path: str, text: str) -> bool:
+    """Whether a JSON or TOML file reads as a script's settings: an object of at most 200
+    values, two or more of them numbers, by a name that is not data's, metrics' or a tool's
+    (``configs/params.json``, not ``data/vocab.json`` or ``metrics.json``). Pure."""
+    if _NOT_SETTINGS.search(path.rsplit(".", 1)[0]):
+        return False
+    try:
+        if path.endswith(".toml"):
+            from .config import tomllib  # (tomli before Python 3.11)
+
+            doc: object = tomllib.loads(text)
+        else:
+            import json
+
+            doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    leaves: list[object] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict) and len(leaves) <= 200:
+            for v in node.values():
+                walk(v)
+        else:
+            leaves.append(node)
+
+    walk(doc)
+    return isinstance(doc, dict) and len(leaves) <= 200 and \
+        sum(isinstance(v, (int, float)) and not isinstance(v, bool) for v in leaves) >= 2
 
 
 # a sentence that says what the work is judged by: "maximize val_acc" first, else "the metric is val_bpb"
@@ -153,16 +190,20 @@ _GOALS = (re.compile(r"\b(?:maximi[sz]e[sd]?|minimi[sz]e[sd]?|optimi[sz]e[sd]?|g
           re.compile(r"\b(?:improve[sd]?|metric|judged?|score[sd]?)\b", re.IGNORECASE))
 
 
-def readme_metric(readme: str, names: Iterable[str]) -> str | None:
+def readme_metric(readme: str, names: Iterable[str], labels: Mapping[str, str] | None = None) -> str | None:
     """The one of ``names`` (metrics the code prints) that a README names in a sentence about
     the goal ("The goal is to maximize `val_acc`"), where no such sentence names another; a
     name of one word (``loss``) is too common in prose to count. None otherwise (a third
     newcomer's trial: init chose val_loss where the README's goal was val_acc). Pure."""
     candidates = [n for n in dict.fromkeys(names) if len([w for w in re.split(r"[_./-]+", n) if w]) >= 2]
+    said = {rf"(?<![\w./-]){re.escape(n)}(?![\w/-])": n for n in candidates}
+    for label, name in (labels or {}).items():  # as printed: "maximize the validation ROC AUC" (a fifth trial)
+        words = label.split()
+        if len(words) >= 2 and name in candidates:
+            said[r"(?i)(?<![\w./-])" + r"\s+".join(map(re.escape, words)) + r"(?![\w/-])"] = name
     sentences = re.split(r"(?<=[.!?;])\s+|\n\s*\n|\n\s*[-*#>|]", readme)
     for goal in _GOALS:  # the strong words first: "the final metrics go to ..." names no goal
-        named = {n for s in sentences if goal.search(s) for n in candidates
-                 if re.search(rf"(?<![\w./-]){re.escape(n)}(?![\w/-])", s)}
+        named = {n for s in sentences if goal.search(s) for rx, n in said.items() if re.search(rx, s)}
         if named:
             return next(iter(named)) if len(named) == 1 else None
     return None
@@ -231,9 +272,13 @@ def own_seed(files: Mapping[str, str], paths: Iterable[str]) -> str:
     if any(SEED_ENV in files[p] for p in paths):
         return ""
     for p in paths:
+        config = not p.endswith(".py")  # a settings file: its seed key (a fifth trial's params.json random_state: 42)
         for i, line in enumerate(files[p].splitlines(), 1):
-            m = _SEEDING.search(line.split("#", 1)[0])
+            m = (_SEED_KEY if config else _SEEDING).search(line if config else line.split("#", 1)[0])
             if m:
                 return f"{p}:{i} {m.group(1).rstrip('( ')}"
     return ""
+
+
+_SEED_KEY = re.compile(r"""^\s*["']?((?:\w+_)?seed|random_state)["']?\s*[:=]\s*\d""", re.IGNORECASE)
 

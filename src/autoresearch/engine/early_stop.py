@@ -16,6 +16,8 @@ Settings: ``[judge] early_stop = "auto" | "off"``, ``early_stop_min_fraction``,
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -119,6 +121,12 @@ def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metr
     for key in keys:
         seen = [f for t in incumbent for f, _ in t.curves[key]]
         if seen and not reference_band([t.curves[key] for t in incumbent]):
+            if all(len(t.curves[key]) == 1 for t in incumbent):  # printed once, at the end (a fifth trial)
+                span = (f"at {percent(min(seen))}" if percent(min(seen)) == percent(max(seen))
+                        else f"at {percent(min(seen))} to {percent(max(seen))}")
+                return (f"the incumbent's runs print {key} once, at their end ({span} of time_budget_s), so a "
+                        "candidate has nothing to be compared with part-way; print `progress: <fraction> "
+                        f"{key}: <value>` lines as a run goes for early stopping")
             if max(seen) < SHORT_RUN:
                 span = (f"at {percent(min(seen))}" if percent(min(seen)) == percent(max(seen))
                         else f"between {percent(min(seen))} and {percent(max(seen))}")
@@ -132,6 +140,9 @@ def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metr
             "the baseline's)")
 
 
+NUMBER = re.compile(r"\d+")  # a reason's numbers: the same reason when only they differ
+
+
 class EarlyStop:
     """What every run is watched for (``Execution.watch_for``): its curves always; for a
     candidate's screening run, the rule from the incumbent's curves. Called with the
@@ -141,6 +152,7 @@ class EarlyStop:
         self.ctx = ctx
         self.settings = EarlyStopSettings.from_config(ctx.campaign.config)
         self.notes: set[int] = set()
+        self.said: set[str] = set()
 
     def watch_for(self, exp_id: int, purpose: Purpose, base: WatchSpec) -> WatchSpec:
         if exp_id <= 0 or purpose is not Purpose.SCREEN or self.settings.mode == "off":
@@ -164,7 +176,9 @@ class EarlyStop:
         if rule is None and inc not in self.notes:
             self.notes.add(inc)
             why = why_no_rule(incumbent, baseline, metric=ctx.metric, goal=ctx.goal.value)
-            ctx.note(f"early stopping paused for the candidates of #{inc}, which run their full budget: {why}")
+            if NUMBER.sub("#", why) not in self.said:  # said once while the reason stays (a trial: after each keep)
+                self.said.add(NUMBER.sub("#", why))
+                ctx.note(f"early stopping paused for the candidates of #{inc}, which run their full budget: {why}")
         return rule
 
 

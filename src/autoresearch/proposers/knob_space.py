@@ -9,12 +9,13 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 
-_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT", re.IGNORECASE)
+# a share, at most 1 (gradient boosting's subsample and colsample_bytree: a trial's 0.8 searched up to 8 crashed sklearn)
+_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT|SUBSAMPLE|COLSAMPLE", re.IGNORECASE)
 _MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA", re.IGNORECASE)
 # a factor the learning rate is multiplied by (a scheduler's gamma, ReduceLROnPlateau's
 # factor): below 1 it must stay below 1 (a newcomer's trial: gamma 0.5 searched up to 5)
 _MULTIPLIER = re.compile(r"^(gamma|factor|lr_gamma|lr_factor|lr_decay|decay_rate|decay_factor)$", re.IGNORECASE)
-_SEED = re.compile(r"SEED", re.IGNORECASE)
+_SEED = re.compile(r"SEED|RANDOM_STATE", re.IGNORECASE)  # scikit-learn's random_state
 _BUDGET = re.compile(r"BUDGET|TIMEOUT", re.IGNORECASE)
 # names that fix what the model must match, what the metric is measured on, or the machine:
 # changing them breaks the run (a newcomer's Hydra trial: input_size moved in every proposal,

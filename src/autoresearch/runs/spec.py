@@ -184,7 +184,14 @@ def with_interpreter(reason: str, command: str, env: Mapping[str, str], cwd: Pat
     """A failed run's reason, naming the Python that ran (a module missing from the Python
     the command found is the usual cause: the wrong environment)."""
     python = interpreter(command, env, cwd)
-    return reason if python is None else f"{reason} (ran with {python})"
+    if python is None:
+        return reason
+    missing = re.search(r"No module named '?([\w.]+)", reason)
+    if missing is None:
+        return f"{reason} (ran with {python})"
+    return (f"{reason} (ran with {python}, which lacks {missing.group(1).split('.')[0]}: start autoresearch with the "
+            "project's environment active, whose python runs then find, or name that Python in [arena] run "
+            "(`/path/to/venv/bin/python train.py`) so that a run started from cron or nohup finds it too)")
 
 
 @dataclass(frozen=True)
