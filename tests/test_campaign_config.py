@@ -15,7 +15,7 @@ from autoresearch.cli_ablate import verdict_text
 from autoresearch.edits import apply_edits
 from autoresearch.proposers.knob_code import find_knobs
 from autoresearch.testing import constant_edit, make_synthetic_arena, write_proposals
-from conftest import run_cli
+from conftest import git, run_cli
 
 
 @pytest.mark.parametrize("a, b, keys", [
@@ -333,8 +333,16 @@ def test_a_command_run_from_a_subfolder_of_the_arena_says_which_one_it_meant(tmp
     assert dry.returncode != 0
     said = " ".join((dry.stdout + dry.stderr).split())
     assert f"(did you mean {arena.resolve()}? it holds an arena's config or ledger: `autoresearch run {arena.resolve()}`)" in said, said
+    status = run_cli("status", sub)  # no ledger above yet: status has nothing to show there either
+    assert "did you mean" not in status.stderr, status.stderr
+    assert run_cli("run", arena, "-n", "1", "--allow-dirty").returncode == 0  # (src/ is not committed)
     status = run_cli("status", sub)
-    assert f"`autoresearch status {arena.resolve()}`" in " ".join(status.stderr.split()), status.stderr
-    outside = tmp_path / "elsewhere"  # no arena above within a repository: nothing suggested
+    assert f"it holds an arena's ledger: `autoresearch status {arena.resolve()}`" in " ".join(status.stderr.split())
+    outside = tmp_path / "elsewhere"  # not in a repository: nothing suggested
     outside.mkdir()
     assert "did you mean" not in run_cli("status", outside).stderr
+    outer = tmp_path / "outer"  # a config above the repository's top is not this repository's arena (a review)
+    (outer / "repo").mkdir(parents=True)
+    (outer / "autoresearch.toml").write_text("[arena]\n")
+    git(outer / "repo", "init", "-q")
+    assert "did you mean" not in " ".join(run_cli("run", outer / "repo", "--dry-run").stderr.split())

@@ -481,5 +481,5 @@ def test_a_resumed_campaign_settles_a_calibration_complete_by_now(values, reason
                           judge=SimpleNamespace(baseline_runs=8), note=lambda detail, *a: notes.append(detail))
     settle(ctx)  # type: ignore[arg-type]
     assert journal.finished_with == (None if settled is None else (0, settled, len(values), 0.5672, 0.0))
-    assert [n.split(":")[0] for n in notes] == ([] if settled is None else
-                                                [f"every one of the baseline's {len(values)} runs gave 0.5672"])
+    assert [n.split(":")[0] for n in notes] == ([] if settled is None else  # (the live view's estimate reads it)
+                                                ["calibrated", f"every one of the baseline's {len(values)} runs gave 0.5672"])

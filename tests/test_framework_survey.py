@@ -227,3 +227,22 @@ def test_the_keys_of_the_json_records_a_script_prints():
                                  ("err_loss", 11)]
     assert json_logged("def (:\n") == []
 
+
+
+def test_json_data_files_crowd_out_no_hydra_config(tmp_path):
+    """A review (2026-12-05): once init read JSON files too, 600 of them (a data set) took the
+    share that Hydra's YAML configs had, and `exp/*.yaml` was no longer found."""
+    from autoresearch.scaffold import repo_files
+
+    repo = tmp_path / "r"
+    (repo / "data" / "training").mkdir(parents=True)
+    for i in range(600):
+        (repo / "data" / "training" / f"{i:03d}.json").write_text('{"a": 1, "b": 2}')
+    (repo / "exp" / "model").mkdir(parents=True)
+    (repo / "exp" / "train.yaml").write_text("defaults:\n  - model: mlp\nlr: 0.1\n")
+    (repo / "exp" / "model" / "mlp.yaml").write_text("width: 64\n")
+    (repo / "train.py").write_text("import hydra\n@hydra.main(config_path='exp', config_name='train')\n"
+                                   "def main(cfg):\n    loss.backward()\n")
+    files = repo_files(repo, in_repo=False)
+    assert "exp/train.yaml" in files and "exp/model/mlp.yaml" in files and "train.py" in files
+    assert sum(p.endswith(".json") for p in files) <= 500

@@ -99,6 +99,8 @@ def test_find_knobs_on_broken_source_finds_nothing():
         ("random_state", 42, True, None),                        # scikit-learn's seed (a trial: searched 14-126)
         ("subsample", 0.8, False, Space("float", 0.0, 1.0)),     # a share (a trial: searched up to 8, sklearn crashed)
         ("colsample_bytree", 0.9, False, Space("float", 0.0, 1.0)),
+        ("max_features", 0.5, False, Space("float", 0.0, 1.0)),    # scikit-learn: a float is a share
+        ("max_features", 10, True, Space("int", 3, 30, log=True)),  # an int a count
         ("TIME_BUDGET", 300, True, None),
         ("ZERO", 0.0, False, None),
         ("NEG", -3, True, None),

@@ -98,6 +98,9 @@ def test_a_reason_names_the_python_that_ran(bin_dir, tmp_path):
            "active" in said and "name that Python in [arena] run" in said, said
     assert with_interpreter("the run exited with code 1: ValueError: bad", "python train.py", env,
                             tmp_path).endswith(f"(ran with {bin_dir}/python)")
+    (tmp_path / "src").mkdir()  # the project's own package: a path problem, not the environment's (a review)
+    assert with_interpreter("the run exited with code 1: ModuleNotFoundError: No module named 'src'",
+                            "python scripts/train.py", env, tmp_path).endswith(f"(ran with {bin_dir}/python)")
     assert with_interpreter("the run exited with code 2", "bash run.sh", env, tmp_path) == "the run exited with code 2"
 
 

@@ -505,6 +505,11 @@ def test_init_says_when_the_script_ignores_the_seed_it_is_given():
     ("configs/rows.json", "[1, 2, 3]", False),
     ("configs/big.json", json.dumps({f"k{i}": i for i in range(300)}), False),
     ("configs/broken.json", "{", False),
+    ("params.json", '{"lr": 0.1, "epochs": 3}', True),
+    ("classes.json", '{"cat": 0, "dog": 1, "bird": 2}', False),       # a lookup table (a review)
+    ("configs/stats.json", '{"mean": 0.1307, "std": 0.3081}', False),  # data statistics
+    ("generation_config.json", '{"top_p": 0.9, "temperature": 0.7}', False),
+    ("experiment.json", '{"lr": 0.1, "epochs": 3}', False),            # no settings' name, no config folder
 ])
 def test_which_json_and_toml_files_hold_settings(path, text, settings):
     from autoresearch.train_script import settings_file

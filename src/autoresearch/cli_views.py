@@ -229,6 +229,15 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
                       "have them whole[/]")
 
 
+def _continued(arena: Path, tag: str | None) -> str | None:
+    """The campaign ``run`` would go on with, from its branch's tip (not one whose baseline
+    failed: that restarts from HEAD); None for a new one. As ``api._settings`` decides."""
+    from .campaign_config import find_campaign
+
+    campaign, failed_baseline = find_campaign(arena, tag)
+    return campaign.tag if campaign is not None and not failed_baseline else None
+
+
 def _drawn_seeds(arena: Path, tag: str | None, loaded: Any, overrides: dict[str, Any]) -> frozenset[str]:
     """The seed keys ``run`` would draw at random: a new campaign's that nothing names (a
     newcomer's trial: the dry run showed ``seed = 0``, the run used 75643)."""
@@ -261,7 +270,7 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
                       "([runner] harness_venv = false: the PATH as it is)", markup=False)
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
-    problem = dry_run_table(console, arena, loaded.config, loaded.tag if getattr(loaded, "recorded", False) else None)
+    problem = dry_run_table(console, arena, loaded.config, _continued(arena, tag))
     for note in notes:  # last, where the eye lands
         err_console.print(f"note: {note}", markup=False)
     if problem:

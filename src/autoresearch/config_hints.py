@@ -77,26 +77,28 @@ def toml_hint(message: str) -> str:
     return ""
 
 
-def arena_above(arena: Path) -> Path | None:
+def arena_above(arena: Path, ledger: bool = False) -> Path | None:
     """The nearest folder above ``arena``, within its git repository, that is an arena (it
-    has the config file or a ledger): a command run from ``src/`` meant it (a fifth trial was
-    told to run ``init`` in ``src/``, which would have made a second config)."""
+    has the config file or a ledger; with ``ledger``, a ledger): a command run from ``src/``
+    meant it (a fifth trial was told to run ``init`` in ``src/``: a second config)."""
     from .config import CONFIG_FILE
     from .store.gitobjects import git
 
-    proc = git(["rev-parse", "--show-toplevel"], arena, check=False)
-    top = Path(proc.stdout.decode().strip()).resolve() if proc.returncode == 0 else None
+    proc = git(["rev-parse", "--show-toplevel"], arena, check=False) if arena.is_dir() else None
+    if proc is None or proc.returncode != 0:
+        return None
+    top = Path(proc.stdout.decode().strip()).resolve()
     for folder in arena.resolve().parents:
-        if (folder / CONFIG_FILE).is_file() or (folder / ".autoresearch" / "ledger.sqlite").is_file():
+        if folder != top and top not in folder.parents:
+            return None  # outside the repository (a review)
+        if (folder / ".autoresearch" / "ledger.sqlite").is_file() or (not ledger and (folder / CONFIG_FILE).is_file()):
             return folder
-        if top is None or folder == top:
-            return None
     return None
 
 
 def above_hint(arena: Path, command: str = "run") -> str:
     """`` (did you mean X? ...)`` where an arena is above ``arena`` (``arena_above``), else ""."""
-    above = arena_above(arena)
-    return (f" (did you mean {above}? it holds an arena's config or ledger: `autoresearch {command} {above}`)"
-            if above else "")
+    above = arena_above(arena, ledger=command != "run")  # status, report, ablate: a campaign's ledger
+    return (f" (did you mean {above}? it holds an arena's {'ledger' if command != 'run' else 'config or ledger'}: "
+            f"`autoresearch {command} {above}`)" if above else "")
 

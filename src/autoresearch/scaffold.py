@@ -218,7 +218,7 @@ def heavy_entries(directory: Path, rels: Sequence[str], mb: float = 10.0) -> lis
 
 
 def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
-    """The Python and YAML files and READMEs ``survey`` reads: tracked and untracked-but-not-ignored
+    """The Python, YAML, JSON and TOML files and READMEs ``survey`` reads: tracked and untracked-but-not-ignored
     ones in a repository, else a bounded walk; big, deep and hidden ones left out."""
     if in_repo:
         rels = listed_files(directory)
@@ -232,15 +232,19 @@ def repo_files(directory: Path, in_repo: bool) -> dict[str, str]:
                 sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
             rels += [(Path(root) / n).relative_to(directory).as_posix() for n in sorted(names)]
     files: dict[str, str] = {}
-    counts = {False: 0, True: 0}  # YAML files have their own share: a folder of data YAML crowds out no script
+    # YAML, and JSON or TOML, each have their own share: a folder of data files crowds out no
+    # script, and 600 JSON data files no Hydra config (a review)
+    counts = {"py": 0, "yaml": 0, "json": 0}
     for rel in sorted(rels, key=lambda r: (r.endswith(CONFIG_EXT) and not _in_config_dir(r), r)):
-        path, yaml = directory / rel, rel.endswith(CONFIG_EXT)
-        if counts[yaml] >= (_SURVEY_MAX_YAML if yaml else _SURVEY_MAX_FILES) or not _wanted(rel) \
+        path = directory / rel
+        kind = "yaml" if rel.endswith((".yaml", ".yml")) else "json" if rel.endswith((".json", ".toml")) else "py"
+        config = kind != "py"
+        if counts[kind] >= (_SURVEY_MAX_YAML if config else _SURVEY_MAX_FILES) or not _wanted(rel) \
                 or rel.count("/") >= _SURVEY_DEPTH:
             continue
-        if path.is_file() and not path.is_symlink() and path.stat().st_size <= (_YAML_MAX_BYTES if yaml else _SURVEY_MAX_BYTES):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= (_YAML_MAX_BYTES if config else _SURVEY_MAX_BYTES):
             files[rel] = path.read_text(encoding="utf-8", errors="replace")
-            counts[yaml] += 1
+            counts[kind] += 1
     return files
 
 

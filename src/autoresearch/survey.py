@@ -410,7 +410,7 @@ def _run_config(script: str, files: Mapping[str, str], configs: list[str], readm
 
 
 def survey(files: Mapping[str, str]) -> Survey:
-    """``files``: the repository's Python files, YAML files and READMEs by relative path."""
+    """``files``: the repository's Python, YAML, JSON and TOML files and READMEs by relative path."""
     py = {p: t for p, t in files.items() if p.endswith(".py")}
     readme = "\n".join(t for p, t in sorted(files.items()) if PurePosixPath(p).name.lower().startswith("readme"))
     scripts = sorted((p for p in py if re.fullmatch(r"train[\w-]*\.py", p)), key=lambda p: (p != "train.py", p))

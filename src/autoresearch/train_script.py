@@ -151,14 +151,18 @@ def named_yaml(text: str, files: Mapping[str, str]) -> list[str]:
 
 
 _NOT_SETTINGS = re.compile(r"(?:^|[/_.-])(?:data|datasets?|vocab|tokens?|tokenizer|labels?|metrics|results?|"
-                           r"package|pyproject|meta|schema|lock)(?:[/_.-]|$)", re.IGNORECASE)
+                           r"package|pyproject|meta|schema|lock|class(?:es)?|idx|index|map(?:ping)?|stats?|norm|"
+                           r"generation)(?:[/_.-]|$)", re.IGNORECASE)
+_SETTINGS = re.compile(r"conf|cfg|param|setting|args|hyper|opts|options", re.IGNORECASE)
 
 
 def settings_file(path: str, text: str) -> bool:
-    """Whether a JSON or TOML file reads as a script's settings: an object of at most 200
-    values, two or more of them numbers, by a name that is not data's, metrics' or a tool's
-    (``configs/params.json``, not ``data/vocab.json`` or ``metrics.json``). Pure."""
-    if _NOT_SETTINGS.search(path.rsplit(".", 1)[0]):
+    """Whether a JSON or TOML file reads as a script's settings: by a settings name or in a
+    config folder (``configs/params.json``, ``hparams.toml``), not data's, metrics', a
+    lookup table's or a tool's (``classes.json``, ``stats.json``: a review), an object of
+    at most 200 values, two or more of them numbers. Pure."""
+    stem = path.rsplit(".", 1)[0]
+    if _NOT_SETTINGS.search(stem) or not _SETTINGS.search(stem):
         return False
     try:
         if path.endswith(".toml"):

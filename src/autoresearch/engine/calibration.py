@@ -152,6 +152,7 @@ def settle(ctx: Engine) -> None:
     ctx.journal.remeasured(0, mean=fmean(values), runs_n=len(values),
                            se=sigma / math.sqrt(len(values)) if sigma is not None else None,
                            reason=baseline_reason(len(values), calibration_target(values, n0), sigma, asked=n0))
+    ctx.note(f"calibrated: the baseline's {len(values)} runs give a noise sd of {sigma:.4g}", 0, "baseline")
     if sigma == 0:
         ctx.note(same_every_run(len(values), values[0]), 0, "baseline")
 

@@ -124,9 +124,11 @@ def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metr
             if all(len(t.curves[key]) == 1 for t in incumbent):  # printed once, at the end (a fifth trial)
                 span = (f"at {percent(min(seen))}" if percent(min(seen)) == percent(max(seen))
                         else f"at {percent(min(seen))} to {percent(max(seen))}")
+                short = "; and time_budget_s is much longer than a run: set it near a run's real length" \
+                    if max(seen) < SHORT_RUN else ""
                 return (f"the incumbent's runs print {key} once, at their end ({span} of time_budget_s), so a "
                         "candidate has nothing to be compared with part-way; print `progress: <fraction> "
-                        f"{key}: <value>` lines as a run goes for early stopping")
+                        f"{key}: <value>` lines as a run goes for early stopping{short}")
             if max(seen) < SHORT_RUN:
                 span = (f"at {percent(min(seen))}" if percent(min(seen)) == percent(max(seen))
                         else f"between {percent(min(seen))} and {percent(max(seen))}")
@@ -173,6 +175,8 @@ class EarlyStop:
         baseline = incumbent if inc == 0 else trusted_runs(ledger.runs(campaign, 0), attempt(0))
         rule = make_rule(incumbent, baseline, metric=ctx.metric, goal=ctx.goal.value, policy=ctx.judge.name,
                          settings=self.settings, noise_sd=ctx.state.noise()[0], incumbent_id=inc)
+        if rule is not None:
+            self.said.clear()  # a later pause for the same reason is said again
         if rule is None and inc not in self.notes:
             self.notes.add(inc)
             why = why_no_rule(incumbent, baseline, metric=ctx.metric, goal=ctx.goal.value)

@@ -10,7 +10,9 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 
 # a share, at most 1 (gradient boosting's subsample and colsample_bytree: a trial's 0.8 searched up to 8 crashed sklearn)
-_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT|SUBSAMPLE|COLSAMPLE", re.IGNORECASE)
+# (scikit-learn's max_features=0.5 and max_samples=0.8 too: a float there is a share; an int a count)
+_RATIO = re.compile(r"RATIO|FRAC|DROPOUT|PROB|PCT|PERCENT|SHARE|SPLIT|SUBSAMPLE|COLSAMPLE|MAX_FEATURES|MAX_SAMPLES",
+                    re.IGNORECASE)
 _MOMENTUM = re.compile(r"BETA|MOMENTUM|EMA", re.IGNORECASE)
 # a factor the learning rate is multiplied by (a scheduler's gamma, ReduceLROnPlateau's
 # factor): below 1 it must stay below 1 (a newcomer's trial: gamma 0.5 searched up to 5)

@@ -187,9 +187,10 @@ def with_interpreter(reason: str, command: str, env: Mapping[str, str], cwd: Pat
     if python is None:
         return reason
     missing = re.search(r"No module named '?([\w.]+)", reason)
-    if missing is None:
-        return f"{reason} (ran with {python})"
-    return (f"{reason} (ran with {python}, which lacks {missing.group(1).split('.')[0]}: start autoresearch with the "
+    top = missing.group(1).split(".")[0] if missing else ""
+    if missing is None or (cwd / f"{top}.py").exists() or (cwd / top).is_dir():  # the project's own module: a path
+        return f"{reason} (ran with {python})"  # or import problem, not the environment's (a review)
+    return (f"{reason} (ran with {python}, which lacks {top}: start autoresearch with the "
             "project's environment active, whose python runs then find, or name that Python in [arena] run "
             "(`/path/to/venv/bin/python train.py`) so that a run started from cron or nohup finds it too)")
 
