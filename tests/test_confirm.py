@@ -478,7 +478,7 @@ def test_a_resumed_campaign_settles_a_calibration_complete_by_now(values, reason
     base = Experiment(0, Status.KEEP, "baseline", "baseline", None, "c0", metric=0.5672, reason=reason)
     journal, notes = _Journal(base), []
     ctx = SimpleNamespace(journal=journal, state=SimpleNamespace(samples=lambda exp: values, calibration_runs=set()),
-                          judge=SimpleNamespace(baseline_runs=8), note=lambda detail, *a: notes.append(detail))
+                          judge=SimpleNamespace(baseline_runs=8), note=lambda detail, *a, **kw: notes.append(detail))
     settle(ctx)  # type: ignore[arg-type]
     assert journal.finished_with == (None if settled is None else (0, settled, len(values), 0.5672, 0.0))
     assert [n.split(":")[0] for n in notes] == ([] if settled is None else  # (the live view's estimate reads it)

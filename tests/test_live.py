@@ -253,8 +253,13 @@ def test_the_estimate_counts_the_calibration_runs_still_to_come():
     st.apply(Event(EventKind.FINISH, 1, "a", Status.DISCARD, 2.0, best=1.0, slot="s0"), now=90.0)
     # 10 candidates of 30 s, and 6 calibration runs of the 30-second budget on the one slot
     assert st.left_s(now=90.0, wall=0.0) == pytest.approx(10 * 30 + 6 * 30)
-    st.apply(Event(EventKind.NOTE, 0, detail="calibrating: run 3 of 8: 1.01 (mean 1.005)"), now=120.0)
+    st.apply(Event(EventKind.NOTE, 0, detail="calibrating: run 3 of 8: 1.01 (mean 1.005)", metric=1.005), now=120.0)
     assert st.calibration_left == 5
+    # the best follows the incumbent's mean as its calibration goes (a trial: "better than the best (0.964400)",
+    # the mean of 2 runs, where the judge used the 8 runs' 0.963250)
+    assert st.best == 1.005
+    st.apply(Event(EventKind.NOTE, 3, detail="re-measured: 2.0 (mean 2.1 -> 2.05)", metric=2.05), now=121.0)
+    assert st.best == 1.005  # not the incumbent's
     st.apply(Event(EventKind.NOTE, 0, detail="calibrated: the baseline's 8 runs give a noise sd of 0.01"), now=130.0)
     assert st.calibration_left == 0 and st.left_s(now=130.0, wall=0.0) == pytest.approx(10 * 30)
     resumed = LiveState("val_loss", 30, limits=Limits(max_experiments=12), started=0.0)

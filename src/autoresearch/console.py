@@ -151,6 +151,8 @@ class LiveState:
         eid = event.experiment_id
         if eid == 0 and event.kind in (EventKind.NOTE, EventKind.FINISH):
             self._calibration(event.detail)
+        if event.kind == EventKind.NOTE and event.metric is not None and eid is not None and eid == self.best_id:
+            self.best = event.metric  # the incumbent's mean moved (its calibration, a re-measure): "best" follows
         if event.kind == EventKind.START and eid is not None:
             previous = self.active.get(eid)  # a rebased experiment starts again: its time runs on
             self.active[eid] = self.running[slot] = Running(eid, event.description, previous.started if previous else now,

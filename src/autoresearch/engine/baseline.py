@@ -155,7 +155,7 @@ def remeasure(ctx: Engine, slot: Slot, exp_id: int | None) -> None:
         ctx.journal.remeasured(inc.id, mean=fmean(values), runs_n=len(values),
                                se=sigma / math.sqrt(len(values)) if sigma is not None else None)
         ctx.note(f"re-measured: {r.measurement.metric:.6g} (mean {before:.6g} -> {fmean(values):.6g})",
-                 inc.id, inc.description, slot.label)
+                 inc.id, inc.description, slot.label, mean=fmean(values))
     else:
         ctx.note(f"re-measuring failed: {r.reason}", inc.id, inc.description, slot.label)
         ctx.journal.export()

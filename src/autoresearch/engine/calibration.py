@@ -133,12 +133,14 @@ def _fold(ctx: Engine, slot: Slot, value: float, metrics: Mapping[str, float], w
         stats = {"runs": float(len(values)), "mean": mean, **({"se": se} if se is not None else {})}
         ctx.journal.finished(0, Status.KEEP, reason, metric=mean, metrics=metrics, warnings=warnings, stats=stats)
         ctx.journal.export()
-        ctx.note(f"calibrated: the baseline's {target} runs give a noise sd of {sigma:.4g}", 0, "baseline", slot.label)
+        ctx.note(f"calibrated: the baseline's {target} runs give a noise sd of {sigma:.4g}", 0, "baseline", slot.label,
+                 mean=mean)
         if sigma == 0:
             ctx.note(same_every_run(target, value), 0, "baseline", slot.label)
     else:
         ctx.journal.remeasured(0, mean=mean, runs_n=len(values), se=se, reason=baseline_reason(len(values), n0, sigma))
-        ctx.note(f"calibrating: run {len(values)} of {n0}: {value:.6g} (mean {mean:.6g})", 0, "baseline", slot.label)
+        ctx.note(f"calibrating: run {len(values)} of {n0}: {value:.6g} (mean {mean:.6g})", 0, "baseline", slot.label,
+                 mean=mean)
 
 
 def settle(ctx: Engine) -> None:
@@ -152,7 +154,8 @@ def settle(ctx: Engine) -> None:
     ctx.journal.remeasured(0, mean=fmean(values), runs_n=len(values),
                            se=sigma / math.sqrt(len(values)) if sigma is not None else None,
                            reason=baseline_reason(len(values), calibration_target(values, n0), sigma, asked=n0))
-    ctx.note(f"calibrated: the baseline's {len(values)} runs give a noise sd of {sigma:.4g}", 0, "baseline")
+    ctx.note(f"calibrated: the baseline's {len(values)} runs give a noise sd of {sigma:.4g}", 0, "baseline",
+             mean=fmean(values))
     if sigma == 0:
         ctx.note(same_every_run(len(values), values[0]), 0, "baseline")
 

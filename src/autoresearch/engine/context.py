@@ -125,8 +125,11 @@ class Engine:
         elif result.status is not RunStatus.INTERRUPTED:
             counters.infra_streak = 0
 
-    def note(self, detail: str, exp_id: int | None = None, description: str = "", slot: str = "") -> None:
-        self.report(Event(EventKind.NOTE, exp_id, description, detail=detail, slot=slot))
+    def note(self, detail: str, exp_id: int | None = None, description: str = "", slot: str = "",
+             mean: float | None = None) -> None:
+        """A line worth showing; ``mean``: the experiment's mean now (a calibration or a
+        re-measurement moved it), which the live view's "best" follows."""
+        self.report(Event(EventKind.NOTE, exp_id, description, detail=detail, slot=slot, metric=mean))
 
     def phase(self, exp_id: int, slot: str, what: str) -> None:
         """A run on a slot enters a phase ("run 2", "eval"): called from the slot's thread,
