@@ -469,16 +469,22 @@ class _Journal:
     ([0.5672] * 3, "baseline: 3 of 8 runs so far, noise sd 0; the rest run alongside the first candidates", None),
     ([0.5672] * 5, "baseline: 5 runs, noise sd 0", None),  # said already
 ])
-def test_a_resumed_campaign_settles_a_calibration_complete_by_now(values, reason, settled):
+@pytest.mark.parametrize("asked", [8, 1])
+def test_a_resumed_campaign_settles_a_calibration_complete_by_now(values, reason, settled, asked):
     from types import SimpleNamespace
 
-    from autoresearch.engine.calibration import settle
+    from autoresearch.engine.calibration import PARTIAL, settle
     from autoresearch.records import Experiment, Status
 
     base = Experiment(0, Status.KEEP, "baseline", "baseline", None, "c0", metric=0.5672, reason=reason)
     journal, notes = _Journal(base), []
     ctx = SimpleNamespace(journal=journal, state=SimpleNamespace(samples=lambda exp: values, calibration_runs=set()),
-                          judge=SimpleNamespace(baseline_runs=8), note=lambda detail, *a, **kw: notes.append(detail))
+                          judge=SimpleNamespace(baseline_runs=asked), note=lambda detail, *a, **kw: notes.append(detail))
+    if asked == 1:  # a calibration of one run asked on resume (--set judge.baseline_runs=1): settled, no crash
+        values = values[:1]
+        settle(ctx)  # type: ignore[arg-type]
+        assert notes == [] and (journal.finished_with is None) is (PARTIAL not in reason)
+        return
     settle(ctx)  # type: ignore[arg-type]
     assert journal.finished_with == (None if settled is None else (0, settled, len(values), 0.5672, 0.0))
     assert [n.split(":")[0] for n in notes] == ([] if settled is None else  # (the live view's estimate reads it)

@@ -154,6 +154,8 @@ def settle(ctx: Engine) -> None:
     ctx.journal.remeasured(0, mean=fmean(values), runs_n=len(values),
                            se=sigma / math.sqrt(len(values)) if sigma is not None else None,
                            reason=baseline_reason(len(values), calibration_target(values, n0), sigma, asked=n0))
+    if sigma is None:  # one run (a calibration asked of one run on resume): no noise to say
+        return
     ctx.note(f"calibrated: the baseline's {len(values)} runs give a noise sd of {sigma:.4g}", 0, "baseline",
              mean=fmean(values))
     if sigma == 0:
