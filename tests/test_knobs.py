@@ -130,6 +130,13 @@ def test_space_params_round_trip(space, value, param):
         assert space.to_value(space.to_param(value)) == pytest.approx(value)
 
 
+def test_a_beta_at_the_top_of_its_gap_is_0_not_a_rounding_error():
+    """The demo (2026-12-05) wrote `ADAM_BETA1 = 2.22e-16`: 1 - 0.9999999999999998."""
+    space = Space("beta", 0.01, 1.0, log=True)
+    assert space.to_value(1.0 - 2**-52) == 0.0 and space.to_value(0.5) == 0.5
+    assert space.to_param(space.to_value(1.0 - 2**-52)) is not None  # back inside its space
+
+
 def test_format_and_written_values():
     knobs = {k.name: k for k in find_knobs("train.py", SOURCE)}
     assert format_value(knobs["TOTAL_BATCH_SIZE"], 2**18) == "2**18"

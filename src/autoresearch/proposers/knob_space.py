@@ -74,7 +74,8 @@ class Space:
         if self.kind == "pow2":
             return 2 ** int(param)
         if self.kind == "beta":
-            return 1.0 - float(param)
+            value = 1.0 - float(param)  # a gap of 1 - 1e-16 is a beta of 0, not 2.22e-16 (the demo wrote that)
+            return 0.0 if abs(value) < 1e-12 else value
         return param
 
     def to_param(self, value: Any) -> Any:
