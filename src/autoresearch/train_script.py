@@ -2,8 +2,12 @@
 where none is named ``train*.py`` (``other_trainer``: pytorch/examples' ``main.py``,
 kuangliu's ``main.py`` without a ``__main__`` guard, facebookresearch's ``main_dino.py``), how
 a script in a package starts (``module_launch``), the settings modules it imports that are
-editable (``settings_module``), and the data, preparation and evaluation scripts that are
-readonly (``readonly_candidates``). Pure: file texts in, names and reasons out.
+editable (``settings_module``), the YAML, JSON or TOML settings files it names
+(``named_yaml``, ``settings_file``), and the data, preparation and evaluation scripts that are
+readonly (``readonly_candidates``, ``data_dirs``); also what a README names as the goal
+(``readme_metric``), where the run seeds itself (``own_seed``), and which scripts a run
+command starts (``started_scripts``, ``usage_paths``: read to see how knobs are used). Pure:
+file texts in, names and reasons out.
 
 - **The README's**: the first top-level script a README starts (``python``, ``python3.10
   -u``, ``python -m torch.distributed.launch``, ``torchrun``, ``accelerate launch``,
