@@ -159,13 +159,14 @@ def _metric_lines(s: Survey, pattern_ok: bool) -> list[str]:
     better = "lower" if m.goal == "minimize" else "higher"
     out.append(f'goal = "{m.goal}"' + " " * max(1, 25 - len(m.goal)) + f"# {better} is better")
     if s.others:  # each with the pattern that reads it: a name alone finds nothing (a trial's crashed baseline)
-        out += _comment("other numbers it prints; to optimise one instead, set its name and goal, and its "
-                        "pattern where one is shown (else delete the pattern line):" if pattern_ok and m.pattern else
-                        "other numbers it prints; to optimise one instead, set its name and goal" +
-                        (", and its pattern where one is shown:" if pattern_ok and any(o.pattern for o in s.others[:6])
-                         else ":"))
+        shown, how = s.others[:6], "set its name and goal"
+        if pattern_ok and m.pattern:
+            how += ", and its pattern where one is shown (else delete the pattern line)"
+        elif pattern_ok and any(o.pattern for o in shown):
+            how += ", and its pattern where one is shown"
+        out += _comment(f"other numbers it prints; to optimise one instead, {how}:")
         out += [re.sub(r"[\x00-\x1f]", " ", f"#   {o.name} ({o.where})" + (
-            f": pattern = {_str(o.pattern)}" if pattern_ok and o.pattern is not None else "")) for o in s.others[:6]]
+            f": pattern = {_str(o.pattern)}" if pattern_ok and o.pattern is not None else "")) for o in shown]
     return out
 
 
