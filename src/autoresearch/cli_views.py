@@ -230,23 +230,20 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
 
 
 def _continued(arena: Path, tag: str | None) -> str | None:
-    """The campaign ``run`` would go on with, from its branch's tip (not one whose baseline
-    failed: that restarts from HEAD); None for a new one. As ``api._settings`` decides."""
+    """The campaign ``run`` would go on with, from its branch's tip, as ``api._settings``
+    decides; None for a new one, or one whose baseline failed (that restarts from HEAD)."""
     from .campaign_config import find_campaign
 
     campaign, failed_baseline = find_campaign(arena, tag)
     return campaign.tag if campaign is not None and not failed_baseline else None
 
 
-def _drawn_seeds(arena: Path, tag: str | None, loaded: Any, overrides: dict[str, Any]) -> frozenset[str]:
+def _drawn_seeds(continued: str | None, loaded: Any, overrides: dict[str, Any]) -> frozenset[str]:
     """The seed keys ``run`` would draw at random: a new campaign's that nothing names (a
     newcomer's trial: the dry run showed ``seed = 0``, the run used 75643)."""
-    from .campaign_config import find_campaign
     from .seeds import SEED_KEYS, names_a_seed
 
-    campaign, failed_baseline = find_campaign(arena, tag)  # as `run` decides (api._settings)
-    new = campaign is None or failed_baseline
-    return frozenset(SEED_KEYS) if new and not names_a_seed(loaded.raw, overrides) else frozenset()
+    return frozenset(SEED_KEYS) if continued is None and not names_a_seed(loaded.raw, overrides) else frozenset()
 
 
 def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any],
@@ -261,7 +258,8 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
     source = loaded.source
     if notes and getattr(loaded, "recorded", False):  # a newcomer's trial missed the note under a long listing
         source += ", not the file where it now differs: see the note at the end"
-    print_config(console, loaded.config, source, overrides, drawn=_drawn_seeds(arena, tag, loaded, overrides))
+    continued = _continued(arena, tag)
+    print_config(console, loaded.config, source, overrides, drawn=_drawn_seeds(continued, loaded, overrides))
     from .runs.spec import run_settings
 
     venv = run_settings(loaded.config, check_user=False).venv
@@ -270,7 +268,7 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
                       "([runner] harness_venv = false: the PATH as it is)", markup=False)
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
-    problem = dry_run_table(console, arena, loaded.config, _continued(arena, tag))
+    problem = dry_run_table(console, arena, loaded.config, continued)
     for note in notes:  # last, where the eye lands
         err_console.print(f"note: {note}", markup=False)
     if problem:
