@@ -5,7 +5,9 @@
   hyperparameters live in ``configs/model/*.yaml``, and init left them out);
 - the metrics a LightningModule logs to its progress bar (``self.log("val/loss", ...,
   prog_bar=True)``), which Lightning prints there (``val/loss=0.106``) and in its results
-  table (``│ val/loss │ 0.106 │``), not as a ``name: value`` line: init wrote ``val_bpb``.
+  table (``│ val/loss │ 0.106 │``), not as a ``name: value`` line: init wrote ``val_bpb``;
+- the keys of the records a script prints as JSON lines (``print(json.dumps(rec))``), which
+  the harness reads as ``name: value`` lines (a fourth newcomer's trial: init found no metric).
 
 Pure."""
 
