@@ -97,6 +97,7 @@ def test_find_knobs_on_broken_source_finds_nothing():
         ("GRAD_CLIP", 1.0, False, Space("float", 0.1, 10.0, log=True)),
         ("SEED", 42, True, None),
         ("random_state", 42, True, None),                        # scikit-learn's seed (a trial: searched 14-126)
+        ("EVAL_EPISODES", 10, True, None),                       # the evaluation itself (a sixth trial: searched 3-30)
         ("subsample", 0.8, False, Space("float", 0.0, 1.0)),     # a share (a trial: searched up to 8, sklearn crashed)
         ("colsample_bytree", 0.9, False, Space("float", 0.0, 1.0)),
         ("max_features", 0.5, False, Space("float", 0.0, 1.0)),    # scikit-learn: a float is a share

@@ -553,3 +553,40 @@ def test_init_on_a_scikit_learn_project_with_its_params_in_json():
     assert s.own_seed == "configs/params.json:4 random_state"
     said = list(_found(s, pattern_ok=True))
     assert any("seeds itself (configs/params.json:4 random_state)" in line for line in said), said
+
+
+RL_CONFIG = "GAMMA = 0.99\nLR = 3e-3\nHIDDEN = 64\nN_EPISODES = 300\nEVAL_EPISODES = 10\nSEED = 0\n"
+RL_TRAIN = '''import torch
+from rl.config import GAMMA, LR, HIDDEN, N_EPISODES, EVAL_EPISODES, SEED
+
+def main():
+    torch.manual_seed(SEED)
+    opt = torch.optim.Adam(policy.parameters(), lr=LR)
+    for it in range(N_EPISODES):
+        loss.backward()
+        opt.step()
+        print(f"iter {it} | mean_return {r:.1f} | loss {loss.item():.3f}")
+    print(f"Eval mean return: {m:.1f} +/- {s:.1f}")
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_init_on_a_reinforcement_learning_package_run_as_a_module():
+    """A sixth newcomer's trial (2026-12-05): the README runs `python -m rl.ppo`; init said
+    "there is no train.py yet", and with the script found chose the PPO surrogate loss
+    (minimize) over "Eval mean return" (maximize)."""
+    from autoresearch.scaffold import _found
+
+    files = {"rl/__init__.py": "", "rl/config.py": RL_CONFIG, "rl/ppo.py": RL_TRAIN,
+             "README.md": "Train with `python -m rl.ppo`.\n\nThe goal is to maximize the evaluation mean return.\n"}
+    s = survey(files)
+    assert (s.script, s.run) == ("rl/ppo.py", "python -m rl.ppo")
+    assert s.script_why == "the README runs `python -m rl.ppo`"  # said once
+    assert "rl/config.py" in s.editable
+    assert s.metric is not None and (s.metric.name, s.metric.goal) == ("eval_mean_return", "maximize")
+    assert re.search(s.metric.pattern, "Eval mean return: 143.2 +/- 21.0").group(1) == "143.2"
+    assert any("seeds itself (rl/ppo.py:5 torch.manual_seed)" in line for line in _found(s, pattern_ok=True))
+    # a README that runs a tool as a module names no trainer
+    assert survey({"rl/__init__.py": "", "rl/ppo.py": RL_TRAIN, "README.md": "python -m pip install -e .\n"}).script is None

@@ -275,7 +275,7 @@ def _found(s: Survey, pattern_ok: bool) -> Iterator[str]:
     if s.own_seed:
         yield (f"note: {s.script} seeds itself ({s.own_seed}) and does not read AUTORESEARCH_SEED, so every run of a "
                "commit gives the same value and the judge sees no noise (any difference would pass its test): seed "
-               "from it, e.g. `seed = int(os.environ.get('AUTORESEARCH_SEED', args.seed))`")
+               "from it, e.g. `int(os.environ.get('AUTORESEARCH_SEED', <the seed now>))`")
     if s.budget is None and not s.reads_budget:
         yield (f"note: {s.script} does not read {BUDGET_ENV}; its own settings decide how long a run takes "
                f"(see the comment on time_budget_s)")

@@ -29,8 +29,8 @@ LENGTH_NAMES = {"max_iters", "max_steps", "num_iterations", "num_steps", "total_
 
 _METRIC_WORDS = {"bpb": 0, "bpc": 0, "loss": 1, "nll": 1, "ppl": 2, "perplexity": 2, "acc": 3, "accuracy": 3,
                  "error": 4, "err": 4, "mse": 4, "mae": 4, "rmse": 4, "f1": 5, "auc": 5, "bleu": 5, "score": 6,
-                 "reward": 6}
-_HIGHER_BETTER = {"acc", "accuracy", "f1", "auc", "bleu", "score", "reward"}
+                 "reward": 6, "return": 6}  # (reinforcement learning's "Eval mean return": a sixth trial)
+_HIGHER_BETTER = {"acc", "accuracy", "f1", "auc", "bleu", "score", "reward", "return"}
 # a label ending in one of these reads as a sentence: a metric's ("Test accuracy is {acc}": test_accuracy)
 # where the line ends at its number, a message's where words follow ("Loss is {}, stopping training":
 # DINO's NaN abort; reviews of train_script)
@@ -436,7 +436,7 @@ def survey(files: Mapping[str, str]) -> Survey:
                       hydra=tuple(hydra_configs(nested[0], files)) if nested else ())
     config, why = _run_config(script, py, configs, readme)
     launch = module_launch(script, py, readme)
-    script_why = "; ".join(w for w in (script_why, launch[1] if launch else "") if w)
+    script_why = "; ".join(dict.fromkeys(w for w in (script_why, launch[1] if launch else "") if w))
     used = local_imports(py[script], py, script)
     hydra = hydra_configs(script, files)
     editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or settings_module(p, py[p])],

@@ -35,6 +35,9 @@ LAUNCH = re.compile(r"(?:\bpython[\d.]*(?:\s+-u)?(?:\s+-m\s+torch\.distributed\.
                     r"|\baccelerate\s+launch|\bdeepspeed)\s+(?:--?[\w.-]+(?:[= ][\w.:/-]+)?\s+)*([\w./-]+\.py)\b")
 
 
+MODULE_LAUNCH = re.compile(r"\bpython[\d.]*(?:\s+-u)?\s+-m\s+([A-Za-z_]\w*(?:\.\w+)*)")
+
+
 def launched(readme: str) -> list[str]:
     """The scripts a README starts as files (``LAUNCH``), in its order. Pure."""
     return [m.group(1) for m in LAUNCH.finditer(readme)]
@@ -54,10 +57,19 @@ def other_trainer(py: Mapping[str, str], readme: str,
     clear. ``py``: the Python files by path; ``imports(path)``: the repository's files that
     script imports. Pure."""
     top = {p: t for p, t in py.items() if "/" not in p and not PurePosixPath(p).stem.lower().startswith(NOT_TRAINERS)}
+
+    def trainer(p: str) -> bool:
+        return trains(py[p]) or any(trains(py[q]) for q in imports(p) if q in py)
+
     for m in LAUNCH.finditer(readme):
         p = m.group(1)
-        if p in top and (trains(top[p]) or any(trains(py[q]) for q in imports(p) if q in py)):
+        if p in top and trainer(p):
             return p, f"the README runs `{' '.join(m.group(0).split())}`"
+    for m in MODULE_LAUNCH.finditer(readme):  # `python -m rl.ppo` (a sixth trial: init said "write train.py")
+        module = m.group(1).replace(".", "/")
+        for p in (f"{module}.py", f"{module}/__main__.py"):
+            if p in py and not PurePosixPath(module).name.lower().startswith(NOT_TRAINERS) and trainer(p):
+                return p, f"the README runs `python -m {m.group(1)}`"
     guarded = [p for p in sorted(top) if "__main__" in top[p] and trains(top[p])]
     return (guarded[0], "the only script at the top that trains") if len(guarded) == 1 else None
 
@@ -77,7 +89,7 @@ def module_launch(script: str, py: Mapping[str, str], readme: str) -> tuple[str,
     module, package = f"{folder.replace('/', '.')}.{stem}", folder.replace("/", ".")
     if script in launched(readme):
         return None
-    for m in re.finditer(r"\bpython[\d.]*(?:\s+-u)?\s+-m\s+([\w.]+)", readme):
+    for m in MODULE_LAUNCH.finditer(readme):
         if m.group(1) == module:
             return f"python -m {module}", f"the README runs `python -m {module}`"
         main = py.get(f"{folder}/__main__.py")

@@ -26,7 +26,7 @@ _SHAPE = re.compile(r"^(input|output)_(size|dim|features|channels)$|^(num|n)_(cl
                     r"|^in_(dim|features)$|^(image|img)_size$",
                     re.IGNORECASE)  # not out_ nor in_channels: a layer's out_channels is often a hidden width
 _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test|eval)_(size|samples|examples|split|"
-                       r"tokens|iters|batches|steps)$|^train_(val|valid|test)\w*_split$|^limit_(val|test)_batches$"
+                       r"tokens|iters|batches|steps|episodes|rollouts|runs|trials)$|^train_(val|valid|test)\w*_split$|^limit_(val|test)_batches$"
                        r"|^(val|valid|validation|test|eval)_(batch|batch_size|bs)$"
                        r"|^(val|valid|validation|test|eval|holdout)_(size|split|frac|fraction|ratio|pct|percent|share)$"
                        r"|^train_(split|frac|fraction|ratio|pct|percent|share)$|^split_ratio$",
