@@ -590,3 +590,48 @@ def test_init_on_a_reinforcement_learning_package_run_as_a_module():
     assert any("seeds itself (rl/ppo.py:5 torch.manual_seed)" in line for line in _found(s, pattern_ok=True))
     # a README that runs a tool as a module names no trainer
     assert survey({"rl/__init__.py": "", "rl/ppo.py": RL_TRAIN, "README.md": "python -m pip install -e .\n"}).script is None
+
+
+ENGINE = "def train_one_epoch(model, opt):\n    loss.backward()\n    opt.step()\n\ndef evaluate(model):\n    pass\n"
+MAIN = "from pkg.engine import train_one_epoch\nif __name__ == '__main__':\n    loss.backward()\n    print(f'val_loss: {v}')\n"
+
+
+@pytest.mark.parametrize("readme", ["python -m pkg.sample", "python -m evaluation.run", "python -m tests.smoke_run",
+                                    "python -m scripts.tools.finetune", "python -m pip install -e ."])
+def test_a_module_the_readme_runs_does_not_beat_the_real_trainer(readme):
+    """A review (2026-12-05): a module that only imports the engine (to sample or evaluate),
+    or one under tests/ or scripts/, was taken over the top-level main.py that trains."""
+    files = {"main.py": MAIN, "pkg/__init__.py": "", "pkg/engine.py": ENGINE,
+             "pkg/sample.py": "from pkg.engine import evaluate\nevaluate(None)\n",
+             "evaluation/__init__.py": "", "evaluation/run.py": "from pkg.engine import evaluate\n",
+             "tests/__init__.py": "", "tests/smoke_run.py": "loss.backward()\nopt.step()\n",
+             "scripts/__init__.py": "", "scripts/tools/__init__.py": "",
+             "scripts/tools/finetune.py": "loss.backward()\noptim = 1\nopt.step()\n", "README.md": readme + "\n"}
+    assert survey(files).script == "main.py"
+
+
+def test_a_package_the_readme_runs_starts_as_the_package():
+    """A review (2026-12-05): `python -m pkg` whose __main__.py imports the trainer got
+    `run = "python pkg/__main__.py"`, which fails: No module named 'pkg'."""
+    files = {"pkg/__init__.py": "", "pkg/engine.py": ENGINE,
+             "pkg/__main__.py": "from pkg.engine import train_one_epoch\ntrain_one_epoch(None, None)\n",
+             "README.md": "python -m pkg\n"}
+    s = survey(files)
+    assert (s.script, s.run) == ("pkg/__main__.py", "python -m pkg")
+
+
+def test_a_nested_train_script_the_readme_runs_as_a_module():
+    """A review (2026-12-05): with src/train.py and scripts/train.py, `python -m src.train` in
+    the README found nothing, where `python src/train.py` did."""
+    train = "loss.backward()\nopt.step()\nprint(f'val_loss: {v}')\n"
+    files = {"src/__init__.py": "", "src/train.py": train, "scripts/train.py": train, "README.md": "python -m src.train\n"}
+    s = survey(files)
+    assert (s.script, s.run) == ("src/train.py", "python -m src.train")
+
+
+def test_a_return_code_is_no_metric():
+    """A review (2026-12-05): once "return" was a metric word, "download return code: 0" was
+    taken as the metric to maximise, over the training loss."""
+    s = survey({"train.py": "print(f'download return code: {rc}')\nloss.backward()\n"
+                            "print(f'step {i} train loss {loss.item():.3f}')\n"})
+    assert s.metric is not None and s.metric.name == "train_loss"

@@ -17,8 +17,8 @@ from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
 from .framework_survey import hydra_configs, json_logged, logged_metrics
-from .train_script import (data_dirs, launched, module_launch, named_yaml, other_trainer, own_seed, readme_metric,
-                           readonly_candidates, settings_module)
+from .train_script import (NOT_THE_PROJECT, data_dirs, launched, module_launch, module_scripts, named_yaml,
+                           other_trainer, own_seed, readme_metric, readonly_candidates, settings_module)
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -170,7 +170,9 @@ class Printed:
 
 
 def _words(label: str) -> list[str]:
-    return [w for w in re.split(r"[\s_./-]+", label.lower()) if w]
+    words = [w for w in re.split(r"[\s_./-]+", label.lower()) if w]
+    return [w for i, w in enumerate(words)  # "return code" is a process's, not a metric (a review)
+            if not (w == "return" and words[i + 1:i + 2] and words[i + 1] in ("code", "codes", "value", "status", "type"))]
 
 
 def _sentence(label: str, rest: list) -> bool:
@@ -392,7 +394,7 @@ class Survey:
 
 
 # folders whose train.py is an example or a tool, not the project's own training (named, not adopted)
-_NOT_THE_PROJECT = {"examples", "example", "scripts", "tools", "docs", "benchmarks", "bench", "notebooks", "third_party"}
+_NOT_THE_PROJECT = NOT_THE_PROJECT
 
 
 def _run_config(script: str, files: Mapping[str, str], configs: list[str], readme: str) -> tuple[str | None, str]:
@@ -424,7 +426,7 @@ def survey(files: Mapping[str, str]) -> Survey:
             and nested[0].split("/")[0].lower() not in _NOT_THE_PROJECT:
         script, scripts = nested[0], nested  # the one train.py, in a folder (src/train.py): run from the root
     script_why = ""
-    if script is None and (run_by_readme := [p for p in launched(readme) if p in nested]):
+    if script is None and (run_by_readme := [p for p in [*launched(readme), *module_scripts(readme)] if p in nested]):
         script, scripts, script_why = run_by_readme[0], nested, "the README runs it"  # scripts/train.py (a trial)
     if script is None and not nested and (named := other_trainer(py, readme, lambda p: local_imports(py[p], py, p))):
         (script, script_why), scripts = named, [named[0]]  # pytorch/examples' main.py

@@ -35,7 +35,17 @@ LAUNCH = re.compile(r"(?:\bpython[\d.]*(?:\s+-u)?(?:\s+-m\s+torch\.distributed\.
                     r"|\baccelerate\s+launch|\bdeepspeed)\s+(?:--?[\w.-]+(?:[= ][\w.:/-]+)?\s+)*([\w./-]+\.py)\b")
 
 
+# folders whose scripts are examples or tools, not the project's own training
+NOT_THE_PROJECT = {"tests", "test", "examples", "example", "scripts", "tools", "docs", "benchmarks", "bench",
+                   "notebooks", "third_party"}
 MODULE_LAUNCH = re.compile(r"\bpython[\d.]*(?:\s+-u)?\s+-m\s+([A-Za-z_]\w*(?:\.\w+)*)")
+
+
+def module_scripts(readme: str) -> list[str]:
+    """The files the modules a README runs with ``python -m`` are (``pkg/train.py``, or the
+    package's ``__main__.py``), in its order. Pure."""
+    return [p for m in MODULE_LAUNCH.finditer(readme)
+            for p in (f"{m.group(1).replace('.', '/')}.py", f"{m.group(1).replace('.', '/')}/__main__.py")]
 
 
 def launched(readme: str) -> list[str]:
@@ -66,9 +76,14 @@ def other_trainer(py: Mapping[str, str], readme: str,
         if p in top and trainer(p):
             return p, f"the README runs `{' '.join(m.group(0).split())}`"
     for m in MODULE_LAUNCH.finditer(readme):  # `python -m rl.ppo` (a sixth trial: init said "write train.py")
+        parts = m.group(1).lower().split(".")
+        if any(part.startswith(NOT_TRAINERS) or part in NOT_THE_PROJECT for part in parts):
+            continue  # a data step, an evaluation, a test or a tool, wherever it lies (a review)
         module = m.group(1).replace(".", "/")
         for p in (f"{module}.py", f"{module}/__main__.py"):
-            if p in py and not PurePosixPath(module).name.lower().startswith(NOT_TRAINERS) and trainer(p):
+            # the module trains itself (not one that imports an engine to sample or evaluate: a review); a
+            # package's __main__.py may leave that to what it imports
+            if p in py and (trains(py[p]) or (p.endswith("__main__.py") and trainer(p))):
                 return p, f"the README runs `python -m {m.group(1)}`"
     guarded = [p for p in sorted(top) if "__main__" in top[p] and trains(top[p])]
     return (guarded[0], "the only script at the top that trains") if len(guarded) == 1 else None
@@ -86,6 +101,9 @@ def module_launch(script: str, py: Mapping[str, str], readme: str) -> tuple[str,
     if len(parts) < 2 or not script.endswith(".py"):
         return None
     folder, stem = "/".join(parts[:-1]), PurePosixPath(script).stem
+    if stem == "__main__":  # a package's entry: run as the package (as a file its absolute imports fail: a review)
+        package = folder.replace("/", ".")
+        return f"python -m {package}", f"the package's __main__.py: `python -m {package}`"
     module, package = f"{folder.replace('/', '.')}.{stem}", folder.replace("/", ".")
     if script in launched(readme):
         return None
