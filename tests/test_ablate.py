@@ -283,26 +283,34 @@ def test_with_nothing_kept_ablate_says_so_and_runs_nothing(tmp_path):
     assert _budgets(notes) == [] and ledger_rows(arena, "SELECT id FROM ablations") == []
 
 
+def _knobs_campaign(tmp_path, *, seed: int, changes: int):
+    """A 12-experiment knobs campaign (greedy, TPE) on LEARNING_RATE and WIDTH of the synthetic
+    arena, tag k: the arena, the knob values before each kept change, the knobs each changed,
+    and the final values."""
+    from autoresearch.testing import SYNTHETIC_DEFAULTS
+
+    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"judge": {"policy": "greedy"}})
+    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--seed", str(seed), "-n", "12",
+                "--set", 'proposer.knobs.only=["LEARNING_RATE", "WIDTH"]',
+                "--set", f"proposer.knobs.changes_per_trial={changes}", "--set", 'proposer.knobs.sampler="tpe"', timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exps = json.loads(run_cli("status", arena, "--tag", "k", "--json").stdout)["experiments"]
+    values, before, changed_by = dict(SYNTHETIC_DEFAULTS), {}, {}
+    for e in (e for e in exps if e["status"] == "keep" and e["id"] > 0):  # the values before and after each keep
+        before[e["id"]] = dict(values)
+        changed_by[e["id"]] = {n for n, v in e["params"].items() if v != values[n]}
+        values.update(e["params"])
+    return arena, before, changed_by, dict(values)
+
+
 @pytest.mark.slow
 def test_knobs_tuned_again_and_again_are_set_back_one_value_at_a_time(tmp_path):
     # the knobs proposer moves LEARNING_RATE in several kept steps: its diffs do not revert
     # on the final incumbent, its values do. The last kept change of a knob is set back to
     # the value before it; earlier ones hold none of their values any more (superseded)
-    from autoresearch.testing import SYNTHETIC_DEFAULTS, synthetic_true_loss
+    from autoresearch.testing import synthetic_true_loss
 
-    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"judge": {"policy": "greedy"}})
-    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--seed", "0", "-n", "12",
-                "--set", 'proposer.knobs.only=["LEARNING_RATE", "WIDTH"]', "--set", "proposer.knobs.changes_per_trial=1",
-                "--set", 'proposer.knobs.sampler="tpe"', timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    exps = json.loads(run_cli("status", arena, "--tag", "k", "--json").stdout)["experiments"]
-    chain = [e for e in exps if e["status"] == "keep" and e["id"] > 0]
-    values, before, changed_by = dict(SYNTHETIC_DEFAULTS), {}, {}
-    for e in chain:  # the knob values before and after each kept change
-        before[e["id"]] = dict(values)
-        changed_by[e["id"]] = {n for n, v in e["params"].items() if v != values[n]}
-        values.update(e["params"])
-    final = dict(values)
+    arena, before, changed_by, final = _knobs_campaign(tmp_path, seed=0, changes=1)
     setters = [i for i in changed_by if "LEARNING_RATE" in changed_by[i]]
     assert len(setters) >= 2, f"precondition: LEARNING_RATE changed by several kept experiments ({changed_by})"
     r = run_cli("ablate", arena, "--tag", "k", "--runs", "1", timeout=300)
@@ -328,18 +336,7 @@ def test_knobs_tuned_again_and_again_are_set_back_one_value_at_a_time(tmp_path):
 def test_a_knobs_change_set_back_in_part_says_which_knobs_in_its_change_column(tmp_path):
     """A third newcomer's trial (2026-12-05): "without #1" listed every knob #1 changed,
     though a later keep had set one of them again and only the other was set back."""
-    from autoresearch.testing import SYNTHETIC_DEFAULTS
-
-    arena = make_synthetic_arena(tmp_path / "arena", config_overrides={"judge": {"policy": "greedy"}})
-    r = run_cli("run", arena, "--tag", "k", "--proposer", "knobs", "--seed", "3", "-n", "12",
-                "--set", 'proposer.knobs.only=["LEARNING_RATE", "WIDTH"]', "--set", "proposer.knobs.changes_per_trial=2",
-                "--set", 'proposer.knobs.sampler="tpe"', timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    exps = json.loads(run_cli("status", arena, "--tag", "k", "--json").stdout)["experiments"]
-    values, changed_by = dict(SYNTHETIC_DEFAULTS), {}
-    for e in (e for e in exps if e["status"] == "keep" and e["id"] > 0):
-        changed_by[e["id"]] = {n for n, v in e["params"].items() if v != values[n]}
-        values.update(e["params"])
+    arena, _, changed_by, _ = _knobs_campaign(tmp_path, seed=3, changes=2)
     partial = {i: (knobs - later, knobs & later) for i, knobs in changed_by.items()
                if (later := {n for j in changed_by if j > i for n in changed_by[j]}) & knobs and knobs - later}
     assert partial, f"precondition: a kept change whose knobs were set again only in part ({changed_by})"
