@@ -252,6 +252,34 @@ def goal_check(medians: Mapping[str, float], method: str = "knobs") -> str:
         ("yes" if tpe is None or tpe <= 1.1 else f"no ({tpe:.2f}x TPE)")
 
 
+def suite_group(name: str) -> str:
+    """Which of the issue's suites a landscape belongs to: the synthetic landscape, its noisy
+    variant, or the BBOB functions (any function, instance and dimension). Pure."""
+    if name.startswith("synthetic+noise"):
+        return "noisy synthetic"
+    return "synthetic" if name.startswith("synthetic") else "BBOB"
+
+
+def group_verdicts(medians: Mapping[str, Mapping[str, float]],
+                   method: str = "knobs") -> dict[str, tuple[dict[str, float], float | None, bool]]:
+    """The goal as the issue words it, per suite (``suite_group``): ``method``'s median at
+    most the best plain sampler's on the suite (its median over each plain sampler's, a
+    geometric mean over the suite's landscapes, at most 1 against every one of them), and
+    never more than 10 % over plain TPE's on any single landscape. Suite -> (the geometric
+    means, the largest ratio to TPE's, whether the goal holds). Pure."""
+    grouped: dict[str, dict[str, Mapping[str, float]]] = {}
+    for name, by in medians.items():
+        grouped.setdefault(suite_group(name), {})[name] = by
+    out = {}
+    for group, table in grouped.items():
+        means = average_ratios(table, method)
+        to_tpe = [r[1] for r in map(lambda by: goal_ratios(by, method), table.values()) if r and r[1] is not None]
+        worst = max(to_tpe, default=None)
+        holds = bool(means) and all(v <= 1 for k, v in means.items() if k != "best") and (worst is None or worst <= 1.1)
+        out[group] = (means, worst, holds)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
@@ -331,6 +359,11 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
             held = sum(goal_holds(t, m) for t in table.values())
             print(f"{m}: the goal holds on {held} of {len(table)} suites; its median over the plain samplers' "
                   "(geometric mean over the suites): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+            for group, (means, worst, holds) in group_verdicts(table, m).items():
+                tpe = "" if worst is None else f"; at most {worst:.2f}x plain TPE on any one"
+                print(f"  {group} ({sum(suite_group(n) == group for n in table)} landscapes): "
+                      + ", ".join(f"{k} {v:.2f}x" for k, v in means.items() if k != "best")
+                      + f"{tpe}: the goal {'holds' if holds else 'does not hold'}")
 
 
 def print_halves(rows: list[dict[str, Any]], resamples: int = 2000) -> None:

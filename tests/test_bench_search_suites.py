@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from search_suites import (average_ratios, goal_check, goal_holds, goal_ratios, knobs_options, plain_only,  # noqa: E402
+from search_suites import (average_ratios, goal_check, goal_holds, goal_ratios, group_verdicts, knobs_options, plain_only,  # noqa: E402
                            policy_fields)
 
 
@@ -66,3 +66,22 @@ def test_policy_fields_and_variants_of_the_knobs_default():
     assert policy_fields("alternate=False") == {"alternate": False}
     with pytest.raises(ValueError, match="alternate=maybe: a flag is true or false"):
         policy_fields("alternate=maybe")
+
+
+def test_the_goal_per_suite_of_landscapes():
+    table = {
+        "synthetic": {"knobs": 1.0, "tpe": 2.0, "gp": 1.0},
+        "synthetic+noise:0.02": {"knobs": 2.0, "tpe": 3.0, "gp": 1.0},     # 2x GP: the noisy suite misses
+        "bbob:15:12:5": {"knobs": 1.05, "tpe": 1.0, "gp": 2.0},             # 1.05x TPE on one function ...
+        "bbob:1:1:5": {"knobs": 0.5, "tpe": 1.0, "gp": 1.0},                # ... the suite's mean is below both
+        "bbob:8:1:2": {"knobs": 1.0, "tpe": 1.0, "gp": 1.0},
+    }
+    v = group_verdicts(table)
+    assert set(v) == {"synthetic", "noisy synthetic", "BBOB"}
+    assert v["synthetic"] == (pytest.approx({"tpe": 0.5, "gp": 1.0, "best": 1.0}), 0.5, True)
+    assert v["noisy synthetic"][2] is False and v["noisy synthetic"][0]["gp"] == pytest.approx(2.0)
+    means, worst, holds = v["BBOB"]
+    assert means["tpe"] == pytest.approx((1.05 * 0.5) ** (1 / 3)) and means["gp"] < 1 and worst == pytest.approx(1.05)
+    assert holds
+    table["bbob:8:1:2"] = {"knobs": 1.2, "tpe": 1.0, "gp": 3.0}  # 1.2x TPE on one function: never, whatever the mean
+    assert group_verdicts(table)["BBOB"][2] is False

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from autoresearch.engine.budget import OVERRUN_MARK, noted_before, overran, overrun_note, unseen_budget_note
-from autoresearch.testing import commit_all
+from autoresearch.engine.budget import (OVERRUN_MARK, allowance_s, noted_before, over_allowance_reason, overran,
+                                        overrun_note, unseen_budget_note)
+from autoresearch.testing import commit_all, write_proposals
 from conftest import git, ledger_rows, run_cli
 
 
@@ -47,6 +48,26 @@ def test_the_note_says_what_to_do():
         "train.py": "import prepare\nbudget = prepare.time_budget()\n",
         "prepare.py": "def time_budget():\n    return float(os.environ.get('AUTORESEARCH_TIME_BUDGET', 300))\n"})
     assert "reads AUTORESEARCH_TIME_BUDGET" in through and "Nothing in" not in through
+
+
+@pytest.mark.parametrize("budget_s, baseline_s, duration_s, invalid", [
+    (10.0, 3.3, 30.0, True),     # trial 6: PPO epochs raised, 9x the baseline on a 10 s budget
+    (10.0, 3.3, 14.0, False),    # longer than the baseline, but within the budget's margins
+    (10.0, None, 30.0, True),    # no baseline run timed yet: the budget alone
+    (60.0, 101.0, 140.0, False),  # nanoGPT: the script decides its length; as long as the baseline's
+    (60.0, 101.0, 160.0, True),   # ... and clearly longer than that
+    (300.0, 326.0, 330.0, False),  # karpathy: start-up and evaluation on top of a 300 s budget
+])
+def test_a_candidate_that_buys_compute(budget_s, baseline_s, duration_s, invalid):
+    assert overran(duration_s, allowance_s(budget_s, baseline_s)) is invalid
+
+
+def test_the_reason_says_why_and_what_to_do():
+    why = over_allowance_reason(30.0, 10.0, 3.3)
+    assert why.startswith(OVERRUN_MARK) and "\n" not in why
+    for words in ("took 30 s", "time budget is 10 s", "baseline's longest run 3.3 s", "--time-budget", "freeze"):
+        assert words in why, why
+    assert "baseline" not in over_allowance_reason(30.0, 10.0, None)
 
 
 @pytest.mark.parametrize("warnings, expected", [
@@ -123,3 +144,26 @@ def test_a_budget_from_a_readonly_file_is_warned_at_the_start(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "time budget: runs get AUTORESEARCH_TIME_BUDGET=5" in r.stdout
     assert OVERRUN_MARK not in r.stdout  # the run itself was short
+
+
+@pytest.mark.slow
+def test_a_candidate_far_over_budget_is_invalid_not_kept(tmp_path):
+    """A change that makes the run take far longer than the budget and the baseline (more
+    epochs, a bigger model) is no fair comparison: invalid, however good its metric."""
+    train = "import time\nSLEEP_S = 0.0\nLOSS = 2.0\ntime.sleep(SLEEP_S)\nprint(f'val_loss: {LOSS}')\n"
+    arena = _arena(tmp_path / "a", train, {"autoresearch.toml": (
+        '[arena]\neditable = ["train.py"]\nrun = "python train.py"\ntime_budget_s = 1\ntimeout_s = 60\n'
+        '[metric]\nname = "val_loss"\n[proposer]\nkind = "scripted"\n[judge]\npolicy = "greedy"\n')})
+    props = write_proposals(tmp_path / "proposals.json", [
+        {"description": "train 12 s", "edits": [{"path": "train.py", "search": "SLEEP_S = 0.0\nLOSS = 2.0",
+                                                 "replace": "SLEEP_S = 11.6\nLOSS = 1.0"}]},
+        {"description": "better and quick", "edits": [{"path": "train.py", "search": "LOSS = 2.0",
+                                                       "replace": "LOSS = 1.5"}]},
+    ])
+    r = run_cli("run", arena, "--proposals", props, "--max-experiments", "3", env=PYTHON_ENV, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = ledger_rows(arena, "SELECT id, status, reason FROM experiments ORDER BY id")
+    assert [(x["id"], x["status"]) for x in rows] == [(0, "keep"), (1, "invalid"), (2, "keep")], rows
+    assert rows[1]["reason"].startswith(OVERRUN_MARK) and "time budget is 1.0 s" in rows[1]["reason"]
+    branch = json.loads(run_cli("status", arena, "--json").stdout)["campaign"]["branch"]
+    assert "LOSS = 1.5" in git(arena, "show", f"{branch}:train.py")  # not the 12-second run's 1.0

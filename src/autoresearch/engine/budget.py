@@ -27,6 +27,22 @@ def overran(duration_s: float, budget_s: float) -> bool:
     return duration_s > OVERRUN_FACTOR * budget_s and duration_s > budget_s + OVERRUN_SLACK_S
 
 
+def allowance_s(budget_s: float, baseline_s: float | None) -> float:
+    """How long a candidate's run may take before it counts as buying more compute: the time
+    budget, or the baseline's longest run where that is longer (a script that decides its
+    own length; the overrun note says so once)."""
+    return max(budget_s, baseline_s or 0.0)
+
+
+def over_allowance_reason(duration_s: float, budget_s: float, baseline_s: float | None) -> str:
+    """Why a candidate whose run took clearly longer than ``allowance_s`` is invalid."""
+    base = "" if baseline_s is None else f" and the baseline's longest run {_seconds(baseline_s)}"
+    return (f"{OVERRUN_MARK} the run took {_seconds(duration_s)}, where the time budget is {_seconds(budget_s)}{base}: "
+            "the change buys more compute than the budget gives (more steps, epochs or a larger model), so its "
+            "metric is no fair comparison and it is not judged. If runs may take that long, raise --time-budget "
+            "(or [arena] time_budget_s); if a knob sets the run's length, freeze it ([proposer.knobs] freeze).")
+
+
 def noted_before(warnings: Iterable[Sequence[str]]) -> bool:
     """Whether an earlier run of the campaign already carries the overrun note (resume)."""
     return any(w.startswith(OVERRUN_MARK) for ws in warnings for w in ws)

@@ -22,7 +22,7 @@ from ..judge import Judge
 from ..records import Goal, Proposal, Purpose, RunStatus
 from ..slots import Slot
 from ..store.ledger import Campaign
-from .budget import overran, overrun_note
+from .budget import allowance_s, over_allowance_reason, overran, overrun_note
 from .candidate import Rules
 from .execution import Execution, RunPlan, RunResult
 from .journal import Journal
@@ -94,9 +94,16 @@ class Engine:
         return result
 
     def _over_budget(self, plan: RunPlan, result: RunResult) -> RunResult:
-        """Once per campaign, a run that took far longer than its time budget is said, with
-        the fix (engine/budget.py): on the console and in the run's warnings in the ledger."""
+        """A candidate's run that took far longer than the budget and the baseline's runs is
+        invalid: it bought more compute than the budget gives. Else, once per campaign, a run
+        that took far longer than its time budget is said, with the fix (engine/budget.py):
+        on the console and in the run's warnings in the ledger."""
         settings, run = self.execution.settings, result.run
+        if plan.purpose in (Purpose.SCREEN, Purpose.CONFIRM) and result.status is RunStatus.OK:
+            baseline_s = self.state.baseline_longest_s()
+            if overran(run.duration_s, allowance_s(settings.time_budget_s, baseline_s)):
+                reason = over_allowance_reason(run.duration_s, settings.time_budget_s, baseline_s)
+                return dataclasses.replace(result, status=RunStatus.INVALID, reason=reason)
         if self.budget_noted or run.interrupted or run.infra or not overran(run.duration_s, settings.time_budget_s):
             return result
         self.budget_noted = True
