@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 import os
 import signal
 import subprocess
@@ -434,6 +435,12 @@ def test_dry_run_prints_the_effective_config(arena):
     assert "source: autoresearch.toml; command-line overrides: arena.time_budget_s" in r.stdout
     assert "time_budget_s = 7.0" in r.stdout and "timeout_s = 30.0" in r.stdout
     assert not (arena / ".autoresearch").exists()
+    # a setting the default sampler ignores says so, and the listing is still TOML (a newcomer's trial)
+    assert 'changes_per_trial = 2  # sampler "auto" uses it only where every searched knob' in r.stdout
+    listing = "\n".join(line for line in r.stdout.splitlines() if not line.startswith("warning"))
+    assert tomllib.loads(listing)["proposer"]["knobs"]["changes_per_trial"] == 2
+    named = run_cli("run", arena, "--dry-run", "--sampler", "tpe")
+    assert "changes_per_trial = 2\n" in named.stdout  # a named sampler uses it
 
 
 def test_init_example_and_plain_init(tmp_path):

@@ -121,6 +121,19 @@ def test_result_json_names_are_plain_and_counted():
     assert len(values) <= 201 and not any("\x1b" in k or "\n" in k for k in values)
 
 
+@pytest.mark.parametrize("output, keep, expected, bad", [
+    # per-epoch JSON records, then a `---` block of other numbers: the target from before it (trial 4)
+    ('{"epoch": 1, "val_f1": 0.5}\n{"epoch": 2, "val_f1": 0.61}\n---\ntraining_seconds: 4.2\n', "val_f1",
+     {"val_f1": 0.61, "training_seconds": 4.2}, {}),
+    ("val_loss: 2.0\nval_loss: 1.5\n---\nsteps: 9\n", "val_loss", {"val_loss": 1.5, "steps": 9.0}, {}),
+    ("val_loss: 2.0\n---\nval_loss: 1.8\n", "val_loss", {"val_loss": 1.8}, {}),  # the block's own value wins
+    ("val_loss: 2,0\n---\nsteps: 9\n", "val_loss", {"steps": 9.0}, {"val_loss": "2,0"}),  # said, not dropped
+    ("train_loss: 2.0\n---\nsteps: 9\n", "val_loss", {"steps": 9.0}, {}),  # other names stay the block's
+])
+def test_the_target_printed_before_a_summary_block(output, keep, expected, bad):
+    assert parse_summary(output, keep=keep) == (expected, bad)
+
+
 def test_metric_spam_is_bounded_and_the_target_survives():
     spam = "".join(f"m{i}: {i}\n" for i in range(300_000)) + "val_bpb: 0.75\n" + "".join(f"n{i}: 1\n" for i in range(1000))
     values, bad = parse_summary(spam, keep="val_bpb")

@@ -90,6 +90,11 @@ def test_summarize_counts_chain_duty_and_money():
     assert [(r["id"], r["parent_id"], round(r["delta"], 6)) for r in s["chain"]] == [(1, 0, -0.2)]
     assert s["wall_s"] == 20.0 and s["busy_s"] == 35.0 and s["slots"] == 2 and s["duty"] == pytest.approx(35 / 40)
     assert (s["tokens"], s["cost"]) == (150, 0.75)
+    # a first attempt of the baseline that failed a day before its fix is not the campaign's time
+    failed = {"started_at": 100.0 - 86400, "duration_s": 1.0, "slot": "a", "attempt": 1}
+    exps[0] = {**e(0, "keep", 2.0, commit="c0", se=0.01, runs=[failed, *({**r, "attempt": 2} for r in runs0)]), "attempt": 2}
+    s = summarize({"goal": "minimize"}, exps)
+    assert s["wall_s"] == 20.0 and s["busy_s"] == 35.0
 
 
 class _Page(html.parser.HTMLParser):

@@ -7,7 +7,7 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -21,6 +21,9 @@ ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summa
 MOSTLY_CRASHED = 3  # candidates, more than half of them crashed or timed out, from which the summary says so
 
 
+STATS_LEGEND = ("± se: the standard error of the mean over its runs; p: the judge's one-sided test that it beats its "
+                "parent (a keep needs it below the judge's alpha, 0.05 by default; near 1: worse)")
+CUT_NOTE = "descriptions cut to the terminal's width: `autoresearch status --json` and the report have them whole"
 RANDOM_SEED = "# seed = (drawn at random when the campaign starts, then printed and recorded; --seed N fixes it)"
 
 
@@ -33,11 +36,14 @@ def print_config(console: Console, config: Config, source: str, overrides: dict[
     data["arena"]["timeout_s"] = config.arena.hard_timeout_s
     data["arena"]["eval_timeout_s"] = config.arena.hard_eval_timeout_s if config.arena.eval else None
 
+    notes = setting_notes(data)
+
     def line(path: str, key: str, value: Any) -> None:
         if f"{path}.{key}" in drawn:
             console.print(RANDOM_SEED, markup=False)
         elif value is not None:
-            console.print(f"{key} = {json.dumps(value)}", markup=False)
+            note = notes.get(f"{path}.{key}")
+            console.print(f"{key} = {json.dumps(value)}" + (f"  # {note}" if note else ""), markup=False)
 
     for table, values in data.items():
         console.print(f"[{table}]", markup=False)
@@ -50,6 +56,18 @@ def print_config(console: Console, config: Config, source: str, overrides: dict[
                 for k2, v2 in value.items():
                     line(f"{table}.{key}", k2, v2)
         console.print("")
+
+
+def setting_notes(data: Mapping[str, Any]) -> dict[str, str]:
+    """Dotted key -> a comment for a setting the effective config shows but the chosen
+    sampler ignores (a newcomer's trial read ``changes_per_trial = 2`` while every proposal
+    changed five knobs). Pure."""
+    knobs = data.get("proposer", {}).get("knobs", {})
+    if knobs.get("sampler") != "auto":
+        return {}
+    why = ('sampler "auto" uses it only where every searched knob\'s range is declared '
+           "([proposer.knobs.space]); elsewhere its moves change every knob, after 4 around your values")
+    return {f"proposer.knobs.{key}": why for key in ("changes_per_trial", "startup_trials")}
 
 
 def print_summary(console: Console, arena: Path, tag: str) -> None:
@@ -224,9 +242,9 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
             console.print(table)
         finally:
             console.width = width
-    if cut and any(Text.from_markup(r[-1]).cell_len > room for r in rows):
-        console.print("[dim]descriptions cut to the terminal's width: `autoresearch status --json` and the report "
-                      "have them whole[/]")
+    for said in ([STATS_LEGEND] if with_stats else []) + ([CUT_NOTE] if cut and any(
+            Text.from_markup(r[-1]).cell_len > room for r in rows) else []):
+        console.print(f"[dim]{said}[/]")
 
 
 def _continued(arena: Path, tag: str | None) -> str | None:

@@ -43,8 +43,9 @@ def parse_summary(output: str, keep: str = "") -> tuple[dict[str, float], dict[s
     """Read ``name: value`` lines from a run's output.
 
     When the output has ``---`` separator lines (karpathy's summary block), only the last
-    block after a separator that holds at least one ``name: value`` line is read; otherwise
-    every such line counts and the last occurrence of a name wins. Returns the numeric
+    block after a separator that holds at least one ``name: value`` line is read (and the
+    target ``keep`` from before it, where the block lacks it); otherwise every such line
+    counts and the last occurrence of a name wins. Returns the numeric
     values and, separately, values that look meant as numbers but do not parse (``3,28``).
     Bounded: only the last MB of output is read, and at most MAX_METRICS names are kept
     (``keep``, the target metric, always).
@@ -65,6 +66,19 @@ def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], 
         if any(_LINE.match(line) for line in block):
             chosen = block
             break
+    values, unparsable, texts = _read_lines(chosen, keep)
+    if keep and chosen is not lines and keep not in values and keep not in unparsable:
+        # the target is not in the summary block, but was printed before it (a JSON record per
+        # epoch, then a `---` block of other numbers): its last value there counts
+        every = _read_lines(lines, keep)
+        for found, out in zip(every, (values, unparsable, texts)):
+            if keep in found:
+                out[keep] = found[keep]  # type: ignore[index]
+    return values, unparsable, texts
+
+
+def _read_lines(chosen: list[str], keep: str) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
+    """The ``name: value`` lines and JSON records of ``chosen``: the last value of a name wins."""
     values: dict[str, float] = {}
     texts: dict[str, str] = {}
     unparsable: dict[str, str] = {}

@@ -123,7 +123,9 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
     vs_baseline = None
     if best is not None and baseline is not None and baseline.get("metric") is not None:
         vs_baseline = effect(best["metric"], baseline["metric"], best.get("se"), baseline.get("se"), goal)
-    runs = [r for e in experiments for r in e.get("runs", []) if r.get("duration_s") is not None and r.get("started_at")]
+    # a baseline attempt that failed (and was fixed, maybe days later) is not the campaign's time
+    runs = [r for e in experiments for r in e.get("runs", []) if r.get("duration_s") is not None and r.get("started_at")
+            and not (e["id"] == 0 and (r.get("attempt") or 1) < (e.get("attempt") or 1))]
     wall = busy = duty = None
     slots = len({r.get("slot") for r in runs}) or 1
     if runs:
