@@ -134,6 +134,10 @@ def test_net_measures_only_the_incumbent_against_the_baseline_and_one_keep_is_no
     assert len(rows["full"]["runs"]) == len(rows["baseline"]["runs"]) == 2
     md = run_cli("report", arena, "--tag", "a", "--format", "md").stdout
     assert "### Ablation (the final incumbent against the baseline, 2 run(s) per variant" in md, md  # not "leave-one-out"
+    # a plain `report` brings run's report.md up to date too (a newcomer pasted the stale one into a pull request)
+    html = run_cli("report", arena, "--tag", "a")
+    assert "and report.md beside it" in html.stdout
+    assert "### Ablation (the final incumbent" in (arena / ".autoresearch" / "a" / "report.md").read_text()
     # leave-one-out with one kept change: "without #1" is the baseline's code, measured once
     r = run_cli("ablate", arena, "--tag", "a", "--runs", "2", timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -236,6 +236,7 @@ def test_signal_interrupts_then_resume_reruns_with_attempt_2(arena, tmp_path, si
     assert [r["status"] for r in ledger_rows(arena, "SELECT status FROM runs ORDER BY id")] == ["ok", "interrupted"]
     assert token_holders(arena) == []
     assert "interrupted\tsleep forever" in (arena / "results.tsv").read_text()
+    assert "done: interrupted; run the same command again to resume" in out  # what to do next (a newcomer's trial)
 
     # resume: the interrupted experiment runs again under its id, attempt 2 (here: killed at a short timeout)
     r = run_cli("run", arena, "--tag", "sig", "--proposals", props, "--timeout", "3", "--time-budget", "1")

@@ -480,6 +480,11 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     # a newcomer's Lightning trial (2026-12-04): the data set and its shape were searched, and a
     # "19.7 % better" keep halved n_samples and doubled n_features
     ("ToyDataModule.n_samples", 1024, True, None, "the data set"),
+    ("data.noise", 0.5, False, None, "the data set"),                # a LightningCLI trial kept a halved noise
+    ("SyntheticData.label_noise", 0.1, False, None, "the data set"),
+    ("data.class_sep", 1.0, False, None, "the data set"),
+    ("model.noise", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # not the data's: a setting
+    ("actor.noise_std", 0.2, False, Space("float", 0.02, 2.0, log=True), None),  # a policy's: searched
     ("N_samples", 64, True, Space("pow2", 4, 8), None),             # a NeRF's samples per ray (a review)
     ("num_points", 50, True, Space("int", 17, 150, log=True), None),  # not the data's: searched
     ("train_size", 224, True, Space("int", 75, 672, log=True), None),  # an image resolution
@@ -789,7 +794,7 @@ def test_knobs_with_a_mistyped_editable_path_says_which_file_was_meant(tmp_path)
     commit_all(repo, "a model")
     r = run_cli("knobs", repo)
     assert r.returncode != 0
-    assert "none of the editable files (train.py (did you mean src/train.py?)) is committed at HEAD" in r.stderr
+    assert "none of the editable files (train.py (did you mean src/train.py?)) is committed in HEAD" in r.stderr
 
 
 def test_knobs_says_when_the_files_on_disk_are_not_the_committed_ones(tmp_path):

@@ -264,7 +264,8 @@ def _short(start, end):  # a 3 s run under an 8 s budget (its import alone 2 s):
     ([TrustedRun({"other": curve(4, 2)}, 2.0)], "no progress curve the rule can use"),
     ([TrustedRun({}, 2.0)], "no progress curve the rule can use"),
     ([TrustedRun(_short(0.27, 0.28), 0.9), TrustedRun(_short(0.29, 0.30), 0.9)],  # a newcomer's trial (2026-12-04)
-     "report loss between 27 % and 30 % of the time budget only"),
+     "report loss between 27 % and 30 % of the time budget only, and no point of the budget is reached by all of "
+     "them, so there is nothing to compare a candidate with part-way"),
     ([TrustedRun(_short(0.771, 0.772), 0.9), TrustedRun(_short(0.773, 0.774), 0.9)],  # one point, said once (a trial:
      "report loss at 77 % of the time budget only"),                                # "between 77 % and 77 %")
     ([TrustedRun(_short(0.96, 0.97), 0.9), TrustedRun(_short(0.98, 0.99), 0.9)],  # full-length, reported at the end

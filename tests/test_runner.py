@@ -208,3 +208,18 @@ def test_secrets_never_reach_a_run(tmp_path):
     for name, value in SECRETS.items():
         assert name not in log and value not in log
     assert "AUTORESEARCH_SEED=1" in log
+
+
+@pytest.mark.parametrize("text, lines", [
+    ("a\nb\n", ["a", "b"]),
+    ("a\nb", ["a", "b"]),
+    ("Epoch 0:  10%|#  \rEpoch 0:  50%|#####  \rEpoch 0: 100%|##########\nval_acc: 0.7\n",
+     ["Epoch 0: 100%|##########", "val_acc: 0.7"]),                  # a progress bar: its last drawing
+    ("windows\r\nline\r\n", ["windows", "line"]),
+    ("still drawing 10%\rstill drawing 20%\r", ["still drawing 20%"]),
+    ("", []),
+])
+def test_the_log_tail_shows_lines_as_a_terminal_does(text, lines):
+    from autoresearch.runners.local import shown_lines
+
+    assert shown_lines(text) == lines

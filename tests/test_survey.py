@@ -268,6 +268,8 @@ def test_the_data_a_run_reads_is_linked_once_it_is_prepared(ready, line):
     ("trainer = Trainer(model=m, args=a)\ntrainer.train()\n", True),  # Hugging Face's run_*.py (a review)
     ("model.train()\n", False),                     # a mode switch, not training
     ("optimizer\n" * 20_000, False),               # no step: linear, not a pattern rescanning the file (a review)
+    ("cli = LightningCLI(LitModel, DataModule)\n", True),  # its fit subcommand trains (a newcomer's trial)
+    ("class Lit(L.LightningModule):\n    def training_step(self, batch, i):\n", True),
 ])
 def test_what_trains(text, expected):
     from autoresearch.train_script import trains
@@ -380,7 +382,9 @@ def test_a_script_the_readme_runs_from_scripts_with_its_yaml_config():
              "configs/base.yaml": "optim:\n  lr: 0.001\n", "configs/small.yaml": "optim:\n  lr: 0.01\n",
              "README.md": "python scripts/train.py --config configs/base.yaml\n"}
     s = survey(files)
-    assert (s.script, s.run, s.script_why) == ("scripts/train.py", "python scripts/train.py", "the README runs it")
+    # the README's own command, its config file named (as a LightningCLI's must be: a later trial)
+    assert (s.script, s.run, s.script_why) == ("scripts/train.py", "python scripts/train.py --config configs/base.yaml",
+                                               "the README runs `python scripts/train.py --config configs/base.yaml`")
     assert s.editable == ("scripts/train.py", "configs/base.yaml")
     assert survey({k: v for k, v in files.items() if k != "README.md"}).script is None  # scripts/: not adopted unasked
     top = survey({"train.py": train, "configs/base.yaml": "optim:\n  lr: 0.001\n"})
@@ -635,3 +639,51 @@ def test_a_return_code_is_no_metric():
     s = survey({"train.py": "print(f'download return code: {rc}')\nloss.backward()\n"
                             "print(f'step {i} train loss {loss.item():.3f}')\n"})
     assert s.metric is not None and s.metric.name == "train_loss"
+
+
+@pytest.mark.parametrize("readme, command, config", [
+    ("Train:\n```bash\npython main.py fit --config configs/default.yaml\n```\n",
+     "python main.py fit --config configs/default.yaml", "configs/default.yaml"),
+    ("`python main.py fit --config=configs/default.yaml` trains it.\n",
+     "python main.py fit --config=configs/default.yaml", "configs/default.yaml"),
+    ("$ python3 main.py fit -c configs/default.yaml && python main.py test\n",
+     "python3 main.py fit -c configs/default.yaml", "configs/default.yaml"),
+    ("python main.py fit --config configs/other.yaml\n", None, None),          # a file the repository lacks
+    ("python main.py fit --config <your.yaml>\n", None, None),                 # a placeholder
+    ("python main.py fit --config $CONFIG configs/default.yaml\n", None, None),
+    ("python main.py --lr 0.1\n", None, None),                                 # no config file: the script alone
+    ("python mainx.py fit --config configs/default.yaml\n", None, None),       # another script
+])
+def test_the_readmes_command_with_its_config_file(readme, command, config):
+    from autoresearch.train_script import readme_command
+
+    found = readme_command("main.py", readme, ["main.py", "configs/default.yaml"])
+    assert found == (None if command is None else (command, config))
+
+
+LIGHTNING_CLI = {
+    "main.py": "from lightning.pytorch.cli import LightningCLI\nfrom src.model import Lit\nfrom src.data import DM\n\n"
+               "def cli_main():\n    LightningCLI(Lit, DM)\n\nif __name__ == '__main__':\n    cli_main()\n",
+    "src/model.py": "import lightning as L\nclass Lit(L.LightningModule):\n    def __init__(self, lr=1e-3):\n"
+                    "        super().__init__()\n    def training_step(self, batch, i):\n        return 0\n"
+                    "    def validation_step(self, batch, i):\n        self.log('val_acc', 0.5, prog_bar=True)\n",
+    "src/data.py": "import lightning as L\nclass DM(L.LightningDataModule):\n    pass\n",
+    "configs/default.yaml": "seed_everything: 42\ntrainer:\n  max_epochs: 10\nmodel:\n  lr: 0.001\n",
+    "README.md": "# mlp\n\n```bash\npython main.py fit --config configs/default.yaml\n```\n\n"
+                 "The goal is the best validation accuracy (`val_acc`).\n",
+}
+
+
+def test_a_lightning_cli_project_runs_as_its_readme_says():
+    """A newcomer's LightningCLI trial (2026-12-05): init said "there is no train.py yet" and
+    wrote `python train.py`; found by name it would have run `python main.py`, which stops
+    without its subcommand, and left the YAML that holds every setting out of editable."""
+    s = survey(LIGHTNING_CLI)
+    assert s.script == "main.py"
+    assert s.run == "python main.py fit --config configs/default.yaml --seed_everything $AUTORESEARCH_SEED"
+    assert s.editable == ("main.py", "configs/default.yaml")
+    assert s.metric is not None and (s.metric.name, s.metric.goal) == ("val_acc", "maximize")
+    assert s.own_seed == ""  # its seed_everything: 42 is overridden by the run command
+    plain = {**LIGHTNING_CLI, "main.py": LIGHTNING_CLI["main.py"].replace("LightningCLI(", "Cli(")}
+    plain["src/model.py"] = plain["src/model.py"].replace("LightningModule", "Module")
+    assert survey({**plain, "main.py": plain["main.py"] + "model.fit()\n"}).own_seed == "configs/default.yaml:1 seed_everything"

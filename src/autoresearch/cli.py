@@ -313,7 +313,7 @@ def status(
 def report(
     arena: Path = typer.Argument(Path("."), help="The arena directory."),
     tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Campaign name (default: the latest)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the report (default: .autoresearch/TAG/report.html; markdown goes to stdout)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the report (default: .autoresearch/TAG/report.html, and report.md beside it; --format md without --out: stdout)."),
     fmt: str = typer.Option("html", "--format", help="html (one self-contained file) | md (for a pull request)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write karpathy's progress chart (PNG) to this file."),
 ) -> None:
@@ -353,9 +353,12 @@ def report(
     with _writing("--out" if out is not None else "the report", target):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+        if out is None and fmt == "html":  # run's report.md beside it, kept in step (a trial pasted a stale one)
+            (target.parent / "report.md").write_text(report_markdown(data), encoding="utf-8")
     s = data["summary"]
     best = f"{s['best']['metric']:.6g}" if s["best"] else "-"
-    console.print(f"wrote {target} ({s['experiments']} experiments, best {best})", markup=False)
+    also = " and report.md beside it" if out is None and fmt == "html" else ""
+    console.print(f"wrote {target}{also} ({s['experiments']} experiments, best {best})", markup=False)
 
 
 @contextlib.contextmanager

@@ -73,4 +73,5 @@ class StopSignal:
 
     def outcome(self) -> Outcome:
         signum = self.signum or 2
-        return Outcome("interrupted", 128 + signum)
+        return Outcome("interrupted; run the same command again to resume (the stopped experiment is re-run)",
+                       128 + signum)

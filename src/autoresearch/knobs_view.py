@@ -84,7 +84,7 @@ def survey(arena: Path, config: Config, tag: str | None = None) -> tuple[str, li
     finally:
         ws.close()
     if not files:  # (with a did-you-mean, as `run` gives: `train.py` where the script is src/train.py)
-        raise ConfigError(f"none of the editable files ({named}) is committed at {where}")
+        raise ConfigError(f"none of the editable files ({named}) is committed in {where}")
     proposer = knob_proposer(config)
     knobs, spaces = proposer.survey(files, readonly)
     proposer._constraints(knobs, files, readonly)  # (a constraint that does not hold now is an error here too)

@@ -55,10 +55,38 @@ def launched(readme: str) -> list[str]:
 
 def trains(text: str) -> bool:
     """Whether a script's text trains something: ``.backward(``, ``.fit(``, a Hugging Face
-    ``trainer.train(``, or an optimizer and a ``.step(`` call (linear scans, not one pattern
-    spanning the file). Pure."""
+    ``trainer.train(``, an optimizer and a ``.step(`` call, a LightningModule's
+    ``training_step`` or a ``LightningCLI(`` (its ``fit`` subcommand trains: a newcomer's
+    trial was told "there is no train.py yet") (linear scans, not one pattern spanning the
+    file). Pure."""
     return (".backward(" in text or ".fit(" in text or re.search(r"\btrainer\.train\(", text) is not None
+            or "LightningCLI(" in text or re.search(r"\bdef training_step\(", text) is not None
             or (".step(" in text and re.search(r"\boptim(?:izer)?\b", text) is not None))
+
+
+_ARG = re.compile(r"[\w./=:,+-]+")  # an argument as a README writes it: no placeholder (<path>, $DATA, ...)
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
+
+
+def readme_command(script: str, readme: str, files: Iterable[str]) -> tuple[str, str] | None:
+    """(the command, the config file) where a README runs ``script`` with arguments that name a
+    config file the repository holds (LightningCLI's ``python main.py fit --config
+    configs/default.yaml``: without its subcommand the script stops, and without the file its
+    settings are Lightning's defaults, 1000 epochs); None elsewhere, or where an argument is a
+    placeholder. The command ends at a backtick, a shell operator or a comment. Pure."""
+    held = set(files)
+    head = re.compile(rf"\bpython[\d.]*(?:\s+-u)?\s+{re.escape(script)}(?=\s)")
+    for line in readme.splitlines():
+        m = head.search(line)
+        if m is None:
+            continue
+        rest = re.split(r"`|&&|\|\||[|;#>]|\s\\", line[m.end():])[0].split()
+        if not rest or not all(_ARG.fullmatch(a) for a in rest):
+            continue
+        named = [v for a in rest for v in (a, a.split("=", 1)[-1]) if v.endswith(CONFIG_SUFFIXES) and v in held]
+        if named:
+            return " ".join([m.group(0).split()[0], script, *rest]), named[0]
+    return None
 
 
 def other_trainer(py: Mapping[str, str], readme: str,
@@ -318,5 +346,15 @@ def own_seed(files: Mapping[str, str], paths: Iterable[str]) -> str:
     return ""
 
 
-_SEED_KEY = re.compile(r"""^\s*["']?((?:\w+_)?seed|random_state)["']?\s*[:=]\s*\d""", re.IGNORECASE)
+_SEED_KEY = re.compile(r"""^\s*["']?((?:\w+_)?seed|seed_everything|random_state)["']?\s*[:=]\s*\d""", re.IGNORECASE)
+
+
+def seeded_command(command: str, script_text: str) -> str:
+    """A LightningCLI script's command with ``--seed_everything $AUTORESEARCH_SEED`` (the run
+    command goes through /bin/sh): each run then draws its own seed, where the config's
+    ``seed_everything: 42`` made every run of a commit give one value (a newcomer's trial:
+    8 baseline runs of 0.691, and keeps at p = 0). Other commands as they are. Pure."""
+    if "LightningCLI(" not in script_text or "--seed_everything" in command:
+        return command
+    return f"{command} --seed_everything ${SEED_ENV}"
 

@@ -133,7 +133,8 @@ def _conclude(ctx: Engine, cal: _Calibration, n0: int) -> None:
         f"--- last lines of {failed.run.log_path} ---\n{failed.log_tail}\n---\n"
         f"The search never starts without a working baseline. Fix the arena so that `{ctx.execution.settings.run}` "
         f"finishes within the timeout and reports {ctx.metric} (and commit), or the settings where they are wrong "
-        f"([arena] run or --run-cmd, [metric] name or --metric), and run again."
+        f"([arena] run or --run-cmd, [metric] name or --metric, [metric] pattern where the run prints it its own "
+        "way), and run again."
     )
 
 

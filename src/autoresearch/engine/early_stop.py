@@ -133,7 +133,8 @@ def why_no_rule(incumbent: list[TrustedRun], baseline: list[TrustedRun], *, metr
                 span = (f"at {percent(min(seen))}" if percent(min(seen)) == percent(max(seen))
                         else f"between {percent(min(seen))} and {percent(max(seen))}")
                 return (f"the incumbent's runs report {key} {span} "
-                        "of the time budget only, with no point of it all of them reach: a run much shorter than "
+                        "of the time budget only, and no point of the budget is reached by all of them, so there "
+                        "is nothing to compare a candidate with part-way: the runs are much shorter than "
                         "time_budget_s; set it near a run's real length, or print `progress: <fraction> "
                         f"{key}: <value>` lines")
             return (f"the incumbent's runs report {key} at too few points of the budget to compare at; print "

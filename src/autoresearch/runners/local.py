@@ -166,7 +166,15 @@ def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str
     if data is None:
         return ""
     text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(shown_lines(text)[-lines:])
+
+
+def shown_lines(text: str) -> list[str]:
+    """The lines as a terminal shows them: a progress bar that redraws itself with carriage
+    returns (tqdm, Lightning's) is its last drawing, not one line per redraw (a newcomer's
+    trial: a baseline's log tail was 80 lines of one progress bar). Pure."""
+    lines = text.split("\n")
+    return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in (lines[:-1] if lines[-1] == "" else lines)]
 
 
 def progress_file_of(spec: RunSpec) -> Path | None:
