@@ -128,6 +128,7 @@ def test_runs_over_budget_are_said_once(tmp_path):
     r = run_cli("run", arena, "--max-experiments", "1", env=PYTHON_ENV, timeout=90)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count(OVERRUN_MARK) == 1, r.stdout  # two runs over budget, one note
+    assert "autoresearch ablate" not in r.stdout  # nothing kept: nothing to ablate
     assert "on a 1.0 s time budget" in r.stdout and "AUTORESEARCH_TIME_BUDGET" in r.stdout
     warned = [w for row in ledger_rows(arena, "SELECT warnings_json FROM runs") for w in json.loads(row[0])]
     assert len([w for w in warned if w.startswith(OVERRUN_MARK)]) == 1
@@ -164,6 +165,7 @@ def test_a_candidate_far_over_budget_is_invalid_not_kept(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     rows = ledger_rows(arena, "SELECT id, status, reason FROM experiments ORDER BY id")
     assert [(x["id"], x["status"]) for x in rows] == [(0, "keep"), (1, "invalid"), (2, "keep")], rows
+    assert "next: `autoresearch ablate --tag" in r.stdout
     assert rows[1]["reason"].startswith(OVERRUN_MARK) and "time budget is 1.0 s" in rows[1]["reason"]
     branch = json.loads(run_cli("status", arena, "--json").stdout)["campaign"]["branch"]
     assert "LOSS = 1.5" in git(arena, "show", f"{branch}:train.py")  # not the 12-second run's 1.0

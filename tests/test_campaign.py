@@ -444,6 +444,20 @@ def test_dry_run_prints_the_effective_config(arena):
     assert "changes_per_trial = 2\n" in named.stdout  # a named sampler uses it
 
 
+def test_the_dry_run_says_run_would_refuse_uncommitted_changes(tmp_path):
+    """A newcomer's trial (2026-12-05): the dry run passed with a new autoresearch.toml
+    uncommitted; `run` then refused."""
+    arena = make_synthetic_arena(tmp_path / "arena")
+    clean = run_cli("run", arena, "--dry-run")
+    assert clean.returncode == 0 and "uncommitted" not in clean.stderr
+    (arena / "notes.txt").write_text("draft\n")
+    r = run_cli("run", arena, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "note: the arena has uncommitted changes (notes.txt): `run` refuses to start until they are committed" in r.stderr
+    assert "uncommitted changes (notes.txt)" in run_cli("run", arena, "-n", "1").stderr  # as it said
+    assert not (arena / ".autoresearch").exists()
+
+
 def test_init_example_and_plain_init(tmp_path):
     r = run_cli("init", tmp_path / "ex", "--example", "synthetic")
     assert r.returncode == 0, r.stderr

@@ -894,3 +894,46 @@ def test_knobs_tag_and_the_dry_run_of_a_campaign_that_goes_on_agree(tmp_path):
     kept = [row["name"] for row in tip.values() if row["value"] != head[row["name"]]["value"]]
     for name in kept:  # the tip's values, where the campaign moved them
         assert f"{tip[name]['value']:.6g}" in dry.stdout, (name, dry.stdout)
+
+
+LIT_MODEL = ("import lightning as L\n\n\nclass LitClassifier(L.LightningModule):\n"
+             "    def __init__(self, hidden_dim: int = 64, dropout: float = 0.1, lr: float = 1e-3):\n"
+             "        super().__init__()\n        self.save_hyperparameters()\n"
+             "        self.net = make(hidden_dim, dropout)\n\n"
+             "    def configure_optimizers(self):\n        return Adam(self.parameters(), lr=self.hparams.lr)\n")
+
+
+def test_a_class_default_a_config_file_sets_is_not_searched():
+    """A newcomer's LightningCLI trial (2026-12-05): with src/model.py editable beside
+    configs/default.yaml, `LitClassifier.lr` was searched beside `model.lr`, though the CLI
+    passes the file's values; the ablation credited a keep to the dead knob."""
+    from autoresearch.proposers.knob_usage import set_by_config
+
+    files = {"src/model.py": LIT_MODEL, "configs/default.yaml": "model:\n  hidden_dim: 64\n  lr: 0.001\n"}
+    knobs, spaces = KnobsProposer().survey(files)
+    frozen = {k.name: k.frozen for k in knobs}
+    assert frozen["LitClassifier.lr"].startswith("set by the config file's model.lr, which the framework passes")
+    assert frozen["LitClassifier.hidden_dim"].startswith("set by the config file's model.hidden_dim")
+    assert {"model.lr", "model.hidden_dim", "LitClassifier.dropout"} <= set(spaces)  # the file has no dropout
+    _, alone = KnobsProposer().survey({"src/model.py": LIT_MODEL})  # no config file: the defaults are the values
+    assert {"LitClassifier.lr", "LitClassifier.hidden_dim", "LitClassifier.dropout"} <= set(alone)
+    assert set_by_config("TrainConfig.lr", ["lr"]) is None  # a top-level key is no class's section
+    assert set_by_config("TrainConfig.lr", ["configs/a.yaml:optim.lr"]).startswith("set by the config file's optim.lr")
+
+
+def test_the_knobs_table_in_a_pipe_has_whole_lines(tmp_path):
+    """A newcomer's trial (2026-12-05): `autoresearch knobs | less` folded every reason into
+    a column of an 80-column table, 150 lines for 21 knobs."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "train.py").write_text("MAX_ITERS = 100\nLR = 0.1\nstep = 0\nwhile step < MAX_ITERS:\n    step += 1\n"
+                                   "print(f'val_loss: {LR}')\n")
+    (repo / "autoresearch.toml").write_text('[arena]\neditable = ["train.py"]\nrun = "python train.py"\n'
+                                            '[metric]\nname = "val_loss"\n')
+    git(repo, "init", "-q")
+    commit_all(repo, "a model")
+    r = run_cli("knobs", repo)
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if "MAX_ITERS" in line)
+    assert "frozen: bounds a step counter or the elapsed time: it sets how much is computed" in row, r.stdout
+    assert not any(line.endswith(" ") for line in r.stdout.splitlines())  # no padding to the longest row

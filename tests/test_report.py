@@ -323,6 +323,7 @@ def test_run_ends_naming_the_report_chart_and_markdown(knobs_campaign):
     lines = r.stdout.rstrip().splitlines()
     assert "done: reached --max-experiments 20" in lines[-4]
     assert lines[-3:] == report_lines(arena, "k")
+    assert lines[-5].startswith("next: `autoresearch ablate --tag k` measures, on fresh seeds")  # a change was kept
     for line in lines[-3:]:
         assert Path(line.split()[1]).stat().st_size > 1000
     assert (arena / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

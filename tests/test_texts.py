@@ -274,8 +274,8 @@ def test_every_command_and_flag_shown_exists(doc):
 
 
 # flags of other programs the docs name on their own: nanoGPT's `--key=value` overrides,
-# bubblewrap's `--ro-bind`; and click's own --help
-OTHER_FLAGS = {"--key", "--ro-bind", "--help"}
+# bubblewrap's `--ro-bind`; LightningCLI's `--seed_everything`; and click's own --help
+OTHER_FLAGS = {"--key", "--ro-bind", "--help", "--seed_everything"}  # (LightningCLI's)
 
 
 def test_every_flag_named_alone_is_an_option_of_some_command():
@@ -451,7 +451,7 @@ def test_the_first_hours_failed_baselines_say_what_to_fix(tmp_path):
         _doc_says(fragment, r.stdout + r.stderr)
         # a typo in a flag is fixed on the command line, not by a commit (a newcomer's trial, 2026-12-04)
         _doc_says("(and commit), or the settings where they are wrong ([arena] run or --run-cmd, [metric] name or "
-                  "--metric), and run again.", r.stdout + r.stderr)
+                  "--metric, [metric] pattern where the run prints it its own way), and run again.", r.stdout + r.stderr)
     r = run_cli("run", "--tag", "first", "--max-experiments", "2", cwd=repo, timeout=300)  # fixed: it restarts
     assert r.returncode == 0, r.stdout + r.stderr
     assert "continuing campaign first" in r.stdout and "(val_loss, minimize" in r.stdout

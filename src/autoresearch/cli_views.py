@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -96,6 +95,9 @@ def print_summary(console: Console, arena: Path, tag: str) -> None:
         if line:
             console.print(line, markup=False)
     console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
+    if best is not None and best.id > 0:  # what a careful user does next (the README's step; a newcomer's trial)
+        console.print(f"next: `autoresearch ablate --tag {campaign.tag}` measures, on fresh seeds, whether the "
+                      "improvement holds and which kept change matters", markup=False)
 
 
 def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
@@ -187,7 +189,7 @@ def reason_line(reason: str, most: int = 300) -> str:
 
 
 def print_status(console: Console, data: dict[str, Any], last: int) -> None:
-    from .console import STATUS_STYLE, fmt, safe
+    from .console import STATUS_STYLE, fmt, print_whole, safe
     from .status import seedless_note
 
     c = data["campaign"]
@@ -233,18 +235,29 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
                          max_width=room if cut and col == "description" else None)
     for r in rows:
         table.add_row(r[0], f"[{STATUS_STYLE[Status(r[1])]}]{r[1]}[/]", *r[2:])
-    if console.is_terminal:
-        console.print(table)
-    else:
-        width = console.width
-        console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
-        try:
-            console.print(table)
-        finally:
-            console.width = width
+    print_whole(console, table)
     for said in ([STATS_LEGEND] if with_stats else []) + ([CUT_NOTE] if cut and any(
             Text.from_markup(r[-1]).cell_len > room for r in rows) else []):
         console.print(f"[dim]{said}[/]")
+
+
+def _dirty(arena: Path, config: Any) -> list[str]:
+    """What ``run`` would refuse for, said by ``run --dry-run``: uncommitted changes (a
+    newcomer's trial: the dry run passed with the new autoresearch.toml uncommitted)."""
+    from .engine.opening import not_data
+    from .errors import AutoresearchError
+    from .store.workspace import Workspace
+
+    try:
+        workspace = Workspace(arena)
+        dirty = not_data(workspace, config.arena.data, workspace.dirty_paths())
+    except AutoresearchError:
+        return []  # not a repository: `run` says so itself
+    if not dirty:
+        return []
+    shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
+    return [f"the arena has uncommitted changes ({shown}): `run` refuses to start until they are committed "
+            "(experiments start from commits), or runs from HEAD without them with --allow-dirty"]
 
 
 def _continued(arena: Path, tag: str | None) -> str | None:
@@ -287,7 +300,7 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
     problem = dry_run_table(console, arena, loaded.config, continued)
-    for note in notes:  # last, where the eye lands
+    for note in (*_dirty(arena, loaded.config), *notes):  # last, where the eye lands
         err_console.print(f"note: {note}", markup=False)
     if problem:
         err_console.print(f"error: {problem} (`run` would refuse to start)", markup=False)

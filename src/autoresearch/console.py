@@ -415,3 +415,22 @@ def _fitted(markup: str) -> Text:
     text = Text.from_markup(markup)
     text.no_wrap, text.overflow = True, "ellipsis"
     return text
+
+
+def print_whole(console: Console, table: object) -> None:
+    """A table as wide as its rows in a pipe or a file (``status | less``, ``knobs > k.txt``):
+    whole lines, not cells folded to 80 columns (a newcomer's trial: 150 lines for a knobs
+    table), without the spaces that pad a short row to the longest; in a terminal, to its width."""
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = console.width
+    console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+    try:
+        with console.capture() as drawn:
+            console.print(table)
+    finally:
+        console.width = width
+    console.out("\n".join(line.rstrip() for line in drawn.get().splitlines()), highlight=False)  # no padding

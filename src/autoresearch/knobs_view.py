@@ -120,6 +120,8 @@ def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Sp
     from rich.markup import escape
     from rich.table import Table
 
+    from .console import print_whole
+
     table = Table(title=f"knobs ({where}): {len(spaces)} searched, {len(knobs) - len(spaces)} frozen",
                   title_justify="left")
     for col in ("name", "where", "value", "space, or why frozen"):
@@ -129,7 +131,7 @@ def print_table(console: Any, where: str, knobs: list[Any], spaces: dict[str, Sp
                        else str(k.value))
         what = escape(space_text(spaces[k.name])) if k.name in spaces else f"[dim]frozen: {escape(k.frozen or 'no space')}[/]"
         table.add_row(escape(k.name), escape(f"{k.path}:{k.lineno}"), value, what)
-    console.print(table)
+    print_whole(console, table)
     for c in constraints:
         console.print(f"constraint: {escape(c)}", markup=False)
     if changed:

@@ -336,3 +336,19 @@ def default_unused(cls: str, name: str, mods: Iterable[_Module]) -> str | None:
                 return None
             calls += 1
     return f"its default is never used: every {cls}(...) sets {name}" if calls else None
+
+
+def set_by_config(field: str, keys: Iterable[str]) -> str | None:
+    """Why a class's default does not matter: a config file's key of the same name in a
+    section (LightningCLI's ``model: lr:``, a Hydra ``model:`` for its ``_target_``), whose
+    value the framework passes to the class in place of the default (a newcomer's trial
+    searched ``LitClassifier.lr`` beside ``model.lr``, and the ablation credited a keep to
+    the dead one). ``keys``: the config files' knobs (``model.lr``; ``path:model.lr`` where
+    qualified). None where no such key is. Pure."""
+    leaf = field.rsplit(".", 1)[-1]
+    for key in keys:
+        bare = key.rsplit(":", 1)[-1]
+        if "." in bare and bare.rsplit(".", 1)[-1] == leaf:
+            return (f"set by the config file's {bare}, which the framework passes to the class: its default is "
+                    "never used")
+    return None

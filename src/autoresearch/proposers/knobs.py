@@ -69,7 +69,7 @@ from .knob_space import Space, declared_space, frozen_by_value, infer_space, kno
 from .knob_quad import surface_point
 from .knob_study import IN_FLIGHT_GAP, ledger_trials, near_any, pending_points
 from .knob_strategy import GLOBAL, Policy, arm_for, clip_to_region, local_point, model_box, outcomes, trust_length
-from .knob_usage import default_unused, frozen_by_key, frozen_by_use, metric_words, modules
+from .knob_usage import default_unused, frozen_by_key, frozen_by_use, metric_words, modules, set_by_config
 
 __all__ = ["KnobsProposer", "Knob", "Space", "code_signature", "declared_space", "describe", "find_knobs",
            "format_value", "infer_space", "knob_grid", "make_sampler", "render_edits", "written_value"]
@@ -179,6 +179,7 @@ class KnobsProposer:
                                   "`autoresearch knobs` lists them")
         mods = modules({**(readonly or {}), **files}, self.metric_words)
         symbols = Counter(k.symbol for k in knobs if k.symbol)
+        config_keys = [k.name for k in knobs if k.syntax != "python"]
         spaces: dict[str, Space] = {}
         out = []
         for k in knobs:
@@ -202,7 +203,8 @@ class KnobsProposer:
                 if why is None and k.syntax != "python" and k.symbol:
                     why = frozen_by_key(k.name)
                 if why is None and k.kind == "field":
-                    why = default_unused(k.name.rsplit(":", 1)[-1].split(".")[0], k.symbol, mods)
+                    why = default_unused(k.name.rsplit(":", 1)[-1].split(".")[0], k.symbol, mods) or \
+                        set_by_config(k.name, config_keys)
                 if why is None and k.kind == "argparse":
                     why = _given_on_command_line(k.symbol, self.run_command)
                 if why is None:
