@@ -134,6 +134,8 @@ def test_net_measures_only_the_incumbent_against_the_baseline_and_one_keep_is_no
     assert len(rows["full"]["runs"]) == len(rows["baseline"]["runs"]) == 2
     md = run_cli("report", arena, "--tag", "a", "--format", "md").stdout
     assert "### Ablation (the final incumbent against the baseline, 2 run(s) per variant" in md, md  # not "leave-one-out"
+    # the summary at the top says it too, beside the campaign's own best-vs-baseline (a newcomer's trial)
+    assert "- net check on fresh seeds: worse than the baseline: " in md and "on 2 fresh seed(s)" in md, md
     # a plain `report` brings run's report.md up to date too (a newcomer pasted the stale one into a pull request)
     html = run_cli("report", arena, "--tag", "a")
     assert "and report.md beside it" in html.stdout

@@ -477,3 +477,21 @@ def test_the_progress_charts_title(total, kept, title):
     from autoresearch.report.plot import kept_title
 
     assert kept_title(total, kept) == title
+
+
+@pytest.mark.parametrize("ab, best, said", [
+    (None, None, None),
+    ({"rows": [{"variant": "full", "commit": "c1"}]}, {"commit": "c1"}, None),  # leave-one-out rows only: no net row
+    ({"rows": [{"variant": "full", "commit": "c1", "runs": [1.0, 1.1]},
+               {"variant": "baseline", "verdict": "holds", "effect": 0.2, "ci": 0.05, "p_value": 0.004,
+                "runs": [1.2, 1.3]}]}, {"commit": "c1"},
+     "holds: +0.2 ± 0.05 on 2 fresh seed(s), p = 0.004 (`autoresearch ablate`)"),
+    ({"rows": [{"variant": "full", "commit": "c0aaaaaaaa"},
+               {"variant": "baseline", "verdict": "not confirmed", "effect": -0.001, "ci": 0.03, "p_value": 0.86,
+                "runs": [1, 2, 3]}]}, {"commit": "c2"},   # the campaign went on after the check
+     "not confirmed: -0.001 ± 0.03 on 3 fresh seed(s), p = 0.86 (of an earlier incumbent, c0aaaaa) (`autoresearch ablate`)"),
+])
+def test_the_net_check_in_the_summary(ab, best, said):
+    from autoresearch.report.text import net_check
+
+    assert net_check(ab, best) == said

@@ -11,6 +11,7 @@ from ..campaign_config import settings_text
 from ..store.ledger import Campaign, Ledger
 from ..records import Goal
 from ..status import campaign_status, seedless_note
+from .text import net_check
 
 Z95 = 1.959964
 
@@ -37,6 +38,7 @@ def report_data(ledger: Ledger, campaign: Campaign, arena: Path | None = None) -
     data["summary"] = summarize(data["campaign"], data["experiments"])
     data["summary"]["settings"] = settings_text(campaign.config)  # what the campaign ran with (campaign_config.py)
     data["ablation"] = ledger.latest_ablation(campaign)
+    data["summary"]["net_check"] = net_check(data["ablation"], data["summary"]["best"])
     data["importance"] = param_importance(history, Goal(campaign.goal))
     data["param_logs"] = log_scales(history)
     _baseline_params(data["experiments"], history)

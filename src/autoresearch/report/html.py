@@ -74,6 +74,7 @@ def summary_html(s: Mapping[str, Any]) -> str:
         ("baseline", fmt(s["baseline"])),
         ("best", "-" if best is None else f'{fmt(best["metric"])} (#{best["id"]}, {_e(best["description"])})'),
         ("best vs baseline (95 % interval)", effect_text(s["vs_baseline"])),
+        *([("net check on fresh seeds", _e(s["net_check"]))] if s.get("net_check") else []),
         ("runs", str(s["runs"])),
         ("wall time (first to last run)", duration(s["wall_s"])),
         ("duty cycle (time in runs / wall / slots)", "-" if s["duty"] is None else f'{100 * s["duty"]:.1f} % over {s["slots"]} slot(s)'),

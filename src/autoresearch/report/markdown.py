@@ -21,6 +21,8 @@ def _summary(c: Mapping[str, Any], s: Mapping[str, Any]) -> list[str]:
     lines.append(f"- baseline {fmt(s['baseline'])} → best {fmt(best['metric']) if best else '-'}"
                  + (f" (#{best['id']}: {markdown_cell(best['description'])})" if best else "")
                  + f"; best vs baseline {effect_text(s['vs_baseline'])}")
+    if s.get("net_check"):
+        lines.append(f"- net check on fresh seeds: {s['net_check']}")
     if s.get("seedless"):
         lines.append(f"- note: {s['seedless']}")
     if s["crash_rate"] is not None:

@@ -48,6 +48,22 @@ def ablation_title(ab: Mapping[str, Any]) -> str:
     return f"Ablation ({kind}, {ab['runs']} run(s) per variant, fresh seeds)"
 
 
+def net_check(ab: Mapping[str, Any] | None, best: Mapping[str, Any] | None) -> str | None:
+    """The latest ablation's net check (the final incumbent against the baseline, on fresh
+    seeds), for the summary beside the campaign's own best-vs-baseline: a newcomer's trial
+    read "3.43 % better" at the top while the check further down said "not confirmed".
+    None without one. Pure."""
+    rows = {r.get("variant"): r for r in (ab or {}).get("rows", [])}
+    base, full = rows.get("baseline"), rows.get("full") or {}
+    if not base or not base.get("verdict"):
+        return None
+    p = f", p = {base['p_value']:.3g}" if base.get("p_value") is not None else ""
+    then = full.get("commit")
+    earlier = f" (of an earlier incumbent, {then[:7]})" if then and best and best.get("commit") != then else ""
+    return (f"{base['verdict']}: {ablation_effect(base)} on {len(base.get('runs') or [])} fresh seed(s){p}"
+            f"{earlier} (`autoresearch ablate`)")
+
+
 def one_line(text: str, n: int = 160) -> str:
     text = " ".join(str(text or "").split())
     return text if len(text) <= n else text[: n - 1] + "…"
