@@ -219,7 +219,12 @@ def goal_ratios(medians: Mapping[str, float], method: str = "knobs") -> tuple[fl
     plain = plain_only(medians)
     if method not in medians or not plain:
         return None
-    return medians[method] / min(plain.values()), medians[method] / plain["tpe"] if "tpe" in plain else None
+    return _ratio(medians[method], min(plain.values())), _ratio(medians[method], plain["tpe"]) if "tpe" in plain else None
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, where a plain sampler that reached the optimum (b = 0) is matched only by 0. Pure."""
+    return a / b if b else (1.0 if a == 0 else math.inf)
 
 
 def average_ratios(medians: Mapping[str, Mapping[str, float]], method: str = "knobs") -> dict[str, float]:

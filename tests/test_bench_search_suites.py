@@ -85,3 +85,10 @@ def test_the_goal_per_suite_of_landscapes():
     assert holds
     table["bbob:8:1:2"] = {"knobs": 1.2, "tpe": 1.0, "gp": 3.0}  # 1.2x TPE on one function: never, whatever the mean
     assert group_verdicts(table)["BBOB"][2] is False
+
+
+def test_a_plain_sampler_at_the_optimum():
+    """A plain median regret of exactly 0 (a review: a ZeroDivisionError)."""
+    assert goal_ratios({"knobs": 0.0, "tpe": 0.0}) == (1.0, 1.0)
+    assert goal_ratios({"knobs": 0.1, "tpe": 0.0, "gp": 1.0}) == (math.inf, math.inf)
+    assert not goal_holds({"knobs": 0.1, "tpe": 0.0}) and goal_holds({"knobs": 0.0, "tpe": 0.0})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -156,16 +157,41 @@ def test_a_candidate_far_over_budget_is_invalid_not_kept(tmp_path):
         '[arena]\neditable = ["train.py"]\nrun = "python train.py"\ntime_budget_s = 1\ntimeout_s = 60\n'
         '[metric]\nname = "val_loss"\n[proposer]\nkind = "scripted"\n[judge]\npolicy = "greedy"\n')})
     props = write_proposals(tmp_path / "proposals.json", [
-        {"description": "train 12 s", "edits": [{"path": "train.py", "search": "SLEEP_S = 0.0\nLOSS = 2.0",
-                                                 "replace": "SLEEP_S = 11.6\nLOSS = 1.0"}]},
+        {"description": "train 14 s", "edits": [{"path": "train.py", "search": "SLEEP_S = 0.0\nLOSS = 2.0",
+                                                 "replace": "SLEEP_S = 14.0\nLOSS = 1.0"}]},  # (a baseline slowed
+        # to 3 s by a busy machine still leaves it over: more than 1.5 x 3 s and 3 s + 10 s; a review)
+        {"description": "the same again", "edits": [{"path": "train.py", "search": "SLEEP_S = 0.0\nLOSS = 2.0",
+                                                     "replace": "SLEEP_S = 14.0\nLOSS = 1.0"}]},
         {"description": "better and quick", "edits": [{"path": "train.py", "search": "LOSS = 2.0",
                                                        "replace": "LOSS = 1.5"}]},
     ])
-    r = run_cli("run", arena, "--proposals", props, "--max-experiments", "3", env=PYTHON_ENV, timeout=120)
+    r = run_cli("run", arena, "--proposals", props, "--max-experiments", "4", env=PYTHON_ENV, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = ledger_rows(arena, "SELECT id, status, reason FROM experiments ORDER BY id")
-    assert [(x["id"], x["status"]) for x in rows] == [(0, "keep"), (1, "invalid"), (2, "keep")], rows
-    assert "next: `autoresearch ablate --tag" in r.stdout
+    assert [(x["id"], x["status"]) for x in rows] == [(0, "keep"), (1, "invalid"), (2, "invalid"), (3, "keep")], rows
+    # the same code is not run again at full cost: it ran, so it counts as tried (a review)
+    assert rows[2]["reason"].startswith("duplicate") and ledger_rows(arena, "SELECT id FROM runs WHERE experiment_id=2") == []
+    assert f"next: `autoresearch ablate {arena} --tag" in r.stdout  # (run from elsewhere: the arena named)
     assert rows[1]["reason"].startswith(OVERRUN_MARK) and "time budget is 1.0 s" in rows[1]["reason"]
     branch = json.loads(run_cli("status", arena, "--json").stdout)["campaign"]["branch"]
-    assert "LOSS = 1.5" in git(arena, "show", f"{branch}:train.py")  # not the 12-second run's 1.0
+    assert "LOSS = 1.5" in git(arena, "show", f"{branch}:train.py")  # not the 14-second run's 1.0
+
+
+@pytest.mark.slow
+def test_with_an_eval_both_sides_count_the_eval(tmp_path):
+    """A review: the baseline's allowance held its eval's 5 s, a candidate's run did not, so
+    11 s of training (16 s with its eval, on a 1 s budget) passed as no more than the baseline."""
+    train = "import time\nSLEEP_S = 0.0\ntime.sleep(SLEEP_S)\n"
+    evaluate = "import time\ntime.sleep(5)\nprint('val_loss: 1.0')\n"
+    arena = _arena(tmp_path / "a", train, {"evaluate.py": evaluate, "autoresearch.toml": (
+        '[arena]\neditable = ["train.py"]\nreadonly = ["evaluate.py"]\nrun = "python train.py"\n'
+        'eval = "python evaluate.py"\ntime_budget_s = 1\ntimeout_s = 60\n'
+        '[metric]\nname = "val_loss"\n[proposer]\nkind = "scripted"\n[judge]\npolicy = "greedy"\n')})
+    props = write_proposals(tmp_path / "proposals.json", [
+        {"description": "train 11 s", "edits": [{"path": "train.py", "search": "SLEEP_S = 0.0",
+                                                 "replace": "SLEEP_S = 11.0"}]}])
+    r = run_cli("run", arena, "--proposals", props, "--max-experiments", "2", env=PYTHON_ENV, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = ledger_rows(arena, "SELECT id, status, reason FROM experiments ORDER BY id")
+    assert [(x["id"], x["status"]) for x in rows] == [(0, "keep"), (1, "invalid")], rows
+    assert re.search(r"the run \(with its eval\) took 1\d s, where the time budget is 1\.0 s", rows[1]["reason"]), rows[1]

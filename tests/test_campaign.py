@@ -437,7 +437,8 @@ def test_dry_run_prints_the_effective_config(arena):
     assert "time_budget_s = 7.0" in r.stdout and "timeout_s = 30.0" in r.stdout
     assert not (arena / ".autoresearch").exists()
     # a setting the default sampler ignores says so, and the listing is still TOML (a newcomer's trial)
-    assert 'changes_per_trial = 2  # sampler "auto" uses it only where every searched knob' in r.stdout
+    assert 'changes_per_trial = 2  # sampler "auto" changes every knob in each proposal; this applies only' in r.stdout
+    assert 'startup_trials = 4  # sampler "auto" uses it only where every searched knob' in r.stdout
     listing = "\n".join(line for line in r.stdout.splitlines() if not line.startswith("warning"))
     assert tomllib.loads(listing)["proposer"]["knobs"]["changes_per_trial"] == 2
     named = run_cli("run", arena, "--dry-run", "--sampler", "tpe")

@@ -60,7 +60,7 @@ def test_confirm_campaign(tmp_path):
     assert [r["purpose"] for r in e1["runs"]].count("remeasure") == 2
     text = run_cli("status", arena)
     assert "± se" in text.stdout and "runs" in text.stdout
-    assert "p: the judge's one-sided test" in text.stdout  # the columns are explained
+    assert "p: the confirm judge's one-sided test" in text.stdout  # the columns are explained
 
 
 def test_interrupted_confirmation_reruns_from_scratch(tmp_path):

@@ -484,6 +484,9 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("SyntheticData.label_noise", 0.1, False, None, "the data set"),
     ("data.class_sep", 1.0, False, None, "the data set"),
     ("model.noise", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # not the data's: a setting
+    ("data.augment.noise_std", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # augmentation (a review)
+    ("MetadataEncoder.noise", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # not `data` (a review)
+    ("ToyDataModule.noise", 0.1, False, None, "the data set"),
     ("actor.noise_std", 0.2, False, Space("float", 0.02, 2.0, log=True), None),  # a policy's: searched
     ("N_samples", 64, True, Space("pow2", 4, 8), None),             # a NeRF's samples per ray (a review)
     ("num_points", 50, True, Space("int", 17, 150, log=True), None),  # not the data's: searched
@@ -909,7 +912,8 @@ def test_a_class_default_a_config_file_sets_is_not_searched():
     passes the file's values; the ablation credited a keep to the dead knob."""
     from autoresearch.proposers.knob_usage import set_by_config
 
-    files = {"src/model.py": LIT_MODEL, "configs/default.yaml": "model:\n  hidden_dim: 64\n  lr: 0.001\n"}
+    main = "from lightning.pytorch.cli import LightningCLI\nfrom src.model import LitClassifier\nLightningCLI(LitClassifier)\n"
+    files = {"main.py": main, "src/model.py": LIT_MODEL, "configs/default.yaml": "model:\n  hidden_dim: 64\n  lr: 0.001\n"}
     knobs, spaces = KnobsProposer().survey(files)
     frozen = {k.name: k.frozen for k in knobs}
     assert frozen["LitClassifier.lr"].startswith("set by the config file's model.lr, which the framework passes")
@@ -917,8 +921,14 @@ def test_a_class_default_a_config_file_sets_is_not_searched():
     assert {"model.lr", "model.hidden_dim", "LitClassifier.dropout"} <= set(spaces)  # the file has no dropout
     _, alone = KnobsProposer().survey({"src/model.py": LIT_MODEL})  # no config file: the defaults are the values
     assert {"LitClassifier.lr", "LitClassifier.hidden_dim", "LitClassifier.dropout"} <= set(alone)
-    assert set_by_config("TrainConfig.lr", ["lr"]) is None  # a top-level key is no class's section
-    assert set_by_config("TrainConfig.lr", ["configs/a.yaml:optim.lr"]).startswith("set by the config file's optim.lr")
+    # no framework builds the class from the file: a TrainConfig made in code keeps its lr (a review)
+    coded = {"train.py": "from dataclasses import dataclass\n\n@dataclass\nclass TrainConfig:\n    lr: float = 0.01\n\n"
+             "cfg = TrainConfig()\nfit(cfg.lr)\n", "configs/scheduler.yaml": "warmup:\n  lr: 0.0001\n"}
+    assert "TrainConfig.lr" in KnobsProposer().survey(coded)[1]
+    hydra = "model:\n  _target_: src.model.LitClassifier\n  lr: 0.001\n"
+    assert set_by_config("LitClassifier.lr", ["model.lr"], [hydra]).startswith("set by the config file's model.lr")
+    assert set_by_config("LitClassifier.lr", ["lr"], [hydra]) is None  # a top-level key is no class's section
+    assert set_by_config("TrainConfig.lr", ["optim.lr"], [hydra]) is None  # another class
 
 
 def test_the_knobs_table_in_a_pipe_has_whole_lines(tmp_path):
@@ -936,4 +946,4 @@ def test_the_knobs_table_in_a_pipe_has_whole_lines(tmp_path):
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if "MAX_ITERS" in line)
     assert "frozen: bounds a step counter or the elapsed time: it sets how much is computed" in row, r.stdout
-    assert not any(line.endswith(" ") for line in r.stdout.splitlines())  # no padding to the longest row
+    assert not any(line.endswith(" ") for line in r.stdout.splitlines())  # nothing past a line's last character

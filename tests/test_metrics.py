@@ -134,6 +134,17 @@ def test_the_target_printed_before_a_summary_block(output, keep, expected, bad):
     assert parse_summary(output, keep=keep) == (expected, bad)
 
 
+def test_a_target_from_before_the_block_never_contradicts_a_result_file():
+    """A review: the fallback's stale training line made an eval's run invalid (printed 2.7,
+    the result file 2.5) and a plain run warn."""
+    ev = "val_loss: 3.1\nval_loss: 2.7\n---\neval_seconds: 4.0\n"
+    m = measure("val_loss", run_output="", run_json=None, eval_output=ev, eval_json='{"val_loss": 2.5}', eval_configured=True)
+    assert m.metric == 2.5 and m.conflict == ""
+    m = measure("val_loss", run_output="val_loss: 2.9\n---\ntraining_seconds: 4.0\n", run_json='{"val_loss": 2.5}')
+    assert m.metric == 2.5 and m.warnings == ()
+    assert measure("val_loss", run_output="val_loss: 2.9\n---\nsteps: 4\n", run_json=None).metric == 2.9
+
+
 def test_metric_spam_is_bounded_and_the_target_survives():
     spam = "".join(f"m{i}: {i}\n" for i in range(300_000)) + "val_bpb: 0.75\n" + "".join(f"n{i}: 1\n" for i in range(1000))
     values, bad = parse_summary(spam, keep="val_bpb")

@@ -91,10 +91,12 @@ def test_summarize_counts_chain_duty_and_money():
     assert s["wall_s"] == 20.0 and s["busy_s"] == 35.0 and s["slots"] == 2 and s["duty"] == pytest.approx(35 / 40)
     assert (s["tokens"], s["cost"]) == (150, 0.75)
     # a first attempt of the baseline that failed a day before its fix is not the campaign's time
-    failed = {"started_at": 100.0 - 86400, "duration_s": 1.0, "slot": "a", "attempt": 1}
+    failed = {"started_at": 100.0 - 86400, "duration_s": 1.0, "slot": "a", "attempt": 1, "status": "crash"}
     exps[0] = {**e(0, "keep", 2.0, commit="c0", se=0.01, runs=[failed, *({**r, "attempt": 2} for r in runs0)]), "attempt": 2}
     s = summarize({"goal": "minimize"}, exps)
     assert s["wall_s"] == 20.0 and s["busy_s"] == 35.0
+    exps[0]["runs"][0] = {**failed, "started_at": 90.0, "status": "ok"}  # an interrupted attempt's finished run counts
+    assert summarize({"goal": "minimize"}, exps)["wall_s"] == 30.0
 
 
 class _Page(html.parser.HTMLParser):
@@ -323,7 +325,7 @@ def test_run_ends_naming_the_report_chart_and_markdown(knobs_campaign):
     lines = r.stdout.rstrip().splitlines()
     assert "done: reached --max-experiments 20" in lines[-4]
     assert lines[-3:] == report_lines(arena, "k")
-    assert lines[-5].startswith("next: `autoresearch ablate --tag k` measures, on fresh seeds")  # a change was kept
+    assert lines[-5].startswith(f"next: `autoresearch ablate {arena} --tag k` measures, on fresh seeds")  # a keep
     for line in lines[-3:]:
         assert Path(line.split()[1]).stat().st_size > 1000
     assert (arena / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

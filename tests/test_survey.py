@@ -268,8 +268,10 @@ def test_the_data_a_run_reads_is_linked_once_it_is_prepared(ready, line):
     ("trainer = Trainer(model=m, args=a)\ntrainer.train()\n", True),  # Hugging Face's run_*.py (a review)
     ("model.train()\n", False),                     # a mode switch, not training
     ("optimizer\n" * 20_000, False),               # no step: linear, not a pattern rescanning the file (a review)
-    ("cli = LightningCLI(LitModel, DataModule)\n", True),  # its fit subcommand trains (a newcomer's trial)
-    ("class Lit(L.LightningModule):\n    def training_step(self, batch, i):\n", True),
+    ("from lightning.pytorch.cli import LightningCLI\ncli = LightningCLI(LitModel, DataModule)\n", True),  # fit trains
+    ("import pytorch_lightning.cli\npytorch_lightning.cli.LightningCLI(Lit)\n", True),
+    ("# we do not use LightningCLI(...) here\nimport argparse\n", False),  # a mention is no call (a review)
+    ("class Lit(L.LightningModule):\n    def training_step(self, batch, i):\n", False),  # the model, not the script
 ])
 def test_what_trains(text, expected):
     from autoresearch.train_script import trains
@@ -386,6 +388,8 @@ def test_a_script_the_readme_runs_from_scripts_with_its_yaml_config():
     assert (s.script, s.run, s.script_why) == ("scripts/train.py", "python scripts/train.py --config configs/base.yaml",
                                                "the README runs `python scripts/train.py --config configs/base.yaml`")
     assert s.editable == ("scripts/train.py", "configs/base.yaml")
+    small = survey({**files, "README.md": "python scripts/train.py --config configs/small.yaml\n"})
+    assert small.editable == ("scripts/train.py", "configs/small.yaml")  # not the default no run reads (a review)
     assert survey({k: v for k, v in files.items() if k != "README.md"}).script is None  # scripts/: not adopted unasked
     top = survey({"train.py": train, "configs/base.yaml": "optim:\n  lr: 0.001\n"})
     assert top.editable == ("train.py", "configs/base.yaml")
@@ -653,6 +657,18 @@ def test_a_return_code_is_no_metric():
     ("python main.py fit --config $CONFIG configs/default.yaml\n", None, None),
     ("python main.py --lr 0.1\n", None, None),                                 # no config file: the script alone
     ("python mainx.py fit --config configs/default.yaml\n", None, None),       # another script
+    # a review: an evaluation first, then the training; placeholders; a smoke test
+    ("Evaluate: `python main.py test --config configs/default.yaml --ckpt_path best.ckpt`\n"
+     "Train: `python main.py fit --config configs/default.yaml`\n",
+     "python main.py fit --config configs/default.yaml", "configs/default.yaml"),
+    ("`python main.py fit --config configs/default.yaml --trainer.fast_dev_run=true`\n"
+     "`python main.py fit --config configs/default.yaml --trainer.max_epochs=5`\n",
+     "python main.py fit --config configs/default.yaml --trainer.max_epochs=5", "configs/default.yaml"),
+    ("python main.py fit --config configs/default.yaml ...\n", None, None),
+    ("python main.py fit --config configs/default.yaml --data path/to/data\n", None, None),
+    ("python main.py validate --config configs/default.yaml\n", None, None),
+    ("python main.py --config configs/default.yaml --lr 0.1\npython main.py --config configs/default.yaml\n",
+     "python main.py --config configs/default.yaml --lr 0.1", "configs/default.yaml"),  # the README's order
 ])
 def test_the_readmes_command_with_its_config_file(readme, command, config):
     from autoresearch.train_script import readme_command
@@ -684,6 +700,9 @@ def test_a_lightning_cli_project_runs_as_its_readme_says():
     assert s.editable == ("main.py", "configs/default.yaml")
     assert s.metric is not None and (s.metric.name, s.metric.goal) == ("val_acc", "maximize")
     assert s.own_seed == ""  # its seed_everything: 42 is overridden by the run command
+    coded = {**LIGHTNING_CLI, "src/data.py": LIGHTNING_CLI["src/data.py"] + "    def setup(self, stage):\n"
+             "        torch.manual_seed(1234)\n"}  # a seed in the code still counts (a review)
+    assert survey(coded).own_seed == "src/data.py:5 torch.manual_seed"
     plain = {**LIGHTNING_CLI, "main.py": LIGHTNING_CLI["main.py"].replace("LightningCLI(", "Cli(")}
     plain["src/model.py"] = plain["src/model.py"].replace("LightningModule", "Module")
     assert survey({**plain, "main.py": plain["main.py"] + "model.fit()\n"}).own_seed == "configs/default.yaml:1 seed_everything"

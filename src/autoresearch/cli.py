@@ -170,18 +170,18 @@ def run(
     if sampler is not None:
         overrides["proposer.knobs.sampler"] = sampler
     if dry_run:
-        return _dry_run(arena, tag, overrides)
+        return _dry_run(arena, tag, overrides, allow_dirty)
     _run_watched(arena, dict(tag=tag, overrides=overrides, proposer_kind=proposer, proposals=proposals,
                              max_experiments=max_experiments, max_hours=max_hours, allow_dirty=allow_dirty,
                              new_seed=True),
                  write_report=not no_report)
 
 
-def _dry_run(arena: Path, tag: Optional[str], overrides: dict) -> None:
+def _dry_run(arena: Path, tag: Optional[str], overrides: dict, allow_dirty: bool = False) -> None:
     """``run --dry-run``: exit 1 where ``run`` would refuse to start (said as an error)."""
     from .campaign_config import run_config
 
-    if not print_dry_run(console, err_console, arena, run_config(arena, tag, overrides), overrides, tag):
+    if not print_dry_run(console, err_console, arena, run_config(arena, tag, overrides), overrides, tag, allow_dirty):
         raise typer.Exit(1)
 
 

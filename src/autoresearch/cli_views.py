@@ -20,8 +20,8 @@ ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summa
 MOSTLY_CRASHED = 3  # candidates, more than half of them crashed or timed out, from which the summary says so
 
 
-STATS_LEGEND = ("± se: the standard error of the mean over its runs; p: the judge's one-sided test that it beats its "
-                "parent (a keep needs it below the judge's alpha, 0.05 by default; near 1: worse)")
+STATS_LEGEND = ("± se: the standard error of the mean over its runs; p: the confirm judge's one-sided test that it "
+                "beats its parent (a keep needs it below alpha / 3 at each look, 0.0167 by default; near 1: worse)")
 CUT_NOTE = "descriptions cut to the terminal's width: `autoresearch status --json` and the report have them whole"
 RANDOM_SEED = "# seed = (drawn at random when the campaign starts, then printed and recorded; --seed N fixes it)"
 
@@ -64,9 +64,11 @@ def setting_notes(data: Mapping[str, Any]) -> dict[str, str]:
     knobs = data.get("proposer", {}).get("knobs", {})
     if knobs.get("sampler") != "auto":
         return {}
-    why = ('sampler "auto" uses it only where every searched knob\'s range is declared '
-           "([proposer.knobs.space]); elsewhere its moves change every knob, after 4 around your values")
-    return {f"proposer.knobs.{key}": why for key in ("changes_per_trial", "startup_trials")}
+    return {"proposer.knobs.changes_per_trial": 'sampler "auto" changes every knob in each proposal; this applies '
+                                                "only to its fallback moves where every knob's range is declared",
+            "proposer.knobs.startup_trials": 'sampler "auto" uses it only where every searched knob\'s range is '
+                                             "declared (its uniform start); elsewhere it starts with 4 moves around "
+                                             "your values"}
 
 
 def print_summary(console: Console, arena: Path, tag: str) -> None:
@@ -95,8 +97,9 @@ def print_summary(console: Console, arena: Path, tag: str) -> None:
         if line:
             console.print(line, markup=False)
     console.print(f"branch: {campaign.branch}   results: {arena / 'results.tsv'}")
-    if best is not None and best.id > 0:  # what a careful user does next (the README's step; a newcomer's trial)
-        console.print(f"next: `autoresearch ablate --tag {campaign.tag}` measures, on fresh seeds, whether the "
+    if any(e.id > 0 for e in kept):  # what a careful user does next (the README's step; a newcomer's trial)
+        where = "" if arena == Path.cwd() else f" {arena}"
+        console.print(f"next: `autoresearch ablate{where} --tag {campaign.tag}` measures, on fresh seeds, whether the "
                       "improvement holds and which kept change matters", markup=False)
 
 
@@ -278,7 +281,7 @@ def _drawn_seeds(continued: str | None, loaded: Any, overrides: dict[str, Any]) 
 
 
 def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: Any, overrides: dict[str, Any],
-                  tag: str | None = None) -> bool:
+                  tag: str | None = None, allow_dirty: bool = False) -> bool:
     """``run --dry-run``: the effective config, what the campaign would warn about at its
     start, and the knobs table when the proposer tunes knobs. False where ``run`` would
     refuse to start (said as an error, last)."""
@@ -300,7 +303,7 @@ def print_dry_run(console: Console, err_console: Console, arena: Path, loaded: A
     for note in checkout_budget_note(arena, loaded.config.arena):
         err_console.print(f"warning: {note}", markup=False)
     problem = dry_run_table(console, arena, loaded.config, continued)
-    for note in (*_dirty(arena, loaded.config), *notes):  # last, where the eye lands
+    for note in (*([] if allow_dirty else _dirty(arena, loaded.config)), *notes):  # last, where the eye lands
         err_console.print(f"note: {note}", markup=False)
     if problem:
         err_console.print(f"error: {problem} (`run` would refuse to start)", markup=False)

@@ -420,7 +420,8 @@ def _fitted(markup: str) -> Text:
 def print_whole(console: Console, table: object) -> None:
     """A table as wide as its rows in a pipe or a file (``status | less``, ``knobs > k.txt``):
     whole lines, not cells folded to 80 columns (a newcomer's trial: 150 lines for a knobs
-    table), without the spaces that pad a short row to the longest; in a terminal, to its width."""
+    table), and nothing after a line's last character (a borderless table pads its last
+    column); in a terminal, to its width."""
     from rich.measure import Measurement
 
     if console.is_terminal:

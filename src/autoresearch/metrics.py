@@ -70,8 +70,10 @@ def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], 
     if keep and chosen is not lines and keep not in values and keep not in unparsable:
         # the target is not in the summary block, but was printed before it (a JSON record per
         # epoch, then a `---` block of other numbers): its last value there counts
+        # (its value and no printed text: it takes no part in the printed-vs-file conflict rule, so a
+        # stale training line never contradicts an eval's result file: a review)
         every = _read_lines(lines, keep)
-        for found, out in zip(every, (values, unparsable, texts)):
+        for found, out in zip(every[:2], (values, unparsable)):
             if keep in found:
                 out[keep] = found[keep]  # type: ignore[index]
     return values, unparsable, texts

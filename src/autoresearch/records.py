@@ -31,6 +31,11 @@ class Status(str, enum.Enum):
         return self.terminal and self is not Status.INTERRUPTED
 
 
+# how the note on a run far over its time budget starts, and the reason of a candidate invalid for
+# it (engine/budget.py); the ledger counts such a candidate's code as tried
+OVERRUN_MARK = "over budget:"
+
+
 class RunStatus(str, enum.Enum):
     """How one run (run command + eval) ended; the ``runs`` table's status."""
 

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Mapping
 from .framework_survey import hydra_configs, json_logged, logged_metrics
 from .train_script import (NOT_THE_PROJECT, data_dirs, launched, module_launch, module_scripts, named_yaml,
                            other_trainer, own_seed, readme_command, readme_metric, readonly_candidates,
-                           seeded_command, settings_module)
+                           replaced_config, seeded_command, settings_module)
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -447,7 +447,7 @@ def survey(files: Mapping[str, str]) -> Survey:
     hydra = hydra_configs(script, files)
     editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or settings_module(p, py[p])],
                 *([config] if config else []), *([told[1]] if told else []), *hydra,
-                *named_yaml(py[script], files)]
+                *(p for p in named_yaml(py[script], files) if not told or not replaced_config(p, told[1]))]
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
@@ -469,8 +469,8 @@ def survey(files: Mapping[str, str]) -> Survey:
         budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
         data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why, metric_why=metric_why,
-        own_seed="" if launch and "$AUTORESEARCH_SEED" in launch[0] else
-        own_seed(files, [script, *used, *[p for p in editable if not p.endswith(".py")]]),
+        own_seed=own_seed(files, [script, *used, *[p for p in editable if not p.endswith(".py") and not (
+            launch and "$AUTORESEARCH_SEED" in launch[0])]]),  # (a config's seed_everything: set by the command)
     )
 
 

@@ -55,16 +55,25 @@ def launched(readme: str) -> list[str]:
 
 def trains(text: str) -> bool:
     """Whether a script's text trains something: ``.backward(``, ``.fit(``, a Hugging Face
-    ``trainer.train(``, an optimizer and a ``.step(`` call, a LightningModule's
-    ``training_step`` or a ``LightningCLI(`` (its ``fit`` subcommand trains: a newcomer's
-    trial was told "there is no train.py yet") (linear scans, not one pattern spanning the
-    file). Pure."""
+    ``trainer.train(``, an optimizer and a ``.step(`` call, or a ``LightningCLI(`` call (its
+    ``fit`` subcommand trains: a newcomer's trial was told "there is no train.py yet"; a
+    module that only defines a ``training_step`` is the model, not the script: a review)
+    (linear scans, not one pattern spanning the file). Pure."""
     return (".backward(" in text or ".fit(" in text or re.search(r"\btrainer\.train\(", text) is not None
-            or "LightningCLI(" in text or re.search(r"\bdef training_step\(", text) is not None
-            or (".step(" in text and re.search(r"\boptim(?:izer)?\b", text) is not None))
+            or lightning_cli(text) or (".step(" in text and re.search(r"\boptim(?:izer)?\b", text) is not None))
+
+
+def lightning_cli(text: str) -> bool:
+    """Whether a script calls LightningCLI (imported from Lightning, called on a line that is
+    not a comment), not one that only mentions it. Pure."""
+    return re.search(r"^\s*(?:from\s+(?:lightning\.pytorch|pytorch_lightning)\.cli\s+import\b.*\bLightningCLI\b"
+                     r"|import\s+(?:lightning\.pytorch|pytorch_lightning)\.cli\b)", text, re.M) is not None \
+        and re.search(r"^[^#\n]*\bLightningCLI\(", text, re.M) is not None
 
 
 _ARG = re.compile(r"[\w./=:,+-]+")  # an argument as a README writes it: no placeholder (<path>, $DATA, ...)
+_NOT_TRAINING = {"test", "validate", "predict", "eval", "evaluate", "export", "infer", "inference"}  # subcommands
+_TRIAL_RUNS = ("fast_dev_run", "debug", "overfit_batches", "smoke")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
 
@@ -76,17 +85,20 @@ def readme_command(script: str, readme: str, files: Iterable[str]) -> tuple[str,
     placeholder. The command ends at a backtick, a shell operator or a comment. Pure."""
     held = set(files)
     head = re.compile(rf"\bpython[\d.]*(?:\s+-u)?\s+{re.escape(script)}(?=\s)")
+    found = []
     for line in readme.splitlines():
         m = head.search(line)
         if m is None:
             continue
         rest = re.split(r"`|&&|\|\||[|;#>]|\s\\", line[m.end():])[0].split()
-        if not rest or not all(_ARG.fullmatch(a) for a in rest):
-            continue
+        if not rest or not all(_ARG.fullmatch(a) and a != "..." and "path/to" not in a for a in rest) \
+                or rest[0] in _NOT_TRAINING or any(w in a for a in rest for w in _TRIAL_RUNS):
+            continue  # a placeholder, an evaluation (`main.py test ...`), a smoke test (fast_dev_run): a review
         named = [v for a in rest for v in (a, a.split("=", 1)[-1]) if v.endswith(CONFIG_SUFFIXES) and v in held]
         if named:
-            return " ".join([m.group(0).split()[0], script, *rest]), named[0]
-    return None
+            found.append((rest[0] not in ("fit", "train"), len(found), " ".join([m.group(0).split()[0], script, *rest]),
+                          named[0]))
+    return min(found)[2:] if found else None  # a `fit` (or `train`) line first, then the README's order
 
 
 def other_trainer(py: Mapping[str, str], readme: str,
@@ -349,12 +361,20 @@ def own_seed(files: Mapping[str, str], paths: Iterable[str]) -> str:
 _SEED_KEY = re.compile(r"""^\s*["']?((?:\w+_)?seed|seed_everything|random_state)["']?\s*[:=]\s*\d""", re.IGNORECASE)
 
 
+def replaced_config(path: str, chosen: str) -> bool:
+    """Whether a config file the script names is one the README's command replaces: another
+    file of the chosen one's folder and kind (its option's default, ``configs/base.yaml``,
+    where the README passes ``configs/small.yaml``: never read by a run; a review). Pure."""
+    a, b = PurePosixPath(path), PurePosixPath(chosen)
+    return a != b and a.parent == b.parent and a.suffix == b.suffix
+
+
 def seeded_command(command: str, script_text: str) -> str:
     """A LightningCLI script's command with ``--seed_everything $AUTORESEARCH_SEED`` (the run
     command goes through /bin/sh): each run then draws its own seed, where the config's
     ``seed_everything: 42`` made every run of a commit give one value (a newcomer's trial:
     8 baseline runs of 0.691, and keeps at p = 0). Other commands as they are. Pure."""
-    if "LightningCLI(" not in script_text or "--seed_everything" in command:
+    if not lightning_cli(script_text) or "--seed_everything" in command:
         return command
     return f"{command} --seed_everything ${SEED_ENV}"
 

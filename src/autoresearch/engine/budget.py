@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..records import OVERRUN_MARK
 from ..survey import BUDGET_ENV, budget_from_readonly, length_settings
 
 # A run "overran" only past both margins: 1.5 x is far beyond the jitter of a script that
@@ -19,7 +20,6 @@ from ..survey import BUDGET_ENV, budget_from_readonly, length_settings
 # CUDA context and the first compile take more, and are outside most training clocks).
 OVERRUN_FACTOR = 1.5
 OVERRUN_SLACK_S = 10.0
-OVERRUN_MARK = "over budget:"  # how the note starts, in the console and in a run's warnings
 
 
 def overran(duration_s: float, budget_s: float) -> bool:
@@ -37,7 +37,8 @@ def allowance_s(budget_s: float, baseline_s: float | None) -> float:
 def over_allowance_reason(duration_s: float, budget_s: float, baseline_s: float | None) -> str:
     """Why a candidate whose run took clearly longer than ``allowance_s`` is invalid."""
     base = "" if baseline_s is None else f" and the baseline's longest run {_seconds(baseline_s)}"
-    return (f"{OVERRUN_MARK} the run took {_seconds(duration_s)}, where the time budget is {_seconds(budget_s)}{base}: "
+    return (f"{OVERRUN_MARK} the run (with its eval) took {_seconds(duration_s)}, where the time budget is "
+            f"{_seconds(budget_s)}{base}: "
             "the change buys more compute than the budget gives (more steps, epochs or a larger model), so its "
             "metric is no fair comparison and it is not judged. If runs may take that long, raise --time-budget "
             "(or [arena] time_budget_s); if a knob sets the run's length, freeze it ([proposer.knobs] freeze).")

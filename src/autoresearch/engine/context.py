@@ -100,9 +100,9 @@ class Engine:
         on the console and in the run's warnings in the ledger."""
         settings, run = self.execution.settings, result.run
         if plan.purpose in (Purpose.SCREEN, Purpose.CONFIRM) and result.status is RunStatus.OK:
-            baseline_s = self.state.baseline_longest_s()
-            if overran(run.duration_s, allowance_s(settings.time_budget_s, baseline_s)):
-                reason = over_allowance_reason(run.duration_s, settings.time_budget_s, baseline_s)
+            baseline_s = self.state.baseline_longest_s()  # (run and eval, as the ledger has it: so here too)
+            if overran(result.duration_s, allowance_s(settings.time_budget_s, baseline_s)):
+                reason = over_allowance_reason(result.duration_s, settings.time_budget_s, baseline_s)
                 return dataclasses.replace(result, status=RunStatus.INVALID, reason=reason)
         if self.budget_noted or run.interrupted or run.infra or not overran(run.duration_s, settings.time_budget_s):
             return result

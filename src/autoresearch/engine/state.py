@@ -102,8 +102,9 @@ class CampaignState:
         self.samples(0)
 
     def baseline_longest_s(self) -> float | None:
-        """The longest run of the baseline's latest attempt that produced a metric (seconds);
-        None before one has. Read from the ledger each time: calibration runs still come in."""
+        """The longest run of the baseline's latest attempt that produced a metric (seconds, its
+        eval included); None before one has. Read from the ledger each time: calibration runs
+        still come in."""
         attempt = next((e.attempt for e in self.history() if e.id == 0), None)
         took = [r["duration_s"] for r in self.ledger.runs(self.campaign, 0)
                 if r["attempt"] == attempt and r["status"] == "ok" and r["duration_s"] is not None]

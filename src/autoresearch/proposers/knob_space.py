@@ -40,6 +40,8 @@ _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test
 _DATA_SET = re.compile(r"^dataset_size$|^(n|num)_train(_samples|_examples)?$|^train_(samples|examples)$", re.IGNORECASE)
 # ... and how hard it is, where the knob belongs to the data: a synthetic set's noise (a newcomer's
 # LightningCLI trial kept "5.64 % better" that halved `data.noise`), scikit-learn's class_sep and flip_y
+_OF_DATA = re.compile(r"(?:^|[^a-z])data|Data")  # `data.`, `configs/data/`, `ToyDataModule.`; not `Metadata` (a review)
+_AUGMENT = re.compile(r"aug", re.IGNORECASE)  # augmentation noise regularizes: a setting (a review)
 _DATA_COUNT = re.compile(r"^(n|num)_(samples|examples|points)$|^(label_)?noise(_std|_level|_scale|_sd)?$"
                          r"|^(difficulty|class_sep|flip_y)$", re.IGNORECASE)
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
@@ -135,7 +137,8 @@ def _infer(name: str, value: Any, is_int: bool) -> tuple[Space | None, str | Non
     if isinstance(value, str):
         return None, "a string: searched only with declared choices ([proposer.knobs.space] choices = [...])"
     why = next((reason for rx, reason in _FROZEN_NAMES if rx.search(short)), None)
-    if why is None and _DATA_COUNT.search(short) and "data" in name.lower()[:-len(short)]:
+    owner = name[:-len(short)]
+    if why is None and _DATA_COUNT.search(short) and _OF_DATA.search(owner) and not _AUGMENT.search(owner):
         why = _DATA_REASON
     if why is not None:
         return None, why

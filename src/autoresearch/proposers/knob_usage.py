@@ -338,14 +338,20 @@ def default_unused(cls: str, name: str, mods: Iterable[_Module]) -> str | None:
     return f"its default is never used: every {cls}(...) sets {name}" if calls else None
 
 
-def set_by_config(field: str, keys: Iterable[str]) -> str | None:
-    """Why a class's default does not matter: a config file's key of the same name in a
-    section (LightningCLI's ``model: lr:``, a Hydra ``model:`` for its ``_target_``), whose
-    value the framework passes to the class in place of the default (a newcomer's trial
-    searched ``LitClassifier.lr`` beside ``model.lr``, and the ablation credited a keep to
-    the dead one). ``keys``: the config files' knobs (``model.lr``; ``path:model.lr`` where
-    qualified). None where no such key is. Pure."""
-    leaf = field.rsplit(".", 1)[-1]
+def set_by_config(field: str, keys: Iterable[str], texts: Iterable[str] = ()) -> str | None:
+    """Why a class's default does not matter: a framework builds the class from a config
+    file (``LightningCLI(LitClassifier, ...)``, a ``_target_:`` or ``class_path:`` naming it
+    in ``texts``), and that file has a key of the same name in a section (``model: lr:``),
+    whose value is passed in place of the default (a newcomer's trial searched
+    ``LitClassifier.lr`` beside ``model.lr``, and the ablation credited a keep to the dead
+    one). ``keys``: the config files' knobs (``model.lr``; ``path:model.lr`` where
+    qualified). None where no framework builds the class (a ``TrainConfig()`` made in code
+    keeps its ``lr`` whatever a scheduler's ``warmup.lr`` says: a review), or no key. Pure."""
+    cls, leaf = field.rsplit(":", 1)[-1].rsplit(".", 1) if "." in field else ("", field)
+    built = re.compile(rf"\bLightningCLI\([^)]*\b{re.escape(cls)}\b|(?:_target_|class_path)[\"']?\s*[:=]\s*[\"']?"
+                       rf"[\w.]*\b{re.escape(cls)}\b") if cls else None
+    if built is None or not any(built.search(t) for t in texts):
+        return None
     for key in keys:
         bare = key.rsplit(":", 1)[-1]
         if "." in bare and bare.rsplit(".", 1)[-1] == leaf:

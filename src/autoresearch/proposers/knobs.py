@@ -179,7 +179,7 @@ class KnobsProposer:
                                   "`autoresearch knobs` lists them")
         mods = modules({**(readonly or {}), **files}, self.metric_words)
         symbols = Counter(k.symbol for k in knobs if k.symbol)
-        config_keys = [k.name for k in knobs if k.syntax != "python"]
+        config_keys, texts = [k.name for k in knobs if k.syntax != "python"], [*files.values(), *(readonly or {}).values()]
         spaces: dict[str, Space] = {}
         out = []
         for k in knobs:
@@ -204,7 +204,7 @@ class KnobsProposer:
                     why = frozen_by_key(k.name)
                 if why is None and k.kind == "field":
                     why = default_unused(k.name.rsplit(":", 1)[-1].split(".")[0], k.symbol, mods) or \
-                        set_by_config(k.name, config_keys)
+                        set_by_config(k.name, config_keys, texts)
                 if why is None and k.kind == "argparse":
                     why = _given_on_command_line(k.symbol, self.run_command)
                 if why is None:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import AutoresearchError
 from ..metrics import memory_gb
-from ..records import Experiment, Status
+from ..records import OVERRUN_MARK, Experiment, Status
 
 SCHEMA_VERSION = 5
 
@@ -366,10 +366,13 @@ class Ledger:
         return _json(self.path, row, "proposal_json", f"experiment {id}") if row else {}
 
     def code_hashes(self, campaign: Campaign) -> dict[str, int]:
-        """Code hash -> experiment id for every experiment whose code was (or is being) tested."""
+        """Code hash -> experiment id for every experiment whose code was (or is being) tested:
+        not those refused (invalid), but those that ran over budget (invalid after a whole run,
+        which the same code would repeat: a review)."""
         rows = self.db.execute(
-            "SELECT id, code_hash FROM experiments WHERE campaign_id=? AND code_hash IS NOT NULL AND status != ?"
-            " ORDER BY id DESC", (campaign.id, Status.INVALID.value),
+            "SELECT id, code_hash FROM experiments WHERE campaign_id=? AND code_hash IS NOT NULL"
+            " AND (status != ? OR reason LIKE ?) ORDER BY id DESC",
+            (campaign.id, Status.INVALID.value, OVERRUN_MARK + "%"),
         )
         return {r["code_hash"]: r["id"] for r in rows}
 
