@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from autoresearch.engine.budget import (OVERRUN_MARK, allowance_s, noted_before, over_allowance_reason, overran,
-                                        overrun_note, unseen_budget_note)
+from autoresearch.engine.budget import (OVERRUN_MARK, allowance_s, busy, busy_note, noted_before, over_allowance_reason,
+                                        overran, overrun_note, unseen_budget_note)
 from autoresearch.testing import commit_all, write_proposals
 from conftest import git, ledger_rows, run_cli
 
@@ -63,12 +63,24 @@ def test_a_candidate_that_buys_compute(budget_s, baseline_s, duration_s, invalid
     assert overran(duration_s, allowance_s(budget_s, baseline_s)) is invalid
 
 
+@pytest.mark.parametrize("load, cpus, per_cpu, expected", [
+    (4.1, 2, 1.5, True),     # the HF trial: another session's tests on a 2-core machine
+    (2.9, 2, 1.5, False),    # two slots of our own runs
+    (40.0, 2, 0.0, False),   # busy_load = 0: never excused
+    (2.0, 0, 1.5, True),     # an unknown CPU count counts as one
+])
+def test_a_busy_machine(load, cpus, per_cpu, expected):
+    assert busy(load, cpus, per_cpu) is expected
+
+
 def test_the_reason_says_why_and_what_to_do():
     why = over_allowance_reason(30.0, 10.0, 3.3)
     assert why.startswith(OVERRUN_MARK) and "\n" not in why
     for words in ("took 30 s", "time budget is 10 s", "baseline's longest run 3.3 s", "--time-budget", "freeze"):
         assert words in why, why
     assert "baseline" not in over_allowance_reason(30.0, 10.0, None)
+    note = busy_note(65.0, 15.0, 12.0, 4.1, 2)
+    assert note.startswith(OVERRUN_MARK) and "load 4.1 on 2 CPUs" in note and note.endswith("judged as usual")
 
 
 @pytest.mark.parametrize("warnings, expected", [
@@ -155,7 +167,8 @@ def test_a_candidate_far_over_budget_is_invalid_not_kept(tmp_path):
     train = "import time\nSLEEP_S = 0.0\nLOSS = 2.0\ntime.sleep(SLEEP_S)\nprint(f'val_loss: {LOSS}')\n"
     arena = _arena(tmp_path / "a", train, {"autoresearch.toml": (
         '[arena]\neditable = ["train.py"]\nrun = "python train.py"\ntime_budget_s = 1\ntimeout_s = 60\n'
-        '[metric]\nname = "val_loss"\n[proposer]\nkind = "scripted"\n[judge]\npolicy = "greedy"\n')})
+        '[metric]\nname = "val_loss"\n[proposer]\nkind = "scripted"\n[judge]\npolicy = "greedy"\n'
+        '[runner]\nbusy_load = 0\n')})  # (never excused by a busy machine: CI's load is no excuse here)
     props = write_proposals(tmp_path / "proposals.json", [
         {"description": "train 14 s", "edits": [{"path": "train.py", "search": "SLEEP_S = 0.0\nLOSS = 2.0",
                                                  "replace": "SLEEP_S = 14.0\nLOSS = 1.0"}]},  # (a baseline slowed
@@ -186,7 +199,8 @@ def test_with_an_eval_both_sides_count_the_eval(tmp_path):
     arena = _arena(tmp_path / "a", train, {"evaluate.py": evaluate, "autoresearch.toml": (
         '[arena]\neditable = ["train.py"]\nreadonly = ["evaluate.py"]\nrun = "python train.py"\n'
         'eval = "python evaluate.py"\ntime_budget_s = 1\ntimeout_s = 60\n'
-        '[metric]\nname = "val_loss"\n[proposer]\nkind = "scripted"\n[judge]\npolicy = "greedy"\n')})
+        '[metric]\nname = "val_loss"\n[proposer]\nkind = "scripted"\n[judge]\npolicy = "greedy"\n'
+        '[runner]\nbusy_load = 0\n')})  # (never excused by a busy machine: CI's load is no excuse here)
     props = write_proposals(tmp_path / "proposals.json", [
         {"description": "train 11 s", "edits": [{"path": "train.py", "search": "SLEEP_S = 0.0",
                                                  "replace": "SLEEP_S = 11.0"}]}])

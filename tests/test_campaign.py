@@ -384,7 +384,7 @@ def test_where_most_candidates_crash_the_same_way_the_summary_says_so(arena, tmp
     r = run_cli("run", arena, "--tag", "t", "--proposals", props, "--max-experiments", "10")
     assert r.returncode == 0, r.stderr + r.stdout
     assert statuses(arena) == [(0, "keep"), (1, "crash"), (2, "keep"), (3, "crash"), (4, "crash")]
-    said = "3 of 4 candidates crashed or timed out, 3 of them the same way (#1, #3, #4)"
+    said = "3 of 4 candidates crashed, timed out or ran far over budget, 3 of them the same way (#1, #3, #4)"
     assert said in " ".join(r.stdout.split()) and "DROPOUT must be in [0, 1)" in r.stdout
     assert said in " ".join(run_cli("status", arena, "--tag", "t").stdout.split())
 
@@ -457,6 +457,17 @@ def test_the_dry_run_says_run_would_refuse_uncommitted_changes(tmp_path):
     assert "note: the arena has uncommitted changes (notes.txt): `run` refuses to start until they are committed" in r.stderr
     assert "uncommitted changes (notes.txt)" in run_cli("run", arena, "-n", "1").stderr  # as it said
     assert not (arena / ".autoresearch").exists()
+
+
+def test_the_dry_run_says_run_would_find_nothing_to_tune(tmp_path):
+    """An HF trial (2026-12-05): the dry run exited 0 over a table of 0 searched knobs; `run`
+    then refused at once."""
+    arena = make_synthetic_arena(tmp_path / "arena")
+    (arena / "train.py").write_text("import os\nSEED = 0\nprint('val_loss: 1.0')\n")  # only a seed: frozen
+    commit_all(arena, "nothing to tune")
+    r = run_cli("run", arena, "--dry-run", "--proposer", "knobs")
+    assert r.returncode == 1 and "error: the knobs proposer found nothing to tune" in r.stderr, r.stdout + r.stderr
+    assert "nothing to tune" in run_cli("run", arena, "--proposer", "knobs", "-n", "1").stderr  # as it said
 
 
 def test_init_example_and_plain_init(tmp_path):

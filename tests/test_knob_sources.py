@@ -481,6 +481,10 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     # "19.7 % better" keep halved n_samples and doubled n_features
     ("ToyDataModule.n_samples", 1024, True, None, "the data set"),
     ("data.noise", 0.5, False, None, "the data set"),                # a LightningCLI trial kept a halved noise
+    ("DataTrainingArguments.max_seq_length", 128, True, None, "the length the inputs"),  # an HF trial
+    ("block_size", 256, True, None, "the length the inputs"),         # nanoGPT's context: the metric's too
+    ("MAX_SEQ_LEN", 2048, True, None, "the length the inputs"),
+    ("max_new_tokens", 64, True, Space("pow2", 4, 8), None),          # a sampling length: searched
     ("SyntheticData.label_noise", 0.1, False, None, "the data set"),
     ("data.class_sep", 1.0, False, None, "the data set"),
     ("model.noise", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # not the data's: a setting

@@ -123,8 +123,9 @@ def test_the_summary_says_what_early_stopping_saved(runs, text):
 
 SHAPES = "the run exited with code 1: RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x{} and 64x64)"
 ADVICE = (". Read a failed run's log (its path is in `autoresearch status --json`), then fix what fails: the code, "
-          "the budget or timeout where runs time out, or, with the knobs proposer, keep the setting that breaks the "
-          "run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower [proposer.knobs.space]; a "
+          "the budget or timeout where runs time out or go over budget, or, with the knobs proposer, keep the setting "
+          "that breaks the run or makes it longer out of the search ([proposer.knobs] freeze = [\"NAME\"], or a "
+          "narrower [proposer.knobs.space]; a "
           "campaign that goes on keeps its recorded settings: give it on the command line, --set "
           "'proposer.knobs.freeze=[\"NAME\"]' (the whole list: it replaces the recorded one), or start a new one "
           "with --tag NEW)")
@@ -139,18 +140,24 @@ def _exps(*rows):
 @pytest.mark.parametrize("exps, text", [
     # three of four the same way but for a number (the newcomer's trial: input_size moved, 11 of 11 crashed)
     (_exps(("crash", SHAPES.format(12)), ("discard", "worse"), ("crash", SHAPES.format(96)), ("crash", SHAPES.format(7))),
-     "3 of 4 candidates crashed or timed out, 3 of them the same way (#1, #3, #4): " + SHAPES.format(7) + ADVICE),
+     "3 of 4 candidates crashed, timed out or ran far over budget, 3 of them the same way (#1, #3, #4): " + SHAPES.format(7) + ADVICE),
     # the same but for an address
     (_exps(("crash", SEGV.format("7f3a")), ("crash", SEGV.format("55e0c1")), ("crash", SEGV.format("ff"))),
-     "3 of 3 candidates crashed or timed out, 3 of them the same way (#1, #2, #3): " + SEGV.format("ff") + ADVICE),
+     "3 of 3 candidates crashed, timed out or ran far over budget, 3 of them the same way (#1, #2, #3): " + SEGV.format("ff") + ADVICE),
     # each a different way: no commonest one to show
     (_exps(("crash", "the run exited with code 1: KeyError: 'x'"), ("timeout", "killed at the 60 s timeout"),
            ("crash", "killed by the memory limit of 512 MB ([runner.limits] memory_mb)")),
-     "3 of 3 candidates crashed or timed out" + ADVICE),
+     "3 of 3 candidates crashed, timed out or ran far over budget" + ADVICE),
     # half: not most
     (_exps(("crash", SHAPES.format(1)), ("crash", SHAPES.format(2)), ("crash", SHAPES.format(3)),
            ("discard", "worse"), ("keep", "better"), ("invalid", "duplicate")), None),
     (_exps(("crash", SHAPES.format(1)), ("crash", SHAPES.format(2))), None),                     # too few to tell
+    # runs far over budget count (an HF trial: 5 of 9 invalid over budget, and nothing said); refusals do not
+    (_exps(("invalid", "over budget: the run (with its eval) took 27 s"), ("discard", "worse"),
+           ("invalid", "over budget: the run (with its eval) took 84 s"), ("timeout", "killed at the 60 s timeout")),
+     "3 of 4 candidates crashed, timed out or ran far over budget, 2 of them the same way (#1, #3): "
+     "over budget: the run (with its eval) took 84 s" + ADVICE),
+    (_exps(("invalid", "duplicate"), ("invalid", "duplicate"), ("invalid", "duplicate")), None),
     (_exps(("crash", SHAPES.format(1)), ("crash", SHAPES.format(2)), ("running", ""), ("interrupted", "")), None),
 ])
 def test_the_summary_says_when_most_candidates_crashed_and_how(exps, text):

@@ -280,6 +280,14 @@ def test_a_label_and_a_number_on_different_lines_are_not_one():
     ("{'big': 10**400, 'val_f1': 0.7}\n", "val_f1", None),          # an expression: the line is refused
     ("{'big': " + "9" * 400 + ", 'val_f1': 0.7}\n", "val_f1", 0.7),  # a huge integer left out, no crash
     ('{"big": 1e999, "val_f1": 0.7}\n', "val_f1", 0.7),
+    # an HF trial (2026-12-05): transformers 5 writes the numbers as strings, and log_metrics as `name = value`
+    ("{'eval_loss': '0.1108', 'eval_accuracy': '0.947', 'epoch': '3.0'}\n", "eval_accuracy", 0.947),
+    ("***** eval metrics *****\n  epoch                   =        3.0\n  eval_accuracy           =      0.947\n",
+     "eval_accuracy", 0.947),
+    ('{"val_f1": "0.7"}\n', "val_f1", 0.7),
+    ("{'val_f1': 'n/a'}\n", "val_f1", None),                      # a string that is no number
+    ("{'val_f1': '1,234'}\n", "val_f1", None),
+    ("args: lr=0.1\nval_f1=0.7\n", "val_f1", None),                 # `=` without spaces: an echoed argument
 ])
 def test_a_printed_json_record_is_read_as_name_value_lines(output, target, value):
     m = measure(target, run_output=output, run_json=None)
@@ -304,3 +312,7 @@ def test_a_printed_json_record_takes_no_part_in_the_evals_conflict_rule(printed,
     result file had every run made invalid; the rule guards its `name: value` line."""
     m = measure("acc", run_output="", run_json=None, eval_output=printed, eval_json=from_file, eval_configured=True)
     assert m.conflict == "" and m.metric == json.loads(from_file)["acc"]
+
+
+def test_a_result_files_strings_stay_strings():
+    assert parse_result_json('{"val_f1": "0.7", "loss": 0.5}') == ({"loss": 0.5}, "")

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import Config
-from .records import Goal, Status
+from .records import OVERRUN_MARK, Goal, Status
 
 ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summary says what to change
 MOSTLY_CRASHED = 3  # candidates, more than half of them crashed or timed out, from which the summary says so
@@ -141,22 +141,24 @@ def early_stop_summary(experiments: list[dict[str, Any]]) -> str | None:
 
 def crash_summary(experiments: list[dict[str, Any]]) -> str | None:
     """Where more than half of a campaign's finished candidates (at least
-    ``MOSTLY_CRASHED``) crashed or timed out: how many, the commonest way (reasons the same
-    but for their numbers: a shape, a size), and what to do. None otherwise. Pure."""
+    ``MOSTLY_CRASHED``) crashed, timed out or ran far over budget: how many, the commonest
+    way (reasons the same but for their numbers: a shape, a size), and what to do. None
+    otherwise. Pure."""
     done = [e for e in experiments if e["id"] > 0 and e["status"] in ("keep", "discard", "crash", "timeout", "invalid")]
-    failed = [e for e in done if e["status"] in ("crash", "timeout")]
+    failed = [e for e in done if e["status"] in ("crash", "timeout")  # (an HF trial: 5 of 9 over budget, unsaid)
+              or (e["status"] == "invalid" and str(e.get("reason") or "").startswith(OVERRUN_MARK))]
     if len(failed) < MOSTLY_CRASHED or 2 * len(failed) <= len(done):
         return None
     shape = lambda e: re.sub(r"0x[0-9a-fA-F]+|\d+(?:\.\d+)?", "#", " ".join(str(e.get("reason") or "").split())[:200])  # noqa: E731
     way, n = Counter(shape(e) for e in failed).most_common(1)[0]
     same = [e for e in failed if shape(e) == way]
-    text = f"{len(failed)} of {len(done)} candidates crashed or timed out"
+    text = f"{len(failed)} of {len(done)} candidates crashed, timed out or ran far over budget"
     if n >= 2 and way:
         ids = ", ".join(f"#{e['id']}" for e in same[:6]) + (", ..." if n > 6 else "")
         text += f", {n} of them the same way ({ids}): {' '.join(str(same[-1]['reason']).split())[:160]}"
     return (text + ". Read a failed run's log (its path is in `autoresearch status --json`), then fix what fails: "
-            "the code, the budget or timeout where runs time out, or, with the knobs proposer, keep the setting "
-            "that breaks the run out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower "
+            "the code, the budget or timeout where runs time out or go over budget, or, with the knobs proposer, "
+            "keep the setting that breaks the run or makes it longer out of the search ([proposer.knobs] freeze = [\"NAME\"], or a narrower "
             "[proposer.knobs.space]; a campaign that goes on keeps its recorded settings: give it on the command "
             "line, --set 'proposer.knobs.freeze=[\"NAME\"]' (the whole list: it replaces the recorded one), or "
             "start a new one with --tag NEW)")

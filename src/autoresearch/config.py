@@ -315,6 +315,7 @@ class RunnerTable(_Table):
     ray: RayTable = RayTable()                   # kind = "ray" (see runners/ray.py)
     run_as: str | None = None                    # a user the runs switch to when the harness is root ("nobody")
     harness_venv: bool = True                    # runs find the venv autoresearch runs from first on PATH (runs/spec.py)
+    busy_load: float = Field(default=1.5, ge=0)  # load per CPU above which a run far over budget is judged anyway; 0: never
 
     @model_validator(mode="after")
     def _run_as(self) -> "RunnerTable":

@@ -25,6 +25,9 @@ from .metric_json import MAX_METRICS, json_line, parse_result_json
 from .records import Measurement
 
 _LINE = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*:\s*(\S+)\s*$")
+# Hugging Face's `trainer.log_metrics("eval", metrics)`: "  eval_accuracy           =      0.947"
+# (spaces on both sides of `=`: not an argument echoed as `lr=0.1`; a newcomer's trial)
+_EQ_LINE = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s+=\s+(\S+)\s*$")
 _SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
 _NAME = re.compile(r"[A-Za-z_][\w.\-/]{0,199}")
 
@@ -85,7 +88,7 @@ def _read_lines(chosen: list[str], keep: str) -> tuple[dict[str, float], dict[st
     texts: dict[str, str] = {}
     unparsable: dict[str, str] = {}
     for line in chosen:
-        m = _LINE.match(line)
+        m = _LINE.match(line) or _EQ_LINE.match(line)
         if not m:  # a JSON record: its numbers, with no printed text (they take no part in a conflict: a review)
             record = json_line(line, keep) if "{" in line else None
             for name, value in (record or {}).items():

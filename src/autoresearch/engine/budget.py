@@ -44,6 +44,22 @@ def over_allowance_reason(duration_s: float, budget_s: float, baseline_s: float 
             "(or [arena] time_budget_s); if a knob sets the run's length, freeze it ([proposer.knobs] freeze).")
 
 
+def busy(load: float, cpus: int, per_cpu: float) -> bool:
+    """Whether the machine was too busy for a run's wall time to judge its code: the 1-minute
+    load average above ``per_cpu`` per CPU (``[runner] busy_load``, 1.5 by default; 0: never
+    busy) (a newcomer's trial: a 12 s candidate took 65 s while another session's tests ran,
+    and was made invalid). Pure."""
+    return per_cpu > 0 and load > per_cpu * max(1, cpus)
+
+
+def busy_note(duration_s: float, budget_s: float, baseline_s: float | None, load: float, cpus: int) -> str:
+    """What a candidate's run far over its allowance on a busy machine gets instead of invalid."""
+    base = "" if baseline_s is None else f", the baseline's longest run {_seconds(baseline_s)}"
+    return (f"{OVERRUN_MARK} the run (with its eval) took {_seconds(duration_s)} (time budget {_seconds(budget_s)}"
+            f"{base}), but the machine was busy (load {load:.1f} on {cpus} CPUs), so its time says little about "
+            "the change: judged as usual")
+
+
 def noted_before(warnings: Iterable[Sequence[str]]) -> bool:
     """Whether an earlier run of the campaign already carries the overrun note (resume)."""
     return any(w.startswith(OVERRUN_MARK) for ws in warnings for w in ws)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from ..judge import Judge
 from ..records import Goal, Proposal, Purpose, RunStatus
 from ..slots import Slot
 from ..store.ledger import Campaign
-from .budget import allowance_s, over_allowance_reason, overran, overrun_note
+from .budget import allowance_s, busy, busy_note, over_allowance_reason, overran, overrun_note
 from .candidate import Rules
 from .execution import Execution, RunPlan, RunResult
 from .journal import Journal
@@ -102,8 +103,13 @@ class Engine:
         if plan.purpose in (Purpose.SCREEN, Purpose.CONFIRM) and result.status is RunStatus.OK:
             baseline_s = self.state.baseline_longest_s()  # (run and eval, as the ledger has it: so here too)
             if overran(result.duration_s, allowance_s(settings.time_budget_s, baseline_s)):
-                reason = over_allowance_reason(result.duration_s, settings.time_budget_s, baseline_s)
-                return dataclasses.replace(result, status=RunStatus.INVALID, reason=reason)
+                load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+                if not busy(load, cpus, settings.busy_load):
+                    reason = over_allowance_reason(result.duration_s, settings.time_budget_s, baseline_s)
+                    return dataclasses.replace(result, status=RunStatus.INVALID, reason=reason)
+                note = busy_note(result.duration_s, settings.time_budget_s, baseline_s, load, cpus)
+                self.note(note, plan.exp_id, slot=plan.slot.label)
+                return dataclasses.replace(result, warnings=(*result.warnings, note))
         if self.budget_noted or run.interrupted or run.infra or not overran(run.duration_s, settings.time_budget_s):
             return result
         self.budget_noted = True

@@ -44,6 +44,10 @@ _OF_DATA = re.compile(r"(?:^|[^a-z])data|Data")  # `data.`, `configs/data/`, `To
 _AUGMENT = re.compile(r"aug", re.IGNORECASE)  # augmentation noise regularizes: a setting (a review)
 _DATA_COUNT = re.compile(r"^(n|num)_(samples|examples|points)$|^(label_)?noise(_std|_level|_scale|_sd)?$"
                          r"|^(difficulty|class_sep|flip_y)$", re.IGNORECASE)
+# the length the inputs (and so the metric) are cut to: a shorter one is another task (an HF trial
+# searched max_seq_length with every knob; karpathy fixes MAX_SEQ_LEN in the readonly prepare.py)
+_SEQ_LEN = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^max_(length|source_length|target_length)$"
+                      r"|^(block_size|context_length|context_len|ctx_len)$", re.IGNORECASE)
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
 _DATA_REASON = "the data set: a smaller or easier one is another problem, not research; declare low and high to search it"
 _FROZEN_NAMES = (  # a knob whose name matches is frozen by default, for this reason
@@ -53,6 +57,8 @@ _FROZEN_NAMES = (  # a knob whose name matches is frozen by default, for this re
     (_EVAL_SET, "the evaluation set: the metric is measured on it; declare low and high to search it"),
     (_DATA_SET, _DATA_REASON),
     (_MACHINE, "the machine a run uses, not the research; declare low and high to search it"),
+    (_SEQ_LEN, "the length the inputs and the metric are cut to: a shorter one is another task; declare low and "
+               "high to search it"),
 )
 
 

@@ -83,6 +83,7 @@ class RunSettings:
     wrap_here: bool = True                        # False on Ray: each node wraps its runs itself
     venv_first: bool = True                       # [runner] harness_venv: the harness's venv first on PATH
     venv: str | None = None                       # that venv here (None: none applies; see ``harness_venv``)
+    busy_load: float = 1.5                        # [runner] busy_load (engine/budget.py ``busy``)
 
     def command(self, phase: Phase) -> str:
         return self.run if phase is Phase.RUN else (self.eval or "")
@@ -109,6 +110,7 @@ def run_settings(config: "Config", *, check_user: bool = True) -> RunSettings:
         sandbox_paths=tuple(r.sandbox_paths) if r.sandbox == "bwrap" else None,
         eval_only=tuple(a.eval_only), data=tuple(a.data), seed=r.seed, wrap_here=r.kind != "ray",
         venv_first=r.harness_venv, venv=harness_venv() if r.harness_venv and r.kind != "ray" else None,
+        busy_load=r.busy_load,
     )
 
 
