@@ -494,8 +494,8 @@ def test_init_example_and_plain_init(tmp_path):
     subprocess.run(command, shell=True, cwd=plain, check=True, env={**os.environ, "GIT_AUTHOR_NAME": "t",
                    "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"})
     assert git(plain, "ls-files").split() == [".gitignore", "autoresearch.toml", "program.md", "train.py"]
-    dry = run_cli("run", plain, "--dry-run")
-    assert dry.returncode == 0 and 'editable = ["train.py"]' in dry.stdout
+    dry = run_cli("run", plain, "--dry-run")  # (a print and no literal: `run` would find nothing to tune, and says so)
+    assert dry.returncode == 1 and 'editable = ["train.py"]' in dry.stdout and "nothing to tune" in dry.stderr
     again = run_cli("init", plain)
     assert again.returncode == 1 and "already exists" in again.stderr
     bad = run_cli("init", tmp_path / "x", "--example", "nope")

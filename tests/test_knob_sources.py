@@ -951,3 +951,33 @@ def test_the_knobs_table_in_a_pipe_has_whole_lines(tmp_path):
     row = next(line for line in r.stdout.splitlines() if "MAX_ITERS" in line)
     assert "frozen: bounds a step counter or the elapsed time: it sets how much is computed" in row, r.stdout
     assert not any(line.endswith(" ") for line in r.stdout.splitlines())  # nothing past a line's last character
+
+
+HF_ARGS = '''from dataclasses import dataclass, field
+
+
+@dataclass
+class ModelArguments:
+    hidden_size: int = field(default=64, metadata={"help": "the width"})
+    num_hidden_layers: int = field(
+        default=2, metadata={"help": "the depth"}
+    )
+    hidden_dropout_prob: float = field(default=0.1)
+    model_type: str = field(default="bert")
+    tags: list = field(default_factory=list)
+'''
+
+
+def test_a_dataclass_field_written_with_field_default_is_a_knob():
+    """An HF trial (2026-12-05): Hugging Face's argument dataclasses write every field as
+    `field(default=64, metadata={...})`, and init found nothing to tune."""
+    knobs = {k.name: k for k in find_knobs("train.py", HF_ARGS)}
+    assert {n: k.value for n, k in knobs.items() if k.kind == "field"} == {
+        "ModelArguments.hidden_size": 64, "ModelArguments.num_hidden_layers": 2,
+        "ModelArguments.hidden_dropout_prob": 0.1, "ModelArguments.model_type": "bert"}
+    edits = render_edits(list(knobs.values()), {"ModelArguments.hidden_size": 128, "ModelArguments.num_hidden_layers": 4})
+    out = apply_edits({"train.py": HF_ARGS}, edits, ["train.py"])["train.py"]
+    assert 'hidden_size: int = field(default=128, metadata={"help": "the width"})' in out
+    assert "        default=4, metadata={\"help\": \"the depth\"}\n" in out  # the default's own line, the rest kept
+    pydantic = "class Settings(BaseModel):\n    lr: float = Field(0.001, ge=0)\n    wd: float = Field(default=0.01)\n"
+    assert {k.name: k.value for k in find_knobs("s.py", pydantic)} == {"Settings.lr": 0.001, "Settings.wd": 0.01}

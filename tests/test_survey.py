@@ -706,3 +706,84 @@ def test_a_lightning_cli_project_runs_as_its_readme_says():
     plain = {**LIGHTNING_CLI, "main.py": LIGHTNING_CLI["main.py"].replace("LightningCLI(", "Cli(")}
     plain["src/model.py"] = plain["src/model.py"].replace("LightningModule", "Module")
     assert survey({**plain, "main.py": plain["main.py"] + "model.fit()\n"}).own_seed == "configs/default.yaml:1 seed_everything"
+
+
+HF_TRAIN = '''import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+
+
+@dataclass
+class ModelArguments:
+    hidden_size: int = field(default=64, metadata={"help": "width"})
+    hidden_dropout_prob: float = field(default=0.1)
+
+
+def compute_metrics(p):
+    preds = p.predictions.argmax(-1)
+    return {"accuracy": float((preds == p.label_ids).mean())}
+
+
+def main():
+    parser = HfArgumentParser((ModelArguments, TrainingArguments))
+    model_args, training_args = parser.parse_args_into_dataclasses()
+    set_seed(training_args.seed)
+    trainer = Trainer(model=build(model_args), args=training_args, train_dataset=train_ds,
+                      eval_dataset=eval_ds, compute_metrics=compute_metrics)
+    trainer.train()
+    metrics = trainer.evaluate()
+    trainer.log_metrics("eval", metrics)
+
+
+if __name__ == "__main__":
+    main()
+'''
+HF_README = """# tiny-bert
+
+```bash
+python train.py \\
+  --output_dir out \\
+  --do_train --do_eval \\
+  --learning_rate 5e-4 \\
+  --seed 42 \\
+  --report_to none
+```
+
+The goal is the best eval accuracy (`eval_accuracy`).
+"""
+
+
+def test_a_hugging_face_trainer_script_configured_on_its_command_line():
+    """An HF trial (2026-12-05): init found no metric (eval_accuracy, which the Trainer prints),
+    ran `python train.py` without the README's --do_train --do_eval (nothing trained), found
+    no knob in `field(default=...)`, and left --seed 42 fixed."""
+    from autoresearch.framework_survey import trainer_metrics
+
+    assert trainer_metrics(HF_TRAIN) == [("eval_loss", 22), ("eval_accuracy", 22)]
+    assert trainer_metrics(HF_TRAIN.replace("eval_dataset=eval_ds, ", "")) == []  # no eval set: no eval metrics
+    s = survey({"train.py": HF_TRAIN, "README.md": HF_README})
+    assert s.run == ("python train.py --output_dir out --do_train --do_eval --learning_rate 5e-4 "
+                     "--seed $AUTORESEARCH_SEED --report_to none")
+    assert s.metric is not None and (s.metric.name, s.metric.goal) == ("eval_accuracy", "maximize")
+    assert s.own_seed == ""  # set_seed(training_args.seed): the command's seed, now AUTORESEARCH_SEED
+    fixed = survey({"train.py": HF_TRAIN.replace("set_seed(training_args.seed)", "set_seed(1234)"), "README.md": HF_README})
+    assert fixed.own_seed == "train.py:21 set_seed"  # a literal seed in the code is still named
+    plain = survey({"train.py": HF_TRAIN.replace("HfArgumentParser", "ArgParser"), "README.md": HF_README})
+    assert plain.run == "python train.py"  # flags alone are adopted for HfArgumentParser scripts only
+
+
+@pytest.mark.parametrize("command, text, expected", [
+    ("python train.py --seed 42 --do_train", "HfArgumentParser", "python train.py --seed $AUTORESEARCH_SEED --do_train"),
+    ("python train.py --seed=42", "HfArgumentParser", "python train.py --seed $AUTORESEARCH_SEED"),
+    ("python train.py --do_train", "HfArgumentParser", "python train.py --do_train --seed $AUTORESEARCH_SEED"),
+    ("python main.py fit --config c.yaml", "from lightning.pytorch.cli import LightningCLI\nLightningCLI(M)\n",
+     "python main.py fit --config c.yaml --seed_everything $AUTORESEARCH_SEED"),
+    ("python main.py fit --config c.yaml", "# we don't use LightningCLI(...) here\nimport argparse\n",
+     "python main.py fit --config c.yaml"),                                   # a mention is no call (a review)
+    ("python train.py --seed 42", "import argparse", "python train.py --seed 42"),
+])
+def test_the_run_command_draws_each_runs_seed(command, text, expected):
+    from autoresearch.train_script import seeded_command
+
+    assert seeded_command(command, text) == expected

@@ -191,3 +191,26 @@ def _to_the_output(call: ast.Call) -> bool:
         return isinstance(call.func, ast.Attribute) and std(call.func.value)
     return True
 
+
+def trainer_metrics(text: str) -> list[tuple[str, int]]:
+    """The metrics Hugging Face's ``Trainer`` prints for a file that builds one with an eval
+    set: ``eval_loss``, and ``eval_`` + each key of the dicts its ``compute_metrics``
+    function (defined in the file) returns, with the ``Trainer(`` call's line (an HF trial:
+    "no printed metric found", though the README named ``eval_accuracy``). The Trainer prints
+    them as dict lines, and ``log_metrics`` as ``name = value`` lines; both are read. Pure."""
+    tree = _parse(text)
+    if tree is None:
+        return []
+    functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+    out: list[tuple[str, int]] = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and _called(call.func) in ("Trainer", "Seq2SeqTrainer")):
+            continue
+        kw = {k.arg: k.value for k in call.keywords if k.arg}
+        if "eval_dataset" not in kw:
+            continue
+        out.append(("eval_loss", call.lineno))
+        f = functions.get(kw["compute_metrics"].id) if isinstance(kw.get("compute_metrics"), ast.Name) else None
+        returned = [n.value for n in ast.walk(f) if isinstance(n, ast.Return)] if f is not None else []
+        out += [(f"eval_{k}", call.lineno) for d in returned if isinstance(d, ast.Dict) for k in _dict_keys(d)]
+    return list(dict.fromkeys(out))

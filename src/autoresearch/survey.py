@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable, Iterator, Mapping
 
-from .framework_survey import hydra_configs, json_logged, logged_metrics
+from .framework_survey import hydra_configs, json_logged, logged_metrics, trainer_metrics
 from .train_script import (NOT_THE_PROJECT, data_dirs, launched, module_launch, module_scripts, named_yaml,
                            other_trainer, own_seed, readme_command, readme_metric, readonly_candidates,
                            replaced_config, seeded_command, settings_module)
@@ -282,8 +282,8 @@ def printed_metrics(path: str, text: str) -> list[Printed]:
         pieces, starts = found
         for line_no, line in enumerate(_lines(pieces)):
             out += _from_line(line, starts or line_no > 0, f"{path}:{call.lineno}", call.lineno)
-    out += [Printed(k, k, None, f"{path}:{n}", f'{{..., "{k}": …}}', n) for k, n in json_logged(text)  # JSON lines
-            if set(_words(k)) & set(_METRIC_WORDS)]  # (read as `name: value` lines)
+    out += [Printed(k, k, None, f"{path}:{n}", f'{{..., "{k}": …}}', n) for k, n in  # JSON lines, HF's logs
+            [*json_logged(text), *trainer_metrics(text)] if set(_words(k)) & set(_METRIC_WORDS)]
     return sorted(out, key=lambda p: p.order)
 
 
@@ -439,15 +439,15 @@ def survey(files: Mapping[str, str]) -> Survey:
                       hydra=tuple(hydra_configs(nested[0], files)) if nested else ())
     config, why = _run_config(script, py, configs, readme)
     launch = module_launch(script, py, readme)
-    told = readme_command(script, readme, files) if config is None and launch is None else None
+    told = None if config or launch else readme_command(script, readme, files, "HfArgumentParser" in py[script])
     if told:  # LightningCLI's `python main.py fit --config configs/default.yaml`: its subcommand and settings
         launch, why, script_why = (seeded_command(told[0], py[script]), f"the README runs `{told[0]}`"), "", ""
     script_why = "; ".join(dict.fromkeys(w for w in (script_why, launch[1] if launch else "") if w))
     used = local_imports(py[script], py, script)
     hydra = hydra_configs(script, files)
     editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or settings_module(p, py[p])],
-                *([config] if config else []), *([told[1]] if told else []), *hydra,
-                *(p for p in named_yaml(py[script], files) if not told or not replaced_config(p, told[1]))]
+                *([config] if config else []), *([told[1]] if told and told[1] else []), *hydra,
+                *(p for p in named_yaml(py[script], files) if not (told and told[1]) or not replaced_config(p, told[1]))]
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
@@ -470,7 +470,7 @@ def survey(files: Mapping[str, str]) -> Survey:
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
         data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why, metric_why=metric_why,
         own_seed=own_seed(files, [script, *used, *[p for p in editable if not p.endswith(".py") and not (
-            launch and "$AUTORESEARCH_SEED" in launch[0])]]),  # (a config's seed_everything: set by the command)
+            launch and "$AUTORESEARCH_SEED" in launch[0])]], launch[0] if launch else ""),  # (config seeds: the command's)
     )
 
 

@@ -77,16 +77,19 @@ _TRIAL_RUNS = ("fast_dev_run", "debug", "overfit_batches", "smoke")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
 
-def readme_command(script: str, readme: str, files: Iterable[str]) -> tuple[str, str] | None:
+def readme_command(script: str, readme: str, files: Iterable[str], flags: bool = False) -> tuple[str, str | None] | None:
     """(the command, the config file) where a README runs ``script`` with arguments that name a
     config file the repository holds (LightningCLI's ``python main.py fit --config
     configs/default.yaml``: without its subcommand the script stops, and without the file its
-    settings are Lightning's defaults, 1000 epochs); None elsewhere, or where an argument is a
-    placeholder. The command ends at a backtick, a shell operator or a comment. Pure."""
+    settings are Lightning's defaults, 1000 epochs), or, with ``flags``, with any arguments
+    (an ``HfArgumentParser`` script configured on its command line, ``--do_train --do_eval``:
+    without them it trains nothing; an HF trial) (the file then None); None elsewhere, or
+    where an argument is a placeholder. A command may go on over lines ending in ``\\``; it
+    ends at a backtick, a shell operator or a comment. Pure."""
     held = set(files)
     head = re.compile(rf"\bpython[\d.]*(?:\s+-u)?\s+{re.escape(script)}(?=\s)")
-    found = []
-    for line in readme.splitlines():
+    found: list[tuple[bool, int, str, str | None]] = []
+    for line in re.sub(r"\\[ \t]*\r?\n", " ", readme).splitlines():
         m = head.search(line)
         if m is None:
             continue
@@ -95,9 +98,9 @@ def readme_command(script: str, readme: str, files: Iterable[str]) -> tuple[str,
                 or rest[0] in _NOT_TRAINING or any(w in a for a in rest for w in _TRIAL_RUNS):
             continue  # a placeholder, an evaluation (`main.py test ...`), a smoke test (fast_dev_run): a review
         named = [v for a in rest for v in (a, a.split("=", 1)[-1]) if v.endswith(CONFIG_SUFFIXES) and v in held]
-        if named:
+        if named or flags:
             found.append((rest[0] not in ("fit", "train"), len(found), " ".join([m.group(0).split()[0], script, *rest]),
-                          named[0]))
+                          named[0] if named else None))
     return min(found)[2:] if found else None  # a `fit` (or `train`) line first, then the README's order
 
 
@@ -342,13 +345,18 @@ _SEEDING = re.compile(r"\b((?:torch(?:\.cuda)?\.manual_seed(?:_all)?|(?:np|numpy
                       r"seed_everything|set_seed|tf\.random\.set_seed|tf\.keras\.utils\.set_random_seed)\s*\()")
 
 
-def own_seed(files: Mapping[str, str], paths: Iterable[str]) -> str:
+def own_seed(files: Mapping[str, str], paths: Iterable[str], command: str = "") -> str:
     """Where the run seeds itself (``run.py:40 torch.manual_seed``) when none of ``paths``
     reads ``AUTORESEARCH_SEED``: then every run of a commit gives one value, and the judge
-    sees no noise (a fourth trial: three changes kept at p = 0, one by 0.0006). "" otherwise. Pure."""
+    sees no noise (a fourth trial: three changes kept at p = 0, one by 0.0006). A call that
+    seeds from its arguments (``set_seed(training_args.seed)``) counts only where the run
+    ``command`` does not pass ``$AUTORESEARCH_SEED``. "" otherwise. Pure."""
     paths = [p for p in paths if p in files]
     if any(SEED_ENV in files[p] for p in paths):
         return ""
+    if f"${SEED_ENV}" in command:
+        files = {p: re.sub(r"^.*\b(?:set_seed|manual_seed|seed_everything|seed)\(\s*\w+\.seed\s*\).*$", "", t, flags=re.M)
+                 if p.endswith(".py") else t for p, t in files.items()}
     for p in paths:
         config = not p.endswith(".py")  # a settings file: its seed key (a fifth trial's params.json random_state: 42)
         for i, line in enumerate(files[p].splitlines(), 1):
@@ -370,11 +378,15 @@ def replaced_config(path: str, chosen: str) -> bool:
 
 
 def seeded_command(command: str, script_text: str) -> str:
-    """A LightningCLI script's command with ``--seed_everything $AUTORESEARCH_SEED`` (the run
-    command goes through /bin/sh): each run then draws its own seed, where the config's
-    ``seed_everything: 42`` made every run of a commit give one value (a newcomer's trial:
+    """A LightningCLI script's command with ``--seed_everything $AUTORESEARCH_SEED``, and an
+    ``HfArgumentParser`` script's with ``--seed $AUTORESEARCH_SEED`` (in place of the
+    README's ``--seed 42``) (the run command goes through /bin/sh): each run then draws its
+    own seed, where a fixed one made every run of a commit give one value (newcomers' trials:
     8 baseline runs of 0.691, and keeps at p = 0). Other commands as they are. Pure."""
-    if not lightning_cli(script_text) or "--seed_everything" in command:
-        return command
-    return f"{command} --seed_everything ${SEED_ENV}"
+    if lightning_cli(script_text) and "--seed_everything" not in command:
+        return f"{command} --seed_everything ${SEED_ENV}"
+    if "HfArgumentParser" in script_text:
+        seeded, n = re.subn(r"(--seed)(?:=|\s+)\S+", rf"\1 ${SEED_ENV}", command)
+        return seeded if n else f"{command} --seed ${SEED_ENV}"
+    return command
 

@@ -146,10 +146,23 @@ def _fields(path: str, lines: list[str], cls: ast.ClassDef) -> list[Knob]:
             continue
         if target.startswith("_"):
             continue
+        value = _field_default(value)
         k = _python_knob(f"{cls.name}.{target}", path, lines, value, "field", target)
         if k is not None:
             out.append(k)
     return out + _init_defaults(path, lines, cls)
+
+
+def _field_default(value: ast.expr) -> ast.expr:
+    """The default inside ``field(default=64, metadata={...})`` (dataclasses; the way Hugging
+    Face's argument dataclasses write every field: an HF trial found 0 knobs) or pydantic's
+    ``Field(64, ...)``; else the value as it is."""
+    if not isinstance(value, ast.Call) or not ast.unparse(value.func).split(".")[-1] in ("field", "Field"):
+        return value
+    default = next((kw.value for kw in value.keywords if kw.arg == "default"), None)
+    if default is None and ast.unparse(value.func).split(".")[-1] == "Field" and value.args:
+        default = value.args[0]
+    return default if default is not None else value
 
 
 def _init_defaults(path: str, lines: list[str], cls: ast.ClassDef) -> list[Knob]:
