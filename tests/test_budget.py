@@ -63,14 +63,15 @@ def test_a_candidate_that_buys_compute(budget_s, baseline_s, duration_s, invalid
     assert overran(duration_s, allowance_s(budget_s, baseline_s)) is invalid
 
 
-@pytest.mark.parametrize("load, cpus, per_cpu, expected", [
-    (4.1, 2, 1.5, True),     # the HF trial: another session's tests on a 2-core machine
-    (2.9, 2, 1.5, False),    # two slots of our own runs
-    (40.0, 2, 0.0, False),   # busy_load = 0: never excused
-    (2.0, 0, 1.5, True),     # an unknown CPU count counts as one
+@pytest.mark.parametrize("load, cpus, per_cpu, duration_s, allowed_s, expected", [
+    (4.1, 2, 1.5, 65.0, 15.0, True),    # the HF trial: another session's tests on a 2-core machine
+    (2.9, 2, 1.5, 65.0, 15.0, False),   # two slots of our own runs: not busy
+    (40.0, 2, 0.0, 65.0, 15.0, False),  # busy_load = 0: never excused
+    (3.1, 2, 1.5, 120.0, 12.0, False),  # 10 times over at 1.55 per CPU: more than the load explains (a review)
+    (3.1, 2, 1.5, 55.0, 12.0, True),    # ... 4.6 times: within 3 x 1.55
 ])
-def test_a_busy_machine(load, cpus, per_cpu, expected):
-    assert busy(load, cpus, per_cpu) is expected
+def test_a_busy_machine(load, cpus, per_cpu, duration_s, allowed_s, expected):
+    assert busy(load, cpus, per_cpu, duration_s, allowed_s) is expected
 
 
 def test_the_reason_says_why_and_what_to_do():
@@ -80,7 +81,8 @@ def test_the_reason_says_why_and_what_to_do():
         assert words in why, why
     assert "baseline" not in over_allowance_reason(30.0, 10.0, None)
     note = busy_note(65.0, 15.0, 12.0, 4.1, 2)
-    assert note.startswith(OVERRUN_MARK) and "load 4.1 on 2 CPUs" in note and note.endswith("judged as usual")
+    assert note.startswith("busy machine:") and "load 4.1 on 2 CPUs" in note and note.endswith("judged as usual")
+    assert not noted_before([[note]])  # the campaign's one overrun note, with its fix, still comes (a review)
 
 
 @pytest.mark.parametrize("warnings, expected", [

@@ -490,6 +490,9 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("model.noise", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # not the data's: a setting
     ("data.augment.noise_std", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # augmentation (a review)
     ("MetadataEncoder.noise", 0.1, False, Space("float", 0.01, 1.0, log=True), None),  # not `data` (a review)
+    ("DATASET.LABEL_NOISE", 0.1, False, None, "the data set"),        # YACS style (a review)
+    ("DATA.noise", 0.1, False, None, "the data set"),
+    ("traindata.noise", 0.1, False, None, "the data set"),
     ("ToyDataModule.noise", 0.1, False, None, "the data set"),
     ("actor.noise_std", 0.2, False, Space("float", 0.02, 2.0, log=True), None),  # a policy's: searched
     ("N_samples", 64, True, Space("pow2", 4, 8), None),             # a NeRF's samples per ray (a review)
@@ -979,5 +982,10 @@ def test_a_dataclass_field_written_with_field_default_is_a_knob():
     out = apply_edits({"train.py": HF_ARGS}, edits, ["train.py"])["train.py"]
     assert 'hidden_size: int = field(default=128, metadata={"help": "the width"})' in out
     assert "        default=4, metadata={\"help\": \"the depth\"}\n" in out  # the default's own line, the rest kept
+    # a field the run command sets is no knob: HfArgumentParser reads `--hidden_size 128` (a review)
+    cmd = KnobsProposer(run_command="python train.py --hidden_size 128 --do_train")
+    frozen = {k.name: k.frozen for k in cmd.survey({"train.py": HF_ARGS})[0]}
+    assert frozen["ModelArguments.hidden_size"].startswith("set by the run command (--hidden_size)")
+    assert frozen["ModelArguments.num_hidden_layers"] is None
     pydantic = "class Settings(BaseModel):\n    lr: float = Field(0.001, ge=0)\n    wd: float = Field(default=0.01)\n"
     assert {k.name: k.value for k in find_knobs("s.py", pydantic)} == {"Settings.lr": 0.001, "Settings.wd": 0.01}

@@ -143,6 +143,9 @@ def test_a_target_from_before_the_block_never_contradicts_a_result_file():
     m = measure("val_loss", run_output="val_loss: 2.9\n---\ntraining_seconds: 4.0\n", run_json='{"val_loss": 2.5}')
     assert m.metric == 2.5 and m.warnings == ()
     assert measure("val_loss", run_output="val_loss: 2.9\n---\nsteps: 4\n", run_json=None).metric == 2.9
+    ev = "val_loss: 3.1\nval_loss: 2.7\n---\neval_seconds = 4.0\n"  # a block of `name = value` lines (a review)
+    m = measure("val_loss", run_output="", run_json=None, eval_output=ev, eval_json='{"val_loss": 2.5}', eval_configured=True)
+    assert m.metric == 2.5 and m.conflict == ""
 
 
 def test_metric_spam_is_bounded_and_the_target_survives():

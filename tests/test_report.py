@@ -95,7 +95,10 @@ def test_summarize_counts_chain_duty_and_money():
     exps[0] = {**e(0, "keep", 2.0, commit="c0", se=0.01, runs=[failed, *({**r, "attempt": 2} for r in runs0)]), "attempt": 2}
     s = summarize({"goal": "minimize"}, exps)
     assert s["wall_s"] == 20.0 and s["busy_s"] == 35.0
-    exps[0]["runs"][0] = {**failed, "started_at": 90.0, "status": "ok"}  # an interrupted attempt's finished run counts
+    exps[0]["runs"][0] = {**failed, "started_at": 90.0, "status": "ok"}  # a failed attempt's ok run: not counted either
+    assert summarize({"goal": "minimize"}, exps)["wall_s"] == 20.0  # (a review: days of wall time)
+    interrupted = {**failed, "started_at": 95.0, "status": "interrupted"}  # an attempt interrupted and resumed counts
+    exps[0]["runs"].insert(1, interrupted)
     assert summarize({"goal": "minimize"}, exps)["wall_s"] == 30.0
 
 

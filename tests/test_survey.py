@@ -669,6 +669,11 @@ def test_a_return_code_is_no_metric():
     ("python main.py validate --config configs/default.yaml\n", None, None),
     ("python main.py --config configs/default.yaml --lr 0.1\npython main.py --config configs/default.yaml\n",
      "python main.py --config configs/default.yaml --lr 0.1", "configs/default.yaml"),  # the README's order
+    ("`python main.py fit --config configs/default.yaml --print_config`\n"  # shows, not trains (a review)
+     "`python main.py fit --config configs/default.yaml`\n", "python main.py fit --config configs/default.yaml",
+     "configs/default.yaml"),
+    ("python3 -u main.py fit --config configs/default.yaml 2>&1 | tee log\n",  # -u kept, no `2` (a review)
+     "python3 -u main.py fit --config configs/default.yaml", "configs/default.yaml"),
 ])
 def test_the_readmes_command_with_its_config_file(readme, command, config):
     from autoresearch.train_script import readme_command
@@ -762,6 +767,7 @@ def test_a_hugging_face_trainer_script_configured_on_its_command_line():
 
     assert trainer_metrics(HF_TRAIN) == [("eval_loss", 22), ("eval_accuracy", 22)]
     assert trainer_metrics(HF_TRAIN.replace("eval_dataset=eval_ds, ", "")) == []  # no eval set: no eval metrics
+    assert trainer_metrics(HF_TRAIN.replace("eval_dataset=eval_ds, ", "eval_dataset=None, ")) == []
     s = survey({"train.py": HF_TRAIN, "README.md": HF_README})
     assert s.run == ("python train.py --output_dir out --do_train --do_eval --learning_rate 5e-4 "
                      "--seed $AUTORESEARCH_SEED --report_to none")
@@ -773,10 +779,19 @@ def test_a_hugging_face_trainer_script_configured_on_its_command_line():
     assert plain.run == "python train.py"  # flags alone are adopted for HfArgumentParser scripts only
 
 
+HFP = "HfArgumentParser((ModelArguments, TrainingArguments))"
+
+
 @pytest.mark.parametrize("command, text, expected", [
-    ("python train.py --seed 42 --do_train", "HfArgumentParser", "python train.py --seed $AUTORESEARCH_SEED --do_train"),
-    ("python train.py --seed=42", "HfArgumentParser", "python train.py --seed $AUTORESEARCH_SEED"),
-    ("python train.py --do_train", "HfArgumentParser", "python train.py --do_train --seed $AUTORESEARCH_SEED"),
+    ("python train.py --seed 42 --do_train", HFP, "python train.py --seed $AUTORESEARCH_SEED --do_train"),
+    ("python train.py --seed=42", HFP, "python train.py --seed $AUTORESEARCH_SEED"),
+    ("python train.py --do_train", HFP, "python train.py --do_train --seed $AUTORESEARCH_SEED"),
+    ("python train.py args.json", HFP, "python train.py args.json"),  # one JSON argument: read whole (a review)
+    ("python train.py --do_train", "HfArgumentParser((A,))", "python train.py --do_train"),  # no --seed option
+    ("python main.py fit --config c.yaml", "from lightning.pytorch.cli import (\n    ArgsType,\n    LightningCLI,\n)\n"
+     "LightningCLI(M)\n", "python main.py fit --config c.yaml --seed_everything $AUTORESEARCH_SEED"),  # over lines
+    ("python main.py fit", "from pytorch_lightning.utilities.cli import LightningCLI\nclass CLI(LightningCLI):\n"
+     "    pass\n\nCLI(M)\n", "python main.py fit --seed_everything $AUTORESEARCH_SEED"),  # the old path, a subclass
     ("python main.py fit --config c.yaml", "from lightning.pytorch.cli import LightningCLI\nLightningCLI(M)\n",
      "python main.py fit --config c.yaml --seed_everything $AUTORESEARCH_SEED"),
     ("python main.py fit --config c.yaml", "# we don't use LightningCLI(...) here\nimport argparse\n",
@@ -787,3 +802,32 @@ def test_the_run_command_draws_each_runs_seed(command, text, expected):
     from autoresearch.train_script import seeded_command
 
     assert seeded_command(command, text) == expected
+
+
+@pytest.mark.parametrize("readme, command", [
+    ("Usage: python train.py --help\npython train.py --do_train --output_dir out\n", "python train.py --do_train --output_dir out"),
+    ("Evaluate: python train.py --output_dir out --do_eval --model_name_or_path ck\n"
+     "Train: python train.py --output_dir out --do_train --do_eval\n", "python train.py --output_dir out --do_train --do_eval"),
+    ("python train.py --do_eval --output_dir out\n", None),  # an evaluation only: the script alone
+])
+def test_an_hf_readmes_training_line(readme, command):
+    """A review: `--help` and an evaluation line came before the training one."""
+    from autoresearch.train_script import readme_command
+
+    found = readme_command("train.py", readme, ["train.py"], flags=True)
+    assert (found[0] if found else None) == command
+
+
+@pytest.mark.parametrize("named, chosen, text, kept", [
+    (["configs/base.yaml"], "configs/small.yaml", "", []),                         # its option's default, replaced
+    (["configs/base.yaml"], None, "", ["configs/base.yaml"]),                      # no README config: kept
+    (["configs/defaults.yaml"], "configs/default.yaml", "parser_kwargs={'default_config_files': ['configs/defaults.yaml']}",
+     ["configs/defaults.yaml"]),                                                   # read on every run (a review)
+    (["configs/model.yaml", "configs/data_opts.yaml"], "configs/model_large.yaml", "",
+     ["configs/model.yaml", "configs/data_opts.yaml"]),                           # which one is replaced? neither
+    (["conf/a.yaml"], "configs/small.yaml", "", ["conf/a.yaml"]),                  # another folder
+])
+def test_which_named_configs_a_readme_command_replaces(named, chosen, text, kept):
+    from autoresearch.train_script import kept_configs
+
+    assert kept_configs(named, chosen, text) == kept

@@ -17,7 +17,7 @@ from .config import Config
 from .records import OVERRUN_MARK, Goal, Status
 
 ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summary says what to change
-MOSTLY_CRASHED = 3  # candidates, more than half of them crashed or timed out, from which the summary says so
+MOSTLY_CRASHED = 3  # candidates, more than half of them crashed, timed out or ran far over budget: the summary says so
 
 
 STATS_LEGEND = ("± se: the standard error of the mean over its runs; p: the confirm judge's one-sided test that it "

@@ -207,7 +207,7 @@ def trainer_metrics(text: str) -> list[tuple[str, int]]:
         if not (isinstance(call, ast.Call) and _called(call.func) in ("Trainer", "Seq2SeqTrainer")):
             continue
         kw = {k.arg: k.value for k in call.keywords if k.arg}
-        if "eval_dataset" not in kw:
+        if "eval_dataset" not in kw or (isinstance(kw["eval_dataset"], ast.Constant) and kw["eval_dataset"].value is None):
             continue
         out.append(("eval_loss", call.lineno))
         f = functions.get(kw["compute_metrics"].id) if isinstance(kw.get("compute_metrics"), ast.Name) else None

@@ -155,7 +155,7 @@ def dry_run_table(console: Any, arena: Path, config: Config, tag: str | None = N
     except AutoresearchError as e:
         return f"knobs: {e}"
     print_table(console, where, found, spaces, list(p.knobs.constraints))
-    if not spaces and kind == "knobs":  # `run` refuses to start (proposers.knob_proposer): say it here too (an HF trial)
+    if not spaces and (kind in ("knobs", "hybrid") or (kind == "llm" and p.llm.mode == "knobs")):  # `run` refuses too
         return ("the knobs proposer found nothing to tune (the table says why each literal is frozen): declare a "
                 "range under [proposer.knobs.space.\"NAME\"], or choose another proposer with --proposer")
     return None

@@ -66,7 +66,7 @@ def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], 
     chosen = lines
     for start in reversed(separators):
         block = lines[start + 1 :]
-        if any(_LINE.match(line) for line in block):
+        if any(_LINE.match(line) or _EQ_LINE.match(line) for line in block):
             chosen = block
             break
     values, unparsable, texts = _read_lines(chosen, keep)

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Mapping
 from .framework_survey import hydra_configs, json_logged, logged_metrics, trainer_metrics
 from .train_script import (NOT_THE_PROJECT, data_dirs, launched, module_launch, module_scripts, named_yaml,
                            other_trainer, own_seed, readme_command, readme_metric, readonly_candidates,
-                           replaced_config, seeded_command, settings_module)
+                           kept_configs, seeded_command, settings_module)
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
 # what a printed number looks like in a `[metric] pattern` (nan and inf too: a diverged run
@@ -447,7 +447,7 @@ def survey(files: Mapping[str, str]) -> Survey:
     hydra = hydra_configs(script, files)
     editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or settings_module(p, py[p])],
                 *([config] if config else []), *([told[1]] if told and told[1] else []), *hydra,
-                *(p for p in named_yaml(py[script], files) if not (told and told[1]) or not replaced_config(p, told[1]))]
+                *kept_configs(named_yaml(py[script], files), told[1] if told else None, py[script])]
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
     found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]

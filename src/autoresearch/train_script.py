@@ -64,16 +64,32 @@ def trains(text: str) -> bool:
 
 
 def lightning_cli(text: str) -> bool:
-    """Whether a script calls LightningCLI (imported from Lightning, called on a line that is
-    not a comment), not one that only mentions it. Pure."""
-    return re.search(r"^\s*(?:from\s+(?:lightning\.pytorch|pytorch_lightning)\.cli\s+import\b.*\bLightningCLI\b"
-                     r"|import\s+(?:lightning\.pytorch|pytorch_lightning)\.cli\b)", text, re.M) is not None \
-        and re.search(r"^[^#\n]*\bLightningCLI\(", text, re.M) is not None
+    """Whether a script calls LightningCLI: imports it from Lightning (``lightning.pytorch.cli``,
+    ``pytorch_lightning.cli`` or ``.utilities.cli``, in parentheses over lines too, or the
+    ``cli`` module) and calls it or a subclass of it on a line that is not a comment; not one
+    that only mentions it (a review). Pure."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    imported = any(
+        (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] in ("lightning", "pytorch_lightning")
+         and ((n.module or "").endswith(".cli") and any(a.name == "LightningCLI" for a in n.names)
+              or any(a.name == "cli" for a in n.names)))
+        or (isinstance(n, ast.Import) and any(a.name.endswith(".cli") and a.name.split(".")[0] in
+                                              ("lightning", "pytorch_lightning") for a in n.names))
+        for n in ast.walk(tree))
+    if not imported:
+        return False
+    clis = {"LightningCLI"} | {c.name for c in ast.walk(tree) if isinstance(c, ast.ClassDef)
+                               and any(ast.unparse(b).split(".")[-1] == "LightningCLI" for b in c.bases)}
+    return any(isinstance(n, ast.Call) and ast.unparse(n.func).split(".")[-1] in clis for n in ast.walk(tree))
 
 
 _ARG = re.compile(r"[\w./=:,+-]+")  # an argument as a README writes it: no placeholder (<path>, $DATA, ...)
 _NOT_TRAINING = {"test", "validate", "predict", "eval", "evaluate", "export", "infer", "inference"}  # subcommands
 _TRIAL_RUNS = ("fast_dev_run", "debug", "overfit_batches", "smoke")
+_NOT_RUNS = {"--help", "-h", "--version", "--print_config"}  # a line that shows, not trains (a review)
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
 
@@ -93,15 +109,17 @@ def readme_command(script: str, readme: str, files: Iterable[str], flags: bool =
         m = head.search(line)
         if m is None:
             continue
-        rest = re.split(r"`|&&|\|\||[|;#>]|\s\\", line[m.end():])[0].split()
+        rest = re.split(r"`|&&|\|\||[|;#>&]|\s\d*>|\s\\", line[m.end():])[0].split()  # (not `2>&1`'s 2)
         if not rest or not all(_ARG.fullmatch(a) and a != "..." and "path/to" not in a for a in rest) \
-                or rest[0] in _NOT_TRAINING or any(w in a for a in rest for w in _TRIAL_RUNS):
+                or rest[0] in _NOT_TRAINING or any(w in a for a in rest for w in _TRIAL_RUNS) or _NOT_RUNS & set(rest):
             continue  # a placeholder, an evaluation (`main.py test ...`), a smoke test (fast_dev_run): a review
+        if flags and "--do_train" not in rest and {"--do_eval", "--do_predict"} & set(rest):
+            continue  # an HF evaluation of a checkpoint, not a training run (a review)
         named = [v for a in rest for v in (a, a.split("=", 1)[-1]) if v.endswith(CONFIG_SUFFIXES) and v in held]
         if named or flags:
-            found.append((rest[0] not in ("fit", "train"), len(found), " ".join([m.group(0).split()[0], script, *rest]),
-                          named[0] if named else None))
-    return min(found)[2:] if found else None  # a `fit` (or `train`) line first, then the README's order
+            first = rest[0] not in ("fit", "train") and "--do_train" not in rest
+            found.append((first, len(found), " ".join([*m.group(0).split(), *rest]), named[0] if named else None))
+    return min(found)[2:] if found else None  # a `fit`, `train` or `--do_train` line first, then the README's order
 
 
 def other_trainer(py: Mapping[str, str], readme: str,
@@ -369,12 +387,17 @@ def own_seed(files: Mapping[str, str], paths: Iterable[str], command: str = "") 
 _SEED_KEY = re.compile(r"""^\s*["']?((?:\w+_)?seed|seed_everything|random_state)["']?\s*[:=]\s*\d""", re.IGNORECASE)
 
 
-def replaced_config(path: str, chosen: str) -> bool:
-    """Whether a config file the script names is one the README's command replaces: another
-    file of the chosen one's folder and kind (its option's default, ``configs/base.yaml``,
-    where the README passes ``configs/small.yaml``: never read by a run; a review). Pure."""
-    a, b = PurePosixPath(path), PurePosixPath(chosen)
-    return a != b and a.parent == b.parent and a.suffix == b.suffix
+def kept_configs(named: list[str], chosen: str | None, text: str) -> list[str]:
+    """The config files a script names (``named``) but those the README's command replaces
+    with ``chosen``: the one other file of its folder and kind (its option's default,
+    ``configs/base.yaml``, where the README passes ``configs/small.yaml``: never read by a
+    run; a review); none where the script names several there (a model's and a data's
+    config, one replaced) or lists ``default_config_files`` (read on every run: a review). Pure."""
+    if not chosen or "default_config_files" in text:
+        return named
+    b = PurePosixPath(chosen)
+    alike = [p for p in named if p != chosen and PurePosixPath(p).parent == b.parent and PurePosixPath(p).suffix == b.suffix]
+    return [p for p in named if len(alike) != 1 or p != alike[0]]
 
 
 def seeded_command(command: str, script_text: str) -> str:
@@ -385,7 +408,9 @@ def seeded_command(command: str, script_text: str) -> str:
     8 baseline runs of 0.691, and keeps at p = 0). Other commands as they are. Pure."""
     if lightning_cli(script_text) and "--seed_everything" not in command:
         return f"{command} --seed_everything ${SEED_ENV}"
-    if "HfArgumentParser" in script_text:
+    given = command.split(".py", 1)[-1].split()  # (`train.py args.json`: a file its only argument, read whole)
+    if "HfArgumentParser" in script_text and "TrainingArguments" in script_text \
+            and not (len(given) == 1 and given[0].endswith(CONFIG_SUFFIXES)):
         seeded, n = re.subn(r"(--seed)(?:=|\s+)\S+", rf"\1 ${SEED_ENV}", command)
         return seeded if n else f"{command} --seed ${SEED_ENV}"
     return command

@@ -40,22 +40,30 @@ def over_allowance_reason(duration_s: float, budget_s: float, baseline_s: float 
     return (f"{OVERRUN_MARK} the run (with its eval) took {_seconds(duration_s)}, where the time budget is "
             f"{_seconds(budget_s)}{base}: "
             "the change buys more compute than the budget gives (more steps, epochs or a larger model), so its "
-            "metric is no fair comparison and it is not judged. If runs may take that long, raise --time-budget "
-            "(or [arena] time_budget_s); if a knob sets the run's length, freeze it ([proposer.knobs] freeze).")
+            "metric is no fair comparison and it is not judged, and the same code is not tried again in this campaign. "
+            "If runs may take that long, raise --time-budget (or [arena] time_budget_s) in a new campaign (--tag NEW); "
+            "if a knob sets the run's length, freeze it ([proposer.knobs] freeze).")
 
 
-def busy(load: float, cpus: int, per_cpu: float) -> bool:
+BUSY_SLOWDOWN = 3.0  # how much slower than its load per CPU a busy machine may make a run (memory, disk, caches)
+BUSY_MARK = "busy machine:"  # (not OVERRUN_MARK: the campaign's one overrun note, with its fix, still comes)
+
+
+def busy(load: float, cpus: int, per_cpu: float, duration_s: float = 0.0, allowed_s: float = 0.0) -> bool:
     """Whether the machine was too busy for a run's wall time to judge its code: the 1-minute
     load average above ``per_cpu`` per CPU (``[runner] busy_load``, 1.5 by default; 0: never
-    busy) (a newcomer's trial: a 12 s candidate took 65 s while another session's tests ran,
-    and was made invalid). Pure."""
-    return per_cpu > 0 and load > per_cpu * max(1, cpus)
+    busy), and the run no longer than such a load can explain: ``BUSY_SLOWDOWN`` times
+    ``allowed_s`` times the load per CPU (a run 10 times over on a machine 1.5 times busy is
+    still over: a review; the newcomer's trial that asked for this: a 12 s candidate took 65 s,
+    allowed 15 s, at a load of 2 per CPU, while another session's tests ran). Pure."""
+    share = load / max(1, cpus)
+    return per_cpu > 0 and share > per_cpu and (not allowed_s or duration_s <= BUSY_SLOWDOWN * allowed_s * share)
 
 
 def busy_note(duration_s: float, budget_s: float, baseline_s: float | None, load: float, cpus: int) -> str:
     """What a candidate's run far over its allowance on a busy machine gets instead of invalid."""
     base = "" if baseline_s is None else f", the baseline's longest run {_seconds(baseline_s)}"
-    return (f"{OVERRUN_MARK} the run (with its eval) took {_seconds(duration_s)} (time budget {_seconds(budget_s)}"
+    return (f"{BUSY_MARK} the run (with its eval) took {_seconds(duration_s)} (time budget {_seconds(budget_s)}"
             f"{base}), but the machine was busy (load {load:.1f} on {cpus} CPUs), so its time says little about "
             "the change: judged as usual")
 

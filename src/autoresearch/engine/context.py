@@ -102,9 +102,10 @@ class Engine:
         settings, run = self.execution.settings, result.run
         if plan.purpose in (Purpose.SCREEN, Purpose.CONFIRM) and result.status is RunStatus.OK:
             baseline_s = self.state.baseline_longest_s()  # (run and eval, as the ledger has it: so here too)
-            if overran(result.duration_s, allowance_s(settings.time_budget_s, baseline_s)):
-                load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-                if not busy(load, cpus, settings.busy_load):
+            allowed = allowance_s(settings.time_budget_s, baseline_s)
+            if overran(result.duration_s, allowed):
+                load, cpus = _load() if settings.wrap_here else (0.0, 1)  # (on Ray the run's node is elsewhere)
+                if not busy(load, cpus, settings.busy_load, result.duration_s, allowed):
                     reason = over_allowance_reason(result.duration_s, settings.time_budget_s, baseline_s)
                     return dataclasses.replace(result, status=RunStatus.INVALID, reason=reason)
                 note = busy_note(result.duration_s, settings.time_budget_s, baseline_s, load, cpus)
@@ -155,3 +156,11 @@ class Engine:
         if not self.abandoned and self.error is None:
             self.error = error
             self.stop.set(signal.SIGTERM)
+
+
+def _load() -> tuple[float, int]:
+    """This machine's 1-minute load average and CPU count; no load where none can be read."""
+    try:
+        return os.getloadavg()[0], os.cpu_count() or 1
+    except OSError:
+        return 0.0, 1

@@ -40,13 +40,14 @@ _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test
 _DATA_SET = re.compile(r"^dataset_size$|^(n|num)_train(_samples|_examples)?$|^train_(samples|examples)$", re.IGNORECASE)
 # ... and how hard it is, where the knob belongs to the data: a synthetic set's noise (a newcomer's
 # LightningCLI trial kept "5.64 % better" that halved `data.noise`), scikit-learn's class_sep and flip_y
-_OF_DATA = re.compile(r"(?:^|[^a-z])data|Data")  # `data.`, `configs/data/`, `ToyDataModule.`; not `Metadata` (a review)
+# `data.`, `configs/data/`, `ToyDataModule.`, `DATASET.`, `traindata.`; not `MetadataEncoder.` (reviews)
+_OF_DATA = re.compile(r"(?:^|[^a-zA-Z])(?:data|Data|DATA)|(?:data|DATA)(?=[._:/]|$)|[a-z]Data")
 _AUGMENT = re.compile(r"aug", re.IGNORECASE)  # augmentation noise regularizes: a setting (a review)
 _DATA_COUNT = re.compile(r"^(n|num)_(samples|examples|points)$|^(label_)?noise(_std|_level|_scale|_sd)?$"
                          r"|^(difficulty|class_sep|flip_y)$", re.IGNORECASE)
 # the length the inputs (and so the metric) are cut to: a shorter one is another task (an HF trial
 # searched max_seq_length with every knob; karpathy fixes MAX_SEQ_LEN in the readonly prepare.py)
-_SEQ_LEN = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^max_(length|source_length|target_length)$"
+_SEQ_LEN = re.compile(r"^(max_)?(seq|sequence)_?(len|length)$|^max_(len|length|source_length|target_length)$|^n_ctx$"
                       r"|^(block_size|context_length|context_len|ctx_len)$", re.IGNORECASE)
 _MACHINE = re.compile(r"^(devices|num_workers|num_nodes|gpus|n_gpus|num_gpus|world_size)$", re.IGNORECASE)
 _DATA_REASON = "the data set: a smaller or easier one is another problem, not research; declare low and high to search it"

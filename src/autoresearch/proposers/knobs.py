@@ -205,7 +205,7 @@ class KnobsProposer:
                 if why is None and k.kind == "field":
                     why = default_unused(k.name.rsplit(":", 1)[-1].split(".")[0], k.symbol, mods) or \
                         set_by_config(k.name, config_keys, texts)
-                if why is None and k.kind == "argparse":
+                if why is None and k.kind in ("argparse", "field"):  # (HfArgumentParser's fields: flags too; a review)
                     why = _given_on_command_line(k.symbol, self.run_command)
                 if why is None:
                     why = frozen_by_value(where, k.value, k.is_int)

@@ -125,11 +125,14 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
     vs_baseline = None
     if best is not None and baseline is not None and baseline.get("metric") is not None:
         vs_baseline = effect(best["metric"], baseline["metric"], best.get("se"), baseline.get("se"), goal)
-    # a baseline attempt that failed (and was fixed, maybe days later) is not the campaign's time; the
-    # runs of one that was interrupted and resumed are (a review)
+    # a baseline attempt that failed (and was fixed, maybe days later) is not the campaign's time; one
+    # that was interrupted and resumed is (reviews)
+    base = next((e for e in experiments if e["id"] == 0), {})
+    cut = {r.get("attempt") or 1 for r in base.get("runs", [])} - {r.get("attempt") or 1 for r in base.get("runs", [])
+                                                                   if r.get("status") == "interrupted"}
+    cut.discard(base.get("attempt") or 1)
     runs = [r for e in experiments for r in e.get("runs", []) if r.get("duration_s") is not None and r.get("started_at")
-            and not (e["id"] == 0 and (r.get("attempt") or 1) < (e.get("attempt") or 1)
-                     and r.get("status") not in ("ok", "interrupted"))]
+            and not (e["id"] == 0 and (r.get("attempt") or 1) in cut)]
     wall = busy = duty = None
     slots = len({r.get("slot") for r in runs}) or 1
     if runs:
