@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import Config
-from .records import OVERRUN_MARK, Goal, Status
+from .records import Goal, Status, over_budget
 
 ALL_STOPPED = 3  # candidate runs, every one stopped early, from which the summary says what to change
 MOSTLY_CRASHED = 3  # candidates, more than half of them crashed, timed out or ran far over budget: the summary says so
@@ -146,7 +146,7 @@ def crash_summary(experiments: list[dict[str, Any]]) -> str | None:
     otherwise. Pure."""
     done = [e for e in experiments if e["id"] > 0 and e["status"] in ("keep", "discard", "crash", "timeout", "invalid")]
     failed = [e for e in done if e["status"] in ("crash", "timeout")  # (an HF trial: 5 of 9 over budget, unsaid)
-              or (e["status"] == "invalid" and str(e.get("reason") or "").startswith(OVERRUN_MARK))]
+              or over_budget(e["status"], e.get("reason"))]
     if len(failed) < MOSTLY_CRASHED or 2 * len(failed) <= len(done):
         return None
     shape = lambda e: re.sub(r"0x[0-9a-fA-F]+|\d+(?:\.\d+)?", "#", " ".join(str(e.get("reason") or "").split())[:200])  # noqa: E731
@@ -249,20 +249,16 @@ def print_status(console: Console, data: dict[str, Any], last: int) -> None:
 def _dirty(arena: Path, config: Any) -> list[str]:
     """What ``run`` would refuse for, said by ``run --dry-run``: uncommitted changes (a
     newcomer's trial: the dry run passed with the new autoresearch.toml uncommitted)."""
-    from .engine.opening import not_data
+    from .engine.opening import uncommitted
     from .errors import AutoresearchError
     from .store.workspace import Workspace
 
     try:
-        workspace = Workspace(arena)
-        dirty = not_data(workspace, config.arena.data, workspace.dirty_paths())
+        shown = uncommitted(Workspace(arena), config.arena.data)
     except AutoresearchError:
         return []  # not a repository: `run` says so itself
-    if not dirty:
-        return []
-    shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
     return [f"the arena has uncommitted changes ({shown}): `run` refuses to start until they are committed "
-            "(experiments start from commits), or runs from HEAD without them with --allow-dirty"]
+            "(experiments start from commits), or runs from HEAD without them with --allow-dirty"] if shown else []
 
 
 def _continued(arena: Path, tag: str | None) -> str | None:

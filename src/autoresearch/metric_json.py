@@ -51,17 +51,23 @@ def parse_result_json(text: str, keep: str = "") -> tuple[dict[str, float], str]
     nesting deeper than MAX_JSON_DEPTH, integers longer than MAX_INT_DIGITS digits and more
     than MAX_METRICS numbers are refused or cut, so no result file can crash the harness.
     """
+    data, problem = _json_object(text)
+    return ({}, problem) if data is None else (numbers(data, keep), "")
+
+
+def _json_object(text: str) -> tuple[dict[str, Any] | None, str]:
+    """A JSON object, bounded (depth, integer digits), or None and what is wrong with it. Pure."""
     if _depth(text) > MAX_JSON_DEPTH:
-        return {}, f"result file nests deeper than {MAX_JSON_DEPTH} levels"
+        return None, f"result file nests deeper than {MAX_JSON_DEPTH} levels"
     try:
         data = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as e:
-        return {}, f"result file is not valid JSON ({e.msg} at line {e.lineno})"
+        return None, f"result file is not valid JSON ({e.msg} at line {e.lineno})"
     except (ValueError, RecursionError, OverflowError) as e:
-        return {}, f"result file is not usable JSON ({str(e)[:100]})"
+        return None, f"result file is not usable JSON ({str(e)[:100]})"
     if not isinstance(data, dict):
-        return {}, "result file does not hold a JSON object"
-    return numbers(data, keep), ""
+        return None, "result file does not hold a JSON object"
+    return data, ""
 
 
 def numbers(data: Mapping[str, Any], keep: str = "") -> dict[str, float]:
@@ -104,14 +110,8 @@ def json_line(line: str, keep: str) -> dict[str, float] | None:
     text = text[start:]
     if _depth(text) > MAX_JSON_DEPTH:
         return None
-    if text.startswith("{'"):
-        data = _python_dict(text)
-        return numbers(_numeric_strings(data), keep) if data is not None else None
-    try:
-        data = json.loads(text, parse_int=_bounded_int)
-    except (ValueError, RecursionError, OverflowError):
-        return None
-    return numbers(_numeric_strings(data), keep) if isinstance(data, dict) else None
+    data = _python_dict(text) if text.startswith("{'") else _json_object(text)[0]
+    return numbers(_numeric_strings(data), keep) if data is not None else None
 
 
 _NUMBER_TEXT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)

@@ -36,6 +36,19 @@ class Status(str, enum.Enum):
 OVERRUN_MARK = "over budget:"
 
 
+def over_budget(status: str, reason: str | None) -> bool:
+    """Whether an experiment was made invalid after a whole run for going far over its time
+    budget (not refused before running): it ran, so its code counts as tried (the ledger,
+    the LLM proposer) and as a failure (the end summary). Pure."""
+    return status == Status.INVALID and (reason or "").startswith(OVERRUN_MARK)
+
+
+def code_tried(status: str, reason: str | None) -> bool:
+    """Whether an experiment's code counts as tried, so the same code is refused as a
+    duplicate: it ran (every status but invalid), or ran over budget. Pure."""
+    return status != Status.INVALID or over_budget(status, reason)
+
+
 class RunStatus(str, enum.Enum):
     """How one run (run command + eval) ended; the ``runs`` table's status."""
 

@@ -213,19 +213,24 @@ def not_data(workspace: Workspace, data: Sequence[str], dirty: list[str]) -> lis
     return [p for p in dirty if p not in inside or tracked.get(rel[p]) is not None]
 
 
+def uncommitted(workspace: Workspace, data: Sequence[str]) -> str | None:
+    """The arena's uncommitted changes (data left out), named (the first 8); None where there
+    are none. ``run`` refuses to start on them, and ``run --dry-run`` says so."""
+    dirty = not_data(workspace, data, workspace.dirty_paths())
+    return ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "") if dirty else None
+
+
 def preflight(arena: Path, config: Config, *, allow_dirty: bool, run_env_path: str) -> Workspace:
     """Checks that need no campaign: a git repository, a clean tree, commands that exist."""
     workspace = Workspace(arena)
     workspace.ensure_excluded()
     check_data(workspace, config.arena.data, config.arena.eval_only)
-    if not allow_dirty:
-        dirty = not_data(workspace, config.arena.data, workspace.dirty_paths())
-        if dirty:
-            shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
-            raise ArenaError(
-                f"the arena has uncommitted changes ({shown}). Experiments start from commits, so these "
-                f"would be silently left out: commit or stash them, or pass --allow-dirty to run from HEAD anyway."
-            )
+    shown = None if allow_dirty else uncommitted(workspace, config.arena.data)
+    if shown:
+        raise ArenaError(
+            f"the arena has uncommitted changes ({shown}). Experiments start from commits, so these "
+            f"would be silently left out: commit or stash them, or pass --allow-dirty to run from HEAD anyway."
+        )
     problem = command_problem(config.arena.run, workspace.arena, run_env_path)
     if problem is None and config.arena.eval:
         problem = command_problem(config.arena.eval, workspace.arena, run_env_path)

@@ -29,7 +29,7 @@ from ..engine.candidate import Refused, Rules, check_candidate
 from ..errors import EditError
 from ..llm import Client, Completion, LLMFatal, LLMUnavailable, cost_of
 from ..protocols import ProposalContext
-from ..records import OVERRUN_MARK, Experiment, FileEdit, Goal, Proposal, Status
+from ..records import Experiment, FileEdit, Goal, Proposal, Status, code_tried
 from .knob_constraints import broken
 from .knobs import KnobsProposer, Space, describe, knob_grid, render_edits, written_value
 
@@ -289,8 +289,7 @@ class LLMProposer:
         t = self.table
         repair = self._repair_target(context) if t.mode == "edits" else None
         q = self._question(context, repair)
-        tried = {e.code_hash for e in context.history if e.code_hash
-                 and (e.status is not Status.INVALID or e.reason.startswith(OVERRUN_MARK))}  # (it ran: ledger.code_hashes)
+        tried = {e.code_hash for e in context.history if e.code_hash and code_tried(e.status, e.reason)}  # (as the ledger)
         messages: list[dict[str, str]] = [{"role": "user", "content": q.prompt}]
         tokens, cost, latency = 0, 0.0, 0.0
         problem, text, description = "", "", ""

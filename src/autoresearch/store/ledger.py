@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import AutoresearchError
 from ..metrics import memory_gb
-from ..records import OVERRUN_MARK, Experiment, Status
+from ..records import Experiment, Status, code_tried
 
 SCHEMA_VERSION = 5
 
@@ -370,11 +370,10 @@ class Ledger:
         not those refused (invalid), but those that ran over budget (invalid after a whole run,
         which the same code would repeat: a review)."""
         rows = self.db.execute(
-            "SELECT id, code_hash FROM experiments WHERE campaign_id=? AND code_hash IS NOT NULL"
-            " AND (status != ? OR reason LIKE ?) ORDER BY id DESC",
-            (campaign.id, Status.INVALID.value, OVERRUN_MARK + "%"),
+            "SELECT id, code_hash, status, reason FROM experiments WHERE campaign_id=? AND code_hash IS NOT NULL"
+            " ORDER BY id DESC", (campaign.id,),
         )
-        return {r["code_hash"]: r["id"] for r in rows}
+        return {r["code_hash"]: r["id"] for r in rows if code_tried(r["status"], r["reason"])}
 
     # -- runs -----------------------------------------------------------------------------
     def runs(self, campaign: Campaign, experiment_id: int | None = None) -> list[dict[str, Any]]:
