@@ -16,6 +16,13 @@ functions of `autoresearch.judge`; only the runs are simulated:
 
     python bench/judge.py [--trials 20000] [--seed 0]
 
+With ``--spread``, candidates whose runs are noisier than the baseline's (sd 1, 1.5 and 2
+times the baseline's), judged by the default and by the rule before 2026-12-05 (a screen
+run alone could keep, the candidate's se was the baseline's noise, and each look was tested
+at alpha/3):
+
+    python bench/judge.py --spread [--trials 20000]
+
 With ``--campaign``, a real short campaign instead (the synthetic arena, runs of
 ``--run-seconds``, the confirm judge, 4 neutral candidates, ``--slots`` 1): the time from the
 baseline's first run to the first candidate's run, in run lengths (the baseline runs' mean
@@ -29,6 +36,7 @@ side-by-side figure:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import sqlite3
@@ -43,10 +51,14 @@ from autoresearch.records import Goal
 from autoresearch.stats import pooled_sd
 
 MIX = [(0.0, 0.5), (-1.0, 0.25), (2.0, 0.25)]
+BEFORE = dataclasses.replace(ConfirmPolicy(), confirm_runs=1, own_spread=False, look_divisor=3.0)  # the rule until 2026-12-05
 
 
-def run_confirm(rng: random.Random, effect: float, policy: ConfirmPolicy, arrive_at: int | None = None) -> tuple[bool, int]:
+def run_confirm(rng: random.Random, effect: float, policy: ConfirmPolicy, arrive_at: int | None = None,
+                spread: float = 1.0) -> tuple[bool, int]:
     """One candidate (metric minimized; ``effect`` > 0 is an improvement). Returns (kept, runs).
+    ``spread``: the candidate's runs' noise sd, in units of the baseline's (a change that
+    makes training less stable: above 1).
 
     ``arrive_at``: the candidate's screen run is judged when the baseline has this many
     of its ``baseline_runs`` runs (the early start: 2 for the first candidate); while it
@@ -54,7 +66,7 @@ def run_confirm(rng: random.Random, effect: float, policy: ConfirmPolicy, arrive
     waits for the rest of the baseline's runs. None: the whole calibration comes first."""
     baseline = [rng.gauss(0.0, 1.0) for _ in range(policy.baseline_runs)]
     have = policy.baseline_runs if arrive_at is None else min(arrive_at, policy.baseline_runs)
-    cand: list[float] = [rng.gauss(-effect, 1.0)]
+    cand: list[float] = [rng.gauss(-effect, spread)]
     while True:
         incumbent = baseline[:have]
         sigma, df = pooled_sd([incumbent])
@@ -65,7 +77,7 @@ def run_confirm(rng: random.Random, effect: float, policy: ConfirmPolicy, arrive
             continue
         if d.verdict is not Verdict.MORE_RUNS:
             return d.verdict is Verdict.KEEP, len(cand)
-        cand.append(rng.gauss(-effect, 1.0))
+        cand.append(rng.gauss(-effect, spread))
 
 
 def run_greedy(rng: random.Random, effect: float) -> tuple[bool, int]:
@@ -121,6 +133,7 @@ def main() -> None:
     ap.add_argument("--run-seconds", type=float, default=1.0)
     ap.add_argument("--slots", type=int, default=1)
     ap.add_argument("--src", default=None, help="run the campaign with the autoresearch package in this folder")
+    ap.add_argument("--spread", action="store_true", help="candidates noisier than the baseline instead")
     args = ap.parse_args()
     if args.campaign:
         r = first_candidate(args.run_seconds, args.src, args.slots)
@@ -128,6 +141,9 @@ def main() -> None:
               f"{r['wait_s']:.2f} s = {r['run_lengths']:.2f} run lengths; campaign {r['campaign_s']:.1f} s")
         return
     seed, trials = args.seed, args.trials
+    if args.spread:
+        print_table(spread_rows(seed, trials), trials)
+        return
     rows = [("greedy", evaluate(lambda r, e: run_greedy(r, e), seed, trials))]
     default = ConfirmPolicy()
     for n0, max_runs in ((default.baseline_runs, default.max_runs), (3, 6), (6, 6), (10, 6), (8, 4), (8, 8)):
@@ -144,7 +160,36 @@ def main() -> None:
             rows.append((f"{name}, candidate judged after {start} baseline runs"
                          + (" (the default start: its worst case)" if policy == default and start == policy.start_runs else ""),
                          evaluate(lambda r, e, p=policy, a=start: run_confirm(r, e, p, a), seed, trials)))
-    print(f"{args.trials} simulated candidates per effect size; alpha 0.05 (alpha/3 per look), min_effect 0\n")
+        if policy == default:  # the rule before 2026-12-05, for the side-by-side figure
+            rows.extend((f"confirm n0={n0} max_runs={max_runs}, the rule before 2026-12-05 (one run may keep; the "
+                         f"baseline's noise; alpha/3 per look), {when}",
+                         evaluate(lambda r, e, p=BEFORE, a=a: run_confirm(r, e, p, a), seed, trials))
+                        for when, a in ((f"all {n0} baseline runs first", None),
+                                        (f"candidate judged after {policy.start_runs} baseline runs", policy.start_runs)))
+    print_table(rows, trials)
+
+
+def spread_rows(seed: int, trials: int) -> list[tuple[str, dict[str, float]]]:
+    """The default against the rule before 2026-12-05 (at its level, alpha/3 per look) and
+    each of the default's two parts alone (at the default's level), on
+    candidates 1, 1.5 and 2 times as noisy as the baseline (the default start: judged after
+    2 baseline runs)."""
+    default = ConfirmPolicy()
+    rules = [("before 2026-12-05 (one run may keep; the baseline's noise; alpha/3 per look)", BEFORE),
+             ("a keep needs 2 runs only", dataclasses.replace(default, own_spread=False)),
+             ("the candidate's own sd only", dataclasses.replace(default, confirm_runs=1)),
+             ("**the default (both)**", default)]
+    rows = []
+    for spread in (1.0, 1.5, 2.0):
+        for name, policy in rules:
+            rows.append((f"candidate sd {spread:g}x: {name}",
+                         evaluate(lambda r, e, p=policy, s=spread: run_confirm(r, e, p, p.start_runs, s), seed, trials)))
+    return rows
+
+
+def print_table(rows: list[tuple[str, dict[str, float]]], trials: int) -> None:
+    print(f"{trials} simulated candidates per effect size; alpha 0.05 (alpha/{ConfirmPolicy().look_divisor:g} per look), "
+          "min_effect 0\n")
     print("| judge | false keep (neutral) | keep worse by 1σ | power 1σ | power 2σ | power 3σ | runs per candidate (mix) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in rows:

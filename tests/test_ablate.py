@@ -6,6 +6,7 @@ longer reverts cleanly because a later change rewrote its line."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -107,6 +108,8 @@ def test_ablation_finds_the_essential_the_harmful_and_the_neutral(tmp_path):
     assert rows["without #5"]["verdict"] == "essential" and rows["without #5"]["effect"] == pytest.approx(0.2, rel=1e-6)
     assert all(len(rows[v]["runs"]) == 3 for v in rows if v != "without #1")
     assert "harmful" in r.stdout and "does not revert cleanly" in r.stdout
+    # in a pipe each row is one whole line, not cells folded to 80 columns (a newcomer's trial)
+    assert re.search(r"^│ without #4 +│ lr to 0\.003 .*│ essential +│$", r.stdout, re.M), r.stdout
     # what holds of the whole campaign: the final incumbent against the baseline, paired
     assert rows["baseline"]["verdict"] == "holds" and rows["baseline"]["effect"] > 0
     assert "net, 3 fresh seed(s) each: val_loss" in r.stdout and "the improvement holds" in r.stdout

@@ -379,12 +379,13 @@ def test_a_run_that_ignores_its_seed_is_not_calibrated_eight_times(tmp_path):
 
 
 def test_no_false_keep_when_the_first_baseline_runs_were_lucky(tmp_path):
-    from autoresearch.judge import confirm_decision
+    from autoresearch.judge import ConfirmPolicy, confirm_decision
     from autoresearch.records import Goal
     from autoresearch.stats import pooled_sd
 
     first_two = [1 + NOISE[0], 1 + NOISE[1]]
-    trap = confirm_decision([1 + NOISE[4]], first_two, Goal.MINIMIZE, *pooled_sd([first_two]))  # type: ignore[arg-type]
+    one_run_keeps = ConfirmPolicy(confirm_runs=1)
+    trap = confirm_decision([1 + NOISE[4]], first_two, Goal.MINIMIZE, *pooled_sd([first_two]), one_run_keeps)  # type: ignore[arg-type]
     assert trap.verdict.value == "keep"  # judged on two runs alone, the neutral change would be kept
     arena = make_tiny_arena(tmp_path / "arena")
     props = write_proposals(tmp_path / "p.json", [neutral(4), neutral(8), neutral(12), neutral(5)])

@@ -54,11 +54,14 @@ SIGMA, DF = pooled_sd([INC])
         ([1.05], MIN, Verdict.DISCARD, "not better"),            # the screen run is worse: clearly no
         ([1.00], MIN, Verdict.DISCARD, "not better"),            # no better than the incumbent's mean
         ([0.99], MIN, Verdict.MORE_RUNS, "one more run"),        # a little better: confirm
-        ([0.90], MIN, Verdict.KEEP, "p="),                       # far beyond the noise on one run
+        ([0.90], MIN, Verdict.MORE_RUNS, "to confirm it"),       # far beyond the noise on one run: confirmed first
+        ([0.90, 0.905], MIN, Verdict.KEEP, "2 runs"),            # ... by a second run
+        ([0.90, 1.00], MIN, Verdict.MORE_RUNS, "one more run"),  # a second run far off: its own spread counts
         ([0.985, 0.99, 0.98], MIN, Verdict.MORE_RUNS, "one more run"),
         ([0.96, 0.965, 0.96, 0.965], MIN, Verdict.KEEP, "4 runs"),
         ([0.99, 1.0, 0.995, 0.99, 1.0, 0.995], MIN, Verdict.DISCARD, "undecided after 6 runs"),
-        ([1.10], MAX, Verdict.KEEP, "p="),                       # maximize: higher is better
+        ([1.10], MAX, Verdict.MORE_RUNS, "to confirm it"),       # maximize: higher is better
+        ([1.10, 1.095], MAX, Verdict.KEEP, "p="),
         ([0.95], MAX, Verdict.DISCARD, "not better"),
     ],
 )
@@ -74,7 +77,24 @@ def test_min_effect_raises_the_bar():
     policy = ConfirmPolicy(min_effect=0.2)
     d = confirm_decision([0.9], INC, MIN, SIGMA, DF, policy)
     assert d.verdict is Verdict.DISCARD and "by more than 0.2" in d.reason
-    assert confirm_decision([0.5], INC, MIN, SIGMA, DF, policy).verdict is Verdict.KEEP
+    assert confirm_decision([0.5, 0.5], INC, MIN, SIGMA, DF, policy).verdict is Verdict.KEEP
+
+
+def test_a_noisier_candidate_is_judged_by_its_own_spread():
+    # two runs 0.1 apart (sd 0.071 against the baseline's 0.02): their mean is 0.05 better, which
+    # the baseline's noise alone would call certain; the candidate's own spread says it is not yet
+    noisy = [0.90, 1.00]
+    d = confirm_decision(noisy, INC, MIN, SIGMA, DF)
+    assert d.verdict is Verdict.MORE_RUNS and d.stats["se"] == pytest.approx(math.sqrt(0.005 / 2 + SIGMA ** 2 / 8))
+    assert confirm_decision(noisy, INC, MIN, SIGMA, DF, ConfirmPolicy(own_spread=False)).verdict is Verdict.KEEP
+    # a candidate steadier than the baseline is judged by the baseline's noise, never less
+    steady = confirm_decision([0.95, 0.95], INC, MIN, SIGMA, DF)
+    assert steady.stats["se"] == pytest.approx(SIGMA * math.sqrt(1 / 2 + 1 / 8))
+
+
+@pytest.mark.parametrize("policy", [ConfirmPolicy(confirm_runs=1), ConfirmPolicy(max_runs=1)])
+def test_one_run_keeps_where_the_policy_asks_for_no_confirmation(policy):
+    assert confirm_decision([0.90], INC, MIN, SIGMA, DF, policy).verdict is Verdict.KEEP
 
 
 def test_no_noise_means_an_exact_comparison():
@@ -86,7 +106,8 @@ def test_the_incumbent_mean_not_its_luckiest_run():
     # 0.971 never beats the incumbent's luckiest run (0.97), but six runs of it beat its mean (1.0)
     d = confirm_decision([0.971] * 6, INC, MIN, SIGMA, DF)
     assert d.verdict is Verdict.KEEP and d.stats["incumbent_mean"] == pytest.approx(1.0)
-    assert confirm_decision([0.972] * 6, INC, MIN, SIGMA, DF).verdict is Verdict.DISCARD  # p just above alpha/3
+    assert confirm_decision([0.974] * 6, INC, MIN, SIGMA, DF).verdict is Verdict.KEEP  # p just below alpha/2
+    assert confirm_decision([0.975] * 6, INC, MIN, SIGMA, DF).verdict is Verdict.DISCARD  # p just above
 
 
 # -- while the baseline's calibration is incomplete (issue 19): discard, or wait for it ----------
@@ -117,7 +138,7 @@ def test_calibrating_changes_nothing_once_the_calibration_is_complete():
         assert confirm_decision(cand, INC, MIN, SIGMA, DF).verdict is \
             confirm_decision(cand, INC, MIN, SIGMA, DF, calibrating=False).verdict
     # the trap the rule avoids: judged on the first two runs alone, 0.95 would be kept
-    assert confirm_decision([0.95], FIRST_TWO, MIN, SIGMA2, DF2).verdict is Verdict.KEEP
+    assert confirm_decision([0.95, 0.95], FIRST_TWO, MIN, SIGMA2, DF2).verdict is Verdict.KEEP
 
 
 @pytest.mark.parametrize("policy, start", [(ConfirmPolicy(), 2), (ConfirmPolicy(baseline_runs=2), 2),

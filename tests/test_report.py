@@ -500,3 +500,45 @@ def test_the_net_check_in_the_summary(ab, best, said):
     from autoresearch.report.text import net_check
 
     assert net_check(ab, best) == said
+
+
+@pytest.mark.parametrize(
+    "spans, sessions, wall",
+    [([(100, 110), (110, 125)], [], 25),                       # no session known: first run to last
+     ([(100, 110), (110, 125)], [90], 25),                     # one session
+     ([(100, 110), (5000, 5020)], [90, 4990], 30),             # stopped for over an hour, then resumed
+     ([(100, 110), (105, 130), (5000, 5020)], [90, 4990], 50),  # overlapping runs on two slots
+     ([(100, 110), (5000, 5020)], [90, 200, 4990], 30)],        # a session that ran nothing
+)
+def test_wall_time_is_summed_over_sessions(spans, sessions, wall):
+    from autoresearch.report.data import active_wall
+
+    assert active_wall(spans, sessions) == wall
+
+
+def test_a_resumed_campaign_is_not_charged_for_the_time_it_sat_stopped(tmp_path):
+    import time
+
+    from autoresearch.report.data import report_data
+    from autoresearch.status import open_ledger_readonly
+    from autoresearch.store.ledger import sessions
+
+    arena = make_synthetic_arena(tmp_path / "arena", run_seconds=0.2)
+    props = write_proposals(tmp_path / "p.json", [
+        {"description": f"{name} {new}", "edits": [constant_edit(name, old, new)]}
+        for name, old, new in (("LEARNING_RATE", 0.01, 0.003), ("WIDTH", 64, 48), ("DROPOUT", 0.3, 0.2))])
+    first = run_cli("run", arena, "--tag", "s", "--proposals", props, "--max-experiments", "2")
+    assert first.returncode == 0, first.stdout + first.stderr
+    time.sleep(4.0)  # stopped
+    second = run_cli("run", arena, "--tag", "s", "--proposals", props, "--max-experiments", "4")
+    assert second.returncode == 0, second.stdout + second.stderr
+    ledger, campaign = open_ledger_readonly(arena, "s")
+    try:
+        assert len(sessions(ledger, campaign)) == 2
+        summary = report_data(ledger, campaign)["summary"]
+        runs = ledger.runs(campaign)
+    finally:
+        ledger.close()
+    span = max(r["started_at"] + r["duration_s"] for r in runs) - min(r["started_at"] for r in runs)
+    assert span > 4.0 and summary["wall_s"] < span - 3.5, (summary["wall_s"], span, second.stdout)
+    assert summary["busy_s"] == pytest.approx(sum(r["duration_s"] for r in runs)) and len(runs) == 4

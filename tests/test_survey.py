@@ -679,7 +679,7 @@ def test_the_readmes_command_with_its_config_file(readme, command, config):
     from autoresearch.train_script import readme_command
 
     found = readme_command("main.py", readme, ["main.py", "configs/default.yaml"])
-    assert found == (None if command is None else (command, config))
+    assert found == (None if command is None else (command, config, None))
 
 
 LIGHTNING_CLI = {
@@ -777,6 +777,8 @@ def test_a_hugging_face_trainer_script_configured_on_its_command_line():
     assert fixed.own_seed == "train.py:21 set_seed"  # a literal seed in the code is still named
     plain = survey({"train.py": HF_TRAIN.replace("HfArgumentParser", "ArgParser"), "README.md": HF_README})
     assert plain.run == "python train.py"  # flags alone are adopted for HfArgumentParser scripts only
+    launched = survey({"train.py": HF_TRAIN, "README.md": HF_README.replace("python train.py", "accelerate launch train.py")})
+    assert launched.run == s.run and "the README runs `accelerate launch ... train.py`, here one process per slot" in launched.script_why
 
 
 HFP = "HfArgumentParser((ModelArguments, TrainingArguments))"
@@ -816,6 +818,28 @@ def test_an_hf_readmes_training_line(readme, command):
 
     found = readme_command("train.py", readme, ["train.py"], flags=True)
     assert (found[0] if found else None) == command
+
+
+@pytest.mark.parametrize("readme, command, launcher", [
+    ("accelerate launch train.py --do_train --output_dir out\n", "python train.py --do_train --output_dir out",
+     "accelerate launch"),
+    ("torchrun --nproc_per_node=8 train.py \\\n  --do_train --output_dir out\n", "python train.py --do_train --output_dir out",
+     "torchrun --nproc_per_node=8"),
+    ("accelerate launch --config_file acc.yaml --num_processes 2 train.py --do_train\n", "python train.py --do_train",
+     "accelerate launch --config_file acc.yaml --num_processes 2"),
+    ("python -m torch.distributed.run --nproc_per_node 4 train.py --do_train\n", "python train.py --do_train",
+     "python -m torch.distributed.run --nproc_per_node 4"),
+    ("accelerate launch other_train.py --do_train\n", None, None),               # another script
+    ("mytorchrun train.py --do_train\n", None, None),                            # not a launcher we know
+    ("accelerate launch train.py --do_eval --output_dir out\n", None, None),      # an evaluation
+])
+def test_a_launchers_readme_line_runs_one_process(readme, command, launcher):
+    """An HF trial: a README that starts the script with accelerate or torchrun gave `python
+    train.py` without its arguments, so nothing trained."""
+    from autoresearch.train_script import readme_command
+
+    found = readme_command("train.py", readme, ["train.py"], flags=True)
+    assert (found[0], found[2]) == (command, launcher) if command else found is None
 
 
 @pytest.mark.parametrize("named, chosen, text, kept", [

@@ -19,7 +19,7 @@ from .seeds import seed_overrides
 from . import __version__
 from .cli_views import print_dry_run, print_status, print_summary
 from .config import parse_override
-from .console import safe, stamp
+from .console import print_whole, safe, stamp
 from .errors import AutoresearchError, ForcedStop, UsageError
 from .helptext import PlainHelpGroup
 from .records import Goal
@@ -419,7 +419,7 @@ def ablate(
         console.print(f"nothing to ablate: campaign {campaign.tag} kept no change besides the baseline; nothing was run",
                       markup=False)
         return
-    console.print(ablation_table(result.rows, campaign))
+    print_whole(console, ablation_table(result.rows, campaign))
     console.print(net_line(result.rows, campaign, runs), markup=False)
     if result.interrupted:
         err_console.print(

@@ -21,7 +21,7 @@ MOSTLY_CRASHED = 3  # candidates, more than half of them crashed, timed out or r
 
 
 STATS_LEGEND = ("± se: the standard error of the mean over its runs; p: the confirm judge's one-sided test that it "
-                "beats its parent (a keep needs it below alpha / 3 at each look, 0.0167 by default; near 1: worse)")
+                "beats its parent (a keep needs it below alpha / 2 at each look, 0.025 by default, and a second run; near 1: worse)")
 CUT_NOTE = "descriptions cut to the terminal's width: `autoresearch status --json` and the report have them whole"
 RANDOM_SEED = "# seed = (drawn at random when the campaign starts, then printed and recorded; --seed N fixes it)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from statistics import fmean
+from statistics import fmean, stdev
 from typing import Any, Mapping, Protocol, Sequence
 
 from .errors import ConfigError
@@ -91,28 +91,34 @@ class ConfirmPolicy:
     """Sequential, noise-calibrated keep/discard (see ``confirm_decision``).
 
     Defaults were chosen with ``bench/judge.py`` (figures in BENCHMARKS.md). With the
-    baseline run 8 times, a candidate screened by one run and confirmed by up to 6, and each
-    look tested at alpha/3: about 4 % of neutral changes are kept (greedy: 50 %), changes
-    better by 2 sigma are kept about 84 % of the time, and a candidate costs about 2.3 runs
-    on the benchmark's mix. 6 baseline runs fall short of 80 % power at 2 sigma (72 %); 3
-    fall far short (28 %). Candidates start after ``start_runs`` of the baseline's runs; one
-    judged before the rest exist can only be discarded (``calibrating`` below): the first
-    candidate keeps 4.0 % of neutral changes and 82 % of those better by 2 sigma.
+    baseline run 8 times, a candidate screened by one run and kept only once confirmed by a
+    second (up to 6 in all), each look tested at alpha/2 with the larger of the baseline's
+    noise and the candidate's own spread: 3.2 % of neutral changes are kept (greedy: 50 %),
+    changes better by 2 sigma 85 % of the time, and a candidate costs about 2.3 runs on the
+    benchmark's mix (the first candidate of a campaign, judged after 2 of the baseline's
+    runs). A candidate twice as noisy as the baseline is kept when neutral 8.9 % of the time
+    (17.4 % when one run could keep and its se was the baseline's). 6 baseline runs fall
+    short of 80 % power at 2 sigma; 3 fall far short. Candidates start after
+    ``start_runs`` of the baseline's runs; one judged before the rest exist can only be
+    discarded (``calibrating`` below).
     """
 
-    alpha: float = 0.05        # one-sided level; each look is tested at alpha / LOOK_DIVISOR
+    alpha: float = 0.05        # one-sided level; each look is tested at alpha / look_divisor
     min_effect: float = 0.0    # improvement (metric units) a change must beat to be kept
     baseline_runs: int = 8     # n0: runs of the baseline that calibrate the noise
     max_runs: int = 6          # runs of one candidate before it is discarded undecided
     start_runs: int = 2        # baseline runs before the first candidate (the rest are interleaved)
+    confirm_runs: int = 2      # runs a keep needs where noise was measured (1: the screen run alone may keep)
+    own_spread: bool = True    # a candidate's se uses its own runs' sd where that is larger than the noise
 
     # Pocock-style constant level per look. Most neutral candidates stop at the screen run
-    # (futility), so about three looks are spent on them; alpha / 3 keeps the overall false
-    # keep rate under alpha in simulation (4.2 %), where Bonferroni over max_runs looks cost half the power.
-    LOOK_DIVISOR = 3.0
+    # (futility), and a keep needs a second run, so few looks at the keep level are spent on
+    # them; alpha / 2 keeps the overall false keep rate under alpha in simulation (3.2 %; with
+    # one-run keeps it took alpha / 3 for 4.1 %), where Bonferroni over max_runs looks cost half the power.
+    look_divisor: float = 2.0
 
     def look_level(self) -> float:
-        return self.alpha / self.LOOK_DIVISOR
+        return self.alpha / self.look_divisor
 
 
 def confirm_decision(
@@ -128,9 +134,13 @@ def confirm_decision(
     (pooled over repeated runs of unchanged code, ``df`` degrees of freedom).
 
     - improvement d = incumbent mean - candidate mean (minimize) or the reverse;
-    - se = sigma * sqrt(1/n_c + 1/n_i); t = (d - min_effect) / se;
-    - keep when P(T_df > t) < alpha / 3 (a constant level per look, so looking after every
-      run does not inflate false keeps beyond alpha; see ConfirmPolicy);
+    - se = sqrt(s_c^2 / n_c + sigma^2 / n_i), s_c the larger of sigma and the candidate's
+      own runs' sd (``own_spread``; a change can make training less stable, and the
+      baseline's noise then understates the candidate's); t = (d - min_effect) / se;
+    - keep when P(T_df > t) < alpha / 2 (a constant level per look, so looking after every
+      run does not inflate false keeps beyond alpha; see ConfirmPolicy) and the candidate
+      has ``confirm_runs`` runs (a screen run that passes asks for one more run instead: a
+      lucky draw of a noisier candidate is not kept on its own);
     - discard when the estimate is not better than min_effect (after the screen run this
       is "clearly worse or no better"), or when max_runs runs did not decide;
     - otherwise ask for one more run.
@@ -144,22 +154,18 @@ def confirm_decision(
     """
     if not candidate or not incumbent:
         raise ValueError("confirm judging needs at least one value on each side")
-    n_c, n_i = len(candidate), len(incumbent)
-    mc, mi = fmean(candidate), fmean(incumbent)
+    n_c, mc, mi = len(candidate), fmean(candidate), fmean(incumbent)
     d = (mi - mc) if goal is Goal.MINIMIZE else (mc - mi)
-    se = sigma * math.sqrt(1.0 / n_c + 1.0 / n_i) if sigma > 0 else 0.0
-    if se > 0:
-        t = (d - policy.min_effect) / se
-        p = t_sf(t, df if df > 0 else math.inf)
-    else:  # no noise measured: the comparison is exact
-        t = math.inf if d > policy.min_effect else -math.inf
-        p = 0.0 if d > policy.min_effect else 1.0
+    se, t, p = _t_test(candidate, len(incumbent), d, sigma, df, policy)
     level = policy.look_level()
     stats = {"mean": mc, "incumbent_mean": mi, "improvement": d, "se": se, "t": t, "p_value": p, "runs": float(n_c)}
     if calibrating and d > policy.min_effect:
         return Decision(Verdict.CALIBRATE, f"promising: {better_or_worse(d, 'the incumbent')} after {n_c} "
                                            f"run{'s' if n_c > 1 else ''}; judged once the baseline's noise "
                                            "calibration is complete", stats)
+    if p < level and se > 0 and n_c < min(policy.confirm_runs, policy.max_runs):
+        return Decision(Verdict.MORE_RUNS, f"promising: {better_or_worse(d, 'the incumbent')} (p={p:.3g}); one more run "
+                                           "to confirm it", stats)
     if p < level:
         return Decision(Verdict.KEEP, f"{better_or_worse(d, 'the incumbent')} (se {se:.3g}, p={p:.3g} < {level:.3g}, "
                                       f"{n_c} run{'s' if n_c > 1 else ''})", stats)
@@ -171,6 +177,19 @@ def confirm_decision(
                                          f"p={p:.3g} >= {level:.3g})", stats)
     return Decision(Verdict.MORE_RUNS, f"promising: {better_or_worse(d, 'the incumbent')} (p={p:.3g}); one more run",
                     stats)
+
+
+def _t_test(candidate: Sequence[float], n_i: int, d: float, sigma: float, df: int,
+            policy: ConfirmPolicy) -> tuple[float, float, float]:
+    """(se, t, p) of ``confirm_decision``'s test of the improvement ``d``. Pure."""
+    n_c = len(candidate)
+    own = stdev(candidate) if policy.own_spread and n_c >= 2 and sigma > 0 else 0.0
+    se = math.sqrt(max(sigma, own) ** 2 / n_c + sigma ** 2 / n_i) if sigma > 0 else 0.0
+    if se > 0:
+        t = (d - policy.min_effect) / se
+        return se, t, t_sf(t, df if df > 0 else math.inf)
+    # no noise measured: the comparison is exact
+    return se, (math.inf if d > policy.min_effect else -math.inf), (0.0 if d > policy.min_effect else 1.0)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Mapping
 
 from .framework_survey import hydra_configs, json_logged, logged_metrics, trainer_metrics
 from .train_script import (NOT_THE_PROJECT, data_dirs, launched, module_launch, module_scripts, named_yaml,
-                           other_trainer, own_seed, readme_command, readme_metric, readonly_candidates,
+                           other_trainer, own_seed, readme_command, readme_metric, readme_said, readonly_candidates,
                            kept_configs, seeded_command, settings_module)
 
 BUDGET_ENV = "AUTORESEARCH_TIME_BUDGET"
@@ -441,7 +441,7 @@ def survey(files: Mapping[str, str]) -> Survey:
     launch = module_launch(script, py, readme)
     told = None if config or launch else readme_command(script, readme, files, "HfArgumentParser" in py[script])
     if told:  # LightningCLI's `python main.py fit --config configs/default.yaml`: its subcommand and settings
-        launch, why, script_why = (seeded_command(told[0], py[script]), f"the README runs `{told[0]}`"), "", ""
+        launch, why, script_why = (seeded_command(told[0], py[script]), readme_said(told, script)), "", ""
     script_why = "; ".join(dict.fromkeys(w for w in (script_why, launch[1] if launch else "") if w))
     used = local_imports(py[script], py, script)
     hydra = hydra_configs(script, files)

@@ -93,20 +93,28 @@ _NOT_RUNS = {"--help", "-h", "--version", "--print_config"}  # a line that shows
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
 
-def readme_command(script: str, readme: str, files: Iterable[str], flags: bool = False) -> tuple[str, str | None] | None:
-    """(the command, the config file) where a README runs ``script`` with arguments that name a
-    config file the repository holds (LightningCLI's ``python main.py fit --config
-    configs/default.yaml``: without its subcommand the script stops, and without the file its
-    settings are Lightning's defaults, 1000 epochs), or, with ``flags``, with any arguments
-    (an ``HfArgumentParser`` script configured on its command line, ``--do_train --do_eval``:
-    without them it trains nothing; an HF trial) (the file then None); None elsewhere, or
-    where an argument is a placeholder. A command may go on over lines ending in ``\\``; it
-    ends at a backtick, a shell operator or a comment. Pure."""
+_LAUNCHER = r"(?:accelerate\s+launch|torchrun|deepspeed|python[\d.]*\s+-m\s+torch\.distributed\.(?:run|launch))"
+
+
+def readme_command(script: str, readme: str, files: Iterable[str],
+                   flags: bool = False) -> tuple[str, str | None, str | None] | None:
+    """(the command, the config file, the launcher) where a README runs ``script`` with
+    arguments that name a config file the repository holds (LightningCLI's ``python main.py
+    fit --config configs/default.yaml``: without its subcommand the script stops, and without
+    the file its settings are Lightning's defaults, 1000 epochs), or, with ``flags``, with any
+    arguments (an ``HfArgumentParser`` script configured on its command line, ``--do_train
+    --do_eval``: without them it trains nothing; an HF trial) (the file then None); None
+    elsewhere, or where an argument is a placeholder. A command may go on over lines ending in
+    ``\\``; it ends at a backtick, a shell operator or a comment. A line that starts the
+    script through a launcher (``accelerate launch``, ``torchrun``, ``deepspeed``; its
+    options dropped) gives ``python script ...``, one process (a slot is one device), and
+    the launcher's words; elsewhere the launcher is None. Pure."""
     held = set(files)
-    head = re.compile(rf"\bpython[\d.]*(?:\s+-u)?\s+{re.escape(script)}(?=\s)")
-    found: list[tuple[bool, int, str, str | None]] = []
+    heads = (re.compile(rf"\bpython[\d.]*(?:\s+-u)?\s+{re.escape(script)}(?=\s)"),
+             re.compile(rf"(?<![\w-]){_LAUNCHER}\s+(?:[^\s`|;&#>]+\s+)*?{re.escape(script)}(?=\s)"))
+    found: list[tuple[bool, int, str, str | None, str | None]] = []
     for line in re.sub(r"\\[ \t]*\r?\n", " ", readme).splitlines():
-        m = head.search(line)
+        m = heads[0].search(line) or heads[1].search(line)
         if m is None:
             continue
         rest = re.split(r"`|&&|\|\||[|;#>&]|\s\d*>|\s\\", line[m.end():])[0].split()  # (not `2>&1`'s 2)
@@ -118,8 +126,17 @@ def readme_command(script: str, readme: str, files: Iterable[str], flags: bool =
         named = [v for a in rest for v in (a, a.split("=", 1)[-1]) if v.endswith(CONFIG_SUFFIXES) and v in held]
         if named or flags:
             first = rest[0] not in ("fit", "train") and "--do_train" not in rest
-            found.append((first, len(found), " ".join([*m.group(0).split(), *rest]), named[0] if named else None))
+            launcher = None if m.re is heads[0] else " ".join(m.group(0).split()[:-1])
+            head = m.group(0).split() if launcher is None else ["python", script]
+            found.append((first, len(found), " ".join([*head, *rest]), named[0] if named else None, launcher))
     return min(found)[2:] if found else None  # a `fit`, `train` or `--do_train` line first, then the README's order
+
+
+def readme_said(told: tuple[str, str | None, str | None], script: str) -> str:
+    """Why the run command is ``readme_command``'s (``told``), in words. Pure."""
+    command, _, launcher = told
+    return f"the README runs `{launcher} ... {script}`, here one process per slot" if launcher else \
+        f"the README runs `{command}`"
 
 
 def other_trainer(py: Mapping[str, str], readme: str,

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import bisect
+
 import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..campaign_config import settings_text
-from ..store.ledger import Campaign, Ledger
+from ..store.ledger import Campaign, Ledger, sessions
 from ..records import Goal
 from ..status import campaign_status, seedless_note
 from .text import net_check
@@ -35,7 +37,7 @@ def report_data(ledger: Ledger, campaign: Campaign, arena: Path | None = None) -
         e["log_tail"] = tails.get(e["id"], "")
         e["metric"] = _num(x.metric)
         e["source"] = proposal_source(x.meta)
-    data["summary"] = summarize(data["campaign"], data["experiments"])
+    data["summary"] = summarize(data["campaign"], data["experiments"], sessions(ledger, campaign))
     data["summary"]["settings"] = settings_text(campaign.config)  # what the campaign ran with (campaign_config.py)
     data["ablation"] = ledger.latest_ablation(campaign)
     data["summary"]["net_check"] = net_check(data["ablation"], data["summary"]["best"])
@@ -97,10 +99,25 @@ def effect(a: float, b: float, se_a: float | None, se_b: float | None, goal: Goa
     return out
 
 
-def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def active_wall(spans: Sequence[tuple[float, float]], sessions: Sequence[float]) -> float:
+    """The campaign's wall time: for each session (``autoresearch run`` started at each time
+    in ``sessions``; none known: one session), from its first run's start to its last run's
+    end, summed. So the days a campaign sat stopped between an interrupt and its resume are
+    not its time. ``spans``: (start, end) of each run. Pure."""
+    starts = sorted(sessions)
+    groups: dict[int, list[tuple[float, float]]] = {}
+    for a, b in spans:
+        groups.setdefault(bisect.bisect_right(starts, a), []).append((a, b))
+    return sum(max(b for _, b in g) - min(a for a, _ in g) for g in groups.values())
+
+
+def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, Any]],
+              sessions: Sequence[float] = ()) -> dict[str, Any]:
     """Counts, crash rate, best vs baseline (with a 95 % interval when the judge measured
-    standard errors), the chain of kept changes with effect sizes, wall time, duty cycle
-    (time inside runs / wall time / slots), tokens and money. Pure."""
+    standard errors), the chain of kept changes with effect sizes, wall time (``active_wall``
+    over the campaign's ``sessions``: when each ``run`` started), duty cycle (time inside
+    runs / wall time / slots), tokens and money. ``ablate``'s runs are not the campaign's
+    time. Pure."""
     goal = Goal(campaign["goal"])
     done = [e for e in experiments if e["status"] in ("keep", "discard", "crash", "timeout", "invalid")]
     counts = {s: sum(1 for e in done if e["status"] == s) for s in ("keep", "discard", "crash", "timeout", "invalid")}
@@ -132,13 +149,11 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
                                                                    if r.get("status") == "interrupted"}
     cut.discard(base.get("attempt") or 1)
     runs = [r for e in experiments for r in e.get("runs", []) if r.get("duration_s") is not None and r.get("started_at")
-            and not (e["id"] == 0 and (r.get("attempt") or 1) in cut)]
+            and r.get("purpose") != "ablation" and not (e["id"] == 0 and (r.get("attempt") or 1) in cut)]
     wall = busy = duty = None
     slots = len({r.get("slot") for r in runs}) or 1
     if runs:
-        start = min(r["started_at"] for r in runs)
-        end = max(r["started_at"] + r["duration_s"] for r in runs)
-        wall = end - start
+        wall = active_wall([(r["started_at"], r["started_at"] + r["duration_s"]) for r in runs], sessions)
         busy = sum(r["duration_s"] for r in runs)
         duty = busy / (wall * slots) if wall > 0 else None
     return {

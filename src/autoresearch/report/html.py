@@ -76,7 +76,7 @@ def summary_html(s: Mapping[str, Any]) -> str:
         ("best vs baseline (95 % interval)", effect_text(s["vs_baseline"])),
         *([("net check on fresh seeds", _e(s["net_check"]))] if s.get("net_check") else []),
         ("runs", str(s["runs"])),
-        ("wall time (first to last run)", duration(s["wall_s"])),
+        ("wall time (first to last run of each session)", duration(s["wall_s"])),
         ("duty cycle (time in runs / wall / slots)", "-" if s["duty"] is None else f'{100 * s["duty"]:.1f} % over {s["slots"]} slot(s)'),
         ("tokens, money", f'{s["tokens"]} tokens, ${s["cost"]:.4f}'),
         ("settings", _e(s.get("settings") or "-")),

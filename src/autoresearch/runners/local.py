@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import subprocess
@@ -169,12 +170,21 @@ def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str
     return "\n".join(shown_lines(text)[-lines:])
 
 
+_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # a terminal escape: colour, cursor moves (tqdm's nested bars: ESC [A)
+
+
 def shown_lines(text: str) -> list[str]:
     """The lines as a terminal shows them: a progress bar that redraws itself with carriage
     returns (tqdm, Lightning's) is its last drawing, not one line per redraw (a newcomer's
-    trial: a baseline's log tail was 80 lines of one progress bar). Pure."""
+    trial: a baseline's log tail was 80 lines of one progress bar); terminal escapes
+    (colours, cursor moves) are left out, and a line that held nothing else with them. Pure."""
     lines = text.split("\n")
-    return [line.rstrip("\r").rsplit("\r", 1)[-1] for line in (lines[:-1] if lines[-1] == "" else lines)]
+    out = []
+    for line in (lines[:-1] if lines[-1] == "" else lines):
+        shown = _CSI.sub("", line.rstrip("\r").rsplit("\r", 1)[-1])
+        if shown or not _CSI.search(line):
+            out.append(shown)
+    return out
 
 
 def progress_file_of(spec: RunSpec) -> Path | None:

@@ -22,7 +22,7 @@ from ..errors import AutoresearchError
 from ..metrics import memory_gb
 from ..records import Experiment, Status, code_tried
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -106,6 +106,10 @@ CREATE TABLE IF NOT EXISTS ablations (
     created_at  REAL NOT NULL,
     runs        INTEGER NOT NULL,
     rows_json   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    started_at  REAL NOT NULL
 );
 """
 
@@ -256,7 +260,7 @@ class Ledger:
             if version == 1:  # v2: the judge's statistics per experiment
                 for column in ("runs_n INTEGER", "mean REAL", "se REAL", "p_value REAL"):
                     db.execute(f"ALTER TABLE experiments ADD COLUMN {column}")
-            if version in (1, 2, 3):  # v3: ablation results; v4: runs found by their token (all IF NOT EXISTS)
+            if version in (1, 2, 3, 4, 5):  # v3: ablation results; v4: runs found by their token; v6: sessions (IF NOT EXISTS)
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
@@ -460,3 +464,9 @@ def write_atomic(path: Path, text: str) -> None:
     with os.fdopen(safefs.open_new(tmp), "w", encoding="utf-8") as f:  # never through a link planted at that name
         f.write(text)
     os.replace(tmp, target)
+
+
+def sessions(ledger: Ledger, campaign: Campaign) -> list[float]:
+    """When each ``autoresearch run`` of the campaign started (none recorded before schema 6)."""
+    rows = ledger.db.execute("SELECT started_at FROM sessions WHERE campaign_id=? ORDER BY started_at", (campaign.id,))
+    return [float(r["started_at"]) for r in rows]

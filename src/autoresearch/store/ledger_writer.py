@@ -41,16 +41,20 @@ class LedgerWriter:
                 (tag, branch, base_commit, metric, goal, json.dumps(config, sort_keys=True, default=str),
                  json.dumps(readonly, sort_keys=True), socket.gethostname(), now, now),
             )
+            db.execute("INSERT INTO sessions(campaign_id, started_at) SELECT id, ? FROM campaigns WHERE tag=?", (now, tag))
         campaign = self.campaign(tag)
         assert campaign is not None
         return campaign
 
     def touch_campaign(self, campaign: Campaign, config: Mapping[str, Any]) -> None:
+        """A campaign goes on: a new session (``autoresearch run`` started again)."""
+        now = time.time()
         with self.tx() as db:
             db.execute(
                 "UPDATE campaigns SET last_run_at=?, config_json=? WHERE id=?",
-                (time.time(), json.dumps(config, sort_keys=True, default=str), campaign.id),
+                (now, json.dumps(config, sort_keys=True, default=str), campaign.id),
             )
+            db.execute("INSERT INTO sessions(campaign_id, started_at) VALUES (?, ?)", (campaign.id, now))
 
     def rebase_campaign(self, campaign: Campaign, base_commit: str, readonly: Mapping[str, str | None],
                         metric: str | None = None, goal: str | None = None) -> Campaign:
