@@ -194,6 +194,26 @@ def test_the_note_on_a_file_that_now_says_otherwise_shows_dotted_knob_names_and_
                                                 "where it now differs: see the note at the end")
 
 
+def test_a_metric_changed_in_the_file_is_said_to_need_a_new_campaign(tmp_path):
+    """A scikit-learn trial: the note offered --set 'metric.name=...', which the campaign then
+    refused (a campaign measures one metric)."""
+    from autoresearch.testing import commit_all
+
+    arena = make_synthetic_arena(tmp_path / "arena")
+    assert run_cli("run", arena, "--tag", "a", "-n", "1").returncode == 0
+    config = arena / "autoresearch.toml"
+    config.write_text(config.read_text().replace('name = "val_loss"', 'name = "val_acc"'))
+    commit_all(arena, "another metric")
+    said = " ".join((lambda r: r.stdout + r.stderr)(run_cli("run", arena, "--tag", "a", "--dry-run")).split())
+    assert 'metric.name = "val_loss" (the file: "val_acc")' in said, said
+    assert "A campaign's metric cannot change: start a new campaign with the file as it is: --tag NEW" in said
+    assert "--set 'metric.name" not in said
+    config.write_text(config.read_text().replace("[judge]", "[judge]\nmax_runs = 4", 1))
+    commit_all(arena, "and a setting")
+    said = " ".join((lambda r: r.stdout + r.stderr)(run_cli("run", arena, "--tag", "a", "--dry-run")).split())
+    assert "(e.g. --set judge.max_runs=4) (not the metric: that needs a new campaign)" in said, said
+
+
 def test_a_typo_in_the_file_of_a_campaign_that_goes_on_is_said(tmp_path):
     """A fourth newcomer's trial (2026-12-05): `time_budget_s` renamed `time_budget` after a
     campaign started; `run --dry-run` and `run` went on with the recorded settings, silent."""

@@ -73,6 +73,13 @@ def test_confirm_decisions(cand, goal, verdict, why):
     assert d.stats["incumbent_mean"] == pytest.approx(1.0)
 
 
+def test_the_rounding_of_two_means_is_no_difference():
+    # a scikit-learn trial printed "promising: 1.11e-16 better than the incumbent"
+    same = [0.9706166666666667] * 3
+    d = confirm_decision(same[:2], same, MAX, 0.0, 0)
+    assert d.verdict is Verdict.DISCARD and d.stats["improvement"] == 0.0 and "e-16" not in d.reason
+
+
 def test_min_effect_raises_the_bar():
     policy = ConfirmPolicy(min_effect=0.2)
     d = confirm_decision([0.9], INC, MIN, SIGMA, DF, policy)
@@ -87,7 +94,7 @@ def test_a_noisier_candidate_is_judged_by_its_own_spread():
     d = confirm_decision(noisy, INC, MIN, SIGMA, DF)
     assert d.verdict is Verdict.MORE_RUNS and d.stats["se"] == pytest.approx(math.sqrt(0.005 / 2 + SIGMA ** 2 / 8))
     assert confirm_decision(noisy, INC, MIN, SIGMA, DF, ConfirmPolicy(own_spread=False)).verdict is Verdict.KEEP
-    # a candidate steadier than the baseline is judged by the baseline's noise, never less
+    # a candidate steadier than the pooled noise is judged by that noise, never by its own smaller spread
     steady = confirm_decision([0.95, 0.95], INC, MIN, SIGMA, DF)
     assert steady.stats["se"] == pytest.approx(SIGMA * math.sqrt(1 / 2 + 1 / 8))
 

@@ -389,6 +389,29 @@ def test_a_training_loops_length_and_the_evaluation_sets_size_are_frozen_by_use(
     assert frozen_by_use(name, modules({"train.py": LOOPS})) == why
 
 
+SKLEARN = """
+from sklearn.datasets import make_classification
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+X, y = make_classification(n_samples=N_SAMPLES, n_informative=N_INFORMATIVE, class_sep=CLASS_SEP, flip_y=FLIP_Y,
+                           random_state=0)
+Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=HOLD, random_state=0)
+splitter = StratifiedKFold(n_splits=SPLITS, shuffle=True)
+model = RandomForestClassifier(n_estimators=N_ESTIMATORS, max_depth=MAX_DEPTH)
+auc = cross_val_score(model, Xtr, ytr, cv=K, scoring="roc_auc").mean()
+print(f"CV ROC-AUC: {auc:.4f}")
+"""
+
+
+@pytest.mark.parametrize("name, why", [
+    ("N_SAMPLES", REASONS["data"]), ("N_INFORMATIVE", REASONS["data"]), ("CLASS_SEP", REASONS["data"]),
+    ("FLIP_Y", REASONS["data"]),      # the data set a generator makes: a newcomer's trial searched them all
+    ("HOLD", REASONS["eval"]), ("SPLITS", REASONS["eval"]), ("K", REASONS["eval"]),  # how the metric is measured
+    ("N_ESTIMATORS", None), ("MAX_DEPTH", None),  # the model's: searched
+])
+def test_a_generated_data_set_and_the_cross_validation_are_frozen_by_use(name, why):
+    assert frozen_by_use(name, modules({"train.py": SKLEARN})) == why
+
+
 def test_a_loop_length_read_by_a_name_two_knobs_share_does_not_override_a_real_use():
     # `epochs` and `scheduler.warmup.epochs` are both read as `.epochs` (a review): a real use may be the other's
     assert frozen_by_use("SCHED_EPOCHS", modules({"train.py": LOOPS}), shared=True) is None
@@ -526,6 +549,11 @@ def test_a_config_files_run_length_and_cadence_keys_are_frozen_by_name():
     ("n_embd", 64, True, Space("pow2", 4, 8), None),
     ("n_layer_val", 2, True, Space("pow2", 0, 3), None),
     ("eval_interval", 250, True, Space("int", 83, 750, log=True), None),  # (frozen by use where it paces)
+    # a scikit-learn trial: the folds of a cross-validation are how the metric is measured
+    ("cv.n_splits", 5, True, None, "the evaluation set"),
+    ("FOLDS", 5, True, None, "the evaluation set"),
+    ("n_folds", 5, True, None, "the evaluation set"),
+    ("n_estimators", 200, True, Space("int", 67, 600, log=True), None),
 ])
 def test_default_spaces(name, value, is_int, space, why):
     got = infer_space(name, value, is_int)

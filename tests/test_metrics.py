@@ -291,6 +291,11 @@ def test_a_label_and_a_number_on_different_lines_are_not_one():
     ("{'val_f1': 'n/a'}\n", "val_f1", None),                      # a string that is no number
     ("{'val_f1': '1,234'}\n", "val_f1", None),
     ("args: lr=0.1\nval_f1=0.7\n", "val_f1", None),                 # `=` without spaces: an echoed argument
+    # a scikit-learn trial: `cat metrics.json`, a JSON object over several lines
+    ('fold 1\n{\n  "val_auc": 0.97306,\n  "cv": {"folds": 5}\n}\n', "val_auc", 0.97306),
+    ('{\n  "val_auc": 0.9,\n  "more": {\n    "x": 1\n  }\n}\n', "val_auc", 0.9),  # nested over lines too
+    ('{\n  "val_auc": 0.97306,\n', "val_auc", None),               # never closed: not a record
+    ('  {\n  "val_auc": 0.5\n}\n', "val_auc", None),               # closed at another indentation: not one object
 ])
 def test_a_printed_json_record_is_read_as_name_value_lines(output, target, value):
     m = measure(target, run_output=output, run_json=None)

@@ -542,3 +542,35 @@ def test_a_resumed_campaign_is_not_charged_for_the_time_it_sat_stopped(tmp_path)
     span = max(r["started_at"] + r["duration_s"] for r in runs) - min(r["started_at"] for r in runs)
     assert span > 4.0 and summary["wall_s"] < span - 3.5, (summary["wall_s"], span, second.stdout)
     assert summary["busy_s"] == pytest.approx(sum(r["duration_s"] for r in runs)) and len(runs) == 4
+
+
+def test_a_schema_5_ledger_is_read_as_it_is_and_upgraded_by_the_next_run(tmp_path):
+    """A review: every read-only command refused a ledger the version before wrote (schema 5,
+    no sessions table), telling the user to run a campaign to upgrade it."""
+    import sqlite3
+
+    from autoresearch.report.data import report_data
+    from autoresearch.status import open_ledger_readonly
+    from autoresearch.store.ledger import SCHEMA_VERSION, sessions
+
+    arena = make_synthetic_arena(tmp_path / "arena", run_seconds=0.2)
+    assert run_cli("run", arena, "--tag", "s", "--max-experiments", "1").returncode == 0
+    db = sqlite3.connect(arena / ".autoresearch" / "ledger.sqlite")
+    db.execute("DROP TABLE sessions")
+    db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    status = run_cli("status", arena)
+    assert status.returncode == 0 and "older schema" not in status.stdout + status.stderr, status.stdout + status.stderr
+    ledger, campaign = open_ledger_readonly(arena, "s")
+    try:
+        assert sessions(ledger, campaign) == [] and report_data(ledger, campaign)["summary"]["wall_s"] > 0
+    finally:
+        ledger.close()
+    assert run_cli("run", arena, "--tag", "s", "--max-experiments", "1").returncode == 0  # upgrades it
+    ledger, campaign = open_ledger_readonly(arena, "s")
+    try:
+        assert len(sessions(ledger, campaign)) == 1
+        assert ledger.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    finally:
+        ledger.close()

@@ -187,8 +187,8 @@ SECRETS = {
         ({"PATH": "/bin", "HOME": "/root", "OPENAI_API_KEY": "sk"}, DEFAULT_ENV_ALLOW, {}, {"PATH": "/bin", "HOME": "/root"}),
         ({"LC_ALL": "C", "LC_CTYPE": "C", "RANDOM_VAR": "1"}, DEFAULT_ENV_ALLOW, {}, {"LC_ALL": "C", "LC_CTYPE": "C"}),
         ({"CUDA_VISIBLE_DEVICES": "0", "CUDA_API_KEY": "x"}, DEFAULT_ENV_ALLOW, {}, {"CUDA_VISIBLE_DEVICES": "0"}),
-        ({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_CACHE": "/c", "HF_TOKEN": "hf_x", "HF_HUB_TOKEN": "t"}, DEFAULT_ENV_ALLOW, {},
-         {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_CACHE": "/c"}),
+        ({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_CACHE": "/c", "HF_ENDPOINT": "https://m", "HF_TOKEN": "hf_x",
+          "HF_HUB_TOKEN": "t"}, DEFAULT_ENV_ALLOW, {}, {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_CACHE": "/c", "HF_ENDPOINT": "https://m"}),
         ({"MY_SETTING": "1", "MY_TOKEN": "t"}, ["MY_*"], {"AUTORESEARCH_SEED": "3"}, {"MY_SETTING": "1", "AUTORESEARCH_SEED": "3"}),
     ],
 )
@@ -221,6 +221,8 @@ def test_secrets_never_reach_a_run(tmp_path):
     ("still drawing 10%\rstill drawing 20%\r", ["still drawing 20%"]),
     ("train 1/2\n\x1b[A\rtrain 2/2\n\x1b[A\n{'eval_loss': '0.4'}\n", ["train 1/2", "train 2/2", "{'eval_loss': '0.4'}"]),  # tqdm's nested bars
     ("\x1b[32mINFO\x1b[0m ready\n\n", ["INFO ready", ""]),       # colours; an empty line stays
+    ("step 5 loss 0.3\r\x1b[A\n", ["step 5 loss 0.3"]),            # a cursor move after the \r erases nothing (a review)
+    ("\x1b]0;title\x07epoch 1\x1b(B\n[32mdone\n", ["epoch 1", "done"]),  # OSC, a charset switch, a tail cut mid-escape
     ("", []),
 ])
 def test_the_log_tail_shows_lines_as_a_terminal_does(text, lines):

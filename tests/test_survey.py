@@ -76,6 +76,10 @@ def test_held_out_numbers_beat_training_numbers_and_summary_lines_beat_patterns(
             'print(f"val_bpb: {v:.6f}")\nprint(f"train_loss: {t}")\n')
     assert best_metric(printed_metrics("t.py", code)).name == "val_bpb"
     assert best_metric(printed_metrics("t.py", code.replace('print(f"val_bpb: {v:.6f}")\n', ""))).name == "val_loss"
+    # a scikit-learn trial: the cross-validated score, not the test split's accuracy printed after it
+    cv = 'print(f"CV ROC-AUC: {auc:.4f} ± {sd:.4f}")\nprint(f"Test accuracy: {acc:.4f}")\n'
+    found = best_metric(printed_metrics("t.py", cv))
+    assert found is not None and found.label.startswith("CV ROC-AUC") and found.goal == "maximize"
 
 
 @pytest.mark.parametrize("line, value", [
@@ -495,9 +499,16 @@ def test_init_says_when_the_script_ignores_the_seed_it_is_given():
     train = ("import argparse, json, torch\np = argparse.ArgumentParser()\np.add_argument('--seed', type=int, default=0)\n"
              "args = p.parse_args()\ntorch.manual_seed(args.seed)\nloss.backward()\nopt.step()\n"
              "print(json.dumps({'epoch': 1, 'val_loss': 0.5}))\n")
-    said = list(_found(survey({"run.py": train, "README.md": "python run.py\n"}), pattern_ok=True))
+    fixed = train.replace("torch.manual_seed(args.seed)", "torch.manual_seed(0)")
+    said = list(_found(survey({"run.py": fixed, "README.md": "python run.py\n"}), pattern_ok=True))
     assert any(line.startswith("note: run.py seeds itself (run.py:5 torch.manual_seed) and does not read "
                                "AUTORESEARCH_SEED") for line in said), said
+    # a seed the script takes from its --seed option is given each run's own (a scikit-learn trial)
+    s = survey({"run.py": train, "README.md": "python run.py\n"})
+    assert s.run == "python run.py --seed $AUTORESEARCH_SEED"
+    assert not any("seeds itself" in line for line in _found(s, pattern_ok=True))
+    told = survey({"run.py": train, "README.md": "python run.py --seed 42 --lr 0.1 --config c.yaml\n", "c.yaml": "a: 1\n"})
+    assert told.run.startswith("python run.py --seed $AUTORESEARCH_SEED --lr 0.1"), told.run
     seeded = train.replace("torch.manual_seed(args.seed)", "torch.manual_seed(int(os.environ['AUTORESEARCH_SEED']))")
     assert not any("seeds itself" in line for line in _found(survey({"run.py": seeded, "README.md": "python run.py\n"}),
                                                               pattern_ok=True))
@@ -778,7 +789,8 @@ def test_a_hugging_face_trainer_script_configured_on_its_command_line():
     plain = survey({"train.py": HF_TRAIN.replace("HfArgumentParser", "ArgParser"), "README.md": HF_README})
     assert plain.run == "python train.py"  # flags alone are adopted for HfArgumentParser scripts only
     launched = survey({"train.py": HF_TRAIN, "README.md": HF_README.replace("python train.py", "accelerate launch train.py")})
-    assert launched.run == s.run and "the README runs `accelerate launch ... train.py`, here one process per slot" in launched.script_why
+    assert launched.run == s.run.replace("python", "accelerate launch --num_processes 1", 1)
+    assert "the README runs `accelerate launch ... train.py`, here one process per slot" in launched.script_why
 
 
 HFP = "HfArgumentParser((ModelArguments, TrainingArguments))"
@@ -821,24 +833,32 @@ def test_an_hf_readmes_training_line(readme, command):
 
 
 @pytest.mark.parametrize("readme, command, launcher", [
-    ("accelerate launch train.py --do_train --output_dir out\n", "python train.py --do_train --output_dir out",
-     "accelerate launch"),
-    ("torchrun --nproc_per_node=8 train.py \\\n  --do_train --output_dir out\n", "python train.py --do_train --output_dir out",
-     "torchrun --nproc_per_node=8"),
-    ("accelerate launch --config_file acc.yaml --num_processes 2 train.py --do_train\n", "python train.py --do_train",
-     "accelerate launch --config_file acc.yaml --num_processes 2"),
-    ("python -m torch.distributed.run --nproc_per_node 4 train.py --do_train\n", "python train.py --do_train",
-     "python -m torch.distributed.run --nproc_per_node 4"),
+    ("accelerate launch train.py --do_train --output_dir out\n",
+     "accelerate launch --num_processes 1 train.py --do_train --output_dir out", "accelerate launch"),
+    ("torchrun --nproc_per_node=8 train.py \\\n  --do_train --output_dir out\n",
+     "torchrun --standalone --nproc_per_node 1 train.py --do_train --output_dir out", "torchrun --nproc_per_node=8"),
+    ("accelerate launch --config_file acc.yaml --num_processes 2 train.py --do_train\n",
+     "accelerate launch --num_processes 1 train.py --do_train", "accelerate launch --config_file acc.yaml --num_processes 2"),
+    ("python -m torch.distributed.run --nproc_per_node 4 train.py --do_train\n",
+     "torchrun --standalone --nproc_per_node 1 train.py --do_train", "python -m torch.distributed.run --nproc_per_node 4"),
+    ("deepspeed train.py --deepspeed ds.json --do_train\n", "deepspeed --num_gpus 1 train.py --deepspeed ds.json --do_train",
+     "deepspeed"),
     ("accelerate launch other_train.py --do_train\n", None, None),               # another script
     ("mytorchrun train.py --do_train\n", None, None),                            # not a launcher we know
     ("accelerate launch train.py --do_eval --output_dir out\n", None, None),      # an evaluation
+    # a review: prose, and another script before ours, are not a launcher's options
+    ("We use deepspeed to run train.py on 8 GPUs\n", None, None),
+    ("Use torchrun to launch train.py --do_train with 8 GPUs\n", None, None),
+    ("torchrun --nproc_per_node 8 other.py --teacher train.py --do_train\n", None, None),
 ])
 def test_a_launchers_readme_line_runs_one_process(readme, command, launcher):
     """An HF trial: a README that starts the script with accelerate or torchrun gave `python
-    train.py` without its arguments, so nothing trained."""
+    train.py` without its arguments, so nothing trained. A DeepSpeed config is the
+    launcher's, not a config of the run to edit."""
     from autoresearch.train_script import readme_command
 
-    found = readme_command("train.py", readme, ["train.py"], flags=True)
+    found = readme_command("train.py", readme, ["train.py", "ds.json"], flags=True)
+    assert found is None or found[1] is None
     assert (found[0], found[2]) == (command, launcher) if command else found is None
 
 

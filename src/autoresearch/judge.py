@@ -131,12 +131,12 @@ def confirm_decision(
     calibrating: bool = False,
 ) -> Decision:
     """Judge a candidate's runs against the incumbent's *mean*, given the noise ``sigma``
-    (pooled over repeated runs of unchanged code, ``df`` degrees of freedom).
+    (pooled over every experiment with repeated runs, ``df`` degrees of freedom).
 
     - improvement d = incumbent mean - candidate mean (minimize) or the reverse;
     - se = sqrt(s_c^2 / n_c + sigma^2 / n_i), s_c the larger of sigma and the candidate's
-      own runs' sd (``own_spread``; a change can make training less stable, and the
-      baseline's noise then understates the candidate's); t = (d - min_effect) / se;
+      own runs' sd (``own_spread``; a change can make training less stable, and the pooled
+      noise then understates the candidate's); t = (d - min_effect) / se;
     - keep when P(T_df > t) < alpha / 2 (a constant level per look, so looking after every
       run does not inflate false keeps beyond alpha; see ConfirmPolicy) and the candidate
       has ``confirm_runs`` runs (a screen run that passes asks for one more run instead: a
@@ -156,6 +156,8 @@ def confirm_decision(
         raise ValueError("confirm judging needs at least one value on each side")
     n_c, mc, mi = len(candidate), fmean(candidate), fmean(incumbent)
     d = (mi - mc) if goal is Goal.MINIMIZE else (mc - mi)
+    if abs(d) <= 1e-12 * max(abs(mc), abs(mi)):  # the rounding of two means of one value, not a difference (a trial:
+        d = 0.0                                    # "promising: 1.11e-16 better than the incumbent")
     se, t, p = _t_test(candidate, len(incumbent), d, sigma, df, policy)
     level = policy.look_level()
     stats = {"mean": mc, "incumbent_mean": mi, "improvement": d, "se": se, "t": t, "p_value": p, "runs": float(n_c)}

@@ -82,12 +82,35 @@ def parse_summary_texts(output: str, keep: str = "") -> tuple[dict[str, float], 
     return values, unparsable, texts
 
 
+_JSON_LINES = 2000  # a JSON object printed over more lines than this is not read as one record
+
+
+def _records(lines: list[str]) -> list[str]:
+    """``lines`` with a JSON object printed over several lines (``json.dumps(metrics,
+    indent=2)``, ``cat metrics.json``: a line ``{`` and one ``}`` at its indentation) as one
+    line (a scikit-learn trial: its metrics were printed so, and not read). Pure."""
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip() == "{":
+            indent = line[:len(line) - len(line.lstrip())]
+            end = next((j for j in range(i + 1, min(len(lines), i + _JSON_LINES))
+                        if lines[j].rstrip() in (indent + "}", indent + "},")), None)
+            if end is not None:
+                out.append(" ".join(x.strip() for x in lines[i:end + 1]).rstrip(","))
+                i = end + 1
+                continue
+        out.append(line)
+        i += 1
+    return out
+
+
 def _read_lines(chosen: list[str], keep: str) -> tuple[dict[str, float], dict[str, str], dict[str, str]]:
     """The ``name: value`` lines and JSON records of ``chosen``: the last value of a name wins."""
     values: dict[str, float] = {}
     texts: dict[str, str] = {}
     unparsable: dict[str, str] = {}
-    for line in chosen:
+    for line in _records(chosen):
         m = _LINE.match(line) or _EQ_LINE.match(line)
         if not m:  # a JSON record: its numbers, with no printed text (they take no part in a conflict: a review)
             record = json_line(line, keep) if "{" in line else None

@@ -37,7 +37,7 @@ _HIGHER_BETTER = {"acc", "accuracy", "f1", "auc", "bleu", "score", "reward", "re
 # DINO's NaN abort; reviews of train_script)
 _PROSE = {"is", "are", "was", "were", "be", "now", "of", "to", "than", "by", "at"}
 _PROSE_TAIL = r"(?:\s+(?:" + "|".join(sorted(_PROSE)) + r"))+$"
-_HELD_OUT = {"val", "valid", "validation", "eval", "test", "dev", "holdout"}
+_HELD_OUT = {"val", "valid", "validation", "eval", "test", "dev", "holdout", "cv", "oof"}  # cv: cross-validated
 _PRINTERS = {"print", "print0", "print_rank0", "log0"}
 _LOG_METHODS = {"info", "warning", "debug", "log", "write", "print"}
 _LABEL = re.compile(r"([A-Za-z][\w./-]*(?: [A-Za-z][\w./-]*){0,2})(\s*[:=]?\s*)$")
@@ -441,8 +441,9 @@ def survey(files: Mapping[str, str]) -> Survey:
     launch = module_launch(script, py, readme)
     told = None if config or launch else readme_command(script, readme, files, "HfArgumentParser" in py[script])
     if told:  # LightningCLI's `python main.py fit --config configs/default.yaml`: its subcommand and settings
-        launch, why, script_why = (seeded_command(told[0], py[script]), readme_said(told, script)), "", ""
+        launch, why, script_why = (told[0], readme_said(told, script)), "", ""
     script_why = "; ".join(dict.fromkeys(w for w in (script_why, launch[1] if launch else "") if w))
+    run = seeded_command((launch[0] if launch else f"python {script}") + (f" {config}" if config else ""), py[script])
     used = local_imports(py[script], py, script)
     hydra = hydra_configs(script, files)
     editable = [script, *[p for p in used if p in scripts or is_config_only(py[p]) or settings_module(p, py[p])],
@@ -450,8 +451,7 @@ def survey(files: Mapping[str, str]) -> Survey:
                 *kept_configs(named_yaml(py[script], files), told[1] if told else None, py[script])]
     editable = list(dict.fromkeys(editable))
     readonly = readonly_candidates(py, [*editable, *configs])
-    found = [m for path in [script, *used] for m in printed_metrics(path, py[path])]
-    found += lightning_metrics(py, [script, *used])
+    found = [m for path in [script, *used] for m in printed_metrics(path, py[path])] + lightning_metrics(py, [script, *used])
     metric, metric_why = best_metric(found), ""
     goal = readme_metric(readme, [m.name for m in found if not {"train", "training"} & set(_words(m.name))],
                          {m.label: m.name for m in found})
@@ -461,7 +461,7 @@ def survey(files: Mapping[str, str]) -> Survey:
     data, data_other = data_dirs(py, editable, readonly)
     return Survey(
         script=script, editable=tuple(editable), readonly=tuple(readonly),
-        run=(launch[0] if launch else f"python {script}") + (f" {config}" if config else ""), run_why=why,
+        run=run, run_why=why,
         unused_configs=tuple(c for c in configs if c not in editable and "config" in c.lower()),
         helpers=tuple(p for p in used if p not in editable and p not in readonly),
         other_scripts=tuple(s for s in scripts if s not in editable),
@@ -469,8 +469,8 @@ def survey(files: Mapping[str, str]) -> Survey:
         budget=budget if karpathy else None, reads_budget=any(BUDGET_ENV in py.get(p, "") for p in editable),
         length=length_settings(py, editable), uv_run=f"uv run {script}" in readme,
         data=data, data_other=data_other, hydra=tuple(hydra), script_why=script_why, metric_why=metric_why,
-        own_seed=own_seed(files, [script, *used, *[p for p in editable if not p.endswith(".py") and not (
-            launch and "$AUTORESEARCH_SEED" in launch[0])]], launch[0] if launch else ""),  # (config seeds: the command's)
+        own_seed=own_seed(files, [script, *used, *[p for p in editable if not p.endswith(".py")
+                                                   and "$AUTORESEARCH_SEED" not in run]], run),  # (config seeds: the command's)
     )
 
 

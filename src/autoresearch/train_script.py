@@ -94,6 +94,11 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
 
 _LAUNCHER = r"(?:accelerate\s+launch|torchrun|deepspeed|python[\d.]*\s+-m\s+torch\.distributed\.(?:run|launch))"
+# the launcher's options before the script: `--nproc_per_node=8`, `--num_processes 2` (a value, never a .py file)
+_LAUNCH_OPTS = r"(?:--?[\w.-]+(?:=[^\s`|;&#>]+)?(?:\s+(?!-)(?![^\s]*\.py(?:\s|$))[^\s`|;&#>]+)?\s+)*?"
+# the launcher started with one process: a slot is one device; the script still finds the launcher's environment
+_ONE_PROCESS = {"accelerate": "accelerate launch --num_processes 1", "torchrun": "torchrun --standalone --nproc_per_node 1",
+                "python": "torchrun --standalone --nproc_per_node 1", "deepspeed": "deepspeed --num_gpus 1"}
 
 
 def readme_command(script: str, readme: str, files: Iterable[str],
@@ -106,12 +111,12 @@ def readme_command(script: str, readme: str, files: Iterable[str],
     --do_eval``: without them it trains nothing; an HF trial) (the file then None); None
     elsewhere, or where an argument is a placeholder. A command may go on over lines ending in
     ``\\``; it ends at a backtick, a shell operator or a comment. A line that starts the
-    script through a launcher (``accelerate launch``, ``torchrun``, ``deepspeed``; its
-    options dropped) gives ``python script ...``, one process (a slot is one device), and
-    the launcher's words; elsewhere the launcher is None. Pure."""
+    script through a launcher (``accelerate launch``, ``torchrun``, ``deepspeed``) gives the
+    launcher with one process (a slot is one device; its other options dropped) and the
+    launcher's words as the README wrote them; elsewhere the launcher is None. Pure."""
     held = set(files)
     heads = (re.compile(rf"\bpython[\d.]*(?:\s+-u)?\s+{re.escape(script)}(?=\s)"),
-             re.compile(rf"(?<![\w-]){_LAUNCHER}\s+(?:[^\s`|;&#>]+\s+)*?{re.escape(script)}(?=\s)"))
+             re.compile(rf"(?<![\w-]){_LAUNCHER}\s+{_LAUNCH_OPTS}{re.escape(script)}(?=\s)"))
     found: list[tuple[bool, int, str, str | None, str | None]] = []
     for line in re.sub(r"\\[ \t]*\r?\n", " ", readme).splitlines():
         m = heads[0].search(line) or heads[1].search(line)
@@ -123,11 +128,12 @@ def readme_command(script: str, readme: str, files: Iterable[str],
             continue  # a placeholder, an evaluation (`main.py test ...`), a smoke test (fast_dev_run): a review
         if flags and "--do_train" not in rest and {"--do_eval", "--do_predict"} & set(rest):
             continue  # an HF evaluation of a checkpoint, not a training run (a review)
-        named = [v for a in rest for v in (a, a.split("=", 1)[-1]) if v.endswith(CONFIG_SUFFIXES) and v in held]
+        named = [v for i, a in enumerate(rest) for v in (a, a.split("=", 1)[-1]) if v.endswith(CONFIG_SUFFIXES)
+                 and v in held and not (a.startswith("--deepspeed") or rest[i - 1:i] == ["--deepspeed"])]
         if named or flags:
             first = rest[0] not in ("fit", "train") and "--do_train" not in rest
             launcher = None if m.re is heads[0] else " ".join(m.group(0).split()[:-1])
-            head = m.group(0).split() if launcher is None else ["python", script]
+            head = m.group(0).split() if launcher is None else [_ONE_PROCESS[launcher.split()[0]], script]
             found.append((first, len(found), " ".join([*head, *rest]), named[0] if named else None, launcher))
     return min(found)[2:] if found else None  # a `fit`, `train` or `--do_train` line first, then the README's order
 
@@ -417,18 +423,24 @@ def kept_configs(named: list[str], chosen: str | None, text: str) -> list[str]:
     return [p for p in named if len(alike) != 1 or p != alike[0]]
 
 
+_ARGPARSE_SEED = re.compile(r"""add_argument\(\s*(?:['"]-\w['"]\s*,\s*)?['"]--seed['"]""")
+
+
 def seeded_command(command: str, script_text: str) -> str:
     """A LightningCLI script's command with ``--seed_everything $AUTORESEARCH_SEED``, and an
-    ``HfArgumentParser`` script's with ``--seed $AUTORESEARCH_SEED`` (in place of the
-    README's ``--seed 42``) (the run command goes through /bin/sh): each run then draws its
-    own seed, where a fixed one made every run of a commit give one value (newcomers' trials:
-    8 baseline runs of 0.691, and keeps at p = 0). Other commands as they are. Pure."""
+    ``HfArgumentParser`` script's, or an argparse script's with a ``--seed`` option that
+    does not read AUTORESEARCH_SEED itself, with ``--seed $AUTORESEARCH_SEED`` (in place of
+    the README's ``--seed 42``) (the run command goes through /bin/sh): each run then draws
+    its own seed, where a fixed one made every run of a commit give one value (newcomers'
+    trials: 8 baseline runs of 0.691, and keeps at p = 0). Other commands as they are. Pure."""
     if lightning_cli(script_text) and "--seed_everything" not in command:
         return f"{command} --seed_everything ${SEED_ENV}"
     given = command.split(".py", 1)[-1].split()  # (`train.py args.json`: a file its only argument, read whole)
-    if "HfArgumentParser" in script_text and "TrainingArguments" in script_text \
+    hf = "HfArgumentParser" in script_text and "TrainingArguments" in script_text
+    if (hf or (_ARGPARSE_SEED.search(script_text) and SEED_ENV not in script_text)) \
             and not (len(given) == 1 and given[0].endswith(CONFIG_SUFFIXES)):
         seeded, n = re.subn(r"(--seed)(?:=|\s+)\S+", rf"\1 ${SEED_ENV}", command)
         return seeded if n else f"{command} --seed ${SEED_ENV}"
     return command
+
 

@@ -204,7 +204,9 @@ def measure_until_decided(ctx: Engine, slot: Slot, exp_id: int, desc: str, built
         if verdict is None:  # stopped while it waited for the baseline's calibration: run again on resume
             return done.but(Status.INTERRUPTED, "the harness stopped while it waited for the baseline's calibration")
         decision = second_look(ctx, verdict[0], values, verdict[1], warnings)
-        if decision.verdict is Verdict.MORE_RUNS and not ctx.stop.is_set():
+        if decision.verdict is Verdict.MORE_RUNS and ctx.stop.is_set():  # not a verdict: judged again on resume
+            return done.but(Status.INTERRUPTED, f"the harness stopped before the run the judge asked for ({decision.reason})")
+        if decision.verdict is Verdict.MORE_RUNS:
             ctx.note(decision.reason, exp_id, desc, slot.label)
             k += 1
             continue

@@ -29,8 +29,9 @@ _EVAL_SET = re.compile(r"^(n|num)_(val|valid|test|eval)(_\w+)?$|^(val|valid|test
                        r"tokens|iters|batches|steps|episodes|rollouts|runs|trials)$|^train_(val|valid|test)\w*_split$|^limit_(val|test)_batches$"
                        r"|^(val|valid|validation|test|eval)_(batch|batch_size|bs)$"
                        r"|^(val|valid|validation|test|eval|holdout)_(size|split|frac|fraction|ratio|pct|percent|share)$"
-                       r"|^train_(split|frac|fraction|ratio|pct|percent|share)$|^split_ratio$",
-                       re.IGNORECASE)  # train_val_test_split: the sizes of a datamodule's splits
+                       r"|^train_(split|frac|fraction|ratio|pct|percent|share)$|^split_ratio$"
+                       r"|^(n|num|k)_?(splits|folds)$|^(cv_)?folds$|^cv(_splits)?$|^kfolds?$",
+                       re.IGNORECASE)  # train_val_test_split: the sizes of a datamodule's splits; the folds of a CV
 # (an evaluation batch size changes only how the metric is computed, or, where it draws
 # batches, how noisy it is)
 # the data set itself: a smaller or easier one is no research (a newcomer's trial kept a

@@ -17,6 +17,7 @@ import re
 from typing import Iterable, Mapping
 
 PRINTED, CADENCE, BOUND, SEED, EVAL, REAL = "printed", "cadence", "bound", "seed", "eval", "real"
+DATA = "data"  # an argument of a call that makes the data set (scikit-learn's make_classification)
 LOOP = "loop"  # bounds the training loop itself (a framework's max_epochs=, for epoch in range(...)): a BOUND that wins
 
 REASONS = {
@@ -26,7 +27,20 @@ REASONS = {
             "gets alike (the time budget, or this setting as it is), not a hyperparameter"),
     SEED: "a seed",
     EVAL: "the evaluation set: the metric is measured on it; declare low and high to search it",
+    DATA: "the data set: a smaller or easier one is another problem, not research; declare low and high to search it",
 }
+# scikit-learn's data set generators: every argument makes the data (a newcomer's trial searched
+# make_classification's class_sep, flip_y and n_informative with every proposal)
+_DATA_MAKERS = {f"make_{n}" for n in (
+    "classification", "regression", "blobs", "moons", "circles", "friedman1", "friedman2", "friedman3", "hastie_10_2",
+    "gaussian_quantiles", "multilabel_classification", "sparse_uncorrelated", "swiss_roll", "s_curve",
+    "low_rank_matrix", "sparse_coded_signal", "biclusters", "checkerboard")}
+# ... and how the metric is measured: the folds of a cross-validation, the share held out (the same trial
+# searched cv.n_splits from 2 to 15: scores before and after are not comparable)
+_SPLITTERS = {"KFold", "StratifiedKFold", "GroupKFold", "StratifiedGroupKFold", "RepeatedKFold",
+              "RepeatedStratifiedKFold", "ShuffleSplit", "StratifiedShuffleSplit", "GroupShuffleSplit", "TimeSeriesSplit"}
+_SPLIT_KW = {"train_test_split": {"test_size", "train_size"}, "cross_val_score": {"cv"}, "cross_validate": {"cv"},
+             "cross_val_predict": {"cv"}, "GridSearchCV": {"cv"}, "RandomizedSearchCV": {"cv"}}
 _PRINTERS = {"print", "log", "info", "debug", "warning", "warn", "error", "write", "add_scalar", "add_scalars",
              "set_postfix", "set_description", "log_metrics", "log_dict", "pprint", "echo"}  # methods (logger.info, ...)
 _MATH = {"math", "cmath", "torch", "np", "numpy", "jnp", "jax", "F", "tf", "scipy", "mx"}
@@ -167,6 +181,10 @@ class _Module:
         for kind, words in ((LOOP, _BOUND_KW), (CADENCE, _CADENCE_KW), (EVAL, _EVAL_KW)):
             if kw in words:
                 return {kind}
+        if name in _DATA_MAKERS:
+            return {DATA}
+        if name in _SPLITTERS or kw in _SPLIT_KW.get(name, ()):
+            return {EVAL}
         if name in ("range", "trange") and (loop := _training_loop(call, self.parent)):
             # for epoch in range(EPOCHS): how much is computed, whatever else uses it; a loop that
             # steps, in a function of its own, may be a helper's (accumulation, warmup, an inner
@@ -298,7 +316,7 @@ def frozen_by_use(symbol: str, mods: Iterable[_Module], shared: bool = False) ->
     kinds = {BOUND if k == LOOP else k for k in kinds}
     if not kinds or REAL in kinds:
         return None
-    for k in (SEED, EVAL, BOUND, CADENCE, PRINTED):
+    for k in (SEED, DATA, EVAL, BOUND, CADENCE, PRINTED):
         if k in kinds:
             return REASONS[k]
     return None

@@ -116,8 +116,7 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
     """Counts, crash rate, best vs baseline (with a 95 % interval when the judge measured
     standard errors), the chain of kept changes with effect sizes, wall time (``active_wall``
     over the campaign's ``sessions``: when each ``run`` started), duty cycle (time inside
-    runs / wall time / slots), tokens and money. ``ablate``'s runs are not the campaign's
-    time. Pure."""
+    runs / wall time / slots), tokens and money. Pure."""
     goal = Goal(campaign["goal"])
     done = [e for e in experiments if e["status"] in ("keep", "discard", "crash", "timeout", "invalid")]
     counts = {s: sum(1 for e in done if e["status"] == s) for s in ("keep", "discard", "crash", "timeout", "invalid")}
@@ -149,7 +148,7 @@ def summarize(campaign: Mapping[str, Any], experiments: Sequence[Mapping[str, An
                                                                    if r.get("status") == "interrupted"}
     cut.discard(base.get("attempt") or 1)
     runs = [r for e in experiments for r in e.get("runs", []) if r.get("duration_s") is not None and r.get("started_at")
-            and r.get("purpose") != "ablation" and not (e["id"] == 0 and (r.get("attempt") or 1) in cut)]
+            and not (e["id"] == 0 and (r.get("attempt") or 1) in cut)]
     wall = busy = duty = None
     slots = len({r.get("slot") for r in runs}) or 1
     if runs:

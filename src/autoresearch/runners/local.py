@@ -170,7 +170,10 @@ def log_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str
     return "\n".join(shown_lines(text)[-lines:])
 
 
-_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # a terminal escape: colour, cursor moves (tqdm's nested bars: ESC [A)
+# a terminal escape: CSI (colours, cursor moves: tqdm's nested bars write ESC [A), OSC (titles, links) and the
+# two-character ones (a charset switch, ESC (B); a tail cut mid-CSI leaves its "[32m"
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()][0-9A-Za-z]|\x1b[@-Z\\-_]"
+                     r"|^\[[0-9;]*m")
 
 
 def shown_lines(text: str) -> list[str]:
@@ -181,9 +184,9 @@ def shown_lines(text: str) -> list[str]:
     lines = text.split("\n")
     out = []
     for line in (lines[:-1] if lines[-1] == "" else lines):
-        shown = _CSI.sub("", line.rstrip("\r").rsplit("\r", 1)[-1])
-        if shown or not _CSI.search(line):
-            out.append(shown)
+        drawings = [d for d in _ESCAPE.sub("", line).split("\r") if d]  # (an escape after the \r erases nothing)
+        if drawings or not _ESCAPE.search(line):
+            out.append(drawings[-1] if drawings else "")
     return out
 
 

@@ -27,8 +27,9 @@ DEFAULT_ENV_ALLOW = (
     "PYENV_VERSION", "UV_CACHE_DIR", "UV_PYTHON", "XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME",
     # Hugging Face's caches and offline switches: without them a run on an offline machine
     # downloads again, or fails, where the user's own shell would not
-    "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_DATASETS_OFFLINE", "HF_DATASETS_CACHE", "TRANSFORMERS_OFFLINE",
-    "TRANSFORMERS_CACHE", "TOKENIZERS_PARALLELISM",
+    # (TOKENIZERS_PARALLELISM never passes, even allowed: its name looks like a credential's)
+    "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_DATASETS_OFFLINE", "HF_DATASETS_CACHE",
+    "HF_EVALUATE_OFFLINE", "HF_ENDPOINT", "TRANSFORMERS_OFFLINE", "TRANSFORMERS_CACHE",
     "CUDA_*", "NVIDIA_*", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_*",
 )
 # Never passed, even when allowed by a pattern: anything that looks like a credential.

@@ -23,6 +23,7 @@ from ..metrics import memory_gb
 from ..records import Experiment, Status, code_tried
 
 SCHEMA_VERSION = 6
+READABLE_FROM = 5  # the oldest schema a read-only command reads as it is (6 only added the sessions table)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -243,7 +244,7 @@ class Ledger:
                 f"{self.path} was written by a newer autoresearch (schema {version}, this one "
                 f"knows {SCHEMA_VERSION}); upgrade autoresearch to read it"
             )
-        if self.readonly and version < SCHEMA_VERSION:
+        if self.readonly and version < READABLE_FROM:
             raise LedgerError(f"{self.path} has an older schema ({version}): run `autoresearch run` once (or "
                               "`autoresearch doctor --repair`) to upgrade it, then read it")
         return version
@@ -467,6 +468,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def sessions(ledger: Ledger, campaign: Campaign) -> list[float]:
-    """When each ``autoresearch run`` of the campaign started (none recorded before schema 6)."""
+    """When each ``autoresearch run`` of the campaign started (none recorded before schema 6,
+    and none in a schema-5 ledger read as it is)."""
+    if ledger.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='sessions'").fetchone() is None:
+        return []
     rows = ledger.db.execute("SELECT started_at FROM sessions WHERE campaign_id=? ORDER BY started_at", (campaign.id,))
     return [float(r["started_at"]) for r in rows]

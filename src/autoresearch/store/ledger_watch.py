@@ -30,8 +30,8 @@ from typing import Any
 
 from .ledger import Ledger, connect
 
-TABLES = ("campaigns", "experiments", "runs")  # in the order rows are put back (references first)
-_WHERE = {"campaigns": "id=?", "experiments": "campaign_id=?", "runs": "campaign_id=?"}
+TABLES = ("campaigns", "experiments", "runs", "sessions")  # in the order rows are put back (references first)
+_WHERE = {"campaigns": "id=?", "experiments": "campaign_id=?", "runs": "campaign_id=?", "sessions": "campaign_id=?"}
 Key = tuple[str, int]
 
 
