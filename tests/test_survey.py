@@ -840,7 +840,11 @@ def test_an_hf_readmes_training_line(readme, command):
     ("accelerate launch --config_file acc.yaml --num_processes 2 train.py --do_train\n",
      "accelerate launch --num_processes 1 train.py --do_train", "accelerate launch --config_file acc.yaml --num_processes 2"),
     ("python -m torch.distributed.run --nproc_per_node 4 train.py --do_train\n",
-     "torchrun --standalone --nproc_per_node 1 train.py --do_train", "python -m torch.distributed.run --nproc_per_node 4"),
+     "python -m torch.distributed.run --standalone --nproc_per_node 1 train.py --do_train",
+     "python -m torch.distributed.run --nproc_per_node 4"),
+    ("python3 -m torch.distributed.launch --nproc_per_node=2 train.py --do_train\n",  # it passes --local_rank: kept
+     "python3 -m torch.distributed.launch --standalone --nproc_per_node 1 train.py --do_train",
+     "python3 -m torch.distributed.launch --nproc_per_node=2"),
     ("deepspeed train.py --deepspeed ds.json --do_train\n", "deepspeed --num_gpus 1 train.py --deepspeed ds.json --do_train",
      "deepspeed"),
     ("accelerate launch other_train.py --do_train\n", None, None),               # another script

@@ -98,7 +98,17 @@ _LAUNCHER = r"(?:accelerate\s+launch|torchrun|deepspeed|python[\d.]*\s+-m\s+torc
 _LAUNCH_OPTS = r"(?:--?[\w.-]+(?:=[^\s`|;&#>]+)?(?:\s+(?!-)(?![^\s]*\.py(?:\s|$))[^\s`|;&#>]+)?\s+)*?"
 # the launcher started with one process: a slot is one device; the script still finds the launcher's environment
 _ONE_PROCESS = {"accelerate": "accelerate launch --num_processes 1", "torchrun": "torchrun --standalone --nproc_per_node 1",
-                "python": "torchrun --standalone --nproc_per_node 1", "deepspeed": "deepspeed --num_gpus 1"}
+                "deepspeed": "deepspeed --num_gpus 1"}
+
+
+def _one_process(launcher: str) -> str:
+    """The README's launcher (its words) started with one process. ``python -m
+    torch.distributed.launch`` stays that module (it hands the script ``--local_rank``,
+    which torchrun does not). Pure."""
+    words = launcher.split()
+    if words[0] in _ONE_PROCESS:
+        return _ONE_PROCESS[words[0]]
+    return " ".join(words[:3]) + " --standalone --nproc_per_node 1"  # python -m torch.distributed.run|launch
 
 
 def readme_command(script: str, readme: str, files: Iterable[str],
@@ -133,7 +143,7 @@ def readme_command(script: str, readme: str, files: Iterable[str],
         if named or flags:
             first = rest[0] not in ("fit", "train") and "--do_train" not in rest
             launcher = None if m.re is heads[0] else " ".join(m.group(0).split()[:-1])
-            head = m.group(0).split() if launcher is None else [_ONE_PROCESS[launcher.split()[0]], script]
+            head = m.group(0).split() if launcher is None else [_one_process(launcher), script]
             found.append((first, len(found), " ".join([*head, *rest]), named[0] if named else None, launcher))
     return min(found)[2:] if found else None  # a `fit`, `train` or `--do_train` line first, then the README's order
 
