@@ -39,7 +39,7 @@ def test_paired(a, b, mean, has_ci, p):
     ([0.1 + 0.2], 0.1), ([2.01234567891], 1e-11), ([math.pi], 0.0), ([], 0.0), ([math.nan, 0.5], 0.1),
 ])
 def test_the_step_values_were_printed_to(values, step):
-    from autoresearch.stats import resolution
+    from autoresearch.ablate import resolution
 
     assert resolution(values) == pytest.approx(step)
 

@@ -37,7 +37,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean, stdev
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .ablate_knobs import KnobHistory, is_knobs_experiment, revert_knobs
 from .config import Config
@@ -47,10 +47,11 @@ from .engine.guard import Guard
 from .engine.journal import Journal
 from .engine.opening import CampaignLock
 from .errors import EditError
+from .metrics import printed_tolerance
 from .records import Experiment, FileEdit, Goal, Purpose, RunStatus, Status
 from .runs.spec import run_settings
 from .slots import Slot, cpu_count, parse_slots
-from .stats import resolution, t_sf
+from .stats import t_sf
 from .store.gitobjects import git
 from .store.ledger import Campaign, Ledger
 from .store.workspace import Workspace
@@ -84,6 +85,14 @@ def _t_quantile(df: float, tail: float = 0.025) -> float:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if t_sf(mid, df) > tail else (lo, mid)
     return hi
+
+
+def resolution(values: Iterable[float]) -> float:
+    """The step the values were printed to: that of the one printed finest (0.9896 and
+    0.9902: 1e-4; 1500 and 2000: 1), read as ``metrics.printed_tolerance`` reads a printed
+    number; 0 where there are no finite values. Pure."""
+    steps = [2 * printed_tolerance(f"{v:.15g}") for v in values if math.isfinite(v)]
+    return min(steps, default=0.0)
 
 
 def paired(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float, float | None, float | None]:

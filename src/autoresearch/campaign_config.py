@@ -100,14 +100,13 @@ def _file_differs(arena: Path, overrides: Mapping[str, Any], used: Mapping[str, 
     shown = ", ".join(f"{_dotted(p)} = {_text(_get(used, p))} (the file: {_text(_get(file, p))})"
                       for p in paths[:SHOWN_DIFFERENCES])
     more = f" and {len(paths) - SHOWN_DIFFERENCES} more" if len(paths) > SHOWN_DIFFERENCES else ""
-    fixed = [p for p in paths if p[:2] in _FIXED]  # what it measures: no setting changes it (a newcomer's trial)
-    if len(fixed) == len(paths):
-        return [f"the campaign keeps its recorded settings where {now.source} now says otherwise: {shown}{more}. "
-                "A campaign's metric cannot change: start a new campaign with the file as it is: --tag NEW"]
-    return [f"the campaign keeps its recorded settings where {now.source} now says otherwise: {shown}{more}. "
-            f"Give a setting on the command line to change it (e.g. {_set_example([p for p in paths if p not in fixed], file)})"
-            f"{' (not the metric: that needs a new campaign)' if fixed else ''}, or start a new campaign with the file "
-            "as it is: --tag NEW"]
+    said = f"the campaign keeps its recorded settings where {now.source} now says otherwise: {shown}{more}. "
+    settable = [p for p in paths if p[:2] not in _FIXED]  # what it measures: no setting changes it (a newcomer's trial)
+    if not settable:
+        return [said + "A campaign's metric cannot change: start a new campaign with the file as it is: --tag NEW"]
+    return [said + f"Give a setting on the command line to change it (e.g. {_set_example(settable, file)})"
+            f"{' (not the metric: that needs a new campaign)' if settable != paths else ''}, or start a new campaign "
+            "with the file as it is: --tag NEW"]
 
 
 _FIXED = {("metric", "name"), ("metric", "goal")}  # a campaign measures one metric, one way

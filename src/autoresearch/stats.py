@@ -69,16 +69,3 @@ def pooled_sd(groups: Iterable[Sequence[float]]) -> tuple[float | None, int]:
     if df == 0:
         return None, 0
     return math.sqrt(ss / df), df
-
-
-def resolution(values: Iterable[float], finest: int = 12) -> float:
-    """The step the values were printed to: the largest power of ten from 1 down to
-    1e-``finest`` of which every one is a whole multiple (0.9896 and 0.9902: 1e-4); 0 where
-    none is (full precision) or there are no finite values. Pure."""
-    vals = [v for v in values if math.isfinite(v)]
-    if not vals:
-        return 0.0
-    for k in range(finest + 1):
-        if all(abs(round(v * 10.0 ** k) / 10.0 ** k - v) <= 1e-15 * max(1.0, abs(v)) for v in vals):
-            return 10.0 ** -k
-    return 0.0
